@@ -23,9 +23,13 @@ export function assertUserIdBatch(ids: readonly string[], field: string, max: nu
     });
   }
   if (ids.length > max) {
-    throw invalidArgument(ErrorReason.TOO_MANY_ITEMS, `${field}: at most ${max} user ids per call`, {
-      field,
-    });
+    throw invalidArgument(
+      ErrorReason.TOO_MANY_ITEMS,
+      `${field}: at most ${max} user ids per call`,
+      {
+        field,
+      },
+    );
   }
   ids.forEach((id, i) => assertUserId(id, `${field}[${i}]`));
   return [...new Set(ids)];

@@ -1,0 +1,69 @@
+import type { AccountStore } from "../accounts/store.js";
+import type { Clock } from "../common/clock.js";
+import { DomainError, ErrorReason } from "../errors/domain-error.js";
+import type { Caller } from "./caller.js";
+import { type UserSigFailure, verifyUserSig } from "./usersig.js";
+
+export interface AuthenticatorDeps {
+  appId: number;
+  secretKey: string;
+  adminUserIds: ReadonlySet<string>;
+  maxSkewSec: number;
+  accounts: Pick<AccountStore, "selectAccount">;
+  clock: Clock;
+}
+
+export type Authenticate = (userSig: string | undefined) => Promise<Caller>;
+
+const FAILURE_REASON: Record<UserSigFailure, ErrorReason> = {
+  SIG_MALFORMED: ErrorReason.SIG_MALFORMED,
+  SIG_EXPIRED: ErrorReason.SIG_EXPIRED,
+  SIG_WRONG_APP: ErrorReason.SIG_WRONG_APP,
+  SIG_BAD_SIGNATURE: ErrorReason.SIG_BAD_SIGNATURE,
+  SIG_NOT_YET_VALID: ErrorReason.SIG_NOT_YET_VALID,
+};
+
+/**
+ * Verifies a UserSig and that its user may still sign in: app administrators
+ * (from config) need no account; everyone else needs an existing account whose
+ * sigs were not invalidated after this one was issued.
+ */
+export function createAuthenticator(deps: AuthenticatorDeps): Authenticate {
+  return async (userSig) => {
+    if (userSig === undefined || userSig === "") {
+      throw unauthenticated(
+        ErrorReason.SIG_MISSING,
+        "missing UserSig (Authorization: Bearer <sig>)",
+      );
+    }
+    const nowMs = deps.clock();
+    const result = verifyUserSig({
+      sig: userSig,
+      appId: deps.appId,
+      secretKey: deps.secretKey,
+      nowSec: Math.floor(nowMs / 1000),
+      maxSkewSec: deps.maxSkewSec,
+    });
+    if (!result.ok) throw unauthenticated(FAILURE_REASON[result.failure], result.detail);
+    const { userId, issuedAtSec, expireSec } = result.claims;
+    const sigExpiresAtMs = (issuedAtSec + expireSec) * 1000;
+    if (deps.adminUserIds.has(userId)) return { userId, isAdmin: true, sigExpiresAtMs };
+
+    const account = await deps.accounts.selectAccount(userId);
+    if (account === undefined) {
+      throw unauthenticated(ErrorReason.ACCOUNT_NOT_FOUND, "account does not exist");
+    }
+    // TLS.time has second resolution: a sig issued in the same second as the
+    // invalidation counts as issued before it.
+    if (
+      account.sigsInvalidBeforeMs !== undefined &&
+      issuedAtSec * 1000 <= account.sigsInvalidBeforeMs
+    ) {
+      throw unauthenticated(ErrorReason.SIG_REVOKED, "UserSig was invalidated");
+    }
+    return { userId, isAdmin: false, sigExpiresAtMs };
+  };
+}
+
+const unauthenticated = (reason: ErrorReason, message: string) =>
+  new DomainError("unauthenticated", reason, message);

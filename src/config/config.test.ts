@@ -1,0 +1,69 @@
+import { describe, expect, it } from "vitest";
+import { DEV_SECRET_KEY, readConfig } from "./config.js";
+import { ConfigError, flagsToEnv } from "./settings.js";
+
+const errorOf = (env: Record<string, string>): ConfigError => {
+  try {
+    readConfig(env);
+  } catch (err) {
+    if (err instanceof ConfigError) return err;
+    throw err;
+  }
+  throw new Error("expected a ConfigError");
+};
+
+describe("readConfig", () => {
+  it("defaults to the embedded backends and the dev key", () => {
+    const c = readConfig({});
+    expect(c.mongo).toBeUndefined();
+    expect(c.nats).toBeUndefined();
+    expect(c.port).toBe(8080);
+    expect(c.secretKey).toBe(DEV_SECRET_KEY);
+    expect(c.devSecretKey).toBe(true);
+    expect([...c.adminUserIds]).toEqual(["administrator"]);
+  });
+
+  it("reads backends and admins", () => {
+    const c = readConfig({
+      MONGO_URL: "mongodb://db:27017",
+      NATS_URL: "nats://bus:4222",
+      ADMIN_USER_IDS: "root, ops",
+      APP_SECRET_KEY: "k",
+    });
+    expect(c.mongo).toEqual({ url: "mongodb://db:27017", database: "im" });
+    expect(c.nats).toEqual({ url: "nats://bus:4222", namespace: "im" });
+    expect([...c.adminUserIds]).toEqual(["root", "ops"]);
+    expect(c.devSecretKey).toBe(false);
+  });
+
+  it.each([
+    [{ PORT: "http" }, "PORT", "expected an integer"],
+    [{ PORT: "70000" }, "PORT", "between 0 and 65535"],
+    [{ APP_ID: "0" }, "APP_ID", "between 1"],
+    [{ ADMIN_USER_IDS: "ok,not ok" }, "ADMIN_USER_IDS", '"not ok" is not a valid user id'],
+    [{ MONGO_URL: "localhost:27017" }, "MONGO_URL", "mongodb://"],
+    [{ NATS_URL: "http://x" }, "NATS_URL", "nats://"],
+    [{ NATS_URL: "nats://x:4222", NATS_NAMESPACE: "Bad-NS" }, "NATS_NAMESPACE", "[a-z0-9_]"],
+    [{ LOG_LEVEL: "loud" }, "LOG_LEVEL", "one of debug, info, warn, error"],
+    [{ TLS_CERT_FILE: "/nonexistent.pem", TLS_KEY_FILE: "/k.pem" }, "TLS_CERT_FILE", "cannot read"],
+    [{ TLS_KEY_FILE: "/k.pem" }, "TLS_CERT_FILE", "required with TLS_KEY_FILE"],
+  ])("rejects %j naming %s", (env, setting, text) => {
+    const err = errorOf(env);
+    expect(err.setting).toBe(setting);
+    expect(err.message).toContain(setting);
+    expect(err.message).toContain(text);
+  });
+});
+
+describe("flagsToEnv", () => {
+  it("maps --kebab-flags to settings, both spellings", () => {
+    expect(flagsToEnv(["--port=9000", "--mongo-url", "mongodb://x"])).toEqual({
+      PORT: "9000",
+      MONGO_URL: "mongodb://x",
+    });
+  });
+  it("rejects stray arguments and flags without values", () => {
+    expect(() => flagsToEnv(["serve"])).toThrow(ConfigError);
+    expect(() => flagsToEnv(["--port"])).toThrow(/flag needs a value/);
+  });
+});

@@ -1,0 +1,42 @@
+import { startApp } from "./app.js";
+import { readConfig } from "./config/config.js";
+import { ConfigError, flagsToEnv } from "./config/settings.js";
+import { createLogger } from "./log/logger.js";
+
+// Entry point: settings from the environment, overridden by --flags.
+async function main(): Promise<void> {
+  let config: ReturnType<typeof readConfig>;
+  try {
+    config = readConfig({ ...process.env, ...flagsToEnv(process.argv.slice(2)) });
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    process.stderr.write(`${err.message}\n`);
+    process.exit(2);
+  }
+  const logger = createLogger({ level: config.logLevel });
+  const app = await startApp(config, logger).catch((err: unknown) => {
+    logger.error("start-up failed", { err });
+    process.exit(1);
+  });
+
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info("shutting down", { signal });
+    app.close().then(
+      () => {
+        logger.info("stopped");
+        process.exit(0);
+      },
+      (err: unknown) => {
+        logger.error("shutdown failed", { err });
+        process.exit(1);
+      },
+    );
+  };
+  process.on("SIGTERM", () => stop("SIGTERM"));
+  process.on("SIGINT", () => stop("SIGINT"));
+}
+
+await main();

@@ -1,0 +1,45 @@
+import { create } from "@bufbuild/protobuf";
+import { Code, ConnectError } from "@connectrpc/connect";
+import { DomainError, type ErrorKind, ErrorReason } from "../errors/domain-error.js";
+import { ErrorDetailSchema } from "../gen/im/v1/errors_pb.js";
+import type { Logger } from "../log/logger.js";
+
+const CODE: Record<ErrorKind, Code> = {
+  "invalid-argument": Code.InvalidArgument,
+  "not-found": Code.NotFound,
+  "already-exists": Code.AlreadyExists,
+  "permission-denied": Code.PermissionDenied,
+  unauthenticated: Code.Unauthenticated,
+  "failed-precondition": Code.FailedPrecondition,
+  "resource-exhausted": Code.ResourceExhausted,
+  unavailable: Code.Unavailable,
+  internal: Code.Internal,
+};
+
+/**
+ * The one place domain errors become wire errors: a code plus an ErrorDetail
+ * with the stable reason. Unknown errors become Internal; their text stays in
+ * the log, never in the response.
+ */
+export function toConnectError(err: unknown, logger: Logger): ConnectError {
+  if (err instanceof DomainError) {
+    if (err.cause !== undefined)
+      logger.warn("request failed", { reason: ErrorReason[err.reason], err });
+    return new ConnectError(err.message, CODE[err.kind], undefined, [
+      {
+        desc: ErrorDetailSchema,
+        value: create(ErrorDetailSchema, {
+          reason: err.reason,
+          field: err.field ?? "",
+          appCode: err.appCode ?? 0,
+          appText: err.appText ?? "",
+        }),
+      },
+    ]);
+  }
+  if (err instanceof ConnectError) return err;
+  logger.error("unexpected error", { err });
+  return new ConnectError("internal error", Code.Internal, undefined, [
+    { desc: ErrorDetailSchema, value: create(ErrorDetailSchema, { reason: ErrorReason.INTERNAL }) },
+  ]);
+}

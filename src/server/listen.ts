@@ -1,0 +1,128 @@
+import http from "node:http";
+import http2 from "node:http2";
+import type { Socket } from "node:net";
+import net from "node:net";
+import type { Logger } from "../log/logger.js";
+
+type Handler = (
+  req: http.IncomingMessage | http2.Http2ServerRequest,
+  res: http.ServerResponse | http2.Http2ServerResponse,
+) => void;
+
+export interface ListenOptions {
+  handler: Handler;
+  host: string;
+  port: number;
+  tls: { cert: Buffer; key: Buffer } | undefined;
+  logger: Logger;
+}
+
+export interface Listener {
+  port: number;
+  /** Stops accepting connections; existing ones keep working. */
+  stopAccepting(): void;
+  /** Asks every connection to finish: GOAWAY on HTTP/2, close-when-idle on HTTP/1.1. */
+  closeGracefully(): void;
+  /** Resolves once no request is in flight (or after `timeoutMs`); returns true if none was. */
+  drained(timeoutMs: number): Promise<boolean>;
+  /** Cuts every remaining connection. */
+  destroyAll(): void;
+}
+
+const H2_PREFACE = Buffer.from("PRI * HTTP/2.0");
+
+/**
+ * One port for everything. With TLS, ALPN chooses h2 or HTTP/1.1. Without TLS,
+ * Node's http2 server cannot also speak HTTP/1.1, so we sniff the HTTP/2
+ * connection preface on a plain TCP server and hand the socket to the right one:
+ * gRPC and Connect over h2c, Connect and gRPC-Web over HTTP/1.1.
+ */
+export async function listen(options: ListenOptions): Promise<Listener> {
+  const { logger } = options;
+  let inFlight = 0;
+  let onIdle: (() => void) | undefined;
+  const handler: Handler = (req, res) => {
+    inFlight++;
+    res.once("close", () => {
+      inFlight--;
+      if (inFlight === 0) onIdle?.();
+    });
+    options.handler(req, res);
+  };
+
+  const sessions = new Set<http2.ServerHttp2Session>();
+  const sockets = new Set<Socket>();
+  const track = (socket: Socket) => {
+    sockets.add(socket);
+    socket.once("close", () => sockets.delete(socket));
+  };
+
+  let h1: http.Server | undefined;
+  let h2: http2.Http2Server | http2.Http2SecureServer;
+  let acceptor: net.Server;
+  if (options.tls) {
+    h2 = http2.createSecureServer({ ...options.tls, allowHTTP1: true }, handler);
+    acceptor = h2;
+    h2.on("secureConnection", track);
+  } else {
+    h1 = http.createServer(handler);
+    // Long-lived streams must not be cut by Node's default request timeouts.
+    h1.requestTimeout = 0;
+    h1.headersTimeout = 60_000;
+    h2 = http2.createServer(handler);
+    const plainH1 = h1;
+    const plainH2 = h2;
+    acceptor = net.createServer((socket) => {
+      track(socket);
+      socket.once("error", (err) => logger.debug("socket error before protocol sniff", { err }));
+      socket.once("readable", () => {
+        const head: Buffer | null = socket.read();
+        if (head === null) return;
+        socket.unshift(head);
+        const isH2 = head
+          .subarray(0, H2_PREFACE.length)
+          .equals(H2_PREFACE.subarray(0, head.length));
+        (isH2 ? plainH2 : plainH1).emit("connection", socket);
+      });
+    });
+  }
+  h2.on("session", (session) => {
+    sessions.add(session);
+    session.once("close", () => sessions.delete(session));
+  });
+
+  await new Promise<void>((resolve, reject) => {
+    acceptor.once("error", reject);
+    acceptor.listen(options.port, options.host, () => {
+      acceptor.off("error", reject);
+      resolve();
+    });
+  });
+  const address = acceptor.address();
+  const port = typeof address === "object" && address !== null ? address.port : options.port;
+
+  return {
+    port,
+    stopAccepting: () => acceptor.close(),
+    closeGracefully() {
+      for (const session of sessions) session.close();
+      h1?.closeIdleConnections();
+      // HTTP/1.1 keep-alive connections close once their current response ends.
+      h1?.on("request", (_req, res) => res.setHeader("connection", "close"));
+    },
+    drained: (timeoutMs) =>
+      inFlight === 0
+        ? Promise.resolve(true)
+        : new Promise((resolve) => {
+            const timer = setTimeout(() => resolve(false), timeoutMs);
+            onIdle = () => {
+              clearTimeout(timer);
+              resolve(true);
+            };
+          }),
+    destroyAll() {
+      for (const session of sessions) session.destroy();
+      for (const socket of sockets) socket.destroy();
+    },
+  };
+}

@@ -1,0 +1,79 @@
+import type { Db } from "mongodb";
+import type { AccountRecord, AccountStore } from "../../accounts/store.js";
+import { guard } from "./guard.js";
+
+interface AccountDoc {
+  _id: string;
+  nickname: string;
+  faceUrl: string;
+  createdAtMs: number;
+  sigsInvalidBeforeMs?: number;
+}
+
+export async function createMongoAccountStore(db: Db): Promise<AccountStore> {
+  // _id is the user id: uniqueness and point lookups need no extra index.
+  const accounts = db.collection<AccountDoc>("accounts");
+  return {
+    upsertAccounts: (inputs, nowMs) =>
+      guard(async () => {
+        if (inputs.length === 0) return { created: [], updated: [] };
+        const result = await accounts.bulkWrite(
+          inputs.map((a) => ({
+            updateOne: {
+              filter: { _id: a.userId },
+              update: {
+                $set: { nickname: a.nickname, faceUrl: a.faceUrl },
+                $setOnInsert: { createdAtMs: nowMs },
+              },
+              upsert: true,
+            },
+          })),
+          { ordered: true },
+        );
+        const createdIdx = new Set(Object.keys(result.upsertedIds).map(Number));
+        return {
+          created: inputs.filter((_, i) => createdIdx.has(i)).map((a) => a.userId),
+          updated: inputs.filter((_, i) => !createdIdx.has(i)).map((a) => a.userId),
+        };
+      }),
+    deleteAccounts: (userIds) =>
+      guard(async () => {
+        const existing = await accounts
+          .find({ _id: { $in: [...userIds] } }, { projection: { _id: 1 } })
+          .toArray();
+        if (existing.length === 0) return [];
+        const ids = existing.map((d) => d._id);
+        await accounts.deleteMany({ _id: { $in: ids } });
+        return userIds.filter((id) => ids.includes(id));
+      }),
+    selectExistingUserIds: (userIds) =>
+      guard(async () => {
+        const docs = await accounts
+          .find({ _id: { $in: [...userIds] } }, { projection: { _id: 1 } })
+          .toArray();
+        return new Set(docs.map((d) => d._id));
+      }),
+    selectAccount: (userId) =>
+      guard(async () => {
+        const doc = await accounts.findOne({ _id: userId });
+        return doc === null ? undefined : toRecord(doc);
+      }),
+    updateSigsInvalidBefore: (userId, atMs) =>
+      guard(async () => {
+        const result = await accounts.updateOne(
+          { _id: userId },
+          { $set: { sigsInvalidBeforeMs: atMs } },
+        );
+        return result.matchedCount === 1;
+      }),
+  };
+}
+
+function toRecord(doc: AccountDoc): AccountRecord {
+  const { _id, sigsInvalidBeforeMs, ...rest } = doc;
+  return {
+    userId: _id,
+    ...rest,
+    ...(sigsInvalidBeforeMs === undefined ? {} : { sigsInvalidBeforeMs }),
+  };
+}

@@ -1,0 +1,36 @@
+import { type Db, MongoClient } from "mongodb";
+
+export interface MongoConnection {
+  client: MongoClient;
+  db: Db;
+}
+
+/**
+ * Connects and pings once, so a wrong URL or a down server fails start-up with
+ * a clear message instead of the first request. The short server-selection
+ * timeout also makes requests fail fast (Unavailable) while the store is down.
+ */
+export async function connectMongo(
+  url: string,
+  database: string,
+  options: { serverSelectionTimeoutMs?: number } = {},
+): Promise<MongoConnection> {
+  const client = new MongoClient(url, {
+    serverSelectionTimeoutMS: options.serverSelectionTimeoutMs ?? 3000,
+    connectTimeoutMS: 3000,
+  });
+  try {
+    await client.connect();
+    const db = client.db(database);
+    await db.command({ ping: 1 });
+    return { client, db };
+  } catch (err) {
+    await client.close().catch(() => {});
+    throw new Error(`cannot reach MongoDB at ${redact(url)}: ${(err as Error).message}`, {
+      cause: err,
+    });
+  }
+}
+
+/** Hides the password in a connection string for logs and errors. */
+export const redact = (url: string): string => url.replace(/\/\/([^:/@]+):[^@]*@/, "//$1:***@");

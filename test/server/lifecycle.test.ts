@@ -1,0 +1,115 @@
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Code, createClient, type ServiceImpl } from "@connectrpc/connect";
+import { createGrpcTransport } from "@connectrpc/connect-node";
+import { describe, expect, it } from "vitest";
+import type { Authenticate } from "../../src/auth/authenticator.js";
+import { requireCaller } from "../../src/auth/caller.js";
+import {
+  Health,
+  HealthCheckResponse_ServingStatus,
+} from "../../src/gen/grpc/health/v1/health_pb.js";
+import { AccountService } from "../../src/gen/im/v1/account_pb.js";
+import { silentLogger } from "../../src/log/logger.js";
+import { startServer } from "../../src/server/server.js";
+import { clientAs, failureOf } from "../support/clients.js";
+
+const acceptAnyone: Authenticate = async () => ({
+  userId: "caller",
+  isAdmin: false,
+  sigExpiresAtMs: 0,
+});
+
+/** An AccountService whose WhoAmI takes `delayMs`, to have a call in flight at shutdown. */
+const slowAccounts = (delayMs: number): Partial<ServiceImpl<typeof AccountService>> => ({
+  async whoAmI(_req, ctx) {
+    await new Promise((r) => setTimeout(r, delayMs));
+    return { userId: requireCaller(ctx).userId };
+  },
+});
+
+const start = (tls?: { cert: Buffer; key: Buffer }) =>
+  startServer({
+    routes: (router) => router.service(AccountService, slowAccounts(400)),
+    authenticate: acceptAnyone,
+    logger: silentLogger,
+    host: "127.0.0.1",
+    port: 0,
+    tls,
+    shutdownGraceMs: 3000,
+    streamsShutdown: new AbortController(),
+  });
+
+describe("graceful shutdown", () => {
+  it("finishes in-flight unary calls, ends streams, then refuses new connections", async () => {
+    const server = await start();
+    const baseUrl = `http://127.0.0.1:${server.port}`;
+    const health = clientAs(Health, baseUrl, undefined, "grpc");
+    const watch = health.watch({});
+    const statuses: HealthCheckResponse_ServingStatus[] = [];
+    const watching = (async () => {
+      for await (const r of watch) statuses.push(r.status);
+    })();
+    const inFlight = clientAs(AccountService, baseUrl, "alice", "grpc").whoAmI({});
+    await new Promise((r) => setTimeout(r, 100));
+
+    await server.shutdown();
+    expect((await inFlight).userId).toBe("caller");
+    await watching;
+    expect(statuses[0]).toBe(HealthCheckResponse_ServingStatus.SERVING);
+    const f = await failureOf(clientAs(Health, baseUrl, undefined, "connect-json-h1").check({}));
+    expect(f.code).toBe(Code.Unavailable);
+  });
+});
+
+describe("health", () => {
+  it("answers SERVING without authentication", async () => {
+    const server = await start();
+    const res = await clientAs(Health, `http://127.0.0.1:${server.port}`, undefined, "grpc").check(
+      {},
+    );
+    expect(res.status).toBe(HealthCheckResponse_ServingStatus.SERVING);
+    await server.shutdown();
+  });
+});
+
+describe("TLS", () => {
+  it("serves gRPC and Connect over TLS on the same port", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "im-tls-"));
+    execFileSync(
+      "openssl",
+      [
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-days",
+        "1",
+        "-subj",
+        "/CN=localhost",
+        "-addext",
+        "subjectAltName=DNS:localhost,IP:127.0.0.1",
+        "-keyout",
+        join(dir, "key.pem"),
+        "-out",
+        join(dir, "cert.pem"),
+      ],
+      { stdio: "ignore" },
+    );
+    const cert = readFileSync(join(dir, "cert.pem"));
+    const server = await start({ cert, key: readFileSync(join(dir, "key.pem")) });
+    const baseUrl = `https://localhost:${server.port}`;
+    const grpc = createClient(Health, createGrpcTransport({ baseUrl, nodeOptions: { ca: cert } }));
+    expect((await grpc.check({})).status).toBe(HealthCheckResponse_ServingStatus.SERVING);
+    const { createConnectTransport } = await import("@connectrpc/connect-node");
+    const h1 = createClient(
+      Health,
+      createConnectTransport({ baseUrl, httpVersion: "1.1", nodeOptions: { ca: cert } }),
+    );
+    expect((await h1.check({})).status).toBe(HealthCheckResponse_ServingStatus.SERVING);
+    await server.shutdown();
+  });
+});

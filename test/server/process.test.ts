@@ -1,0 +1,51 @@
+import { spawn } from "node:child_process";
+import { describe, expect, it } from "vitest";
+import { freePort } from "../services/local-process.js";
+
+/** Runs the README's server command (tsx src/main.ts) and collects its exit and output. */
+function runMain(args: string[], env: Record<string, string>, killAfterMs?: number) {
+  return new Promise<{ code: number | null; out: string }>((resolve) => {
+    const child = spawn(process.execPath, ["--import", "tsx", "src/main.ts", ...args], {
+      env: { PATH: process.env.PATH ?? "", ...env },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let out = "";
+    child.stdout.on("data", (d) => (out += d));
+    child.stderr.on("data", (d) => {
+      out += d;
+      if (killAfterMs !== undefined && out.includes('"listening"')) {
+        setTimeout(() => child.kill("SIGTERM"), killAfterMs);
+      }
+    });
+    child.on("exit", (code) => resolve({ code, out }));
+  });
+}
+
+describe("server process", () => {
+  it("exits 2 with the bad setting named", async () => {
+    const { code, out } = await runMain(["--port=http"], {});
+    expect(code).toBe(2);
+    expect(out).toContain("invalid configuration: PORT: expected an integer");
+  });
+
+  it("starts on the embedded default, says so first, and stops cleanly on SIGTERM", async () => {
+    const port = await freePort();
+    const { code, out } = await runMain([`--port=${port}`], {}, 50);
+    expect(code).toBe(0);
+    const first = JSON.parse(out.split("\n")[0] ?? "{}");
+    expect(first.msg).toMatch(/in-memory store and in-process bus \(NOT durable/);
+    expect(out).toContain('"msg":"stopped"');
+  });
+
+  it("fails fast with a clear message when MongoDB is unreachable", async () => {
+    const dead = await freePort();
+    const started = Date.now();
+    const { code, out } = await runMain([], {
+      PORT: "0",
+      MONGO_URL: `mongodb://127.0.0.1:${dead}`,
+    });
+    expect(code).toBe(1);
+    expect(out).toContain(`cannot reach MongoDB at mongodb://127.0.0.1:${dead}`);
+    expect(Date.now() - started).toBeLessThan(15_000);
+  });
+});

@@ -1,0 +1,31 @@
+import { type App, startApp } from "../../src/app.js";
+import { type Config, readConfig } from "../../src/config/config.js";
+import { type Logger, silentLogger } from "../../src/log/logger.js";
+import { TEST_APP_ID, TEST_SECRET_KEY } from "./clients.js";
+
+export const ADMIN = "admin_test";
+
+/** Config for an in-test server on a free port; `env` adds or overrides settings. */
+export function testConfig(env: Record<string, string> = {}): Config {
+  return readConfig({
+    HOST: "127.0.0.1",
+    PORT: "0",
+    APP_ID: String(TEST_APP_ID),
+    APP_SECRET_KEY: TEST_SECRET_KEY,
+    ADMIN_USER_IDS: ADMIN,
+    SHUTDOWN_GRACE_MS: "2000",
+    ...env,
+  });
+}
+
+export interface TestApp extends App {
+  baseUrl: string;
+}
+
+export async function startTestApp(
+  env: Record<string, string> = {},
+  logger: Logger = silentLogger,
+): Promise<TestApp> {
+  const app = await startApp(testConfig(env), logger);
+  return { ...app, baseUrl: `http://127.0.0.1:${app.port}` };
+}
