@@ -4,6 +4,8 @@
 
 import type { GenEnum, GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
 import { enumDesc, fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
+import type { GroupMessage, GroupReadReceipt, JoinApplication } from "./group_pb.js";
+import { file_im_v1_group } from "./group_pb.js";
 import type { Message as Message$1 } from "./message_pb.js";
 import { file_im_v1_message } from "./message_pb.js";
 import type { Message } from "@bufbuild/protobuf";
@@ -12,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file im/v1/events.proto.
  */
 export const file_im_v1_events: GenFile = /*@__PURE__*/
-  fileDesc("ChJpbS92MS9ldmVudHMucHJvdG8SBWltLnYxIkgKEFN1YnNjcmliZVJlcXVlc3QSIQoIcGxhdGZvcm0YASABKA4yDy5pbS52MS5QbGF0Zm9ybRIRCglkZXZpY2VfaWQYAiABKAkiqgEKEVN1YnNjcmliZVJlc3BvbnNlEh0KBXJlYWR5GAEgASgLMgwuaW0udjEuUmVhZHlIABImCgprZWVwX2FsaXZlGAIgASgLMhAuaW0udjEuS2VlcEFsaXZlSAASIQoHbWVzc2FnZRgDIAEoCzIOLmltLnYxLk1lc3NhZ2VIABIiCgRyZWFkGAQgASgLMhIuaW0udjEuUmVhZFJlY2VpcHRIAEIHCgVldmVudCI/CgVSZWFkeRIWCg5zZXJ2ZXJfdGltZV9tcxgBIAEoAxIeChZrZWVwX2FsaXZlX2ludGVydmFsX21zGAIgASgNIiMKCUtlZXBBbGl2ZRIWCg5zZXJ2ZXJfdGltZV9tcxgBIAEoAyJkCgtSZWFkUmVjZWlwdBIXCg9jb252ZXJzYXRpb25faWQYASABKAkSFAoMcGVlcl91c2VyX2lkGAIgASgJEhAKCHJlYWRfc2VxGAMgASgEEhQKDHVucmVhZF9jb3VudBgEIAEoDSqJAQoIUGxhdGZvcm0SGAoUUExBVEZPUk1fVU5TUEVDSUZJRUQQABIQCgxQTEFURk9STV9JT1MQARIUChBQTEFURk9STV9BTkRST0lEEAISEAoMUExBVEZPUk1fV0VCEAMSFAoQUExBVEZPUk1fREVTS1RPUBAEEhMKD1BMQVRGT1JNX1NFUlZFUhAFMlAKDEV2ZW50U2VydmljZRJACglTdWJzY3JpYmUSFy5pbS52MS5TdWJzY3JpYmVSZXF1ZXN0GhguaW0udjEuU3Vic2NyaWJlUmVzcG9uc2UwAWIGcHJvdG8z", [file_im_v1_message]);
+  fileDesc("ChJpbS92MS9ldmVudHMucHJvdG8SBWltLnYxIkgKEFN1YnNjcmliZVJlcXVlc3QSIQoIcGxhdGZvcm0YASABKA4yDy5pbS52MS5QbGF0Zm9ybRIRCglkZXZpY2VfaWQYAiABKAkiuwIKEVN1YnNjcmliZVJlc3BvbnNlEh0KBXJlYWR5GAEgASgLMgwuaW0udjEuUmVhZHlIABImCgprZWVwX2FsaXZlGAIgASgLMhAuaW0udjEuS2VlcEFsaXZlSAASIQoHbWVzc2FnZRgDIAEoCzIOLmltLnYxLk1lc3NhZ2VIABIiCgRyZWFkGAQgASgLMhIuaW0udjEuUmVhZFJlY2VpcHRIABIsCg1ncm91cF9tZXNzYWdlGCggASgLMhMuaW0udjEuR3JvdXBNZXNzYWdlSAASLQoKZ3JvdXBfcmVhZBgpIAEoCzIXLmltLnYxLkdyb3VwUmVhZFJlY2VpcHRIABIyChBqb2luX2FwcGxpY2F0aW9uGCogASgLMhYuaW0udjEuSm9pbkFwcGxpY2F0aW9uSABCBwoFZXZlbnQiPwoFUmVhZHkSFgoOc2VydmVyX3RpbWVfbXMYASABKAMSHgoWa2VlcF9hbGl2ZV9pbnRlcnZhbF9tcxgCIAEoDSIjCglLZWVwQWxpdmUSFgoOc2VydmVyX3RpbWVfbXMYASABKAMiZAoLUmVhZFJlY2VpcHQSFwoPY29udmVyc2F0aW9uX2lkGAEgASgJEhQKDHBlZXJfdXNlcl9pZBgCIAEoCRIQCghyZWFkX3NlcRgDIAEoBBIUCgx1bnJlYWRfY291bnQYBCABKA0qiQEKCFBsYXRmb3JtEhgKFFBMQVRGT1JNX1VOU1BFQ0lGSUVEEAASEAoMUExBVEZPUk1fSU9TEAESFAoQUExBVEZPUk1fQU5EUk9JRBACEhAKDFBMQVRGT1JNX1dFQhADEhQKEFBMQVRGT1JNX0RFU0tUT1AQBBITCg9QTEFURk9STV9TRVJWRVIQBTJQCgxFdmVudFNlcnZpY2USQAoJU3Vic2NyaWJlEhcuaW0udjEuU3Vic2NyaWJlUmVxdWVzdBoYLmltLnYxLlN1YnNjcmliZVJlc3BvbnNlMAFiBnByb3RvMw", [file_im_v1_group, file_im_v1_message]);
 
 /**
  * Request of EventService.Subscribe.
@@ -85,6 +87,31 @@ export type SubscribeResponse = Message<"im.v1.SubscribeResponse"> & {
      */
     value: ReadReceipt;
     case: "read";
+  } | {
+    /**
+     * A group message, tip or system message for a group the caller belongs to
+     * (40-59 are reserved for groups).
+     *
+     * @generated from field: im.v1.GroupMessage group_message = 40;
+     */
+    value: GroupMessage;
+    case: "groupMessage";
+  } | {
+    /**
+     * The caller read a group (on any device).
+     *
+     * @generated from field: im.v1.GroupReadReceipt group_read = 41;
+     */
+    value: GroupReadReceipt;
+    case: "groupRead";
+  } | {
+    /**
+     * Someone applied to join a group the caller may approve for.
+     *
+     * @generated from field: im.v1.JoinApplication join_application = 42;
+     */
+    value: JoinApplication;
+    case: "joinApplication";
   } | { case: undefined; value?: undefined };
 };
 
