@@ -30,7 +30,7 @@ go_cmd() {
     exit 1
   fi
   # Pure-Go builds: no C toolchain needed, and the result does not depend on one.
-  CGO_ENABLED=0 GOFLAGS=-buildvcs=false "$go" "$@"
+  CGO_ENABLED=0 GOFLAGS="${GOFLAGS:+$GOFLAGS }-buildvcs=false" "$go" "$@"
 }
 
 # FerretDB wrapper: the binary name carries a hash of its sources, so an edit rebuilds it.
