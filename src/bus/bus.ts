@@ -1,0 +1,95 @@
+/**
+ * The message bus port: what messaging needs from NATS, and nothing more. Two adapters
+ * implement it (`openNatsBus`, `createMemoryBus`); only `src/bus` knows which one runs.
+ */
+import type { BusRegistry, ConsumerKey } from "./registry.js";
+
+export interface PublishOptions {
+  /**
+   * Dedup id (the message key). A repeat inside the duplicate window is accepted but
+   * reported as `duplicate` and not stored twice, so outbox retries are harmless.
+   */
+  msgId: string;
+}
+
+export interface PublishResult {
+  /** Stream sequence of the stored event (of the original one for a duplicate). */
+  seq: number;
+  duplicate: boolean;
+}
+
+/** One delivery of a durable event to a `consume` handler. */
+export interface BusEvent {
+  subject: string;
+  data: Uint8Array;
+  /** The msgId it was published with. */
+  msgId: string | undefined;
+  /** Position in the stream; stable across redeliveries. */
+  streamSeq: number;
+  /** 1 on the first delivery; grows on every redelivery. */
+  deliveryCount: number;
+}
+
+/**
+ * Resolves: the event is acked. Throws: nak with backoff and redelivered, until the
+ * consumer's maxDeliver, then logged and terminated. Throw `PoisonEventError` to
+ * terminate at once (e.g. an undecodable payload). Must be idempotent: delivery is
+ * at-least-once.
+ */
+export type EventHandler = (event: BusEvent) => Promise<void>;
+
+export interface ConsumeOptions {
+  /** Handlers this process runs at once; defaults to the registry's consumer config. */
+  concurrency?: number;
+}
+
+export interface ConsumerHandle {
+  /** Stops taking events and resolves once the in-flight handlers have settled. */
+  stop(): Promise<void>;
+}
+
+/** Live (at-most-once) message handler; exceptions are logged, never propagated. */
+export type LiveHandler = (data: Uint8Array, subject: string) => void;
+
+export type ReconcileAction = "created" | "updated" | "unchanged";
+
+/** What start-up did to each stream and durable consumer, by name. */
+export interface ReconcileReport {
+  streams: Record<string, ReconcileAction>;
+  consumers: Record<string, ReconcileAction>;
+}
+
+export interface Bus {
+  readonly registry: BusRegistry;
+  readonly reconcileReport: ReconcileReport;
+
+  /**
+   * Durable publish. Resolves once the event is stored; rejects with
+   * `BusUnavailableError` within the publish timeout when the bus cannot store it
+   * (unreachable, no stream for the subject, closed). A rejected publish may still
+   * have been stored: retry with the same msgId.
+   */
+  publish(subject: string, payload: Uint8Array, options: PublishOptions): Promise<PublishResult>;
+
+  /** Joins the shared work of a durable consumer: each event goes to one process. */
+  consume(
+    consumer: ConsumerKey,
+    handler: EventHandler,
+    options?: ConsumeOptions,
+  ): Promise<ConsumerHandle>;
+
+  /** Fire-and-forget, at-most-once; to every current subscriber of `subject` in any process. */
+  publishLive(subject: string, payload: Uint8Array): void;
+
+  /** Subscribes to an exact live subject (no wildcards); returns the unsubscribe function. */
+  subscribeLive(subject: string, handler: LiveHandler): () => void;
+
+  /** True while the connection to the bus is up (publish will be attempted). */
+  isConnected(): boolean;
+
+  /** Calls `listener` on every change of `isConnected()`; returns the unsubscribe function. */
+  onConnectionChange(listener: (connected: boolean) => void): () => void;
+
+  /** Stops consumers (draining in-flight handlers), drops live subscriptions, disconnects. */
+  close(): Promise<void>;
+}

@@ -1,0 +1,24 @@
+/** The bus's public surface: the port, its registry, errors and the two adapters. */
+export type {
+  Bus,
+  BusEvent,
+  ConsumeOptions,
+  ConsumerHandle,
+  EventHandler,
+  LiveHandler,
+  PublishOptions,
+  PublishResult,
+  ReconcileAction,
+  ReconcileReport,
+} from "./bus.js";
+export { BusUnavailableError, PoisonEventError } from "./errors.js";
+export { createMemoryBus, type MemoryBusOptions } from "./memory-bus.js";
+export { createMemoryHub, type MemoryHub } from "./memory-hub.js";
+export { type NatsBusOptions, openNatsBus } from "./nats-bus.js";
+export {
+  type BusRegistry,
+  type BusSettings,
+  type ConsumerKey,
+  createBusRegistry,
+  defaultBusSettings,
+} from "./registry.js";

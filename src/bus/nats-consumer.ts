@@ -1,0 +1,144 @@
+/**
+ * One process's share of a durable pull consumer. nats.js re-pulls by itself after a
+ * reconnect; the outer loop here restarts consumption if the library gives up (e.g.
+ * the consumer vanished and came back), so a handle keeps working until `stop()`.
+ */
+import type { ConsumerMessages, JetStreamClient, JsMsg } from "@nats-io/jetstream";
+import type { NatsConnection } from "@nats-io/transport-node";
+import type { Logger } from "../log/logger.js";
+import type { BusEvent, ConsumerHandle, EventHandler } from "./bus.js";
+import { handleEvent } from "./handle-event.js";
+import { createInFlight } from "./in-flight.js";
+import type { ConsumerSpec } from "./registry.js";
+
+export interface NatsConsumerDeps {
+  nc: NatsConnection;
+  js: JetStreamClient;
+  stream: string;
+  spec: ConsumerSpec;
+  handler: EventHandler;
+  concurrency: number;
+  logger: Logger;
+}
+
+const RESTART_DELAYS_MS = [250, 500, 1_000, 2_000, 5_000];
+
+export interface NatsConsumerHandle extends ConsumerHandle {
+  /**
+   * Starts consuming afresh. For after the consumer was recreated on the server: nats.js
+   * would otherwise wait out its own backoff (up to 30 s) before finding it again.
+   */
+  restart(): void;
+}
+
+export function startNatsConsumer(deps: NatsConsumerDeps): NatsConsumerHandle {
+  const { nc, js, stream, spec, handler, concurrency } = deps;
+  const logger = deps.logger.child({ consumer: spec.durable });
+  const inFlight = createInFlight();
+  let stopped = false;
+  let signalStop: () => void = () => {};
+  // Resolves on stop(), so no wait below outlives it (a hung handler holds a slot forever).
+  const stopSignal = new Promise<void>((resolve) => {
+    signalStop = resolve;
+  });
+  let messages: ConsumerMessages | undefined;
+
+  // The server stops redelivering at max_deliver without telling the client when the
+  // last delivery timed out (handler hung or process died); its advisory is the only trace.
+  const advisory = nc.subscribe(
+    `$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.${stream}.${spec.durable}`,
+    {
+      callback: (_err, msg) => {
+        logger.error("bus: poison event given up by the server after max deliveries", {
+          advisory: msg?.string(),
+        });
+      },
+    },
+  );
+
+  const settle = async (m: JsMsg): Promise<void> => {
+    const event: BusEvent = {
+      subject: m.subject,
+      data: m.data,
+      msgId: m.headers?.get("Nats-Msg-Id") || undefined,
+      streamSeq: m.seq,
+      deliveryCount: m.info.deliveryCount,
+    };
+    const verdict = await handleEvent(handler, event, spec, logger);
+    // Acks are fire-and-forget: if one is lost the event is redelivered after ack wait,
+    // which at-least-once handlers absorb.
+    if (verdict.kind === "ack") m.ack();
+    else if (verdict.kind === "nak") m.nak(verdict.delayMs);
+    else m.term();
+  };
+
+  const runOnce = async (): Promise<void> => {
+    const consumer = await js.consumers.get(stream, spec.durable);
+    // Pull no more than we can run, so buffered events do not age towards ack wait.
+    messages = await consumer.consume({ max_messages: concurrency });
+    if (stopped) {
+      await messages.close();
+      return;
+    }
+    for await (const m of messages) {
+      await Promise.race([inFlight.whenBelow(concurrency), stopSignal]);
+      if (stopped) {
+        // Hand it straight back so another process takes it now, not after ack wait.
+        m.nak();
+        continue;
+      }
+      inFlight.track(
+        settle(m).catch((err: unknown) => logger.error("bus: settling event failed", { err })),
+      );
+    }
+  };
+
+  const loop = async (): Promise<void> => {
+    let attempt = 0;
+    while (!stopped) {
+      const started = Date.now();
+      try {
+        await runOnce();
+        if (!stopped) logger.warn("bus: consumer iterator ended; restarting");
+      } catch (err) {
+        if (stopped) break;
+        logger.warn("bus: consumer failed; restarting", { err, attempt });
+      }
+      if (stopped) break;
+      // A run that lasted a while was healthy: start the backoff over.
+      if (Date.now() - started > 10_000) attempt = 0;
+      const delay = RESTART_DELAYS_MS[Math.min(attempt++, RESTART_DELAYS_MS.length - 1)] ?? 5_000;
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([
+        new Promise((resolve) => (timer = setTimeout(resolve, delay))),
+        stopSignal,
+      ]);
+      clearTimeout(timer);
+    }
+  };
+  const looping = loop();
+
+  let stopping: Promise<void> | undefined;
+  return {
+    restart() {
+      if (stopped) return;
+      logger.info("bus: restarting consumer");
+      void messages?.close().catch(() => undefined);
+    },
+    stop() {
+      stopping ??= (async () => {
+        stopped = true;
+        signalStop();
+        advisory.unsubscribe();
+        await messages?.close().catch(() => undefined);
+        await looping;
+        if (!(await inFlight.drain(spec.ackWaitMs))) {
+          logger.warn("bus: consumer stopped with handlers still running", {
+            inFlight: inFlight.size,
+          });
+        }
+      })();
+      return stopping;
+    },
+  };
+}

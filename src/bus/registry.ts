@@ -1,0 +1,167 @@
+/**
+ * The one place that names every stream, subject and durable consumer the bus uses,
+ * with their configs. Both adapters reconcile against this at start-up. Every name is
+ * derived from a namespace so several deployments (or test runs) share one nats-server
+ * without seeing each other.
+ */
+
+/** Tunables; defaults suit production, tests shorten the timings. */
+export interface BusSettings {
+  /** A repeated msgId inside this window is reported as duplicate and not stored twice. */
+  duplicateWindowMs: number;
+  /**
+   * How long the messages stream keeps events. Only fan-out reads them and MongoDB is
+   * the source of truth, so a day is plenty to ride out an outage of the workers.
+   */
+  maxAgeMs: number;
+  /** An event not acked within this is redelivered (covers a crashed or hung handler). */
+  ackWaitMs: number;
+  /** Deliveries before an event is given up as poison (logged and terminated). */
+  maxDeliver: number;
+  /** Nak delay after the n-th failed delivery; the last entry repeats. */
+  backoffMs: readonly number[];
+  /** Server-side cap on unacked events across all processes of one consumer. */
+  maxAckPending: number;
+  /** Handlers one process runs at once for one consumer. */
+  concurrency: number;
+}
+
+export const defaultBusSettings: Readonly<BusSettings> = Object.freeze({
+  duplicateWindowMs: 120_000,
+  maxAgeMs: 24 * 60 * 60 * 1000,
+  ackWaitMs: 30_000,
+  maxDeliver: 8,
+  backoffMs: Object.freeze([1_000, 5_000, 30_000, 60_000]),
+  maxAckPending: 1_000,
+  concurrency: 8,
+});
+
+/** A stream as the bus needs it; adapters translate to their own config. */
+export interface StreamSpec {
+  name: string;
+  subjects: readonly string[];
+  /** "limits": events age out by maxAge only, so consumers added later can still read. */
+  retention: "limits";
+  storage: "file";
+  duplicateWindowMs: number;
+  maxAgeMs: number;
+}
+
+/** A durable pull consumer shared by every process that calls `consume` on it. */
+export interface ConsumerSpec {
+  durable: string;
+  /** Key of the stream in `BusRegistry.streams`. */
+  stream: StreamKey;
+  ackWaitMs: number;
+  maxDeliver: number;
+  backoffMs: readonly number[];
+  maxAckPending: number;
+  concurrency: number;
+}
+
+export type StreamKey = "messages";
+/** The durable consumers `Bus.consume` accepts. */
+export type ConsumerKey = "fanout";
+
+export interface BusRegistry {
+  namespace: string;
+  settings: Readonly<BusSettings>;
+  streams: Readonly<Record<StreamKey, StreamSpec>>;
+  consumers: Readonly<Record<ConsumerKey, ConsumerSpec>>;
+  subjects: {
+    /** A one-to-one message was persisted; payload is the messaging event. */
+    c2cMessage: string;
+    /** A group message was persisted. */
+    groupMessage: string;
+  };
+  /** Core NATS subject every process holding a live stream for `userId` listens on. */
+  liveUserSubject(userId: string): string;
+  /** Core NATS subject for a chat room's live traffic. */
+  liveRoomSubject(roomId: string): string;
+}
+
+// A namespace is one subject token and part of stream names, which forbid ".", "*", ">".
+const NAMESPACE = /^[A-Za-z0-9_-]{1,64}$/;
+const USER_ID = /^[A-Za-z0-9_-]{1,32}$/;
+
+export function createBusRegistry(
+  namespace: string,
+  overrides: Partial<BusSettings> = {},
+): BusRegistry {
+  if (!NAMESPACE.test(namespace)) {
+    throw new Error(`bus namespace must be 1-64 characters of [A-Za-z0-9_-], got "${namespace}"`);
+  }
+  const settings: Readonly<BusSettings> = Object.freeze({ ...defaultBusSettings, ...overrides });
+  validateSettings(settings);
+
+  const subjects = {
+    c2cMessage: `${namespace}.msg.c2c`,
+    groupMessage: `${namespace}.msg.group`,
+  };
+  const messages: StreamSpec = {
+    name: `${namespace}-messages`,
+    subjects: [subjects.c2cMessage, subjects.groupMessage],
+    retention: "limits",
+    storage: "file",
+    duplicateWindowMs: settings.duplicateWindowMs,
+    maxAgeMs: settings.maxAgeMs,
+  };
+  const fanout: ConsumerSpec = {
+    durable: `${namespace}-fanout`,
+    stream: "messages",
+    ackWaitMs: settings.ackWaitMs,
+    maxDeliver: settings.maxDeliver,
+    backoffMs: settings.backoffMs,
+    maxAckPending: settings.maxAckPending,
+    concurrency: settings.concurrency,
+  };
+
+  return {
+    namespace,
+    settings,
+    streams: { messages },
+    consumers: { fanout },
+    subjects,
+    liveUserSubject(userId) {
+      // Validated here, not trusted: a '.', '*' or '>' would widen the subscription.
+      if (!USER_ID.test(userId)) throw new Error(`invalid user id for live subject: "${userId}"`);
+      return `${namespace}.live.user.${userId}`;
+    },
+    liveRoomSubject(roomId) {
+      // Room (group) ids are printable ASCII and may hold '.', '*', '>' or spaces, so
+      // they are always base64url-encoded: one safe token, and injective.
+      if (roomId.length === 0) throw new Error("empty room id for live subject");
+      return `${namespace}.live.room.${Buffer.from(roomId, "utf8").toString("base64url")}`;
+    },
+  };
+}
+
+function validateSettings(s: BusSettings): void {
+  const positive: (keyof BusSettings)[] = [
+    "duplicateWindowMs",
+    "maxAgeMs",
+    "ackWaitMs",
+    "maxDeliver",
+    "maxAckPending",
+    "concurrency",
+  ];
+  for (const key of positive) {
+    const v = s[key];
+    if (typeof v !== "number" || !Number.isFinite(v) || v <= 0) {
+      throw new Error(`bus setting ${key} must be a positive number`);
+    }
+  }
+  // JetStream rejects a stream whose duplicate window exceeds its max age.
+  if (s.duplicateWindowMs > s.maxAgeMs) {
+    throw new Error("bus setting duplicateWindowMs must not exceed maxAgeMs");
+  }
+  if (s.backoffMs.length === 0 || s.backoffMs.some((d) => !(d >= 0))) {
+    throw new Error("bus setting backoffMs must be a non-empty list of delays >= 0");
+  }
+}
+
+/** Nak delay for a delivery that just failed (deliveryCount starts at 1). */
+export function nakDelayMs(spec: ConsumerSpec, deliveryCount: number): number {
+  const i = Math.min(Math.max(deliveryCount - 1, 0), spec.backoffMs.length - 1);
+  return spec.backoffMs[i] ?? 0;
+}
