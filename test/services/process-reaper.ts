@@ -3,40 +3,45 @@ import { rmSync } from "node:fs";
 import { Socket } from "node:net";
 
 /*
- * Service processes must not outlive the test run, however it ends. A normal exit runs the
- * 'exit' hook below; a vitest process that is killed (even with SIGKILL) cannot run hooks, so a
- * small bash reaper holds the read end of a pipe from us and kills what is still registered
- * when that pipe reaches EOF, which the kernel guarantees when we die.
+ * Service processes and their temp dirs must not outlive the test run, however it ends.
+ * vitest may end a worker with a signal, and anyone may SIGKILL vitest, so exit hooks are not
+ * enough: a small bash reaper holds the read end of a pipe from us and, when the kernel closes
+ * it because we died, kills the processes and removes the dirs still registered. The 'exit'
+ * hook does the same at once on a normal exit.
  */
 const reaperScript = `
-trap '' INT HUP
-declare -A live
-while read -r op pid; do
-  if [[ $op == + ]]; then live[$pid]=1; else unset "live[$pid]"; fi
+trap '' INT HUP TERM
+declare -A pids dirs
+while read -r op arg; do
+  case $op in
+    +) pids[$arg]=1 ;;
+    -) unset "pids[$arg]" ;;
+    d) dirs[$arg]=1 ;;
+    k) unset "dirs[$arg]" ;;
+  esac
 done
-for pid in "\${!live[@]}"; do kill -9 "$pid" 2>/dev/null; done
+for pid in "\${!pids[@]}"; do kill -9 "$pid" 2>/dev/null; done
+sleep 0.2
+for dir in "\${!dirs[@]}"; do rm -rf -- "$dir"; done
 `;
 
 const liveChildren = new Set<ChildProcess>();
 const tempDirs = new Set<string>();
 let reaper: ChildProcess | undefined;
 
-function startReaper(): ChildProcess {
-  if (reaper) return reaper;
-  reaper = spawn("bash", ["-c", reaperScript], { stdio: ["pipe", "ignore", "ignore"] });
-  // The reaper and its pipe must not keep this process alive.
-  reaper.unref();
-  if (reaper.stdin instanceof Socket) reaper.stdin.unref();
-  reaper.stdin?.on("error", () => {});
-  process.once("exit", killEverything);
-  return reaper;
-}
-
 function tellReaper(line: string): void {
-  startReaper().stdin?.write(`${line}\n`);
+  if (!reaper) {
+    reaper = spawn("bash", ["-c", reaperScript], { stdio: ["pipe", "ignore", "ignore"] });
+    // The reaper and its pipe must not keep this process alive.
+    reaper.unref();
+    if (reaper.stdin instanceof Socket) reaper.stdin.unref();
+    reaper.stdin?.on("error", () => {});
+    process.once("exit", cleanUpNow);
+  }
+  reaper.stdin?.write(`${line}\n`);
 }
 
-function killEverything(): void {
+function cleanUpNow(): void {
   for (const child of liveChildren) child.kill("SIGKILL");
   for (const dir of tempDirs) rmSync(dir, { recursive: true, force: true });
 }
@@ -53,13 +58,14 @@ export function killOnExit(child: ChildProcess): void {
   });
 }
 
-/** Remove `dir` when this process exits (temporary data dirs outlive stop() for restart()). */
+/** Remove `dir` when this process exits (temp data dirs outlive stop() for restart()). */
 export function removeOnExit(dir: string): void {
   tempDirs.add(dir);
-  startReaper();
+  tellReaper(`d ${dir}`);
 }
 
-/** Forget a dir already removed, so the exit hook does not touch a path someone may reuse. */
+/** Forget a dir already removed, so nothing deletes a path someone may reuse later. */
 export function forgetTempDir(dir: string): void {
   tempDirs.delete(dir);
+  tellReaper(`k ${dir}`);
 }
