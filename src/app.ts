@@ -1,17 +1,30 @@
 import { createAccounts } from "./accounts/accounts.js";
 import { createAccountService } from "./accounts/service.js";
 import { createAuthenticator } from "./auth/authenticator.js";
+import { type Bus, createMemoryBus, openNatsBus } from "./bus/index.js";
 import { type Clock, systemClock } from "./common/clock.js";
 import type { Config } from "./config/config.js";
 import { AccountService } from "./gen/im/v1/account_pb.js";
+import { EventService } from "./gen/im/v1/events_pb.js";
+import { MessageService } from "./gen/im/v1/message_pb.js";
+import { createLiveHub } from "./live/live-hub.js";
+import { createEventService } from "./live/service.js";
 import type { Logger } from "./log/logger.js";
-import { type RunningServer, startServer } from "./server/server.js";
+import { createFanoutHandler } from "./messaging/fanout.js";
+import { createHistory } from "./messaging/history.js";
+import { createOutbox } from "./messaging/outbox.js";
+import { createSendMessage } from "./messaging/send-message.js";
+import { allowAllSendPolicy } from "./messaging/send-policy.js";
+import { createMessageService } from "./messaging/service.js";
+import { startServer } from "./server/server.js";
 import { createMemoryStorage, openMongoStorage, type Storage } from "./storage/storage.js";
+import { createWebhookClient } from "./webhooks/index.js";
 
 export interface App {
   port: number;
   storage: Storage;
-  /** Graceful shutdown: server first, then the backends it used. */
+  bus: Bus;
+  /** Graceful shutdown: server first, then workers, then the backends they used. */
   close(): Promise<void>;
 }
 
@@ -33,30 +46,91 @@ export async function startApp(
       "APP_SECRET_KEY is not set: using the built-in development key; never expose this server",
     );
   }
+  // Undo what started if a later step fails, and stop in reverse order on close.
+  const stops: (() => Promise<void>)[] = [];
+  const stopAll = async () => {
+    for (const stop of stops.reverse()) await stop();
+  };
 
-  const storage = config.mongo
-    ? await openMongoStorage(config.mongo.url, config.mongo.database)
-    : createMemoryStorage();
-
-  const accounts = createAccounts({
-    store: storage.accounts,
-    clock,
-    batchMax: config.accountBatchMax,
-  });
-  const authenticate = createAuthenticator({
-    appId: config.appId,
-    secretKey: config.secretKey,
-    adminUserIds: config.adminUserIds,
-    maxSkewSec: config.userSigMaxSkewSec,
-    accounts: storage.accounts,
-    clock,
-  });
-
-  let server: RunningServer;
   try {
-    server = await startServer({
+    const { messaging } = config;
+    const storage = config.mongo
+      ? await openMongoStorage(config.mongo.url, config.mongo.database, {
+          messageRetentionMs: messaging.retentionMs,
+        })
+      : createMemoryStorage();
+    stops.push(() => storage.close());
+    const bus = config.nats
+      ? await openNatsBus({ url: config.nats.url, namespace: config.nats.namespace, logger })
+      : createMemoryBus({ clock, logger });
+    stops.push(() => bus.close());
+    const webhooks = createWebhookClient({ config: config.webhook, logger, clock });
+    stops.push(() => webhooks.close());
+
+    const accounts = createAccounts({
+      store: storage.accounts,
+      clock,
+      batchMax: config.accountBatchMax,
+    });
+    const authenticate = createAuthenticator({
+      appId: config.appId,
+      secretKey: config.secretKey,
+      adminUserIds: config.adminUserIds,
+      maxSkewSec: config.userSigMaxSkewSec,
+      accounts: storage.accounts,
+      clock,
+    });
+
+    const live = createLiveHub({
+      bus,
+      clock,
+      logger,
+      keepAliveMs: messaging.keepAliveMs,
+      maxQueuedEvents: messaging.streamQueueMax,
+    });
+    const outbox = createOutbox({
+      store: storage.messages,
+      bus,
+      clock,
+      logger,
+      intervalMs: messaging.outboxIntervalMs,
+      staleMs: messaging.outboxStaleMs,
+      dedupWindowMs: messaging.dedupWindowMs,
+    });
+    const sendMessage = createSendMessage({
+      store: storage.messages,
+      accounts: storage.accounts,
+      live,
+      outbox,
+      webhooks,
+      policy: allowAllSendPolicy,
+      clock,
+      logger,
+      maxMessageBytes: messaging.maxMessageBytes,
+      dedupWindowMs: messaging.dedupWindowMs,
+    });
+    const history = createHistory({
+      store: storage.messages,
+      live,
+      clock,
+      retentionMs: messaging.retentionMs,
+      recentContactsMax: messaging.recentContactsMax,
+    });
+
+    const fanout = await bus.consume(
+      "fanout",
+      createFanoutHandler({ store: storage.messages, live, webhooks, logger }),
+    );
+    stops.push(() => fanout.stop());
+    outbox.start();
+    stops.push(() => outbox.stop());
+
+    const streamsShutdown = new AbortController();
+    const server = await startServer({
       routes(router) {
         router.service(AccountService, createAccountService(accounts));
+        router.service(MessageService, createMessageService(sendMessage, history));
+        router.service(EventService, createEventService(live, streamsShutdown.signal));
       },
       authenticate,
       logger,
@@ -64,22 +138,29 @@ export async function startApp(
       port: config.port,
       tls: config.tls,
       shutdownGraceMs: config.shutdownGraceMs,
-      streamsShutdown: new AbortController(),
+      streamsShutdown,
     });
+    stops.push(() => server.shutdown());
+    logger.info("listening", {
+      host: config.host,
+      port: server.port,
+      tls: config.tls !== undefined,
+    });
+
+    let closing: Promise<void> | undefined;
+    return {
+      port: server.port,
+      storage,
+      bus,
+      close: () => {
+        closing ??= stopAll();
+        return closing;
+      },
+    };
   } catch (err) {
-    await storage.close();
+    await stopAll();
     throw err;
   }
-  logger.info("listening", { host: config.host, port: server.port, tls: config.tls !== undefined });
-
-  return {
-    port: server.port,
-    storage,
-    async close() {
-      await server.shutdown();
-      await storage.close();
-    },
-  };
 }
 
 function describeBackends(config: Config): string {

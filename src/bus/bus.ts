@@ -84,6 +84,14 @@ export interface Bus {
   /** Subscribes to an exact live subject (no wildcards); returns the unsubscribe function. */
   subscribeLive(subject: string, handler: LiveHandler): () => void;
 
+  /**
+   * Resolves once the bus server has registered every live subscription made so
+   * far, so live events published from any process after it reach them. Never
+   * rejects: while disconnected it resolves at once (subscriptions are re-sent on
+   * reconnect).
+   */
+  flushLive(): Promise<void>;
+
   /** True while the connection to the bus is up (publish will be attempted). */
   isConnected(): boolean;
 

@@ -102,6 +102,9 @@ export function createMemoryBus(options: MemoryBusOptions): Bus {
       hub.publishLive(subject, payload.slice());
     },
 
+    // In-process subscriptions take effect immediately.
+    flushLive: async () => {},
+
     subscribeLive(subject, handler) {
       if (closed) throw new BusUnavailableError("bus is closed");
       assertLiteralSubject(subject);

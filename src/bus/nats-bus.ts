@@ -151,6 +151,11 @@ export async function openNatsBus(options: NatsBusOptions): Promise<Bus> {
       }
     },
 
+    async flushLive() {
+      if (closed || nc.isClosed()) return;
+      await nc.flush().catch(() => undefined);
+    },
+
     subscribeLive(subject, handler) {
       if (closed) throw new BusUnavailableError("bus is closed");
       assertLiteralSubject(subject);

@@ -6,7 +6,7 @@ import { type SubscribeResponse, SubscribeResponseSchema } from "../gen/im/v1/ev
 import type { Logger } from "../log/logger.js";
 
 export interface LiveHubDeps {
-  bus: Pick<Bus, "publishLive" | "subscribeLive" | "registry">;
+  bus: Pick<Bus, "publishLive" | "subscribeLive" | "flushLive" | "registry">;
   clock: Clock;
   logger: Logger;
   /** Keep-alive interval of idle streams. */
@@ -77,7 +77,10 @@ export function createLiveHub(deps: LiveHubDeps): LiveHub {
 
   return {
     publishToUser(userId, event) {
-      bus.publishLive(bus.registry.liveUserSubject(userId), toBinary(SubscribeResponseSchema, event));
+      bus.publishLive(
+        bus.registry.liveUserSubject(userId),
+        toBinary(SubscribeResponseSchema, event),
+      );
     },
 
     async *stream(userId, signal) {
@@ -86,6 +89,8 @@ export function createLiveHub(deps: LiveHubDeps): LiveHub {
       const onAbort = () => queue.wake?.();
       signal.addEventListener("abort", onAbort);
       try {
+        // Ready promises that later events reach this stream, whichever node publishes them.
+        await bus.flushLive();
         yield ready(clock(), deps.keepAliveMs);
         while (!signal.aborted) {
           if (queue.overflowed) {

@@ -7,7 +7,10 @@ import type { LiveHub } from "./live-hub.js";
 const DEVICE_ID = /^[A-Za-z0-9_.:-]{1,64}$/;
 
 /** EventService over Connect: one live stream per device, ended by the client or by shutdown. */
-export function createEventService(hub: LiveHub, shutdown: AbortSignal): ServiceImpl<typeof EventService> {
+export function createEventService(
+  hub: LiveHub,
+  shutdown: AbortSignal,
+): ServiceImpl<typeof EventService> {
   return {
     subscribe(req, ctx) {
       const caller = requireCaller(ctx);

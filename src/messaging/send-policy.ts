@@ -8,7 +8,10 @@
  * (PermissionDenied with a reason such as SENDER_BLOCKED or NOT_FRIENDS) to
  * reject the send.
  */
-export type C2CSendPolicy = (fromUserId: string, toUserId: string) => Promise<"deliver" | "drop-silently">;
+export type C2CSendPolicy = (
+  fromUserId: string,
+  toUserId: string,
+) => Promise<"deliver" | "drop-silently">;
 
 /** The default when no relationship chain is configured: strangers may message each other. */
 export const allowAllSendPolicy: C2CSendPolicy = async () => "deliver";

@@ -1,12 +1,31 @@
 import type { AccountStore } from "../accounts/store.js";
+import type { GroupMemberStore, GroupStore, JoinApplicationStore } from "../groups/store.js";
+import type { MessageStore } from "../messaging/store.js";
 import { createMemoryAccountStore } from "./memory/accounts-store.js";
+import { createMemoryJoinApplicationStore } from "./memory/group-application-store.js";
+import { createMemoryGroupMemberStore } from "./memory/group-member-store.js";
+import { createMemoryGroupStore } from "./memory/group-store.js";
+import { createMemoryMessageStore } from "./memory/messages-store.js";
 import { createMongoAccountStore } from "./mongo/accounts-store.js";
 import { connectMongo } from "./mongo/connect-mongo.js";
+import { createMongoJoinApplicationStore } from "./mongo/group-application-store.js";
+import { createMongoGroupMemberStore } from "./mongo/group-member-store.js";
+import { createMongoGroupStore } from "./mongo/group-store.js";
+import { createMongoMessageStore } from "./mongo/messages-store.js";
+
+export interface StorageOptions {
+  /** Message retention (TTL index where the server supports it). Default 7 days. */
+  messageRetentionMs?: number;
+}
 
 /** Every component's store, from one backend. Only src/storage knows which. */
 export interface Storage {
   kind: "mongo" | "memory";
   accounts: AccountStore;
+  groups: GroupStore;
+  groupMembers: GroupMemberStore;
+  groupApplications: JoinApplicationStore;
+  messages: MessageStore;
   close(): Promise<void>;
 }
 
@@ -14,16 +33,30 @@ export function createMemoryStorage(): Storage {
   return {
     kind: "memory",
     accounts: createMemoryAccountStore(),
+    groups: createMemoryGroupStore(),
+    groupMembers: createMemoryGroupMemberStore(),
+    groupApplications: createMemoryJoinApplicationStore(),
+    messages: createMemoryMessageStore(),
     close: async () => {},
   };
 }
 
 /** Connects (failing fast when unreachable) and ensures indexes. */
-export async function openMongoStorage(url: string, database: string): Promise<Storage> {
+export async function openMongoStorage(
+  url: string,
+  database: string,
+  options: StorageOptions = {},
+): Promise<Storage> {
   const { client, db } = await connectMongo(url, database);
   return {
     kind: "mongo",
     accounts: await createMongoAccountStore(db),
+    groups: await createMongoGroupStore(db),
+    groupMembers: await createMongoGroupMemberStore(db),
+    groupApplications: await createMongoJoinApplicationStore(db),
+    messages: await createMongoMessageStore(db, {
+      retentionMs: options.messageRetentionMs ?? 7 * 24 * 3600 * 1000,
+    }),
     close: () => client.close(),
   };
 }

@@ -1,0 +1,309 @@
+import { create } from "@bufbuild/protobuf";
+import type { AccountStore } from "../accounts/store.js";
+import type { Caller } from "../auth/caller.js";
+import type { Clock } from "../common/clock.js";
+import { assertUserId } from "../common/user-id.js";
+import {
+  DomainError,
+  ErrorReason,
+  invalidArgument,
+  invalidField,
+  notFound,
+  permissionDenied,
+} from "../errors/domain-error.js";
+import { SubscribeResponseSchema } from "../gen/im/v1/events_pb.js";
+import {
+  type Message,
+  MessageSchema,
+  type SendMessageRequest,
+  type SendMessageResponse,
+  SendMessageResponseSchema,
+} from "../gen/im/v1/message_pb.js";
+import type { LiveHub } from "../live/live-hub.js";
+import type { Logger } from "../log/logger.js";
+import type { WebhookClient } from "../webhooks/index.js";
+import { c2cConversationId, messageKeyOf } from "./conversation-id.js";
+import type { Outbox } from "./outbox.js";
+import type { C2CSendPolicy } from "./send-policy.js";
+import { type MessageRecord, type MessageStore, SeqTakenError } from "./store.js";
+import { bodyProblem, validateBody } from "./validate-body.js";
+
+export interface SendDeps {
+  store: MessageStore;
+  accounts: Pick<AccountStore, "selectExistingUserIds">;
+  live: LiveHub;
+  outbox: Outbox;
+  webhooks: WebhookClient;
+  policy: C2CSendPolicy;
+  clock: Clock;
+  logger: Logger;
+  maxMessageBytes: number;
+  dedupWindowMs: number;
+}
+
+const MAX_CLIENT_MESSAGE_ID_BYTES = 64;
+/** How long a retry waits for the original send of the same message to finish. */
+const IN_PROGRESS_WAIT_MS = 3000;
+const IN_PROGRESS_POLL_MS = 50;
+
+/**
+ * The one-to-one send path (DESIGN.md "Data flow"): validate, permission,
+ * idempotency claim, before-send webhook, seq + insert with the outbox mark,
+ * then ack. Publishing to the bus happens after the ack is decided and never
+ * blocks it: the outbox guarantees fan-out of every stored message.
+ */
+export function createSendMessage(deps: SendDeps) {
+  const { store, clock, webhooks } = deps;
+  const validateModified = bodyProblem(deps.maxMessageBytes);
+
+  return async function sendMessage(
+    caller: Caller,
+    req: SendMessageRequest,
+  ): Promise<SendMessageResponse> {
+    const options = req.options;
+    const fromUserId = req.fromUserId === "" ? caller.userId : req.fromUserId;
+    checkAdminOptions(caller, req);
+    assertUserId(req.toUserId, "to_user_id");
+    if (req.fromUserId !== "") assertUserId(req.fromUserId, "from_user_id");
+    if (fromUserId === req.toUserId) {
+      throw invalidArgument(ErrorReason.SELF_MESSAGE, "sender and recipient are the same user", {
+        field: "to_user_id",
+      });
+    }
+    if (Buffer.byteLength(req.clientMessageId) > MAX_CLIENT_MESSAGE_ID_BYTES) {
+      throw invalidField("client_message_id", `at most ${MAX_CLIENT_MESSAGE_ID_BYTES} bytes`);
+    }
+    validateBody(req.body, req.cloudCustomData, deps.maxMessageBytes);
+    await checkAccountsExist(deps, caller, fromUserId, req.toUserId);
+
+    const conversationId = c2cConversationId(fromUserId, req.toUserId);
+    if (!caller.isAdmin && (await deps.policy(fromUserId, req.toUserId)) === "drop-silently") {
+      return notStored(conversationId, clock());
+    }
+
+    const onlineOnly = options?.onlineOnly ?? false;
+    const dedupKey = onlineOnly ? undefined : dedupKeyOf(fromUserId, req);
+    if (dedupKey !== undefined) {
+      const claim = await store.claimDedupKey(dedupKey, clock(), deps.dedupWindowMs);
+      if (claim.kind === "taken") return awaitOriginal(dedupKey, claim.claimedAtMs);
+    }
+
+    try {
+      let body = req.body;
+      let cloudCustomData = req.cloudCustomData;
+      if (!options?.skipBeforeSendWebhook) {
+        const verdict = await webhooks.beforeSend(
+          {
+            case: "c2cBeforeSend",
+            value: {
+              $typeName: "im.v1.C2cBeforeSendEvent",
+              fromAccount: fromUserId,
+              toAccount: req.toUserId,
+              clientMsgId: req.clientMessageId,
+              random: req.random,
+              body,
+              cloudCustomData,
+              onlineOnly,
+            },
+          },
+          validateModified,
+        );
+        if (verdict.kind === "denied") {
+          throw permissionDenied(
+            ErrorReason.BLOCKED_BY_WEBHOOK,
+            "the app's webhook denied the message",
+            {
+              appCode: verdict.appCode,
+              appText: verdict.appText,
+            },
+          );
+        }
+        if (verdict.kind === "dropped") {
+          await releaseClaim(dedupKey);
+          return notStored(conversationId, clock());
+        }
+        if (verdict.kind === "modified") {
+          body = verdict.body;
+          cloudCustomData = verdict.cloudCustomData;
+        }
+      }
+
+      const message = create(MessageSchema, {
+        conversationId,
+        fromUserId,
+        toUserId: req.toUserId,
+        body,
+        cloudCustomData,
+        clientMessageId: req.clientMessageId,
+        random: req.random,
+        offlinePushInfo: req.offlinePushInfo,
+        noUnread: options?.noUnread ?? false,
+        onlineOnly,
+      });
+      if (onlineOnly) {
+        message.timeMs = BigInt(clock());
+        deliverLive(deps, message, options?.skipSyncToSender ?? false);
+        if (!options?.skipAfterSendWebhook) webhooks.afterSend(afterSendEvent(message));
+        return create(SendMessageResponseSchema, { conversationId, timeMs: message.timeMs });
+      }
+
+      const record: MessageRecord = {
+        message,
+        dedupKey,
+        unpublished: true,
+        skipAfterSendWebhook: options?.skipAfterSendWebhook ?? false,
+        skipSyncToSender: options?.skipSyncToSender ?? false,
+        noLastMessage: options?.noLastMessage ?? false,
+      };
+      await insertWithNewSeq(record);
+      deps.outbox.publish(record);
+      return create(SendMessageResponseSchema, {
+        conversationId,
+        seq: message.seq,
+        timeMs: message.timeMs,
+        messageKey: message.messageKey,
+      });
+    } catch (err) {
+      // Nothing was stored: let a retry be evaluated afresh.
+      await releaseClaim(dedupKey);
+      throw err;
+    }
+  };
+
+  /** Takes a seq and inserts; on a backend that handed out a taken seq, takes another. */
+  async function insertWithNewSeq(record: MessageRecord): Promise<void> {
+    const { message } = record;
+    for (let attempt = 1; ; attempt++) {
+      const seq = await store.allocateSeq(message.conversationId);
+      message.seq = BigInt(seq);
+      message.messageKey = messageKeyOf(message.conversationId, seq);
+      message.timeMs = BigInt(clock());
+      try {
+        await store.insertMessage(record);
+        return;
+      } catch (err) {
+        if (!(err instanceof SeqTakenError) || attempt >= 5) throw err;
+        deps.logger.warn("seq handed out twice; taking another", {
+          messageKey: message.messageKey,
+        });
+      }
+    }
+  }
+
+  async function releaseClaim(dedupKey: string | undefined): Promise<void> {
+    if (dedupKey === undefined) return;
+    await store.releaseDedupKey(dedupKey).catch((err: unknown) => {
+      deps.logger.warn("could not release dedup claim", { dedupKey, err });
+    });
+  }
+
+  /** A retry of a send that is stored (answer it) or still in flight (wait for it briefly). */
+  async function awaitOriginal(
+    dedupKey: string,
+    claimedAtMs: number,
+  ): Promise<SendMessageResponse> {
+    const deadline = clock() + IN_PROGRESS_WAIT_MS;
+    for (;;) {
+      const original = await store.selectMessageByDedupKey(
+        dedupKey,
+        claimedAtMs - deps.dedupWindowMs,
+      );
+      if (original !== undefined) {
+        const m = original.message;
+        return create(SendMessageResponseSchema, {
+          conversationId: m.conversationId,
+          seq: m.seq,
+          timeMs: m.timeMs,
+          messageKey: m.messageKey,
+          duplicate: true,
+        });
+      }
+      if (clock() >= deadline) {
+        throw new DomainError(
+          "unavailable",
+          ErrorReason.SEND_IN_PROGRESS,
+          "an identical send is still being processed; retry shortly",
+        );
+      }
+      await new Promise((r) => setTimeout(r, IN_PROGRESS_POLL_MS));
+    }
+  }
+}
+
+function checkAdminOptions(caller: Caller, req: SendMessageRequest): void {
+  if (caller.isAdmin) return;
+  const o = req.options;
+  const adminOnly: [boolean, string][] = [
+    [req.fromUserId !== "", "from_user_id"],
+    [o?.skipBeforeSendWebhook ?? false, "options.skip_before_send_webhook"],
+    [o?.skipAfterSendWebhook ?? false, "options.skip_after_send_webhook"],
+    [o?.skipSyncToSender ?? false, "options.skip_sync_to_sender"],
+  ];
+  const used = adminOnly.find(([set]) => set);
+  if (used !== undefined) {
+    throw permissionDenied(ErrorReason.ADMIN_OPTION, `${used[1]} is for app administrators`, {
+      field: used[1],
+    });
+  }
+}
+
+/** Sender and recipient must exist; an admin sending as itself (a system message) needs no account. */
+async function checkAccountsExist(
+  deps: SendDeps,
+  caller: Caller,
+  from: string,
+  to: string,
+): Promise<void> {
+  const systemSender = caller.isAdmin && from === caller.userId;
+  const existing = await deps.accounts.selectExistingUserIds(systemSender ? [to] : [from, to]);
+  if (!systemSender && !existing.has(from)) {
+    throw notFound(ErrorReason.SENDER_NOT_FOUND, "the sender account does not exist", {
+      field: "from_user_id",
+    });
+  }
+  if (!existing.has(to)) {
+    throw notFound(ErrorReason.RECIPIENT_NOT_FOUND, "the recipient account does not exist", {
+      field: "to_user_id",
+    });
+  }
+}
+
+/** Retries carry the same client message id, or failing that the same random. */
+function dedupKeyOf(from: string, req: SendMessageRequest): string | undefined {
+  if (req.clientMessageId !== "") return `${from}>${req.toUserId}#c:${req.clientMessageId}`;
+  if (req.random !== 0) return `${from}>${req.toUserId}#r:${req.random}`;
+  return undefined;
+}
+
+const notStored = (conversationId: string, nowMs: number): SendMessageResponse =>
+  create(SendMessageResponseSchema, { conversationId, timeMs: BigInt(nowMs) });
+
+/** Live delivery to the recipient's devices and, unless skipped, the sender's other devices. */
+export function deliverLive(
+  deps: { live: LiveHub },
+  message: Message,
+  skipSyncToSender: boolean,
+): void {
+  const event = create(SubscribeResponseSchema, { event: { case: "message", value: message } });
+  deps.live.publishToUser(message.toUserId, event);
+  if (!skipSyncToSender) deps.live.publishToUser(message.fromUserId, event);
+}
+
+export function afterSendEvent(m: Message) {
+  return {
+    case: "c2cAfterSend" as const,
+    value: {
+      $typeName: "im.v1.C2cAfterSendEvent" as const,
+      fromAccount: m.fromUserId,
+      toAccount: m.toUserId,
+      clientMsgId: m.clientMessageId,
+      random: m.random,
+      body: m.body,
+      cloudCustomData: m.cloudCustomData,
+      onlineOnly: m.onlineOnly,
+      seq: m.seq,
+      msgKey: m.messageKey,
+      msgTimeMs: m.timeMs,
+    },
+  };
+}

@@ -1,0 +1,38 @@
+import type { ServiceImpl } from "@connectrpc/connect";
+import { requireCaller } from "../auth/caller.js";
+import type { MessageService } from "../gen/im/v1/message_pb.js";
+import type { History } from "./history.js";
+import type { createSendMessage } from "./send-message.js";
+
+/** MessageService over Connect: proto in, domain call, proto out. */
+export function createMessageService(
+  sendMessage: ReturnType<typeof createSendMessage>,
+  history: History,
+): ServiceImpl<typeof MessageService> {
+  return {
+    sendMessage: (req, ctx) => sendMessage(requireCaller(ctx), req),
+    async listConversations(req, ctx) {
+      const { conversations, nextCursor } = await history.listConversations(
+        requireCaller(ctx).userId,
+        {
+          pageSize: req.page?.pageSize ?? 0,
+          cursor: req.page?.cursor ?? "",
+        },
+      );
+      return { conversations, page: { nextCursor } };
+    },
+    syncMessages: (req, ctx) => history.syncMessages(requireCaller(ctx).userId, req),
+    async listMessages(req, ctx) {
+      const { messages, nextCursor } = await history.listMessages(requireCaller(ctx).userId, req);
+      return { messages, page: { nextCursor } };
+    },
+    async markRead(req, ctx) {
+      const { readSeq, unreadCount } = await history.markRead(
+        requireCaller(ctx).userId,
+        req.peerUserId,
+        Number(req.readSeq),
+      );
+      return { readSeq: BigInt(readSeq), unreadCount };
+    },
+  };
+}

@@ -1,0 +1,298 @@
+import { fromJson, type JsonValue, toJson } from "@bufbuild/protobuf";
+import { type Db, MongoServerError } from "mongodb";
+import { type Message, MessageSchema } from "../../gen/im/v1/message_pb.js";
+import {
+  type ConversationRecord,
+  type MessageRecord,
+  type MessageStore,
+  SeqTakenError,
+} from "../../messaging/store.js";
+import { guard } from "./guard.js";
+import { createKeyedMutex } from "./keyed-mutex.js";
+
+interface DedupDoc {
+  _id: string;
+  claimedAtMs: number;
+}
+interface SeqDoc {
+  _id: string;
+  seq: number;
+}
+interface MessageDoc {
+  _id: string;
+  conversationId: string;
+  seq: number;
+  timeMs: number;
+  toUserId: string;
+  noUnread: boolean;
+  dedupKey: string | null;
+  unpublished: boolean;
+  skipAfterSendWebhook: boolean;
+  skipSyncToSender: boolean;
+  noLastMessage: boolean;
+  /** The message in proto JSON, so it reads naturally in the database. */
+  message: JsonValue;
+  /** For a TTL index on real MongoDB; reads enforce retention regardless. */
+  expireAt: Date;
+}
+interface ConversationDoc {
+  _id: string;
+  ownerUserId: string;
+  conversationId: string;
+  peerUserId: string;
+  lastSeq: number;
+  lastMessage?: JsonValue;
+  readSeq: number;
+  updatedAtMs: number;
+}
+
+const isDuplicateKey = (err: unknown) => err instanceof MongoServerError && err.code === 11000;
+const decode = (json: JsonValue): Message =>
+  fromJson(MessageSchema, json, { ignoreUnknownFields: true });
+
+export interface MongoMessageStoreOptions {
+  /** How long MongoDB may keep a message (TTL index where supported). */
+  retentionMs: number;
+}
+
+export async function createMongoMessageStore(
+  db: Db,
+  options: MongoMessageStoreOptions,
+): Promise<MessageStore> {
+  const dedup = db.collection<DedupDoc>("message_dedup");
+  const seqs = db.collection<SeqDoc>("conversation_seqs");
+  const messages = db.collection<MessageDoc>("messages");
+  const conversations = db.collection<ConversationDoc>("conversations");
+  await Promise.all([
+    messages.createIndex({ conversationId: 1, seq: 1 }, { unique: true }),
+    messages.createIndex({ dedupKey: 1, timeMs: 1 }),
+    messages.createIndex({ unpublished: 1, timeMs: 1 }),
+    conversations.createIndex({ ownerUserId: 1, updatedAtMs: -1, conversationId: 1 }),
+    dedup.createIndex({ claimedAtMs: 1 }),
+  ]);
+  // TTL indexes are an extra on servers that support them (FerretDB v1 does not
+  // expire documents); retention is always enforced on reads.
+  await messages.createIndex({ expireAt: 1 }, { expireAfterSeconds: 0 }).catch(() => {});
+
+  const toDoc = (r: MessageRecord): MessageDoc => ({
+    _id: r.message.messageKey,
+    conversationId: r.message.conversationId,
+    seq: Number(r.message.seq),
+    timeMs: Number(r.message.timeMs),
+    toUserId: r.message.toUserId,
+    noUnread: r.message.noUnread,
+    dedupKey: r.dedupKey ?? null,
+    unpublished: r.unpublished,
+    skipAfterSendWebhook: r.skipAfterSendWebhook,
+    skipSyncToSender: r.skipSyncToSender,
+    noLastMessage: r.noLastMessage,
+    message: toJson(MessageSchema, r.message),
+    expireAt: new Date(Number(r.message.timeMs) + options.retentionMs),
+  });
+  const toRecord = (d: MessageDoc): MessageRecord => ({
+    message: decode(d.message),
+    dedupKey: d.dedupKey ?? undefined,
+    unpublished: d.unpublished,
+    skipAfterSendWebhook: d.skipAfterSendWebhook,
+    skipSyncToSender: d.skipSyncToSender,
+    noLastMessage: d.noLastMessage,
+  });
+  const toConversation = (d: ConversationDoc): ConversationRecord => ({
+    ownerUserId: d.ownerUserId,
+    conversationId: d.conversationId,
+    peerUserId: d.peerUserId,
+    lastSeq: d.lastSeq,
+    lastMessage: d.lastMessage === undefined ? undefined : decode(d.lastMessage),
+    readSeq: d.readSeq,
+    updatedAtMs: d.updatedAtMs,
+  });
+  const convId = (owner: string, conversationId: string) => `${owner}|${conversationId}`;
+  const exclusive = createKeyedMutex();
+
+  return {
+    claimDedupKey: (key, nowMs, windowMs) =>
+      guard(async () => {
+        for (;;) {
+          try {
+            await dedup.insertOne({ _id: key, claimedAtMs: nowMs });
+            return { kind: "claimed" as const };
+          } catch (err) {
+            if (!isDuplicateKey(err)) throw err;
+          }
+          const takenOver = await dedup.findOneAndUpdate(
+            { _id: key, claimedAtMs: { $lte: nowMs - windowMs } },
+            { $set: { claimedAtMs: nowMs } },
+          );
+          if (takenOver !== null) return { kind: "claimed" as const };
+          const current = await dedup.findOne({ _id: key });
+          // Released between our insert and read: try again.
+          if (current !== null) return { kind: "taken" as const, claimedAtMs: current.claimedAtMs };
+        }
+      }),
+    releaseDedupKey: (key) =>
+      guard(async () => {
+        await dedup.deleteOne({ _id: key });
+      }),
+    deleteDedupKeysBefore: (beforeMs) =>
+      guard(async () => (await dedup.deleteMany({ claimedAtMs: { $lt: beforeMs } })).deletedCount),
+    selectMessageByDedupKey: (dedupKey, sinceMs) =>
+      guard(async () => {
+        const doc = await messages.findOne(
+          { dedupKey, timeMs: { $gte: sinceMs } },
+          { sort: { timeMs: -1 } },
+        );
+        return doc === null ? undefined : toRecord(doc);
+      }),
+    allocateSeq: (conversationId) =>
+      guard(() =>
+        exclusive(conversationId, async () => {
+          for (let attempt = 0; ; attempt++) {
+            try {
+              const doc = await seqs.findOneAndUpdate(
+                { _id: conversationId },
+                { $inc: { seq: 1 } },
+                { upsert: true, returnDocument: "after" },
+              );
+              if (doc === null)
+                throw new Error(`seq allocation returned nothing for ${conversationId}`);
+              return doc.seq;
+            } catch (err) {
+              // Two first allocations raced to insert the counter; the loser retries
+              // and increments the winner's document.
+              if (!isDuplicateKey(err) || attempt >= 3) throw err;
+            }
+          }
+        }),
+      ),
+    selectLastSeq: (conversationId) =>
+      guard(async () => (await seqs.findOne({ _id: conversationId }))?.seq ?? 0),
+    insertMessage: (record) =>
+      guard(async () => {
+        try {
+          await messages.insertOne(toDoc(record));
+        } catch (err) {
+          throw isDuplicateKey(err) ? new SeqTakenError(record.message.messageKey) : err;
+        }
+      }),
+    markPublished: (keys) =>
+      guard(async () => {
+        if (keys.length > 0) {
+          await messages.updateMany({ _id: { $in: [...keys] } }, { $set: { unpublished: false } });
+        }
+      }),
+    selectUnpublished: (beforeMs, limit) =>
+      guard(async () =>
+        (
+          await messages
+            .find({ unpublished: true, timeMs: { $lt: beforeMs } })
+            .sort({ timeMs: 1 })
+            .limit(limit)
+            .toArray()
+        ).map(toRecord),
+      ),
+    selectMessagesAfter: (conversationId, { afterSeq, upToSeq, minTimeMs }, limit) =>
+      guard(async () =>
+        (
+          await messages
+            .find({
+              conversationId,
+              seq: upToSeq === 0 ? { $gt: afterSeq } : { $gt: afterSeq, $lte: upToSeq },
+              timeMs: { $gte: minTimeMs },
+            })
+            .sort({ seq: 1 })
+            .limit(limit)
+            .toArray()
+        ).map((d) => decode(d.message)),
+      ),
+    selectMessagesBefore: (conversationId, { beforeSeq, minTimeMs, maxTimeMs }, limit) =>
+      guard(async () =>
+        (
+          await messages
+            .find({
+              conversationId,
+              ...(beforeSeq === 0 ? {} : { seq: { $lt: beforeSeq } }),
+              timeMs: { $gte: minTimeMs, $lte: maxTimeMs },
+            })
+            .sort({ seq: -1 })
+            .limit(limit)
+            .toArray()
+        ).map((d) => decode(d.message)),
+      ),
+    countUnread: (conversationId, owner, afterSeq, minTimeMs) =>
+      guard(() =>
+        messages.countDocuments({
+          conversationId,
+          seq: { $gt: afterSeq },
+          toUserId: owner,
+          noUnread: false,
+          timeMs: { $gte: minTimeMs },
+        }),
+      ),
+    upsertConversation: (u) =>
+      guard(async () => {
+        try {
+          await conversations.updateOne(
+            { _id: convId(u.ownerUserId, u.conversationId), lastSeq: { $lt: u.seq } },
+            {
+              $set: {
+                lastSeq: u.seq,
+                updatedAtMs: u.timeMs,
+                ...(u.lastMessage ? { lastMessage: toJson(MessageSchema, u.lastMessage) } : {}),
+              },
+              $setOnInsert: {
+                ownerUserId: u.ownerUserId,
+                conversationId: u.conversationId,
+                peerUserId: u.peerUserId,
+                readSeq: 0,
+              },
+            },
+            { upsert: true },
+          );
+        } catch (err) {
+          // The entry exists with a newer seq: this update is stale, by design a no-op.
+          if (!isDuplicateKey(err)) throw err;
+        }
+      }),
+    selectConversations: (owner, after, limit) =>
+      guard(async () => {
+        const position =
+          after === undefined
+            ? {}
+            : {
+                $or: [
+                  { updatedAtMs: { $lt: after.updatedAtMs } },
+                  { updatedAtMs: after.updatedAtMs, conversationId: { $gt: after.conversationId } },
+                ],
+              };
+        const docs = await conversations
+          .find({ ownerUserId: owner, ...position })
+          .sort({ updatedAtMs: -1, conversationId: 1 })
+          .limit(limit)
+          .toArray();
+        return docs.map(toConversation);
+      }),
+    selectConversation: (owner, conversationId) =>
+      guard(async () => {
+        const doc = await conversations.findOne({ _id: convId(owner, conversationId) });
+        return doc === null ? undefined : toConversation(doc);
+      }),
+    updateReadSeq: (owner, conversationId, peerUserId, readSeq) =>
+      guard(async () => {
+        const doc = await conversations.findOneAndUpdate(
+          { _id: convId(owner, conversationId) },
+          {
+            $max: { readSeq },
+            $setOnInsert: {
+              ownerUserId: owner,
+              conversationId,
+              peerUserId,
+              lastSeq: 0,
+              updatedAtMs: 0,
+            },
+          },
+          { upsert: true, returnDocument: "after" },
+        );
+        return doc?.readSeq ?? readSeq;
+      }),
+  };
+}

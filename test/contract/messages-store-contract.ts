@@ -1,0 +1,241 @@
+import { create } from "@bufbuild/protobuf";
+import { beforeEach, describe, expect, it } from "vitest";
+import { MessageSchema } from "../../src/gen/im/v1/message_pb.js";
+import { type MessageRecord, type MessageStore, SeqTakenError } from "../../src/messaging/store.js";
+
+const CONV = "c2c:alice:bob";
+
+function record(
+  seq: number,
+  over: Partial<{
+    timeMs: number;
+    to: string;
+    noUnread: boolean;
+    dedupKey: string;
+    unpublished: boolean;
+  }> = {},
+): MessageRecord {
+  return {
+    message: create(MessageSchema, {
+      conversationId: CONV,
+      seq: BigInt(seq),
+      messageKey: `${CONV}:${seq}`,
+      fromUserId: over.to === "alice" ? "bob" : "alice",
+      toUserId: over.to ?? "bob",
+      timeMs: BigInt(over.timeMs ?? 1000 + seq),
+      body: [{ element: { case: "text", value: { text: `m${seq}` } } }],
+      noUnread: over.noUnread ?? false,
+    }),
+    dedupKey: over.dedupKey,
+    unpublished: over.unpublished ?? false,
+    skipAfterSendWebhook: false,
+    skipSyncToSender: false,
+    noLastMessage: false,
+  };
+}
+const seqsOf = (ms: { seq: bigint }[]) => ms.map((m) => Number(m.seq));
+
+/** What every MessageStore backend must do. `makeStore` returns an empty store. */
+export function describeMessageStoreContract(makeStore: () => Promise<MessageStore>): void {
+  describe("MessageStore", () => {
+    let store: MessageStore;
+    beforeEach(async () => {
+      store = await makeStore();
+    });
+
+    it("allocates strictly increasing seqs per conversation, also concurrently", async () => {
+      expect(await store.selectLastSeq(CONV)).toBe(0);
+      const got = await Promise.all(Array.from({ length: 20 }, () => store.allocateSeq(CONV)));
+      expect([...got].sort((a, b) => a - b)).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
+      expect(await store.allocateSeq("c2c:x:y")).toBe(1);
+      expect(await store.selectLastSeq(CONV)).toBe(20);
+    });
+
+    it("claims a dedup key once per window, atomically, and releases it", async () => {
+      const claims = await Promise.all(
+        Array.from({ length: 5 }, () => store.claimDedupKey("k", 1000, 120_000)),
+      );
+      expect(claims.filter((c) => c.kind === "claimed")).toHaveLength(1);
+      expect(await store.claimDedupKey("k", 2000, 120_000)).toEqual({
+        kind: "taken",
+        claimedAtMs: 1000,
+      });
+      // After the window the stale claim is taken over.
+      expect(await store.claimDedupKey("k", 1000 + 120_000, 120_000)).toEqual({ kind: "claimed" });
+      await store.releaseDedupKey("k");
+      expect(await store.claimDedupKey("k", 500_000, 120_000)).toEqual({ kind: "claimed" });
+      expect(await store.deleteDedupKeysBefore(500_001)).toBe(1);
+      expect(await store.claimDedupKey("k", 500_002, 120_000)).toEqual({ kind: "claimed" });
+    });
+
+    it("stores messages and finds them by dedup key within a time bound", async () => {
+      await store.insertMessage(record(1, { dedupKey: "d1", timeMs: 5000 }));
+      expect((await store.selectMessageByDedupKey("d1", 4000))?.message.seq).toBe(1n);
+      expect(await store.selectMessageByDedupKey("d1", 5001)).toBeUndefined();
+      expect(await store.selectMessageByDedupKey("other", 0)).toBeUndefined();
+      await expect(store.insertMessage(record(1))).rejects.toBeInstanceOf(SeqTakenError);
+    });
+
+    it("round-trips the message", async () => {
+      const r = record(3);
+      r.message.cloudCustomData = "ccd";
+      r.message.body.push({
+        $typeName: "im.v1.MessageElement",
+        element: { case: "face", value: { $typeName: "im.v1.FaceElement", index: 7, data: "x" } },
+      });
+      await store.insertMessage(r);
+      const [back] = await store.selectMessagesAfter(
+        CONV,
+        { afterSeq: 0, upToSeq: 0, minTimeMs: 0 },
+        10,
+      );
+      expect(back).toEqual(r.message);
+    });
+
+    it("keeps the outbox mark until published", async () => {
+      await store.insertMessage(record(1, { unpublished: true, timeMs: 100 }));
+      await store.insertMessage(record(2, { unpublished: true, timeMs: 200 }));
+      await store.insertMessage(record(3, { unpublished: false, timeMs: 50 }));
+      expect(seqsOf((await store.selectUnpublished(1000, 10)).map((r) => r.message))).toEqual([
+        1, 2,
+      ]);
+      expect(seqsOf((await store.selectUnpublished(150, 10)).map((r) => r.message))).toEqual([1]);
+      await store.markPublished([`${CONV}:1`, "unknown"]);
+      expect(seqsOf((await store.selectUnpublished(1000, 10)).map((r) => r.message))).toEqual([2]);
+    });
+
+    it("selects by seq range ascending and before a seq descending, honouring time bounds", async () => {
+      for (let s = 1; s <= 6; s++) await store.insertMessage(record(s, { timeMs: s * 100 }));
+      expect(
+        seqsOf(
+          await store.selectMessagesAfter(CONV, { afterSeq: 2, upToSeq: 5, minTimeMs: 0 }, 10),
+        ),
+      ).toEqual([3, 4, 5]);
+      expect(
+        seqsOf(await store.selectMessagesAfter(CONV, { afterSeq: 0, upToSeq: 0, minTimeMs: 0 }, 2)),
+      ).toEqual([1, 2]);
+      expect(
+        seqsOf(
+          await store.selectMessagesAfter(CONV, { afterSeq: 0, upToSeq: 0, minTimeMs: 350 }, 10),
+        ),
+      ).toEqual([4, 5, 6]);
+      expect(
+        seqsOf(
+          await store.selectMessagesBefore(
+            CONV,
+            { beforeSeq: 5, minTimeMs: 0, maxTimeMs: 1e12 },
+            2,
+          ),
+        ),
+      ).toEqual([4, 3]);
+      expect(
+        seqsOf(
+          await store.selectMessagesBefore(
+            CONV,
+            { beforeSeq: 0, minTimeMs: 200, maxTimeMs: 400 },
+            10,
+          ),
+        ),
+      ).toEqual([4, 3, 2]);
+    });
+
+    it("counts unread messages to the owner after a seq", async () => {
+      await store.insertMessage(record(1, { to: "bob" }));
+      await store.insertMessage(record(2, { to: "alice" }));
+      await store.insertMessage(record(3, { to: "bob", noUnread: true }));
+      await store.insertMessage(record(4, { to: "bob", timeMs: 9000 }));
+      expect(await store.countUnread(CONV, "bob", 0, 0)).toBe(2);
+      expect(await store.countUnread(CONV, "bob", 1, 0)).toBe(1);
+      expect(await store.countUnread(CONV, "bob", 0, 5000)).toBe(1);
+      expect(await store.countUnread(CONV, "alice", 0, 0)).toBe(1);
+    });
+
+    it("upserts conversations idempotently and in seq order, listing by recency with a cursor", async () => {
+      const m = (seq: number) => record(seq).message;
+      const base = { ownerUserId: "bob", peerUserId: "alice" };
+      await store.upsertConversation({
+        ...base,
+        conversationId: CONV,
+        seq: 2,
+        lastMessage: m(2),
+        timeMs: 200,
+      });
+      // A stale (redelivered or out-of-order) update changes nothing.
+      await store.upsertConversation({
+        ...base,
+        conversationId: CONV,
+        seq: 1,
+        lastMessage: m(1),
+        timeMs: 100,
+      });
+      await store.upsertConversation({
+        ...base,
+        conversationId: CONV,
+        seq: 2,
+        lastMessage: m(2),
+        timeMs: 200,
+      });
+      let c = await store.selectConversation("bob", CONV);
+      expect([c?.lastSeq, c?.lastMessage?.seq, c?.updatedAtMs, c?.readSeq]).toEqual([
+        2,
+        2n,
+        200,
+        0,
+      ]);
+      // No last message: seq and time move, the last message stays.
+      await store.upsertConversation({
+        ...base,
+        conversationId: CONV,
+        seq: 3,
+        lastMessage: undefined,
+        timeMs: 300,
+      });
+      c = await store.selectConversation("bob", CONV);
+      expect([c?.lastSeq, c?.lastMessage?.seq]).toEqual([3, 2n]);
+
+      await store.upsertConversation({
+        ...base,
+        conversationId: "c2c:bob:carol",
+        peerUserId: "carol",
+        seq: 1,
+        lastMessage: undefined,
+        timeMs: 300,
+      });
+      await store.upsertConversation({
+        ...base,
+        conversationId: "c2c:bob:dave",
+        peerUserId: "dave",
+        seq: 1,
+        lastMessage: undefined,
+        timeMs: 50,
+      });
+      const all = await store.selectConversations("bob", undefined, 10);
+      expect(all.map((x) => x.conversationId)).toEqual([CONV, "c2c:bob:carol", "c2c:bob:dave"]);
+      const page1 = await store.selectConversations("bob", undefined, 2);
+      const last = page1[1]!;
+      const page2 = await store.selectConversations(
+        "bob",
+        { updatedAtMs: last.updatedAtMs, conversationId: last.conversationId },
+        2,
+      );
+      expect(page2.map((x) => x.conversationId)).toEqual(["c2c:bob:dave"]);
+      expect(await store.selectConversations("alice", undefined, 10)).toEqual([]);
+      expect(await store.selectConversation("alice", CONV)).toBeUndefined();
+    });
+
+    it("raises the read seq and never lowers it", async () => {
+      expect(await store.updateReadSeq("bob", CONV, "alice", 5)).toBe(5);
+      expect(await store.updateReadSeq("bob", CONV, "alice", 3)).toBe(5);
+      await store.upsertConversation({
+        ownerUserId: "bob",
+        conversationId: CONV,
+        peerUserId: "alice",
+        seq: 9,
+        lastMessage: undefined,
+        timeMs: 1,
+      });
+      expect(await store.updateReadSeq("bob", CONV, "alice", 8)).toBe(8);
+      expect((await store.selectConversation("bob", CONV))?.lastSeq).toBe(9);
+    });
+  });
+}
