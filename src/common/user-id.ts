@@ -31,6 +31,6 @@ export function assertUserIdBatch(ids: readonly string[], field: string, max: nu
       },
     );
   }
-  ids.forEach((id, i) => assertUserId(id, `${field}[${i}]`));
+  for (const [i, id] of ids.entries()) assertUserId(id, `${field}[${i}]`);
   return [...new Set(ids)];
 }

@@ -128,9 +128,9 @@ function validateElement(element: MessageElement, at: string, maxBytes: number):
       if (e.value.messages.length === 0 && e.value.jsonMsgKey === "") {
         throw invalidElement(`${at}.relay.messages`, "messages or json_msg_key required");
       }
-      e.value.messages.forEach((m, j) =>
-        validateBody(m.body, m.cloudCustomData, maxBytes, `${at}.relay.messages[${j}].body`),
-      );
+      for (const [j, m] of e.value.messages.entries()) {
+        validateBody(m.body, m.cloudCustomData, maxBytes, `${at}.relay.messages[${j}].body`);
+      }
       return;
   }
 }
