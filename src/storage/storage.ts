@@ -1,20 +1,13 @@
 import type { AccountStore } from "../accounts/store.js";
 import type { GroupMemberStore, GroupStore, JoinApplicationStore } from "../groups/store.js";
-import type { GroupMemberStore, GroupStore, JoinApplicationStore } from "../groups/store.js";
 import type { MessageStore } from "../messaging/store.js";
 import { createMemoryAccountStore } from "./memory/accounts-store.js";
-import { createMemoryJoinApplicationStore } from "./memory/group-application-store.js";
-import { createMemoryGroupMemberStore } from "./memory/group-member-store.js";
-import { createMemoryGroupStore } from "./memory/group-store.js";
 import { createMemoryJoinApplicationStore } from "./memory/group-application-store.js";
 import { createMemoryGroupMemberStore } from "./memory/group-member-store.js";
 import { createMemoryGroupStore } from "./memory/group-store.js";
 import { createMemoryMessageStore } from "./memory/messages-store.js";
 import { createMongoAccountStore } from "./mongo/accounts-store.js";
 import { connectMongo } from "./mongo/connect-mongo.js";
-import { createMongoJoinApplicationStore } from "./mongo/group-application-store.js";
-import { createMongoGroupMemberStore } from "./mongo/group-member-store.js";
-import { createMongoGroupStore } from "./mongo/group-store.js";
 import { createMongoJoinApplicationStore } from "./mongo/group-application-store.js";
 import { createMongoGroupMemberStore } from "./mongo/group-member-store.js";
 import { createMongoGroupStore } from "./mongo/group-store.js";
@@ -32,9 +25,6 @@ export interface Storage {
   groups: GroupStore;
   groupMembers: GroupMemberStore;
   groupApplications: JoinApplicationStore;
-  groups: GroupStore;
-  groupMembers: GroupMemberStore;
-  groupApplications: JoinApplicationStore;
   messages: MessageStore;
   close(): Promise<void>;
 }
@@ -43,9 +33,6 @@ export function createMemoryStorage(): Storage {
   return {
     kind: "memory",
     accounts: createMemoryAccountStore(),
-    groups: createMemoryGroupStore(),
-    groupMembers: createMemoryGroupMemberStore(),
-    groupApplications: createMemoryJoinApplicationStore(),
     groups: createMemoryGroupStore(),
     groupMembers: createMemoryGroupMemberStore(),
     groupApplications: createMemoryJoinApplicationStore(),
@@ -64,9 +51,6 @@ export async function openMongoStorage(
   return {
     kind: "mongo",
     accounts: await createMongoAccountStore(db),
-    groups: await createMongoGroupStore(db),
-    groupMembers: await createMongoGroupMemberStore(db),
-    groupApplications: await createMongoJoinApplicationStore(db),
     groups: await createMongoGroupStore(db),
     groupMembers: await createMongoGroupMemberStore(db),
     groupApplications: await createMongoJoinApplicationStore(db),

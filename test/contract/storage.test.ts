@@ -3,14 +3,12 @@ import { createMemoryStorage, openMongoStorage, type Storage } from "../../src/s
 import { testMongoUrl, uniqueName } from "../services/index.js";
 import { describeAccountStoreContract } from "./accounts-store-contract.js";
 import { describeGroupStoreContract } from "./group-store-contract.js";
-import { describeGroupStoreContract } from "./group-store-contract.js";
 import { describeMessageStoreContract } from "./messages-store-contract.js";
 
 // One contract suite per storage port, run against every backend.
 
 describe("memory backend", () => {
   describeAccountStoreContract(async () => createMemoryStorage().accounts);
-  describe("group stores", () => describeGroupStoreContract(async () => createMemoryStorage()));
   describe("group stores", () => describeGroupStoreContract(async () => createMemoryStorage()));
   describeMessageStoreContract(async () => createMemoryStorage().messages);
 });
@@ -27,7 +25,6 @@ describe("mongodb backend", () => {
     return storage;
   };
   describeAccountStoreContract(async () => (await fresh()).accounts);
-  describe("group stores", () => describeGroupStoreContract(fresh));
   describe("group stores", () => describeGroupStoreContract(fresh));
   describeMessageStoreContract(async () => (await fresh()).messages);
 });
