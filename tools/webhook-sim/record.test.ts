@@ -1,0 +1,175 @@
+import { readFile } from "node:fs/promises";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { silentLogger } from "../../src/log/logger.js";
+import {
+  type BeforeSendEvent,
+  createWebhookClient,
+  decodeWebhookRequest,
+  WEBHOOK_EVENT_NAMES,
+} from "../../src/webhooks/index.js";
+import { replyJson, startTestServer, type TestServer } from "../../src/webhooks/test-server.js";
+import { runCli } from "./cli.js";
+import { createJsonlWriter, type RecordLine } from "./events-file.js";
+import { startRecord } from "./record.js";
+import { c2cText, jsonLines, tempDir, testIo } from "./test-helpers.js";
+import { createBodyValidator } from "./validate-body.js";
+
+const validate = createBodyValidator();
+const SECRET = "rec-secret";
+
+const textOf = (body: string): string => {
+  const e = decodeWebhookRequest(body).event;
+  return e.case === "c2cBeforeSend" && e.value.body[0]?.element.case === "text"
+    ? e.value.body[0].element.value.text
+    : "";
+};
+
+const event = (text: string): BeforeSendEvent => {
+  const e = c2cText(text).event;
+  if (e.case !== "c2cBeforeSend") throw new Error("unreachable");
+  return e;
+};
+
+describe("webhook-sim record", () => {
+  let dir: Awaited<ReturnType<typeof tempDir>>;
+  let target: TestServer;
+  let proxy: Awaited<ReturnType<typeof startRecord>>;
+  let out: ReturnType<typeof createJsonlWriter>;
+  const log: string[] = [];
+
+  beforeAll(async () => {
+    dir = await tempDir();
+    // The "real" endpoint: v1 of the developer's webhook.
+    target = await startTestServer((req, res) => {
+      switch (textOf(req.body)) {
+        case "deny":
+          return replyJson(res, { action: "BEFORE_SEND_ACTION_DENY", appCode: 5, appText: "v1" });
+        case "modify":
+          return replyJson(res, { action: "BEFORE_SEND_ACTION_MODIFY", cloudCustomData: "v1" });
+        case "slow":
+          return replyJson(res, { action: "BEFORE_SEND_ACTION_DENY" }, { delayMs: 800 });
+        case "hangup":
+          res.socket?.destroy();
+          return;
+        default:
+          return replyJson(res, { action: "BEFORE_SEND_ACTION_ALLOW" });
+      }
+    });
+    out = createJsonlWriter(dir.file("session.jsonl"));
+    proxy = await startRecord({
+      host: "127.0.0.1",
+      port: 0,
+      target: target.url,
+      timeoutMs: 500,
+      out,
+      secret: SECRET,
+      validateBody: validate,
+      clock: Date.now,
+      log: (line) => log.push(line),
+    });
+  });
+  afterAll(async () => {
+    await proxy.close();
+    await out.close();
+    await target.close();
+    await dir.remove();
+  });
+
+  it("passes events through unchanged, relays replies and records both with the verdict", async () => {
+    const client = createWebhookClient({
+      config: {
+        url: proxy.url,
+        secret: SECRET,
+        enabledEvents: new Set(WEBHOOK_EVENT_NAMES),
+        // Longer than the proxy's 500 ms: the proxy has recorded the timeout when the client gives up.
+        timeoutMs: 1000,
+        appId: "1400000000",
+      },
+      logger: silentLogger,
+      clock: Date.now,
+    });
+    const verdicts = await Promise.all(
+      ["allow", "deny", "modify", "slow", "hangup"].map((t) =>
+        client.beforeSend(event(t), validate),
+      ),
+    );
+    await client.close();
+    expect(verdicts.map((v) => v.kind)).toEqual([
+      "delivered-as-is",
+      "denied",
+      "modified",
+      "timed-out",
+      "endpoint-error",
+    ]);
+    // The target saw the server's exact bytes and signature.
+    expect(target.received[0]?.headers["x-im-signature"]).toMatch(/^[0-9a-f]{64}$/);
+
+    await out.close();
+    const records = (await readFile(dir.file("session.jsonl"), "utf8"))
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l) as RecordLine);
+    const byText = new Map(records.map((r) => [textOf(JSON.stringify(r.event)), r]));
+    expect(byText.get("deny")).toMatchObject({
+      verdict: "denied",
+      reply: { outcome: "response", status: 200 },
+    });
+    const denyReply = byText.get("deny")?.reply as { body: string } | undefined;
+    expect(JSON.parse(denyReply?.body ?? "")).toEqual({
+      action: "BEFORE_SEND_ACTION_DENY",
+      appCode: 5,
+      appText: "v1",
+    });
+    expect(byText.get("slow")).toMatchObject({
+      verdict: "timed-out",
+      reply: { outcome: "timeout" },
+    });
+    expect(byText.get("hangup")).toMatchObject({
+      verdict: "endpoint-error",
+      reply: { outcome: "connection-error" },
+    });
+    expect(byText.get("allow")?.verdict).toBe("delivered-as-is");
+  });
+
+  it("rejects forged requests without forwarding them", async () => {
+    const before = target.received.length;
+    const res = await fetch(proxy.url, {
+      method: "POST",
+      headers: { "x-im-timestamp": String(Date.now()), "x-im-signature": "0".repeat(64) },
+      body: "{}",
+    });
+    expect(res.status).toBe(401);
+    expect(target.received.length).toBe(before);
+  });
+
+  it("replays the session against a changed endpoint and shows what changed", async () => {
+    // v2 of the developer's webhook denies everything.
+    const v2 = await startTestServer((_req, res) =>
+      replyJson(res, { action: "BEFORE_SEND_ACTION_DENY", appCode: 6, appText: "v2" }),
+    );
+    try {
+      const { io, stdout } = testIo();
+      const code = await runCli(
+        [
+          "replay",
+          dir.file("session.jsonl"),
+          "--url",
+          v2.url,
+          "--secret",
+          SECRET,
+          "--json",
+          "--fail-on",
+          "denied",
+        ],
+        io,
+      );
+      expect(code).toBe(1);
+      const lines = jsonLines(stdout.text());
+      const summary = lines.at(-1);
+      expect(summary).toMatchObject({ compared: 5, changed: 4, counts: { denied: 5 } });
+      expect(lines.filter((l) => l.changed === true)).toHaveLength(4);
+    } finally {
+      await v2.close();
+    }
+  });
+});

@@ -1,0 +1,189 @@
+import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
+import type { Clock } from "../../src/common/clock.js";
+import type { WebhookRequest } from "../../src/gen/im/v1/webhook_pb.js";
+import {
+  type BodyValidator,
+  DEFAULT_REPLAY_WINDOW_MS,
+  DEFAULT_WEBHOOK_TIMEOUT_MS,
+  decodeWebhookRequest,
+  evaluateWebhookResult,
+  eventNameOfCommand,
+  SIGNATURE_HEADER,
+  TIMESTAMP_HEADER,
+  verifySignature,
+  type WebhookHttpResult,
+} from "../../src/webhooks/index.js";
+import { type JsonlWriter, type RecordedReply, recordLineFor } from "./events-file.js";
+import { closeServer, header, listen, readBody, sendText, sleep } from "./http-server.js";
+import { describeAction, type Rule, type RuleSet, replyFor, selectRule } from "./rules.js";
+import { verdictNameOf } from "./verdicts.js";
+
+export interface ServeOptions {
+  host: string;
+  port: number;
+  rules: RuleSet;
+  /** Verify signatures with this secret; undefined accepts unsigned requests (--no-verify). */
+  secret: string | undefined;
+  replayWindowMs?: number;
+  /** The caller's timeout, to record what the server concludes from a long delay. */
+  timeoutMs?: number;
+  /** Every accepted event is appended here (replayable). */
+  record?: JsonlWriter;
+  validateBody: BodyValidator;
+  clock: Clock;
+  /** One line per request, for the terminal. */
+  log: (line: string) => void;
+}
+
+export interface ServeStats {
+  accepted: number;
+  rejected: number;
+}
+
+export interface RunningServer {
+  url: string;
+  stats: ServeStats;
+  close(): Promise<void>;
+}
+
+/**
+ * A mock app backend: verifies each request's signature, answers by the first
+ * matching rule, and records the event with the verdict the server applies to
+ * that answer.
+ */
+export async function startServe(options: ServeOptions): Promise<RunningServer> {
+  const stats: ServeStats = { accepted: 0, rejected: 0 };
+  const pending = new Set<Promise<void>>();
+  const server = createServer((req, res) => {
+    const task = handle(req, res, options, stats).catch((err: unknown) => {
+      options.log(`error: ${(err as Error).message}`);
+      sendText(res, 500, JSON.stringify({ error: "internal error" }));
+    });
+    pending.add(task);
+    void task.finally(() => pending.delete(task));
+  });
+  const url = await listen(server, options.host, options.port);
+  return {
+    url,
+    stats,
+    close: async () => {
+      await closeServer(server);
+      await Promise.allSettled([...pending]);
+    },
+  };
+}
+
+async function handle(
+  req: IncomingMessage,
+  res: ServerResponse,
+  options: ServeOptions,
+  stats: ServeStats,
+): Promise<void> {
+  if (req.method !== "POST") {
+    sendText(res, 405, JSON.stringify({ error: "POST only" }));
+    return;
+  }
+  const body = await readBody(req);
+  if (body === undefined) {
+    stats.rejected += 1;
+    sendText(res, 413, JSON.stringify({ error: "body too large" }));
+    return;
+  }
+  if (options.secret !== undefined) {
+    const check = verifySignature({
+      secret: options.secret,
+      body,
+      timestamp: header(req, TIMESTAMP_HEADER),
+      signature: header(req, SIGNATURE_HEADER),
+      nowMs: options.clock(),
+      windowMs: options.replayWindowMs ?? DEFAULT_REPLAY_WINDOW_MS,
+    });
+    if (!check.ok) {
+      stats.rejected += 1;
+      options.log(`rejected ${check.failure}: ${check.message}`);
+      sendText(res, 401, JSON.stringify({ error: check.failure, message: check.message }));
+      return;
+    }
+  }
+  let request: WebhookRequest;
+  try {
+    request = decodeWebhookRequest(body.toString("utf8"));
+  } catch (err) {
+    stats.rejected += 1;
+    options.log(`rejected bad-request: ${(err as Error).message}`);
+    sendText(res, 400, JSON.stringify({ error: "bad-request", message: (err as Error).message }));
+    return;
+  }
+  stats.accepted += 1;
+  const receivedAt = new Date(options.clock()).toISOString();
+  const rule = selectRule(options.rules, request);
+  const name = eventNameOfCommand(request.command) ?? "unknown";
+  options.log(`${name} ${request.eventId} ${who(request)} → ${rule.name}: ${describeAction(rule)}`);
+  const reply = replyFor(rule.action, request);
+  // Recorded on receipt: the answer is already decided, and a caller that times out
+  // during the delay must still find the event in the file.
+  options.record?.write(
+    recordLineFor(request, {
+      receivedAt,
+      reply: reply.kind === "close" ? { outcome: "closed" } : recorded(reply, rule),
+      verdict: expectedVerdict(request, rule, reply, options),
+    }),
+  );
+  if (rule.delayMs > 0) await sleep(rule.delayMs);
+  if (reply.kind === "close") {
+    res.socket?.destroy();
+  } else {
+    sendText(res, reply.status, reply.body);
+  }
+}
+
+const recorded = (reply: { status: number; body: string }, rule: Rule): RecordedReply => ({
+  outcome: "response",
+  status: reply.status,
+  body: reply.body,
+  latencyMs: rule.delayMs,
+});
+
+/** The verdict the server reaches for this answer, via the same decision code. */
+function expectedVerdict(
+  request: WebhookRequest,
+  rule: Rule,
+  reply: ReturnType<typeof replyFor>,
+  options: ServeOptions,
+): string {
+  const timeoutMs = options.timeoutMs ?? DEFAULT_WEBHOOK_TIMEOUT_MS;
+  const result: WebhookHttpResult =
+    rule.delayMs >= timeoutMs
+      ? { kind: "timeout", latencyMs: timeoutMs }
+      : reply.kind === "close"
+        ? {
+            kind: "connection-error",
+            error: "socket closed",
+            code: "ECONNRESET",
+            latencyMs: rule.delayMs,
+          }
+        : {
+            kind: "response",
+            status: reply.status,
+            body: reply.body,
+            oversized: false,
+            latencyMs: rule.delayMs,
+          };
+  return verdictNameOf(evaluateWebhookResult(request, result, options.validateBody));
+}
+
+function who(request: WebhookRequest): string {
+  const e = request.event;
+  switch (e.case) {
+    case "c2cBeforeSend":
+    case "c2cAfterSend":
+      return `${e.value.fromAccount}→${e.value.toAccount}`;
+    case "groupBeforeSend":
+    case "groupAfterSend":
+      return `${e.value.fromAccount}→${e.value.groupId}`;
+    case undefined:
+      return "";
+    default:
+      return `${e.value.operatorAccount}@${e.value.groupId}`;
+  }
+}
