@@ -50,25 +50,24 @@ describe("fixtures", () => {
 });
 
 describe("the simulator's body validator", () => {
+  // It is messaging's bodyProblem (tested there); here only that the wiring and limit hold.
   const v = createBodyValidator(100);
   const el = (init: Parameters<typeof create<typeof MessageElementSchema>>[1]) =>
     create(MessageElementSchema, init);
+
   it.each([
-    [[], "body: at least one element"],
-    [[el({})], "body[0].element"],
-    [[el({ element: { case: "text", value: { text: "" } } })], "body[0].text.text"],
+    [[]],
+    [[el({})]],
+    [[el({ element: { case: "text", value: { text: "" } } })]],
     [
       [
         el({ element: { case: "custom", value: { data: "a" } } }),
         el({ element: { case: "custom", value: { data: "b" } } }),
       ],
-      "at most one custom element",
     ],
-    [[el({ element: { case: "image", value: { uuid: "u" } } })], "body[0].image.imageInfos"],
-    [[el({ element: { case: "sound", value: { url: "u" } } })], "body[0].sound.uuid"],
-    [[el({ element: { case: "text", value: { text: "x".repeat(200) } } })], "limit is 100"],
-  ])("%o → %s", (body, message) => {
-    expect(v(body, "")).toContain(message);
+    [[el({ element: { case: "text", value: { text: "x".repeat(200) } } })]],
+  ])("rejects %o", (body) => {
+    expect(v(body, "")).toEqual(expect.any(String));
   });
 
   it("accepts a valid body and counts custom data toward the size", () => {
