@@ -214,7 +214,7 @@ describe("createWebhookClient: fire-and-forget events", () => {
       case: "groupAfterCreate",
       value: create(GroupAfterCreateEventSchema, { groupId: "g1", name: "G" }),
     });
-    expect(performance.now() - started).toBeLessThan(20);
+    expect(performance.now() - started).toBeLessThan(50);
     expect(client.stats().notifications.inFlight).toBe(2);
     await client.drain();
     expect(client.stats().notifications).toMatchObject({ acknowledged: 2, inFlight: 0 });
