@@ -43,7 +43,7 @@ describe("readConfig", () => {
     [{ ADMIN_USER_IDS: "ok,not ok" }, "ADMIN_USER_IDS", '"not ok" is not a valid user id'],
     [{ MONGO_URL: "localhost:27017" }, "MONGO_URL", "mongodb://"],
     [{ NATS_URL: "http://x" }, "NATS_URL", "nats://"],
-    [{ NATS_URL: "nats://x:4222", NATS_NAMESPACE: "Bad-NS" }, "NATS_NAMESPACE", "[a-z0-9_]"],
+    [{ NATS_URL: "nats://x:4222", NATS_NAMESPACE: "bad.ns" }, "NATS_NAMESPACE", "[A-Za-z0-9_-]"],
     [{ LOG_LEVEL: "loud" }, "LOG_LEVEL", "one of debug, info, warn, error"],
     [{ TLS_CERT_FILE: "/nonexistent.pem", TLS_KEY_FILE: "/k.pem" }, "TLS_CERT_FILE", "cannot read"],
     [{ TLS_KEY_FILE: "/k.pem" }, "TLS_CERT_FILE", "required with TLS_KEY_FILE"],

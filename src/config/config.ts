@@ -1,7 +1,11 @@
 import { readFileSync } from "node:fs";
 import { isValidUserId } from "../common/user-id.js";
+import { type GroupConfig, readGroupConfig } from "../groups/config.js";
 import type { LogLevel } from "../log/logger.js";
+import { type CustomFieldDef, parseCustomFieldSpecs } from "../profiles/custom-fields.js";
+import { readWebhookConfig, type WebhookConfig, WebhookConfigError } from "../webhooks/index.js";
 import {
+  booleanSetting,
   ConfigError,
   type Env,
   enumSetting,
@@ -34,6 +38,40 @@ export interface Config {
   userSigMaxSkewSec: number;
   /** Accounts per import/delete/check call (reference: 100). */
   accountBatchMax: number;
+  /** Group type defaults and limits (GROUP_*), see src/groups/config.ts. */
+  groups: GroupConfig;
+  /** Profiles (see src/profiles). */
+  profiles: {
+    /** Custom profile fields (PROFILE_CUSTOM_FIELDS); none by default. */
+    customFields: CustomFieldDef[];
+    /** Users per profile get/import call. */
+    batchMax: number;
+  };
+  /** Relationship chain limits (reference "Use Limits"). */
+  relations: {
+    /** Friends per user (reference: 3,000). */
+    friendMax: number;
+    /** Pending friend requests per user, sent and received each (reference: 100). */
+    pendingRequestMax: number;
+    /** Friend lists per user (reference: 32). */
+    friendListMax: number;
+    /** Blocked users per user (reference: 1,000). */
+    blocklistMax: number;
+    /** Users per friend import/delete/check and blocklist call (reference import: 1,000). */
+    batchMax: number;
+    /** Custom friend fields (FRIEND_CUSTOM_FIELDS); none by default. */
+    customFields: CustomFieldDef[];
+  };
+  messaging: MessagingSettings;
+  /** Unset: webhooks are off. */
+  webhook: WebhookConfig | undefined;
+  /** Who may send one-to-one messages to whom (admin sends bypass both). */
+  c2cPolicy: {
+    /** Only two-way friends may message each other; default: strangers may too. */
+    friendsOnly: boolean;
+    /** A message to a user who blocked the sender: refused with SENDER_BLOCKED, or acked but dropped. */
+    blockedSend: "reject" | "drop-silently";
+  };
 }
 
 export function readConfig(env: Env): Config {
@@ -71,7 +109,39 @@ export function readConfig(env: Env): Config {
     shutdownGraceMs: intSetting(env, "SHUTDOWN_GRACE_MS", 10_000, { min: 0, max: 600_000 }),
     userSigMaxSkewSec: intSetting(env, "USERSIG_MAX_SKEW_SEC", 300, { min: 0, max: 86_400 }),
     accountBatchMax: intSetting(env, "ACCOUNT_BATCH_MAX", 100, { min: 1, max: 10_000 }),
+    groups: readGroupConfig(env),
+    profiles: {
+      customFields: customFields(env, "PROFILE_CUSTOM_FIELDS", "Tag_Profile_Custom", true),
+      batchMax: intSetting(env, "PROFILE_BATCH_MAX", 100, { min: 1, max: 10_000 }),
+    },
+    relations: {
+      friendMax: intSetting(env, "FRIEND_MAX", 3000, { min: 1, max: 100_000 }),
+      pendingRequestMax: intSetting(env, "FRIEND_PENDING_REQUEST_MAX", 100, { min: 1, max: 1000 }),
+      friendListMax: intSetting(env, "FRIEND_LIST_MAX", 32, { min: 1, max: 1000 }),
+      blocklistMax: intSetting(env, "BLOCKLIST_MAX", 1000, { min: 1, max: 100_000 }),
+      batchMax: intSetting(env, "RELATION_BATCH_MAX", 1000, { min: 1, max: 10_000 }),
+      customFields: customFields(env, "FRIEND_CUSTOM_FIELDS", "Tag_SNS_Custom", false),
+    },
+    messaging: readMessagingSettings(env),
+    webhook: readWebhook(env),
+    c2cPolicy: {
+      friendsOnly: booleanSetting(env, "C2C_FRIENDS_ONLY", false),
+      blockedSend: enumSetting(env, "C2C_BLOCKED_SEND", ["reject", "drop-silently"], "reject"),
+    },
   };
+}
+
+function customFields(
+  env: Env,
+  name: string,
+  prefix: string,
+  permissions: boolean,
+): CustomFieldDef[] {
+  try {
+    return parseCustomFieldSpecs(stringSetting(env, name) ?? "", prefix, { permissions });
+  } catch (err) {
+    throw new ConfigError(name, (err as Error).message);
+  }
 }
 
 function readTls(env: Env): Config["tls"] {
@@ -96,8 +166,59 @@ function readSettingFile(setting: string, path: string): Buffer {
 
 function namespace(env: Env, name: string, fallback: string): string {
   const value = stringSetting(env, name) ?? fallback;
-  if (!/^[a-z][a-z0-9_]{0,31}$/.test(value)) {
-    throw new ConfigError(name, "must be 1-32 characters of [a-z0-9_], starting with a letter");
+  if (!/^[A-Za-z0-9_-]{1,64}$/.test(value)) {
+    throw new ConfigError(name, "must be 1-64 characters of [A-Za-z0-9_-]");
   }
   return value;
+}
+
+export interface MessagingSettings {
+  /** Body elements + cloud custom data, encoded (reference: 12 KB). */
+  maxMessageBytes: number;
+  /** A repeated client message id or random within this window is a retry. */
+  dedupWindowMs: number;
+  /** Messages older than this are not returned (reference: 7 days). */
+  retentionMs: number;
+  /** Conversations per ListConversations page (reference: 100 recent contacts). */
+  recentContactsMax: number;
+  /** Keep-alive interval of idle live streams. */
+  keepAliveMs: number;
+  /** Events a live stream may fall behind before it is closed. */
+  streamQueueMax: number;
+  /** How often the outbox looks for messages that were stored but not published. */
+  outboxIntervalMs: number;
+  /** A message unpublished for this long is republished by the outbox. */
+  outboxStaleMs: number;
+}
+
+const DAY_MS = 24 * 3600 * 1000;
+
+function readMessagingSettings(env: Env): MessagingSettings {
+  return {
+    maxMessageBytes: intSetting(env, "MESSAGE_MAX_BYTES", 12 * 1024, {
+      min: 256,
+      max: 1024 * 1024,
+    }),
+    dedupWindowMs: intSetting(env, "MESSAGE_DEDUP_WINDOW_MS", 120_000, { min: 1000, max: DAY_MS }),
+    retentionMs: intSetting(env, "MESSAGE_RETENTION_DAYS", 7, { min: 1, max: 3650 }) * DAY_MS,
+    recentContactsMax: intSetting(env, "RECENT_CONTACTS_MAX", 100, { min: 1, max: 1000 }),
+    keepAliveMs: intSetting(env, "STREAM_KEEPALIVE_MS", 30_000, { min: 100, max: 600_000 }),
+    streamQueueMax: intSetting(env, "STREAM_QUEUE_MAX", 10_000, { min: 10, max: 1_000_000 }),
+    outboxIntervalMs: intSetting(env, "OUTBOX_INTERVAL_MS", 1000, { min: 10, max: 600_000 }),
+    outboxStaleMs: intSetting(env, "OUTBOX_STALE_MS", 3000, { min: 0, max: 600_000 }),
+  };
+}
+
+/** Webhook settings come from the webhooks module; its errors become ours so start-up reports one way. */
+function readWebhook(env: Env): WebhookConfig | undefined {
+  const appId = intSetting(env, "APP_ID", DEV_APP_ID, { min: 1, max: 2 ** 32 - 1 });
+  try {
+    return readWebhookConfig(env, String(appId));
+  } catch (err) {
+    if (!(err instanceof WebhookConfigError)) throw err;
+    throw new ConfigError(
+      err.setting,
+      err.message.replace(`invalid configuration: ${err.setting}: `, ""),
+    );
+  }
 }

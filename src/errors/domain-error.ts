@@ -55,7 +55,7 @@ export const invalidArgument = (
 ): DomainError => new DomainError("invalid-argument", reason, message, options);
 
 export const invalidField = (field: string, message: string): DomainError =>
-  new DomainError("invalid-argument", ErrorReason.INVALID_FIELD, message, { field });
+  new DomainError("invalid-argument", ErrorReason.INVALID_FIELD, `${field}: ${message}`, { field });
 
 export const permissionDenied = (
   reason: ErrorReason,

@@ -15,8 +15,8 @@ export interface FanoutDeps {
 
 /**
  * Handles one stored message from the bus's shared work consumer, on whichever
- * process gets it: both sides' conversation lists, live delivery to every
- * device of both users on any node, then the after-send webhook. Delivery is
+ * process gets it: live delivery to every device of both users on any node,
+ * both sides' conversation lists, then the after-send webhook. Delivery is
  * at-least-once, so every step is idempotent (conversation updates ignore
  * stale seqs; clients drop events whose (conversation, seq) they have).
  */
@@ -33,6 +33,9 @@ export function createFanoutHandler(deps: FanoutDeps) {
     const seq = Number(message.seq);
     const timeMs = Number(message.timeMs);
     const lastMessage = decoded.noLastMessage ? undefined : message;
+    // Live first and synchronously: handlers start in stream order, so streams
+    // see a conversation's messages in seq order whenever one process consumes.
+    deliverLive(deps, message, decoded.skipSyncToSender);
     await Promise.all([
       deps.store.upsertConversation({
         ownerUserId: message.toUserId,
@@ -51,7 +54,6 @@ export function createFanoutHandler(deps: FanoutDeps) {
         timeMs,
       }),
     ]);
-    deliverLive(deps, message, decoded.skipSyncToSender);
     if (!decoded.skipAfterSendWebhook) deps.webhooks.afterSend(afterSendEvent(message));
   };
 }

@@ -60,9 +60,12 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     listener.stopAccepting();
     options.streamsShutdown.abort();
     listener.closeGracefully();
-    const clean = await listener.drained(options.shutdownGraceMs);
-    if (!clean) logger.warn("grace period over; closing connections with calls in flight");
-    listener.destroyAll();
+    // After a clean drain the GOAWAY'd sessions close on their own; cutting them
+    // now could cancel the final frames of streams that just ended.
+    if (!(await listener.drained(options.shutdownGraceMs))) {
+      logger.warn("grace period over; closing connections with calls in flight");
+      listener.destroyAll();
+    }
   };
   return {
     port: listener.port,

@@ -1,4 +1,5 @@
 import { type App, startApp } from "../../src/app.js";
+import type { Clock } from "../../src/common/clock.js";
 import { type Config, readConfig } from "../../src/config/config.js";
 import { type Logger, silentLogger } from "../../src/log/logger.js";
 import { TEST_APP_ID, TEST_SECRET_KEY } from "./clients.js";
@@ -24,8 +25,8 @@ export interface TestApp extends App {
 
 export async function startTestApp(
   env: Record<string, string> = {},
-  logger: Logger = silentLogger,
+  options: { logger?: Logger; clock?: Clock } = {},
 ): Promise<TestApp> {
-  const app = await startApp(testConfig(env), logger);
+  const app = await startApp(testConfig(env), options.logger ?? silentLogger, options.clock);
   return { ...app, baseUrl: `http://127.0.0.1:${app.port}` };
 }

@@ -1,8 +1,11 @@
 /**
- * Serialises async work per key within this process. FerretDB v1 runs
- * findAndModify as read-then-write, so concurrent `$inc`s on one document can
- * return the same value; queuing them per key makes that impossible within a
- * process, and unique indexes catch it across processes.
+ * Serialises async work per key within this process. FerretDB v1 applies an
+ * update as read-then-write outside a transaction, so two concurrent updates of
+ * one document can lose one (two `$inc`s return the same value; a conditional
+ * update can overwrite a newer one). MongoDB applies single-document updates
+ * atomically. Queuing read-modify-writes of one document per key closes the gap
+ * within a process; across processes on FerretDB, unique indexes catch repeated
+ * seqs and the remaining races are documented in README.
  */
 export function createKeyedMutex() {
   const tails = new Map<string, Promise<unknown>>();

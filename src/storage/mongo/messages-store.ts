@@ -229,30 +229,32 @@ export async function createMongoMessageStore(
         }),
       ),
     upsertConversation: (u) =>
-      guard(async () => {
-        try {
-          await conversations.updateOne(
-            { _id: convId(u.ownerUserId, u.conversationId), lastSeq: { $lt: u.seq } },
-            {
-              $set: {
-                lastSeq: u.seq,
-                updatedAtMs: u.timeMs,
-                ...(u.lastMessage ? { lastMessage: toJson(MessageSchema, u.lastMessage) } : {}),
+      guard(() =>
+        exclusive(convId(u.ownerUserId, u.conversationId), async () => {
+          try {
+            await conversations.updateOne(
+              { _id: convId(u.ownerUserId, u.conversationId), lastSeq: { $lt: u.seq } },
+              {
+                $set: {
+                  lastSeq: u.seq,
+                  updatedAtMs: u.timeMs,
+                  ...(u.lastMessage ? { lastMessage: toJson(MessageSchema, u.lastMessage) } : {}),
+                },
+                $setOnInsert: {
+                  ownerUserId: u.ownerUserId,
+                  conversationId: u.conversationId,
+                  peerUserId: u.peerUserId,
+                  readSeq: 0,
+                },
               },
-              $setOnInsert: {
-                ownerUserId: u.ownerUserId,
-                conversationId: u.conversationId,
-                peerUserId: u.peerUserId,
-                readSeq: 0,
-              },
-            },
-            { upsert: true },
-          );
-        } catch (err) {
-          // The entry exists with a newer seq: this update is stale, by design a no-op.
-          if (!isDuplicateKey(err)) throw err;
-        }
-      }),
+              { upsert: true },
+            );
+          } catch (err) {
+            // The entry exists with a newer seq: this update is stale, by design a no-op.
+            if (!isDuplicateKey(err)) throw err;
+          }
+        }),
+      ),
     selectConversations: (owner, after, limit) =>
       guard(async () => {
         const position =
@@ -277,22 +279,24 @@ export async function createMongoMessageStore(
         return doc === null ? undefined : toConversation(doc);
       }),
     updateReadSeq: (owner, conversationId, peerUserId, readSeq) =>
-      guard(async () => {
-        const doc = await conversations.findOneAndUpdate(
-          { _id: convId(owner, conversationId) },
-          {
-            $max: { readSeq },
-            $setOnInsert: {
-              ownerUserId: owner,
-              conversationId,
-              peerUserId,
-              lastSeq: 0,
-              updatedAtMs: 0,
+      guard(() =>
+        exclusive(convId(owner, conversationId), async () => {
+          const doc = await conversations.findOneAndUpdate(
+            { _id: convId(owner, conversationId) },
+            {
+              $max: { readSeq },
+              $setOnInsert: {
+                ownerUserId: owner,
+                conversationId,
+                peerUserId,
+                lastSeq: 0,
+                updatedAtMs: 0,
+              },
             },
-          },
-          { upsert: true, returnDocument: "after" },
-        );
-        return doc?.readSeq ?? readSeq;
-      }),
+            { upsert: true, returnDocument: "after" },
+          );
+          return doc?.readSeq ?? readSeq;
+        }),
+      ),
   };
 }
