@@ -6,7 +6,13 @@ import { type Clock, systemClock } from "./common/clock.js";
 import type { Config } from "./config/config.js";
 import { AccountService } from "./gen/im/v1/account_pb.js";
 import { EventService } from "./gen/im/v1/events_pb.js";
+import { GroupService } from "./gen/im/v1/group_pb.js";
 import { MessageService } from "./gen/im/v1/message_pb.js";
+import { generateGroupId } from "./groups/group-id.js";
+import { createGroupLive } from "./groups/group-live.js";
+import { createGroups } from "./groups/groups.js";
+import { createGroupNotifier } from "./groups/notifier.js";
+import { createGroupService } from "./groups/service.js";
 import { createLiveHub } from "./live/live-hub.js";
 import { createEventService } from "./live/service.js";
 import type { Logger } from "./log/logger.js";
@@ -117,6 +123,27 @@ export async function startApp(
       recentContactsMax: messaging.recentContactsMax,
     });
 
+    const groupNotifier = createGroupNotifier({
+      members: storage.groupMembers,
+      live: createGroupLive(live, bus),
+      config: config.groups,
+      clock,
+      logger,
+    });
+    stops.push(() => groupNotifier.drain());
+    const groups = createGroups({
+      groups: storage.groups,
+      members: storage.groupMembers,
+      applications: storage.groupApplications,
+      accounts: storage.accounts,
+      notifier: groupNotifier,
+      webhooks,
+      config: config.groups,
+      clock,
+      logger,
+      newGroupId: generateGroupId,
+    });
+
     const fanout = await bus.consume(
       "fanout",
       createFanoutHandler({ store: storage.messages, live, webhooks, logger }),
@@ -131,6 +158,7 @@ export async function startApp(
         router.service(AccountService, createAccountService(accounts));
         router.service(MessageService, createMessageService(sendMessage, history));
         router.service(EventService, createEventService(live, streamsShutdown.signal));
+        router.service(GroupService, createGroupService(groups));
       },
       authenticate,
       logger,
