@@ -1,17 +1,23 @@
 import type { AccountStore } from "../accounts/store.js";
 import type { GroupMemberStore, GroupStore, JoinApplicationStore } from "../groups/store.js";
 import type { MessageStore } from "../messaging/store.js";
+import type { ProfileStore } from "../profiles/store.js";
+import type { RelationStore } from "../relations/store.js";
 import { createMemoryAccountStore } from "./memory/accounts-store.js";
 import { createMemoryJoinApplicationStore } from "./memory/group-application-store.js";
 import { createMemoryGroupMemberStore } from "./memory/group-member-store.js";
 import { createMemoryGroupStore } from "./memory/group-store.js";
 import { createMemoryMessageStore } from "./memory/messages-store.js";
+import { createMemoryProfileStore } from "./memory/profiles-store.js";
+import { createMemoryRelationStore } from "./memory/relations-store.js";
 import { createMongoAccountStore } from "./mongo/accounts-store.js";
 import { connectMongo } from "./mongo/connect-mongo.js";
 import { createMongoJoinApplicationStore } from "./mongo/group-application-store.js";
 import { createMongoGroupMemberStore } from "./mongo/group-member-store.js";
 import { createMongoGroupStore } from "./mongo/group-store.js";
 import { createMongoMessageStore } from "./mongo/messages-store.js";
+import { createMongoProfileStore } from "./mongo/profiles-store.js";
+import { createMongoRelationStore } from "./mongo/relations-store.js";
 
 export interface StorageOptions {
   /** Message retention (TTL index where the server supports it). Default 7 days. */
@@ -26,6 +32,8 @@ export interface Storage {
   groupMembers: GroupMemberStore;
   groupApplications: JoinApplicationStore;
   messages: MessageStore;
+  profiles: ProfileStore;
+  relations: RelationStore;
   close(): Promise<void>;
 }
 
@@ -37,6 +45,8 @@ export function createMemoryStorage(): Storage {
     groupMembers: createMemoryGroupMemberStore(),
     groupApplications: createMemoryJoinApplicationStore(),
     messages: createMemoryMessageStore(),
+    profiles: createMemoryProfileStore(),
+    relations: createMemoryRelationStore(),
     close: async () => {},
   };
 }
@@ -57,6 +67,8 @@ export async function openMongoStorage(
     messages: await createMongoMessageStore(db, {
       retentionMs: options.messageRetentionMs ?? 7 * 24 * 3600 * 1000,
     }),
+    profiles: await createMongoProfileStore(db),
+    relations: await createMongoRelationStore(db),
     close: () => client.close(),
   };
 }

@@ -4,6 +4,8 @@ import { testMongoUrl, uniqueName } from "../services/index.js";
 import { describeAccountStoreContract } from "./accounts-store-contract.js";
 import { describeGroupStoreContract } from "./group-store-contract.js";
 import { describeMessageStoreContract } from "./messages-store-contract.js";
+import { describeProfileStoreContract } from "./profiles-store-contract.js";
+import { describeRelationStoreContract } from "./relations-store-contract.js";
 
 // One contract suite per storage port, run against every backend.
 
@@ -11,6 +13,8 @@ describe("memory backend", () => {
   describeAccountStoreContract(async () => createMemoryStorage().accounts);
   describe("group stores", () => describeGroupStoreContract(async () => createMemoryStorage()));
   describeMessageStoreContract(async () => createMemoryStorage().messages);
+  describeProfileStoreContract(async () => createMemoryStorage().profiles);
+  describeRelationStoreContract(async () => createMemoryStorage().relations);
 });
 
 describe("mongodb backend", () => {
@@ -27,4 +31,6 @@ describe("mongodb backend", () => {
   describeAccountStoreContract(async () => (await fresh()).accounts);
   describe("group stores", () => describeGroupStoreContract(fresh));
   describeMessageStoreContract(async () => (await fresh()).messages);
+  describeProfileStoreContract(async () => (await fresh()).profiles);
+  describeRelationStoreContract(async () => (await fresh()).relations);
 });

@@ -1,0 +1,212 @@
+import { type Client, Code } from "@connectrpc/connect";
+import { afterEach, describe, expect, it } from "vitest";
+import { AccountService } from "../../src/gen/im/v1/account_pb.js";
+import { ErrorReason } from "../../src/gen/im/v1/errors_pb.js";
+import { type Message, MessageService } from "../../src/gen/im/v1/message_pb.js";
+import {
+  freePort,
+  startFerretDb,
+  startNatsServer,
+  testMongoUrl,
+  testNatsUrl,
+  uniqueName,
+} from "../services/index.js";
+import { clientAs, failureOf } from "../support/clients.js";
+import { text } from "../support/elements.js";
+import { eventually } from "../support/eventually.js";
+import { startServerProcess } from "../support/server-process.js";
+import { type OpenStream, openStream } from "../support/streams.js";
+import { ADMIN, startTestApp } from "../support/test-app.js";
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const cleanups: (() => Promise<unknown>)[] = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c().catch(() => {});
+});
+
+/** Fast outbox timings so recovery happens within the test. */
+const OUTBOX = { OUTBOX_INTERVAL_MS: "200", OUTBOX_STALE_MS: "300" };
+
+/**
+ * A steady sender: sends numbered messages with client message ids, retrying
+ * the same id after a failure (as a client would), and records every ack.
+ */
+function steadySender(client: Client<typeof MessageService>) {
+  const acked = new Map<string, bigint>();
+  let failures = 0;
+  let running = true;
+  const done = (async () => {
+    for (let i = 0; running; ) {
+      const id = `m-${i}`;
+      try {
+        const r = await client.sendMessage({
+          toUserId: "bob",
+          body: [text(id)],
+          clientMessageId: id,
+        });
+        acked.set(id, r.seq);
+        i++;
+      } catch {
+        failures++;
+        await sleep(50);
+      }
+    }
+  })();
+  return {
+    acked,
+    failures: () => failures,
+    untilAcked: (n: number, timeoutMs = 30_000) =>
+      eventually(async () => expect(acked.size).toBeGreaterThanOrEqual(n), timeoutMs, 20),
+    stop: async () => {
+      running = false;
+      await done;
+    },
+  };
+}
+
+/** Every message of the conversation, by paging SyncMessages to the end. */
+async function history(client: Client<typeof MessageService>): Promise<Message[]> {
+  const all: Message[] = [];
+  let after = 0n;
+  for (;;) {
+    const page = await client.syncMessages({ peerUserId: "alice", afterSeq: after });
+    all.push(...page.messages);
+    if (!page.hasMore) return all;
+    after = page.coveredUpToSeq;
+  }
+}
+
+/** Each acked message is in history exactly once, with its acked seq, and reached bob's device. */
+async function expectNoLoss(
+  acked: Map<string, bigint>,
+  bobClient: Client<typeof MessageService>,
+  bobDevice: OpenStream,
+) {
+  const stored = await history(bobClient);
+  const byClientId = new Map<string, Message[]>();
+  for (const m of stored)
+    byClientId.set(m.clientMessageId, [...(byClientId.get(m.clientMessageId) ?? []), m]);
+  for (const [id, seq] of acked) {
+    expect(
+      byClientId.get(id)?.map((m) => m.seq),
+      id,
+    ).toEqual([seq]);
+  }
+  expect([...byClientId.values()].every((copies) => copies.length === 1)).toBe(true);
+  // Live delivery (repaired by the outbox after the fault) reaches the device.
+  await eventually(
+    async () => {
+      const live = new Set(bobDevice.messages().map((m) => m.seq));
+      const missing = [...acked.values()].filter((seq) => !live.has(seq));
+      expect(missing).toEqual([]);
+    },
+    20_000,
+    100,
+  );
+}
+
+describe("no acknowledged message is lost", () => {
+  it("when the server process that acked it is killed -9 under load and restarted", async () => {
+    const env = {
+      MONGO_URL: testMongoUrl(),
+      MONGO_DATABASE: uniqueName("kill9"),
+      NATS_URL: testNatsUrl(),
+      NATS_NAMESPACE: uniqueName("kill9"),
+      ...OUTBOX,
+    };
+    const server = await startServerProcess(await freePort(), env);
+    cleanups.push(() => server.kill());
+    // A second node: bob's device streams there; it shares the fan-out and outbox work.
+    const otherNode = await startTestApp(env);
+    cleanups.push(() => otherNode.close());
+    await clientAs(AccountService, server.baseUrl, ADMIN).importAccounts({
+      accounts: [{ userId: "alice" }, { userId: "bob" }],
+    });
+    const bobDevice = await openStream(otherNode.baseUrl, "bob");
+    cleanups.push(async () => bobDevice.close());
+
+    const sender = steadySender(clientAs(MessageService, server.baseUrl, "alice"));
+    await sender.untilAcked(60);
+    await server.kill("SIGKILL");
+    await sleep(300);
+    await server.restart();
+    await sender.untilAcked(120);
+    await sender.stop();
+    expect(sender.failures()).toBeGreaterThan(0);
+
+    await expectNoLoss(sender.acked, clientAs(MessageService, otherNode.baseUrl, "bob"), bobDevice);
+  }, 90_000);
+
+  it("when nats-server is killed -9 under load: sends keep being acked and delivery resumes", async () => {
+    const nats = await startNatsServer();
+    cleanups.push(() => nats.dispose());
+    const app = await startTestApp({
+      MONGO_URL: testMongoUrl(),
+      MONGO_DATABASE: uniqueName("natsdown"),
+      NATS_URL: nats.url,
+      ...OUTBOX,
+    });
+    cleanups.push(() => app.close());
+    await clientAs(AccountService, app.baseUrl, ADMIN).importAccounts({
+      accounts: [{ userId: "alice" }, { userId: "bob" }],
+    });
+    const bobDevice = await openStream(app.baseUrl, "bob");
+    cleanups.push(async () => bobDevice.close());
+
+    const sender = steadySender(clientAs(MessageService, app.baseUrl, "alice"));
+    await sender.untilAcked(40);
+    await nats.stop("SIGKILL");
+    const ackedAtOutage = sender.acked.size;
+    await sleep(1000);
+    // The document store is the source of truth: sends are still acknowledged.
+    expect(sender.acked.size).toBeGreaterThan(ackedAtOutage + 5);
+    await nats.restart();
+    await sender.untilAcked(sender.acked.size + 40);
+    await sender.stop();
+
+    await expectNoLoss(sender.acked, clientAs(MessageService, app.baseUrl, "bob"), bobDevice);
+  }, 90_000);
+});
+
+describe("document store down", () => {
+  it("fails sends fast with Unavailable and acknowledges nothing, then recovers", async () => {
+    const ferret = await startFerretDb();
+    cleanups.push(() => ferret.dispose());
+    const app = await startTestApp({ MONGO_URL: ferret.url, MONGO_DATABASE: "im" });
+    cleanups.push(() => app.close());
+    await clientAs(AccountService, app.baseUrl, ADMIN).importAccounts({
+      accounts: [{ userId: "alice" }, { userId: "bob" }],
+    });
+    const alice = clientAs(MessageService, app.baseUrl, "alice");
+    await alice.sendMessage({ toUserId: "bob", body: [text("before")] });
+
+    await ferret.stop("SIGKILL");
+    const started = Date.now();
+    const f = await failureOf(
+      alice.sendMessage({ toUserId: "bob", body: [text("during")], clientMessageId: "d1" }),
+    );
+    expect([f.code, f.reason]).toEqual([Code.Unavailable, ErrorReason.STORAGE_UNAVAILABLE]);
+    expect(Date.now() - started).toBeLessThan(8000);
+
+    await ferret.restart();
+    await eventually(
+      async () => {
+        const r = await alice.sendMessage({
+          toUserId: "bob",
+          body: [text("after")],
+          clientMessageId: "d2",
+        });
+        expect(r.seq).toBeGreaterThan(0n);
+      },
+      20_000,
+      200,
+    );
+    const synced = await clientAs(MessageService, app.baseUrl, "bob").syncMessages({
+      peerUserId: "alice",
+    });
+    expect(synced.messages.map((m) => m.body[0]?.element.value)).toEqual([
+      expect.objectContaining({ text: "before" }),
+      expect.objectContaining({ text: "after" }),
+    ]);
+  }, 60_000);
+});

@@ -1,0 +1,72 @@
+import { type ChildProcess, spawn } from "node:child_process";
+import { TEST_APP_ID, TEST_SECRET_KEY } from "./clients.js";
+import { ADMIN } from "./test-app.js";
+
+export interface ServerProcess {
+  baseUrl: string;
+  /** Kills the process (SIGKILL by default: no shutdown hooks run) and waits for its exit. */
+  kill(signal?: NodeJS.Signals): Promise<void>;
+  /** Starts it again on the same port with the same settings. */
+  restart(): Promise<void>;
+  output(): string;
+}
+
+/**
+ * Runs the README's server command (`tsx src/main.ts`) as a real child process,
+ * so fault tests can kill -9 it mid-send.
+ */
+export async function startServerProcess(
+  port: number,
+  env: Record<string, string>,
+): Promise<ServerProcess> {
+  let child: ChildProcess | undefined;
+  let out = "";
+  const start = () =>
+    new Promise<void>((resolve, reject) => {
+      const proc = spawn(process.execPath, ["--import", "tsx", "src/main.ts"], {
+        env: {
+          PATH: process.env.PATH ?? "",
+          HOST: "127.0.0.1",
+          PORT: String(port),
+          APP_ID: String(TEST_APP_ID),
+          APP_SECRET_KEY: TEST_SECRET_KEY,
+          ADMIN_USER_IDS: ADMIN,
+          ...env,
+        },
+        stdio: ["ignore", "pipe", "pipe"],
+      });
+      child = proc;
+      const timer = setTimeout(() => reject(new Error(`server did not start:\n${out}`)), 20_000);
+      proc.stderr?.on("data", (d: Buffer) => {
+        out += d;
+        if (out.includes('"msg":"listening"')) {
+          clearTimeout(timer);
+          resolve();
+        }
+      });
+      proc.stdout?.on("data", (d: Buffer) => {
+        out += d;
+      });
+      proc.once("exit", (code) => {
+        clearTimeout(timer);
+        reject(new Error(`server exited with ${code}:\n${out}`));
+      });
+    });
+  await start();
+  return {
+    baseUrl: `http://127.0.0.1:${port}`,
+    async kill(signal = "SIGKILL") {
+      const proc = child;
+      if (proc === undefined || proc.exitCode !== null || proc.signalCode !== null) return;
+      await new Promise<void>((resolve) => {
+        proc.once("exit", () => resolve());
+        proc.kill(signal);
+      });
+    },
+    async restart() {
+      out += "\n--- restart ---\n";
+      await start();
+    },
+    output: () => out,
+  };
+}
