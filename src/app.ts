@@ -1,3 +1,4 @@
+import { randomUUID } from "node:crypto";
 import { createAccounts } from "./accounts/accounts.js";
 import { createAccountService } from "./accounts/service.js";
 import { createAuthenticator } from "./auth/authenticator.js";
@@ -8,6 +9,8 @@ import { AccountService } from "./gen/im/v1/account_pb.js";
 import { EventService } from "./gen/im/v1/events_pb.js";
 import { GroupService } from "./gen/im/v1/group_pb.js";
 import { MessageService } from "./gen/im/v1/message_pb.js";
+import { ProfileService } from "./gen/im/v1/profile_pb.js";
+import { RelationService } from "./gen/im/v1/relation_pb.js";
 import { generateGroupId } from "./groups/group-id.js";
 import { createGroupLive } from "./groups/group-live.js";
 import { createGroups } from "./groups/groups.js";
@@ -20,8 +23,12 @@ import { createFanoutHandler } from "./messaging/fanout.js";
 import { createHistory } from "./messaging/history.js";
 import { createOutbox } from "./messaging/outbox.js";
 import { createSendMessage } from "./messaging/send-message.js";
-import { allowAllSendPolicy } from "./messaging/send-policy.js";
 import { createMessageService } from "./messaging/service.js";
+import { createProfiles } from "./profiles/profiles.js";
+import { createProfileService } from "./profiles/service.js";
+import { createRelations } from "./relations/relations.js";
+import { createRelationSendPolicy } from "./relations/send-policy.js";
+import { createRelationService } from "./relations/service.js";
 import { startServer } from "./server/server.js";
 import { createMemoryStorage, openMongoStorage, type Storage } from "./storage/storage.js";
 import { createWebhookClient } from "./webhooks/index.js";
@@ -94,6 +101,25 @@ export async function startApp(
       keepAliveMs: messaging.keepAliveMs,
       maxQueuedEvents: messaging.streamQueueMax,
     });
+    const profiles = createProfiles({
+      store: storage.profiles,
+      accounts: storage.accounts,
+      customFields: config.profiles.customFields,
+      batchMax: config.profiles.batchMax,
+      clock,
+      events: live,
+      profileWatchers: (userId) => storage.relations.selectFriendOwners(userId),
+    });
+    const relations = createRelations({
+      store: storage.relations,
+      accounts: storage.accounts,
+      friendRequestSettings: profiles.friendRequestSettings,
+      limits: config.relations,
+      customFields: config.relations.customFields,
+      clock,
+      events: live,
+      newListId: randomUUID,
+    });
     const outbox = createOutbox({
       store: storage.messages,
       bus,
@@ -109,7 +135,7 @@ export async function startApp(
       live,
       outbox,
       webhooks,
-      policy: allowAllSendPolicy,
+      policy: createRelationSendPolicy({ store: storage.relations, ...config.c2cPolicy }),
       clock,
       logger,
       maxMessageBytes: messaging.maxMessageBytes,
@@ -159,6 +185,8 @@ export async function startApp(
         router.service(MessageService, createMessageService(sendMessage, history));
         router.service(EventService, createEventService(live, streamsShutdown.signal));
         router.service(GroupService, createGroupService(groups));
+        router.service(ProfileService, createProfileService(profiles));
+        router.service(RelationService, createRelationService(relations));
       },
       authenticate,
       logger,
