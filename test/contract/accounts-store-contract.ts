@@ -20,6 +20,11 @@ export function describeAccountStoreContract(makeStore: () => Promise<AccountSto
         created: ["c"],
         updated: ["a"],
       });
+      // Existing ones first: backends must not report by position alone.
+      expect(await store.upsertAccounts([account("b"), account("d"), account("a", "A2")], 3000)).toEqual({
+        created: ["d"],
+        updated: ["b", "a"],
+      });
       expect(await store.selectAccount("a")).toEqual({
         userId: "a",
         nickname: "A2",

@@ -30,10 +30,11 @@ export async function createMongoAccountStore(db: Db): Promise<AccountStore> {
           })),
           { ordered: true },
         );
-        const createdIdx = new Set(Object.keys(result.upsertedIds).map(Number));
+        // By _id, not position: FerretDB reports wrong positions in upsertedIds.
+        const created = new Set(Object.values(result.upsertedIds).map(String));
         return {
-          created: inputs.filter((_, i) => createdIdx.has(i)).map((a) => a.userId),
-          updated: inputs.filter((_, i) => !createdIdx.has(i)).map((a) => a.userId),
+          created: inputs.filter((a) => created.has(a.userId)).map((a) => a.userId),
+          updated: inputs.filter((a) => !created.has(a.userId)).map((a) => a.userId),
         };
       }),
     deleteAccounts: (userIds) =>

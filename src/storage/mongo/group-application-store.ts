@@ -1,7 +1,7 @@
 import type { Db } from "mongodb";
 import type { JoinApplicationRecord, JoinApplicationStore } from "../../groups/store.js";
-import { createKeyedMutex, guardExclusive } from "./group-store.js";
 import { guard } from "./guard.js";
+import { createKeyedMutex, guardExclusive } from "./keyed-mutex.js";
 
 type ApplicationDoc = JoinApplicationRecord;
 

@@ -1,14 +1,9 @@
 import type { Binary, Db, UpdateFilter } from "mongodb";
 import type { GroupRole, MessageReceiveOption } from "../../gen/im/v1/group_pb.js";
 import type { GroupMemberRecord, GroupMemberStore } from "../../groups/store.js";
-import {
-  createKeyedMutex,
-  fieldChangesToUpdate,
-  fieldsFromDoc,
-  fieldsToDoc,
-  guardExclusive,
-} from "./group-store.js";
+import { fieldChangesToUpdate, fieldsFromDoc, fieldsToDoc } from "./group-store.js";
 import { guard } from "./guard.js";
+import { createKeyedMutex, guardExclusive } from "./keyed-mutex.js";
 
 interface MemberDoc {
   groupId: string;

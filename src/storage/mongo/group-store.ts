@@ -2,6 +2,7 @@ import { Binary, type Db, type UpdateFilter } from "mongodb";
 import type { ApplyJoinOption, GroupType } from "../../gen/im/v1/group_pb.js";
 import type { FieldChanges, FieldValues, GroupRecord, GroupStore } from "../../groups/store.js";
 import { guard } from "./guard.js";
+import { createKeyedMutex, guardExclusive } from "./keyed-mutex.js";
 
 interface GroupDoc {
   _id: string;
@@ -143,28 +144,3 @@ export function fieldChangesToUpdate(
   }
   return { set, unset };
 }
-
-/**
- * Serialises async work per key within this process: FerretDB v1 runs $inc and
- * conditional updates as read-then-write, so concurrent ones on one document
- * can lose updates.
- */
-export function createKeyedMutex() {
-  const tails = new Map<string, Promise<unknown>>();
-  return function runExclusive<T>(key: string, work: () => Promise<T>): Promise<T> {
-    const previous = tails.get(key) ?? Promise.resolve();
-    const result = previous.then(work, work);
-    const tail = result.catch(() => {});
-    tails.set(key, tail);
-    void tail.then(() => {
-      if (tails.get(key) === tail) tails.delete(key);
-    });
-    return result;
-  };
-}
-
-export type KeyedMutex = ReturnType<typeof createKeyedMutex>;
-
-/** `guard` around work serialised on `key`. */
-export const guardExclusive = <T>(mutex: KeyedMutex, key: string, work: () => Promise<T>) =>
-  guard(() => mutex(key, work));

@@ -1,3 +1,5 @@
+import { guard } from "./guard.js";
+
 /**
  * Serialises async work per key within this process. FerretDB v1 applies an
  * update as read-then-write outside a transaction, so two concurrent updates of
@@ -20,3 +22,9 @@ export function createKeyedMutex() {
     return result;
   };
 }
+
+export type KeyedMutex = ReturnType<typeof createKeyedMutex>;
+
+/** `guard` around work serialised on `key`. */
+export const guardExclusive = <T>(mutex: KeyedMutex, key: string, work: () => Promise<T>) =>
+  guard(() => mutex(key, work));
