@@ -3,7 +3,7 @@ import { isValidUserId } from "../common/user-id.js";
 import { type GroupConfig, readGroupConfig } from "../groups/config.js";
 import type { LogLevel } from "../log/logger.js";
 import { type CustomFieldDef, parseCustomFieldSpecs } from "../profiles/custom-fields.js";
-import { readWebhookConfig, type WebhookConfig, WebhookConfigError } from "../webhooks/index.js";
+import { readWebhookConfig, type WebhookConfig } from "../webhooks/index.js";
 import {
   booleanSetting,
   ConfigError,
@@ -209,16 +209,10 @@ function readMessagingSettings(env: Env): MessagingSettings {
   };
 }
 
-/** Webhook settings come from the webhooks module; its errors become ours so start-up reports one way. */
+/** Webhook settings are read by the webhooks module, which shares these setting readers. */
 function readWebhook(env: Env): WebhookConfig | undefined {
-  const appId = intSetting(env, "APP_ID", DEV_APP_ID, { min: 1, max: 2 ** 32 - 1 });
-  try {
-    return readWebhookConfig(env, String(appId));
-  } catch (err) {
-    if (!(err instanceof WebhookConfigError)) throw err;
-    throw new ConfigError(
-      err.setting,
-      err.message.replace(`invalid configuration: ${err.setting}: `, ""),
-    );
-  }
+  return readWebhookConfig(
+    env,
+    String(intSetting(env, "APP_ID", DEV_APP_ID, { min: 1, max: 2 ** 32 - 1 })),
+  );
 }

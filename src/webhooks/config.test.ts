@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { DEFAULT_WEBHOOK_TIMEOUT_MS, readWebhookConfig, WebhookConfigError } from "./config.js";
+import { ConfigError } from "../config/settings.js";
+import { DEFAULT_WEBHOOK_TIMEOUT_MS, readWebhookConfig } from "./config.js";
 import { WEBHOOK_EVENT_NAMES } from "./events.js";
 
 const base = { WEBHOOK_URL: "http://127.0.0.1:9000/hook", WEBHOOK_SECRET: "s" };
@@ -51,8 +52,8 @@ describe("readWebhookConfig", () => {
     } catch (err) {
       error = err;
     }
-    expect(error).toBeInstanceOf(WebhookConfigError);
-    expect((error as WebhookConfigError).setting).toBe(setting);
+    expect(error).toBeInstanceOf(ConfigError);
+    expect((error as ConfigError).setting).toBe(setting);
     expect((error as Error).message).toContain(setting);
   });
 });

@@ -1,3 +1,4 @@
+import { ConfigError, type Env, intSetting, stringSetting } from "../config/settings.js";
 import { isWebhookEventName, WEBHOOK_EVENT_NAMES, type WebhookEventName } from "./events.js";
 
 /** The DESIGN.md contract: 2 s unless the app configures otherwise. */
@@ -18,39 +19,21 @@ export interface WebhookConfig {
   appId: string;
 }
 
-/** A bad WEBHOOK_* variable; the message names it so start-up errors are actionable. */
-export class WebhookConfigError extends Error {
-  constructor(
-    readonly setting: string,
-    message: string,
-  ) {
-    super(`invalid configuration: ${setting}: ${message}`);
-    this.name = "WebhookConfigError";
-  }
-}
-
-export type WebhookEnv = Readonly<Record<string, string | undefined>>;
-
-const setting = (env: WebhookEnv, name: string): string | undefined => {
-  const value = env[name]?.trim();
-  return value === undefined || value === "" ? undefined : value;
-};
-
 /**
  * Reads WEBHOOK_URL, WEBHOOK_SECRET, WEBHOOK_EVENTS (comma list of event names
  * or "all"; default all) and WEBHOOK_TIMEOUT_MS (default 2000). Returns
  * undefined when no WEBHOOK_* variable is set: webhooks are off. Throws
- * WebhookConfigError naming the variable at fault.
+ * ConfigError naming the variable at fault.
  */
-export function readWebhookConfig(env: WebhookEnv, appId: string): WebhookConfig | undefined {
-  const url = setting(env, "WEBHOOK_URL");
-  const secret = setting(env, "WEBHOOK_SECRET");
-  const events = setting(env, "WEBHOOK_EVENTS");
-  const timeout = setting(env, "WEBHOOK_TIMEOUT_MS");
+export function readWebhookConfig(env: Env, appId: string): WebhookConfig | undefined {
+  const url = stringSetting(env, "WEBHOOK_URL");
+  const secret = stringSetting(env, "WEBHOOK_SECRET");
+  const events = stringSetting(env, "WEBHOOK_EVENTS");
+  const timeout = stringSetting(env, "WEBHOOK_TIMEOUT_MS");
   if (url === undefined) {
     // Any other WEBHOOK_* without a URL is a half-done setup; say which part is missing.
     if (secret !== undefined || events !== undefined || timeout !== undefined) {
-      throw new WebhookConfigError("WEBHOOK_URL", "required when other WEBHOOK_* settings are set");
+      throw new ConfigError("WEBHOOK_URL", "required when other WEBHOOK_* settings are set");
     }
     return undefined;
   }
@@ -58,19 +41,22 @@ export function readWebhookConfig(env: WebhookEnv, appId: string): WebhookConfig
   try {
     parsed = new URL(url);
   } catch {
-    throw new WebhookConfigError("WEBHOOK_URL", `not a URL: "${url}"`);
+    throw new ConfigError("WEBHOOK_URL", `not a URL: "${url}"`);
   }
   if (parsed.protocol !== "http:" && parsed.protocol !== "https:") {
-    throw new WebhookConfigError("WEBHOOK_URL", `must be http:// or https://, got "${url}"`);
+    throw new ConfigError("WEBHOOK_URL", `must be http:// or https://, got "${url}"`);
   }
   if (secret === undefined) {
-    throw new WebhookConfigError("WEBHOOK_SECRET", "required: every webhook request is signed");
+    throw new ConfigError("WEBHOOK_SECRET", "required: every webhook request is signed");
   }
   return {
     url: parsed.toString(),
     secret,
     enabledEvents: parseEvents(events),
-    timeoutMs: parseTimeout(timeout),
+    timeoutMs: intSetting(env, "WEBHOOK_TIMEOUT_MS", DEFAULT_WEBHOOK_TIMEOUT_MS, {
+      min: 1,
+      max: MAX_WEBHOOK_TIMEOUT_MS,
+    }),
     appId,
   };
 }
@@ -83,25 +69,10 @@ function parseEvents(raw: string | undefined): ReadonlySet<WebhookEventName> {
     .filter((s) => s !== "");
   const unknown = names.find((n) => !isWebhookEventName(n));
   if (unknown !== undefined) {
-    throw new WebhookConfigError(
+    throw new ConfigError(
       "WEBHOOK_EVENTS",
       `unknown event "${unknown}"; expected "all" or a comma list of ${WEBHOOK_EVENT_NAMES.join(", ")}`,
     );
   }
   return new Set(names as WebhookEventName[]);
-}
-
-function parseTimeout(raw: string | undefined): number {
-  if (raw === undefined) return DEFAULT_WEBHOOK_TIMEOUT_MS;
-  if (!/^\d+$/.test(raw)) {
-    throw new WebhookConfigError("WEBHOOK_TIMEOUT_MS", `expected an integer, got "${raw}"`);
-  }
-  const value = Number(raw);
-  if (value < 1 || value > MAX_WEBHOOK_TIMEOUT_MS) {
-    throw new WebhookConfigError(
-      "WEBHOOK_TIMEOUT_MS",
-      `must be between 1 and ${MAX_WEBHOOK_TIMEOUT_MS}, got ${value}`,
-    );
-  }
-  return value;
 }

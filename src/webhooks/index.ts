@@ -11,8 +11,6 @@ export {
   DEFAULT_WEBHOOK_TIMEOUT_MS,
   readWebhookConfig,
   type WebhookConfig,
-  WebhookConfigError,
-  type WebhookEnv,
 } from "./config.js";
 export {
   BEFORE_SEND_VERDICT_KINDS,
