@@ -2,7 +2,7 @@ import { randomUUID } from "node:crypto";
 import { createAccounts } from "./accounts/accounts.js";
 import { createAccountService } from "./accounts/service.js";
 import { createAuthenticator } from "./auth/authenticator.js";
-import { type Bus, createMemoryBus, openNatsBus } from "./bus/index.js";
+import { type Bus, createMemoryBus, openNatsBus, routeBySubject } from "./bus/index.js";
 import { type Clock, systemClock } from "./common/clock.js";
 import type { Config } from "./config/config.js";
 import { AccountService } from "./gen/im/v1/account_pb.js";
@@ -21,7 +21,7 @@ import { createEventService } from "./live/service.js";
 import type { Logger } from "./log/logger.js";
 import { createFanoutHandler } from "./messaging/fanout.js";
 import { createHistory } from "./messaging/history.js";
-import { createOutbox } from "./messaging/outbox.js";
+import { c2cOutboxSource, createOutbox } from "./messaging/outbox.js";
 import { createSendMessage } from "./messaging/send-message.js";
 import { createMessageService } from "./messaging/service.js";
 import { createProfiles } from "./profiles/profiles.js";
@@ -121,13 +121,12 @@ export async function startApp(
       newListId: randomUUID,
     });
     const outbox = createOutbox({
-      store: storage.messages,
+      source: c2cOutboxSource(storage.messages, bus, clock, messaging.dedupWindowMs),
       bus,
       clock,
       logger,
       intervalMs: messaging.outboxIntervalMs,
       staleMs: messaging.outboxStaleMs,
-      dedupWindowMs: messaging.dedupWindowMs,
     });
     const sendMessage = createSendMessage({
       store: storage.messages,
@@ -170,9 +169,17 @@ export async function startApp(
       newGroupId: generateGroupId,
     });
 
+    // One consumer reads the messages stream; each subject has its handler.
     const fanout = await bus.consume(
       "fanout",
-      createFanoutHandler({ store: storage.messages, live, webhooks, logger }),
+      routeBySubject({
+        [bus.registry.subjects.c2cMessage]: createFanoutHandler({
+          store: storage.messages,
+          live,
+          webhooks,
+          logger,
+        }),
+      }),
     );
     stops.push(() => fanout.stop());
     outbox.start();

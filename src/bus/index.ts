@@ -22,3 +22,4 @@ export {
   createBusRegistry,
   defaultBusSettings,
 } from "./registry.js";
+export { routeBySubject } from "./route-by-subject.js";

@@ -4,17 +4,54 @@ import type { Logger } from "../log/logger.js";
 import { encodeFanoutEvent } from "./fanout-event.js";
 import type { MessageRecord, MessageStore } from "./store.js";
 
-export interface OutboxDeps {
-  store: MessageStore;
-  bus: Pick<Bus, "publish" | "isConnected" | "registry">;
+/**
+ * What an outbox publishes: one kind of stored record, the subject its events
+ * go to and how they are encoded. One-to-one and group messages each have one.
+ */
+export interface OutboxSource<R> {
+  /** For logs. */
+  name: string;
+  subject: string;
+  encode(record: R): Uint8Array;
+  /** The bus dedup id (the message key). */
+  keyOf(record: R): string;
+  /** Records still marked unpublished with time before `beforeMs`, oldest first. */
+  selectUnpublished(beforeMs: number, limit: number): Promise<R[]>;
+  /** Clears the marks of the given keys. */
+  markPublished(keys: readonly string[]): Promise<void>;
+  /** Housekeeping run by the recovery loop about once a minute (e.g. old dedup claims). */
+  sweep?(): Promise<void>;
+}
+
+/** One-to-one messages: the C2C subject and payload; sweeps dedup claims older than `dedupWindowMs`. */
+export function c2cOutboxSource(
+  store: MessageStore,
+  bus: Pick<Bus, "registry">,
+  clock: Clock,
+  dedupWindowMs: number,
+): OutboxSource<MessageRecord> {
+  return {
+    name: "c2c",
+    subject: bus.registry.subjects.c2cMessage,
+    encode: encodeFanoutEvent,
+    keyOf: (r) => r.message.messageKey,
+    selectUnpublished: (beforeMs, limit) => store.selectUnpublished(beforeMs, limit),
+    markPublished: (keys) => store.markPublished(keys),
+    async sweep() {
+      await store.deleteDedupKeysBefore(clock() - dedupWindowMs);
+    },
+  };
+}
+
+export interface OutboxDeps<R> {
+  source: OutboxSource<R>;
+  bus: Pick<Bus, "publish" | "isConnected">;
   clock: Clock;
   logger: Logger;
   /** How often recovery looks for unpublished messages. */
   intervalMs: number;
   /** Only messages unpublished for this long are republished (fresh ones are still in flight). */
   staleMs: number;
-  /** Dedup claims older than this are deleted by the same loop. */
-  dedupWindowMs: number;
 }
 
 /**
@@ -24,9 +61,9 @@ export interface OutboxDeps {
  * the recovery loop of any process publishes later, so every acked message is
  * fanned out at least once.
  */
-export interface Outbox {
+export interface Outbox<R> {
   /** Publishes a just-stored message in the background; never throws. */
-  publish(record: MessageRecord): void;
+  publish(record: R): void;
   /** One recovery pass; returns how many messages it published. */
   recover(): Promise<number>;
   start(): void;
@@ -36,17 +73,17 @@ export interface Outbox {
 
 const RECOVERY_BATCH = 500;
 const MARK_FLUSH_MS = 20;
-const DEDUP_SWEEP_EVERY_MS = 60_000;
+const SWEEP_EVERY_MS = 60_000;
 
-export function createOutbox(deps: OutboxDeps): Outbox {
-  const { store, bus, clock, logger } = deps;
-  const subject = bus.registry.subjects.c2cMessage;
+export function createOutbox<R>(deps: OutboxDeps<R>): Outbox<R> {
+  const { source, bus, clock, logger } = deps;
+  const { subject } = source;
   const inFlight = new Set<Promise<void>>();
   let toMark: string[] = [];
   let markTimer: NodeJS.Timeout | undefined;
   let loopTimer: NodeJS.Timeout | undefined;
   let recovering: Promise<number> | undefined;
-  let lastDedupSweep = 0;
+  let lastSweep = 0;
 
   // Clearing marks one by one would add a write per message; batch them.
   const flushMarks = async () => {
@@ -55,7 +92,7 @@ export function createOutbox(deps: OutboxDeps): Outbox {
     toMark = [];
     if (keys.length === 0) return;
     try {
-      await store.markPublished(keys);
+      await source.markPublished(keys);
     } catch (err) {
       // Left marked: recovery republishes them and the bus drops the duplicates.
       logger.warn("could not clear outbox marks", { count: keys.length, err });
@@ -69,25 +106,28 @@ export function createOutbox(deps: OutboxDeps): Outbox {
     inFlight.add(p);
     void p.finally(() => inFlight.delete(p));
   };
-  const publishRecord = async (record: MessageRecord) => {
-    await bus.publish(subject, encodeFanoutEvent(record), { msgId: record.message.messageKey });
-    markPublished(record.message.messageKey);
+  const publishRecord = async (record: R) => {
+    const key = source.keyOf(record);
+    await bus.publish(subject, source.encode(record), { msgId: key });
+    markPublished(key);
   };
 
   const recoverOnce = async (): Promise<number> => {
     let published = 0;
     for (;;) {
-      const batch = await store.selectUnpublished(clock() - deps.staleMs, RECOVERY_BATCH);
+      const batch = await source.selectUnpublished(clock() - deps.staleMs, RECOVERY_BATCH);
       for (const record of batch) {
         await publishRecord(record);
         published++;
       }
       if (batch.length < RECOVERY_BATCH) break;
     }
-    if (published > 0) logger.info("outbox republished messages", { published });
-    if (clock() - lastDedupSweep >= DEDUP_SWEEP_EVERY_MS) {
-      lastDedupSweep = clock();
-      await store.deleteDedupKeysBefore(clock() - deps.dedupWindowMs);
+    if (published > 0) {
+      logger.info("outbox republished messages", { outbox: source.name, published });
+    }
+    if (source.sweep && clock() - lastSweep >= SWEEP_EVERY_MS) {
+      lastSweep = clock();
+      await source.sweep();
     }
     return published;
   };
@@ -116,7 +156,7 @@ export function createOutbox(deps: OutboxDeps): Outbox {
       track(
         publishRecord(record).catch((err: unknown) => {
           logger.debug("publish failed; the outbox will retry", {
-            key: record.message.messageKey,
+            key: source.keyOf(record),
             err,
           });
         }),

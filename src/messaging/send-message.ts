@@ -3,14 +3,7 @@ import type { AccountStore } from "../accounts/store.js";
 import type { Caller } from "../auth/caller.js";
 import type { Clock } from "../common/clock.js";
 import { assertUserId } from "../common/user-id.js";
-import {
-  DomainError,
-  ErrorReason,
-  invalidArgument,
-  invalidField,
-  notFound,
-  permissionDenied,
-} from "../errors/domain-error.js";
+import { ErrorReason, invalidArgument, invalidField, notFound } from "../errors/domain-error.js";
 import { SubscribeResponseSchema } from "../gen/im/v1/events_pb.js";
 import {
   type Message,
@@ -25,6 +18,13 @@ import type { WebhookClient } from "../webhooks/index.js";
 import { c2cConversationId, messageKeyOf } from "./conversation-id.js";
 import type { Outbox } from "./outbox.js";
 import type { C2CSendPolicy } from "./send-policy.js";
+import {
+  awaitOriginal,
+  checkAdminOptions,
+  insertWithNewSeq,
+  releaseClaim,
+  runBeforeSend,
+} from "./send-steps.js";
 import { type MessageRecord, type MessageStore, SeqTakenError } from "./store.js";
 import { bodyProblem, validateBody } from "./validate-body.js";
 
@@ -32,7 +32,7 @@ export interface SendDeps {
   store: MessageStore;
   accounts: Pick<AccountStore, "selectExistingUserIds">;
   live: LiveHub;
-  outbox: Outbox;
+  outbox: Outbox<MessageRecord>;
   webhooks: WebhookClient;
   policy: C2CSendPolicy;
   clock: Clock;
@@ -41,10 +41,7 @@ export interface SendDeps {
   dedupWindowMs: number;
 }
 
-const MAX_CLIENT_MESSAGE_ID_BYTES = 64;
-/** How long a retry waits for the original send of the same message to finish. */
-const IN_PROGRESS_WAIT_MS = 3000;
-const IN_PROGRESS_POLL_MS = 50;
+export const MAX_CLIENT_MESSAGE_ID_BYTES = 64;
 
 /**
  * The one-to-one send path (DESIGN.md "Data flow"): validate, permission,
@@ -62,7 +59,7 @@ export function createSendMessage(deps: SendDeps) {
   ): Promise<SendMessageResponse> {
     const options = req.options;
     const fromUserId = req.fromUserId === "" ? caller.userId : req.fromUserId;
-    checkAdminOptions(caller, req);
+    checkAdminOptions(caller, req.fromUserId, options);
     assertUserId(req.toUserId, "to_user_id");
     if (req.fromUserId !== "") assertUserId(req.fromUserId, "from_user_id");
     if (fromUserId === req.toUserId) {
@@ -85,14 +82,15 @@ export function createSendMessage(deps: SendDeps) {
     const dedupKey = onlineOnly ? undefined : dedupKeyOf(fromUserId, req);
     if (dedupKey !== undefined) {
       const claim = await store.claimDedupKey(dedupKey, clock(), deps.dedupWindowMs);
-      if (claim.kind === "taken") return awaitOriginal(dedupKey, claim.claimedAtMs);
+      if (claim.kind === "taken") return answerRetry(dedupKey, claim.claimedAtMs);
     }
 
     try {
       let body = req.body;
       let cloudCustomData = req.cloudCustomData;
       if (!options?.skipBeforeSendWebhook) {
-        const verdict = await webhooks.beforeSend(
+        const outcome = await runBeforeSend(
+          webhooks,
           {
             case: "c2cBeforeSend",
             value: {
@@ -106,26 +104,15 @@ export function createSendMessage(deps: SendDeps) {
               onlineOnly,
             },
           },
+          { body, cloudCustomData },
           validateModified,
         );
-        if (verdict.kind === "denied") {
-          throw permissionDenied(
-            ErrorReason.BLOCKED_BY_WEBHOOK,
-            "the app's webhook denied the message",
-            {
-              appCode: verdict.appCode,
-              appText: verdict.appText,
-            },
-          );
-        }
-        if (verdict.kind === "dropped") {
-          await releaseClaim(dedupKey);
+        if (outcome.kind === "dropped") {
+          await releaseClaim(store, deps.logger, dedupKey);
           return notStored(conversationId, clock());
         }
-        if (verdict.kind === "modified") {
-          body = verdict.body;
-          cloudCustomData = verdict.cloudCustomData;
-        }
+        body = outcome.body;
+        cloudCustomData = outcome.cloudCustomData;
       }
 
       const message = create(MessageSchema, {
@@ -155,7 +142,7 @@ export function createSendMessage(deps: SendDeps) {
         skipSyncToSender: options?.skipSyncToSender ?? false,
         noLastMessage: options?.noLastMessage ?? false,
       };
-      await insertWithNewSeq(record);
+      await insertWithNewSeqOf(record);
       deps.outbox.publish(record);
       return create(SendMessageResponseSchema, {
         conversationId,
@@ -165,84 +152,40 @@ export function createSendMessage(deps: SendDeps) {
       });
     } catch (err) {
       // Nothing was stored: let a retry be evaluated afresh.
-      await releaseClaim(dedupKey);
+      await releaseClaim(store, deps.logger, dedupKey);
       throw err;
     }
   };
 
   /** Takes a seq and inserts; on a backend that handed out a taken seq, takes another. */
-  async function insertWithNewSeq(record: MessageRecord): Promise<void> {
+  async function insertWithNewSeqOf(record: MessageRecord): Promise<void> {
     const { message } = record;
-    for (let attempt = 1; ; attempt++) {
-      const seq = await store.allocateSeq(message.conversationId);
-      message.seq = BigInt(seq);
-      message.messageKey = messageKeyOf(message.conversationId, seq);
-      message.timeMs = BigInt(clock());
-      try {
-        await store.insertMessage(record);
-        return;
-      } catch (err) {
-        if (!(err instanceof SeqTakenError) || attempt >= 5) throw err;
-        deps.logger.warn("seq handed out twice; taking another", {
-          messageKey: message.messageKey,
-        });
-      }
-    }
-  }
-
-  async function releaseClaim(dedupKey: string | undefined): Promise<void> {
-    if (dedupKey === undefined) return;
-    await store.releaseDedupKey(dedupKey).catch((err: unknown) => {
-      deps.logger.warn("could not release dedup claim", { dedupKey, err });
-    });
+    await insertWithNewSeq(
+      () => store.allocateSeq(message.conversationId),
+      (seq) => {
+        message.seq = BigInt(seq);
+        message.messageKey = messageKeyOf(message.conversationId, seq);
+        message.timeMs = BigInt(clock());
+        return store.insertMessage(record);
+      },
+      (err) => err instanceof SeqTakenError,
+      deps.logger,
+    );
   }
 
   /** A retry of a send that is stored (answer it) or still in flight (wait for it briefly). */
-  async function awaitOriginal(
-    dedupKey: string,
-    claimedAtMs: number,
-  ): Promise<SendMessageResponse> {
-    const deadline = clock() + IN_PROGRESS_WAIT_MS;
-    for (;;) {
-      const original = await store.selectMessageByDedupKey(
-        dedupKey,
-        claimedAtMs - deps.dedupWindowMs,
-      );
-      if (original !== undefined) {
-        const m = original.message;
-        return create(SendMessageResponseSchema, {
-          conversationId: m.conversationId,
-          seq: m.seq,
-          timeMs: m.timeMs,
-          messageKey: m.messageKey,
-          duplicate: true,
-        });
-      }
-      if (clock() >= deadline) {
-        throw new DomainError(
-          "unavailable",
-          ErrorReason.SEND_IN_PROGRESS,
-          "an identical send is still being processed; retry shortly",
-        );
-      }
-      await new Promise((r) => setTimeout(r, IN_PROGRESS_POLL_MS));
-    }
-  }
-}
-
-function checkAdminOptions(caller: Caller, req: SendMessageRequest): void {
-  if (caller.isAdmin) return;
-  const o = req.options;
-  const adminOnly: [boolean, string][] = [
-    [req.fromUserId !== "", "from_user_id"],
-    [o?.skipBeforeSendWebhook ?? false, "options.skip_before_send_webhook"],
-    [o?.skipAfterSendWebhook ?? false, "options.skip_after_send_webhook"],
-    [o?.skipSyncToSender ?? false, "options.skip_sync_to_sender"],
-  ];
-  const used = adminOnly.find(([set]) => set);
-  if (used !== undefined) {
-    throw permissionDenied(ErrorReason.ADMIN_OPTION, `${used[1]} is for app administrators`, {
-      field: used[1],
+  async function answerRetry(dedupKey: string, claimedAtMs: number): Promise<SendMessageResponse> {
+    const original = await awaitOriginal(
+      () => store.selectMessageByDedupKey(dedupKey, claimedAtMs - deps.dedupWindowMs),
+      clock,
+    );
+    const m = original.message;
+    return create(SendMessageResponseSchema, {
+      conversationId: m.conversationId,
+      seq: m.seq,
+      timeMs: m.timeMs,
+      messageKey: m.messageKey,
+      duplicate: true,
     });
   }
 }

@@ -1,0 +1,126 @@
+import type { Caller } from "../auth/caller.js";
+import type { Clock } from "../common/clock.js";
+import { DomainError, ErrorReason, permissionDenied } from "../errors/domain-error.js";
+import type { MessageElement } from "../gen/im/v1/elements_pb.js";
+import type { SendOptions } from "../gen/im/v1/message_pb.js";
+import type { Logger } from "../log/logger.js";
+import type { BeforeSendEvent, BodyValidator, WebhookClient } from "../webhooks/index.js";
+import type { MessageStore } from "./store.js";
+
+/**
+ * Steps of the send path shared by one-to-one and group messages, so both
+ * kinds of send behave the same where the product says they do.
+ */
+
+/** How long a retry waits for the original send of the same message to finish. */
+const IN_PROGRESS_WAIT_MS = 3000;
+const IN_PROGRESS_POLL_MS = 50;
+
+/** Options only app administrators may set; throws ADMIN_OPTION naming the first one used. */
+export function checkAdminOptions(
+  caller: Caller,
+  fromUserId: string,
+  options: SendOptions | undefined,
+): void {
+  if (caller.isAdmin) return;
+  const adminOnly: [boolean, string][] = [
+    [fromUserId !== "", "from_user_id"],
+    [options?.skipBeforeSendWebhook ?? false, "options.skip_before_send_webhook"],
+    [options?.skipAfterSendWebhook ?? false, "options.skip_after_send_webhook"],
+    [options?.skipSyncToSender ?? false, "options.skip_sync_to_sender"],
+  ];
+  const used = adminOnly.find(([set]) => set);
+  if (used !== undefined) {
+    throw permissionDenied(ErrorReason.ADMIN_OPTION, `${used[1]} is for app administrators`, {
+      field: used[1],
+    });
+  }
+}
+
+/** What goes out after the before-send webhook. */
+export type BeforeSendResult =
+  | { kind: "send"; body: MessageElement[]; cloudCustomData: string }
+  | { kind: "dropped" };
+
+/**
+ * Runs the before-send webhook (DESIGN.md "Webhook semantics"): a deny becomes
+ * BLOCKED_BY_WEBHOOK with the app's code and text passed through; a drop tells
+ * the caller to answer success without storing; a modification replaces the content.
+ */
+export async function runBeforeSend(
+  webhooks: Pick<WebhookClient, "beforeSend">,
+  event: BeforeSendEvent,
+  content: { body: MessageElement[]; cloudCustomData: string },
+  validate: BodyValidator,
+): Promise<BeforeSendResult> {
+  const verdict = await webhooks.beforeSend(event, validate);
+  if (verdict.kind === "denied") {
+    throw permissionDenied(ErrorReason.BLOCKED_BY_WEBHOOK, "the app's webhook denied the message", {
+      appCode: verdict.appCode,
+      appText: verdict.appText,
+    });
+  }
+  if (verdict.kind === "dropped") return { kind: "dropped" };
+  if (verdict.kind === "modified") {
+    return { kind: "send", body: verdict.body, cloudCustomData: verdict.cloudCustomData };
+  }
+  return { kind: "send", ...content };
+}
+
+/** Releases an idempotency claim (nothing was stored) so a retry is evaluated afresh. */
+export async function releaseClaim(
+  store: Pick<MessageStore, "releaseDedupKey">,
+  logger: Logger,
+  dedupKey: string | undefined,
+): Promise<void> {
+  if (dedupKey === undefined) return;
+  await store.releaseDedupKey(dedupKey).catch((err: unknown) => {
+    logger.warn("could not release dedup claim", { dedupKey, err });
+  });
+}
+
+/**
+ * A retry of a send whose key is claimed: resolves the stored original, or
+ * waits briefly while the original is still in flight, then SEND_IN_PROGRESS.
+ */
+export async function awaitOriginal<T>(
+  lookup: () => Promise<T | undefined>,
+  clock: Clock,
+): Promise<T> {
+  const deadline = clock() + IN_PROGRESS_WAIT_MS;
+  for (;;) {
+    const original = await lookup();
+    if (original !== undefined) return original;
+    if (clock() >= deadline) {
+      throw new DomainError(
+        "unavailable",
+        ErrorReason.SEND_IN_PROGRESS,
+        "an identical send is still being processed; retry shortly",
+      );
+    }
+    await new Promise((r) => setTimeout(r, IN_PROGRESS_POLL_MS));
+  }
+}
+
+/**
+ * Takes a seq and inserts; when a backend handed out a seq that is taken
+ * (FerretDB across processes), takes another. `isSeqTaken` recognises the
+ * store's error for that case.
+ */
+export async function insertWithNewSeq(
+  allocate: () => Promise<number>,
+  insert: (seq: number) => Promise<void>,
+  isSeqTaken: (err: unknown) => boolean,
+  logger: Logger,
+): Promise<number> {
+  for (let attempt = 1; ; attempt++) {
+    const seq = await allocate();
+    try {
+      await insert(seq);
+      return seq;
+    } catch (err) {
+      if (!isSeqTaken(err) || attempt >= 5) throw err;
+      logger.warn("seq handed out twice; taking another", { seq });
+    }
+  }
+}
