@@ -21,7 +21,9 @@ export function describeAccountStoreContract(makeStore: () => Promise<AccountSto
         updated: ["a"],
       });
       // Existing ones first: backends must not report by position alone.
-      expect(await store.upsertAccounts([account("b"), account("d"), account("a", "A2")], 3000)).toEqual({
+      expect(
+        await store.upsertAccounts([account("b"), account("d"), account("a", "A2")], 3000),
+      ).toEqual({
         created: ["d"],
         updated: ["b", "a"],
       });

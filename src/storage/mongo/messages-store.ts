@@ -8,7 +8,7 @@ import {
   SeqTakenError,
 } from "../../messaging/store.js";
 import { guard } from "./guard.js";
-import { createKeyedMutex, guardExclusive } from "./keyed-mutex.js";
+import { createKeyedMutex } from "./keyed-mutex.js";
 
 interface DedupDoc {
   _id: string;
