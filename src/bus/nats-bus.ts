@@ -152,7 +152,8 @@ export async function openNatsBus(options: NatsBusOptions): Promise<Bus> {
     },
 
     async flushLive() {
-      if (closed || nc.isClosed()) return;
+      // While disconnected a flush would wait for the reconnect; subscriptions are re-sent then.
+      if (closed || !connected || nc.isClosed()) return;
       await nc.flush().catch(() => undefined);
     },
 
