@@ -11,10 +11,11 @@ import { GroupService } from "./gen/im/v1/group_pb.js";
 import { MessageService } from "./gen/im/v1/message_pb.js";
 import { ProfileService } from "./gen/im/v1/profile_pb.js";
 import { RelationService } from "./gen/im/v1/relation_pb.js";
+import { createGroupMessaging } from "./group-messaging/group-messaging.js";
 import { generateGroupId } from "./groups/group-id.js";
-import { createGroupLive } from "./groups/group-live.js";
 import { createGroups } from "./groups/groups.js";
 import { createGroupNotifier } from "./groups/notifier.js";
+import { createRoomsOf } from "./groups/rooms-of.js";
 import { createGroupService } from "./groups/service.js";
 import { createLiveHub } from "./live/live-hub.js";
 import { createEventService } from "./live/service.js";
@@ -100,6 +101,11 @@ export async function startApp(
       logger,
       keepAliveMs: messaging.keepAliveMs,
       maxQueuedEvents: messaging.streamQueueMax,
+      roomsOf: createRoomsOf({
+        groups: storage.groups,
+        members: storage.groupMembers,
+        config: config.groups,
+      }),
     });
     const profiles = createProfiles({
       store: storage.profiles,
@@ -121,7 +127,13 @@ export async function startApp(
       newListId: randomUUID,
     });
     const outbox = createOutbox({
-      source: c2cOutboxSource(storage.messages, bus, clock, messaging.dedupWindowMs),
+      // Group sends keep their claims in the same store, for their longer window.
+      source: c2cOutboxSource(
+        storage.messages,
+        bus,
+        clock,
+        Math.max(messaging.dedupWindowMs, config.groups.duplicateWindowMs),
+      ),
       bus,
       clock,
       logger,
@@ -148,12 +160,31 @@ export async function startApp(
       recentContactsMax: messaging.recentContactsMax,
     });
 
-    const groupNotifier = createGroupNotifier({
+    const groupMessaging = createGroupMessaging({
+      groups: storage.groups,
       members: storage.groupMembers,
-      live: createGroupLive(live, bus),
+      accounts: storage.accounts,
+      messages: storage.groupMessages,
+      claims: storage.messages,
+      bus,
+      live,
+      webhooks,
       config: config.groups,
       clock,
       logger,
+      newId: randomUUID,
+      maxMessageBytes: messaging.maxMessageBytes,
+      retentionMs: messaging.retentionMs,
+      outboxIntervalMs: messaging.outboxIntervalMs,
+      outboxStaleMs: messaging.outboxStaleMs,
+    });
+    const groupNotifier = createGroupNotifier({
+      members: storage.groupMembers,
+      live,
+      config: config.groups,
+      clock,
+      logger,
+      storeTip: groupMessaging.storeTip,
     });
     stops.push(() => groupNotifier.drain());
     const groups = createGroups({
@@ -167,6 +198,7 @@ export async function startApp(
       clock,
       logger,
       newGroupId: generateGroupId,
+      deleteHistory: groupMessaging.deleteHistory,
     });
 
     // One consumer reads the messages stream; each subject has its handler.
@@ -179,11 +211,14 @@ export async function startApp(
           webhooks,
           logger,
         }),
+        [bus.registry.subjects.groupMessage]: groupMessaging.fanoutHandler,
       }),
     );
     stops.push(() => fanout.stop());
     outbox.start();
     stops.push(() => outbox.stop());
+    groupMessaging.outbox.start();
+    stops.push(() => groupMessaging.outbox.stop());
 
     const streamsShutdown = new AbortController();
     const server = await startServer({
@@ -191,7 +226,7 @@ export async function startApp(
         router.service(AccountService, createAccountService(accounts));
         router.service(MessageService, createMessageService(sendMessage, history));
         router.service(EventService, createEventService(live, streamsShutdown.signal));
-        router.service(GroupService, createGroupService(groups));
+        router.service(GroupService, createGroupService(groups, groupMessaging.handlers));
         router.service(ProfileService, createProfileService(profiles));
         router.service(RelationService, createRelationService(relations));
       },

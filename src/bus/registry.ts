@@ -78,6 +78,8 @@ export interface BusRegistry {
   liveUserSubject(userId: string): string;
   /** Core NATS subject for a chat room's live traffic. */
   liveRoomSubject(roomId: string): string;
+  /** Core NATS subject on which nodes tell each other who entered or left a chat room. */
+  liveRoomMembershipSubject: string;
 }
 
 // A namespace is one subject token and part of stream names, which forbid ".", "*", ">".
@@ -127,6 +129,7 @@ export function createBusRegistry(
       if (!USER_ID.test(userId)) throw new Error(`invalid user id for live subject: "${userId}"`);
       return `${namespace}.live.user.${userId}`;
     },
+    liveRoomMembershipSubject: `${namespace}.live.rooms`,
     liveRoomSubject(roomId) {
       // Room (group) ids are printable ASCII and may hold '.', '*', '>' or spaces, so
       // they are always base64url-encoded: one safe token, and injective.

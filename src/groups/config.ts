@@ -85,7 +85,7 @@ export function readGroupConfig(env: Env): GroupConfig {
     traits,
     groupFields: fieldSpecs(env, "GROUP_CUSTOM_FIELDS", 10),
     memberFields: fieldSpecs(env, "GROUP_MEMBER_CUSTOM_FIELDS", 5),
-    messagesPerSecond: intSetting(env, "GROUP_MESSAGES_PER_SECOND", 40, { min: 1, max: 100_000 }),
+    messagesPerSecond: intSetting(env, "GROUP_MESSAGE_RATE_MAX", 40, { min: 1, max: 100_000 }),
     pendingApplicationsMax: intSetting(env, "GROUP_PENDING_APPLICATIONS_MAX", 50, {
       min: 1,
       max: 1000,

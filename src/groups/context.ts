@@ -28,6 +28,8 @@ export interface GroupsDeps {
   config: GroupConfig;
   clock: Clock;
   logger: Logger;
+  /** Deletes a disbanded group's stored messages (group messaging), so a new group may reuse the id. */
+  deleteHistory?: (groupId: string) => Promise<void>;
   /** Generates a group id for a type; injected so tests can force collisions. */
   newGroupId: (type: GroupType) => string;
 }

@@ -168,6 +168,7 @@ export function createLifecycle(ctx: GroupContext) {
         ...(owner === "" ? [] : [member(owner, GroupRole.OWNER)]),
         ...others.map((id) => member(id, GroupRole.MEMBER)),
       ]);
+      deps.notifier.roomMembership(group, owner === "" ? others : [owner, ...others], true);
       // Every device of the creator and the initial members learns of the group at once.
       deps.notifier.tipTo(
         group,
@@ -333,6 +334,7 @@ export function createLifecycle(ctx: GroupContext) {
         deps.members.deleteAllMembers(groupId),
         deps.members.deleteGroupMutes(groupId),
         deps.applications.deleteGroupJoinApplications(groupId),
+        deps.deleteHistory?.(groupId),
       ]);
       deps.webhooks.notifyGroupChange({
         case: "groupAfterDisband",

@@ -15,10 +15,16 @@ import type { GroupConfig } from "./config.js";
 import type { TipPolicy } from "./group-types.js";
 import type { GroupMemberStore, GroupRecord } from "./store.js";
 
-/** Where live group events go. AVChatRoom traffic goes to the room, never to a member list. */
+/**
+ * Where live group events go (the live hub). AVChatRoom traffic goes to the
+ * room's subject, never to a member list; its members' streams follow the room.
+ */
 export interface GroupLive {
   publishToUser(userId: string, event: SubscribeResponse): void;
+  publishToUsers(userIds: Iterable<string>, event: SubscribeResponse): void;
   publishToRoom(groupId: string, event: SubscribeResponse): void;
+  changeRoomMembership(groupId: string, userId: string, entered: boolean): void;
+  closeRoom(groupId: string): void;
 }
 
 /**
@@ -64,6 +70,11 @@ export interface GroupNotifier {
   ): void;
   /** Announces a tip to every member before the group is deleted; awaited by disband. */
   tipAllNow(group: GroupRecord, tip: MessageInitShape<typeof GroupTipSchema>): Promise<void>;
+  /**
+   * For types without a member list (AVChatRoom): the users' open streams start
+   * (entered) or stop following the room's traffic. No-op for other types.
+   */
+  roomMembership(group: GroupRecord, userIds: readonly string[], entered: boolean): void;
   /** Tells approvers about a join application. */
   application(userIds: readonly string[], application: JoinApplication): void;
   /** Resolves once every queued announcement has gone out (tests, shutdown). */
@@ -110,7 +121,10 @@ export function createGroupNotifier(deps: GroupNotifierDeps): GroupNotifier {
     let after = "";
     for (;;) {
       const batch = await members.selectMembersPage(group.groupId, after, config.memberBatchSize);
-      for (const m of batch) if (!skip.has(m.userId)) live.publishToUser(m.userId, event);
+      live.publishToUsers(
+        batch.flatMap((m) => (skip.has(m.userId) ? [] : [m.userId])),
+        event,
+      );
       const last = batch.at(-1);
       if (last === undefined || batch.length < config.memberBatchSize) return;
       after = last.userId;
@@ -148,6 +162,11 @@ export function createGroupNotifier(deps: GroupNotifierDeps): GroupNotifier {
       // Behind whatever is queued for the group, so "disbanded" comes last.
       await (chains.get(group.groupId) ?? Promise.resolve());
       await toAllMembers(group, eventOf(tipMessage(group, tip)), new Set());
+      if (!config.traits[group.type].memberList) live.closeRoom(group.groupId);
+    },
+    roomMembership(group, userIds, entered) {
+      if (config.traits[group.type].memberList) return;
+      for (const userId of userIds) live.changeRoomMembership(group.groupId, userId, entered);
     },
     application(userIds, application) {
       const event = create(SubscribeResponseSchema, {

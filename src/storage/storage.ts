@@ -1,4 +1,5 @@
 import type { AccountStore } from "../accounts/store.js";
+import type { GroupMessageStore } from "../group-messaging/store.js";
 import type { GroupMemberStore, GroupStore, JoinApplicationStore } from "../groups/store.js";
 import type { MessageStore } from "../messaging/store.js";
 import type { ProfileStore } from "../profiles/store.js";
@@ -6,6 +7,7 @@ import type { RelationStore } from "../relations/store.js";
 import { createMemoryAccountStore } from "./memory/accounts-store.js";
 import { createMemoryJoinApplicationStore } from "./memory/group-application-store.js";
 import { createMemoryGroupMemberStore } from "./memory/group-member-store.js";
+import { createMemoryGroupMessageStore } from "./memory/group-messages-store.js";
 import { createMemoryGroupStore } from "./memory/group-store.js";
 import { createMemoryMessageStore } from "./memory/messages-store.js";
 import { createMemoryProfileStore } from "./memory/profiles-store.js";
@@ -14,6 +16,7 @@ import { createMongoAccountStore } from "./mongo/accounts-store.js";
 import { connectMongo } from "./mongo/connect-mongo.js";
 import { createMongoJoinApplicationStore } from "./mongo/group-application-store.js";
 import { createMongoGroupMemberStore } from "./mongo/group-member-store.js";
+import { createMongoGroupMessageStore } from "./mongo/group-messages-store.js";
 import { createMongoGroupStore } from "./mongo/group-store.js";
 import { createMongoMessageStore } from "./mongo/messages-store.js";
 import { createMongoProfileStore } from "./mongo/profiles-store.js";
@@ -31,6 +34,7 @@ export interface Storage {
   groups: GroupStore;
   groupMembers: GroupMemberStore;
   groupApplications: JoinApplicationStore;
+  groupMessages: GroupMessageStore;
   messages: MessageStore;
   profiles: ProfileStore;
   relations: RelationStore;
@@ -44,6 +48,7 @@ export function createMemoryStorage(): Storage {
     groups: createMemoryGroupStore(),
     groupMembers: createMemoryGroupMemberStore(),
     groupApplications: createMemoryJoinApplicationStore(),
+    groupMessages: createMemoryGroupMessageStore(),
     messages: createMemoryMessageStore(),
     profiles: createMemoryProfileStore(),
     relations: createMemoryRelationStore(),
@@ -58,15 +63,15 @@ export async function openMongoStorage(
   options: StorageOptions = {},
 ): Promise<Storage> {
   const { client, db } = await connectMongo(url, database);
+  const retentionMs = options.messageRetentionMs ?? 7 * 24 * 3600 * 1000;
   return {
     kind: "mongo",
     accounts: await createMongoAccountStore(db),
     groups: await createMongoGroupStore(db),
     groupMembers: await createMongoGroupMemberStore(db),
     groupApplications: await createMongoJoinApplicationStore(db),
-    messages: await createMongoMessageStore(db, {
-      retentionMs: options.messageRetentionMs ?? 7 * 24 * 3600 * 1000,
-    }),
+    groupMessages: await createMongoGroupMessageStore(db, { retentionMs }),
+    messages: await createMongoMessageStore(db, { retentionMs }),
     profiles: await createMongoProfileStore(db),
     relations: await createMongoRelationStore(db),
     close: () => client.close(),

@@ -2,6 +2,7 @@ import { afterAll, describe } from "vitest";
 import { createMemoryStorage, openMongoStorage, type Storage } from "../../src/storage/storage.js";
 import { testMongoUrl, uniqueName } from "../services/index.js";
 import { describeAccountStoreContract } from "./accounts-store-contract.js";
+import { describeGroupMessageStoreContract } from "./group-messages-store-contract.js";
 import { describeGroupStoreContract } from "./group-store-contract.js";
 import { describeMessageStoreContract } from "./messages-store-contract.js";
 import { describeProfileStoreContract } from "./profiles-store-contract.js";
@@ -12,6 +13,7 @@ import { describeRelationStoreContract } from "./relations-store-contract.js";
 describe("memory backend", () => {
   describeAccountStoreContract(async () => createMemoryStorage().accounts);
   describe("group stores", () => describeGroupStoreContract(async () => createMemoryStorage()));
+  describeGroupMessageStoreContract(async () => createMemoryStorage().groupMessages);
   describeMessageStoreContract(async () => createMemoryStorage().messages);
   describeProfileStoreContract(async () => createMemoryStorage().profiles);
   describeRelationStoreContract(async () => createMemoryStorage().relations);
@@ -30,6 +32,7 @@ describe("mongodb backend", () => {
   };
   describeAccountStoreContract(async () => (await fresh()).accounts);
   describe("group stores", () => describeGroupStoreContract(fresh));
+  describeGroupMessageStoreContract(async () => (await fresh()).groupMessages);
   describeMessageStoreContract(async () => (await fresh()).messages);
   describeProfileStoreContract(async () => (await fresh()).profiles);
   describeRelationStoreContract(async () => (await fresh()).relations);

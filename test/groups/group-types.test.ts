@@ -216,7 +216,7 @@ describe("group config", () => {
       GROUP_MEETING_MEMBER_CHANGE_TIPS: "notify",
       GROUP_CUSTOM_FIELDS: "Level:anyone:appAdmin, Note:member:admin",
       GROUP_MEMBER_CUSTOM_FIELDS: "Rank:member:owner",
-      GROUP_MESSAGES_PER_SECOND: "10",
+      GROUP_MESSAGE_RATE_MAX: "10",
     });
     expect(c.traits[GroupType.WORK].memberLimit).toBe(200);
     expect(c.traits[GroupType.PUBLIC].preJoinHistory).toBe(true);

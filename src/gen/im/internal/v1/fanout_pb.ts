@@ -6,6 +6,8 @@
 
 import type { GenFile, GenMessage } from "@bufbuild/protobuf/codegenv2";
 import { fileDesc, messageDesc } from "@bufbuild/protobuf/codegenv2";
+import type { GroupMessage } from "../../v1/group_pb.js";
+import { file_im_v1_group } from "../../v1/group_pb.js";
 import type { Message as Message$1 } from "../../v1/message_pb.js";
 import { file_im_v1_message } from "../../v1/message_pb.js";
 import type { Message } from "@bufbuild/protobuf";
@@ -14,7 +16,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file im/internal/v1/fanout.proto.
  */
 export const file_im_internal_v1_fanout: GenFile = /*@__PURE__*/
-  fileDesc("ChtpbS9pbnRlcm5hbC92MS9mYW5vdXQucHJvdG8SDmltLmludGVybmFsLnYxIogBCg5DMmNGYW5vdXRFdmVudBIfCgdtZXNzYWdlGAEgASgLMg4uaW0udjEuTWVzc2FnZRIfChdza2lwX2FmdGVyX3NlbmRfd2ViaG9vaxgCIAEoCBIbChNza2lwX3N5bmNfdG9fc2VuZGVyGAMgASgIEhcKD25vX2xhc3RfbWVzc2FnZRgEIAEoCGIGcHJvdG8z", [file_im_v1_message]);
+  fileDesc("ChtpbS9pbnRlcm5hbC92MS9mYW5vdXQucHJvdG8SDmltLmludGVybmFsLnYxIogBCg5DMmNGYW5vdXRFdmVudBIfCgdtZXNzYWdlGAEgASgLMg4uaW0udjEuTWVzc2FnZRIfChdza2lwX2FmdGVyX3NlbmRfd2ViaG9vaxgCIAEoCBIbChNza2lwX3N5bmNfdG9fc2VuZGVyGAMgASgIEhcKD25vX2xhc3RfbWVzc2FnZRgEIAEoCCJ2ChBHcm91cEZhbm91dEV2ZW50EiQKB21lc3NhZ2UYASABKAsyEy5pbS52MS5Hcm91cE1lc3NhZ2USHwoXc2tpcF9hZnRlcl9zZW5kX3dlYmhvb2sYAiABKAgSGwoTc2tpcF9zeW5jX3RvX3NlbmRlchgDIAEoCGIGcHJvdG8z", [file_im_v1_group, file_im_v1_message]);
 
 /**
  * A persisted one-to-one message on its way to fan-out.
@@ -57,4 +59,41 @@ export type C2cFanoutEvent = Message<"im.internal.v1.C2cFanoutEvent"> & {
  */
 export const C2cFanoutEventSchema: GenMessage<C2cFanoutEvent> = /*@__PURE__*/
   messageDesc(file_im_internal_v1_fanout, 0);
+
+/**
+ * A group message on its way to fan-out: a stored one (seq > 0, republished by
+ * the outbox until acknowledged) or an online-only one (seq 0, published once).
+ * AVChatRoom messages never come here: they go to the room's live subject.
+ *
+ * @generated from message im.internal.v1.GroupFanoutEvent
+ */
+export type GroupFanoutEvent = Message<"im.internal.v1.GroupFanoutEvent"> & {
+  /**
+   * The message as stored (or, online-only, as sent).
+   *
+   * @generated from field: im.v1.GroupMessage message = 1;
+   */
+  message?: GroupMessage | undefined;
+
+  /**
+   * Do not call the after-send webhook.
+   *
+   * @generated from field: bool skip_after_send_webhook = 2;
+   */
+  skipAfterSendWebhook: boolean;
+
+  /**
+   * Do not deliver to the sender's own devices.
+   *
+   * @generated from field: bool skip_sync_to_sender = 3;
+   */
+  skipSyncToSender: boolean;
+};
+
+/**
+ * Describes the message im.internal.v1.GroupFanoutEvent.
+ * Use `create(GroupFanoutEventSchema)` to create a new message.
+ */
+export const GroupFanoutEventSchema: GenMessage<GroupFanoutEvent> = /*@__PURE__*/
+  messageDesc(file_im_internal_v1_fanout, 1);
 

@@ -1,0 +1,99 @@
+import { clone } from "@bufbuild/protobuf";
+import {
+  type GroupMessage,
+  GroupMessageKind,
+  GroupMessageSchema,
+} from "../../gen/im/v1/group_pb.js";
+import type { GroupMessageRecord, GroupMessageStore } from "../../group-messaging/store.js";
+import { SeqTakenError } from "../../messaging/store.js";
+
+/** Single-process GroupMessageStore; same semantics as MongoDB, nothing survives a restart. */
+export function createMemoryGroupMessageStore(): GroupMessageStore {
+  // groupId -> seq -> record.
+  const groups = new Map<string, Map<number, GroupMessageRecord>>();
+  const byKey = new Map<string, GroupMessageRecord>();
+  const byDedupKey = new Map<string, GroupMessageRecord>();
+  const copy = (r: GroupMessageRecord): GroupMessageRecord => ({
+    ...r,
+    message: clone(GroupMessageSchema, r.message),
+  });
+  const copyMessage = (r: GroupMessageRecord): GroupMessage => clone(GroupMessageSchema, r.message);
+  const inGroup = (groupId: string) => [...(groups.get(groupId)?.values() ?? [])];
+  const seqOf = (r: GroupMessageRecord) => Number(r.message.seq);
+  const timeOf = (r: GroupMessageRecord) => Number(r.message.timeMs);
+
+  return {
+    async insertGroupMessage(record) {
+      const { groupId, seq, messageKey } = record.message;
+      let group = groups.get(groupId);
+      if (group === undefined) {
+        group = new Map();
+        groups.set(groupId, group);
+      }
+      if (group.has(Number(seq))) throw new SeqTakenError(messageKey);
+      const stored = copy(record);
+      group.set(Number(seq), stored);
+      byKey.set(messageKey, stored);
+      if (stored.dedupKey !== undefined) byDedupKey.set(stored.dedupKey, stored);
+    },
+    async selectGroupMessageByDedupKey(dedupKey, sinceMs) {
+      const found = byDedupKey.get(dedupKey);
+      return found && timeOf(found) >= sinceMs ? copy(found) : undefined;
+    },
+    async markGroupMessagesPublished(keys) {
+      for (const key of keys) {
+        const r = byKey.get(key);
+        if (r) r.unpublished = false;
+      }
+    },
+    async selectUnpublishedGroupMessages(beforeMs, limit) {
+      return [...byKey.values()]
+        .filter((r) => r.unpublished && timeOf(r) < beforeMs)
+        .sort((a, b) => timeOf(a) - timeOf(b))
+        .slice(0, limit)
+        .map(copy);
+    },
+    async selectGroupMessagesAfter(groupId, { afterSeq, upToSeq, minTimeMs }, limit) {
+      return inGroup(groupId)
+        .filter(
+          (r) =>
+            seqOf(r) > afterSeq && (upToSeq === 0 || seqOf(r) <= upToSeq) && timeOf(r) >= minTimeMs,
+        )
+        .sort((a, b) => seqOf(a) - seqOf(b))
+        .slice(0, limit)
+        .map(copyMessage);
+    },
+    async selectGroupMessagesBefore(groupId, { aboveSeq, beforeSeq, minTimeMs, maxTimeMs }, limit) {
+      return inGroup(groupId)
+        .filter(
+          (r) =>
+            seqOf(r) > aboveSeq &&
+            (beforeSeq === 0 || seqOf(r) < beforeSeq) &&
+            timeOf(r) >= minTimeMs &&
+            timeOf(r) <= maxTimeMs,
+        )
+        .sort((a, b) => seqOf(b) - seqOf(a))
+        .slice(0, limit)
+        .map(copyMessage);
+    },
+    async countGroupUnread(groupId, owner, afterSeq, minTimeMs) {
+      return inGroup(groupId).filter(
+        (r) =>
+          seqOf(r) > afterSeq &&
+          timeOf(r) >= minTimeMs &&
+          r.message.kind === GroupMessageKind.NORMAL &&
+          !r.message.noUnread &&
+          r.message.fromUserId !== owner,
+      ).length;
+    },
+    async deleteGroupMessages(groupId) {
+      for (const r of inGroup(groupId)) {
+        byKey.delete(r.message.messageKey);
+        if (r.dedupKey !== undefined && byDedupKey.get(r.dedupKey) === r) {
+          byDedupKey.delete(r.dedupKey);
+        }
+      }
+      groups.delete(groupId);
+    },
+  };
+}

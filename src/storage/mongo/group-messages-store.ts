@@ -1,0 +1,154 @@
+import { fromJson, type JsonValue, toJson } from "@bufbuild/protobuf";
+import { type Db, MongoServerError } from "mongodb";
+import {
+  type GroupMessage,
+  GroupMessageKind,
+  GroupMessageSchema,
+} from "../../gen/im/v1/group_pb.js";
+import type { GroupMessageRecord, GroupMessageStore } from "../../group-messaging/store.js";
+import { SeqTakenError } from "../../messaging/store.js";
+import { guard } from "./guard.js";
+
+interface GroupMessageDoc {
+  /** The message key, "<groupId>:<seq>". */
+  _id: string;
+  groupId: string;
+  seq: number;
+  timeMs: number;
+  kind: number;
+  fromUserId: string;
+  noUnread: boolean;
+  dedupKey: string | null;
+  unpublished: boolean;
+  skipAfterSendWebhook: boolean;
+  skipSyncToSender: boolean;
+  /** The message in proto JSON, so it reads naturally in the database. */
+  message: JsonValue;
+  /** For a TTL index on real MongoDB; reads enforce retention regardless. */
+  expireAt: Date;
+}
+
+const isDuplicateKey = (err: unknown) => err instanceof MongoServerError && err.code === 11000;
+const decode = (json: JsonValue): GroupMessage =>
+  fromJson(GroupMessageSchema, json, { ignoreUnknownFields: true });
+
+export interface MongoGroupMessageStoreOptions {
+  /** How long MongoDB may keep a message (TTL index where supported). */
+  retentionMs: number;
+}
+
+export async function createMongoGroupMessageStore(
+  db: Db,
+  options: MongoGroupMessageStoreOptions,
+): Promise<GroupMessageStore> {
+  const messages = db.collection<GroupMessageDoc>("group_messages");
+  await Promise.all([
+    // Catches a seq handed out twice across processes (FerretDB's non-atomic $inc).
+    messages.createIndex({ groupId: 1, seq: 1 }, { unique: true }),
+    messages.createIndex({ dedupKey: 1, timeMs: 1 }),
+    messages.createIndex({ unpublished: 1, timeMs: 1 }),
+  ]);
+  // An extra where supported (FerretDB v1 does not expire documents).
+  await messages.createIndex({ expireAt: 1 }, { expireAfterSeconds: 0 }).catch(() => {});
+
+  const toDoc = (r: GroupMessageRecord): GroupMessageDoc => ({
+    _id: r.message.messageKey,
+    groupId: r.message.groupId,
+    seq: Number(r.message.seq),
+    timeMs: Number(r.message.timeMs),
+    kind: r.message.kind,
+    fromUserId: r.message.fromUserId,
+    noUnread: r.message.noUnread,
+    dedupKey: r.dedupKey ?? null,
+    unpublished: r.unpublished,
+    skipAfterSendWebhook: r.skipAfterSendWebhook,
+    skipSyncToSender: r.skipSyncToSender,
+    message: toJson(GroupMessageSchema, r.message),
+    expireAt: new Date(Number(r.message.timeMs) + options.retentionMs),
+  });
+  const toRecord = (d: GroupMessageDoc): GroupMessageRecord => ({
+    message: decode(d.message),
+    dedupKey: d.dedupKey ?? undefined,
+    unpublished: d.unpublished,
+    skipAfterSendWebhook: d.skipAfterSendWebhook,
+    skipSyncToSender: d.skipSyncToSender,
+  });
+
+  return {
+    insertGroupMessage: (record) =>
+      guard(async () => {
+        try {
+          await messages.insertOne(toDoc(record));
+        } catch (err) {
+          throw isDuplicateKey(err) ? new SeqTakenError(record.message.messageKey) : err;
+        }
+      }),
+    selectGroupMessageByDedupKey: (dedupKey, sinceMs) =>
+      guard(async () => {
+        const doc = await messages.findOne(
+          { dedupKey, timeMs: { $gte: sinceMs } },
+          { sort: { timeMs: -1 } },
+        );
+        return doc === null ? undefined : toRecord(doc);
+      }),
+    markGroupMessagesPublished: (keys) =>
+      guard(async () => {
+        if (keys.length > 0) {
+          await messages.updateMany({ _id: { $in: [...keys] } }, { $set: { unpublished: false } });
+        }
+      }),
+    selectUnpublishedGroupMessages: (beforeMs, limit) =>
+      guard(async () =>
+        (
+          await messages
+            .find({ unpublished: true, timeMs: { $lt: beforeMs } })
+            .sort({ timeMs: 1 })
+            .limit(limit)
+            .toArray()
+        ).map(toRecord),
+      ),
+    selectGroupMessagesAfter: (groupId, { afterSeq, upToSeq, minTimeMs }, limit) =>
+      guard(async () =>
+        (
+          await messages
+            .find({
+              groupId,
+              seq: upToSeq === 0 ? { $gt: afterSeq } : { $gt: afterSeq, $lte: upToSeq },
+              timeMs: { $gte: minTimeMs },
+            })
+            .sort({ seq: 1 })
+            .limit(limit)
+            .toArray()
+        ).map((d) => decode(d.message)),
+      ),
+    selectGroupMessagesBefore: (groupId, { aboveSeq, beforeSeq, minTimeMs, maxTimeMs }, limit) =>
+      guard(async () =>
+        (
+          await messages
+            .find({
+              groupId,
+              seq: beforeSeq === 0 ? { $gt: aboveSeq } : { $gt: aboveSeq, $lt: beforeSeq },
+              timeMs: { $gte: minTimeMs, $lte: maxTimeMs },
+            })
+            .sort({ seq: -1 })
+            .limit(limit)
+            .toArray()
+        ).map((d) => decode(d.message)),
+      ),
+    countGroupUnread: (groupId, owner, afterSeq, minTimeMs) =>
+      guard(() =>
+        messages.countDocuments({
+          groupId,
+          seq: { $gt: afterSeq },
+          timeMs: { $gte: minTimeMs },
+          kind: GroupMessageKind.NORMAL,
+          noUnread: false,
+          fromUserId: { $ne: owner },
+        }),
+      ),
+    deleteGroupMessages: (groupId) =>
+      guard(async () => {
+        await messages.deleteMany({ groupId });
+      }),
+  };
+}
