@@ -1,0 +1,154 @@
+import { setTimeout as sleep } from "node:timers/promises";
+import { freePort } from "../test/services/local-process.js";
+import { importAccounts } from "./accounts.js";
+import type { C2cOptions } from "./c2c-options.js";
+import { authHeader, type BenchApp, createTransportPool } from "./clients.js";
+import { createCpuMeter, readPeakRssKb, sampleRss } from "./proc-stats.js";
+import { openReceivers } from "./receivers.js";
+import { type Pair, runLoad } from "./senders.js";
+import { startServerProcess } from "./server-process.js";
+import type { Stack } from "./stack.js";
+import { createTracker, type TrackerResult } from "./tracker.js";
+import type { WebhookEndpoint } from "./webhook-endpoint.js";
+
+/** One server process, fresh database and bus namespace, one load: the unit every mode runs. */
+export interface PhaseResult {
+  name: string;
+  webhook: boolean;
+  load: TrackerResult;
+  /** Sends due but held back by the concurrency bound (fixed-rate modes). */
+  maxBacklog: number;
+  streamFailures: number;
+  firstStreamFailure: string | undefined;
+  /** Server RSS: maximum sampled every 250 ms, and the kernel's high-water mark. */
+  serverRssMaxMb: number;
+  serverRssPeakMb: number | undefined;
+  /** CPU during the measurement window, % of one core per process. */
+  cpuPct: Record<string, number>;
+  webhookRequests: number | undefined;
+}
+
+export interface PhaseContext {
+  options: C2cOptions;
+  stack: Stack;
+  app: BenchApp;
+  /** Unique per run, so phases never share a database or stream names. */
+  tag: string;
+  log: (line: string) => void;
+  /** Registers cleanup for an abort (signal or watchdog). */
+  onAbort: (cleanup: () => Promise<void>) => () => void;
+}
+
+// Long enough for a FerretDB-backed server to clear a backlog, short enough to end the run.
+const DRAIN_TIMEOUT_MS = 15_000;
+
+export async function runPhase(
+  ctx: PhaseContext,
+  phase: { name: string; webhook: WebhookEndpoint | undefined },
+): Promise<PhaseResult> {
+  const { options, stack, app } = ctx;
+  const suffix = `${ctx.tag}_${phase.name.replace(/[^a-z0-9]/g, "")}`;
+  ctx.log(`[${phase.name}] starting server`);
+  const server = await startServerProcess({
+    app,
+    port: await freePort(),
+    mongo:
+      options.store === "memory" ? undefined : { url: stack.mongoUrl, database: `bench_${suffix}` },
+    natsUrl: stack.natsUrl,
+    namespace: `bench_${suffix}`,
+    webhook:
+      phase.webhook === undefined ? undefined : { url: phase.webhook.url, secret: "bench-secret" },
+    cpuProfDir: options.cpuProfDir,
+  });
+  const forget = ctx.onAbort(() => server.stop());
+  try {
+    const rss = sampleRss(server.pid);
+    const pairs: Pair[] = Array.from({ length: options.pairs }, (_, i) => ({
+      sender: `bs_${i}`,
+      receiver: `br_${i}`,
+    }));
+    const headers = new Map<string, Record<string, string>>();
+    for (const p of pairs) {
+      headers.set(p.sender, authHeader(app, p.sender));
+      headers.set(p.receiver, authHeader(app, p.receiver));
+    }
+    const headersOf = (userId: string) => headers.get(userId) ?? {};
+    const senderTransports = createTransportPool(
+      server.baseUrl,
+      options.connections,
+      options.protocol,
+    );
+    const receiverTransports = createTransportPool(
+      server.baseUrl,
+      options.connections,
+      options.protocol,
+    );
+    const adminTransport = senderTransports[0];
+    if (adminTransport === undefined) throw new Error("no transports");
+
+    ctx.log(`[${phase.name}] importing ${pairs.length * 2} accounts`);
+    await importAccounts(
+      adminTransport,
+      authHeader(app, app.adminUserId),
+      pairs.flatMap((p) => [p.sender, p.receiver]),
+    );
+    const tracker = createTracker();
+    ctx.log(`[${phase.name}] opening ${pairs.length} live streams`);
+    const receivers = await openReceivers({
+      userIds: pairs.map((p) => p.receiver),
+      headersOf,
+      transports: receiverTransports,
+      tracker,
+      readyTimeoutMs: 60_000,
+    });
+    const cpu = createCpuMeter({
+      server: server.pid,
+      ferretdb: stack.pids.ferretdb,
+      nats: stack.pids.nats,
+      bench: process.pid,
+    });
+    const requestsBefore = phase.webhook?.requests() ?? 0;
+    ctx.log(
+      `[${phase.name}] sending: ${options.warmupSec} s warm-up + ${options.durationSec} s measured, ` +
+        (options.rate === undefined
+          ? `closed loop, ${options.concurrency} outstanding`
+          : `${options.rate} msg/s open loop, at most ${options.concurrency} outstanding`),
+    );
+    const load = await runLoad({
+      pairs,
+      headersOf,
+      transports: senderTransports,
+      tracker,
+      warmupMs: options.warmupSec * 1000,
+      durationMs: options.durationSec * 1000,
+      rate: options.rate,
+      concurrency: options.concurrency,
+      onWindowOpen: () => cpu.mark(),
+    });
+    const cpuPct = cpu.read();
+    const drainDeadline = performance.now() + DRAIN_TIMEOUT_MS;
+    while (tracker.pendingDeliveries() > 0 && performance.now() < drainDeadline) await sleep(50);
+    const webhookRequests =
+      phase.webhook === undefined ? undefined : phase.webhook.requests() - requestsBefore;
+    const rssStats = rss.stop();
+    const peakKb = readPeakRssKb(server.pid);
+    const streamFailures = receivers.failures();
+    await receivers.close();
+    return {
+      name: phase.name,
+      webhook: phase.webhook !== undefined,
+      load: tracker.result(),
+      maxBacklog: load.maxBacklog,
+      streamFailures: streamFailures.count,
+      firstStreamFailure: streamFailures.first,
+      serverRssMaxMb: rssStats.maxKb / 1024,
+      serverRssPeakMb: peakKb === undefined ? undefined : peakKb / 1024,
+      cpuPct,
+      webhookRequests,
+    };
+  } finally {
+    ctx.log(`[${phase.name}] stopping server`);
+    await server.stop();
+    forget();
+  }
+}

@@ -1,0 +1,241 @@
+import { randomBytes } from "node:crypto";
+import { cpus } from "node:os";
+import type { C2cOptions } from "./c2c-options.js";
+import { type PhaseContext, type PhaseResult, runPhase } from "./c2c-phase.js";
+import { createBenchApp } from "./clients.js";
+import { round, roundSummary } from "./latency.js";
+import { measureRawBaseline, type RawBaseline } from "./raw-baseline.js";
+import { startStack } from "./stack.js";
+import { startAllowEndpoint } from "./webhook-endpoint.js";
+
+export interface C2cReport {
+  json: Record<string, unknown>;
+  summary: string;
+}
+
+/**
+ * The one-to-one benchmark (issue 3): fresh FerretDB + nats-server, the raw
+ * stack's rates on them, then the server as a child process under load from
+ * this process over real HTTP/2. Modes: sustained (closed loop), fixed rate,
+ * and webhook (the fixed rate without, then with, a before-send hook).
+ */
+export async function runC2c(
+  options: C2cOptions,
+  hooks: Pick<PhaseContext, "log" | "onAbort">,
+): Promise<C2cReport> {
+  const { log } = hooks;
+  log("starting FerretDB and nats-server (fresh data dirs)");
+  const stack = await startStack();
+  const forgetStack = hooks.onAbort(() => stack.dispose());
+  try {
+    log(
+      `raw stack baseline: JetStream publish, insertOne, $inc upsert (${options.baselineSec} s each)`,
+    );
+    const raw = await measureRawBaseline({
+      natsUrl: stack.natsUrl,
+      mongoUrl: stack.mongoUrl,
+      durationMs: options.baselineSec * 1000,
+      concurrency: 64,
+    });
+    const ctx: PhaseContext = {
+      options,
+      stack,
+      app: createBenchApp(),
+      tag: randomBytes(3).toString("hex"),
+      ...hooks,
+    };
+    if (options.mode !== "webhook") {
+      const phase = await runPhase(ctx, { name: options.mode, webhook: undefined });
+      return reportSingle(options, raw, phase);
+    }
+    const endpoint = await startAllowEndpoint();
+    const forgetEndpoint = hooks.onAbort(() => endpoint.close());
+    try {
+      const without = await runPhase(ctx, { name: "no-webhook", webhook: undefined });
+      const withHook = await runPhase(ctx, { name: "webhook", webhook: endpoint });
+      return reportWebhook(options, raw, without, withHook);
+    } finally {
+      await endpoint.close();
+      forgetEndpoint();
+    }
+  } finally {
+    log("stopping FerretDB and nats-server");
+    await stack.dispose();
+    forgetStack();
+  }
+}
+
+function header(options: C2cOptions) {
+  return {
+    bench: "c2c",
+    mode: options.mode,
+    at: new Date().toISOString(),
+    machine: {
+      cpus: cpus().length,
+      node: process.version,
+      store:
+        options.store === "memory" ? "in-process memory (diagnostic)" : "FerretDB 1.24 (SQLite)",
+      bus: "nats-server 2.10 (JetStream, file)",
+    },
+    config: {
+      pairs: options.pairs,
+      durationSec: options.durationSec,
+      warmupSec: options.warmupSec,
+      rate: options.rate ?? null,
+      concurrency: options.concurrency,
+      connections: options.connections,
+      protocol: options.protocol,
+      store: options.store,
+    },
+  };
+}
+
+function phaseJson(p: PhaseResult) {
+  const l = p.load;
+  return {
+    ackedPerSec: round(l.ackedPerSec),
+    deliveredPerSec: round(l.deliveredPerSec),
+    deliveredPerSecSlowestSecond: l.deliveredPerSecMin,
+    deliveredPerSecFastestSecond: l.deliveredPerSecMax,
+    deliveredEachSecond: l.deliveredEachSecond,
+    sendToDeliverMs: roundSummary(l.sendToDeliverMs),
+    sendToAckMs: roundSummary(l.sendToAckMs),
+    attempted: l.attempted,
+    acked: l.acked,
+    failed: l.failed,
+    failures: l.failures,
+    delivered: l.delivered,
+    undelivered: l.undelivered,
+    duplicates: l.duplicates,
+    maxBacklog: p.maxBacklog,
+    streamFailures: p.streamFailures,
+    ...(p.firstStreamFailure === undefined ? {} : { firstStreamFailure: p.firstStreamFailure }),
+    serverRssMaxMb: round(p.serverRssMaxMb),
+    serverRssPeakMb: p.serverRssPeakMb === undefined ? null : round(p.serverRssPeakMb),
+    cpuPctOfOneCore: p.cpuPct,
+    ...(p.webhookRequests === undefined ? {} : { webhookRequests: p.webhookRequests }),
+  };
+}
+
+function rawJson(raw: RawBaseline) {
+  return {
+    jetstreamPublishPerSec: round(raw.jetstreamPublishPerSec),
+    jetstreamPublishP50Ms: round(raw.jetstreamPublishP50Ms, 3),
+    insertPerSec: round(raw.insertPerSec),
+    insertP50Ms: round(raw.insertP50Ms, 3),
+    counterIncPerSec: round(raw.counterIncPerSec),
+    counterIncP50Ms: round(raw.counterIncP50Ms, 3),
+    concurrency: raw.concurrency,
+    payloadBytes: raw.payloadBytes,
+  };
+}
+
+function ratios(raw: RawBaseline, p: PhaseResult) {
+  return {
+    ackedVsRawInsert: round(p.load.ackedPerSec / raw.insertPerSec, 3),
+    ackedVsRawCounterInc: round(p.load.ackedPerSec / raw.counterIncPerSec, 3),
+    deliveredVsRawPublish: round(p.load.deliveredPerSec / raw.jetstreamPublishPerSec, 3),
+    // How many raw inserts one send's ack costs in time, on this machine.
+    ackP50InRawInsertP50s: round(p.load.sendToAckMs.p50 / raw.insertP50Ms, 1),
+  };
+}
+
+interface Target {
+  target: string;
+  measured: string;
+  met: boolean;
+}
+
+function reportSingle(options: C2cOptions, raw: RawBaseline, p: PhaseResult): C2cReport {
+  const l = p.load;
+  const targets: Target[] = [];
+  if (options.mode === "sustained") {
+    targets.push({
+      target: ">= 5,000 delivered/s sustained for 60 s",
+      measured: `${round(l.deliveredPerSec)}/s over ${round(l.windowSec)} s (slowest second ${l.deliveredPerSecMin})`,
+      met: l.deliveredPerSec >= 5000 && l.windowSec >= 60 && l.undelivered === 0,
+    });
+  } else {
+    const rate = options.rate ?? 0;
+    targets.push({
+      target: "p99 send->deliver <= 50 ms at 1,000 msg/s",
+      measured: `p99 ${round(l.sendToDeliverMs.p99, 1)} ms at ${round(l.deliveredPerSec)} delivered/s (asked ${rate}/s)`,
+      met: rate >= 1000 && l.deliveredPerSec >= 0.98 * rate && l.sendToDeliverMs.p99 <= 50,
+    });
+  }
+  const json = {
+    ...header(options),
+    result: phaseJson(p),
+    raw: rawJson(raw),
+    ratios: ratios(raw, p),
+    targets,
+  };
+  const lines = [
+    `c2c ${options.mode}${options.store === "memory" ? " (in-memory store)" : ""}: ${options.pairs} pairs, ${options.durationSec} s measured${options.rate === undefined ? "" : `, ${options.rate} msg/s asked`}`,
+    ...phaseLines(p),
+    rawLine(raw),
+    `  ratios            acked/raw insert ${json.ratios.ackedVsRawInsert}, delivered/raw publish ${json.ratios.deliveredVsRawPublish}`,
+    ...targetLines(targets),
+  ];
+  return { json, summary: lines.join("\n") };
+}
+
+function reportWebhook(
+  options: C2cOptions,
+  raw: RawBaseline,
+  without: PhaseResult,
+  withHook: PhaseResult,
+): C2cReport {
+  const addedAck = withHook.load.sendToAckMs.p50 - without.load.sendToAckMs.p50;
+  const addedDeliver = withHook.load.sendToDeliverMs.p50 - without.load.sendToDeliverMs.p50;
+  const targets: Target[] = [
+    {
+      target: "before-send webhook adds <= 2 ms p50",
+      measured: `+${round(addedAck, 2)} ms p50 send->ack, +${round(addedDeliver, 2)} ms p50 send->deliver`,
+      met: addedAck <= 2,
+    },
+  ];
+  const json = {
+    ...header(options),
+    webhookAddedP50Ms: { sendToAck: round(addedAck, 2), sendToDeliver: round(addedDeliver, 2) },
+    phases: { noWebhook: phaseJson(without), webhook: phaseJson(withHook) },
+    raw: rawJson(raw),
+    ratios: { noWebhook: ratios(raw, without), webhook: ratios(raw, withHook) },
+    targets,
+  };
+  const lines = [
+    `c2c webhook: ${options.pairs} pairs, ${options.rate} msg/s, ${options.durationSec} s per phase`,
+    "  without webhook:",
+    ...phaseLines(without),
+    "  with before-send webhook (local endpoint, ALLOW):",
+    ...phaseLines(withHook),
+    rawLine(raw),
+    ...targetLines(targets),
+  ];
+  return { json, summary: lines.join("\n") };
+}
+
+function phaseLines(p: PhaseResult): string[] {
+  const l = p.load;
+  const lat = (s: typeof l.sendToDeliverMs) =>
+    `p50 ${round(s.p50, 1)} / p99 ${round(s.p99, 1)} / max ${round(s.max, 1)} ms`;
+  const cpu = Object.entries(p.cpuPct)
+    .map(([k, v]) => `${k} ${v}%`)
+    .join(", ");
+  return [
+    `  throughput        ${round(l.ackedPerSec)} acked/s, ${round(l.deliveredPerSec)} delivered/s (per-second delivered ${l.deliveredPerSecMin}..${l.deliveredPerSecMax})`,
+    `  send->deliver     ${lat(l.sendToDeliverMs)}`,
+    `  send->ack         ${lat(l.sendToAckMs)}`,
+    `  messages          ${l.attempted} sent, ${l.acked} acked, ${l.failed} failed${l.failed > 0 ? ` ${JSON.stringify(l.failures)}` : ""}, ${l.delivered} delivered, ${l.undelivered} undelivered, ${l.duplicates} duplicate${p.maxBacklog > 0 ? `, backlog up to ${p.maxBacklog}` : ""}${p.streamFailures > 0 ? `, ${p.streamFailures} streams failed (${p.firstStreamFailure})` : ""}`,
+    `  server RSS        max ${round(p.serverRssMaxMb)} MB (peak ${p.serverRssPeakMb === undefined ? "?" : round(p.serverRssPeakMb)} MB)`,
+    `  CPU (% of a core) ${cpu}`,
+  ];
+}
+
+const rawLine = (raw: RawBaseline) =>
+  `  raw stack         JetStream publish ${round(raw.jetstreamPublishPerSec)}/s (p50 ${round(raw.jetstreamPublishP50Ms, 2)} ms alone), insertOne ${round(raw.insertPerSec)}/s (p50 ${round(raw.insertP50Ms, 2)} ms alone), $inc upsert ${round(raw.counterIncPerSec)}/s (p50 ${round(raw.counterIncP50Ms, 2)} ms alone), ${raw.concurrency} outstanding`;
+
+const targetLines = (targets: Target[]) =>
+  targets.map(
+    (t) => `  target            ${t.met ? "MET" : "NOT MET"}: ${t.target}: ${t.measured}`,
+  );

@@ -1,0 +1,95 @@
+import { setMaxListeners } from "node:events";
+import { type Client, ConnectError, createClient, type Transport } from "@connectrpc/connect";
+import { EventService, Platform } from "../src/gen/im/v1/events_pb.js";
+import type { Tracker } from "./tracker.js";
+
+export interface Receivers {
+  /** Streams that ended while they should have stayed open, with the first reason. */
+  failures(): { count: number; first: string | undefined };
+  close(): Promise<void>;
+}
+
+/**
+ * Opens one live event stream per receiver (spread over the transports) and
+ * resolves once every one has said Ready, i.e. is subscribed on the server.
+ * Each message event is reported to the tracker the moment it is read.
+ */
+export async function openReceivers(options: {
+  userIds: string[];
+  headersOf: (userId: string) => Record<string, string>;
+  transports: Transport[];
+  tracker: Tracker;
+  readyTimeoutMs: number;
+}): Promise<Receivers> {
+  const { userIds, transports, tracker } = options;
+  const clients: Client<typeof EventService>[] = transports.map((t) =>
+    createClient(EventService, t),
+  );
+  const abort = new AbortController();
+  // Every stream listens on this one signal; hundreds of listeners are expected, not a leak.
+  setMaxListeners(0, abort.signal);
+  let failed = 0;
+  let firstFailure: string | undefined;
+  const ended: Promise<void>[] = [];
+  const ready: Promise<void>[] = [];
+
+  userIds.forEach((userId, i) => {
+    const client = clients[i % clients.length];
+    if (client === undefined) throw new Error("no transports");
+    let markReady: () => void = () => {};
+    let markFailed: (err: Error) => void = () => {};
+    ready.push(
+      new Promise<void>((resolve, reject) => {
+        markReady = resolve;
+        markFailed = reject;
+      }),
+    );
+    const stream = client.subscribe(
+      { platform: Platform.SERVER, deviceId: "bench" },
+      { headers: options.headersOf(userId), signal: abort.signal },
+    );
+    ended.push(
+      (async () => {
+        try {
+          for await (const response of stream) {
+            const event = response.event;
+            if (event.case === "message") tracker.delivered(event.value.clientMessageId);
+            else if (event.case === "ready") markReady();
+          }
+          if (!abort.signal.aborted) throw new Error("stream ended by the server");
+        } catch (err) {
+          if (abort.signal.aborted) return;
+          failed++;
+          firstFailure ??= `${userId}: ${ConnectError.from(err).message}`;
+          markFailed(err as Error);
+        }
+      })(),
+    );
+  });
+
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    await Promise.race([
+      Promise.all(ready),
+      new Promise((_, reject) => {
+        timer = setTimeout(
+          () => reject(new Error(`receiver streams not ready within ${options.readyTimeoutMs} ms`)),
+          options.readyTimeoutMs,
+        );
+      }),
+    ]);
+  } catch (err) {
+    abort.abort();
+    throw err;
+  } finally {
+    clearTimeout(timer);
+  }
+
+  return {
+    failures: () => ({ count: failed, first: firstFailure }),
+    async close() {
+      abort.abort();
+      await Promise.all(ended);
+    },
+  };
+}
