@@ -1,9 +1,9 @@
-import { Code, ConnectError, type ServiceImpl } from "@connectrpc/connect";
+import type { ServiceImpl } from "@connectrpc/connect";
 import { requireCaller } from "../auth/caller.js";
 import type { GroupService } from "../gen/im/v1/group_pb.js";
 import type { Groups } from "./groups.js";
 
-/** Group messaging, plugged in once it exists; until then those RPCs answer Unimplemented. */
+/** The group-message RPCs, served by src/group-messaging. */
 export type GroupMessagingHandlers = Pick<
   ServiceImpl<typeof GroupService>,
   | "sendGroupMessage"
@@ -13,22 +13,10 @@ export type GroupMessagingHandlers = Pick<
   | "markGroupRead"
 >;
 
-const unimplemented = () => {
-  throw new ConnectError("group messages are not available yet", Code.Unimplemented);
-};
-
-const NO_MESSAGING: GroupMessagingHandlers = {
-  sendGroupMessage: unimplemented,
-  sendGroupSystemMessage: unimplemented,
-  syncGroupMessages: unimplemented,
-  listGroupMessages: unimplemented,
-  markGroupRead: unimplemented,
-};
-
 /** GroupService over Connect: proto in, domain call, proto out. */
 export function createGroupService(
   groups: Groups,
-  messaging: GroupMessagingHandlers = NO_MESSAGING,
+  messaging: GroupMessagingHandlers,
 ): ServiceImpl<typeof GroupService> {
   return {
     async createGroup(req, ctx) {
