@@ -74,7 +74,27 @@ export function findPidByArg(needle: string): number | undefined {
   return undefined;
 }
 
-/** CPU used by a set of processes between mark() and read(), as % of one core. */
+/** CPU seconds the whole machine spent busy (all cores, everything but idle and iowait). */
+export function readMachineBusySeconds(): number | undefined {
+  let text: string;
+  try {
+    text = readFileSync("/proc/stat", "utf8");
+  } catch {
+    return undefined;
+  }
+  const line = text.split("\n").find((l) => l.startsWith("cpu "));
+  if (line === undefined) return undefined;
+  // user nice system idle iowait irq softirq steal ...
+  const v = line.trim().split(/\s+/).slice(1).map(Number);
+  const busy = v.reduce((sum, x, i) => (i === 3 || i === 4 ? sum : sum + (x || 0)), 0);
+  return busy / clockTicksPerSec();
+}
+
+/**
+ * CPU used by a set of processes between mark() and read(), as % of one core,
+ * plus "others": everything else the machine ran meanwhile. On a shared
+ * machine that last figure says whether a run can be trusted.
+ */
 export interface CpuMeter {
   mark(): void;
   /** Per name: CPU % of one core since mark() (200 = both cores of a 2-core machine). */
@@ -84,13 +104,15 @@ export interface CpuMeter {
 export function createCpuMeter(pids: Record<string, number | undefined>): CpuMeter {
   let startedAt = 0;
   let start: Record<string, number | undefined> = {};
-  const sample = (): Record<string, number | undefined> =>
-    Object.fromEntries(
+  const sample = (): Record<string, number | undefined> => ({
+    ...Object.fromEntries(
       Object.entries(pids).map(([name, pid]) => [
         name,
         pid === undefined ? undefined : readCpuSeconds(pid),
       ]),
-    );
+    ),
+    machine: readMachineBusySeconds(),
+  });
   return {
     mark() {
       startedAt = performance.now();
@@ -104,6 +126,12 @@ export function createCpuMeter(pids: Record<string, number | undefined>): CpuMet
         const after = end[name];
         if (before === undefined || after === undefined || elapsedSec <= 0) continue;
         out[name] = Math.round(((after - before) / elapsedSec) * 100);
+      }
+      const machine = out.machine;
+      if (machine !== undefined) {
+        delete out.machine;
+        const ours = Object.values(out).reduce((a, b) => a + b, 0);
+        out.others = Math.max(0, machine - ours);
       }
       return out;
     },
