@@ -58,6 +58,7 @@ export function createTracker(): Tracker {
   const failures: Record<string, number> = {};
   let windowStart = Number.POSITIVE_INFINITY;
   let windowEnd = Number.POSITIVE_INFINITY;
+  let windowMs = 0;
   let perSecond: number[] = [];
   let attempted = 0;
   let ackedInWindow = 0;
@@ -75,6 +76,8 @@ export function createTracker(): Tracker {
     openWindow(durationMs) {
       windowStart = performance.now();
       windowEnd = windowStart + durationMs;
+      // Kept as given: end - start of two large floats can come out a hair short of it.
+      windowMs = durationMs;
       perSecond = new Array<number>(Math.ceil(durationMs / 1000)).fill(0);
     },
     sent(id) {
@@ -137,7 +140,7 @@ export function createTracker(): Tracker {
     pendingDeliveries: () => awaitingDelivery,
     inFlightSends: () => inFlight,
     result() {
-      const windowSec = (windowEnd - windowStart) / 1000;
+      const windowSec = windowMs / 1000;
       let undelivered = 0;
       for (const e of entries.values()) if (e.measured && e.state === "acked") undelivered++;
       // Only whole seconds: a partial last second would look like a dip.
