@@ -43,6 +43,8 @@ export async function openNatsBus(options: NatsBusOptions): Promise<Bus> {
       // Once up, never give up: the outbox and consumers ride out an outage.
       maxReconnectAttempts: -1,
       reconnectTimeWait: 500,
+      // An Error per request for async stack traces cost ~3% CPU on the send path.
+      noAsyncTraces: true,
     });
   } catch (err) {
     throw new BusUnavailableError(`cannot connect to NATS at ${where}: ${messageOf(err)}`, {

@@ -49,10 +49,14 @@ export async function createMongoAccountStore(db: Db): Promise<AccountStore> {
       }),
     selectExistingUserIds: (userIds) =>
       guard(async () => {
-        const docs = await accounts
-          .find({ _id: { $in: [...userIds] } }, { projection: { _id: 1 } })
-          .toArray();
-        return new Set(docs.map((d) => d._id));
+        // Point lookups by _id: the send path asks about two ids per message, and
+        // FerretDB v1 serves only an exact _id filter from an index ($in scans).
+        const found = await Promise.all(
+          [...new Set(userIds)].map((id) =>
+            accounts.findOne({ _id: id }, { projection: { _id: 1 } }),
+          ),
+        );
+        return new Set(found.flatMap((d) => (d === null ? [] : [d._id])));
       }),
     selectAccount: (userId) =>
       guard(async () => {

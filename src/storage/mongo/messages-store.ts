@@ -26,7 +26,6 @@ interface MessageDoc {
   toUserId: string;
   noUnread: boolean;
   dedupKey: string | null;
-  unpublished: boolean;
   skipAfterSendWebhook: boolean;
   skipSyncToSender: boolean;
   noLastMessage: boolean;
@@ -35,13 +34,19 @@ interface MessageDoc {
   /** For a TTL index on real MongoDB; reads enforce retention regardless. */
   expireAt: Date;
 }
+/** A stored message not yet known to be on the bus (the transactional outbox). */
+interface OutboxDoc {
+  _id: string;
+  timeMs: number;
+}
 interface ConversationDoc {
   _id: string;
   ownerUserId: string;
   conversationId: string;
   peerUserId: string;
   lastSeq: number;
-  lastMessage?: JsonValue;
+  /** seq first: `$max` compares documents field by field, so the newest seq wins. */
+  last?: { seq: number; message: JsonValue };
   readSeq: number;
   updatedAtMs: number;
 }
@@ -63,10 +68,14 @@ export async function createMongoMessageStore(
   const seqs = db.collection<SeqDoc>("conversation_seqs");
   const messages = db.collection<MessageDoc>("messages");
   const conversations = db.collection<ConversationDoc>("conversations");
+  // Only pending entries live here, so recovery scans a small collection; and
+  // every hot-path write below filters on _id alone, the one filter FerretDB v1
+  // serves from an index.
+  const outbox = db.collection<OutboxDoc>("message_outbox");
   await Promise.all([
     messages.createIndex({ conversationId: 1, seq: 1 }, { unique: true }),
     messages.createIndex({ dedupKey: 1, timeMs: 1 }),
-    messages.createIndex({ unpublished: 1, timeMs: 1 }),
+    outbox.createIndex({ timeMs: 1 }),
     conversations.createIndex({ ownerUserId: 1, updatedAtMs: -1, conversationId: 1 }),
     dedup.createIndex({ claimedAtMs: 1 }),
   ]);
@@ -82,17 +91,16 @@ export async function createMongoMessageStore(
     toUserId: r.message.toUserId,
     noUnread: r.message.noUnread,
     dedupKey: r.dedupKey ?? null,
-    unpublished: r.unpublished,
     skipAfterSendWebhook: r.skipAfterSendWebhook,
     skipSyncToSender: r.skipSyncToSender,
     noLastMessage: r.noLastMessage,
     message: toJson(MessageSchema, r.message),
     expireAt: new Date(Number(r.message.timeMs) + options.retentionMs),
   });
-  const toRecord = (d: MessageDoc): MessageRecord => ({
+  const toRecord = (d: MessageDoc, unpublished: boolean): MessageRecord => ({
     message: decode(d.message),
     dedupKey: d.dedupKey ?? undefined,
-    unpublished: d.unpublished,
+    unpublished,
     skipAfterSendWebhook: d.skipAfterSendWebhook,
     skipSyncToSender: d.skipSyncToSender,
     noLastMessage: d.noLastMessage,
@@ -102,7 +110,7 @@ export async function createMongoMessageStore(
     conversationId: d.conversationId,
     peerUserId: d.peerUserId,
     lastSeq: d.lastSeq,
-    lastMessage: d.lastMessage === undefined ? undefined : decode(d.lastMessage),
+    lastMessage: d.last === undefined ? undefined : decode(d.last.message),
     readSeq: d.readSeq,
     updatedAtMs: d.updatedAtMs,
   });
@@ -141,7 +149,8 @@ export async function createMongoMessageStore(
           { dedupKey, timeMs: { $gte: sinceMs } },
           { sort: { timeMs: -1 } },
         );
-        return doc === null ? undefined : toRecord(doc);
+        if (doc === null) return undefined;
+        return toRecord(doc, (await outbox.findOne({ _id: doc._id })) !== null);
       }),
     allocateSeq: (conversationId) =>
       guard(() =>
@@ -168,28 +177,44 @@ export async function createMongoMessageStore(
       guard(async () => (await seqs.findOne({ _id: conversationId }))?.seq ?? 0),
     insertMessage: (record) =>
       guard(async () => {
+        const key = record.message.messageKey;
+        // Outbox entry first: a crash between the two leaves an entry without a
+        // message (recovery drops it), never a message nobody will publish.
+        if (record.unpublished) {
+          try {
+            await outbox.insertOne({ _id: key, timeMs: Number(record.message.timeMs) });
+          } catch (err) {
+            throw isDuplicateKey(err) ? new SeqTakenError(key) : err;
+          }
+        }
         try {
           await messages.insertOne(toDoc(record));
         } catch (err) {
-          throw isDuplicateKey(err) ? new SeqTakenError(record.message.messageKey) : err;
+          if (!isDuplicateKey(err)) throw err;
+          if (record.unpublished) await outbox.deleteOne({ _id: key });
+          throw new SeqTakenError(key);
         }
       }),
     markPublished: (keys) =>
       guard(async () => {
-        if (keys.length > 0) {
-          await messages.updateMany({ _id: { $in: [...keys] } }, { $set: { unpublished: false } });
-        }
+        if (keys.length > 0) await outbox.deleteMany({ _id: { $in: [...keys] } });
       }),
     selectUnpublished: (beforeMs, limit) =>
-      guard(async () =>
-        (
-          await messages
-            .find({ unpublished: true, timeMs: { $lt: beforeMs } })
-            .sort({ timeMs: 1 })
-            .limit(limit)
-            .toArray()
-        ).map(toRecord),
-      ),
+      guard(async () => {
+        const pending = await outbox
+          .find({ timeMs: { $lt: beforeMs } })
+          .sort({ timeMs: 1 })
+          .limit(limit)
+          .toArray();
+        const records: MessageRecord[] = [];
+        for (const entry of pending) {
+          const doc = await messages.findOne({ _id: entry._id });
+          // The process died between the outbox entry and the message: nothing was acked.
+          if (doc === null) await outbox.deleteOne({ _id: entry._id });
+          else records.push(toRecord(doc, true));
+        }
+        return records;
+      }),
     selectMessagesAfter: (conversationId, { afterSeq, upToSeq, minTimeMs }, limit) =>
       guard(async () =>
         (
@@ -231,27 +256,30 @@ export async function createMongoMessageStore(
     upsertConversation: (u) =>
       guard(() =>
         exclusive(convId(u.ownerUserId, u.conversationId), async () => {
+          // $max makes the update order-proof and idempotent in one atomic
+          // _id-only write: a stale or repeated seq changes nothing.
+          const update = {
+            $max: {
+              lastSeq: u.seq,
+              updatedAtMs: u.timeMs,
+              ...(u.lastMessage
+                ? { last: { seq: u.seq, message: toJson(MessageSchema, u.lastMessage) } }
+                : {}),
+            },
+            $setOnInsert: {
+              ownerUserId: u.ownerUserId,
+              conversationId: u.conversationId,
+              peerUserId: u.peerUserId,
+              readSeq: 0,
+            },
+          };
+          const filter = { _id: convId(u.ownerUserId, u.conversationId) };
           try {
-            await conversations.updateOne(
-              { _id: convId(u.ownerUserId, u.conversationId), lastSeq: { $lt: u.seq } },
-              {
-                $set: {
-                  lastSeq: u.seq,
-                  updatedAtMs: u.timeMs,
-                  ...(u.lastMessage ? { lastMessage: toJson(MessageSchema, u.lastMessage) } : {}),
-                },
-                $setOnInsert: {
-                  ownerUserId: u.ownerUserId,
-                  conversationId: u.conversationId,
-                  peerUserId: u.peerUserId,
-                  readSeq: 0,
-                },
-              },
-              { upsert: true },
-            );
+            await conversations.updateOne(filter, update, { upsert: true });
           } catch (err) {
-            // The entry exists with a newer seq: this update is stale, by design a no-op.
+            // Two first updates raced to insert; the loser updates the winner's entry.
             if (!isDuplicateKey(err)) throw err;
+            await conversations.updateOne(filter, update);
           }
         }),
       ),
