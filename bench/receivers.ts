@@ -12,13 +12,14 @@ export interface Receivers {
 /**
  * Opens one live event stream per receiver (spread over the transports) and
  * resolves once every one has said Ready, i.e. is subscribed on the server.
- * Each message event is reported to the tracker the moment it is read.
+ * Each message event (one-to-one or group) is reported to the tracker by its
+ * client message id the moment it is read.
  */
 export async function openReceivers(options: {
   userIds: string[];
   headersOf: (userId: string) => Record<string, string>;
   transports: Transport[];
-  tracker: Tracker;
+  tracker: Pick<Tracker, "delivered">;
   readyTimeoutMs: number;
 }): Promise<Receivers> {
   const { userIds, transports, tracker } = options;
@@ -54,6 +55,7 @@ export async function openReceivers(options: {
           for await (const response of stream) {
             const event = response.event;
             if (event.case === "message") tracker.delivered(event.value.clientMessageId);
+            else if (event.case === "groupMessage") tracker.delivered(event.value.clientMessageId);
             else if (event.case === "ready") markReady();
           }
           if (!abort.signal.aborted) throw new Error("stream ended by the server");

@@ -1,5 +1,7 @@
 import { runC2c } from "./c2c.js";
 import { C2C_USAGE, parseC2cOptions, UsageError } from "./c2c-options.js";
+import { runGroup } from "./group.js";
+import { GROUP_USAGE, type GroupOptions, parseGroupOptions } from "./group-options.js";
 
 /**
  * `npm run bench -- <scenario> [options]`. Prints one JSON line on stdout and a
@@ -7,7 +9,7 @@ import { C2C_USAGE, parseC2cOptions, UsageError } from "./c2c-options.js";
  * keeps the machine-readable part clean. Bounded: a watchdog ends a run that
  * overstays, and every process it started is stopped however it ends.
  */
-const USAGE = `usage: npm run bench -- c2c [options]\n\n${C2C_USAGE}`;
+const USAGE = `usage: npm run bench -- c2c|group [options]\n\n${C2C_USAGE}\n${GROUP_USAGE}`;
 
 const cleanups = new Set<() => Promise<void>>();
 const onAbort = (cleanup: () => Promise<void>) => {
@@ -26,6 +28,7 @@ async function abort(reason: string, code: number): Promise<never> {
 
 async function main(): Promise<void> {
   const [scenario, ...rest] = process.argv.slice(2);
+  if (scenario === "group") return mainGroup(rest);
   if (scenario !== "c2c") {
     process.stderr.write(
       scenario === undefined ? USAGE : `unknown scenario "${scenario}"\n${USAGE}`,
@@ -56,10 +59,44 @@ async function main(): Promise<void> {
 
   const report = await runC2c(options, { log, onAbort });
   clearTimeout(watchdog);
+  finish(report);
+}
+
+function finish(report: { json: Record<string, unknown>; summary: string }): never {
   process.stdout.write(`${JSON.stringify(report.json)}\n`);
   process.stderr.write(`${report.summary}\n`);
   // HTTP/2 sessions and timers of the clients would keep the loop alive for minutes.
   process.exit(0);
+}
+
+async function mainGroup(argv: string[]): Promise<void> {
+  let options: GroupOptions;
+  try {
+    options = parseGroupOptions(argv);
+  } catch (err) {
+    if (!(err instanceof UsageError)) throw err;
+    process.stderr.write(err.message === "" ? GROUP_USAGE : `${err.message}\n${GROUP_USAGE}`);
+    process.exit(err.message === "" ? 0 : 2);
+  }
+  // Set-up of ~12,000 accounts and streams, the baselines, each phase with its drain.
+  const perGroupSec = options.warmupSec + options.durationSec + options.pacedMessages * 11 + 60;
+  const budgetMs =
+    (600 +
+      options.baselineSec * 5 +
+      options.members.length * perGroupSec +
+      (options.workMembers > 0 ? options.warmupSec + options.durationSec + 180 : 0) +
+      (options.dropSec > 0 ? options.dropSec + 60 : 0)) *
+    1000;
+  const watchdog = setTimeout(
+    () => void abort(`still running after ${budgetMs / 1000} s`, 3),
+    budgetMs,
+  );
+  watchdog.unref();
+  process.once("SIGINT", () => void abort("interrupted", 130));
+  process.once("SIGTERM", () => void abort("terminated", 143));
+  const report = await runGroup(options, { log, onAbort });
+  clearTimeout(watchdog);
+  finish(report);
 }
 
 main().catch(

@@ -20,6 +20,8 @@ export interface ServerOptions {
   webhook?: { url: string; secret: string };
   /** Directory for a V8 CPU profile of the server (node --cpu-prof), written at exit. */
   cpuProfDir?: string;
+  /** Further settings a scenario needs (e.g. larger batch limits for its set-up). */
+  env?: Record<string, string>;
 }
 
 /** The server as its own OS process, so its RSS and CPU are its own and measurable. */
@@ -57,6 +59,7 @@ export async function startServerProcess(options: ServerOptions): Promise<Server
           // Only the hook under test: after-send would add load without touching the ack path.
           WEBHOOK_EVENTS: "c2c-before-send",
         }),
+    ...options.env,
   };
   // `node --import tsx` rather than the tsx CLI: the CLI runs the program in a child
   // process, and we want the pid whose memory is the server's.

@@ -1,0 +1,140 @@
+import { UsageError } from "./c2c-options.js";
+
+export interface GroupOptions {
+  /** Sizes of the all-online groups (Public up to 2,000 members, Community above). */
+  members: number[];
+  /** Measured seconds of each fixed-rate phase (and of the Work phase). */
+  durationSec: number;
+  warmupSec: number;
+  /** Messages/s to the all-online groups; undefined: per group, see rateFor. */
+  rate: number | undefined;
+  /** Messages outstanding until fully delivered, at most, in the fixed-rate phases. */
+  window: number;
+  /** Messages sent one at a time (each after the last was fully delivered) per group. */
+  pacedMessages: number;
+  /** Members of the Work group, half of them offline; 0 skips the Work phase. */
+  workMembers: number;
+  /** Messages/s to the Work group. */
+  workRate: number;
+  /** Seconds at twice the frequency limit; 0 skips the drop phase. */
+  dropSec: number;
+  /** Members of the drop phase's group (all online). */
+  dropMembers: number;
+  /** HTTP/2 connections the live streams are spread over. */
+  connections: number;
+  baselineSec: number;
+  cpuProfDir: string | undefined;
+  /**
+   * The server's document store. "memory" (the in-process store) is a diagnostic:
+   * the server's own ceiling with the database taken out of the path.
+   */
+  store: "ferretdb" | "memory";
+}
+
+export const GROUP_USAGE = `usage: npm run bench -- group [options]
+
+  One sender; groups whose members are all online on live streams (spread over many
+  HTTP/2 connections); a Work group with half its members offline; the frequency
+  limit at twice its rate. FerretDB + nats-server, the server as a child process.
+
+  --members LIST      all-online group sizes (default 1000,10000); <= 2,000 is a Public
+                      group, larger a Community group
+  --duration S        measured seconds per fixed-rate phase (default 10)
+  --warmup S          unmeasured seconds before each fixed-rate phase (default 2)
+  --rate R            messages/s to every all-online group (default per group:
+                      min(30, 100000 / members), i.e. 100,000 deliveries/s offered where
+                      the 40/s frequency limit allows)
+  --window W          messages outstanding until fully delivered, at most (default 8): a
+                      server slower than the rate paces the sender instead of timing out
+  --paced N           messages sent one at a time per group, for unloaded latency (default 10)
+  --work-members N    Work group size, half offline (default 1000; 0 skips; <= 2000)
+  --work-rate R       messages/s to the Work group (default 20)
+  --drop S            seconds at 80 msg/s (2x the limit), priorities mixed (default 5; 0 skips)
+  --drop-members N    members of the drop phase's group, all online (default 100)
+  --connections K     HTTP/2 connections for the live streams (default 200)
+  --store S           ferretdb (default) or memory: the server's in-process store, to see
+                      the server's own ceiling with the database out of the path (diagnostic)
+  --baseline S        seconds per raw-stack baseline (default 3)
+  --cpu-prof DIR      write a V8 CPU profile of the server to DIR (node --cpu-prof)
+`;
+
+/** The issue's throughput target, offered where the frequency limit allows. */
+const TARGET_DELIVERIES_PER_SEC = 100_000;
+
+/** Messages/s sent to an all-online group of `members`. */
+export const rateFor = (options: GroupOptions, members: number): number =>
+  options.rate ?? Math.min(30, Math.ceil(TARGET_DELIVERIES_PER_SEC / members));
+
+export function parseGroupOptions(argv: string[]): GroupOptions {
+  const flags = new Map<string, string>();
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i] ?? "";
+    if (arg === "--help") throw new UsageError("");
+    if (!arg.startsWith("--")) throw new UsageError(`unexpected argument "${arg}"`);
+    const [name, inline] = arg.slice(2).split("=", 2) as [string, string | undefined];
+    const value = inline ?? argv[++i];
+    if (value === undefined) throw new UsageError(`--${name} needs a value`);
+    flags.set(name, value);
+  }
+  const known = [
+    "members",
+    "duration",
+    "warmup",
+    "rate",
+    "paced",
+    "window",
+    "store",
+    "work-members",
+    "work-rate",
+    "drop",
+    "drop-members",
+    "connections",
+    "baseline",
+    "cpu-prof",
+  ];
+  const unknown = [...flags.keys()].find((k) => !known.includes(k));
+  if (unknown !== undefined) throw new UsageError(`unknown option --${unknown}`);
+
+  const parse = (name: string, raw: string, min: number, max: number): number => {
+    const value = Number(raw);
+    if (!Number.isFinite(value) || value < min || value > max) {
+      throw new UsageError(`--${name} must be a number from ${min} to ${max}, got "${raw}"`);
+    }
+    return value;
+  };
+  const num = (name: string, fallback: number, min: number, max: number): number => {
+    const raw = flags.get(name);
+    return raw === undefined ? fallback : parse(name, raw, min, max);
+  };
+
+  // Bounded so a typo cannot start tens of thousands of streams or an hour-long run.
+  const members = (flags.get("members") ?? "1000,10000")
+    .split(",")
+    .filter((s) => s.trim() !== "")
+    .map((s) => Math.floor(parse("members", s.trim(), 2, 20_000)));
+  if (members.length === 0 || members.length > 4) {
+    throw new UsageError("--members takes 1 to 4 sizes");
+  }
+  const workMembers = Math.floor(num("work-members", 1000, 0, 2000));
+  if (workMembers === 1) throw new UsageError("--work-members must be 0 or at least 2");
+  const store = flags.get("store") ?? "ferretdb";
+  if (store !== "ferretdb" && store !== "memory") {
+    throw new UsageError(`--store must be ferretdb or memory, got "${store}"`);
+  }
+  return {
+    members,
+    durationSec: num("duration", 10, 1, 300),
+    warmupSec: num("warmup", 2, 0, 60),
+    rate: flags.has("rate") ? num("rate", 0, 0.1, 1000) : undefined,
+    window: Math.floor(num("window", 8, 1, 1000)),
+    pacedMessages: Math.floor(num("paced", 10, 0, 1000)),
+    workMembers,
+    workRate: num("work-rate", 20, 0.1, 1000),
+    dropSec: num("drop", 5, 0, 60),
+    dropMembers: Math.floor(num("drop-members", 100, 2, 2000)),
+    connections: Math.floor(num("connections", 200, 1, 1000)),
+    baselineSec: num("baseline", 3, 0.5, 60),
+    cpuProfDir: flags.get("cpu-prof"),
+    store,
+  };
+}
