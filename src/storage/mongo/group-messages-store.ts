@@ -8,6 +8,7 @@ import {
 import type { GroupMessageRecord, GroupMessageStore } from "../../group-messaging/store.js";
 import { SeqTakenError } from "../../messaging/store.js";
 import { guard } from "./guard.js";
+import { createOutboxCollection } from "./outbox-collection.js";
 
 interface GroupMessageDoc {
   /** The message key, "<groupId>:<seq>". */
@@ -19,7 +20,6 @@ interface GroupMessageDoc {
   fromUserId: string;
   noUnread: boolean;
   dedupKey: string | null;
-  unpublished: boolean;
   skipAfterSendWebhook: boolean;
   skipSyncToSender: boolean;
   /** The message in proto JSON, so it reads naturally in the database. */
@@ -46,8 +46,9 @@ export async function createMongoGroupMessageStore(
     // Catches a seq handed out twice across processes (FerretDB's non-atomic $inc).
     messages.createIndex({ groupId: 1, seq: 1 }, { unique: true }),
     messages.createIndex({ dedupKey: 1, timeMs: 1 }),
-    messages.createIndex({ unpublished: 1, timeMs: 1 }),
   ]);
+  // Not a flag on each message: FerretDB would scan every group message to find them.
+  const outbox = await createOutboxCollection(db, "group_message_outbox");
   // An extra where supported (FerretDB v1 does not expire documents).
   await messages.createIndex({ expireAt: 1 }, { expireAfterSeconds: 0 }).catch(() => {});
 
@@ -60,16 +61,15 @@ export async function createMongoGroupMessageStore(
     fromUserId: r.message.fromUserId,
     noUnread: r.message.noUnread,
     dedupKey: r.dedupKey ?? null,
-    unpublished: r.unpublished,
     skipAfterSendWebhook: r.skipAfterSendWebhook,
     skipSyncToSender: r.skipSyncToSender,
     message: toJson(GroupMessageSchema, r.message),
     expireAt: new Date(Number(r.message.timeMs) + options.retentionMs),
   });
-  const toRecord = (d: GroupMessageDoc): GroupMessageRecord => ({
+  const toRecord = (d: GroupMessageDoc, unpublished: boolean): GroupMessageRecord => ({
     message: decode(d.message),
     dedupKey: d.dedupKey ?? undefined,
-    unpublished: d.unpublished,
+    unpublished,
     skipAfterSendWebhook: d.skipAfterSendWebhook,
     skipSyncToSender: d.skipSyncToSender,
   });
@@ -77,11 +77,20 @@ export async function createMongoGroupMessageStore(
   return {
     insertGroupMessage: (record) =>
       guard(async () => {
-        try {
-          await messages.insertOne(toDoc(record));
-        } catch (err) {
-          throw isDuplicateKey(err) ? new SeqTakenError(record.message.messageKey) : err;
-        }
+        const key = record.message.messageKey;
+        const insert = async () => {
+          try {
+            await messages.insertOne(toDoc(record));
+            return true;
+          } catch (err) {
+            if (isDuplicateKey(err)) return false;
+            throw err;
+          }
+        };
+        const inserted = record.unpublished
+          ? await outbox.insertWith(key, Number(record.message.timeMs), insert)
+          : await insert();
+        if (!inserted) throw new SeqTakenError(key);
       }),
     selectGroupMessageByDedupKey: (dedupKey, sinceMs) =>
       guard(async () => {
@@ -89,23 +98,15 @@ export async function createMongoGroupMessageStore(
           { dedupKey, timeMs: { $gte: sinceMs } },
           { sort: { timeMs: -1 } },
         );
-        return doc === null ? undefined : toRecord(doc);
+        return doc === null ? undefined : toRecord(doc, await outbox.has(doc._id));
       }),
-    markGroupMessagesPublished: (keys) =>
-      guard(async () => {
-        if (keys.length > 0) {
-          await messages.updateMany({ _id: { $in: [...keys] } }, { $set: { unpublished: false } });
-        }
-      }),
+    markGroupMessagesPublished: (keys) => guard(() => outbox.remove(keys)),
     selectUnpublishedGroupMessages: (beforeMs, limit) =>
-      guard(async () =>
-        (
-          await messages
-            .find({ unpublished: true, timeMs: { $lt: beforeMs } })
-            .sort({ timeMs: 1 })
-            .limit(limit)
-            .toArray()
-        ).map(toRecord),
+      guard(() =>
+        outbox.pending(beforeMs, limit, async (key) => {
+          const doc = await messages.findOne({ _id: key });
+          return doc === null ? undefined : toRecord(doc, true);
+        }),
       ),
     selectGroupMessagesAfter: (groupId, { afterSeq, upToSeq, minTimeMs }, limit) =>
       guard(async () =>

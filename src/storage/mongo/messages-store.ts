@@ -9,6 +9,7 @@ import {
 } from "../../messaging/store.js";
 import { guard } from "./guard.js";
 import { createKeyedMutex } from "./keyed-mutex.js";
+import { createOutboxCollection } from "./outbox-collection.js";
 
 interface DedupDoc {
   _id: string;
@@ -33,11 +34,6 @@ interface MessageDoc {
   message: JsonValue;
   /** For a TTL index on real MongoDB; reads enforce retention regardless. */
   expireAt: Date;
-}
-/** A stored message not yet known to be on the bus (the transactional outbox). */
-interface OutboxDoc {
-  _id: string;
-  timeMs: number;
 }
 interface ConversationDoc {
   _id: string;
@@ -68,14 +64,10 @@ export async function createMongoMessageStore(
   const seqs = db.collection<SeqDoc>("conversation_seqs");
   const messages = db.collection<MessageDoc>("messages");
   const conversations = db.collection<ConversationDoc>("conversations");
-  // Only pending entries live here, so recovery scans a small collection; and
-  // every hot-path write below filters on _id alone, the one filter FerretDB v1
-  // serves from an index.
-  const outbox = db.collection<OutboxDoc>("message_outbox");
+  const outbox = await createOutboxCollection(db, "message_outbox");
   await Promise.all([
     messages.createIndex({ conversationId: 1, seq: 1 }, { unique: true }),
     messages.createIndex({ dedupKey: 1, timeMs: 1 }),
-    outbox.createIndex({ timeMs: 1 }),
     conversations.createIndex({ ownerUserId: 1, updatedAtMs: -1, conversationId: 1 }),
     dedup.createIndex({ claimedAtMs: 1 }),
   ]);
@@ -150,7 +142,7 @@ export async function createMongoMessageStore(
           { sort: { timeMs: -1 } },
         );
         if (doc === null) return undefined;
-        return toRecord(doc, (await outbox.findOne({ _id: doc._id })) !== null);
+        return toRecord(doc, await outbox.has(doc._id));
       }),
     allocateSeq: (conversationId) =>
       guard(() =>
@@ -178,43 +170,28 @@ export async function createMongoMessageStore(
     insertMessage: (record) =>
       guard(async () => {
         const key = record.message.messageKey;
-        // Outbox entry first: a crash between the two leaves an entry without a
-        // message (recovery drops it), never a message nobody will publish.
-        if (record.unpublished) {
+        const insert = async () => {
           try {
-            await outbox.insertOne({ _id: key, timeMs: Number(record.message.timeMs) });
+            await messages.insertOne(toDoc(record));
+            return true;
           } catch (err) {
-            throw isDuplicateKey(err) ? new SeqTakenError(key) : err;
+            if (isDuplicateKey(err)) return false;
+            throw err;
           }
-        }
-        try {
-          await messages.insertOne(toDoc(record));
-        } catch (err) {
-          if (!isDuplicateKey(err)) throw err;
-          if (record.unpublished) await outbox.deleteOne({ _id: key });
-          throw new SeqTakenError(key);
-        }
+        };
+        const inserted = record.unpublished
+          ? await outbox.insertWith(key, Number(record.message.timeMs), insert)
+          : await insert();
+        if (!inserted) throw new SeqTakenError(key);
       }),
-    markPublished: (keys) =>
-      guard(async () => {
-        if (keys.length > 0) await outbox.deleteMany({ _id: { $in: [...keys] } });
-      }),
+    markPublished: (keys) => guard(() => outbox.remove(keys)),
     selectUnpublished: (beforeMs, limit) =>
-      guard(async () => {
-        const pending = await outbox
-          .find({ timeMs: { $lt: beforeMs } })
-          .sort({ timeMs: 1 })
-          .limit(limit)
-          .toArray();
-        const records: MessageRecord[] = [];
-        for (const entry of pending) {
-          const doc = await messages.findOne({ _id: entry._id });
-          // The process died between the outbox entry and the message: nothing was acked.
-          if (doc === null) await outbox.deleteOne({ _id: entry._id });
-          else records.push(toRecord(doc, true));
-        }
-        return records;
-      }),
+      guard(() =>
+        outbox.pending(beforeMs, limit, async (key) => {
+          const doc = await messages.findOne({ _id: key });
+          return doc === null ? undefined : toRecord(doc, true);
+        }),
+      ),
     selectMessagesAfter: (conversationId, { afterSeq, upToSeq, minTimeMs }, limit) =>
       guard(async () =>
         (
