@@ -6,6 +6,8 @@ import { guard } from "./guard.js";
 import { createKeyedMutex, guardExclusive } from "./keyed-mutex.js";
 
 interface MemberDoc {
+  /** memberKey(groupId, userId): point lookups filter on _id alone, which FerretDB v1 indexes. */
+  _id: string;
   groupId: string;
   userId: string;
   role: GroupRole;
@@ -36,7 +38,6 @@ export async function createMongoGroupMemberStore(db: Db): Promise<GroupMemberSt
   ]);
   const project = { projection: { _id: 0 } } as const;
   const exclusive = createKeyedMutex();
-  const memberKey = (groupId: string, userId: string) => `${groupId}\u0000${userId}`;
 
   return {
     insertMembers: (records) =>
@@ -59,16 +60,18 @@ export async function createMongoGroupMemberStore(db: Db): Promise<GroupMemberSt
       }),
     selectMember: (groupId, userId) =>
       guard(async () => {
-        const doc = await members.findOne({ groupId, userId }, project);
+        const doc = await members.findOne({ _id: memberKey(groupId, userId) }, project);
         return doc === null ? undefined : toRecord(doc);
       }),
     selectMembers: (groupId, userIds) =>
       guard(async () => {
         if (userIds.length === 0) return [];
-        const docs = await members
-          .find({ groupId, userId: { $in: [...new Set(userIds)] } }, project)
-          .toArray();
-        return docs.map(toRecord);
+        const docs = await Promise.all(
+          [...new Set(userIds)].map((id) =>
+            members.findOne({ _id: memberKey(groupId, id) }, project),
+          ),
+        );
+        return docs.flatMap((d) => (d === null ? [] : [toRecord(d)]));
       }),
     selectMembersPage: (groupId, afterUserId, limit) =>
       guard(async () => {
@@ -118,7 +121,8 @@ export async function createMongoGroupMemberStore(db: Db): Promise<GroupMemberSt
     updateMemberRole: (groupId, userId, role) =>
       guard(
         async () =>
-          (await members.updateOne({ groupId, userId }, { $set: { role } })).matchedCount === 1,
+          (await members.updateOne({ _id: memberKey(groupId, userId) }, { $set: { role } }))
+            .matchedCount === 1,
       ),
     updateMemberProfile: (groupId, userId, patch) =>
       guard(async () => {
@@ -129,18 +133,20 @@ export async function createMongoGroupMemberStore(db: Db): Promise<GroupMemberSt
         if (Object.keys(set).length > 0) update.$set = set;
         if (Object.keys(fields.unset).length > 0) update.$unset = fields.unset;
         if (Object.keys(update).length === 0) {
-          const doc = await members.findOne({ groupId, userId }, project);
+          const doc = await members.findOne({ _id: memberKey(groupId, userId) }, project);
           return doc === null ? undefined : toRecord(doc);
         }
         const doc = await exclusive(memberKey(groupId, userId), () =>
-          members.findOneAndUpdate({ groupId, userId }, update, { returnDocument: "after" }),
+          members.findOneAndUpdate({ _id: memberKey(groupId, userId) }, update, {
+            returnDocument: "after",
+          }),
         );
         return doc === null ? undefined : toRecord(doc);
       }),
     updateMemberReadSeq: (groupId, userId, seq) =>
       guardExclusive(exclusive, memberKey(groupId, userId), async () => {
         const doc = await members.findOneAndUpdate(
-          { groupId, userId },
+          { _id: memberKey(groupId, userId) },
           { $max: { readSeq: seq } },
           { returnDocument: "after" },
         );
@@ -148,7 +154,10 @@ export async function createMongoGroupMemberStore(db: Db): Promise<GroupMemberSt
       }),
     updateMemberLastSend: (groupId, userId, atMs) =>
       guard(async () => {
-        await members.updateOne({ groupId, userId }, { $set: { lastSendTimeMs: atMs } });
+        await members.updateOne(
+          { _id: memberKey(groupId, userId) },
+          { $set: { lastSendTimeMs: atMs } },
+        );
       }),
     upsertMutes: (groupId, userIds, untilMs) =>
       guard(async () => {
@@ -184,8 +193,10 @@ export async function createMongoGroupMemberStore(db: Db): Promise<GroupMemberSt
 
 const DUPLICATE_KEY = 11000;
 
+const memberKey = (groupId: string, userId: string) => `${groupId}\u0000${userId}`;
+
 function toDoc(r: GroupMemberRecord): MemberDoc {
-  return { ...r, customFields: fieldsToDoc(r.customFields) };
+  return { _id: memberKey(r.groupId, r.userId), ...r, customFields: fieldsToDoc(r.customFields) };
 }
 
 function toRecord(d: MemberDoc & { _id?: unknown }): GroupMemberRecord {
