@@ -2,7 +2,7 @@ import type { Binary, Db, UpdateFilter } from "mongodb";
 import type { GroupRole, MessageReceiveOption } from "../../gen/im/v1/group_pb.js";
 import type { GroupMemberRecord, GroupMemberStore } from "../../groups/store.js";
 import { fieldChangesToUpdate, fieldsFromDoc, fieldsToDoc } from "./group-store.js";
-import { guard } from "./guard.js";
+import { DUPLICATE_KEY, guard } from "./guard.js";
 import { createKeyedMutex, guardExclusive } from "./keyed-mutex.js";
 
 interface MemberDoc {
@@ -190,8 +190,6 @@ export async function createMongoGroupMemberStore(db: Db): Promise<GroupMemberSt
       }),
   };
 }
-
-const DUPLICATE_KEY = 11000;
 
 const memberKey = (groupId: string, userId: string) => `${groupId}\u0000${userId}`;
 

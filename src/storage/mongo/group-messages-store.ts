@@ -1,5 +1,5 @@
 import { fromJson, type JsonValue, toJson } from "@bufbuild/protobuf";
-import { type Db, MongoServerError } from "mongodb";
+import type { Db } from "mongodb";
 import {
   type GroupMessage,
   GroupMessageKind,
@@ -28,7 +28,6 @@ interface GroupMessageDoc {
   expireAt: Date;
 }
 
-const isDuplicateKey = (err: unknown) => err instanceof MongoServerError && err.code === 11000;
 const decode = (json: JsonValue): GroupMessage =>
   fromJson(GroupMessageSchema, json, { ignoreUnknownFields: true });
 
@@ -48,7 +47,7 @@ export async function createMongoGroupMessageStore(
     messages.createIndex({ dedupKey: 1, timeMs: 1 }),
   ]);
   // Not a flag on each message: FerretDB would scan every group message to find them.
-  const outbox = await createOutboxCollection(db, "group_message_outbox");
+  const outbox = await createOutboxCollection(db, "group_message_outbox", messages);
   // An extra where supported (FerretDB v1 does not expire documents).
   await messages.createIndex({ expireAt: 1 }, { expireAfterSeconds: 0 }).catch(() => {});
 
@@ -77,20 +76,9 @@ export async function createMongoGroupMessageStore(
   return {
     insertGroupMessage: (record) =>
       guard(async () => {
-        const key = record.message.messageKey;
-        const insert = async () => {
-          try {
-            await messages.insertOne(toDoc(record));
-            return true;
-          } catch (err) {
-            if (isDuplicateKey(err)) return false;
-            throw err;
-          }
-        };
-        const inserted = record.unpublished
-          ? await outbox.insertWith(key, Number(record.message.timeMs), insert)
-          : await insert();
-        if (!inserted) throw new SeqTakenError(key);
+        if (!(await outbox.insert(toDoc(record), record.unpublished))) {
+          throw new SeqTakenError(record.message.messageKey);
+        }
       }),
     selectGroupMessageByDedupKey: (dedupKey, sinceMs) =>
       guard(async () => {
@@ -102,12 +90,7 @@ export async function createMongoGroupMessageStore(
       }),
     markGroupMessagesPublished: (keys) => guard(() => outbox.remove(keys)),
     selectUnpublishedGroupMessages: (beforeMs, limit) =>
-      guard(() =>
-        outbox.pending(beforeMs, limit, async (key) => {
-          const doc = await messages.findOne({ _id: key });
-          return doc === null ? undefined : toRecord(doc, true);
-        }),
-      ),
+      guard(async () => (await outbox.pending(beforeMs, limit)).map((d) => toRecord(d, true))),
     selectGroupMessagesAfter: (groupId, { afterSeq, upToSeq, minTimeMs }, limit) =>
       guard(async () =>
         (

@@ -1,7 +1,7 @@
 import { Binary, type Db, type UpdateFilter } from "mongodb";
 import type { ApplyJoinOption, GroupType } from "../../gen/im/v1/group_pb.js";
 import type { FieldChanges, FieldValues, GroupRecord, GroupStore } from "../../groups/store.js";
-import { guard } from "./guard.js";
+import { DUPLICATE_KEY, guard } from "./guard.js";
 import { createKeyedMutex, guardExclusive } from "./keyed-mutex.js";
 
 interface GroupDoc {
@@ -24,8 +24,6 @@ interface GroupDoc {
   customFields: Record<string, Binary>;
   active: boolean;
 }
-
-const DUPLICATE_KEY = 11000;
 
 export async function createMongoGroupStore(db: Db): Promise<GroupStore> {
   // _id is the group id: uniqueness of custom ids and point lookups need no extra index.

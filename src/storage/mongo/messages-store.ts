@@ -1,5 +1,5 @@
 import { fromJson, type JsonValue, toJson } from "@bufbuild/protobuf";
-import { type Db, MongoServerError } from "mongodb";
+import type { Db } from "mongodb";
 import { type Message, MessageSchema } from "../../gen/im/v1/message_pb.js";
 import {
   type ConversationRecord,
@@ -7,7 +7,7 @@ import {
   type MessageStore,
   SeqTakenError,
 } from "../../messaging/store.js";
-import { guard } from "./guard.js";
+import { guard, isDuplicateKey } from "./guard.js";
 import { createKeyedMutex } from "./keyed-mutex.js";
 import { createOutboxCollection } from "./outbox-collection.js";
 
@@ -47,7 +47,6 @@ interface ConversationDoc {
   updatedAtMs: number;
 }
 
-const isDuplicateKey = (err: unknown) => err instanceof MongoServerError && err.code === 11000;
 const decode = (json: JsonValue): Message =>
   fromJson(MessageSchema, json, { ignoreUnknownFields: true });
 
@@ -64,7 +63,7 @@ export async function createMongoMessageStore(
   const seqs = db.collection<SeqDoc>("conversation_seqs");
   const messages = db.collection<MessageDoc>("messages");
   const conversations = db.collection<ConversationDoc>("conversations");
-  const outbox = await createOutboxCollection(db, "message_outbox");
+  const outbox = await createOutboxCollection(db, "message_outbox", messages);
   await Promise.all([
     messages.createIndex({ conversationId: 1, seq: 1 }, { unique: true }),
     messages.createIndex({ dedupKey: 1, timeMs: 1 }),
@@ -169,29 +168,13 @@ export async function createMongoMessageStore(
       guard(async () => (await seqs.findOne({ _id: conversationId }))?.seq ?? 0),
     insertMessage: (record) =>
       guard(async () => {
-        const key = record.message.messageKey;
-        const insert = async () => {
-          try {
-            await messages.insertOne(toDoc(record));
-            return true;
-          } catch (err) {
-            if (isDuplicateKey(err)) return false;
-            throw err;
-          }
-        };
-        const inserted = record.unpublished
-          ? await outbox.insertWith(key, Number(record.message.timeMs), insert)
-          : await insert();
-        if (!inserted) throw new SeqTakenError(key);
+        if (!(await outbox.insert(toDoc(record), record.unpublished))) {
+          throw new SeqTakenError(record.message.messageKey);
+        }
       }),
     markPublished: (keys) => guard(() => outbox.remove(keys)),
     selectUnpublished: (beforeMs, limit) =>
-      guard(() =>
-        outbox.pending(beforeMs, limit, async (key) => {
-          const doc = await messages.findOne({ _id: key });
-          return doc === null ? undefined : toRecord(doc, true);
-        }),
-      ),
+      guard(async () => (await outbox.pending(beforeMs, limit)).map((d) => toRecord(d, true))),
     selectMessagesAfter: (conversationId, { afterSeq, upToSeq, minTimeMs }, limit) =>
       guard(async () =>
         (

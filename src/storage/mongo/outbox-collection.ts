@@ -1,41 +1,53 @@
-import { type Db, MongoServerError } from "mongodb";
+import type { Collection, Db, Filter, OptionalUnlessRequiredId } from "mongodb";
+import { isDuplicateKey } from "./guard.js";
 
 interface OutboxDoc {
   _id: string;
   timeMs: number;
 }
 
-const isDuplicateKey = (err: unknown) => err instanceof MongoServerError && err.code === 11000;
-
 /**
- * The transactional outbox of a message collection: one entry per stored
- * message not yet known to be on the bus. Only pending entries live here, so
- * recovery reads a small collection, and every hot-path write filters on _id
- * alone (the one filter FerretDB v1 serves from an index).
+ * A message collection with its transactional outbox: one entry per stored
+ * message not yet known to be on the bus. Only pending entries live in the
+ * outbox, so recovery reads a small collection, and every hot-path write
+ * filters on _id alone (the one filter FerretDB v1 serves from an index).
  */
-export async function createOutboxCollection(db: Db, name: string) {
+export async function createOutboxCollection<D extends { _id: string; timeMs: number }>(
+  db: Db,
+  name: string,
+  messages: Collection<D>,
+) {
   const outbox = db.collection<OutboxDoc>(name);
   await outbox.createIndex({ timeMs: 1 });
+  const byId = (id: string) => ({ _id: id }) as Filter<D>;
+
+  const insertMessage = async (doc: D): Promise<boolean> => {
+    try {
+      await messages.insertOne(doc as OptionalUnlessRequiredId<D>);
+      return true;
+    } catch (err) {
+      if (isDuplicateKey(err)) return false;
+      throw err;
+    }
+  };
+
   return {
     /**
-     * Records the entry, then runs `insertMessage`. The entry goes first: a crash
-     * between the two leaves an entry without a message (dropped by `pending`),
-     * never a message nobody will publish. Returns false, having written
-     * nothing, when the key is taken (by the entry or by the message).
+     * Inserts the message, with an outbox entry when it still needs publishing.
+     * The entry goes first: a crash between the two leaves an entry without a
+     * message (dropped by `pending`), never a message nobody will publish.
+     * Returns false, having written nothing, when the _id is taken.
      */
-    async insertWith(
-      key: string,
-      timeMs: number,
-      insertMessage: () => Promise<boolean>,
-    ): Promise<boolean> {
+    async insert(doc: D, unpublished: boolean): Promise<boolean> {
+      if (!unpublished) return insertMessage(doc);
       try {
-        await outbox.insertOne({ _id: key, timeMs });
+        await outbox.insertOne({ _id: doc._id, timeMs: doc.timeMs });
       } catch (err) {
         if (isDuplicateKey(err)) return false;
         throw err;
       }
-      if (await insertMessage()) return true;
-      await outbox.deleteOne({ _id: key });
+      if (await insertMessage(doc)) return true;
+      await outbox.deleteOne({ _id: doc._id });
       return false;
     },
     /** Clears the entries of published messages; unknown keys are ignored. */
@@ -46,24 +58,20 @@ export async function createOutboxCollection(db: Db, name: string) {
       return (await outbox.findOne({ _id: key })) !== null;
     },
     /**
-     * Pending messages older than `beforeMs`, oldest first, loaded by key.
-     * Entries whose message was never stored (nothing was acked) are dropped.
+     * Messages still pending with time before `beforeMs`, oldest first. Entries
+     * whose message was never stored (nothing was acked) are dropped.
      */
-    async pending<T>(
-      beforeMs: number,
-      limit: number,
-      load: (key: string) => Promise<T | undefined>,
-    ): Promise<T[]> {
+    async pending(beforeMs: number, limit: number): Promise<D[]> {
       const entries = await outbox
         .find({ timeMs: { $lt: beforeMs } })
         .sort({ timeMs: 1 })
         .limit(limit)
         .toArray();
-      const found: T[] = [];
+      const found: D[] = [];
       for (const entry of entries) {
-        const message = await load(entry._id);
-        if (message === undefined) await outbox.deleteOne({ _id: entry._id });
-        else found.push(message);
+        const doc = (await messages.findOne(byId(entry._id))) as D | null;
+        if (doc === null) await outbox.deleteOne({ _id: entry._id });
+        else found.push(doc);
       }
       return found;
     },

@@ -1,4 +1,4 @@
-import { Binary, type Db, MongoServerError } from "mongodb";
+import { Binary, type Db } from "mongodb";
 import type { CustomValue } from "../../profiles/custom-fields.js";
 import type {
   BlockRecord,
@@ -7,7 +7,7 @@ import type {
   FriendRequestRecord,
   RelationStore,
 } from "../../relations/store.js";
-import { guard } from "./guard.js";
+import { guard, isDuplicateKey } from "./guard.js";
 
 // Pair documents use "<a>:<b>" as _id: user ids never contain ':', so the key is
 // unique and an insert of an existing pair fails instead of duplicating it.
@@ -28,12 +28,6 @@ interface ListDoc extends Omit<FriendListRecord, "listId"> {
 interface BlockDoc extends BlockRecord {
   _id: string;
 }
-
-const DUPLICATE_KEY = 11000;
-// FerretDB v1 reports a unique-index violation on update as a raw SQLite error, not 11000.
-const isDuplicateKey = (err: unknown) =>
-  err instanceof MongoServerError &&
-  (err.code === DUPLICATE_KEY || err.message.includes("UNIQUE constraint failed"));
 
 // By the upserted _id, not the op index: FerretDB v1 reports wrong indexes for
 // bulk upserts that follow a matched (non-upserted) op.
