@@ -14,8 +14,8 @@ import { RelationService } from "./gen/im/v1/relation_pb.js";
 import { createGroupMessaging } from "./group-messaging/group-messaging.js";
 import { generateGroupId } from "./groups/group-id.js";
 import { createGroups } from "./groups/groups.js";
+import { createGroupsOf } from "./groups/groups-of.js";
 import { createGroupNotifier } from "./groups/notifier.js";
-import { createRoomsOf } from "./groups/rooms-of.js";
 import { createGroupService } from "./groups/service.js";
 import { createLiveHub } from "./live/live-hub.js";
 import { createEventService } from "./live/service.js";
@@ -101,11 +101,7 @@ export async function startApp(
       logger,
       keepAliveMs: messaging.keepAliveMs,
       maxQueuedEvents: messaging.streamQueueMax,
-      roomsOf: createRoomsOf({
-        groups: storage.groups,
-        members: storage.groupMembers,
-        config: config.groups,
-      }),
+      groupsOf: createGroupsOf({ members: storage.groupMembers }),
     });
     const profiles = createProfiles({
       store: storage.profiles,
@@ -172,14 +168,12 @@ export async function startApp(
       config: config.groups,
       clock,
       logger,
-      newId: randomUUID,
       maxMessageBytes: messaging.maxMessageBytes,
       retentionMs: messaging.retentionMs,
       outboxIntervalMs: messaging.outboxIntervalMs,
       outboxStaleMs: messaging.outboxStaleMs,
     });
     const groupNotifier = createGroupNotifier({
-      members: storage.groupMembers,
       live,
       config: config.groups,
       clock,

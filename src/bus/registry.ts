@@ -78,10 +78,14 @@ export interface BusRegistry {
   };
   /** Core NATS subject every process holding a live stream for `userId` listens on. */
   liveUserSubject(userId: string): string;
-  /** Core NATS subject for a chat room's live traffic. */
-  liveRoomSubject(roomId: string): string;
-  /** Core NATS subject on which nodes tell each other who entered or left a chat room. */
-  liveRoomMembershipSubject: string;
+  /**
+   * Core NATS subject of every group's live traffic: each node listens once and
+   * hands an event to its own streams of the group's members, so a message costs
+   * one publish per group, not one per member.
+   */
+  liveGroupsSubject: string;
+  /** Core NATS subject on which nodes tell each other who joined or left a group. */
+  liveGroupMembershipSubject: string;
 }
 
 // A namespace is one subject token and part of stream names, which forbid ".", "*", ">".
@@ -131,13 +135,8 @@ export function createBusRegistry(
       if (!USER_ID.test(userId)) throw new Error(`invalid user id for live subject: "${userId}"`);
       return `${namespace}.live.user.${userId}`;
     },
-    liveRoomMembershipSubject: `${namespace}.live.rooms`,
-    liveRoomSubject(roomId) {
-      // Room (group) ids are printable ASCII and may hold '.', '*', '>' or spaces, so
-      // they are always base64url-encoded: one safe token, and injective.
-      if (roomId.length === 0) throw new Error("empty room id for live subject");
-      return `${namespace}.live.room.${Buffer.from(roomId, "utf8").toString("base64url")}`;
-    },
+    liveGroupsSubject: `${namespace}.live.groups`,
+    liveGroupMembershipSubject: `${namespace}.live.memberships`,
   };
 }
 

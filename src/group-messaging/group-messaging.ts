@@ -8,7 +8,6 @@ import type { Logger } from "../log/logger.js";
 import { createOutbox, type OutboxSource } from "../messaging/outbox.js";
 import type { MessageStore } from "../messaging/store.js";
 import type { WebhookClient } from "../webhooks/index.js";
-import { createGroupDelivery } from "./delivery.js";
 import { createGroupFanoutHandler } from "./fanout.js";
 import { encodeGroupFanoutEvent } from "./fanout-event.js";
 import { createGroupHistory } from "./history.js";
@@ -31,7 +30,6 @@ export interface GroupMessagingDeps {
   config: GroupConfig;
   clock: Clock;
   logger: Logger;
-  newId: () => string;
   maxMessageBytes: number;
   retentionMs: number;
   outboxIntervalMs: number;
@@ -58,19 +56,18 @@ export function createGroupMessaging(deps: GroupMessagingDeps) {
     intervalMs: deps.outboxIntervalMs,
     staleMs: deps.outboxStaleMs,
   });
-  const delivery = createGroupDelivery({
-    members: deps.members,
-    live: deps.live,
-    batchSize: deps.config.memberBatchSize,
-  });
   const limiter = createGroupRateLimiter({ limit: deps.config.messagesPerSecond, clock });
-  const send = createSendGroupMessage({ ...deps, outbox, delivery, limiter });
-  const sendSystem = createSendGroupSystemMessage({ ...deps, delivery });
+  const send = createSendGroupMessage({ ...deps, outbox, limiter });
+  const sendSystem = createSendGroupSystemMessage(deps);
   const history = createGroupHistory(deps);
   return {
     outbox,
     handlers: createGroupMessagingHandlers(send, sendSystem, history),
-    fanoutHandler: createGroupFanoutHandler({ delivery, webhooks: deps.webhooks, logger }),
+    fanoutHandler: createGroupFanoutHandler({
+      live: deps.live,
+      webhooks: deps.webhooks,
+      logger,
+    }),
     storeTip: createTipStorer(deps),
     deleteHistory: (groupId: string) => deps.messages.deleteGroupMessages(groupId),
   };

@@ -1,12 +1,10 @@
 import { create } from "@bufbuild/protobuf";
 import type { AccountStore } from "../accounts/store.js";
 import type { Caller } from "../auth/caller.js";
-import type { Bus } from "../bus/index.js";
 import type { Clock } from "../common/clock.js";
 import { assertUserId } from "../common/user-id.js";
 import { ErrorReason, invalidField, notFound, permissionDenied } from "../errors/domain-error.js";
 import {
-  type GroupMessage,
   GroupMessageKind,
   GroupMessagePriority,
   GroupMessageSchema,
@@ -18,6 +16,7 @@ import { requireAllowed } from "../groups/actor.js";
 import type { GroupConfig } from "../groups/config.js";
 import type { Actor } from "../groups/group-types.js";
 import type { GroupMemberStore, GroupRecord, GroupStore } from "../groups/store.js";
+import type { LiveHub } from "../live/live-hub.js";
 import type { Logger } from "../log/logger.js";
 import type { Outbox } from "../messaging/outbox.js";
 import { MAX_CLIENT_MESSAGE_ID_BYTES } from "../messaging/send-message.js";
@@ -33,8 +32,7 @@ import type { WebhookClient } from "../webhooks/index.js";
 import { type GroupAccessDeps, loadGroupAccess } from "./access.js";
 import { groupAfterSendEvent } from "./after-send-event.js";
 import { groupDedupKey } from "./dedup-key.js";
-import type { GroupDelivery } from "./delivery.js";
-import { encodeGroupFanoutEvent } from "./fanout-event.js";
+import { deliverGroupMessage } from "./delivery.js";
 import { insertGroupMessage } from "./insert-group-message.js";
 import type { GroupRateLimiter } from "./rate-limiter.js";
 import type { GroupMessageRecord, GroupMessageStore } from "./store.js";
@@ -47,16 +45,13 @@ export interface GroupSendDeps extends GroupAccessDeps {
   /** The idempotency claims one-to-one messaging keeps (one store for both). */
   claims: Pick<MessageStore, "claimDedupKey" | "releaseDedupKey">;
   outbox: Outbox<GroupMessageRecord>;
-  bus: Pick<Bus, "publish" | "registry">;
-  delivery: Pick<GroupDelivery, "toRoom">;
+  live: Pick<LiveHub, "publishToGroup">;
   webhooks: Pick<WebhookClient, "beforeSend" | "afterSend">;
   limiter: GroupRateLimiter;
   config: GroupConfig;
   clock: Clock;
   logger: Logger;
   maxMessageBytes: number;
-  /** Ids of unstored (online-only) bus events. */
-  newId: () => string;
 }
 
 /** Most members one message may @-mention. */
@@ -71,8 +66,7 @@ const AT_USERS_MAX = 100;
  * reference fires that webhook for messages it then drops.
  *
  * AVChatRoom keeps no history: its messages take no seq and go at once to the
- * room's live subject. Online-only messages take no seq either and go through
- * the work consumer, which reads the member list in batches.
+ * online members. So do online-only messages of every type.
  */
 export function createSendGroupMessage(deps: GroupSendDeps) {
   const { clock, webhooks, config } = deps;
@@ -165,12 +159,8 @@ export function createSendGroupMessage(deps: GroupSendDeps) {
       if (member !== undefined) noteLastSend(group.groupId, fromUserId);
       if (!stored) {
         message.timeMs = BigInt(clock());
-        await sendUnstored(
-          message,
-          options?.skipAfterSendWebhook ?? false,
-          options?.skipSyncToSender ?? false,
-          !traits.memberList,
-        );
+        deliverGroupMessage(deps.live, message, options?.skipSyncToSender ? fromUserId : undefined);
+        if (!options?.skipAfterSendWebhook) webhooks.afterSend(groupAfterSendEvent(message));
         return create(SendGroupMessageResponseSchema, { timeMs: message.timeMs });
       }
 
@@ -228,25 +218,6 @@ export function createSendGroupMessage(deps: GroupSendDeps) {
         `muted in this group until ${new Date(until).toISOString()}`,
       );
     }
-  }
-
-  async function sendUnstored(
-    message: GroupMessage,
-    skipAfterSendWebhook: boolean,
-    skipSyncToSender: boolean,
-    room: boolean,
-  ): Promise<void> {
-    if (room) {
-      deps.delivery.toRoom(message);
-      if (!skipAfterSendWebhook) webhooks.afterSend(groupAfterSendEvent(message));
-      return;
-    }
-    // A large group's members are expanded by the work consumer, not here.
-    await deps.bus.publish(
-      deps.bus.registry.subjects.groupMessage,
-      encodeGroupFanoutEvent({ message, skipAfterSendWebhook, skipSyncToSender }),
-      { msgId: `${message.groupId}:online:${deps.newId()}` },
-    );
   }
 
   function noteLastSend(groupId: string, userId: string): void {

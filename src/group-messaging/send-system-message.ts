@@ -1,6 +1,5 @@
 import { create } from "@bufbuild/protobuf";
 import type { Caller } from "../auth/caller.js";
-import type { Bus } from "../bus/index.js";
 import type { Clock } from "../common/clock.js";
 import { assertUserIdBatch } from "../common/user-id.js";
 import { ErrorReason, permissionDenied } from "../errors/domain-error.js";
@@ -9,23 +8,17 @@ import {
   GroupMessageSchema,
   type SendGroupSystemMessageRequest,
 } from "../gen/im/v1/group_pb.js";
-import type { GroupConfig } from "../groups/config.js";
 import type { GroupMemberStore } from "../groups/store.js";
 import type { LiveHub } from "../live/live-hub.js";
 import { validateBody } from "../messaging/validate-body.js";
 import { type GroupAccessDeps, loadGroupAccess } from "./access.js";
-import { type GroupDelivery, groupMessageEvent } from "./delivery.js";
-import { encodeGroupFanoutEvent } from "./fanout-event.js";
+import { deliverGroupMessage, groupMessageEvent } from "./delivery.js";
 
 export interface SystemMessageDeps extends GroupAccessDeps {
   members: Pick<GroupMemberStore, "selectMember" | "selectMembers">;
-  bus: Pick<Bus, "publish" | "registry">;
-  live: Pick<LiveHub, "publishToUsers">;
-  delivery: Pick<GroupDelivery, "toRoom">;
-  config: GroupConfig;
+  live: Pick<LiveHub, "publishToUsers" | "publishToGroup">;
   clock: Clock;
   maxMessageBytes: number;
-  newId: () => string;
 }
 
 /** Most members one system message may name. */
@@ -65,14 +58,8 @@ export function createSendGroupSystemMessage(deps: SystemMessageDeps) {
         members.map((m) => m.userId),
         groupMessageEvent(message),
       );
-    } else if (!deps.config.traits[group.type].memberList) {
-      deps.delivery.toRoom(message);
     } else {
-      await deps.bus.publish(
-        deps.bus.registry.subjects.groupMessage,
-        encodeGroupFanoutEvent({ message, skipAfterSendWebhook: true, skipSyncToSender: false }),
-        { msgId: `${group.groupId}:system:${deps.newId()}` },
-      );
+      deliverGroupMessage(deps.live, message);
     }
     return message.timeMs;
   };

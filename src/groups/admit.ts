@@ -67,7 +67,7 @@ export async function admitMembers(
 
   // A pending application is moot once its applicant is in.
   await Promise.all(added.map((id) => deps.applications.takeJoinApplication(group.groupId, id)));
-  deps.notifier.roomMembership(group, added, true);
+  deps.notifier.followers(group, added, true);
   deps.notifier.tip(
     group,
     { type: GroupTipType.MEMBERS_JOINED, operatorUserId, userIds: added },

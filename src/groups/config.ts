@@ -41,8 +41,6 @@ export interface GroupConfig {
   addMembersMax: number;
   /** Users per remove and mute call (reference: 500). */
   removeMembersMax: number;
-  /** Members read per store round trip when walking a group (fan-out, tips, disband). */
-  memberBatchSize: number;
   /** Same sender + random + content within this window is a duplicate (reference: 5 min). */
   duplicateWindowMs: number;
 }
@@ -92,7 +90,6 @@ export function readGroupConfig(env: Env): GroupConfig {
     }),
     addMembersMax: intSetting(env, "GROUP_ADD_MEMBERS_MAX", 100, { min: 1, max: 10_000 }),
     removeMembersMax: intSetting(env, "GROUP_REMOVE_MEMBERS_MAX", 500, { min: 1, max: 10_000 }),
-    memberBatchSize: intSetting(env, "GROUP_MEMBER_BATCH_SIZE", 1000, { min: 1, max: 100_000 }),
     duplicateWindowMs: intSetting(env, "GROUP_DUPLICATE_WINDOW_MS", 300_000, {
       min: 0,
       max: 86_400_000,

@@ -168,7 +168,7 @@ export function createLifecycle(ctx: GroupContext) {
         ...(owner === "" ? [] : [member(owner, GroupRole.OWNER)]),
         ...others.map((id) => member(id, GroupRole.MEMBER)),
       ]);
-      deps.notifier.roomMembership(group, owner === "" ? others : [owner, ...others], true);
+      deps.notifier.followers(group, owner === "" ? others : [owner, ...others], true);
       // Every device of the creator and the initial members learns of the group at once.
       deps.notifier.tipTo(
         group,

@@ -181,6 +181,9 @@ export function createMemberAdmin(ctx: GroupContext) {
       if (fields !== undefined) patch.customFields = fields;
       const updated = await deps.members.updateMemberProfile(input.groupId, targetId, patch);
       if (updated === undefined) throw memberNotFound("user_id");
+      if (patch.receiveOption !== undefined) {
+        deps.notifier.receiveOptionChanged(group, targetId, updated.receiveOption);
+      }
       const [proto] = await withMutes(
         input.groupId,
         [updated],

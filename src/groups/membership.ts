@@ -272,7 +272,7 @@ export function createMembership(ctx: GroupContext) {
     operatorUserId: string,
   ): Promise<void> {
     if (removed.length === 0) return;
-    deps.notifier.roomMembership(group, removed, false);
+    deps.notifier.followers(group, removed, false);
     if (ctx.traitsOf(group).memberList)
       await deps.groups.releaseMemberSlots(group.groupId, removed.length);
     // The leavers are told too, though they are no longer members.

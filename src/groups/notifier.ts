@@ -9,23 +9,22 @@ import {
   type GroupTip,
   GroupTipSchema,
   type JoinApplication,
+  MessageReceiveOption,
 } from "../gen/im/v1/group_pb.js";
+import type { LiveHub } from "../live/live-hub.js";
 import type { Logger } from "../log/logger.js";
 import type { GroupConfig } from "./config.js";
 import type { TipPolicy } from "./group-types.js";
-import type { GroupMemberStore, GroupRecord } from "./store.js";
+import type { GroupRecord } from "./store.js";
 
 /**
- * Where live group events go (the live hub). AVChatRoom traffic goes to the
- * room's subject, never to a member list; its members' streams follow the room.
+ * Where live group events go (the live hub): one publish per group reaches
+ * every online member's streams; no member list is expanded.
  */
-export interface GroupLive {
-  publishToUser(userId: string, event: SubscribeResponse): void;
-  publishToUsers(userIds: Iterable<string>, event: SubscribeResponse): void;
-  publishToRoom(groupId: string, event: SubscribeResponse): void;
-  changeRoomMembership(groupId: string, userId: string, entered: boolean): void;
-  closeRoom(groupId: string): void;
-}
+export type GroupLive = Pick<
+  LiveHub,
+  "publishToUser" | "publishToGroup" | "changeGroupMembership" | "closeGroup"
+>;
 
 /**
  * Stores a tip as a group message (gives it a seq) where the type's policy says
@@ -38,7 +37,6 @@ export type TipStorer = (
 ) => Promise<GroupMessage | undefined>;
 
 export interface GroupNotifierDeps {
-  members: GroupMemberStore;
   live: GroupLive;
   config: GroupConfig;
   clock: Clock;
@@ -70,11 +68,10 @@ export interface GroupNotifier {
   ): void;
   /** Announces a tip to every member before the group is deleted; awaited by disband. */
   tipAllNow(group: GroupRecord, tip: MessageInitShape<typeof GroupTipSchema>): Promise<void>;
-  /**
-   * For types without a member list (AVChatRoom): the users' open streams start
-   * (entered) or stop following the room's traffic. No-op for other types.
-   */
-  roomMembership(group: GroupRecord, userIds: readonly string[], entered: boolean): void;
+  /** The users' open streams start (joined) or stop following the group's live traffic. */
+  followers(group: GroupRecord, userIds: readonly string[], joined: boolean): void;
+  /** A member's receive option changed: their streams get the group's messages or only its tips. */
+  receiveOptionChanged(group: GroupRecord, userId: string, option: MessageReceiveOption): void;
   /** Tells approvers about a join application. */
   application(userIds: readonly string[], application: JoinApplication): void;
   /** Resolves once every queued announcement has gone out (tests, shutdown). */
@@ -82,7 +79,7 @@ export interface GroupNotifier {
 }
 
 export function createGroupNotifier(deps: GroupNotifierDeps): GroupNotifier {
-  const { members, live, config, clock, logger } = deps;
+  const { live, config, clock, logger } = deps;
   // Per-group chains keep tips in the order the operations happened.
   const chains = new Map<string, Promise<void>>();
   const enqueue = (groupId: string, work: () => Promise<void>) => {
@@ -108,29 +105,6 @@ export function createGroupNotifier(deps: GroupNotifierDeps): GroupNotifier {
   const eventOf = (message: GroupMessage): SubscribeResponse =>
     create(SubscribeResponseSchema, { event: { case: "groupMessage", value: message } });
 
-  /** Every current member, read in batches so a huge group is never loaded whole. */
-  const toAllMembers = async (
-    group: GroupRecord,
-    event: SubscribeResponse,
-    skip: ReadonlySet<string>,
-  ) => {
-    if (!config.traits[group.type].memberList) {
-      live.publishToRoom(group.groupId, event);
-      return;
-    }
-    let after = "";
-    for (;;) {
-      const batch = await members.selectMembersPage(group.groupId, after, config.memberBatchSize);
-      live.publishToUsers(
-        batch.flatMap((m) => (skip.has(m.userId) ? [] : [m.userId])),
-        event,
-      );
-      const last = batch.at(-1);
-      if (last === undefined || batch.length < config.memberBatchSize) return;
-      after = last.userId;
-    }
-  };
-
   const announce = async (
     group: GroupRecord,
     tip: MessageInitShape<typeof GroupTipSchema>,
@@ -142,9 +116,9 @@ export function createGroupNotifier(deps: GroupNotifierDeps): GroupNotifier {
       message = (await deps.storeTip(group, message)) ?? message;
     }
     const event = eventOf(message);
-    const extra = new Set(alsoTo);
+    const extra = [...new Set(alsoTo)];
     for (const userId of extra) live.publishToUser(userId, event);
-    await toAllMembers(group, event, extra);
+    live.publishToGroup(group.groupId, event, { exceptUserIds: extra });
   };
 
   return {
@@ -161,12 +135,25 @@ export function createGroupNotifier(deps: GroupNotifierDeps): GroupNotifier {
     async tipAllNow(group, tip) {
       // Behind whatever is queued for the group, so "disbanded" comes last.
       await (chains.get(group.groupId) ?? Promise.resolve());
-      await toAllMembers(group, eventOf(tipMessage(group, tip)), new Set());
-      if (!config.traits[group.type].memberList) live.closeRoom(group.groupId);
+      live.publishToGroup(group.groupId, eventOf(tipMessage(group, tip)));
+      live.closeGroup(group.groupId);
     },
-    roomMembership(group, userIds, entered) {
-      if (config.traits[group.type].memberList) return;
-      for (const userId of userIds) live.changeRoomMembership(group.groupId, userId, entered);
+    followers(group, userIds, joined) {
+      const discarding =
+        config.traits[group.type].defaultReceiveOption === MessageReceiveOption.DISCARD;
+      for (const userId of userIds) {
+        live.changeGroupMembership(
+          group.groupId,
+          userId,
+          joined ? { member: true, discarding } : { member: false },
+        );
+      }
+    },
+    receiveOptionChanged(group, userId, option) {
+      live.changeGroupMembership(group.groupId, userId, {
+        member: true,
+        discarding: option === MessageReceiveOption.DISCARD,
+      });
     },
     application(userIds, application) {
       const event = create(SubscribeResponseSchema, {

@@ -3,11 +3,19 @@ import type { Bus } from "../bus/bus.js";
 import type { Clock } from "../common/clock.js";
 import { DomainError, ErrorReason } from "../errors/domain-error.js";
 import {
-  type RoomMembershipChange,
-  RoomMembershipChangeSchema,
+  type GroupLiveEvent,
+  GroupLiveEventSchema,
+  type GroupMembershipChange,
+  GroupMembershipChangeSchema,
 } from "../gen/im/internal/v1/live_pb.js";
 import { type SubscribeResponse, SubscribeResponseSchema } from "../gen/im/v1/events_pb.js";
 import type { Logger } from "../log/logger.js";
+
+/** A group a user's streams follow, and whether the user discards its messages. */
+export interface FollowedGroup {
+  groupId: string;
+  discarding: boolean;
+}
 
 export interface LiveHubDeps {
   bus: Pick<Bus, "publishLive" | "subscribeLive" | "flushLive" | "registry">;
@@ -18,27 +26,38 @@ export interface LiveHubDeps {
   /** Events a device may fall behind before its stream is closed (it must resync). */
   maxQueuedEvents: number;
   /**
-   * The chat rooms (AVChatRoom groups) a user is in, read when the user's first
-   * stream opens on this node. Without it no stream receives room traffic.
+   * The groups a user is a member of, read when the user's first stream opens
+   * on this node. Without it no stream receives group traffic.
    */
-  roomsOf?: (userId: string) => Promise<readonly string[]>;
+  groupsOf?: (userId: string) => Promise<readonly FollowedGroup[]>;
+}
+
+export interface GroupPublishOptions {
+  /** Members who do not get it (the sender's own devices, users told directly). */
+  exceptUserIds?: readonly string[];
+  /** A message, not a tip: members discarding the group's messages do not get it. */
+  skipDiscarding?: boolean;
 }
 
 /** Delivers events to users' live device streams, on whichever node holds them. */
 export interface LiveHub {
   /** At-most-once delivery to every open stream of `userId`, on any node. */
   publishToUser(userId: string, event: SubscribeResponse): void;
-  /** The same to each of `userIds`, the event encoded once (group fan-out). */
+  /** The same to each of `userIds`, the event encoded once. */
   publishToUsers(userIds: Iterable<string>, event: SubscribeResponse): void;
   /**
-   * At-most-once delivery to every open stream of the room's members, on any
-   * node, through the room's one subject: no member list is expanded.
+   * At-most-once delivery to every open stream of the group's members, on any
+   * node: one publish per group, never an expanded member list. Each node
+   * knows which of its users are members (read at stream open, then followed).
    */
-  publishToRoom(roomId: string, event: SubscribeResponse): void;
-  /** Tells every node that `userId` entered (or left) `roomId`, so its open streams follow. */
-  changeRoomMembership(roomId: string, userId: string, entered: boolean): void;
-  /** Tells every node that the room is gone: no stream receives its traffic any more. */
-  closeRoom(roomId: string): void;
+  publishToGroup(groupId: string, event: SubscribeResponse, options?: GroupPublishOptions): void;
+  /**
+   * Tells every node that users joined (member) or left a group, or changed
+   * whether they discard its messages, so their open streams follow.
+   */
+  changeGroupMembership(groupId: string, userId: string, change: FollowedChange): void;
+  /** Tells every node that the group is gone: no stream receives its traffic any more. */
+  closeGroup(groupId: string): void;
   /**
    * A device's stream: Ready first, then every event published to the user
    * until `signal` aborts (client gone or server shutting down).
@@ -47,6 +66,8 @@ export interface LiveHub {
   /** Streams open on this node. */
   openStreams(): number;
 }
+
+export type FollowedChange = { member: false } | { member: true; discarding: boolean };
 
 interface DeviceQueue {
   events: SubscribeResponse[];
@@ -57,21 +78,35 @@ interface DeviceQueue {
 interface UserEntry {
   devices: Set<DeviceQueue>;
   unsubscribe: () => void;
-  /** Rooms whose traffic this node feeds to the user's devices. */
-  rooms: Set<string>;
+  /** Groups whose traffic this node feeds to the user's devices. */
+  groups: Set<string>;
+  /**
+   * While the user's groups are being read at stream open: the changes seen
+   * meanwhile, applied after the read because they are newer than it.
+   */
+  changesDuringRead: GroupMembershipChange[] | undefined;
 }
 
 export function createLiveHub(deps: LiveHubDeps): LiveHub {
   const { bus, clock, logger } = deps;
   // Per user on this node: its devices and the one bus subscription that feeds them.
   const users = new Map<string, UserEntry>();
-  // Per room on this node: the local users in it and the one subscription for all of them.
-  const rooms = new Map<string, { userIds: Set<string>; unsubscribe: () => void }>();
+  // Per group: this node's users in it, and whether each discards its messages.
+  const groups = new Map<string, Map<string, boolean>>();
 
   const enqueue = (queue: DeviceQueue, event: SubscribeResponse) => {
     if (queue.events.length >= deps.maxQueuedEvents) queue.overflowed = true;
     else queue.events.push(event);
     queue.wake?.();
+  };
+
+  const decodeEvent = (data: Uint8Array, what: Record<string, string>) => {
+    try {
+      return fromBinary(SubscribeResponseSchema, data);
+    } catch (err) {
+      logger.warn("undecodable live event dropped", { ...what, err });
+      return undefined;
+    }
   };
 
   const attach = (userId: string, queue: DeviceQueue) => {
@@ -83,103 +118,94 @@ export function createLiveHub(deps: LiveHubDeps): LiveHub {
         if (event === undefined) return;
         for (const device of devices) enqueue(device, event);
       });
-      entry = { devices, unsubscribe, rooms: new Set() };
+      entry = { devices, unsubscribe, groups: new Set(), changesDuringRead: undefined };
       users.set(userId, entry);
     }
     entry.devices.add(queue);
     return entry;
   };
 
-  // A group fan-out publishes the same bytes to every member's subject back to
-  // back, so this node receives them one after another: decoding the last payload
-  // once and sharing the event (never mutated after decoding) saves a decode and a
-  // queued object per delivery (10,000 of each per message to a 10,000-member
-  // group). Only the latest payload is kept, copied (the bus may reuse its buffer).
-  let lastPayload: Buffer | undefined;
-  let lastEvent: SubscribeResponse | undefined;
-  const decodeEvent = (data: Uint8Array, what: Record<string, string>) => {
-    const payload = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
-    if (lastEvent !== undefined && lastPayload?.equals(payload)) return lastEvent;
-    try {
-      lastEvent = fromBinary(SubscribeResponseSchema, data);
-      lastPayload = Buffer.from(payload);
-      return lastEvent;
-    } catch (err) {
-      lastEvent = undefined;
-      lastPayload = undefined;
-      logger.warn("undecodable live event dropped", { ...what, err });
-      return undefined;
-    }
-  };
-
-  const enterLocally = (roomId: string, userId: string) => {
+  const follow = (groupId: string, userId: string, discarding: boolean) => {
     const entry = users.get(userId);
-    if (entry === undefined || entry.rooms.has(roomId)) return;
-    entry.rooms.add(roomId);
-    let room = rooms.get(roomId);
-    if (room === undefined) {
-      const userIds = new Set<string>();
-      const unsubscribe = bus.subscribeLive(bus.registry.liveRoomSubject(roomId), (data) => {
-        const event = decodeEvent(data, { roomId });
-        if (event === undefined) return;
-        for (const id of userIds) {
-          for (const device of users.get(id)?.devices ?? []) enqueue(device, event);
-        }
-      });
-      room = { userIds, unsubscribe };
-      rooms.set(roomId, room);
+    if (entry === undefined) return;
+    entry.groups.add(groupId);
+    let members = groups.get(groupId);
+    if (members === undefined) {
+      members = new Map();
+      groups.set(groupId, members);
     }
-    room.userIds.add(userId);
+    members.set(userId, discarding);
   };
 
-  const leaveLocally = (roomId: string, userId: string) => {
-    users.get(userId)?.rooms.delete(roomId);
-    const room = rooms.get(roomId);
-    if (room === undefined) return;
-    room.userIds.delete(userId);
-    if (room.userIds.size === 0) {
-      room.unsubscribe();
-      rooms.delete(roomId);
-    }
+  const unfollow = (groupId: string, userId: string) => {
+    users.get(userId)?.groups.delete(groupId);
+    const members = groups.get(groupId);
+    if (members === undefined) return;
+    members.delete(userId);
+    if (members.size === 0) groups.delete(groupId);
   };
 
-  // Room entries and exits happen on whichever node served the request.
-  bus.subscribeLive(bus.registry.liveRoomMembershipSubject, (data) => {
-    let change: RoomMembershipChange;
+  const applyChange = (change: GroupMembershipChange) => {
+    if (change.userId === "") {
+      for (const userId of [...(groups.get(change.groupId)?.keys() ?? [])]) {
+        unfollow(change.groupId, userId);
+      }
+    } else if (change.member) follow(change.groupId, change.userId, change.discarding);
+    else unfollow(change.groupId, change.userId);
+  };
+
+  // One subscription per node carries every group's traffic: nothing to
+  // subscribe when a member's stream opens, so no event can slip past a
+  // subscription still on its way to the server.
+  bus.subscribeLive(bus.registry.liveGroupsSubject, (data) => {
+    let envelope: GroupLiveEvent;
     try {
-      change = fromBinary(RoomMembershipChangeSchema, data);
+      envelope = fromBinary(GroupLiveEventSchema, data);
     } catch (err) {
-      logger.warn("undecodable room membership change dropped", { err });
+      logger.warn("undecodable group live event dropped", { err });
       return;
     }
-    if (change.userId === "") {
-      for (const userId of [...(rooms.get(change.roomId)?.userIds ?? [])]) {
-        leaveLocally(change.roomId, userId);
-      }
-    } else if (change.entered) enterLocally(change.roomId, change.userId);
-    else leaveLocally(change.roomId, change.userId);
+    const members = groups.get(envelope.groupId);
+    if (members === undefined) return;
+    const event = decodeEvent(envelope.event, { groupId: envelope.groupId });
+    if (event === undefined) return;
+    const except = new Set(envelope.exceptUserIds);
+    for (const [userId, discarding] of members) {
+      if (except.has(userId) || (discarding && envelope.skipDiscarding)) continue;
+      for (const device of users.get(userId)?.devices ?? []) enqueue(device, event);
+    }
   });
-  const publishRoomChange = (roomId: string, userId: string, entered: boolean) =>
-    bus.publishLive(
-      bus.registry.liveRoomMembershipSubject,
-      toBinary(
-        RoomMembershipChangeSchema,
-        create(RoomMembershipChangeSchema, { roomId, userId, entered }),
-      ),
-    );
 
-  /** A user's first stream on this node: follow the rooms the user is in. */
-  const followRooms = async (userId: string, entry: UserEntry) => {
-    if (deps.roomsOf === undefined) return;
+  // Joins and exits happen on whichever node served the request.
+  bus.subscribeLive(bus.registry.liveGroupMembershipSubject, (data) => {
+    let change: GroupMembershipChange;
     try {
-      const roomIds = await deps.roomsOf(userId);
-      if (users.get(userId) !== entry) return;
-      for (const roomId of roomIds) enterLocally(roomId, userId);
+      change = fromBinary(GroupMembershipChangeSchema, data);
     } catch (err) {
-      logger.warn("could not read the user's rooms; no room traffic on this stream", {
+      logger.warn("undecodable group membership change dropped", { err });
+      return;
+    }
+    const pending = users.get(change.userId)?.changesDuringRead;
+    if (pending !== undefined) pending.push(change);
+    applyChange(change);
+  });
+
+  /** A user's first stream on this node: follow the groups the user is in. */
+  const followGroups = async (userId: string, entry: UserEntry) => {
+    if (deps.groupsOf === undefined) return;
+    entry.changesDuringRead = [];
+    try {
+      const followed = await deps.groupsOf(userId);
+      if (users.get(userId) !== entry) return;
+      for (const g of followed) follow(g.groupId, userId, g.discarding);
+      for (const change of entry.changesDuringRead) applyChange(change);
+    } catch (err) {
+      logger.warn("could not read the user's groups; no group traffic on this stream", {
         userId,
         err,
       });
+    } finally {
+      entry.changesDuringRead = undefined;
     }
   };
 
@@ -189,10 +215,19 @@ export function createLiveHub(deps: LiveHubDeps): LiveHub {
     entry.devices.delete(queue);
     if (entry.devices.size === 0) {
       entry.unsubscribe();
-      for (const roomId of [...entry.rooms]) leaveLocally(roomId, userId);
+      for (const groupId of [...entry.groups]) unfollow(groupId, userId);
       users.delete(userId);
     }
   };
+
+  const publishChange = (groupId: string, userId: string, member: boolean, discarding: boolean) =>
+    bus.publishLive(
+      bus.registry.liveGroupMembershipSubject,
+      toBinary(
+        GroupMembershipChangeSchema,
+        create(GroupMembershipChangeSchema, { groupId, userId, member, discarding }),
+      ),
+    );
 
   return {
     publishToUser(userId, event) {
@@ -207,15 +242,24 @@ export function createLiveHub(deps: LiveHubDeps): LiveHub {
       for (const userId of userIds) bus.publishLive(bus.registry.liveUserSubject(userId), data);
     },
 
-    publishToRoom(roomId, event) {
+    publishToGroup(groupId, event, options = {}) {
       bus.publishLive(
-        bus.registry.liveRoomSubject(roomId),
-        toBinary(SubscribeResponseSchema, event),
+        bus.registry.liveGroupsSubject,
+        toBinary(
+          GroupLiveEventSchema,
+          create(GroupLiveEventSchema, {
+            groupId,
+            event: toBinary(SubscribeResponseSchema, event),
+            exceptUserIds: [...(options.exceptUserIds ?? [])],
+            skipDiscarding: options.skipDiscarding ?? false,
+          }),
+        ),
       );
     },
 
-    changeRoomMembership: publishRoomChange,
-    closeRoom: (roomId) => publishRoomChange(roomId, "", false),
+    changeGroupMembership: (groupId, userId, change) =>
+      publishChange(groupId, userId, change.member, change.member && change.discarding),
+    closeGroup: (groupId) => publishChange(groupId, "", false, false),
 
     async *stream(userId, signal) {
       const queue: DeviceQueue = { events: [], wake: undefined, overflowed: false };
@@ -224,7 +268,7 @@ export function createLiveHub(deps: LiveHubDeps): LiveHub {
       const onAbort = () => queue.wake?.();
       signal.addEventListener("abort", onAbort);
       try {
-        if (firstHere) await followRooms(userId, entry);
+        if (firstHere) await followGroups(userId, entry);
         // Ready promises that later events reach this stream, whichever node publishes them.
         await bus.flushLive();
         yield ready(clock(), deps.keepAliveMs);

@@ -19,7 +19,6 @@ beforeAll(async () => {
     MONGO_DATABASE: uniqueName("gmsgnodes"),
     NATS_URL: testNatsUrl(),
     NATS_NAMESPACE: uniqueName("gmsgnodes"),
-    GROUP_MEMBER_BATCH_SIZE: "3",
     GROUP_MESSAGE_RATE_MAX: "1000",
   };
   [nodeA, nodeB] = await Promise.all([startTestApp(env), startTestApp(env)]);

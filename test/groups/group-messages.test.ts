@@ -98,7 +98,6 @@ describe.each([
         WEBHOOK_URL: hook.url,
         WEBHOOK_SECRET: "s3cret",
         GROUP_MESSAGE_RATE_MAX: "10",
-        GROUP_MEMBER_BATCH_SIZE: "2",
       },
       { clock: () => frozenAt ?? Date.now() },
     );
@@ -116,7 +115,7 @@ describe.each([
     return groupId;
   };
 
-  it("sequences a group's messages from 1 and delivers them live to every member, in batches", async () => {
+  it("sequences a group's messages from 1 and delivers them live to every member but those discarding them", async () => {
     const [alice, bob, carol, dave] = await users(4);
     const groupId = await createGroup(GroupType.PUBLIC, alice, [bob, carol, dave]);
     await c.as(dave).modifyGroupMember({
@@ -139,10 +138,25 @@ describe.each([
       cloudCustomData: "cc",
       priority: GroupMessagePriority.NORMAL,
     });
-    // Dave discards the group's messages.
+    // Dave discards the group's messages (read when his stream opened)...
     await sleep(100);
     expect(messagesOf(dS!, groupId)).toEqual([]);
     expect((await sync(carol, groupId)).map((m) => Number(m.seq))).toEqual([1, 2]);
+    // ...but still gets its tips.
+    await c.as(alice).modifyGroup({ groupId, name: "renamed" });
+    await soon(() => expect(messagesOf(dS!, groupId, GroupMessageKind.TIP)).toHaveLength(1));
+    // Changing the option takes effect on the open stream, both ways.
+    await c.as(dave).modifyGroupMember({
+      groupId,
+      receiveOption: MessageReceiveOption.ACCEPT_NOT_NOTIFY,
+    });
+    await send(alice, groupId, "three");
+    await soon(() => expect(messagesOf(dS!, groupId).map(textOf)).toEqual(["three"]));
+    await c.as(dave).modifyGroupMember({ groupId, receiveOption: MessageReceiveOption.DISCARD });
+    await send(alice, groupId, "four");
+    await soon(() => expect(messagesOf(cS!, groupId).map(textOf)).toContain("four"));
+    await sleep(100);
+    expect(messagesOf(dS!, groupId).map(textOf)).toEqual(["three"]);
     const member = (await c.as(bob).getGroupMembers({ groupId, userIds: [bob] })).members[0];
     expect(member?.lastSendTimeMs).toBeGreaterThan(0n);
   });
@@ -314,7 +328,7 @@ describe.each([
     expect(unsupported.reason).toBe(ErrorReason.GROUP_TYPE_UNSUPPORTED);
   });
 
-  it("delivers AVChatRoom messages through the room to online members only, with no history", async () => {
+  it("delivers AVChatRoom messages to online members only, with no history", async () => {
     const [owner, viewer, late] = await users(3);
     const groupId = await createGroup(GroupType.AV_CHAT_ROOM, owner, []);
     // Streaming before joining: the stream follows the room once the user joins.

@@ -12,42 +12,92 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file im/internal/v1/live.proto.
  */
 export const file_im_internal_v1_live: GenFile = /*@__PURE__*/
-  fileDesc("ChlpbS9pbnRlcm5hbC92MS9saXZlLnByb3RvEg5pbS5pbnRlcm5hbC52MSJJChRSb29tTWVtYmVyc2hpcENoYW5nZRIPCgdyb29tX2lkGAEgASgJEg8KB3VzZXJfaWQYAiABKAkSDwoHZW50ZXJlZBgDIAEoCGIGcHJvdG8z");
+  fileDesc("ChlpbS9pbnRlcm5hbC92MS9saXZlLnByb3RvEg5pbS5pbnRlcm5hbC52MSJeChVHcm91cE1lbWJlcnNoaXBDaGFuZ2USEAoIZ3JvdXBfaWQYASABKAkSDwoHdXNlcl9pZBgCIAEoCRIOCgZtZW1iZXIYAyABKAgSEgoKZGlzY2FyZGluZxgEIAEoCCJjCg5Hcm91cExpdmVFdmVudBIQCghncm91cF9pZBgBIAEoCRINCgVldmVudBgCIAEoDBIXCg9leGNlcHRfdXNlcl9pZHMYAyADKAkSFwoPc2tpcF9kaXNjYXJkaW5nGAQgASgIYgZwcm90bzM");
 
 /**
- * A user entered or left a chat room (an AVChatRoom group), told to every node
- * so the nodes holding the user's streams start or stop feeding them the
- * room's live subject.
+ * A user joined or left a group (or changed whether they discard its
+ * messages), told to every node so the nodes holding the user's streams
+ * update which groups' live traffic those streams receive.
  *
- * @generated from message im.internal.v1.RoomMembershipChange
+ * @generated from message im.internal.v1.GroupMembershipChange
  */
-export type RoomMembershipChange = Message<"im.internal.v1.RoomMembershipChange"> & {
+export type GroupMembershipChange = Message<"im.internal.v1.GroupMembershipChange"> & {
   /**
-   * The room (group id).
+   * The group.
    *
-   * @generated from field: string room_id = 1;
+   * @generated from field: string group_id = 1;
    */
-  roomId: string;
+  groupId: string;
 
   /**
-   * The user; empty means every user (the room was disbanded).
+   * The user; empty means every user (the group was disbanded).
    *
    * @generated from field: string user_id = 2;
    */
   userId: string;
 
   /**
-   * True: entered; false: left.
+   * True: the user is a member (joined, or changed options); false: left.
    *
-   * @generated from field: bool entered = 3;
+   * @generated from field: bool member = 3;
    */
-  entered: boolean;
+  member: boolean;
+
+  /**
+   * The member's receive option is DISCARD: tips still reach them, messages do not.
+   *
+   * @generated from field: bool discarding = 4;
+   */
+  discarding: boolean;
 };
 
 /**
- * Describes the message im.internal.v1.RoomMembershipChange.
- * Use `create(RoomMembershipChangeSchema)` to create a new message.
+ * Describes the message im.internal.v1.GroupMembershipChange.
+ * Use `create(GroupMembershipChangeSchema)` to create a new message.
  */
-export const RoomMembershipChangeSchema: GenMessage<RoomMembershipChange> = /*@__PURE__*/
+export const GroupMembershipChangeSchema: GenMessage<GroupMembershipChange> = /*@__PURE__*/
   messageDesc(file_im_internal_v1_live, 0);
+
+/**
+ * One live event for a group's online members, published once on the shared
+ * group subject; every node hands it to its own streams of the group's members.
+ *
+ * @generated from message im.internal.v1.GroupLiveEvent
+ */
+export type GroupLiveEvent = Message<"im.internal.v1.GroupLiveEvent"> & {
+  /**
+   * The group.
+   *
+   * @generated from field: string group_id = 1;
+   */
+  groupId: string;
+
+  /**
+   * The encoded im.v1.SubscribeResponse, decoded once per node.
+   *
+   * @generated from field: bytes event = 2;
+   */
+  event: Uint8Array;
+
+  /**
+   * Members who do not get it (the sender's own devices, users told directly).
+   *
+   * @generated from field: repeated string except_user_ids = 3;
+   */
+  exceptUserIds: string[];
+
+  /**
+   * True for messages: members discarding the group's messages do not get it.
+   *
+   * @generated from field: bool skip_discarding = 4;
+   */
+  skipDiscarding: boolean;
+};
+
+/**
+ * Describes the message im.internal.v1.GroupLiveEvent.
+ * Use `create(GroupLiveEventSchema)` to create a new message.
+ */
+export const GroupLiveEventSchema: GenMessage<GroupLiveEvent> = /*@__PURE__*/
+  messageDesc(file_im_internal_v1_live, 1);
 

@@ -1,0 +1,152 @@
+import { create } from "@bufbuild/protobuf";
+import { afterEach, describe, expect, it } from "vitest";
+import { createMemoryBus } from "../bus/memory-bus.js";
+import { createMemoryHub } from "../bus/memory-hub.js";
+import { type SubscribeResponse, SubscribeResponseSchema } from "../gen/im/v1/events_pb.js";
+import { GroupMessageSchema } from "../gen/im/v1/group_pb.js";
+import { silentLogger } from "../log/logger.js";
+import { createLiveHub, type FollowedGroup, type LiveHub } from "./live-hub.js";
+
+const message = (groupId: string, seq: number): SubscribeResponse =>
+  create(SubscribeResponseSchema, {
+    event: {
+      case: "groupMessage",
+      value: create(GroupMessageSchema, { groupId, seq: BigInt(seq) }),
+    },
+  });
+
+const settle = () => new Promise((resolve) => setTimeout(resolve, 20));
+
+interface Reader {
+  seqs: () => number[];
+  close: () => void;
+}
+
+const aborts: AbortController[] = [];
+afterEach(() => {
+  for (const a of aborts.splice(0)) a.abort();
+});
+
+/** Opens a stream and collects the group message seqs it yields; resolves after Ready. */
+async function open(hub: LiveHub, userId: string): Promise<Reader> {
+  const abort = new AbortController();
+  aborts.push(abort);
+  const seqs: number[] = [];
+  const stream = hub.stream(userId, abort.signal);
+  const first = await stream.next();
+  expect(first.value?.event.case).toBe("ready");
+  void (async () => {
+    for await (const e of stream) {
+      if (e.event.case === "groupMessage") seqs.push(Number(e.event.value.seq));
+    }
+  })();
+  return { seqs: () => seqs, close: () => abort.abort() };
+}
+
+/** Two nodes on one (in-process) bus; `groupsOf` answers from `memberships`. */
+function twoNodes(
+  memberships: Map<string, FollowedGroup[]>,
+  groupsOf?: (userId: string) => Promise<readonly FollowedGroup[]>,
+) {
+  const busHub = createMemoryHub();
+  const node = () =>
+    createLiveHub({
+      bus: createMemoryBus({ clock: Date.now, logger: silentLogger, hub: busHub }),
+      clock: Date.now,
+      logger: silentLogger,
+      keepAliveMs: 60_000,
+      maxQueuedEvents: 100,
+      groupsOf: groupsOf ?? (async (userId) => memberships.get(userId) ?? []),
+    });
+  return [node(), node()] as const;
+}
+
+describe("live hub group delivery", () => {
+  it("delivers one group publish to members' streams on every node, honouring except and discarding", async () => {
+    const [a, b] = twoNodes(
+      new Map([
+        ["ann", [{ groupId: "g", discarding: false }]],
+        ["bob", [{ groupId: "g", discarding: false }]],
+        ["dan", [{ groupId: "g", discarding: true }]],
+        ["eve", [{ groupId: "other", discarding: false }]],
+      ]),
+    );
+    const ann = await open(a, "ann");
+    const bob = await open(b, "bob");
+    const dan = await open(b, "dan");
+    const eve = await open(a, "eve");
+
+    b.publishToGroup("g", message("g", 1), { skipDiscarding: true });
+    a.publishToGroup("g", message("g", 2), { skipDiscarding: true, exceptUserIds: ["bob"] });
+    a.publishToGroup("g", message("g", 3)); // a tip: discarding members get it too
+    await settle();
+    expect(ann.seqs()).toEqual([1, 2, 3]);
+    expect(bob.seqs()).toEqual([1, 3]);
+    expect(dan.seqs()).toEqual([3]);
+    expect(eve.seqs()).toEqual([]);
+  });
+
+  it("follows joins, exits, option changes and a closed group on open streams", async () => {
+    const [a, b] = twoNodes(new Map());
+    const ann = await open(b, "ann");
+
+    a.changeGroupMembership("g", "ann", { member: true, discarding: false });
+    await settle();
+    a.publishToGroup("g", message("g", 1), { skipDiscarding: true });
+    a.changeGroupMembership("g", "ann", { member: true, discarding: true });
+    await settle();
+    a.publishToGroup("g", message("g", 2), { skipDiscarding: true });
+    a.changeGroupMembership("g", "ann", { member: false });
+    await settle();
+    a.publishToGroup("g", message("g", 3));
+    a.changeGroupMembership("g", "ann", { member: true, discarding: false });
+    await settle();
+    a.publishToGroup("g", message("g", 4));
+    a.closeGroup("g");
+    await settle();
+    a.publishToGroup("g", message("g", 5));
+    await settle();
+    expect(ann.seqs()).toEqual([1, 4]);
+  });
+
+  it("applies a membership change that arrives while the user's groups are being read", async () => {
+    let answer: (groups: FollowedGroup[]) => void = () => {};
+    const reading = new Promise<FollowedGroup[]>((resolve) => {
+      answer = resolve;
+    });
+    const [a, b] = twoNodes(new Map(), () => reading);
+    const opening = open(b, "ann");
+    await settle();
+    // The join lands after the read started, and the read does not see it.
+    a.changeGroupMembership("joined", "ann", { member: true, discarding: false });
+    // The exit too: the read (older) still lists the group.
+    a.changeGroupMembership("left", "ann", { member: false });
+    await settle();
+    answer([{ groupId: "left", discarding: false }]);
+    const ann = await opening;
+
+    a.publishToGroup("joined", message("joined", 1));
+    a.publishToGroup("left", message("left", 2));
+    await settle();
+    expect(ann.seqs()).toEqual([1]);
+  });
+
+  it("stops feeding a user's groups once the user's last stream on the node closes", async () => {
+    const [a, b] = twoNodes(new Map([["ann", [{ groupId: "g", discarding: false }]]]));
+    const first = await open(b, "ann");
+    const second = await open(b, "ann");
+    first.close();
+    await settle();
+    a.publishToGroup("g", message("g", 1));
+    await settle();
+    expect(second.seqs()).toEqual([1]);
+    second.close();
+    await settle();
+    // Reopened: the groups are read again.
+    const third = await open(b, "ann");
+    a.publishToGroup("g", message("g", 2));
+    await settle();
+    expect(third.seqs()).toEqual([2]);
+    expect(b.openStreams()).toBe(1);
+  });
+});
