@@ -193,6 +193,7 @@ export async function startApp(
       logger,
       newGroupId: generateGroupId,
       deleteHistory: groupMessaging.deleteHistory,
+      unreadOf: groupMessaging.unreadOf,
     });
 
     // One consumer reads the messages stream; each subject has its handler.

@@ -70,6 +70,7 @@ export function createGroupMessaging(deps: GroupMessagingDeps) {
     }),
     storeTip: createTipStorer(deps),
     deleteHistory: (groupId: string) => deps.messages.deleteGroupMessages(groupId),
+    unreadOf: history.unreadOf,
   };
 }
 

@@ -11,7 +11,7 @@ import type {
 } from "../gen/im/v1/group_pb.js";
 import { requireAllowed, typeUnsupported } from "../groups/actor.js";
 import type { GroupConfig } from "../groups/config.js";
-import type { GroupMemberStore } from "../groups/store.js";
+import type { GroupMemberRecord, GroupMemberStore, GroupRecord } from "../groups/store.js";
 import type { LiveHub } from "../live/live-hub.js";
 import { type GroupAccessDeps, loadGroupAccess } from "./access.js";
 import type { GroupMessageStore } from "./store.js";
@@ -37,6 +37,10 @@ const HISTORY_MAX = 100;
 export function createGroupHistory(deps: GroupHistoryDeps) {
   const { messages, clock, config } = deps;
   const oldestVisible = () => clock() - deps.retentionMs;
+
+  /** Others' messages that count toward unread, above both seqs, within retention. */
+  const unreadAfter = (groupId: string, userId: string, readSeq: number, hiddenUpTo: number) =>
+    messages.countGroupUnread(groupId, userId, Math.max(readSeq, hiddenUpTo), oldestVisible());
 
   /** The group, and the highest seq the caller may not see (0: none hidden). */
   const openHistory = async (caller: Caller, groupId: string) => {
@@ -101,6 +105,17 @@ export function createGroupHistory(deps: GroupHistoryDeps) {
       return { messages: found, nextCursor };
     },
 
+    /**
+     * A member's unread count as MarkGroupRead answers it: 0 for types without
+     * unread counts, and without a store read when the member has read the latest.
+     */
+    async unreadOf(group: GroupRecord, member: GroupMemberRecord): Promise<number> {
+      const traits = config.traits[group.type];
+      if (!traits.unreadCounts || member.readSeq >= group.lastSeq) return 0;
+      const hiddenUpTo = traits.preJoinHistory ? 0 : member.joinSeq;
+      return unreadAfter(group.groupId, member.userId, member.readSeq, hiddenUpTo);
+    },
+
     /** Raises the caller's read seq (clamped to the latest) and tells all the caller's devices. */
     async markRead(caller: Caller, groupId: string, requestedSeq: number) {
       const { group, member, hiddenUpTo } = await openHistory(caller, groupId);
@@ -111,12 +126,7 @@ export function createGroupHistory(deps: GroupHistoryDeps) {
       const target = requestedSeq === 0 ? group.lastSeq : Math.min(requestedSeq, group.lastSeq);
       const readSeq =
         (await deps.members.updateMemberReadSeq(group.groupId, caller.userId, target)) ?? target;
-      const unreadCount = await messages.countGroupUnread(
-        group.groupId,
-        caller.userId,
-        Math.max(readSeq, hiddenUpTo),
-        oldestVisible(),
-      );
+      const unreadCount = await unreadAfter(group.groupId, caller.userId, readSeq, hiddenUpTo);
       deps.live.publishToUser(
         caller.userId,
         create(SubscribeResponseSchema, {

@@ -30,6 +30,8 @@ export interface GroupsDeps {
   logger: Logger;
   /** Deletes a disbanded group's stored messages (group messaging), so a new group may reuse the id. */
   deleteHistory?: (groupId: string) => Promise<void>;
+  /** A member's unread count (group messaging), as MarkGroupRead answers it. */
+  unreadOf: (group: GroupRecord, member: GroupMemberRecord) => Promise<number>;
   /** Generates a group id for a type; injected so tests can force collisions. */
   newGroupId: (type: GroupType) => string;
 }

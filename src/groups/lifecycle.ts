@@ -273,22 +273,20 @@ export function createLifecycle(ctx: GroupContext) {
           if (until !== undefined) mutes.set(m.groupId, until);
         }),
       );
-      const groups = memberships.flatMap((m) => {
-        const g = records.get(m.groupId);
-        // A membership can outlive a group being disbanded by moments; skip it.
-        if (g === undefined || isHidden(g, m)) return [];
-        const actor = roleActor(m.role);
-        const unread = config.traits[g.type].unreadCounts
-          ? Math.max(0, g.lastSeq - Math.max(m.readSeq, m.joinSeq))
-          : 0;
-        return [
-          create(JoinedGroupSchema, {
+      const joined = await Promise.all(
+        memberships.map(async (m) => {
+          const g = records.get(m.groupId);
+          // A membership can outlive a group being disbanded by moments; skip it.
+          if (g === undefined || isHidden(g, m)) return undefined;
+          const actor = roleActor(m.role);
+          return create(JoinedGroupSchema, {
             group: groupToProto(g, actor, config),
             self: memberToProto(m, mutes.get(m.groupId) ?? 0, actor, config),
-            unreadCount: unread,
-          }),
-        ];
-      });
+            unreadCount: await deps.unreadOf(g, m),
+          });
+        }),
+      );
+      const groups = joined.filter((g) => g !== undefined);
       const last = memberships.at(-1);
       return {
         groups,

@@ -310,11 +310,17 @@ describe.each([
     await send(bob, groupId, "mine");
     const last = await send(owner, groupId, "3", { options: { noUnread: true } });
     const r4 = await send(owner, groupId, "4");
+    const unreadListed = async () =>
+      (await c.as(bob).listJoinedGroups({})).groups.find((g) => g.group?.groupId === groupId)
+        ?.unreadCount;
+    // Bob's own and the no-unread message do not count.
+    expect(await unreadListed()).toBe(3);
     const partial = await c.as(bob).markGroupRead({ groupId, readSeq: 1n });
-    // Unread: "2" and "4"; bob's own and the no-unread message do not count.
     expect(partial).toMatchObject({ readSeq: 1n, unreadCount: 2 });
+    expect(await unreadListed()).toBe(2);
     const all = await c.as(bob).markGroupRead({ groupId });
     expect(all).toMatchObject({ readSeq: r4.seq, unreadCount: 0 });
+    expect(await unreadListed()).toBe(0);
     expect(last.seq).toBe(4n);
     const lower = await c.as(bob).markGroupRead({ groupId, readSeq: 2n });
     expect(lower.readSeq).toBe(r4.seq);

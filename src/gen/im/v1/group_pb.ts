@@ -568,7 +568,8 @@ export type JoinedGroup = Message<"im.v1.JoinedGroup"> & {
   self?: GroupMember | undefined;
 
   /**
-   * Stored messages after self.read_seq; 0 for types without unread counts.
+   * Others' messages after self.read_seq that count toward unread (not
+   * no_unread), as MarkGroupRead answers it; 0 for types without unread counts.
    *
    * @generated from field: uint32 unread_count = 3;
    */
