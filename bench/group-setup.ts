@@ -14,7 +14,7 @@ export interface BenchGroup {
  * import and add batches, and no member-join tips, which would otherwise put
  * one stored tip per add call through the same fan-out that is measured, still
  * draining when the measurement starts. The message path keeps its defaults
- * (frequency limit 40/s, member batch size 1000, stream queue 10,000).
+ * (frequency limit 40/s, stream queue 10,000).
  */
 export const SETUP_BATCH = 1000;
 export const GROUP_BENCH_SERVER_ENV: Record<string, string> = {

@@ -128,7 +128,7 @@ async function runAgainst(
   await importAccounts(adminTransport, adminHeaders, everyone, SETUP_BATCH);
 
   // Streams open before the groups fill: a stream's first open reads the user's
-  // memberships (to follow chat rooms), which FerretDB answers with a scan of
+  // memberships (to follow its groups), which FerretDB answers with a scan of
   // every member row; opened after, 11,000 streams would take most of an hour
   // of set-up. Membership changes need no reconnect, so what is measured is the same.
   const online = [...bigMembers.flat(), ...workOnline, ...dropMembers];
