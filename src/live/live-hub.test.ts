@@ -149,4 +149,23 @@ describe("live hub group delivery", () => {
     expect(third.seqs()).toEqual([2]);
     expect(b.openStreams()).toBe(1);
   });
+
+  it("wakes a big group's streams over several event-loop turns, so other I/O is not starved", async () => {
+    const userIds = Array.from({ length: 1000 }, (_, i) => `u${i}`);
+    const [a, b] = twoNodes(
+      new Map(userIds.map((id) => [id, [{ groupId: "big", discarding: false }]])),
+    );
+    const readers: Reader[] = [];
+    for (const id of userIds) readers.push(await open(b, id));
+    const got = () => readers.filter((r) => r.seqs().length === 1).length;
+
+    a.publishToGroup("big", message("big", 1));
+    // A callback queued now runs after the first batch of streams, not after all of them.
+    const atNextTurn = await new Promise<number>((resolve) =>
+      setImmediate(() => setImmediate(() => resolve(got()))),
+    );
+    expect(atNextTurn).toBeLessThan(userIds.length);
+    await settle();
+    expect(got()).toBe(userIds.length);
+  });
 });

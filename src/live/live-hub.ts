@@ -94,10 +94,26 @@ export function createLiveHub(deps: LiveHubDeps): LiveHub {
   // Per group: this node's users in it, and whether each discards its messages.
   const groups = new Map<string, Map<string, boolean>>();
 
+  // Waking thousands of streams at once would run all their writes in one
+  // unbroken chain of microtasks, and every other request (a send waiting for
+  // its store replies) would wait behind a 10,000-member delivery. Streams are
+  // woken WAKE_BATCH at a time, one batch per event-loop turn, so I/O runs between.
+  const toWake = new Set<DeviceQueue>();
+  const wakeBatch = () => {
+    let woken = 0;
+    for (const queue of toWake) {
+      toWake.delete(queue);
+      queue.wake?.();
+      if (++woken === WAKE_BATCH) break;
+    }
+    if (toWake.size > 0) setImmediate(wakeBatch);
+  };
   const enqueue = (queue: DeviceQueue, event: SubscribeResponse) => {
     if (queue.events.length >= deps.maxQueuedEvents) queue.overflowed = true;
     else queue.events.push(event);
-    queue.wake?.();
+    if (queue.wake === undefined) return; // busy: it takes the event when it looks next
+    if (toWake.size === 0) setImmediate(wakeBatch);
+    toWake.add(queue);
   };
 
   const decodeEvent = (data: Uint8Array, what: Record<string, string>) => {
@@ -308,6 +324,9 @@ export function createLiveHub(deps: LiveHubDeps): LiveHub {
     },
   };
 }
+
+/** Streams woken per event-loop turn. */
+const WAKE_BATCH = 256;
 
 const ready = (now: number, keepAliveMs: number): SubscribeResponse =>
   create(SubscribeResponseSchema, {
