@@ -166,6 +166,7 @@ function dropJson(d: DropResult) {
     seconds: d.seconds,
     acceptedPerSec: round(d.acceptedPerSec),
     byPriority: d.byPriority,
+    failures: d.phase.result.failures,
     sendToAckMs: roundSummary(d.phase.result.sendToAckMs),
   };
 }
