@@ -147,6 +147,7 @@ export async function startApp(
       logger,
       maxMessageBytes: messaging.maxMessageBytes,
       dedupWindowMs: messaging.dedupWindowMs,
+      claimLeaseMs: messaging.claimLeaseMs,
     });
     const history = createHistory({
       store: storage.messages,
@@ -162,6 +163,7 @@ export async function startApp(
       accounts: storage.accounts,
       messages: storage.groupMessages,
       claims: storage.messages,
+      claimLeaseMs: messaging.claimLeaseMs,
       bus,
       live,
       webhooks,

@@ -47,6 +47,16 @@ describe("readConfig", () => {
     [{ LOG_LEVEL: "loud" }, "LOG_LEVEL", "one of debug, info, warn, error"],
     [{ TLS_CERT_FILE: "/nonexistent.pem", TLS_KEY_FILE: "/k.pem" }, "TLS_CERT_FILE", "cannot read"],
     [{ TLS_KEY_FILE: "/k.pem" }, "TLS_CERT_FILE", "required with TLS_KEY_FILE"],
+    [
+      {
+        WEBHOOK_URL: "http://hook",
+        WEBHOOK_SECRET: "s",
+        WEBHOOK_TIMEOUT_MS: "5000",
+        MESSAGE_CLAIM_LEASE_MS: "6000",
+      },
+      "MESSAGE_CLAIM_LEASE_MS",
+      "must exceed WEBHOOK_TIMEOUT_MS (5000)",
+    ],
   ])("rejects %j naming %s", (env, setting, text) => {
     const err = errorOf(env);
     expect(err.setting).toBe(setting);

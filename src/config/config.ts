@@ -89,6 +89,15 @@ export function readConfig(env: Env): Config {
   if (natsUrl !== undefined && !/^(nats|tls|wss?):\/\/|^[^:/]+:\d+$/.test(natsUrl)) {
     throw new ConfigError("NATS_URL", "must look like nats://host:port");
   }
+  const messaging = readMessagingSettings(env);
+  const webhook = readWebhook(env);
+  // A send waiting out the before-send webhook must not outlive its own claim.
+  if (webhook !== undefined && messaging.claimLeaseMs <= webhook.timeoutMs + 1000) {
+    throw new ConfigError(
+      "MESSAGE_CLAIM_LEASE_MS",
+      `must exceed WEBHOOK_TIMEOUT_MS (${webhook.timeoutMs}) by more than 1000`,
+    );
+  }
   return {
     host: stringSetting(env, "HOST") ?? "0.0.0.0",
     port: intSetting(env, "PORT", 8080, { min: 0, max: 65535 }),
@@ -122,8 +131,8 @@ export function readConfig(env: Env): Config {
       batchMax: intSetting(env, "RELATION_BATCH_MAX", 1000, { min: 1, max: 10_000 }),
       customFields: customFields(env, "FRIEND_CUSTOM_FIELDS", "Tag_SNS_Custom", false),
     },
-    messaging: readMessagingSettings(env),
-    webhook: readWebhook(env),
+    messaging,
+    webhook,
     c2cPolicy: {
       friendsOnly: booleanSetting(env, "C2C_FRIENDS_ONLY", false),
       blockedSend: enumSetting(env, "C2C_BLOCKED_SEND", ["reject", "drop-silently"], "reject"),
@@ -177,6 +186,8 @@ export interface MessagingSettings {
   maxMessageBytes: number;
   /** A repeated client message id or random within this window is a retry. */
   dedupWindowMs: number;
+  /** How long a claimed send may stay unstored before a retry may take its claim over. */
+  claimLeaseMs: number;
   /** Messages older than this are not returned (reference: 7 days). */
   retentionMs: number;
   /** Conversations per ListConversations page (reference: 100 recent contacts). */
@@ -200,6 +211,7 @@ function readMessagingSettings(env: Env): MessagingSettings {
       max: 1024 * 1024,
     }),
     dedupWindowMs: intSetting(env, "MESSAGE_DEDUP_WINDOW_MS", 120_000, { min: 1000, max: DAY_MS }),
+    claimLeaseMs: intSetting(env, "MESSAGE_CLAIM_LEASE_MS", 15_000, { min: 1000, max: DAY_MS }),
     retentionMs: intSetting(env, "MESSAGE_RETENTION_DAYS", 7, { min: 1, max: 3650 }) * DAY_MS,
     recentContactsMax: intSetting(env, "RECENT_CONTACTS_MAX", 100, { min: 1, max: 1000 }),
     keepAliveMs: intSetting(env, "STREAM_KEEPALIVE_MS", 30_000, { min: 100, max: 600_000 }),

@@ -24,6 +24,7 @@ export interface GroupMessagingDeps {
   accounts: Pick<AccountStore, "selectExistingUserIds">;
   messages: GroupMessageStore;
   claims: Pick<MessageStore, "claimDedupKey" | "releaseDedupKey">;
+  claimLeaseMs: number;
   bus: Pick<Bus, "publish" | "isConnected" | "registry">;
   live: LiveHub;
   webhooks: WebhookClient;

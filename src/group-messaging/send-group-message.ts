@@ -21,7 +21,9 @@ import type { Logger } from "../log/logger.js";
 import type { Outbox } from "../messaging/outbox.js";
 import { MAX_CLIENT_MESSAGE_ID_BYTES } from "../messaging/send-message.js";
 import {
+  assertClaimHeld,
   awaitOriginal,
+  ClaimLapsedError,
   checkAdminOptions,
   releaseClaim,
   runBeforeSend,
@@ -44,6 +46,8 @@ export interface GroupSendDeps extends GroupAccessDeps {
   messages: GroupMessageStore;
   /** The idempotency claims one-to-one messaging keeps (one store for both). */
   claims: Pick<MessageStore, "claimDedupKey" | "releaseDedupKey">;
+  /** How long a claimed send may stay unstored before a retry may take its claim over. */
+  claimLeaseMs: number;
   outbox: Outbox<GroupMessageRecord>;
   live: Pick<LiveHub, "publishToGroup">;
   webhooks: Pick<WebhookClient, "beforeSend" | "afterSend">;
@@ -99,9 +103,18 @@ export function createSendGroupMessage(deps: GroupSendDeps) {
     const onlineOnly = options?.onlineOnly ?? false;
     const stored = traits.storesHistory && !onlineOnly;
     const dedupKey = stored ? groupDedupKey(group.groupId, fromUserId, req) : undefined;
+    let claimedAtMs = clock();
     if (dedupKey !== undefined) {
-      const claim = await deps.claims.claimDedupKey(dedupKey, clock(), config.duplicateWindowMs);
-      if (claim.kind === "taken") return answerRetry(dedupKey, claim.claimedAtMs);
+      const claim = await deps.claims.claimDedupKey(
+        dedupKey,
+        claimedAtMs,
+        config.duplicateWindowMs,
+      );
+      if (claim.kind === "taken") {
+        const original = await answerRetry(dedupKey, claim.claimedAtMs);
+        if (original !== undefined) return original;
+        claimedAtMs = clock(); // took over the claim of a sender that died
+      }
     }
 
     try {
@@ -171,6 +184,7 @@ export function createSendGroupMessage(deps: GroupSendDeps) {
         skipAfterSendWebhook: options?.skipAfterSendWebhook ?? false,
         skipSyncToSender: options?.skipSyncToSender ?? false,
       };
+      if (dedupKey !== undefined) assertClaimHeld(claimedAtMs, deps.claimLeaseMs, clock);
       await insertGroupMessage(deps, record);
       deps.outbox.publish(record);
       return create(SendGroupMessageResponseSchema, {
@@ -180,7 +194,9 @@ export function createSendGroupMessage(deps: GroupSendDeps) {
       });
     } catch (err) {
       // Nothing was stored: let a retry be evaluated afresh.
-      await releaseClaim(deps.claims, deps.logger, dedupKey);
+      if (!(err instanceof ClaimLapsedError)) {
+        await releaseClaim(deps.claims, deps.logger, dedupKey);
+      }
       throw err;
     }
   };
@@ -226,11 +242,14 @@ export function createSendGroupMessage(deps: GroupSendDeps) {
     });
   }
 
-  /** A retry of a stored send (answer it) or one still in flight (wait for it briefly). */
+  /**
+   * A retry of a stored send (answer it) or one still in flight (wait for it
+   * briefly); undefined when it took over the claim of a sender that died.
+   */
   async function answerRetry(
     dedupKey: string,
     claimedAtMs: number,
-  ): Promise<SendGroupMessageResponse> {
+  ): Promise<SendGroupMessageResponse | undefined> {
     const original = await awaitOriginal(
       () =>
         deps.messages.selectGroupMessageByDedupKey(
@@ -238,7 +257,15 @@ export function createSendGroupMessage(deps: GroupSendDeps) {
           claimedAtMs - config.duplicateWindowMs,
         ),
       clock,
+      {
+        claimedAtMs,
+        leaseMs: deps.claimLeaseMs,
+        takeOver: async () =>
+          (await deps.claims.claimDedupKey(dedupKey, clock(), deps.claimLeaseMs)).kind ===
+          "claimed",
+      },
     );
+    if (original === undefined) return undefined;
     const m = original.message;
     return create(SendGroupMessageResponseSchema, {
       seq: m.seq,

@@ -19,7 +19,9 @@ import { c2cConversationId, messageKeyOf } from "./conversation-id.js";
 import type { Outbox } from "./outbox.js";
 import type { C2CSendPolicy } from "./send-policy.js";
 import {
+  assertClaimHeld,
   awaitOriginal,
+  ClaimLapsedError,
   checkAdminOptions,
   insertWithNewSeq,
   releaseClaim,
@@ -39,6 +41,8 @@ export interface SendDeps {
   logger: Logger;
   maxMessageBytes: number;
   dedupWindowMs: number;
+  /** How long a claimed send may stay unstored before a retry may take its claim over. */
+  claimLeaseMs: number;
 }
 
 export const MAX_CLIENT_MESSAGE_ID_BYTES = 64;
@@ -80,9 +84,14 @@ export function createSendMessage(deps: SendDeps) {
 
     const onlineOnly = options?.onlineOnly ?? false;
     const dedupKey = onlineOnly ? undefined : dedupKeyOf(fromUserId, req);
+    let claimedAtMs = clock();
     if (dedupKey !== undefined) {
-      const claim = await store.claimDedupKey(dedupKey, clock(), deps.dedupWindowMs);
-      if (claim.kind === "taken") return answerRetry(dedupKey, claim.claimedAtMs);
+      const claim = await store.claimDedupKey(dedupKey, claimedAtMs, deps.dedupWindowMs);
+      if (claim.kind === "taken") {
+        const original = await answerRetry(dedupKey, claim.claimedAtMs);
+        if (original !== undefined) return original;
+        claimedAtMs = clock(); // took over the claim of a sender that died
+      }
     }
 
     try {
@@ -142,6 +151,7 @@ export function createSendMessage(deps: SendDeps) {
         skipSyncToSender: options?.skipSyncToSender ?? false,
         noLastMessage: options?.noLastMessage ?? false,
       };
+      if (dedupKey !== undefined) assertClaimHeld(claimedAtMs, deps.claimLeaseMs, clock);
       await insertWithNewSeqOf(record);
       deps.outbox.publish(record);
       return create(SendMessageResponseSchema, {
@@ -152,7 +162,7 @@ export function createSendMessage(deps: SendDeps) {
       });
     } catch (err) {
       // Nothing was stored: let a retry be evaluated afresh.
-      await releaseClaim(store, deps.logger, dedupKey);
+      if (!(err instanceof ClaimLapsedError)) await releaseClaim(store, deps.logger, dedupKey);
       throw err;
     }
   };
@@ -173,12 +183,25 @@ export function createSendMessage(deps: SendDeps) {
     );
   }
 
-  /** A retry of a send that is stored (answer it) or still in flight (wait for it briefly). */
-  async function answerRetry(dedupKey: string, claimedAtMs: number): Promise<SendMessageResponse> {
+  /**
+   * A retry of a send that is stored (answer it) or still in flight (wait for it
+   * briefly); undefined when it took over the claim of a sender that died.
+   */
+  async function answerRetry(
+    dedupKey: string,
+    claimedAtMs: number,
+  ): Promise<SendMessageResponse | undefined> {
     const original = await awaitOriginal(
       () => store.selectMessageByDedupKey(dedupKey, claimedAtMs - deps.dedupWindowMs),
       clock,
+      {
+        claimedAtMs,
+        leaseMs: deps.claimLeaseMs,
+        takeOver: async () =>
+          (await store.claimDedupKey(dedupKey, clock(), deps.claimLeaseMs)).kind === "claimed",
+      },
     );
+    if (original === undefined) return undefined;
     const m = original.message;
     return create(SendMessageResponseSchema, {
       conversationId: m.conversationId,

@@ -80,17 +80,40 @@ export async function releaseClaim(
 }
 
 /**
+ * A send still unstored when its idempotency claim's lease ran out. A sender
+ * that dies between claiming and storing (kill -9) leaves its claim behind;
+ * past the lease a retry takes the claim over instead of waiting out the whole
+ * duplicate window, so a live send that slow gives up rather than store a
+ * second copy beside the retry's. Its claim is not released: it may be the retry's.
+ */
+export class ClaimLapsedError extends DomainError {
+  constructor() {
+    super("unavailable", ErrorReason.SEND_IN_PROGRESS, "the send took too long; retry it");
+  }
+}
+
+/** Throws ClaimLapsedError when the claim taken at `claimedAtMs` may have been taken over. */
+export function assertClaimHeld(claimedAtMs: number, leaseMs: number, clock: Clock): void {
+  if (clock() - claimedAtMs >= leaseMs) throw new ClaimLapsedError();
+}
+
+/**
  * A retry of a send whose key is claimed: resolves the stored original, or
  * waits briefly while the original is still in flight, then SEND_IN_PROGRESS.
+ * Resolves undefined when the claim had outlived its lease with nothing
+ * stored (its sender died) and `takeOver` made it this send's.
  */
 export async function awaitOriginal<T>(
   lookup: () => Promise<T | undefined>,
   clock: Clock,
-): Promise<T> {
+  claim: { claimedAtMs: number; leaseMs: number; takeOver: () => Promise<boolean> },
+): Promise<T | undefined> {
   const deadline = clock() + IN_PROGRESS_WAIT_MS;
   for (;;) {
     const original = await lookup();
     if (original !== undefined) return original;
+    const lapsed = clock() - claim.claimedAtMs >= claim.leaseMs;
+    if (lapsed && (await claim.takeOver())) return undefined;
     if (clock() >= deadline) {
       throw new DomainError(
         "unavailable",

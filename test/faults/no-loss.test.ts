@@ -3,6 +3,8 @@ import { afterEach, describe, expect, it } from "vitest";
 import { AccountService } from "../../src/gen/im/v1/account_pb.js";
 import { ErrorReason } from "../../src/gen/im/v1/errors_pb.js";
 import { type Message, MessageService } from "../../src/gen/im/v1/message_pb.js";
+import { decodeWebhookRequest } from "../../src/webhooks/encoding.js";
+import { startTestServer } from "../../src/webhooks/test-server.js";
 import {
   freePort,
   startFerretDb,
@@ -136,6 +138,69 @@ describe("no acknowledged message is lost", () => {
 
     await expectNoLoss(sender.acked, clientAs(MessageService, otherNode.baseUrl, "bob"), bobDevice);
   }, 90_000);
+
+  it("lets a retry take over the claim of a sender killed between claiming and storing", async () => {
+    // The first before-send call for the message never gets its answer in time:
+    // the server is killed while it waits, holding the message's idempotency claim.
+    let heldOnce = false;
+    const hook = await startTestServer((req, res) => {
+      const event = decodeWebhookRequest(req.body).event;
+      const first = event.case === "c2cBeforeSend" ? event.value.body[0]?.element : undefined;
+      const hold = first?.case === "text" && first.value.text === "orphan" && !heldOnce;
+      heldOnce ||= hold;
+      const reply = () =>
+        res
+          .writeHead(200, { "content-type": "application/json" })
+          .end(JSON.stringify({ action: "BEFORE_SEND_ACTION_ALLOW" }));
+      if (hold) setTimeout(reply, 1500);
+      else reply();
+    });
+    cleanups.push(() => hook.close());
+    const leaseMs = 4000;
+    const server = await startServerProcess(await freePort(), {
+      MONGO_URL: testMongoUrl(),
+      MONGO_DATABASE: uniqueName("orphan"),
+      NATS_URL: testNatsUrl(),
+      NATS_NAMESPACE: uniqueName("orphan"),
+      WEBHOOK_URL: hook.url,
+      WEBHOOK_SECRET: "s3cret",
+      MESSAGE_CLAIM_LEASE_MS: String(leaseMs),
+    });
+    cleanups.push(() => server.kill());
+    await clientAs(AccountService, server.baseUrl, ADMIN).importAccounts({
+      accounts: [{ userId: "alice" }, { userId: "bob" }],
+    });
+    const send = () =>
+      clientAs(MessageService, server.baseUrl, "alice").sendMessage({
+        toUserId: "bob",
+        body: [text("orphan")],
+        clientMessageId: "orphan-1",
+      });
+
+    const claimedAt = Date.now();
+    const abandoned = send().catch(() => undefined);
+    await eventually(async () => expect(heldOnce).toBe(true), 10_000, 20);
+    await server.kill("SIGKILL");
+    await abandoned;
+    await server.restart();
+
+    // Retried as a client would: SEND_IN_PROGRESS while the claim may still be live.
+    let retried: Awaited<ReturnType<typeof send>> | undefined;
+    while (retried === undefined) {
+      retried = await send().catch(async (err: unknown) => {
+        expect((await failureOf(Promise.reject(err))).reason).toBe(ErrorReason.SEND_IN_PROGRESS);
+        return undefined;
+      });
+    }
+    // Taken over only once the lease ran out, and stored once.
+    expect(Date.now() - claimedAt).toBeGreaterThanOrEqual(leaseMs - 100);
+    expect([retried.seq, retried.duplicate]).toEqual([1n, false]);
+    const stored = await clientAs(MessageService, server.baseUrl, "bob").syncMessages({
+      peerUserId: "alice",
+    });
+    expect(stored.messages.map((m) => m.clientMessageId)).toEqual(["orphan-1"]);
+    expect((await send()).duplicate).toBe(true);
+  }, 60_000);
 
   it("when nats-server is killed -9 under load: sends keep being acked and delivery resumes", async () => {
     const nats = await startNatsServer();

@@ -23,6 +23,8 @@ export async function startServerProcess(
   let out = "";
   const start = () =>
     new Promise<void>((resolve, reject) => {
+      // Only this start's output counts: an earlier run logged "listening" too.
+      const from = out.length;
       const proc = spawn(process.execPath, ["--import", "tsx", "src/main.ts"], {
         env: {
           PATH: process.env.PATH ?? "",
@@ -39,7 +41,7 @@ export async function startServerProcess(
       const timer = setTimeout(() => reject(new Error(`server did not start:\n${out}`)), 20_000);
       proc.stderr?.on("data", (d: Buffer) => {
         out += d;
-        if (out.includes('"msg":"listening"')) {
+        if (out.includes('"msg":"listening"', from)) {
           clearTimeout(timer);
           resolve();
         }
