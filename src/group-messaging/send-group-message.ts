@@ -5,6 +5,7 @@ import type { Clock } from "../common/clock.js";
 import { assertUserId } from "../common/user-id.js";
 import { ErrorReason, invalidField, notFound, permissionDenied } from "../errors/domain-error.js";
 import {
+  type GroupMessage,
   GroupMessageKind,
   GroupMessagePriority,
   GroupMessageSchema,
@@ -22,9 +23,9 @@ import type { Outbox } from "../messaging/outbox.js";
 import { MAX_CLIENT_MESSAGE_ID_BYTES } from "../messaging/send-message.js";
 import {
   assertClaimHeld,
-  awaitOriginal,
   ClaimLapsedError,
   checkAdminOptions,
+  claimSend,
   releaseClaim,
   runBeforeSend,
 } from "../messaging/send-steps.js";
@@ -103,18 +104,16 @@ export function createSendGroupMessage(deps: GroupSendDeps) {
     const onlineOnly = options?.onlineOnly ?? false;
     const stored = traits.storesHistory && !onlineOnly;
     const dedupKey = stored ? groupDedupKey(group.groupId, fromUserId, req) : undefined;
-    let claimedAtMs = clock();
+    let claimedAtMs = 0;
     if (dedupKey !== undefined) {
-      const claim = await deps.claims.claimDedupKey(
-        dedupKey,
-        claimedAtMs,
-        config.duplicateWindowMs,
-      );
-      if (claim.kind === "taken") {
-        const original = await answerRetry(dedupKey, claim.claimedAtMs);
-        if (original !== undefined) return original;
-        claimedAtMs = clock(); // took over the claim of a sender that died
-      }
+      const claim = await claimSend(deps.claims, dedupKey, {
+        windowMs: config.duplicateWindowMs,
+        leaseMs: deps.claimLeaseMs,
+        clock,
+        lookup: (sinceMs) => deps.messages.selectGroupMessageByDedupKey(dedupKey, sinceMs),
+      });
+      if (claim.kind === "original") return duplicateReply(claim.original.message);
+      claimedAtMs = claim.claimedAtMs;
     }
 
     try {
@@ -241,37 +240,13 @@ export function createSendGroupMessage(deps: GroupSendDeps) {
       deps.logger.debug("could not record the member's last send time", { groupId, userId, err });
     });
   }
-
-  /**
-   * A retry of a stored send (answer it) or one still in flight (wait for it
-   * briefly); undefined when it took over the claim of a sender that died.
-   */
-  async function answerRetry(
-    dedupKey: string,
-    claimedAtMs: number,
-  ): Promise<SendGroupMessageResponse | undefined> {
-    const original = await awaitOriginal(
-      () =>
-        deps.messages.selectGroupMessageByDedupKey(
-          dedupKey,
-          claimedAtMs - config.duplicateWindowMs,
-        ),
-      clock,
-      {
-        claimedAtMs,
-        leaseMs: deps.claimLeaseMs,
-        takeOver: async () =>
-          (await deps.claims.claimDedupKey(dedupKey, clock(), deps.claimLeaseMs)).kind ===
-          "claimed",
-      },
-    );
-    if (original === undefined) return undefined;
-    const m = original.message;
-    return create(SendGroupMessageResponseSchema, {
-      seq: m.seq,
-      timeMs: m.timeMs,
-      messageKey: m.messageKey,
-      duplicate: true,
-    });
-  }
 }
+
+/** The answer to a retry of a stored send: the original's reply, marked duplicate. */
+const duplicateReply = (m: GroupMessage): SendGroupMessageResponse =>
+  create(SendGroupMessageResponseSchema, {
+    seq: m.seq,
+    timeMs: m.timeMs,
+    messageKey: m.messageKey,
+    duplicate: true,
+  });

@@ -20,9 +20,9 @@ import type { Outbox } from "./outbox.js";
 import type { C2CSendPolicy } from "./send-policy.js";
 import {
   assertClaimHeld,
-  awaitOriginal,
   ClaimLapsedError,
   checkAdminOptions,
+  claimSend,
   insertWithNewSeq,
   releaseClaim,
   runBeforeSend,
@@ -84,14 +84,16 @@ export function createSendMessage(deps: SendDeps) {
 
     const onlineOnly = options?.onlineOnly ?? false;
     const dedupKey = onlineOnly ? undefined : dedupKeyOf(fromUserId, req);
-    let claimedAtMs = clock();
+    let claimedAtMs = 0;
     if (dedupKey !== undefined) {
-      const claim = await store.claimDedupKey(dedupKey, claimedAtMs, deps.dedupWindowMs);
-      if (claim.kind === "taken") {
-        const original = await answerRetry(dedupKey, claim.claimedAtMs);
-        if (original !== undefined) return original;
-        claimedAtMs = clock(); // took over the claim of a sender that died
-      }
+      const claim = await claimSend(store, dedupKey, {
+        windowMs: deps.dedupWindowMs,
+        leaseMs: deps.claimLeaseMs,
+        clock,
+        lookup: (sinceMs) => store.selectMessageByDedupKey(dedupKey, sinceMs),
+      });
+      if (claim.kind === "original") return duplicateReply(claim.original.message);
+      claimedAtMs = claim.claimedAtMs;
     }
 
     try {
@@ -182,36 +184,17 @@ export function createSendMessage(deps: SendDeps) {
       deps.logger,
     );
   }
-
-  /**
-   * A retry of a send that is stored (answer it) or still in flight (wait for it
-   * briefly); undefined when it took over the claim of a sender that died.
-   */
-  async function answerRetry(
-    dedupKey: string,
-    claimedAtMs: number,
-  ): Promise<SendMessageResponse | undefined> {
-    const original = await awaitOriginal(
-      () => store.selectMessageByDedupKey(dedupKey, claimedAtMs - deps.dedupWindowMs),
-      clock,
-      {
-        claimedAtMs,
-        leaseMs: deps.claimLeaseMs,
-        takeOver: async () =>
-          (await store.claimDedupKey(dedupKey, clock(), deps.claimLeaseMs)).kind === "claimed",
-      },
-    );
-    if (original === undefined) return undefined;
-    const m = original.message;
-    return create(SendMessageResponseSchema, {
-      conversationId: m.conversationId,
-      seq: m.seq,
-      timeMs: m.timeMs,
-      messageKey: m.messageKey,
-      duplicate: true,
-    });
-  }
 }
+
+/** The answer to a retry of a stored send: the original's reply, marked duplicate. */
+const duplicateReply = (m: Message): SendMessageResponse =>
+  create(SendMessageResponseSchema, {
+    conversationId: m.conversationId,
+    seq: m.seq,
+    timeMs: m.timeMs,
+    messageKey: m.messageKey,
+    duplicate: true,
+  });
 
 /** Sender and recipient must exist; an admin sending as itself (a system message) needs no account. */
 async function checkAccountsExist(

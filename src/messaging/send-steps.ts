@@ -97,23 +97,43 @@ export function assertClaimHeld(claimedAtMs: number, leaseMs: number, clock: Clo
   if (clock() - claimedAtMs >= leaseMs) throw new ClaimLapsedError();
 }
 
+/** What claiming a send's idempotency key found. */
+export type SendClaim<T> =
+  /** A retry of a stored send: answer with it. */
+  | { kind: "original"; original: T }
+  /** This send owns the key from `claimedAtMs` (its own claim, or one taken over). */
+  | { kind: "claimed"; claimedAtMs: number };
+
 /**
- * A retry of a send whose key is claimed: resolves the stored original, or
- * waits briefly while the original is still in flight, then SEND_IN_PROGRESS.
- * Resolves undefined when the claim had outlived its lease with nothing
- * stored (its sender died) and `takeOver` made it this send's.
+ * Claims the key of a send to be stored. On a retry it resolves the stored
+ * original, waiting briefly while the original is in flight (then
+ * SEND_IN_PROGRESS); a claim past its lease with nothing stored (its sender
+ * died) is taken over.
  */
-export async function awaitOriginal<T>(
-  lookup: () => Promise<T | undefined>,
-  clock: Clock,
-  claim: { claimedAtMs: number; leaseMs: number; takeOver: () => Promise<boolean> },
-): Promise<T | undefined> {
+export async function claimSend<T>(
+  claims: Pick<MessageStore, "claimDedupKey">,
+  key: string,
+  options: {
+    windowMs: number;
+    leaseMs: number;
+    clock: Clock;
+    /** The stored message of the key, claimed no earlier than `sinceMs`. */
+    lookup: (sinceMs: number) => Promise<T | undefined>;
+  },
+): Promise<SendClaim<T>> {
+  const { clock, leaseMs } = options;
+  const now = clock();
+  const claim = await claims.claimDedupKey(key, now, options.windowMs);
+  if (claim.kind === "claimed") return { kind: "claimed", claimedAtMs: now };
   const deadline = clock() + IN_PROGRESS_WAIT_MS;
   for (;;) {
-    const original = await lookup();
-    if (original !== undefined) return original;
-    const lapsed = clock() - claim.claimedAtMs >= claim.leaseMs;
-    if (lapsed && (await claim.takeOver())) return undefined;
+    const original = await options.lookup(claim.claimedAtMs - options.windowMs);
+    if (original !== undefined) return { kind: "original", original };
+    if (clock() - claim.claimedAtMs >= leaseMs) {
+      const takenAt = clock();
+      const takeover = await claims.claimDedupKey(key, takenAt, leaseMs);
+      if (takeover.kind === "claimed") return { kind: "claimed", claimedAtMs: takenAt };
+    }
     if (clock() >= deadline) {
       throw new DomainError(
         "unavailable",
