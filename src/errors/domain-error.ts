@@ -12,6 +12,7 @@ export type ErrorKind =
   | "failed-precondition"
   | "resource-exhausted"
   | "unavailable"
+  | "deadline-exceeded"
   | "internal";
 
 export interface DomainErrorOptions {

@@ -22,6 +22,7 @@ import type { Logger } from "../log/logger.js";
 import type { Outbox } from "../messaging/outbox.js";
 import { MAX_CLIENT_MESSAGE_ID_BYTES } from "../messaging/send-message.js";
 import {
+  assertCallerWaiting,
   assertClaimHeld,
   ClaimLapsedError,
   checkAdminOptions,
@@ -80,6 +81,8 @@ export function createSendGroupMessage(deps: GroupSendDeps) {
   return async function sendGroupMessage(
     caller: Caller,
     req: SendGroupMessageRequest,
+    /** The call's: aborted when its deadline passes or the client goes away. */
+    signal?: AbortSignal,
   ): Promise<SendGroupMessageResponse> {
     const options = req.options;
     checkAdminOptions(caller, req.fromUserId, options);
@@ -104,6 +107,7 @@ export function createSendGroupMessage(deps: GroupSendDeps) {
     const onlineOnly = options?.onlineOnly ?? false;
     const stored = traits.storesHistory && !onlineOnly;
     const dedupKey = stored ? groupDedupKey(group.groupId, fromUserId, req) : undefined;
+    assertCallerWaiting(signal);
     let claimedAtMs = 0;
     if (dedupKey !== undefined) {
       const claim = await claimSend(deps.claims, dedupKey, {
@@ -183,6 +187,7 @@ export function createSendGroupMessage(deps: GroupSendDeps) {
         skipAfterSendWebhook: options?.skipAfterSendWebhook ?? false,
         skipSyncToSender: options?.skipSyncToSender ?? false,
       };
+      assertCallerWaiting(signal);
       if (dedupKey !== undefined) assertClaimHeld(claimedAtMs, deps.claimLeaseMs, clock);
       await insertGroupMessage(deps, record);
       deps.outbox.publish(record);

@@ -11,7 +11,7 @@ export function createGroupMessagingHandlers(
   history: GroupHistory,
 ): GroupMessagingHandlers {
   return {
-    sendGroupMessage: (req, ctx) => send(requireCaller(ctx), req),
+    sendGroupMessage: (req, ctx) => send(requireCaller(ctx), req, ctx.signal),
     async sendGroupSystemMessage(req, ctx) {
       return { timeMs: await sendSystem(requireCaller(ctx), req) };
     },

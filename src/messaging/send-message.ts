@@ -19,6 +19,7 @@ import { c2cConversationId, messageKeyOf } from "./conversation-id.js";
 import type { Outbox } from "./outbox.js";
 import type { C2CSendPolicy } from "./send-policy.js";
 import {
+  assertCallerWaiting,
   assertClaimHeld,
   ClaimLapsedError,
   checkAdminOptions,
@@ -60,6 +61,8 @@ export function createSendMessage(deps: SendDeps) {
   return async function sendMessage(
     caller: Caller,
     req: SendMessageRequest,
+    /** The call's: aborted when its deadline passes or the client goes away. */
+    signal?: AbortSignal,
   ): Promise<SendMessageResponse> {
     const options = req.options;
     const fromUserId = req.fromUserId === "" ? caller.userId : req.fromUserId;
@@ -84,6 +87,7 @@ export function createSendMessage(deps: SendDeps) {
 
     const onlineOnly = options?.onlineOnly ?? false;
     const dedupKey = onlineOnly ? undefined : dedupKeyOf(fromUserId, req);
+    assertCallerWaiting(signal);
     let claimedAtMs = 0;
     if (dedupKey !== undefined) {
       const claim = await claimSend(store, dedupKey, {
@@ -153,6 +157,7 @@ export function createSendMessage(deps: SendDeps) {
         skipSyncToSender: options?.skipSyncToSender ?? false,
         noLastMessage: options?.noLastMessage ?? false,
       };
+      assertCallerWaiting(signal);
       if (dedupKey !== undefined) assertClaimHeld(claimedAtMs, deps.claimLeaseMs, clock);
       await insertWithNewSeqOf(record);
       deps.outbox.publish(record);

@@ -92,6 +92,22 @@ export class ClaimLapsedError extends DomainError {
   }
 }
 
+/**
+ * Stops a send whose caller's deadline has passed (or who went away) before
+ * it stores anything. Under overload this keeps the store's time for sends
+ * someone still waits for, instead of finishing ones whose clients already
+ * gave up and will retry.
+ */
+export function assertCallerWaiting(signal: AbortSignal | undefined): void {
+  if (signal?.aborted) {
+    throw new DomainError(
+      "deadline-exceeded",
+      ErrorReason.DEADLINE_EXCEEDED,
+      "the call's deadline passed before the message was stored; nothing was stored",
+    );
+  }
+}
+
 /** Throws ClaimLapsedError when the claim taken at `claimedAtMs` may have been taken over. */
 export function assertClaimHeld(claimedAtMs: number, leaseMs: number, clock: Clock): void {
   if (clock() - claimedAtMs >= leaseMs) throw new ClaimLapsedError();

@@ -10,7 +10,7 @@ export function createMessageService(
   history: History,
 ): ServiceImpl<typeof MessageService> {
   return {
-    sendMessage: (req, ctx) => sendMessage(requireCaller(ctx), req),
+    sendMessage: (req, ctx) => sendMessage(requireCaller(ctx), req, ctx.signal),
     async listConversations(req, ctx) {
       const { conversations, nextCursor } = await history.listConversations(
         requireCaller(ctx).userId,

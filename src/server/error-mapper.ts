@@ -13,6 +13,7 @@ const CODE: Record<ErrorKind, Code> = {
   "failed-precondition": Code.FailedPrecondition,
   "resource-exhausted": Code.ResourceExhausted,
   unavailable: Code.Unavailable,
+  "deadline-exceeded": Code.DeadlineExceeded,
   internal: Code.Internal,
 };
 

@@ -78,9 +78,11 @@ describe.each([
       const request = decodeWebhookRequest(req.body);
       const event = request.event;
       let reply: object = { action: "BEFORE_SEND_ACTION_ALLOW" };
+      let slow = false;
       if (event.case === "groupBeforeSend") {
         const first = event.value.body[0]?.element;
         const said = first?.case === "text" ? first.value.text : "";
+        slow = said === "slow me";
         if (said === "deny me")
           reply = { action: "BEFORE_SEND_ACTION_DENY", appCode: 4242, appText: "not here" };
         if (said === "drop me") reply = { action: "BEFORE_SEND_ACTION_DROP" };
@@ -90,7 +92,10 @@ describe.each([
             body: [{ text: { text: "modified" } }],
           };
       }
-      res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(reply));
+      const answer = () =>
+        res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(reply));
+      if (slow) setTimeout(answer, 1000);
+      else answer();
     });
     app = await startTestApp(
       {
@@ -409,6 +414,20 @@ describe.each([
     // Another group has its own budget.
     const other = await createGroup(GroupType.PUBLIC, owner, []);
     expect((await send(owner, other, "free")).seq).toBe(1n);
+  });
+
+  it("stores nothing for a send whose caller's deadline passed while the webhook was waited for", async () => {
+    const [owner, bob] = await users(2);
+    const groupId = await createGroup(GroupType.PUBLIC, owner, [bob]);
+    const req = { groupId, body: [text("slow me")], random: 7 };
+    const gaveUp = await failureOf(c.as(owner).sendGroupMessage(req, { timeoutMs: 300 }));
+    expect(gaveUp.code).toBe(Code.DeadlineExceeded);
+    await sleep(1300);
+    expect((await sync(bob, groupId)).filter((m) => m.kind === GroupMessageKind.NORMAL)).toEqual(
+      [],
+    );
+    const retried = await c.as(owner).sendGroupMessage(req);
+    expect(retried.duplicate).toBe(false);
   });
 
   it("runs the group before-send and after-send webhooks: deny passes the app's code through, drop and modify", async () => {

@@ -506,6 +506,20 @@ describe.each([
       bDevice.close();
     });
 
+    it("a send whose caller's deadline passes while the webhook is waited for is not stored", async () => {
+      const [a, b] = await users(app2s, 2);
+      const req = { toUserId: b, body: [text("slow")], clientMessageId: "gave-up" };
+      const gaveUp = await failureOf(messages(app2s, a).sendMessage(req, { timeoutMs: 1000 }));
+      expect(gaveUp.code).toBe(Code.DeadlineExceeded);
+      // The server stops once the webhook's 2 s are over: nothing stored or reported...
+      await sleep(DEFAULT_TIMEOUT_MS + 500);
+      expect(await history(app2s, b, a)).toHaveLength(0);
+      expect(await eventsNamed(serve2s, after, a, b)).toHaveLength(0);
+      // ...and the retry is a new send, not a duplicate.
+      const retried = await send(app2s, a, req);
+      expect([retried.seq, retried.duplicate]).toEqual([1n, false]);
+    });
+
     it("with the default 2 s timeout, a deny after 1.9 s still denies", async () => {
       const [a, b] = await users(app2s, 2);
       const { value: f, ms } = await timed(() =>
