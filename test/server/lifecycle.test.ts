@@ -15,6 +15,7 @@ import { AccountService } from "../../src/gen/im/v1/account_pb.js";
 import { silentLogger } from "../../src/log/logger.js";
 import { startServer } from "../../src/server/server.js";
 import { clientAs, failureOf } from "../support/clients.js";
+import { deferred } from "../support/deferred.js";
 
 const acceptAnyone: Authenticate = async () => ({
   userId: "caller",
@@ -22,17 +23,27 @@ const acceptAnyone: Authenticate = async () => ({
   sigExpiresAtMs: 0,
 });
 
-/** An AccountService whose WhoAmI takes `delayMs`, to have a call in flight at shutdown. */
-const slowAccounts = (delayMs: number): Partial<ServiceImpl<typeof AccountService>> => ({
+/**
+ * An AccountService whose WhoAmI signals `entered` and then waits for `release`, so a
+ * test holds a call in flight across shutdown without guessing how long that takes.
+ */
+const heldAccounts = (
+  entered: () => void,
+  release: Promise<void>,
+): Partial<ServiceImpl<typeof AccountService>> => ({
   async whoAmI(_req, ctx) {
-    await new Promise((r) => setTimeout(r, delayMs));
+    entered();
+    await release;
     return { userId: requireCaller(ctx).userId };
   },
 });
 
-const start = (tls?: { cert: Buffer; key: Buffer }) =>
+const start = (
+  tls?: { cert: Buffer; key: Buffer },
+  accounts: Partial<ServiceImpl<typeof AccountService>> = {},
+) =>
   startServer({
-    routes: (router) => router.service(AccountService, slowAccounts(400)),
+    routes: (router) => router.service(AccountService, accounts),
     authenticate: acceptAnyone,
     logger: silentLogger,
     host: "127.0.0.1",
@@ -44,21 +55,31 @@ const start = (tls?: { cert: Buffer; key: Buffer }) =>
 
 describe("graceful shutdown", () => {
   it("finishes in-flight unary calls, ends streams, then refuses new connections", async () => {
-    const server = await start();
+    const entered = deferred();
+    const release = deferred();
+    const server = await start(undefined, heldAccounts(entered.resolve, release.promise));
     const baseUrl = `http://127.0.0.1:${server.port}`;
     const health = clientAs(Health, baseUrl, undefined, "grpc");
-    const watch = health.watch({});
+    const watch = health.watch({})[Symbol.asyncIterator]();
+    // The watch is open once its first status has arrived, however slow the machine.
+    const first = await watch.next();
+    expect(first.done).toBe(false);
+    expect(first.value?.status).toBe(HealthCheckResponse_ServingStatus.SERVING);
     const statuses: HealthCheckResponse_ServingStatus[] = [];
     const watching = (async () => {
-      for await (const r of watch) statuses.push(r.status);
+      for (let r = await watch.next(); !r.done; r = await watch.next())
+        statuses.push(r.value.status);
     })();
     const inFlight = clientAs(AccountService, baseUrl, "alice", "grpc").whoAmI({});
-    await new Promise((r) => setTimeout(r, 100));
+    await entered.promise;
 
-    await server.shutdown();
+    // shutdown() stops accepting synchronously; the held call only finishes afterwards.
+    const stopping = server.shutdown();
+    release.resolve();
+    await stopping;
     expect((await inFlight).userId).toBe("caller");
     await watching;
-    expect(statuses[0]).toBe(HealthCheckResponse_ServingStatus.SERVING);
+    expect(statuses.every((s) => s === HealthCheckResponse_ServingStatus.NOT_SERVING)).toBe(true);
     const f = await failureOf(clientAs(Health, baseUrl, undefined, "connect-json-h1").check({}));
     expect(f.code).toBe(Code.Unavailable);
   });
