@@ -240,7 +240,7 @@ export function describeBusContract(name: string, makeBus: MakeBus, hooks: BusCo
           return e.deliveryCount === 1 ? new Promise<void>(() => {}) : Promise.resolve();
         });
         await bus.publish(bus.registry.subjects.c2cMessage, enc("x"), { msgId: "hang" });
-        await eventually("redelivery after ack wait", () => deliveries.length === 2, 5_000);
+        await eventually("redelivery after ack wait", () => deliveries.length === 2, 15_000);
         const [first, second] = deliveries;
         expect(second?.count).toBe(2);
         // ackWaitMs is 1000; allow timer slack below.
@@ -258,7 +258,7 @@ export function describeBusContract(name: string, makeBus: MakeBus, hooks: BusCo
           return new Promise<void>(() => {});
         });
         await bus.publish(bus.registry.subjects.c2cMessage, enc("w"), { msgId: "wedged" });
-        await eventually("max deliveries", () => counts.length === 3, 6_000);
+        await eventually("max deliveries", () => counts.length === 3, 15_000);
         await eventually(
           "a poison log record",
           () => records.some((r) => r.level === "error" && String(r.msg).includes("poison")),
