@@ -36,17 +36,23 @@ function started(container: StartedTestContainer, url: string): StartedServiceCo
 
 /** Real MongoDB 7 (standalone); the caller waits for ping. */
 export async function startMongoContainer(): Promise<StartedServiceContainer> {
-  const { GenericContainer } = await import("testcontainers");
-  const container = await new GenericContainer("mongo:7").withExposedPorts(27017).start();
+  const { GenericContainer, Wait } = await import("testcontainers");
+  // testcontainers 12 waits for an image's healthcheck by default; the callers wait for
+  // the service itself, so the port listening is enough (11's default).
+  const container = await new GenericContainer("mongo:7")
+    .withExposedPorts(27017)
+    .withWaitStrategy(Wait.forListeningPorts())
+    .start();
   return started(container, `mongodb://${container.getHost()}:${container.getMappedPort(27017)}/`);
 }
 
 /** nats-server 2.10 with JetStream on; the caller waits for JetStream to answer. */
 export async function startNatsContainer(): Promise<StartedServiceContainer> {
-  const { GenericContainer } = await import("testcontainers");
+  const { GenericContainer, Wait } = await import("testcontainers");
   const container = await new GenericContainer("nats:2.10")
     .withCommand(["-js"])
     .withExposedPorts(4222)
+    .withWaitStrategy(Wait.forListeningPorts())
     .start();
   return started(container, `nats://${container.getHost()}:${container.getMappedPort(4222)}`);
 }
