@@ -2,7 +2,7 @@ import { spawn } from "node:child_process";
 import { describe, expect, it } from "vitest";
 import { freePort } from "../services/local-process.js";
 
-/** Runs the README's server command (tsx src/main.ts) and collects its exit and output. */
+/** Runs the server from source (tsx src/main.ts, as `npm run dev`) and collects its exit and output. */
 function runMain(args: string[], env: Record<string, string>, killAfterMs?: number) {
   return new Promise<{ code: number | null; out: string }>((resolve) => {
     const child = spawn(process.execPath, ["--import", "tsx", "src/main.ts", ...args], {

@@ -12,8 +12,8 @@ export interface ServerProcess {
 }
 
 /**
- * Runs the README's server command (`tsx src/main.ts`) as a real child process,
- * so fault tests can kill -9 it mid-send.
+ * Runs the server from source (`node --import tsx src/main.ts`, as `npm run dev` does; no
+ * build needed) as a real child process, so fault tests can kill -9 it mid-send.
  */
 export async function startServerProcess(
   port: number,
