@@ -5,8 +5,8 @@ import type { GroupConfig } from "../groups/config.js";
 import type { GroupMemberStore, GroupStore } from "../groups/store.js";
 import type { LiveHub } from "../live/live-hub.js";
 import type { Logger } from "../log/logger.js";
+import type { SendClaims } from "../messaging/claims.js";
 import { createOutbox, type OutboxSource } from "../messaging/outbox.js";
-import type { MessageStore } from "../messaging/store.js";
 import type { WebhookClient } from "../webhooks/index.js";
 import { createGroupFanoutHandler } from "./fanout.js";
 import { encodeGroupFanoutEvent } from "./fanout-event.js";
@@ -23,7 +23,8 @@ export interface GroupMessagingDeps {
   members: GroupMemberStore;
   accounts: Pick<AccountStore, "selectExistingUserIds">;
   messages: GroupMessageStore;
-  claims: Pick<MessageStore, "claimDedupKey" | "releaseDedupKey">;
+  /** The send claims shared with one-to-one messaging; group sends keep theirs for the group window. */
+  claims: SendClaims;
   claimLeaseMs: number;
   bus: Pick<Bus, "publish" | "isConnected" | "registry">;
   live: LiveHub;
@@ -40,6 +41,7 @@ export interface GroupMessagingDeps {
 /** Group messages: wires the send paths, the outbox, fan-out, history and the tip hook. */
 export function createGroupMessaging(deps: GroupMessagingDeps) {
   const { bus, clock, logger } = deps;
+  deps.claims.keepFor(deps.config.duplicateWindowMs);
   const source: OutboxSource<GroupMessageRecord> = {
     name: "group",
     subject: bus.registry.subjects.groupMessage,

@@ -19,6 +19,7 @@ import type { Actor } from "../groups/group-types.js";
 import type { GroupMemberStore, GroupRecord, GroupStore } from "../groups/store.js";
 import type { LiveHub } from "../live/live-hub.js";
 import type { Logger } from "../log/logger.js";
+import type { SendClaims } from "../messaging/claims.js";
 import type { Outbox } from "../messaging/outbox.js";
 import { MAX_CLIENT_MESSAGE_ID_BYTES } from "../messaging/send-message.js";
 import {
@@ -30,7 +31,6 @@ import {
   releaseClaim,
   runBeforeSend,
 } from "../messaging/send-steps.js";
-import type { MessageStore } from "../messaging/store.js";
 import { bodyProblem, validateBody } from "../messaging/validate-body.js";
 import type { WebhookClient } from "../webhooks/index.js";
 import { type GroupAccessDeps, loadGroupAccess } from "./access.js";
@@ -46,8 +46,8 @@ export interface GroupSendDeps extends GroupAccessDeps {
   members: Pick<GroupMemberStore, "selectMember" | "selectMutes" | "updateMemberLastSend">;
   accounts: Pick<AccountStore, "selectExistingUserIds">;
   messages: GroupMessageStore;
-  /** The idempotency claims one-to-one messaging keeps (one store for both). */
-  claims: Pick<MessageStore, "claimDedupKey" | "releaseDedupKey">;
+  /** The send claims (shared with one-to-one messaging through its small API). */
+  claims: Pick<SendClaims, "claimDedupKey" | "releaseDedupKey">;
   /** How long a claimed send may stay unstored before a retry may take its claim over. */
   claimLeaseMs: number;
   outbox: Outbox<GroupMessageRecord>;
@@ -65,7 +65,7 @@ const AT_USERS_MAX = 100;
 
 /**
  * The group send path, the one-to-one pipeline's steps in the same order
- * (DESIGN.md "Data flow"): validate, permission (membership, mute, mute-all),
+ * (docs/architecture.md, "Data flow"): validate, permission (membership, mute, mute-all),
  * idempotency claim, before-send webhook, frequency control, seq + insert with
  * the outbox mark, ack; fan-out to the members happens on the bus's work
  * consumer. Frequency control runs after the before-send webhook because the

@@ -1,6 +1,7 @@
 import type { Bus } from "../bus/bus.js";
 import type { Clock } from "../common/clock.js";
 import type { Logger } from "../log/logger.js";
+import type { SendClaims } from "./claims.js";
 import { encodeFanoutEvent } from "./fanout-event.js";
 import type { MessageRecord, MessageStore } from "./store.js";
 
@@ -23,12 +24,11 @@ export interface OutboxSource<R> {
   sweep?(): Promise<void>;
 }
 
-/** One-to-one messages: the C2C subject and payload; sweeps dedup claims older than `dedupWindowMs`. */
+/** One-to-one messages: the C2C subject and payload; also sweeps the send claims. */
 export function c2cOutboxSource(
   store: MessageStore,
   bus: Pick<Bus, "registry">,
-  clock: Clock,
-  dedupWindowMs: number,
+  claims: Pick<SendClaims, "sweep">,
 ): OutboxSource<MessageRecord> {
   return {
     name: "c2c",
@@ -38,7 +38,7 @@ export function c2cOutboxSource(
     selectUnpublished: (beforeMs, limit) => store.selectUnpublished(beforeMs, limit),
     markPublished: (keys) => store.markPublished(keys),
     async sweep() {
-      await store.deleteDedupKeysBefore(clock() - dedupWindowMs);
+      await claims.sweep();
     },
   };
 }

@@ -49,7 +49,7 @@ export interface SendDeps {
 export const MAX_CLIENT_MESSAGE_ID_BYTES = 64;
 
 /**
- * The one-to-one send path (DESIGN.md "Data flow"): validate, permission,
+ * The one-to-one send path (docs/architecture.md, "Data flow"): validate, permission,
  * idempotency claim, before-send webhook, seq + insert with the outbox mark,
  * then ack. Publishing to the bus happens after the ack is decided and never
  * blocks it: the outbox guarantees fan-out of every stored message.

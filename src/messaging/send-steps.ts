@@ -43,7 +43,7 @@ export type BeforeSendResult =
   | { kind: "dropped" };
 
 /**
- * Runs the before-send webhook (DESIGN.md "Webhook semantics"): a deny becomes
+ * Runs the before-send webhook (docs/architecture.md, "Webhook semantics"): a deny becomes
  * BLOCKED_BY_WEBHOOK with the app's code and text passed through; a drop tells
  * the caller to answer success without storing; a modification replaces the content.
  */
