@@ -4,13 +4,13 @@ import { type Bus, createMemoryBus, openNatsBus, routeBySubject } from "./bus/in
 import { type Clock, systemClock } from "./common/clock.js";
 import { type Component, mergeBusHandlers } from "./common/component.js";
 import type { Config } from "./config/config.js";
-import { setupGroupMessaging } from "./group-messaging/setup.js";
+import { setupMessaging } from "./conversations/c2c/setup.js";
+import { setupGroupMessaging } from "./conversations/group/setup.js";
 import { generateGroupId } from "./groups/group-id.js";
 import { createGroupsOf } from "./groups/groups-of.js";
 import { setupGroups } from "./groups/setup.js";
 import { setupLive } from "./live/setup.js";
 import type { Logger } from "./log/logger.js";
-import { setupMessaging } from "./messaging/setup.js";
 import { setupProfiles } from "./profiles/setup.js";
 import { setupRelations } from "./relations/setup.js";
 import { startServer } from "./server/server.js";

@@ -1,7 +1,7 @@
 import type { AccountStore } from "../accounts/store.js";
-import type { GroupMessageStore } from "../group-messaging/store.js";
+import type { MessageStore } from "../conversations/c2c/store.js";
+import type { GroupMessageStore } from "../conversations/group/store.js";
 import type { GroupMemberStore, GroupStore, JoinApplicationStore } from "../groups/store.js";
-import type { MessageStore } from "../messaging/store.js";
 import type { ProfileStore } from "../profiles/store.js";
 import type { RelationStore } from "../relations/store.js";
 import { createMemoryAccountStore } from "./memory/accounts-store.js";

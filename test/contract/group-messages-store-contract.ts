@@ -1,8 +1,8 @@
 import { create } from "@bufbuild/protobuf";
 import { beforeEach, describe, expect, it } from "vitest";
+import { SeqTakenError } from "../../src/conversations/c2c/store.js";
+import type { GroupMessageRecord, GroupMessageStore } from "../../src/conversations/group/store.js";
 import { GroupMessageKind, GroupMessageSchema } from "../../src/gen/im/v1/group_pb.js";
-import type { GroupMessageRecord, GroupMessageStore } from "../../src/group-messaging/store.js";
-import { SeqTakenError } from "../../src/messaging/store.js";
 
 const G = "g:1 with spaces";
 

@@ -1,7 +1,11 @@
 import { create } from "@bufbuild/protobuf";
 import { beforeEach, describe, expect, it } from "vitest";
+import {
+  type MessageRecord,
+  type MessageStore,
+  SeqTakenError,
+} from "../../src/conversations/c2c/store.js";
 import { MessageSchema } from "../../src/gen/im/v1/message_pb.js";
-import { type MessageRecord, type MessageStore, SeqTakenError } from "../../src/messaging/store.js";
 
 const CONV = "c2c:alice:bob";
 

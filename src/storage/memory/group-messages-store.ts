@@ -1,11 +1,11 @@
 import { clone } from "@bufbuild/protobuf";
+import { SeqTakenError } from "../../conversations/c2c/store.js";
+import type { GroupMessageRecord, GroupMessageStore } from "../../conversations/group/store.js";
 import {
   type GroupMessage,
   GroupMessageKind,
   GroupMessageSchema,
 } from "../../gen/im/v1/group_pb.js";
-import type { GroupMessageRecord, GroupMessageStore } from "../../group-messaging/store.js";
-import { SeqTakenError } from "../../messaging/store.js";
 
 /** Single-process GroupMessageStore; same semantics as MongoDB, nothing survives a restart. */
 export function createMemoryGroupMessageStore(): GroupMessageStore {

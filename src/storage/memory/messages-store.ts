@@ -1,11 +1,11 @@
 import { clone } from "@bufbuild/protobuf";
-import { MessageSchema } from "../../gen/im/v1/message_pb.js";
 import {
   type ConversationRecord,
   type MessageRecord,
   type MessageStore,
   SeqTakenError,
-} from "../../messaging/store.js";
+} from "../../conversations/c2c/store.js";
+import { MessageSchema } from "../../gen/im/v1/message_pb.js";
 
 /** Single-process MessageStore; same semantics as MongoDB, nothing survives a restart. */
 export function createMemoryMessageStore(): MessageStore {

@@ -1,12 +1,12 @@
 import { fromJson, type JsonValue, toJson } from "@bufbuild/protobuf";
 import type { Db } from "mongodb";
+import { SeqTakenError } from "../../conversations/c2c/store.js";
+import type { GroupMessageRecord, GroupMessageStore } from "../../conversations/group/store.js";
 import {
   type GroupMessage,
   GroupMessageKind,
   GroupMessageSchema,
 } from "../../gen/im/v1/group_pb.js";
-import type { GroupMessageRecord, GroupMessageStore } from "../../group-messaging/store.js";
-import { SeqTakenError } from "../../messaging/store.js";
 import { guard } from "./guard.js";
 import { createOutboxCollection } from "./outbox-collection.js";
 

@@ -1,12 +1,12 @@
 import { fromJson, type JsonValue, toJson } from "@bufbuild/protobuf";
 import type { Db } from "mongodb";
-import { type Message, MessageSchema } from "../../gen/im/v1/message_pb.js";
 import {
   type ConversationRecord,
   type MessageRecord,
   type MessageStore,
   SeqTakenError,
-} from "../../messaging/store.js";
+} from "../../conversations/c2c/store.js";
+import { type Message, MessageSchema } from "../../gen/im/v1/message_pb.js";
 import { guard, isDuplicateKey } from "./guard.js";
 import { createKeyedMutex } from "./keyed-mutex.js";
 import { createOutboxCollection } from "./outbox-collection.js";

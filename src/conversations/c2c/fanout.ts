@@ -1,7 +1,7 @@
-import { type BusEvent, PoisonEventError } from "../bus/index.js";
-import type { LiveHub } from "../live/live-hub.js";
-import type { Logger } from "../log/logger.js";
-import type { WebhookClient } from "../webhooks/index.js";
+import { type BusEvent, PoisonEventError } from "../../bus/index.js";
+import type { LiveHub } from "../../live/live-hub.js";
+import type { Logger } from "../../log/logger.js";
+import type { WebhookClient } from "../../webhooks/index.js";
 import { decodeFanoutEvent } from "./fanout-event.js";
 import { afterSendEvent, deliverLive } from "./send-message.js";
 import type { MessageStore } from "./store.js";

@@ -1,5 +1,8 @@
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
-import { type GroupFanoutEvent, GroupFanoutEventSchema } from "../gen/im/internal/v1/fanout_pb.js";
+import {
+  type GroupFanoutEvent,
+  GroupFanoutEventSchema,
+} from "../../gen/im/internal/v1/fanout_pb.js";
 import type { GroupMessageRecord } from "./store.js";
 
 /** The bus payload of a group message: the message plus its fan-out flags. */

@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
 import { toBinary } from "@bufbuild/protobuf";
-import { type MessageElement, MessageElementSchema } from "../gen/im/v1/elements_pb.js";
+import { type MessageElement, MessageElementSchema } from "../../gen/im/v1/elements_pb.js";
 
 /**
  * The idempotency key of a group send. A client message id makes retries the

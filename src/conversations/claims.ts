@@ -1,5 +1,5 @@
 import type { Clock } from "../common/clock.js";
-import type { MessageStore } from "./store.js";
+import type { MessageStore } from "./c2c/store.js";
 
 /**
  * The idempotency claims of every send path (one-to-one and group), kept in

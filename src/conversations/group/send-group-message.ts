@@ -1,9 +1,14 @@
 import { create } from "@bufbuild/protobuf";
-import type { AccountStore } from "../accounts/store.js";
-import type { Caller } from "../auth/caller.js";
-import type { Clock } from "../common/clock.js";
-import { assertUserId } from "../common/user-id.js";
-import { ErrorReason, invalidField, notFound, permissionDenied } from "../errors/domain-error.js";
+import type { AccountStore } from "../../accounts/store.js";
+import type { Caller } from "../../auth/caller.js";
+import type { Clock } from "../../common/clock.js";
+import { assertUserId } from "../../common/user-id.js";
+import {
+  ErrorReason,
+  invalidField,
+  notFound,
+  permissionDenied,
+} from "../../errors/domain-error.js";
 import {
   type GroupMessage,
   GroupMessageKind,
@@ -12,16 +17,17 @@ import {
   type SendGroupMessageRequest,
   type SendGroupMessageResponse,
   SendGroupMessageResponseSchema,
-} from "../gen/im/v1/group_pb.js";
-import { requireAllowed } from "../groups/actor.js";
-import type { GroupConfig } from "../groups/config.js";
-import type { Actor } from "../groups/group-types.js";
-import type { GroupMemberStore, GroupRecord, GroupStore } from "../groups/store.js";
-import type { LiveHub } from "../live/live-hub.js";
-import type { Logger } from "../log/logger.js";
-import type { SendClaims } from "../messaging/claims.js";
-import type { Outbox } from "../messaging/outbox.js";
-import { MAX_CLIENT_MESSAGE_ID_BYTES } from "../messaging/send-message.js";
+} from "../../gen/im/v1/group_pb.js";
+import { requireAllowed } from "../../groups/actor.js";
+import type { GroupConfig } from "../../groups/config.js";
+import type { Actor } from "../../groups/group-types.js";
+import type { GroupMemberStore, GroupRecord, GroupStore } from "../../groups/store.js";
+import type { LiveHub } from "../../live/live-hub.js";
+import type { Logger } from "../../log/logger.js";
+import type { WebhookClient } from "../../webhooks/index.js";
+import { MAX_CLIENT_MESSAGE_ID_BYTES } from "../c2c/send-message.js";
+import type { SendClaims } from "../claims.js";
+import type { Outbox } from "../outbox.js";
 import {
   assertCallerWaiting,
   assertClaimHeld,
@@ -30,9 +36,8 @@ import {
   claimSend,
   releaseClaim,
   runBeforeSend,
-} from "../messaging/send-steps.js";
-import { bodyProblem, validateBody } from "../messaging/validate-body.js";
-import type { WebhookClient } from "../webhooks/index.js";
+} from "../send-steps.js";
+import { bodyProblem, validateBody } from "../validate-body.js";
 import { type GroupAccessDeps, loadGroupAccess } from "./access.js";
 import { groupAfterSendEvent } from "./after-send-event.js";
 import { groupDedupKey } from "./dedup-key.js";

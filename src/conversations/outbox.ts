@@ -1,9 +1,9 @@
 import type { Bus } from "../bus/bus.js";
 import type { Clock } from "../common/clock.js";
 import type { Logger } from "../log/logger.js";
+import { encodeFanoutEvent } from "./c2c/fanout-event.js";
+import type { MessageRecord, MessageStore } from "./c2c/store.js";
 import type { SendClaims } from "./claims.js";
-import { encodeFanoutEvent } from "./fanout-event.js";
-import type { MessageRecord, MessageStore } from "./store.js";
 
 /**
  * What an outbox publishes: one kind of stored record, the subject its events

@@ -1,5 +1,5 @@
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
-import { type C2cFanoutEvent, C2cFanoutEventSchema } from "../gen/im/internal/v1/fanout_pb.js";
+import { type C2cFanoutEvent, C2cFanoutEventSchema } from "../../gen/im/internal/v1/fanout_pb.js";
 import type { MessageRecord } from "./store.js";
 
 /** The bus payload for a stored message: the message plus its fan-out flags. */

@@ -1,6 +1,6 @@
 import type { ServiceImpl } from "@connectrpc/connect";
-import { requireCaller } from "../auth/caller.js";
-import type { MessageService } from "../gen/im/v1/message_pb.js";
+import { requireCaller } from "../../auth/caller.js";
+import type { MessageService } from "../../gen/im/v1/message_pb.js";
 import type { History } from "./history.js";
 import type { createSendMessage } from "./send-message.js";
 

@@ -1,4 +1,4 @@
-import type { Message } from "../gen/im/v1/message_pb.js";
+import type { Message } from "../../gen/im/v1/message_pb.js";
 
 /** A stored one-to-one message and the fields the store indexes. */
 export interface MessageRecord {

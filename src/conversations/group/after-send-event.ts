@@ -1,5 +1,5 @@
-import type { GroupMessage } from "../gen/im/v1/group_pb.js";
-import type { AfterSendEvent } from "../webhooks/index.js";
+import type { GroupMessage } from "../../gen/im/v1/group_pb.js";
+import type { AfterSendEvent } from "../../webhooks/index.js";
 
 /** The group after-send webhook event of a delivered message (body as delivered). */
 export const groupAfterSendEvent = (m: GroupMessage): AfterSendEvent => ({

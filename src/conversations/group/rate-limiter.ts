@@ -1,5 +1,5 @@
-import type { Clock } from "../common/clock.js";
-import { GroupMessagePriority } from "../gen/im/v1/group_pb.js";
+import type { Clock } from "../../common/clock.js";
+import { GroupMessagePriority } from "../../gen/im/v1/group_pb.js";
 
 /**
  * Frequency control: at most `limit` messages per group in any one-second

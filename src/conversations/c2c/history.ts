@@ -1,16 +1,16 @@
 import { create } from "@bufbuild/protobuf";
-import type { Clock } from "../common/clock.js";
-import { decodeCursor, encodeCursor, pageSize } from "../common/cursor.js";
-import { assertUserId } from "../common/user-id.js";
-import { SubscribeResponseSchema } from "../gen/im/v1/events_pb.js";
+import type { Clock } from "../../common/clock.js";
+import { decodeCursor, encodeCursor, pageSize } from "../../common/cursor.js";
+import { assertUserId } from "../../common/user-id.js";
+import { SubscribeResponseSchema } from "../../gen/im/v1/events_pb.js";
 import {
   type Conversation,
   ConversationSchema,
   type ListMessagesRequest,
   type Message,
   type SyncMessagesRequest,
-} from "../gen/im/v1/message_pb.js";
-import type { LiveHub } from "../live/live-hub.js";
+} from "../../gen/im/v1/message_pb.js";
+import type { LiveHub } from "../../live/live-hub.js";
 import { c2cConversationId } from "./conversation-id.js";
 import type { MessageStore } from "./store.js";
 

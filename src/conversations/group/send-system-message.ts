@@ -1,16 +1,16 @@
 import { create } from "@bufbuild/protobuf";
-import type { Caller } from "../auth/caller.js";
-import type { Clock } from "../common/clock.js";
-import { assertUserIdBatch } from "../common/user-id.js";
-import { ErrorReason, permissionDenied } from "../errors/domain-error.js";
+import type { Caller } from "../../auth/caller.js";
+import type { Clock } from "../../common/clock.js";
+import { assertUserIdBatch } from "../../common/user-id.js";
+import { ErrorReason, permissionDenied } from "../../errors/domain-error.js";
 import {
   GroupMessageKind,
   GroupMessageSchema,
   type SendGroupSystemMessageRequest,
-} from "../gen/im/v1/group_pb.js";
-import type { GroupMemberStore } from "../groups/store.js";
-import type { LiveHub } from "../live/live-hub.js";
-import { validateBody } from "../messaging/validate-body.js";
+} from "../../gen/im/v1/group_pb.js";
+import type { GroupMemberStore } from "../../groups/store.js";
+import type { LiveHub } from "../../live/live-hub.js";
+import { validateBody } from "../validate-body.js";
 import { type GroupAccessDeps, loadGroupAccess } from "./access.js";
 import { deliverGroupMessage, groupMessageEvent } from "./delivery.js";
 

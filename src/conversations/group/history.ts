@@ -1,18 +1,18 @@
 import { create } from "@bufbuild/protobuf";
-import type { Caller } from "../auth/caller.js";
-import type { Clock } from "../common/clock.js";
-import { decodeCursor, encodeCursor, pageSize } from "../common/cursor.js";
-import { ErrorReason, permissionDenied } from "../errors/domain-error.js";
-import { SubscribeResponseSchema } from "../gen/im/v1/events_pb.js";
+import type { Caller } from "../../auth/caller.js";
+import type { Clock } from "../../common/clock.js";
+import { decodeCursor, encodeCursor, pageSize } from "../../common/cursor.js";
+import { ErrorReason, permissionDenied } from "../../errors/domain-error.js";
+import { SubscribeResponseSchema } from "../../gen/im/v1/events_pb.js";
 import type {
   GroupMessage,
   ListGroupMessagesRequest,
   SyncGroupMessagesRequest,
-} from "../gen/im/v1/group_pb.js";
-import { requireAllowed, typeUnsupported } from "../groups/actor.js";
-import type { GroupConfig } from "../groups/config.js";
-import type { GroupMemberRecord, GroupMemberStore, GroupRecord } from "../groups/store.js";
-import type { LiveHub } from "../live/live-hub.js";
+} from "../../gen/im/v1/group_pb.js";
+import { requireAllowed, typeUnsupported } from "../../groups/actor.js";
+import type { GroupConfig } from "../../groups/config.js";
+import type { GroupMemberRecord, GroupMemberStore, GroupRecord } from "../../groups/store.js";
+import type { LiveHub } from "../../live/live-hub.js";
 import { type GroupAccessDeps, loadGroupAccess } from "./access.js";
 import type { GroupMessageStore } from "./store.js";
 

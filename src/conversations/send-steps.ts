@@ -5,7 +5,7 @@ import type { MessageElement } from "../gen/im/v1/elements_pb.js";
 import type { SendOptions } from "../gen/im/v1/message_pb.js";
 import type { Logger } from "../log/logger.js";
 import type { BeforeSendEvent, BodyValidator, WebhookClient } from "../webhooks/index.js";
-import type { MessageStore } from "./store.js";
+import type { MessageStore } from "./c2c/store.js";
 
 /**
  * Steps of the send path shared by one-to-one and group messages, so both

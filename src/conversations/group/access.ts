@@ -1,15 +1,15 @@
-import type { Caller } from "../auth/caller.js";
-import { ErrorReason, notFound } from "../errors/domain-error.js";
-import { GroupRole } from "../gen/im/v1/group_pb.js";
-import { actorOf } from "../groups/actor.js";
-import { assertGroupId } from "../groups/group-id.js";
-import type { Actor } from "../groups/group-types.js";
+import type { Caller } from "../../auth/caller.js";
+import { ErrorReason, notFound } from "../../errors/domain-error.js";
+import { GroupRole } from "../../gen/im/v1/group_pb.js";
+import { actorOf } from "../../groups/actor.js";
+import { assertGroupId } from "../../groups/group-id.js";
+import type { Actor } from "../../groups/group-types.js";
 import type {
   GroupMemberRecord,
   GroupMemberStore,
   GroupRecord,
   GroupStore,
-} from "../groups/store.js";
+} from "../../groups/store.js";
 
 export interface GroupAccessDeps {
   groups: Pick<GroupStore, "selectGroup">;

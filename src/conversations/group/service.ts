@@ -1,5 +1,5 @@
-import { requireCaller } from "../auth/caller.js";
-import type { GroupMessagingHandlers } from "../groups/service.js";
+import { requireCaller } from "../../auth/caller.js";
+import type { GroupMessagingHandlers } from "../../groups/service.js";
 import type { GroupHistory } from "./history.js";
 import type { createSendGroupMessage } from "./send-group-message.js";
 import type { createSendGroupSystemMessage } from "./send-system-message.js";

@@ -1,7 +1,7 @@
 import { create } from "@bufbuild/protobuf";
-import { type SubscribeResponse, SubscribeResponseSchema } from "../gen/im/v1/events_pb.js";
-import type { GroupMessage } from "../gen/im/v1/group_pb.js";
-import type { LiveHub } from "../live/live-hub.js";
+import { type SubscribeResponse, SubscribeResponseSchema } from "../../gen/im/v1/events_pb.js";
+import type { GroupMessage } from "../../gen/im/v1/group_pb.js";
+import type { LiveHub } from "../../live/live-hub.js";
 
 export const groupMessageEvent = (message: GroupMessage): SubscribeResponse =>
   create(SubscribeResponseSchema, { event: { case: "groupMessage", value: message } });

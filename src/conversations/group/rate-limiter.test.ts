@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { GroupMessagePriority as P } from "../gen/im/v1/group_pb.js";
+import { GroupMessagePriority as P } from "../../gen/im/v1/group_pb.js";
 import { ceilingOf, createGroupRateLimiter } from "./rate-limiter.js";
 
 describe("group rate limiter", () => {

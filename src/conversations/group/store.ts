@@ -1,4 +1,4 @@
-import type { GroupMessage } from "../gen/im/v1/group_pb.js";
+import type { GroupMessage } from "../../gen/im/v1/group_pb.js";
 
 /** A stored group message (ordinary message or stored tip) and the fields the store indexes. */
 export interface GroupMessageRecord {

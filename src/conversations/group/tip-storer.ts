@@ -1,6 +1,6 @@
-import type { GroupConfig } from "../groups/config.js";
-import type { TipStorer } from "../groups/notifier.js";
-import type { Logger } from "../log/logger.js";
+import type { GroupConfig } from "../../groups/config.js";
+import type { TipStorer } from "../../groups/notifier.js";
+import type { Logger } from "../../log/logger.js";
 import { type InsertGroupMessageDeps, insertGroupMessage } from "./insert-group-message.js";
 
 /**

@@ -1,23 +1,21 @@
 import { create } from "@bufbuild/protobuf";
-import type { AccountStore } from "../accounts/store.js";
-import type { Caller } from "../auth/caller.js";
-import type { Clock } from "../common/clock.js";
-import { assertUserId } from "../common/user-id.js";
-import { ErrorReason, invalidArgument, invalidField, notFound } from "../errors/domain-error.js";
-import { SubscribeResponseSchema } from "../gen/im/v1/events_pb.js";
+import type { AccountStore } from "../../accounts/store.js";
+import type { Caller } from "../../auth/caller.js";
+import type { Clock } from "../../common/clock.js";
+import { assertUserId } from "../../common/user-id.js";
+import { ErrorReason, invalidArgument, invalidField, notFound } from "../../errors/domain-error.js";
+import { SubscribeResponseSchema } from "../../gen/im/v1/events_pb.js";
 import {
   type Message,
   MessageSchema,
   type SendMessageRequest,
   type SendMessageResponse,
   SendMessageResponseSchema,
-} from "../gen/im/v1/message_pb.js";
-import type { LiveHub } from "../live/live-hub.js";
-import type { Logger } from "../log/logger.js";
-import type { WebhookClient } from "../webhooks/index.js";
-import { c2cConversationId, messageKeyOf } from "./conversation-id.js";
-import type { Outbox } from "./outbox.js";
-import type { C2CSendPolicy } from "./send-policy.js";
+} from "../../gen/im/v1/message_pb.js";
+import type { LiveHub } from "../../live/live-hub.js";
+import type { Logger } from "../../log/logger.js";
+import type { WebhookClient } from "../../webhooks/index.js";
+import type { Outbox } from "../outbox.js";
 import {
   assertCallerWaiting,
   assertClaimHeld,
@@ -27,9 +25,11 @@ import {
   insertWithNewSeq,
   releaseClaim,
   runBeforeSend,
-} from "./send-steps.js";
+} from "../send-steps.js";
+import { bodyProblem, validateBody } from "../validate-body.js";
+import { c2cConversationId, messageKeyOf } from "./conversation-id.js";
+import type { C2CSendPolicy } from "./send-policy.js";
 import { type MessageRecord, type MessageStore, SeqTakenError } from "./store.js";
-import { bodyProblem, validateBody } from "./validate-body.js";
 
 export interface SendDeps {
   store: MessageStore;

@@ -1,7 +1,7 @@
-import type { Component } from "../common/component.js";
-import type { TipStorer } from "../groups/notifier.js";
-import type { GroupMessagingHandlers } from "../groups/service.js";
-import type { GroupMemberRecord, GroupRecord } from "../groups/store.js";
+import type { Component } from "../../common/component.js";
+import type { TipStorer } from "../../groups/notifier.js";
+import type { GroupMessagingHandlers } from "../../groups/service.js";
+import type { GroupMemberRecord, GroupRecord } from "../../groups/store.js";
 import { createGroupMessaging, type GroupMessagingDeps } from "./group-messaging.js";
 
 /**

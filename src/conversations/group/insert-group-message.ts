@@ -1,10 +1,10 @@
-import type { Clock } from "../common/clock.js";
-import { ErrorReason, notFound } from "../errors/domain-error.js";
-import type { GroupStore } from "../groups/store.js";
-import type { Logger } from "../log/logger.js";
-import { messageKeyOf } from "../messaging/conversation-id.js";
-import { insertWithNewSeq } from "../messaging/send-steps.js";
-import { SeqTakenError } from "../messaging/store.js";
+import type { Clock } from "../../common/clock.js";
+import { ErrorReason, notFound } from "../../errors/domain-error.js";
+import type { GroupStore } from "../../groups/store.js";
+import type { Logger } from "../../log/logger.js";
+import { messageKeyOf } from "../c2c/conversation-id.js";
+import { SeqTakenError } from "../c2c/store.js";
+import { insertWithNewSeq } from "../send-steps.js";
 import type { GroupMessageRecord, GroupMessageStore } from "./store.js";
 
 export interface InsertGroupMessageDeps {

@@ -1,7 +1,7 @@
-import { type BusEvent, PoisonEventError } from "../bus/index.js";
-import type { LiveHub } from "../live/live-hub.js";
-import type { Logger } from "../log/logger.js";
-import type { WebhookClient } from "../webhooks/index.js";
+import { type BusEvent, PoisonEventError } from "../../bus/index.js";
+import type { LiveHub } from "../../live/live-hub.js";
+import type { Logger } from "../../log/logger.js";
+import type { WebhookClient } from "../../webhooks/index.js";
 import { groupAfterSendEvent } from "./after-send-event.js";
 import { deliverGroupMessage } from "./delivery.js";
 import { decodeGroupFanoutEvent } from "./fanout-event.js";
