@@ -4,8 +4,7 @@ import { type Bus, createMemoryBus, openNatsBus, routeBySubject } from "./bus/in
 import { type Clock, systemClock } from "./common/clock.js";
 import { type Component, mergeBusHandlers } from "./common/component.js";
 import type { Config } from "./config/config.js";
-import { setupMessaging } from "./conversations/c2c/setup.js";
-import { setupGroupMessaging } from "./conversations/group/setup.js";
+import { setupConversations } from "./conversations/setup.js";
 import { generateGroupId } from "./groups/group-id.js";
 import { createGroupsOf } from "./groups/groups-of.js";
 import { setupGroups } from "./groups/setup.js";
@@ -105,34 +104,16 @@ export async function startApp(
       clock,
       live: live.hub,
     });
-    const c2c = setupMessaging({
-      store: storage.messages,
-      accounts: storage.accounts,
+    const conversations = setupConversations({
+      storage,
+      c2cPolicy: relations.sendPolicy,
       bus,
       live: live.hub,
       webhooks,
-      policy: relations.sendPolicy,
       settings: messaging,
+      groupConfig: config.groups,
       clock,
       logger,
-    });
-    const groupMessaging = setupGroupMessaging({
-      groups: storage.groups,
-      members: storage.groupMembers,
-      accounts: storage.accounts,
-      messages: storage.groupMessages,
-      claims: c2c.claims,
-      claimLeaseMs: messaging.claimLeaseMs,
-      bus,
-      live: live.hub,
-      webhooks,
-      config: config.groups,
-      clock,
-      logger,
-      maxMessageBytes: messaging.maxMessageBytes,
-      retentionMs: messaging.retentionMs,
-      outboxIntervalMs: messaging.outboxIntervalMs,
-      outboxStaleMs: messaging.outboxStaleMs,
     });
     const groups = setupGroups({
       groups: storage.groups,
@@ -141,21 +122,13 @@ export async function startApp(
       accounts: storage.accounts,
       live: live.hub,
       webhooks,
-      messaging: groupMessaging.api,
+      messaging: conversations.group,
       config: config.groups,
       clock,
       logger,
       newGroupId: generateGroupId,
     });
-    const components: Component[] = [
-      live,
-      accounts,
-      profiles,
-      relations,
-      c2c,
-      groupMessaging,
-      groups,
-    ];
+    const components: Component[] = [live, accounts, profiles, relations, conversations, groups];
     stops.push(async () => {
       for (const component of [...components].reverse()) await component.stop();
     });

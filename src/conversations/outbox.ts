@@ -1,13 +1,12 @@
 import type { Bus } from "../bus/bus.js";
 import type { Clock } from "../common/clock.js";
 import type { Logger } from "../log/logger.js";
-import { encodeFanoutEvent } from "./c2c/fanout-event.js";
-import type { MessageRecord, MessageStore } from "./c2c/store.js";
-import type { SendClaims } from "./claims.js";
+import type { ConversationKind } from "./kind.js";
+import type { SequencedMessage, StoredMessage } from "./store.js";
 
 /**
  * What an outbox publishes: one kind of stored record, the subject its events
- * go to and how they are encoded. One-to-one and group messages each have one.
+ * go to and how they are encoded. Each conversation kind has one.
  */
 export interface OutboxSource<R> {
   /** For logs. */
@@ -20,26 +19,22 @@ export interface OutboxSource<R> {
   selectUnpublished(beforeMs: number, limit: number): Promise<R[]>;
   /** Clears the marks of the given keys. */
   markPublished(keys: readonly string[]): Promise<void>;
-  /** Housekeeping run by the recovery loop about once a minute (e.g. old dedup claims). */
-  sweep?(): Promise<void>;
 }
 
-/** One-to-one messages: the C2C subject and payload; also sweeps the send claims. */
-export function c2cOutboxSource(
-  store: MessageStore,
-  bus: Pick<Bus, "registry">,
-  claims: Pick<SendClaims, "sweep">,
-): OutboxSource<MessageRecord> {
+/** A conversation kind's stored messages: its subject, payload and store. */
+export function outboxSourceOf<M extends SequencedMessage, R extends StoredMessage<M>>(
+  kind: Pick<
+    ConversationKind<unknown, M, R, unknown>,
+    "name" | "subject" | "encodeEvent" | "store"
+  >,
+): OutboxSource<R> {
   return {
-    name: "c2c",
-    subject: bus.registry.subjects.c2cMessage,
-    encode: encodeFanoutEvent,
+    name: kind.name,
+    subject: kind.subject,
+    encode: kind.encodeEvent,
     keyOf: (r) => r.message.messageKey,
-    selectUnpublished: (beforeMs, limit) => store.selectUnpublished(beforeMs, limit),
-    markPublished: (keys) => store.markPublished(keys),
-    async sweep() {
-      await claims.sweep();
-    },
+    selectUnpublished: (beforeMs, limit) => kind.store.selectUnpublished(beforeMs, limit),
+    markPublished: (keys) => kind.store.markPublished(keys),
   };
 }
 
@@ -73,7 +68,6 @@ export interface Outbox<R> {
 
 const RECOVERY_BATCH = 500;
 const MARK_FLUSH_MS = 20;
-const SWEEP_EVERY_MS = 60_000;
 
 export function createOutbox<R>(deps: OutboxDeps<R>): Outbox<R> {
   const { source, bus, clock, logger } = deps;
@@ -83,7 +77,6 @@ export function createOutbox<R>(deps: OutboxDeps<R>): Outbox<R> {
   let markTimer: NodeJS.Timeout | undefined;
   let loopTimer: NodeJS.Timeout | undefined;
   let recovering: Promise<number> | undefined;
-  let lastSweep = 0;
 
   // Clearing marks one by one would add a write per message; batch them.
   const flushMarks = async () => {
@@ -124,10 +117,6 @@ export function createOutbox<R>(deps: OutboxDeps<R>): Outbox<R> {
     }
     if (published > 0) {
       logger.info("outbox republished messages", { outbox: source.name, published });
-    }
-    if (source.sweep && clock() - lastSweep >= SWEEP_EVERY_MS) {
-      lastSweep = clock();
-      await source.sweep();
     }
     return published;
   };

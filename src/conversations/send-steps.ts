@@ -12,6 +12,9 @@ import type { MessageStore } from "./c2c/store.js";
  * kinds of send behave the same where the product says they do.
  */
 
+/** Longest client message id, in bytes (both kinds). */
+export const MAX_CLIENT_MESSAGE_ID_BYTES = 64;
+
 /** How long a retry waits for the original send of the same message to finish. */
 const IN_PROGRESS_WAIT_MS = 3000;
 const IN_PROGRESS_POLL_MS = 50;

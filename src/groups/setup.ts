@@ -1,7 +1,7 @@
 import type { AccountStore } from "../accounts/store.js";
 import type { Clock } from "../common/clock.js";
 import { type Component, noBusHandlers } from "../common/component.js";
-import type { GroupMessagingApi } from "../conversations/group/setup.js";
+import type { GroupMessagingApi } from "../conversations/setup.js";
 import type { GroupType } from "../gen/im/v1/group_pb.js";
 import { GroupService } from "../gen/im/v1/group_pb.js";
 import type { Logger } from "../log/logger.js";

@@ -1,10 +1,7 @@
 import { create } from "@bufbuild/protobuf";
 import { beforeEach, describe, expect, it } from "vitest";
-import {
-  type MessageRecord,
-  type MessageStore,
-  SeqTakenError,
-} from "../../src/conversations/c2c/store.js";
+import type { MessageRecord, MessageStore } from "../../src/conversations/c2c/store.js";
+import { SeqTakenError } from "../../src/conversations/store.js";
 import { MessageSchema } from "../../src/gen/im/v1/message_pb.js";
 
 const CONV = "c2c:alice:bob";
@@ -127,7 +124,7 @@ export function describeMessageStoreContract(makeStore: () => Promise<MessageSto
         seqsOf(
           await store.selectMessagesBefore(
             CONV,
-            { beforeSeq: 5, minTimeMs: 0, maxTimeMs: 1e12 },
+            { aboveSeq: 0, beforeSeq: 5, minTimeMs: 0, maxTimeMs: 1e12 },
             2,
           ),
         ),
@@ -136,7 +133,16 @@ export function describeMessageStoreContract(makeStore: () => Promise<MessageSto
         seqsOf(
           await store.selectMessagesBefore(
             CONV,
-            { beforeSeq: 0, minTimeMs: 200, maxTimeMs: 400 },
+            { aboveSeq: 2, beforeSeq: 0, minTimeMs: 0, maxTimeMs: 1e12 },
+            10,
+          ),
+        ),
+      ).toEqual([6, 5, 4, 3]);
+      expect(
+        seqsOf(
+          await store.selectMessagesBefore(
+            CONV,
+            { aboveSeq: 0, beforeSeq: 0, minTimeMs: 200, maxTimeMs: 400 },
             10,
           ),
         ),

@@ -4,6 +4,3 @@
  */
 export const c2cConversationId = (a: string, b: string): string =>
   a < b ? `c2c:${a}:${b}` : `c2c:${b}:${a}`;
-
-export const messageKeyOf = (conversationId: string, seq: number): string =>
-  `${conversationId}:${seq}`;

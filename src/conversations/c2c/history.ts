@@ -7,10 +7,10 @@ import {
   type Conversation,
   ConversationSchema,
   type ListMessagesRequest,
-  type Message,
   type SyncMessagesRequest,
 } from "../../gen/im/v1/message_pb.js";
 import type { LiveHub } from "../../live/live-hub.js";
+import { createHistoryPages } from "../history.js";
 import { c2cConversationId } from "./conversation-id.js";
 import type { MessageStore } from "./store.js";
 
@@ -22,14 +22,11 @@ export interface HistoryDeps {
   recentContactsMax: number;
 }
 
-const SYNC_MAX = 100;
-const HISTORY_DEFAULT = 20;
-const HISTORY_MAX = 100;
-
-/** Reads of one-to-one messages (always within retention) and read state. */
+/** Reads of one-to-one messages (both users see the whole conversation) and read state. */
 export function createHistory(deps: HistoryDeps) {
-  const { store, clock } = deps;
-  const oldestVisible = () => clock() - deps.retentionMs;
+  const { store } = deps;
+  const pages = createHistoryPages({ store, clock: deps.clock, retentionMs: deps.retentionMs });
+  const { oldestVisible } = pages;
   const conversationWith = (owner: string, peer: string) => {
     assertUserId(peer, "peer_user_id");
     return c2cConversationId(owner, peer);
@@ -70,52 +67,13 @@ export function createHistory(deps: HistoryDeps) {
     /** Fills a gap: ascending by seq; `coveredUpToSeq` says how far the answer is complete. */
     async syncMessages(owner: string, req: SyncMessagesRequest) {
       const conversationId = conversationWith(owner, req.peerUserId);
-      const limit = pageSize(req.limit, SYNC_MAX, SYNC_MAX);
-      const afterSeq = Number(req.afterSeq);
-      const upToSeq = Number(req.upToSeq);
       const lastSeq = await store.selectLastSeq(conversationId);
-      const found = await store.selectMessagesAfter(
-        conversationId,
-        { afterSeq, upToSeq, minTimeMs: oldestVisible() },
-        limit + 1,
-      );
-      const hasMore = found.length > limit;
-      const messages = found.slice(0, limit);
-      const lastReturned = Number(messages[messages.length - 1]?.seq ?? 0);
-      const bound = upToSeq === 0 ? lastSeq : Math.min(upToSeq, Math.max(lastSeq, lastReturned));
-      return {
-        messages,
-        coveredUpToSeq: BigInt(hasMore ? lastReturned : Math.max(bound, lastReturned, afterSeq)),
-        hasMore,
-        lastSeq: BigInt(Math.max(lastSeq, lastReturned)),
-      };
+      return pages.sync(conversationId, req, { hiddenUpTo: 0, lastSeq });
     },
 
     /** Roaming history, newest first; the cursor carries the seq to continue below. */
     async listMessages(owner: string, req: ListMessagesRequest) {
-      const conversationId = conversationWith(owner, req.peerUserId);
-      const limit = pageSize(req.page?.pageSize ?? 0, HISTORY_DEFAULT, HISTORY_MAX);
-      const cursor = decodeCursor(req.page?.cursor ?? "", { s: "number" });
-      const requestedBefore = Number(req.beforeSeq);
-      const beforeSeq =
-        cursor === undefined
-          ? requestedBefore
-          : requestedBefore === 0
-            ? cursor.s
-            : Math.min(cursor.s, requestedBefore);
-      const messages: Message[] = await store.selectMessagesBefore(
-        conversationId,
-        {
-          beforeSeq,
-          minTimeMs: Math.max(Number(req.minTimeMs), oldestVisible()),
-          maxTimeMs: req.maxTimeMs === 0n ? clock() : Number(req.maxTimeMs),
-        },
-        limit,
-      );
-      const last = messages[messages.length - 1];
-      const nextCursor =
-        messages.length === limit && last ? encodeCursor({ s: Number(last.seq) }) : "";
-      return { messages, nextCursor };
+      return pages.list(conversationWith(owner, req.peerUserId), req, 0);
     },
 
     /** Raises the read seq (clamped to the latest seq) and tells all the owner's devices. */

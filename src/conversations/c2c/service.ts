@@ -1,16 +1,20 @@
 import type { ServiceImpl } from "@connectrpc/connect";
 import { requireCaller } from "../../auth/caller.js";
-import type { MessageService } from "../../gen/im/v1/message_pb.js";
+import type {
+  MessageService,
+  SendMessageRequest,
+  SendMessageResponse,
+} from "../../gen/im/v1/message_pb.js";
+import type { ConversationPipeline } from "../pipeline.js";
 import type { History } from "./history.js";
-import type { createSendMessage } from "./send-message.js";
 
 /** MessageService over Connect: proto in, domain call, proto out. */
 export function createMessageService(
-  sendMessage: ReturnType<typeof createSendMessage>,
+  pipeline: Pick<ConversationPipeline<SendMessageRequest, unknown, SendMessageResponse>, "send">,
   history: History,
 ): ServiceImpl<typeof MessageService> {
   return {
-    sendMessage: (req, ctx) => sendMessage(requireCaller(ctx), req, ctx.signal),
+    sendMessage: (req, ctx) => pipeline.send(requireCaller(ctx), req, ctx.signal),
     async listConversations(req, ctx) {
       const { conversations, nextCursor } = await history.listConversations(
         requireCaller(ctx).userId,

@@ -1,15 +1,9 @@
 import type { Message } from "../../gen/im/v1/message_pb.js";
+import type { ClaimStore, ConversationMessageStore, StoredMessage } from "../store.js";
 
-/** A stored one-to-one message and the fields the store indexes. */
-export interface MessageRecord {
-  message: Message;
-  /** Idempotency key (sender, recipient, client id or random); undefined: none given. */
-  dedupKey: string | undefined;
-  /** Outbox mark: true until the message is known to be on the bus. */
-  unpublished: boolean;
-  /** Fan-out flags kept for outbox republishing. */
-  skipAfterSendWebhook: boolean;
-  skipSyncToSender: boolean;
+/** A stored one-to-one message (dedup key: sender, recipient, client id or random). */
+export interface MessageRecord extends StoredMessage<Message> {
+  /** Fan-out flag kept for outbox republishing: the conversation lists keep their last message. */
   noLastMessage: boolean;
 }
 
@@ -27,67 +21,15 @@ export interface ConversationRecord {
   updatedAtMs: number;
 }
 
-export type DedupClaim =
-  /** The caller owns the key now and must send (or release it). */
-  | { kind: "claimed" }
-  /** Someone claimed it at `claimedAtMs`, within the window. */
-  | { kind: "taken"; claimedAtMs: number };
-
 /**
- * insertMessage found the (conversation, seq) taken. On a backend whose
- * counters are atomic this never happens; on FerretDB two processes can be
- * handed the same seq, and the caller takes a new one.
+ * Storage port of one-to-one messaging: the conversation messages, their seq
+ * counters, the per-owner conversation lists, and (for every kind) the send claims.
  */
-export class SeqTakenError extends Error {
-  constructor(readonly messageKey: string) {
-    super(`seq already taken: ${messageKey}`);
-    this.name = "SeqTakenError";
-  }
-}
-
-/** Storage port of one-to-one messaging. */
-export interface MessageStore {
-  /**
-   * Claims an idempotency key. A claim older than `windowMs` is stale and is
-   * taken over. Atomic across processes.
-   */
-  claimDedupKey(key: string, nowMs: number, windowMs: number): Promise<DedupClaim>;
-  /** Releases a claim (the send failed or was denied) so a retry is evaluated afresh. */
-  releaseDedupKey(key: string): Promise<void>;
-  /** Deletes claims older than `beforeMs`; returns how many. */
-  deleteDedupKeysBefore(beforeMs: number): Promise<number>;
-  /** The message stored under `dedupKey` at or after `sinceMs`, if any. */
-  selectMessageByDedupKey(dedupKey: string, sinceMs: number): Promise<MessageRecord | undefined>;
-
+export interface MessageStore extends ClaimStore, ConversationMessageStore<Message, MessageRecord> {
   /** Takes the next seq of a conversation (1 for the first). Strictly increasing, never reused. */
   allocateSeq(conversationId: string): Promise<number>;
   /** Highest seq allocated in the conversation; 0 if none. */
   selectLastSeq(conversationId: string): Promise<number>;
-  /** Inserts a message; throws SeqTakenError if its (conversation, seq) exists. */
-  insertMessage(record: MessageRecord): Promise<void>;
-  /** Clears the outbox mark of the given message keys; unknown keys are ignored. */
-  markPublished(messageKeys: readonly string[]): Promise<void>;
-  /** Messages still marked unpublished with time before `beforeMs`, oldest first. */
-  selectUnpublished(beforeMs: number, limit: number): Promise<MessageRecord[]>;
-
-  /**
-   * Messages with afterSeq < seq <= upToSeq (upToSeq 0: no upper bound) and
-   * time >= minTimeMs, ascending by seq, at most `limit`.
-   */
-  selectMessagesAfter(
-    conversationId: string,
-    range: { afterSeq: number; upToSeq: number; minTimeMs: number },
-    limit: number,
-  ): Promise<Message[]>;
-  /**
-   * Messages with seq < beforeSeq (0: no bound) and minTimeMs <= time <= maxTimeMs,
-   * descending by seq, at most `limit`.
-   */
-  selectMessagesBefore(
-    conversationId: string,
-    range: { beforeSeq: number; minTimeMs: number; maxTimeMs: number },
-    limit: number,
-  ): Promise<Message[]>;
   /**
    * Counts messages to `ownerUserId` with seq > afterSeq, time >= minTimeMs,
    * that count toward unread.

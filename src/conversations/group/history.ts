@@ -1,11 +1,9 @@
 import { create } from "@bufbuild/protobuf";
 import type { Caller } from "../../auth/caller.js";
 import type { Clock } from "../../common/clock.js";
-import { decodeCursor, encodeCursor, pageSize } from "../../common/cursor.js";
 import { ErrorReason, permissionDenied } from "../../errors/domain-error.js";
 import { SubscribeResponseSchema } from "../../gen/im/v1/events_pb.js";
 import type {
-  GroupMessage,
   ListGroupMessagesRequest,
   SyncGroupMessagesRequest,
 } from "../../gen/im/v1/group_pb.js";
@@ -13,6 +11,7 @@ import { requireAllowed, typeUnsupported } from "../../groups/actor.js";
 import type { GroupConfig } from "../../groups/config.js";
 import type { GroupMemberRecord, GroupMemberStore, GroupRecord } from "../../groups/store.js";
 import type { LiveHub } from "../../live/live-hub.js";
+import { createHistoryPages } from "../history.js";
 import { type GroupAccessDeps, loadGroupAccess } from "./access.js";
 import type { GroupMessageStore } from "./store.js";
 
@@ -25,18 +24,19 @@ export interface GroupHistoryDeps extends GroupAccessDeps {
   retentionMs: number;
 }
 
-const SYNC_MAX = 100;
-const HISTORY_DEFAULT = 20;
-const HISTORY_MAX = 100;
-
 /**
  * Reads of group messages and per-member read state. Members see what the
  * type lets them: without pre-join history only seqs above the one the group
  * had when they joined; app admins see everything. Always within retention.
  */
 export function createGroupHistory(deps: GroupHistoryDeps) {
-  const { messages, clock, config } = deps;
-  const oldestVisible = () => clock() - deps.retentionMs;
+  const { messages, config } = deps;
+  const pages = createHistoryPages({
+    store: messages,
+    clock: deps.clock,
+    retentionMs: deps.retentionMs,
+  });
+  const { oldestVisible } = pages;
 
   /** Others' messages that count toward unread, above both seqs, within retention. */
   const unreadAfter = (groupId: string, userId: string, readSeq: number, hiddenUpTo: number) =>
@@ -56,53 +56,13 @@ export function createGroupHistory(deps: GroupHistoryDeps) {
     /** Fills a gap: ascending by seq; `coveredUpToSeq` says how far the answer is complete. */
     async syncMessages(caller: Caller, req: SyncGroupMessagesRequest) {
       const { group, hiddenUpTo } = await openHistory(caller, req.groupId);
-      const limit = pageSize(req.limit, SYNC_MAX, SYNC_MAX);
-      const afterSeq = Math.max(Number(req.afterSeq), hiddenUpTo);
-      const upToSeq = Number(req.upToSeq);
-      const found = await messages.selectGroupMessagesAfter(
-        group.groupId,
-        { afterSeq, upToSeq, minTimeMs: oldestVisible() },
-        limit + 1,
-      );
-      const hasMore = found.length > limit;
-      const page = found.slice(0, limit);
-      const lastReturned = Number(page.at(-1)?.seq ?? 0);
-      const lastSeq = Math.max(group.lastSeq, lastReturned);
-      const bound = upToSeq === 0 ? lastSeq : Math.min(upToSeq, lastSeq);
-      return {
-        messages: page,
-        coveredUpToSeq: BigInt(hasMore ? lastReturned : Math.max(bound, lastReturned, afterSeq)),
-        hasMore,
-        lastSeq: BigInt(lastSeq),
-      };
+      return pages.sync(group.groupId, req, { hiddenUpTo, lastSeq: group.lastSeq });
     },
 
     /** History newest first; the cursor carries the seq to continue below. */
     async listMessages(caller: Caller, req: ListGroupMessagesRequest) {
       const { group, hiddenUpTo } = await openHistory(caller, req.groupId);
-      const limit = pageSize(req.page?.pageSize ?? 0, HISTORY_DEFAULT, HISTORY_MAX);
-      const cursor = decodeCursor(req.page?.cursor ?? "", { s: "number" });
-      const requested = Number(req.beforeSeq);
-      const beforeSeq =
-        cursor === undefined
-          ? requested
-          : requested === 0
-            ? cursor.s
-            : Math.min(cursor.s, requested);
-      const found: GroupMessage[] = await messages.selectGroupMessagesBefore(
-        group.groupId,
-        {
-          aboveSeq: hiddenUpTo,
-          beforeSeq,
-          minTimeMs: Math.max(Number(req.minTimeMs), oldestVisible()),
-          maxTimeMs: req.maxTimeMs === 0n ? clock() : Number(req.maxTimeMs),
-        },
-        limit,
-      );
-      const last = found.at(-1);
-      const nextCursor =
-        found.length === limit && last ? encodeCursor({ s: Number(last.seq) }) : "";
-      return { messages: found, nextCursor };
+      return pages.list(group.groupId, req, hiddenUpTo);
     },
 
     /**

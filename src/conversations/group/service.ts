@@ -1,17 +1,24 @@
 import { requireCaller } from "../../auth/caller.js";
+import type {
+  SendGroupMessageRequest,
+  SendGroupMessageResponse,
+} from "../../gen/im/v1/group_pb.js";
 import type { GroupMessagingHandlers } from "../../groups/service.js";
+import type { ConversationPipeline } from "../pipeline.js";
 import type { GroupHistory } from "./history.js";
-import type { createSendGroupMessage } from "./send-group-message.js";
 import type { createSendGroupSystemMessage } from "./send-system-message.js";
 
 /** The group message RPCs of GroupService: proto in, domain call, proto out. */
 export function createGroupMessagingHandlers(
-  send: ReturnType<typeof createSendGroupMessage>,
+  pipeline: Pick<
+    ConversationPipeline<SendGroupMessageRequest, unknown, SendGroupMessageResponse>,
+    "send"
+  >,
   sendSystem: ReturnType<typeof createSendGroupSystemMessage>,
   history: GroupHistory,
 ): GroupMessagingHandlers {
   return {
-    sendGroupMessage: (req, ctx) => send(requireCaller(ctx), req, ctx.signal),
+    sendGroupMessage: (req, ctx) => pipeline.send(requireCaller(ctx), req, ctx.signal),
     async sendGroupSystemMessage(req, ctx) {
       return { timeMs: await sendSystem(requireCaller(ctx), req) };
     },

@@ -1,11 +1,11 @@
 import { fromJson, type JsonValue, toJson } from "@bufbuild/protobuf";
 import type { Db } from "mongodb";
-import {
-  type ConversationRecord,
-  type MessageRecord,
-  type MessageStore,
-  SeqTakenError,
+import type {
+  ConversationRecord,
+  MessageRecord,
+  MessageStore,
 } from "../../conversations/c2c/store.js";
+import { SeqTakenError } from "../../conversations/store.js";
 import { type Message, MessageSchema } from "../../gen/im/v1/message_pb.js";
 import { guard, isDuplicateKey } from "./guard.js";
 import { createKeyedMutex } from "./keyed-mutex.js";
@@ -189,13 +189,13 @@ export async function createMongoMessageStore(
             .toArray()
         ).map((d) => decode(d.message)),
       ),
-    selectMessagesBefore: (conversationId, { beforeSeq, minTimeMs, maxTimeMs }, limit) =>
+    selectMessagesBefore: (conversationId, { aboveSeq, beforeSeq, minTimeMs, maxTimeMs }, limit) =>
       guard(async () =>
         (
           await messages
             .find({
               conversationId,
-              ...(beforeSeq === 0 ? {} : { seq: { $lt: beforeSeq } }),
+              seq: beforeSeq === 0 ? { $gt: aboveSeq } : { $gt: aboveSeq, $lt: beforeSeq },
               timeMs: { $gte: minTimeMs, $lte: maxTimeMs },
             })
             .sort({ seq: -1 })
