@@ -53,6 +53,7 @@ export async function startApp(
     const storage = config.mongo
       ? await openMongoStorage(config.mongo.url, config.mongo.database, {
           messageRetentionMs: messaging.retentionMs,
+          monitorCommands: config.mongo.monitorCommands,
         })
       : createMemoryStorage();
     stops.push(() => storage.close());
