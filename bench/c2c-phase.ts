@@ -32,8 +32,12 @@ export interface PhaseResult {
 }
 
 export interface StoreCommandsPerMessage {
+  /** Per message acked in the window. */
   perMessage: number;
   writesPerMessage: number;
+  /** Per send started in the window (failed sends cost commands too). */
+  perSend: number;
+  writesPerSend: number;
   /** Per acked message, by command name, most frequent first. */
   byCommand: Record<string, number>;
 }
@@ -157,7 +161,7 @@ export async function runPhase(
       load: result,
       storeCommands:
         commandsAtOpen && commandsAtClose
-          ? perMessage(await commandsAtOpen, commandsAtClose, result.acked)
+          ? perMessage(await commandsAtOpen, commandsAtClose, result.acked, result.attempted)
           : undefined,
       maxBacklog: load.maxBacklog,
       streamFailures: streamFailures.count,
@@ -179,8 +183,10 @@ function perMessage(
   open: StoreCommandCounts,
   close: StoreCommandCounts,
   acked: number,
+  attempted: number,
 ): StoreCommandsPerMessage {
-  const per = (n: number) => (acked === 0 ? 0 : Math.round((n / acked) * 100) / 100);
+  const ratio = (n: number, d: number) => (d === 0 ? 0 : Math.round((n / d) * 100) / 100);
+  const per = (n: number) => ratio(n, acked);
   const byCommand = Object.entries(close.byCommand)
     .map(([name, n]) => [name, per(n - (open.byCommand[name] ?? 0))] as const)
     .filter(([, n]) => n > 0)
@@ -188,6 +194,8 @@ function perMessage(
   return {
     perMessage: per(close.total - open.total),
     writesPerMessage: per(close.writes - open.writes),
+    perSend: ratio(close.total - open.total, attempted),
+    writesPerSend: ratio(close.writes - open.writes, attempted),
     byCommand: Object.fromEntries(byCommand),
   };
 }

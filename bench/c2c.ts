@@ -253,7 +253,7 @@ function phaseLines(p: PhaseResult): string[] {
     ...(p.storeCommands === undefined
       ? []
       : [
-          `  store commands    ${p.storeCommands.perMessage} per acked message, ${p.storeCommands.writesPerMessage} writes (${Object.entries(
+          `  store commands    ${p.storeCommands.perMessage} per acked message, ${p.storeCommands.writesPerMessage} writes; ${p.storeCommands.perSend} per send started, ${p.storeCommands.writesPerSend} writes (per acked: ${Object.entries(
             p.storeCommands.byCommand,
           )
             .map(([name, n]) => `${name} ${n}`)
