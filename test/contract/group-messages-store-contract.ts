@@ -1,10 +1,15 @@
 import { create } from "@bufbuild/protobuf";
 import { beforeEach, describe, expect, it } from "vitest";
 import type { GroupMessageRecord, GroupMessageStore } from "../../src/conversations/group/store.js";
-import { SeqTakenError } from "../../src/conversations/store.js";
 import { GroupMessageKind, GroupMessageSchema } from "../../src/gen/im/v1/group_pb.js";
 
 const G = "g:1 with spaces";
+
+export const groupRecord = (
+  groupId: string,
+  seq: number,
+  over: { timeMs?: number; dedupKey?: string; unpublished?: boolean },
+): GroupMessageRecord => record(seq, { ...over, groupId });
 
 function record(
   seq: number,
@@ -38,7 +43,10 @@ function record(
 }
 const seqsOf = (ms: { seq: bigint }[]) => ms.map((m) => Number(m.seq));
 
-/** What every GroupMessageStore backend must do. `makeStore` returns an empty store. */
+/**
+ * What every GroupMessageStore backend must do beyond the shared conversation
+ * message port (conversation-messages-contract.ts). `makeStore` returns an empty store.
+ */
 export function describeGroupMessageStoreContract(
   makeStore: () => Promise<GroupMessageStore>,
 ): void {
@@ -46,50 +54,6 @@ export function describeGroupMessageStoreContract(
     let store: GroupMessageStore;
     beforeEach(async () => {
       store = await makeStore();
-    });
-
-    it("stores one message per (group, seq) and reads ranges both ways", async () => {
-      // Out of order on purpose: concurrent sends insert in any order.
-      for (const seq of [2, 1, 4, 3, 5]) await store.insertMessage(record(seq));
-      await store.insertMessage(record(1, { groupId: "other" }));
-      await expect(store.insertMessage(record(3))).rejects.toBeInstanceOf(SeqTakenError);
-
-      const above = (afterSeq: number, upToSeq: number, minTimeMs = 0, limit = 10) =>
-        store.selectMessagesAfter(G, { afterSeq, upToSeq, minTimeMs }, limit);
-      expect(seqsOf(await above(0, 0))).toEqual([1, 2, 3, 4, 5]);
-      expect(seqsOf(await above(1, 3))).toEqual([2, 3]);
-      expect(seqsOf(await above(0, 0, 1003, 2))).toEqual([3, 4]);
-
-      const below = (aboveSeq: number, beforeSeq: number, minTimeMs = 0, maxTimeMs = 9999) =>
-        store.selectMessagesBefore(G, { aboveSeq, beforeSeq, minTimeMs, maxTimeMs }, 10);
-      expect(seqsOf(await below(0, 0))).toEqual([5, 4, 3, 2, 1]);
-      expect(seqsOf(await below(2, 5))).toEqual([4, 3]);
-      expect(seqsOf(await below(0, 0, 1002, 1004))).toEqual([4, 3, 2]);
-      const [m] = await above(0, 1);
-      expect(m?.body[0]?.element).toEqual({
-        case: "text",
-        value: expect.objectContaining({ text: "m1" }),
-      });
-      expect(m?.messageKey).toBe(`${G}:1`);
-    });
-
-    it("finds a message by dedup key within a time bound", async () => {
-      await store.insertMessage(record(1, { dedupKey: "k", timeMs: 5000 }));
-      expect((await store.selectMessageByDedupKey("k", 4000))?.message.seq).toBe(1n);
-      expect(await store.selectMessageByDedupKey("k", 6000)).toBeUndefined();
-      expect(await store.selectMessageByDedupKey("none", 0)).toBeUndefined();
-    });
-
-    it("keeps the outbox mark until cleared", async () => {
-      await store.insertMessage(record(1, { unpublished: true, timeMs: 100 }));
-      await store.insertMessage(record(2, { unpublished: true, timeMs: 200 }));
-      await store.insertMessage(record(3, { timeMs: 50 }));
-      const unpublished = async (before: number) =>
-        seqsOf((await store.selectUnpublished(before, 10)).map((r) => r.message));
-      expect(await unpublished(1000)).toEqual([1, 2]);
-      expect(await unpublished(150)).toEqual([1]);
-      await store.markPublished([`${G}:1`, "unknown:1"]);
-      expect(await unpublished(1000)).toEqual([2]);
     });
 
     it("counts unread: ordinary messages of others that count, above a seq and time", async () => {
