@@ -1,4 +1,5 @@
 import { setTimeout as sleep } from "node:timers/promises";
+import type { StoreCommandCounts } from "../src/storage/storage.js";
 import { freePort } from "../test/services/local-process.js";
 import { importAccounts } from "./accounts.js";
 import type { C2cOptions } from "./c2c-options.js";
@@ -26,6 +27,19 @@ export interface PhaseResult {
   /** CPU during the measurement window, % of one core per process. */
   cpuPct: Record<string, number>;
   webhookRequests: number | undefined;
+  /** Store commands per message acked in the window (driver command monitoring); MongoDB only. */
+  storeCommands: StoreCommandsPerMessage | undefined;
+}
+
+export interface StoreCommandsPerMessage {
+  /** Per message acked in the window. */
+  perMessage: number;
+  writesPerMessage: number;
+  /** Per send started in the window (failed sends cost commands too). */
+  perSend: number;
+  writesPerSend: number;
+  /** Per acked message, by command name, most frequent first. */
+  byCommand: Record<string, number>;
 }
 
 export interface PhaseContext {
@@ -59,6 +73,7 @@ export async function runPhase(
     webhook:
       phase.webhook === undefined ? undefined : { url: phase.webhook.url, secret: "bench-secret" },
     cpuProfDir: options.cpuProfDir,
+    monitorStoreCommands: options.store !== "memory",
   });
   const forget = ctx.onAbort(() => server.stop());
   try {
@@ -93,6 +108,7 @@ export async function runPhase(
       pairs.flatMap((p) => [p.sender, p.receiver]),
     );
     const tracker = createTracker();
+    let commandsAtOpen: Promise<StoreCommandCounts> | undefined;
     ctx.log(`[${phase.name}] opening ${pairs.length} live streams`);
     const receivers = await openReceivers({
       userIds: pairs.map((p) => p.receiver),
@@ -123,8 +139,12 @@ export async function runPhase(
       durationMs: options.durationSec * 1000,
       rate: options.rate,
       concurrency: options.concurrency,
-      onWindowOpen: () => cpu.mark(),
+      onWindowOpen: () => {
+        cpu.mark();
+        if (options.store !== "memory") commandsAtOpen = server.storeCommands();
+      },
     });
+    const commandsAtClose = commandsAtOpen && (await server.storeCommands());
     const cpuPct = cpu.read();
     const drainDeadline = performance.now() + DRAIN_TIMEOUT_MS;
     while (tracker.pendingDeliveries() > 0 && performance.now() < drainDeadline) await sleep(50);
@@ -134,10 +154,15 @@ export async function runPhase(
     const peakKb = readPeakRssKb(server.pid);
     const streamFailures = receivers.failures();
     await receivers.close();
+    const result = tracker.result();
     return {
       name: phase.name,
       webhook: phase.webhook !== undefined,
-      load: tracker.result(),
+      load: result,
+      storeCommands:
+        commandsAtOpen && commandsAtClose
+          ? perMessage(await commandsAtOpen, commandsAtClose, result.acked, result.attempted)
+          : undefined,
       maxBacklog: load.maxBacklog,
       streamFailures: streamFailures.count,
       firstStreamFailure: streamFailures.first,
@@ -151,4 +176,26 @@ export async function runPhase(
     await server.stop();
     forget();
   }
+}
+
+/** Commands sent during the window per message acked in it (sends still in flight at either edge blur it slightly). */
+function perMessage(
+  open: StoreCommandCounts,
+  close: StoreCommandCounts,
+  acked: number,
+  attempted: number,
+): StoreCommandsPerMessage {
+  const ratio = (n: number, d: number) => (d === 0 ? 0 : Math.round((n / d) * 100) / 100);
+  const per = (n: number) => ratio(n, acked);
+  const byCommand = Object.entries(close.byCommand)
+    .map(([name, n]) => [name, per(n - (open.byCommand[name] ?? 0))] as const)
+    .filter(([, n]) => n > 0)
+    .sort((a, b) => b[1] - a[1]);
+  return {
+    perMessage: per(close.total - open.total),
+    writesPerMessage: per(close.writes - open.writes),
+    perSend: ratio(close.total - open.total, attempted),
+    writesPerSend: ratio(close.writes - open.writes, attempted),
+    byCommand: Object.fromEntries(byCommand),
+  };
 }

@@ -115,6 +115,7 @@ function phaseJson(p: PhaseResult) {
     serverRssMaxMb: round(p.serverRssMaxMb),
     serverRssPeakMb: p.serverRssPeakMb === undefined ? null : round(p.serverRssPeakMb),
     cpuPctOfOneCore: p.cpuPct,
+    storeCommandsPerMessage: p.storeCommands ?? null,
     ...(p.webhookRequests === undefined ? {} : { webhookRequests: p.webhookRequests }),
   };
 }
@@ -249,6 +250,15 @@ function phaseLines(p: PhaseResult): string[] {
     `  messages          ${l.attempted} sent, ${l.acked} acked, ${l.failed} failed${l.failed > 0 ? ` ${JSON.stringify(l.failures)}` : ""}, ${l.delivered} delivered, ${l.undelivered} undelivered, ${l.duplicates} duplicate${p.maxBacklog > 0 ? `, backlog up to ${p.maxBacklog}` : ""}${p.streamFailures > 0 ? `, ${p.streamFailures} streams failed (${p.firstStreamFailure})` : ""}`,
     `  server RSS        max ${round(p.serverRssMaxMb)} MB (peak ${p.serverRssPeakMb === undefined ? "?" : round(p.serverRssPeakMb)} MB)`,
     `  CPU (% of a core) ${cpu}`,
+    ...(p.storeCommands === undefined
+      ? []
+      : [
+          `  store commands    ${p.storeCommands.perMessage} per acked message, ${p.storeCommands.writesPerMessage} writes; ${p.storeCommands.perSend} per send started, ${p.storeCommands.writesPerSend} writes (per acked: ${Object.entries(
+            p.storeCommands.byCommand,
+          )
+            .map(([name, n]) => `${name} ${n}`)
+            .join(", ")})`,
+        ]),
   ];
 }
 

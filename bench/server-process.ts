@@ -5,6 +5,7 @@ import { fileURLToPath } from "node:url";
 import { createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { AccountService } from "../src/gen/im/v1/account_pb.js";
+import type { StoreCommandCounts } from "../src/storage/storage.js";
 import { killOnExit } from "../test/services/process-reaper.js";
 import { authHeader, type BenchApp } from "./clients.js";
 
@@ -18,6 +19,8 @@ export interface ServerOptions {
   natsUrl: string;
   namespace: string;
   webhook?: { url: string; secret: string };
+  /** Count the server's store commands (driver command monitoring); MongoDB only. */
+  monitorStoreCommands?: boolean;
   /** Directory for a V8 CPU profile of the server (node --cpu-prof), written at exit. */
   cpuProfDir?: string;
   /** Further settings a scenario needs (e.g. larger batch limits for its set-up). */
@@ -31,6 +34,11 @@ export interface ServerProcess {
   /** SIGTERM (graceful), SIGKILL after 15 s; resolves once it has exited. */
   stop(): Promise<void>;
   logTail(): string;
+  /**
+   * The store commands the server has sent since it started (it must run with
+   * `monitorStoreCommands`): asks it with SIGUSR2 and reads its log line.
+   */
+  storeCommands(): Promise<StoreCommandCounts>;
 }
 
 export async function startServerProcess(options: ServerOptions): Promise<ServerProcess> {
@@ -49,7 +57,9 @@ export async function startServerProcess(options: ServerOptions): Promise<Server
       : { MONGO_URL: options.mongo.url, MONGO_DATABASE: options.mongo.database }),
     NATS_URL: options.natsUrl,
     NATS_NAMESPACE: options.namespace,
-    LOG_LEVEL: "warn",
+    // The command counts come as an info line; nothing else logs at info under load.
+    LOG_LEVEL: options.monitorStoreCommands ? "info" : "warn",
+    ...(options.monitorStoreCommands ? { MONGO_MONITOR_COMMANDS: "true" } : {}),
     SHUTDOWN_GRACE_MS: "2000",
     ...(options.webhook === undefined
       ? {}
@@ -83,6 +93,18 @@ export async function startServerProcess(options: ServerOptions): Promise<Server
   };
   child.stdout?.on("data", append);
   child.stderr?.on("data", append);
+  // Answers to SIGUSR2, in order: the logger writes one JSON line per record on stderr.
+  const countWaiters: ((counts: StoreCommandCounts) => void)[] = [];
+  let partial = "";
+  child.stderr?.on("data", (chunk: Buffer) => {
+    const lines = (partial + chunk.toString()).split("\n");
+    partial = lines.pop() ?? "";
+    for (const line of lines) {
+      if (!line.includes('"store commands"')) continue;
+      const record = JSON.parse(line) as { commands: StoreCommandCounts };
+      countWaiters.shift()?.(record.commands);
+    }
+  });
   const exited = exitOf(child);
   let exitReason: string | undefined;
   void exited.then((reason) => {
@@ -110,6 +132,11 @@ export async function startServerProcess(options: ServerOptions): Promise<Server
       await exited;
     },
     logTail: () => log,
+    storeCommands: () =>
+      new Promise<StoreCommandCounts>((resolve) => {
+        countWaiters.push(resolve);
+        child.kill("SIGUSR2");
+      }),
   };
 }
 

@@ -1,35 +1,17 @@
-import { randomUUID } from "node:crypto";
-import { createAccounts } from "./accounts/accounts.js";
-import { createAccountService } from "./accounts/service.js";
+import { setupAccounts } from "./accounts/setup.js";
 import { createAuthenticator } from "./auth/authenticator.js";
 import { type Bus, createMemoryBus, openNatsBus, routeBySubject } from "./bus/index.js";
 import { type Clock, systemClock } from "./common/clock.js";
+import { type Component, mergeBusHandlers } from "./common/component.js";
 import type { Config } from "./config/config.js";
-import { AccountService } from "./gen/im/v1/account_pb.js";
-import { EventService } from "./gen/im/v1/events_pb.js";
-import { GroupService } from "./gen/im/v1/group_pb.js";
-import { MessageService } from "./gen/im/v1/message_pb.js";
-import { ProfileService } from "./gen/im/v1/profile_pb.js";
-import { RelationService } from "./gen/im/v1/relation_pb.js";
-import { createGroupMessaging } from "./group-messaging/group-messaging.js";
+import { setupConversations } from "./conversations/setup.js";
 import { generateGroupId } from "./groups/group-id.js";
-import { createGroups } from "./groups/groups.js";
 import { createGroupsOf } from "./groups/groups-of.js";
-import { createGroupNotifier } from "./groups/notifier.js";
-import { createGroupService } from "./groups/service.js";
-import { createLiveHub } from "./live/live-hub.js";
-import { createEventService } from "./live/service.js";
+import { setupGroups } from "./groups/setup.js";
+import { setupLive } from "./live/setup.js";
 import type { Logger } from "./log/logger.js";
-import { createFanoutHandler } from "./messaging/fanout.js";
-import { createHistory } from "./messaging/history.js";
-import { c2cOutboxSource, createOutbox } from "./messaging/outbox.js";
-import { createSendMessage } from "./messaging/send-message.js";
-import { createMessageService } from "./messaging/service.js";
-import { createProfiles } from "./profiles/profiles.js";
-import { createProfileService } from "./profiles/service.js";
-import { createRelations } from "./relations/relations.js";
-import { createRelationSendPolicy } from "./relations/send-policy.js";
-import { createRelationService } from "./relations/service.js";
+import { setupProfiles } from "./profiles/setup.js";
+import { setupRelations } from "./relations/setup.js";
 import { startServer } from "./server/server.js";
 import { createMemoryStorage, openMongoStorage, type Storage } from "./storage/storage.js";
 import { createWebhookClient } from "./webhooks/index.js";
@@ -71,6 +53,7 @@ export async function startApp(
     const storage = config.mongo
       ? await openMongoStorage(config.mongo.url, config.mongo.database, {
           messageRetentionMs: messaging.retentionMs,
+          monitorCommands: config.mongo.monitorCommands,
         })
       : createMemoryStorage();
     stops.push(() => storage.close());
@@ -81,11 +64,6 @@ export async function startApp(
     const webhooks = createWebhookClient({ config: config.webhook, logger, clock });
     stops.push(() => webhooks.close());
 
-    const accounts = createAccounts({
-      store: storage.accounts,
-      clock,
-      batchMax: config.accountBatchMax,
-    });
     const authenticate = createAuthenticator({
       appId: config.appId,
       secretKey: config.secretKey,
@@ -95,137 +73,78 @@ export async function startApp(
       clock,
     });
 
-    const live = createLiveHub({
+    // The components, each set up from its deps; later ones use earlier ones' small APIs.
+    const streamsShutdown = new AbortController();
+    const live = setupLive({
       bus,
       clock,
       logger,
-      keepAliveMs: messaging.keepAliveMs,
-      maxQueuedEvents: messaging.streamQueueMax,
+      settings: messaging,
       groupsOf: createGroupsOf({ members: storage.groupMembers }),
+      streamsShutdown: streamsShutdown.signal,
     });
-    const profiles = createProfiles({
+    const accounts = setupAccounts({
+      store: storage.accounts,
+      clock,
+      batchMax: config.accountBatchMax,
+    });
+    const profiles = setupProfiles({
       store: storage.profiles,
       accounts: storage.accounts,
-      customFields: config.profiles.customFields,
-      batchMax: config.profiles.batchMax,
+      settings: config.profiles,
       clock,
-      events: live,
+      live: live.hub,
       profileWatchers: (userId) => storage.relations.selectFriendOwners(userId),
     });
-    const relations = createRelations({
+    const relations = setupRelations({
       store: storage.relations,
       accounts: storage.accounts,
       friendRequestSettings: profiles.friendRequestSettings,
-      limits: config.relations,
-      customFields: config.relations.customFields,
+      settings: config.relations,
+      c2cPolicy: config.c2cPolicy,
       clock,
-      events: live,
-      newListId: randomUUID,
+      live: live.hub,
     });
-    const outbox = createOutbox({
-      // Group sends keep their claims in the same store, for their longer window.
-      source: c2cOutboxSource(
-        storage.messages,
-        bus,
-        clock,
-        Math.max(messaging.dedupWindowMs, config.groups.duplicateWindowMs),
-      ),
+    const conversations = setupConversations({
+      storage,
+      c2cPolicy: relations.sendPolicy,
       bus,
-      clock,
-      logger,
-      intervalMs: messaging.outboxIntervalMs,
-      staleMs: messaging.outboxStaleMs,
-    });
-    const sendMessage = createSendMessage({
-      store: storage.messages,
-      accounts: storage.accounts,
-      live,
-      outbox,
+      live: live.hub,
       webhooks,
-      policy: createRelationSendPolicy({ store: storage.relations, ...config.c2cPolicy }),
+      settings: messaging,
+      groupConfig: config.groups,
       clock,
       logger,
-      maxMessageBytes: messaging.maxMessageBytes,
-      dedupWindowMs: messaging.dedupWindowMs,
-      claimLeaseMs: messaging.claimLeaseMs,
     });
-    const history = createHistory({
-      store: storage.messages,
-      live,
-      clock,
-      retentionMs: messaging.retentionMs,
-      recentContactsMax: messaging.recentContactsMax,
-    });
-
-    const groupMessaging = createGroupMessaging({
-      groups: storage.groups,
-      members: storage.groupMembers,
-      accounts: storage.accounts,
-      messages: storage.groupMessages,
-      claims: storage.messages,
-      claimLeaseMs: messaging.claimLeaseMs,
-      bus,
-      live,
-      webhooks,
-      config: config.groups,
-      clock,
-      logger,
-      maxMessageBytes: messaging.maxMessageBytes,
-      retentionMs: messaging.retentionMs,
-      outboxIntervalMs: messaging.outboxIntervalMs,
-      outboxStaleMs: messaging.outboxStaleMs,
-    });
-    const groupNotifier = createGroupNotifier({
-      live,
-      config: config.groups,
-      clock,
-      logger,
-      storeTip: groupMessaging.storeTip,
-    });
-    stops.push(() => groupNotifier.drain());
-    const groups = createGroups({
+    const groups = setupGroups({
       groups: storage.groups,
       members: storage.groupMembers,
       applications: storage.groupApplications,
       accounts: storage.accounts,
-      notifier: groupNotifier,
+      live: live.hub,
       webhooks,
+      messaging: conversations.group,
       config: config.groups,
       clock,
       logger,
       newGroupId: generateGroupId,
-      deleteHistory: groupMessaging.deleteHistory,
-      unreadOf: groupMessaging.unreadOf,
+    });
+    const components: Component[] = [live, accounts, profiles, relations, conversations, groups];
+    stops.push(async () => {
+      for (const component of [...components].reverse()) await component.stop();
     });
 
-    // One consumer reads the messages stream; each subject has its handler.
-    const fanout = await bus.consume(
-      "fanout",
-      routeBySubject({
-        [bus.registry.subjects.c2cMessage]: createFanoutHandler({
-          store: storage.messages,
-          live,
-          webhooks,
-          logger,
-        }),
-        [bus.registry.subjects.groupMessage]: groupMessaging.fanoutHandler,
-      }),
-    );
+    // One consumer reads the messages stream; each subject goes to the component that owns it.
+    const fanout = await bus.consume("fanout", routeBySubject(mergeBusHandlers(components)));
     stops.push(() => fanout.stop());
-    outbox.start();
-    stops.push(() => outbox.stop());
-    groupMessaging.outbox.start();
-    stops.push(() => groupMessaging.outbox.stop());
+    for (const worker of components.flatMap((c) => c.workers)) {
+      worker.start();
+      stops.push(() => worker.stop());
+    }
 
-    const streamsShutdown = new AbortController();
     const server = await startServer({
       routes(router) {
-        router.service(AccountService, createAccountService(accounts));
-        router.service(MessageService, createMessageService(sendMessage, history));
-        router.service(EventService, createEventService(live, streamsShutdown.signal));
-        router.service(GroupService, createGroupService(groups, groupMessaging.handlers));
-        router.service(ProfileService, createProfileService(profiles));
-        router.service(RelationService, createRelationService(relations));
+        for (const register of components.flatMap((c) => c.services)) register(router);
       },
       authenticate,
       logger,

@@ -35,6 +35,11 @@ async function main(): Promise<void> {
       },
     );
   };
+  // With MONGO_MONITOR_COMMANDS, a benchmark reads the store's command counts here.
+  const { commandCounts } = app.storage;
+  if (commandCounts !== undefined) {
+    process.on("SIGUSR2", () => logger.info("store commands", { commands: commandCounts() }));
+  }
   process.on("SIGTERM", () => stop("SIGTERM"));
   process.on("SIGINT", () => stop("SIGINT"));
 }

@@ -30,7 +30,7 @@ describe("readConfig", () => {
       ADMIN_USER_IDS: "root, ops",
       APP_SECRET_KEY: "k",
     });
-    expect(c.mongo).toEqual({ url: "mongodb://db:27017", database: "im" });
+    expect(c.mongo).toEqual({ url: "mongodb://db:27017", database: "im", monitorCommands: false });
     expect(c.nats).toEqual({ url: "nats://bus:4222", namespace: "im" });
     expect([...c.adminUserIds]).toEqual(["root", "ops"]);
     expect(c.devSecretKey).toBe(false);

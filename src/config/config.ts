@@ -28,7 +28,14 @@ export interface Config {
   devSecretKey: boolean;
   adminUserIds: ReadonlySet<string>;
   /** Unset: in-memory storage (not durable). */
-  mongo: { url: string; database: string } | undefined;
+  mongo:
+    | {
+        url: string;
+        database: string;
+        /** Count the driver's commands, logged on SIGUSR2 (benchmarks); default off. */
+        monitorCommands: boolean;
+      }
+    | undefined;
   /** Unset: in-process bus (single node). */
   nats: { url: string; namespace: string } | undefined;
   logLevel: LogLevel;
@@ -109,7 +116,11 @@ export function readConfig(env: Env): Config {
     mongo:
       mongoUrl === undefined
         ? undefined
-        : { url: mongoUrl, database: stringSetting(env, "MONGO_DATABASE") ?? "im" },
+        : {
+            url: mongoUrl,
+            database: stringSetting(env, "MONGO_DATABASE") ?? "im",
+            monitorCommands: booleanSetting(env, "MONGO_MONITOR_COMMANDS", false),
+          },
     nats:
       natsUrl === undefined
         ? undefined

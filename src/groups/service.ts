@@ -3,7 +3,7 @@ import { requireCaller } from "../auth/caller.js";
 import type { GroupService } from "../gen/im/v1/group_pb.js";
 import type { Groups } from "./groups.js";
 
-/** The group-message RPCs, served by src/group-messaging. */
+/** The group-message RPCs, served by src/conversations/group. */
 export type GroupMessagingHandlers = Pick<
   ServiceImpl<typeof GroupService>,
   | "sendGroupMessage"

@@ -1,5 +1,5 @@
+import type { C2CSendPolicy } from "../conversations/c2c/send-policy.js";
 import { ErrorReason, permissionDenied } from "../errors/domain-error.js";
-import type { C2CSendPolicy } from "../messaging/send-policy.js";
 import type { RelationStore } from "./store.js";
 
 export interface RelationSendPolicyOptions {

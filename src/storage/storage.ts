@@ -1,7 +1,7 @@
 import type { AccountStore } from "../accounts/store.js";
-import type { GroupMessageStore } from "../group-messaging/store.js";
+import type { MessageStore } from "../conversations/c2c/store.js";
+import type { GroupMessageStore } from "../conversations/group/store.js";
 import type { GroupMemberStore, GroupStore, JoinApplicationStore } from "../groups/store.js";
-import type { MessageStore } from "../messaging/store.js";
 import type { ProfileStore } from "../profiles/store.js";
 import type { RelationStore } from "../relations/store.js";
 import { createMemoryAccountStore } from "./memory/accounts-store.js";
@@ -13,6 +13,7 @@ import { createMemoryMessageStore } from "./memory/messages-store.js";
 import { createMemoryProfileStore } from "./memory/profiles-store.js";
 import { createMemoryRelationStore } from "./memory/relations-store.js";
 import { createMongoAccountStore } from "./mongo/accounts-store.js";
+import type { StoreCommandCounts } from "./mongo/command-counter.js";
 import { connectMongo } from "./mongo/connect-mongo.js";
 import { createMongoJoinApplicationStore } from "./mongo/group-application-store.js";
 import { createMongoGroupMemberStore } from "./mongo/group-member-store.js";
@@ -22,9 +23,13 @@ import { createMongoMessageStore } from "./mongo/messages-store.js";
 import { createMongoProfileStore } from "./mongo/profiles-store.js";
 import { createMongoRelationStore } from "./mongo/relations-store.js";
 
+export type { StoreCommandCounts };
+
 export interface StorageOptions {
   /** Message retention (TTL index where the server supports it). Default 7 days. */
   messageRetentionMs?: number;
+  /** Count the driver's commands (benchmarks): `commandCounts` then answers. */
+  monitorCommands?: boolean;
 }
 
 /** Every component's store, from one backend. Only src/storage knows which. */
@@ -38,6 +43,8 @@ export interface Storage {
   messages: MessageStore;
   profiles: ProfileStore;
   relations: RelationStore;
+  /** Store commands sent since start, when monitoring was asked for (MongoDB only). */
+  commandCounts: (() => StoreCommandCounts) | undefined;
   close(): Promise<void>;
 }
 
@@ -52,6 +59,7 @@ export function createMemoryStorage(): Storage {
     messages: createMemoryMessageStore(),
     profiles: createMemoryProfileStore(),
     relations: createMemoryRelationStore(),
+    commandCounts: undefined,
     close: async () => {},
   };
 }
@@ -62,18 +70,21 @@ export async function openMongoStorage(
   database: string,
   options: StorageOptions = {},
 ): Promise<Storage> {
-  const { client, db } = await connectMongo(url, database);
+  const { client, db, capabilities, commandCounts } = await connectMongo(url, database, {
+    monitorCommands: options.monitorCommands ?? false,
+  });
   const retentionMs = options.messageRetentionMs ?? 7 * 24 * 3600 * 1000;
   return {
     kind: "mongo",
     accounts: await createMongoAccountStore(db),
-    groups: await createMongoGroupStore(db),
-    groupMembers: await createMongoGroupMemberStore(db),
-    groupApplications: await createMongoJoinApplicationStore(db),
+    groups: await createMongoGroupStore(db, capabilities),
+    groupMembers: await createMongoGroupMemberStore(db, capabilities),
+    groupApplications: await createMongoJoinApplicationStore(db, capabilities),
     groupMessages: await createMongoGroupMessageStore(db, { retentionMs }),
-    messages: await createMongoMessageStore(db, { retentionMs }),
+    messages: await createMongoMessageStore(db, { retentionMs }, capabilities),
     profiles: await createMongoProfileStore(db),
     relations: await createMongoRelationStore(db),
+    commandCounts,
     close: () => client.close(),
   };
 }

@@ -1,7 +1,7 @@
 import { ConfigError, type Env, intSetting, stringSetting } from "../config/settings.js";
 import { isWebhookEventName, WEBHOOK_EVENT_NAMES, type WebhookEventName } from "./events.js";
 
-/** The DESIGN.md contract: 2 s unless the app configures otherwise. */
+/** The contract of docs/architecture.md, "Webhook semantics": 2 s unless the app configures otherwise. */
 export const DEFAULT_WEBHOOK_TIMEOUT_MS = 2000;
 const MAX_WEBHOOK_TIMEOUT_MS = 60_000;
 

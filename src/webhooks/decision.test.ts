@@ -31,7 +31,7 @@ const reply = (
   reply: create(BeforeSendReplySchema, init),
 });
 
-describe("decideBeforeSend: the DESIGN.md webhook table", () => {
+describe("decideBeforeSend: the webhook table of docs/architecture.md", () => {
   const cases: [string, BeforeSendOutcome, BodyValidator, BeforeSendVerdict][] = [
     ["ALLOW", reply({ action: BeforeSendAction.ALLOW }), acceptAll, { kind: "delivered-as-is" }],
     [

@@ -34,7 +34,7 @@ export const BEFORE_SEND_VERDICT_KINDS = [
 
 export type BeforeSendVerdictKind = (typeof BEFORE_SEND_VERDICT_KINDS)[number];
 
-/** What the server does with a message after its before-send webhook (DESIGN.md table). */
+/** What the server does with a message after its before-send webhook (docs/architecture.md, "Webhook semantics"). */
 export type BeforeSendVerdict =
   | { kind: "delivered-as-is" }
   | { kind: "modified"; body: MessageElement[]; cloudCustomData: string }

@@ -1,9 +1,20 @@
 import { create } from "@bufbuild/protobuf";
 import { beforeEach, describe, expect, it } from "vitest";
+import type { MessageRecord, MessageStore } from "../../src/conversations/c2c/store.js";
 import { MessageSchema } from "../../src/gen/im/v1/message_pb.js";
-import { type MessageRecord, type MessageStore, SeqTakenError } from "../../src/messaging/store.js";
 
 const CONV = "c2c:alice:bob";
+
+export function c2cRecord(
+  conversationId: string,
+  seq: number,
+  over: { timeMs?: number; dedupKey?: string; unpublished?: boolean },
+): MessageRecord {
+  const r = record(seq, over);
+  r.message.conversationId = conversationId;
+  r.message.messageKey = `${conversationId}:${seq}`;
+  return r;
+}
 
 function record(
   seq: number,
@@ -33,9 +44,11 @@ function record(
     noLastMessage: false,
   };
 }
-const seqsOf = (ms: { seq: bigint }[]) => ms.map((m) => Number(m.seq));
 
-/** What every MessageStore backend must do. `makeStore` returns an empty store. */
+/**
+ * What every MessageStore backend must do beyond the shared conversation
+ * message port (conversation-messages-contract.ts). `makeStore` returns an empty store.
+ */
 export function describeMessageStoreContract(makeStore: () => Promise<MessageStore>): void {
   describe("MessageStore", () => {
     let store: MessageStore;
@@ -68,14 +81,6 @@ export function describeMessageStoreContract(makeStore: () => Promise<MessageSto
       expect(await store.claimDedupKey("k", 500_002, 120_000)).toEqual({ kind: "claimed" });
     });
 
-    it("stores messages and finds them by dedup key within a time bound", async () => {
-      await store.insertMessage(record(1, { dedupKey: "d1", timeMs: 5000 }));
-      expect((await store.selectMessageByDedupKey("d1", 4000))?.message.seq).toBe(1n);
-      expect(await store.selectMessageByDedupKey("d1", 5001)).toBeUndefined();
-      expect(await store.selectMessageByDedupKey("other", 0)).toBeUndefined();
-      await expect(store.insertMessage(record(1))).rejects.toBeInstanceOf(SeqTakenError);
-    });
-
     it("round-trips the message", async () => {
       const r = record(3);
       r.message.cloudCustomData = "ccd";
@@ -90,53 +95,6 @@ export function describeMessageStoreContract(makeStore: () => Promise<MessageSto
         10,
       );
       expect(back).toEqual(r.message);
-    });
-
-    it("keeps the outbox mark until published", async () => {
-      await store.insertMessage(record(1, { unpublished: true, timeMs: 100 }));
-      await store.insertMessage(record(2, { unpublished: true, timeMs: 200 }));
-      await store.insertMessage(record(3, { unpublished: false, timeMs: 50 }));
-      expect(seqsOf((await store.selectUnpublished(1000, 10)).map((r) => r.message))).toEqual([
-        1, 2,
-      ]);
-      expect(seqsOf((await store.selectUnpublished(150, 10)).map((r) => r.message))).toEqual([1]);
-      await store.markPublished([`${CONV}:1`, "unknown"]);
-      expect(seqsOf((await store.selectUnpublished(1000, 10)).map((r) => r.message))).toEqual([2]);
-    });
-
-    it("selects by seq range ascending and before a seq descending, honouring time bounds", async () => {
-      for (let s = 1; s <= 6; s++) await store.insertMessage(record(s, { timeMs: s * 100 }));
-      expect(
-        seqsOf(
-          await store.selectMessagesAfter(CONV, { afterSeq: 2, upToSeq: 5, minTimeMs: 0 }, 10),
-        ),
-      ).toEqual([3, 4, 5]);
-      expect(
-        seqsOf(await store.selectMessagesAfter(CONV, { afterSeq: 0, upToSeq: 0, minTimeMs: 0 }, 2)),
-      ).toEqual([1, 2]);
-      expect(
-        seqsOf(
-          await store.selectMessagesAfter(CONV, { afterSeq: 0, upToSeq: 0, minTimeMs: 350 }, 10),
-        ),
-      ).toEqual([4, 5, 6]);
-      expect(
-        seqsOf(
-          await store.selectMessagesBefore(
-            CONV,
-            { beforeSeq: 5, minTimeMs: 0, maxTimeMs: 1e12 },
-            2,
-          ),
-        ),
-      ).toEqual([4, 3]);
-      expect(
-        seqsOf(
-          await store.selectMessagesBefore(
-            CONV,
-            { beforeSeq: 0, minTimeMs: 200, maxTimeMs: 400 },
-            10,
-          ),
-        ),
-      ).toEqual([4, 3, 2]);
     });
 
     it("counts unread messages to the owner after a seq", async () => {

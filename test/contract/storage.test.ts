@@ -2,17 +2,31 @@ import { afterAll, describe } from "vitest";
 import { createMemoryStorage, openMongoStorage, type Storage } from "../../src/storage/storage.js";
 import { testMongoUrl, uniqueName } from "../services/index.js";
 import { describeAccountStoreContract } from "./accounts-store-contract.js";
-import { describeGroupMessageStoreContract } from "./group-messages-store-contract.js";
+import { describeConversationMessageStoreContract } from "./conversation-messages-contract.js";
+import { describeGroupMessageStoreContract, groupRecord } from "./group-messages-store-contract.js";
 import { describeGroupStoreContract } from "./group-store-contract.js";
-import { describeMessageStoreContract } from "./messages-store-contract.js";
+import { c2cRecord, describeMessageStoreContract } from "./messages-store-contract.js";
 import { describeProfileStoreContract } from "./profiles-store-contract.js";
 import { describeRelationStoreContract } from "./relations-store-contract.js";
 
-// One contract suite per storage port, run against every backend.
+// One contract suite per storage port, run against every backend; the
+// conversation message port's suite runs once per conversation kind.
+const c2c = { conversationId: "c2c:alice:bob", otherConversationId: "c2c:x:y", record: c2cRecord };
+const group = {
+  conversationId: "g:1 with spaces",
+  otherConversationId: "other",
+  record: groupRecord,
+};
 
 describe("memory backend", () => {
   describeAccountStoreContract(async () => createMemoryStorage().accounts);
   describe("group stores", () => describeGroupStoreContract(async () => createMemoryStorage()));
+  describeConversationMessageStoreContract("c2c", async () => createMemoryStorage().messages, c2c);
+  describeConversationMessageStoreContract(
+    "group",
+    async () => createMemoryStorage().groupMessages,
+    group,
+  );
   describeGroupMessageStoreContract(async () => createMemoryStorage().groupMessages);
   describeMessageStoreContract(async () => createMemoryStorage().messages);
   describeProfileStoreContract(async () => createMemoryStorage().profiles);
@@ -32,6 +46,12 @@ describe("mongodb backend", () => {
   };
   describeAccountStoreContract(async () => (await fresh()).accounts);
   describe("group stores", () => describeGroupStoreContract(fresh));
+  describeConversationMessageStoreContract("c2c", async () => (await fresh()).messages, c2c);
+  describeConversationMessageStoreContract(
+    "group",
+    async () => (await fresh()).groupMessages,
+    group,
+  );
   describeGroupMessageStoreContract(async () => (await fresh()).groupMessages);
   describeMessageStoreContract(async () => (await fresh()).messages);
   describeProfileStoreContract(async () => (await fresh()).profiles);

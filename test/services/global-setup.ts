@@ -6,7 +6,7 @@ import type { ServiceEndpoint } from "./provided-context.js";
 import { pingMongo, pingNats, waitUntil } from "./readiness.js";
 
 /*
- * Finds a MongoDB and a NATS (JetStream) for the whole run, in the order DESIGN.md gives:
+ * Finds a MongoDB and a NATS (JetStream) for the whole run, in the order docs/architecture.md ("Tests") gives:
  * URLs from the environment, else containers when a Docker engine answers, else local
  * FerretDB + nats-server built by build.sh. It never throws: a service that cannot be had is
  * provided as an error message, so exactly the tests that need it fail, loudly, saying why.

@@ -34,7 +34,7 @@ import {
 } from "../support/webhook-sim.js";
 
 /*
- * DESIGN.md "Webhook semantics", row by row, end to end: the real server (in this
+ * docs/architecture.md "Webhook semantics", row by row, end to end: the real server (in this
  * process, on a free port) calls `webhook-sim serve` (a real child process for the
  * main server) as its app backend; outcomes are observed through SendMessage, a
  * live device stream, SyncMessages and the events serve recorded. Each message's

@@ -1,4 +1,4 @@
-import { bodyProblem } from "../../src/messaging/validate-body.js";
+import { bodyProblem } from "../../src/conversations/validate-body.js";
 import type { BodyValidator } from "../../src/webhooks/index.js";
 
 /** The server's default MESSAGE_MAX_BYTES (reference: 12 KB); override with --max-body-bytes. */

@@ -20,7 +20,7 @@ export type VerdictName =
 export const verdictNameOf = (evaluation: RequestEvaluation): VerdictName =>
   evaluation.verdict.kind;
 
-/** What the server does with the message, in words (DESIGN.md table). */
+/** What the server does with the message, in words (docs/architecture.md, "Webhook semantics"). */
 export function verdictMeaning(evaluation: RequestEvaluation): string {
   if (evaluation.type === "notification") {
     switch (evaluation.verdict.kind) {

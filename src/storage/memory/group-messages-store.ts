@@ -1,11 +1,11 @@
 import { clone } from "@bufbuild/protobuf";
+import type { GroupMessageRecord, GroupMessageStore } from "../../conversations/group/store.js";
+import { SeqTakenError } from "../../conversations/store.js";
 import {
   type GroupMessage,
   GroupMessageKind,
   GroupMessageSchema,
 } from "../../gen/im/v1/group_pb.js";
-import type { GroupMessageRecord, GroupMessageStore } from "../../group-messaging/store.js";
-import { SeqTakenError } from "../../messaging/store.js";
 
 /** Single-process GroupMessageStore; same semantics as MongoDB, nothing survives a restart. */
 export function createMemoryGroupMessageStore(): GroupMessageStore {
@@ -23,7 +23,7 @@ export function createMemoryGroupMessageStore(): GroupMessageStore {
   const timeOf = (r: GroupMessageRecord) => Number(r.message.timeMs);
 
   return {
-    async insertGroupMessage(record) {
+    async insertMessage(record) {
       const { groupId, seq, messageKey } = record.message;
       let group = groups.get(groupId);
       if (group === undefined) {
@@ -36,24 +36,24 @@ export function createMemoryGroupMessageStore(): GroupMessageStore {
       byKey.set(messageKey, stored);
       if (stored.dedupKey !== undefined) byDedupKey.set(stored.dedupKey, stored);
     },
-    async selectGroupMessageByDedupKey(dedupKey, sinceMs) {
+    async selectMessageByDedupKey(dedupKey, sinceMs) {
       const found = byDedupKey.get(dedupKey);
       return found && timeOf(found) >= sinceMs ? copy(found) : undefined;
     },
-    async markGroupMessagesPublished(keys) {
+    async markPublished(keys) {
       for (const key of keys) {
         const r = byKey.get(key);
         if (r) r.unpublished = false;
       }
     },
-    async selectUnpublishedGroupMessages(beforeMs, limit) {
+    async selectUnpublished(beforeMs, limit) {
       return [...byKey.values()]
         .filter((r) => r.unpublished && timeOf(r) < beforeMs)
         .sort((a, b) => timeOf(a) - timeOf(b))
         .slice(0, limit)
         .map(copy);
     },
-    async selectGroupMessagesAfter(groupId, { afterSeq, upToSeq, minTimeMs }, limit) {
+    async selectMessagesAfter(groupId, { afterSeq, upToSeq, minTimeMs }, limit) {
       return inGroup(groupId)
         .filter(
           (r) =>
@@ -63,7 +63,7 @@ export function createMemoryGroupMessageStore(): GroupMessageStore {
         .slice(0, limit)
         .map(copyMessage);
     },
-    async selectGroupMessagesBefore(groupId, { aboveSeq, beforeSeq, minTimeMs, maxTimeMs }, limit) {
+    async selectMessagesBefore(groupId, { aboveSeq, beforeSeq, minTimeMs, maxTimeMs }, limit) {
       return inGroup(groupId)
         .filter(
           (r) =>

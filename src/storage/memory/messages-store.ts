@@ -1,11 +1,11 @@
 import { clone } from "@bufbuild/protobuf";
+import type {
+  ConversationRecord,
+  MessageRecord,
+  MessageStore,
+} from "../../conversations/c2c/store.js";
+import { SeqTakenError } from "../../conversations/store.js";
 import { MessageSchema } from "../../gen/im/v1/message_pb.js";
-import {
-  type ConversationRecord,
-  type MessageRecord,
-  type MessageStore,
-  SeqTakenError,
-} from "../../messaging/store.js";
 
 /** Single-process MessageStore; same semantics as MongoDB, nothing survives a restart. */
 export function createMemoryMessageStore(): MessageStore {
@@ -98,11 +98,16 @@ export function createMemoryMessageStore(): MessageStore {
         .slice(0, limit)
         .map((m) => clone(MessageSchema, m));
     },
-    async selectMessagesBefore(conversationId, { beforeSeq, minTimeMs, maxTimeMs }, limit) {
+    async selectMessagesBefore(
+      conversationId,
+      { aboveSeq, beforeSeq, minTimeMs, maxTimeMs },
+      limit,
+    ) {
       return inConversation(conversationId)
         .map((r) => r.message)
         .filter(
           (m) =>
+            m.seq > aboveSeq &&
             (beforeSeq === 0 || m.seq < beforeSeq) &&
             Number(m.timeMs) >= minTimeMs &&
             Number(m.timeMs) <= maxTimeMs,

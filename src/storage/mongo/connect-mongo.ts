@@ -1,8 +1,14 @@
 import { type Db, MongoClient } from "mongodb";
+import { detectCapabilities, type MongoCapabilities } from "./capabilities.js";
+import { countCommands, type StoreCommandCounts } from "./command-counter.js";
 
 export interface MongoConnection {
   client: MongoClient;
   db: Db;
+  /** What the server does atomically (FerretDB differs), found at connect. */
+  capabilities: MongoCapabilities;
+  /** Commands sent so far; only when connected with `monitorCommands`. */
+  commandCounts: (() => StoreCommandCounts) | undefined;
 }
 
 /**
@@ -13,17 +19,20 @@ export interface MongoConnection {
 export async function connectMongo(
   url: string,
   database: string,
-  options: { serverSelectionTimeoutMs?: number } = {},
+  options: { serverSelectionTimeoutMs?: number; monitorCommands?: boolean } = {},
 ): Promise<MongoConnection> {
+  const monitorCommands = options.monitorCommands ?? false;
   const client = new MongoClient(url, {
     serverSelectionTimeoutMS: options.serverSelectionTimeoutMs ?? 3000,
     connectTimeoutMS: 3000,
+    monitorCommands,
   });
+  const commandCounts = monitorCommands ? countCommands(client) : undefined;
   try {
     await client.connect();
     const db = client.db(database);
     await db.command({ ping: 1 });
-    return { client, db };
+    return { client, db, capabilities: await detectCapabilities(db), commandCounts };
   } catch (err) {
     await client.close().catch(() => {});
     throw new Error(`cannot reach MongoDB at ${redact(url)}: ${(err as Error).message}`, {

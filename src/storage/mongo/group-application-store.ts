@@ -1,11 +1,15 @@
 import type { Db } from "mongodb";
 import type { JoinApplicationRecord, JoinApplicationStore } from "../../groups/store.js";
+import type { MongoCapabilities } from "./capabilities.js";
 import { guard } from "./guard.js";
 import { createKeyedMutex, guardExclusive } from "./keyed-mutex.js";
 
 type ApplicationDoc = JoinApplicationRecord;
 
-export async function createMongoJoinApplicationStore(db: Db): Promise<JoinApplicationStore> {
+export async function createMongoJoinApplicationStore(
+  db: Db,
+  capabilities: MongoCapabilities,
+): Promise<JoinApplicationStore> {
   const applications = db.collection<ApplicationDoc>("group_join_applications");
   await Promise.all([
     applications.createIndex({ groupId: 1, applicantUserId: 1 }, { unique: true }),
@@ -13,7 +17,7 @@ export async function createMongoJoinApplicationStore(db: Db): Promise<JoinAppli
     applications.createIndex({ groupId: 1, appliedAtMs: -1 }),
   ]);
   const project = { projection: { _id: 0 } } as const;
-  const exclusive = createKeyedMutex();
+  const exclusive = createKeyedMutex(capabilities);
   return {
     upsertJoinApplication: (a) =>
       guard(async () => {

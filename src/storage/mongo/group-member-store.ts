@@ -1,6 +1,7 @@
 import type { Binary, Db, UpdateFilter } from "mongodb";
 import type { GroupRole, MessageReceiveOption } from "../../gen/im/v1/group_pb.js";
 import type { GroupMemberRecord, GroupMemberStore } from "../../groups/store.js";
+import type { MongoCapabilities } from "./capabilities.js";
 import { fieldChangesToUpdate, fieldsFromDoc, fieldsToDoc } from "./group-store.js";
 import { DUPLICATE_KEY, guard } from "./guard.js";
 import { createKeyedMutex, guardExclusive } from "./keyed-mutex.js";
@@ -26,7 +27,10 @@ interface MuteDoc {
   untilMs: number;
 }
 
-export async function createMongoGroupMemberStore(db: Db): Promise<GroupMemberStore> {
+export async function createMongoGroupMemberStore(
+  db: Db,
+  capabilities: MongoCapabilities,
+): Promise<GroupMemberStore> {
   const members = db.collection<MemberDoc>("group_members");
   const mutes = db.collection<MuteDoc>("group_mutes");
   await Promise.all([
@@ -37,7 +41,7 @@ export async function createMongoGroupMemberStore(db: Db): Promise<GroupMemberSt
     mutes.createIndex({ groupId: 1, userId: 1 }, { unique: true }),
   ]);
   const project = { projection: { _id: 0 } } as const;
-  const exclusive = createKeyedMutex();
+  const exclusive = createKeyedMutex(capabilities);
 
   return {
     insertMembers: (records) =>

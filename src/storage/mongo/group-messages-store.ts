@@ -1,12 +1,12 @@
 import { fromJson, type JsonValue, toJson } from "@bufbuild/protobuf";
 import type { Db } from "mongodb";
+import type { GroupMessageRecord, GroupMessageStore } from "../../conversations/group/store.js";
+import { SeqTakenError } from "../../conversations/store.js";
 import {
   type GroupMessage,
   GroupMessageKind,
   GroupMessageSchema,
 } from "../../gen/im/v1/group_pb.js";
-import type { GroupMessageRecord, GroupMessageStore } from "../../group-messaging/store.js";
-import { SeqTakenError } from "../../messaging/store.js";
 import { guard } from "./guard.js";
 import { createOutboxCollection } from "./outbox-collection.js";
 
@@ -74,13 +74,13 @@ export async function createMongoGroupMessageStore(
   });
 
   return {
-    insertGroupMessage: (record) =>
+    insertMessage: (record) =>
       guard(async () => {
         if (!(await outbox.insert(toDoc(record), record.unpublished))) {
           throw new SeqTakenError(record.message.messageKey);
         }
       }),
-    selectGroupMessageByDedupKey: (dedupKey, sinceMs) =>
+    selectMessageByDedupKey: (dedupKey, sinceMs) =>
       guard(async () => {
         const doc = await messages.findOne(
           { dedupKey, timeMs: { $gte: sinceMs } },
@@ -88,10 +88,10 @@ export async function createMongoGroupMessageStore(
         );
         return doc === null ? undefined : toRecord(doc, await outbox.has(doc._id));
       }),
-    markGroupMessagesPublished: (keys) => guard(() => outbox.remove(keys)),
-    selectUnpublishedGroupMessages: (beforeMs, limit) =>
+    markPublished: (keys) => guard(() => outbox.remove(keys)),
+    selectUnpublished: (beforeMs, limit) =>
       guard(async () => (await outbox.pending(beforeMs, limit)).map((d) => toRecord(d, true))),
-    selectGroupMessagesAfter: (groupId, { afterSeq, upToSeq, minTimeMs }, limit) =>
+    selectMessagesAfter: (groupId, { afterSeq, upToSeq, minTimeMs }, limit) =>
       guard(async () =>
         (
           await messages
@@ -105,7 +105,7 @@ export async function createMongoGroupMessageStore(
             .toArray()
         ).map((d) => decode(d.message)),
       ),
-    selectGroupMessagesBefore: (groupId, { aboveSeq, beforeSeq, minTimeMs, maxTimeMs }, limit) =>
+    selectMessagesBefore: (groupId, { aboveSeq, beforeSeq, minTimeMs, maxTimeMs }, limit) =>
       guard(async () =>
         (
           await messages

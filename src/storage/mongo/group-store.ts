@@ -1,6 +1,7 @@
 import { Binary, type Db, type UpdateFilter } from "mongodb";
 import type { ApplyJoinOption, GroupType } from "../../gen/im/v1/group_pb.js";
 import type { FieldChanges, FieldValues, GroupRecord, GroupStore } from "../../groups/store.js";
+import type { MongoCapabilities } from "./capabilities.js";
 import { DUPLICATE_KEY, guard } from "./guard.js";
 import { createKeyedMutex, guardExclusive } from "./keyed-mutex.js";
 
@@ -25,10 +26,13 @@ interface GroupDoc {
   active: boolean;
 }
 
-export async function createMongoGroupStore(db: Db): Promise<GroupStore> {
+export async function createMongoGroupStore(
+  db: Db,
+  capabilities: MongoCapabilities,
+): Promise<GroupStore> {
   // _id is the group id: uniqueness of custom ids and point lookups need no extra index.
   const groups = db.collection<GroupDoc>("groups");
-  const exclusive = createKeyedMutex();
+  const exclusive = createKeyedMutex(capabilities);
   return {
     insertGroup: (group) =>
       guard(async () => {

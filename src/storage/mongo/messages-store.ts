@@ -1,12 +1,13 @@
 import { fromJson, type JsonValue, toJson } from "@bufbuild/protobuf";
 import type { Db } from "mongodb";
+import type {
+  ConversationRecord,
+  MessageRecord,
+  MessageStore,
+} from "../../conversations/c2c/store.js";
+import { SeqTakenError } from "../../conversations/store.js";
 import { type Message, MessageSchema } from "../../gen/im/v1/message_pb.js";
-import {
-  type ConversationRecord,
-  type MessageRecord,
-  type MessageStore,
-  SeqTakenError,
-} from "../../messaging/store.js";
+import type { MongoCapabilities } from "./capabilities.js";
 import { guard, isDuplicateKey } from "./guard.js";
 import { createKeyedMutex } from "./keyed-mutex.js";
 import { createOutboxCollection } from "./outbox-collection.js";
@@ -58,6 +59,7 @@ export interface MongoMessageStoreOptions {
 export async function createMongoMessageStore(
   db: Db,
   options: MongoMessageStoreOptions,
+  capabilities: MongoCapabilities,
 ): Promise<MessageStore> {
   const dedup = db.collection<DedupDoc>("message_dedup");
   const seqs = db.collection<SeqDoc>("conversation_seqs");
@@ -106,7 +108,7 @@ export async function createMongoMessageStore(
     updatedAtMs: d.updatedAtMs,
   });
   const convId = (owner: string, conversationId: string) => `${owner}|${conversationId}`;
-  const exclusive = createKeyedMutex();
+  const exclusive = createKeyedMutex(capabilities);
 
   return {
     claimDedupKey: (key, nowMs, windowMs) =>
@@ -189,13 +191,13 @@ export async function createMongoMessageStore(
             .toArray()
         ).map((d) => decode(d.message)),
       ),
-    selectMessagesBefore: (conversationId, { beforeSeq, minTimeMs, maxTimeMs }, limit) =>
+    selectMessagesBefore: (conversationId, { aboveSeq, beforeSeq, minTimeMs, maxTimeMs }, limit) =>
       guard(async () =>
         (
           await messages
             .find({
               conversationId,
-              ...(beforeSeq === 0 ? {} : { seq: { $lt: beforeSeq } }),
+              seq: beforeSeq === 0 ? { $gt: aboveSeq } : { $gt: aboveSeq, $lt: beforeSeq },
               timeMs: { $gte: minTimeMs, $lte: maxTimeMs },
             })
             .sort({ seq: -1 })

@@ -1,0 +1,24 @@
+import type { Clock } from "../common/clock.js";
+import { type Component, noBusHandlers, nothingToStop } from "../common/component.js";
+import { AccountService } from "../gen/im/v1/account_pb.js";
+import { createAccounts } from "./accounts.js";
+import { createAccountService } from "./service.js";
+import type { AccountStore } from "./store.js";
+
+export interface AccountsSetupDeps {
+  store: AccountStore;
+  clock: Clock;
+  /** Accounts per import/delete/check call. */
+  batchMax: number;
+}
+
+/** Accounts: AccountService. */
+export function setupAccounts(deps: AccountsSetupDeps): Component {
+  const accounts = createAccounts(deps);
+  return {
+    services: [(router) => router.service(AccountService, createAccountService(accounts))],
+    busHandlers: noBusHandlers,
+    workers: [],
+    stop: nothingToStop,
+  };
+}

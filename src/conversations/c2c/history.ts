@@ -1,0 +1,100 @@
+import { create } from "@bufbuild/protobuf";
+import type { Clock } from "../../common/clock.js";
+import { decodeCursor, encodeCursor, pageSize } from "../../common/cursor.js";
+import { assertUserId } from "../../common/user-id.js";
+import { SubscribeResponseSchema } from "../../gen/im/v1/events_pb.js";
+import {
+  type Conversation,
+  ConversationSchema,
+  type ListMessagesRequest,
+  type SyncMessagesRequest,
+} from "../../gen/im/v1/message_pb.js";
+import type { LiveHub } from "../../live/live-hub.js";
+import { createHistoryPages } from "../history.js";
+import { c2cConversationId } from "./conversation-id.js";
+import type { MessageStore } from "./store.js";
+
+export interface HistoryDeps {
+  store: MessageStore;
+  live: LiveHub;
+  clock: Clock;
+  retentionMs: number;
+  recentContactsMax: number;
+}
+
+/** Reads of one-to-one messages (both users see the whole conversation) and read state. */
+export function createHistory(deps: HistoryDeps) {
+  const { store } = deps;
+  const pages = createHistoryPages({ store, clock: deps.clock, retentionMs: deps.retentionMs });
+  const { oldestVisible } = pages;
+  const conversationWith = (owner: string, peer: string) => {
+    assertUserId(peer, "peer_user_id");
+    return c2cConversationId(owner, peer);
+  };
+
+  return {
+    async listConversations(owner: string, page: { pageSize: number; cursor: string }) {
+      const limit = pageSize(page.pageSize, deps.recentContactsMax, deps.recentContactsMax);
+      const after = decodeCursor(page.cursor, { t: "number", c: "string" });
+      const records = await store.selectConversations(
+        owner,
+        after && { updatedAtMs: after.t, conversationId: after.c },
+        limit,
+      );
+      const minTime = oldestVisible();
+      const conversations: Conversation[] = await Promise.all(
+        records.map(async (r) =>
+          create(ConversationSchema, {
+            conversationId: r.conversationId,
+            peerUserId: r.peerUserId,
+            lastSeq: BigInt(r.lastSeq),
+            lastMessage:
+              r.lastMessage && Number(r.lastMessage.timeMs) >= minTime ? r.lastMessage : undefined,
+            unreadCount: await store.countUnread(r.conversationId, owner, r.readSeq, minTime),
+            readSeq: BigInt(r.readSeq),
+            updatedAtMs: BigInt(r.updatedAtMs),
+          }),
+        ),
+      );
+      const last = records[records.length - 1];
+      const nextCursor =
+        records.length === limit && last
+          ? encodeCursor({ t: last.updatedAtMs, c: last.conversationId })
+          : "";
+      return { conversations, nextCursor };
+    },
+
+    /** Fills a gap: ascending by seq; `coveredUpToSeq` says how far the answer is complete. */
+    async syncMessages(owner: string, req: SyncMessagesRequest) {
+      const conversationId = conversationWith(owner, req.peerUserId);
+      const lastSeq = await store.selectLastSeq(conversationId);
+      return pages.sync(conversationId, req, { hiddenUpTo: 0, lastSeq });
+    },
+
+    /** Roaming history, newest first; the cursor carries the seq to continue below. */
+    async listMessages(owner: string, req: ListMessagesRequest) {
+      return pages.list(conversationWith(owner, req.peerUserId), req, 0);
+    },
+
+    /** Raises the read seq (clamped to the latest seq) and tells all the owner's devices. */
+    async markRead(owner: string, peer: string, requestedSeq: number) {
+      const conversationId = conversationWith(owner, peer);
+      const lastSeq = await store.selectLastSeq(conversationId);
+      const target = requestedSeq === 0 ? lastSeq : Math.min(requestedSeq, lastSeq);
+      const readSeq = await store.updateReadSeq(owner, conversationId, peer, target);
+      const unreadCount = await store.countUnread(conversationId, owner, readSeq, oldestVisible());
+      deps.live.publishToUser(
+        owner,
+        create(SubscribeResponseSchema, {
+          event: {
+            case: "read",
+            value: { conversationId, peerUserId: peer, readSeq: BigInt(readSeq), unreadCount },
+          },
+        }),
+      );
+      return { readSeq, unreadCount };
+    },
+  };
+}
+
+export type History = ReturnType<typeof createHistory>;

@@ -1,0 +1,99 @@
+import type { Clock } from "../common/clock.js";
+import { decodeCursor, encodeCursor, pageSize } from "../common/cursor.js";
+import type { ConversationMessageStore, SequencedMessage } from "./store.js";
+
+const SYNC_MAX = 100;
+const HISTORY_DEFAULT = 20;
+const HISTORY_MAX = 100;
+
+/** What one reader may see of a conversation (its kind's history visibility). */
+export interface HistoryView {
+  /** Seqs up to this are hidden from the reader (0: none). */
+  hiddenUpTo: number;
+  /** The conversation's latest seq as the reader's kind knows it. */
+  lastSeq: number;
+}
+
+export interface HistoryPagesDeps<M extends SequencedMessage> {
+  store: Pick<ConversationMessageStore<M>, "selectMessagesAfter" | "selectMessagesBefore">;
+  clock: Clock;
+  retentionMs: number;
+}
+
+/**
+ * Sync and roaming history of any conversation kind, always within retention:
+ * the paging, bounds and cursors written once; the kind says who may read
+ * what (`HistoryView`).
+ */
+export function createHistoryPages<M extends SequencedMessage>(deps: HistoryPagesDeps<M>) {
+  const { store, clock } = deps;
+  const oldestVisible = () => clock() - deps.retentionMs;
+  return {
+    oldestVisible,
+
+    /** Fills a gap: ascending by seq; `coveredUpToSeq` says how far the answer is complete. */
+    async sync(
+      conversationId: string,
+      req: { afterSeq: bigint; upToSeq: bigint; limit: number },
+      view: HistoryView,
+    ) {
+      const limit = pageSize(req.limit, SYNC_MAX, SYNC_MAX);
+      const afterSeq = Math.max(Number(req.afterSeq), view.hiddenUpTo);
+      const upToSeq = Number(req.upToSeq);
+      const found = await store.selectMessagesAfter(
+        conversationId,
+        { afterSeq, upToSeq, minTimeMs: oldestVisible() },
+        limit + 1,
+      );
+      const hasMore = found.length > limit;
+      const messages = found.slice(0, limit);
+      const lastReturned = Number(messages.at(-1)?.seq ?? 0);
+      const lastSeq = Math.max(view.lastSeq, lastReturned);
+      const bound = upToSeq === 0 ? lastSeq : Math.min(upToSeq, lastSeq);
+      return {
+        messages,
+        coveredUpToSeq: BigInt(hasMore ? lastReturned : Math.max(bound, lastReturned, afterSeq)),
+        hasMore,
+        lastSeq: BigInt(lastSeq),
+      };
+    },
+
+    /** History newest first; the cursor carries the seq to continue below. */
+    async list(
+      conversationId: string,
+      req: {
+        beforeSeq: bigint;
+        minTimeMs: bigint;
+        maxTimeMs: bigint;
+        page?: { pageSize: number; cursor: string };
+      },
+      hiddenUpTo: number,
+    ) {
+      const limit = pageSize(req.page?.pageSize ?? 0, HISTORY_DEFAULT, HISTORY_MAX);
+      const cursor = decodeCursor(req.page?.cursor ?? "", { s: "number" });
+      const requested = Number(req.beforeSeq);
+      const beforeSeq =
+        cursor === undefined
+          ? requested
+          : requested === 0
+            ? cursor.s
+            : Math.min(cursor.s, requested);
+      const messages = await store.selectMessagesBefore(
+        conversationId,
+        {
+          aboveSeq: hiddenUpTo,
+          beforeSeq,
+          minTimeMs: Math.max(Number(req.minTimeMs), oldestVisible()),
+          maxTimeMs: req.maxTimeMs === 0n ? clock() : Number(req.maxTimeMs),
+        },
+        limit,
+      );
+      const last = messages.at(-1);
+      const nextCursor =
+        messages.length === limit && last ? encodeCursor({ s: Number(last.seq) }) : "";
+      return { messages, nextCursor };
+    },
+  };
+}
+
+export type HistoryPages<M extends SequencedMessage> = ReturnType<typeof createHistoryPages<M>>;

@@ -1,0 +1,93 @@
+import type { Caller } from "../auth/caller.js";
+import type { MessageElement } from "../gen/im/v1/elements_pb.js";
+import type { SendOptions } from "../gen/im/v1/message_pb.js";
+import type { AfterSendEvent, BeforeSendEvent } from "../webhooks/index.js";
+import type { ConversationMessageStore, SequencedMessage, StoredMessage } from "./store.js";
+
+/** The part of a message the before-send webhook may replace. */
+export interface Content {
+  body: MessageElement[];
+  cloudCustomData: string;
+}
+
+/** A validated, authorised send, as its kind hands it to the pipeline. */
+export interface SendDraft<M> {
+  conversationId: string;
+  /** False: online only (or a kind without history): delivered live, no seq, nothing stored. */
+  stored: boolean;
+  /** Idempotency key; undefined: none (never for unstored sends). */
+  dedupKey: string | undefined;
+  /** Admin skips (webhooks, sync to sender) and flags. */
+  options: SendOptions | undefined;
+  content: Content;
+  /** The before-send webhook event for `content`. */
+  beforeSendEvent(content: Content): BeforeSendEvent;
+  /**
+   * A kind's own admission after the before-send webhook (group frequency
+   * control): false answers success with nothing sent.
+   */
+  admit?(): boolean;
+  /** The message with the final content; seq, key and time are set by the pipeline. */
+  build(content: Content): M;
+}
+
+/** What a kind's `prepare` decided: send the draft, or answer at once. */
+export type Prepared<M, Res> =
+  | { kind: "send"; draft: SendDraft<M> }
+  /** E.g. a silent drop by the relationship policy: success, nothing stored. */
+  | { kind: "reply"; reply: Res };
+
+/** The bus payload of a stored message: the message and its fan-out flags. */
+export interface FanoutEvent<M> {
+  message?: M | undefined;
+  skipAfterSendWebhook: boolean;
+  skipSyncToSender: boolean;
+  /** One-to-one only: the conversation lists keep their last message. */
+  noLastMessage?: boolean;
+}
+
+/**
+ * What differs between conversation kinds (one-to-one, group; later system or
+ * topic conversations). Everything else of a send (idempotency, before-send,
+ * sequencing and storage with the outbox mark, the ack, fan-out, after-send)
+ * is the pipeline's, written once (`pipeline.ts`, `fanout.ts`).
+ */
+export interface ConversationKind<
+  Req,
+  M extends SequencedMessage,
+  R extends StoredMessage<M>,
+  Res,
+> {
+  /** For logs and errors: "c2c", "group". */
+  name: string;
+  /** The bus subject of its fan-out events. */
+  subject: string;
+  /** How long a retry of a send is answered with the original. */
+  dedupWindowMs: number;
+  /** Where its messages are stored. */
+  store: ConversationMessageStore<M, R>;
+
+  /** Validation, authorisation and policy: a draft to send, or the answer already decided. */
+  prepare(caller: Caller, req: Req): Promise<Prepared<M, Res>>;
+  /**
+   * The seq space: takes the conversation's next seq at `nowMs`. Throws a
+   * DomainError when the conversation can no longer take messages.
+   */
+  allocateSeq(conversationId: string, nowMs: number): Promise<number>;
+  conversationIdOf(message: M): string;
+  /** The stored record of a draft's message, marked unpublished. */
+  toRecord(message: M, draft: SendDraft<M>): R;
+
+  /** The answer to the sender: the message's place (or the original's, for a retry). */
+  reply(message: M, duplicate: boolean): Res;
+  /** Success with nothing sent (before-send drop, frequency control). */
+  notSentReply(conversationId: string, nowMs: number): Res;
+
+  /** Recipients: live delivery on every node (the sender's other devices unless skipped). */
+  deliverLive(message: M, skipSyncToSender: boolean): void;
+  /** Fan-out work beyond live delivery (one-to-one: both users' conversation lists). */
+  onFanout?(message: M, event: FanoutEvent<M>): Promise<void>;
+  afterSendEvent(message: M): AfterSendEvent;
+  encodeEvent(record: R): Uint8Array;
+  decodeEvent(data: Uint8Array): FanoutEvent<M>;
+}

@@ -1,0 +1,169 @@
+import type { Bus } from "../bus/bus.js";
+import type { Clock } from "../common/clock.js";
+import type { Logger } from "../log/logger.js";
+import type { ConversationKind } from "./kind.js";
+import type { SequencedMessage, StoredMessage } from "./store.js";
+
+/**
+ * What an outbox publishes: one kind of stored record, the subject its events
+ * go to and how they are encoded. Each conversation kind has one.
+ */
+export interface OutboxSource<R> {
+  /** For logs. */
+  name: string;
+  subject: string;
+  encode(record: R): Uint8Array;
+  /** The bus dedup id (the message key). */
+  keyOf(record: R): string;
+  /** Records still marked unpublished with time before `beforeMs`, oldest first. */
+  selectUnpublished(beforeMs: number, limit: number): Promise<R[]>;
+  /** Clears the marks of the given keys. */
+  markPublished(keys: readonly string[]): Promise<void>;
+}
+
+/** A conversation kind's stored messages: its subject, payload and store. */
+export function outboxSourceOf<M extends SequencedMessage, R extends StoredMessage<M>>(
+  kind: Pick<
+    ConversationKind<unknown, M, R, unknown>,
+    "name" | "subject" | "encodeEvent" | "store"
+  >,
+): OutboxSource<R> {
+  return {
+    name: kind.name,
+    subject: kind.subject,
+    encode: kind.encodeEvent,
+    keyOf: (r) => r.message.messageKey,
+    selectUnpublished: (beforeMs, limit) => kind.store.selectUnpublished(beforeMs, limit),
+    markPublished: (keys) => kind.store.markPublished(keys),
+  };
+}
+
+export interface OutboxDeps<R> {
+  source: OutboxSource<R>;
+  bus: Pick<Bus, "publish" | "isConnected">;
+  clock: Clock;
+  logger: Logger;
+  /** How often recovery looks for unpublished messages. */
+  intervalMs: number;
+  /** Only messages unpublished for this long are republished (fresh ones are still in flight). */
+  staleMs: number;
+}
+
+/**
+ * The transactional outbox. A message is stored with an "unpublished" mark
+ * before the sender is acked; this publishes it to the bus (message key as
+ * dedup id) and clears the mark. Whatever a crash or a bus outage left marked,
+ * the recovery loop of any process publishes later, so every acked message is
+ * fanned out at least once.
+ */
+export interface Outbox<R> {
+  /** Publishes a just-stored message in the background; never throws. */
+  publish(record: R): void;
+  /** One recovery pass; returns how many messages it published. */
+  recover(): Promise<number>;
+  start(): void;
+  /** Stops the loop and waits for background publishes and marks to settle. */
+  stop(): Promise<void>;
+}
+
+const RECOVERY_BATCH = 500;
+const MARK_FLUSH_MS = 20;
+
+export function createOutbox<R>(deps: OutboxDeps<R>): Outbox<R> {
+  const { source, bus, clock, logger } = deps;
+  const { subject } = source;
+  const inFlight = new Set<Promise<void>>();
+  let toMark: string[] = [];
+  let markTimer: NodeJS.Timeout | undefined;
+  let loopTimer: NodeJS.Timeout | undefined;
+  let recovering: Promise<number> | undefined;
+
+  // Clearing marks one by one would add a write per message; batch them.
+  const flushMarks = async () => {
+    markTimer = undefined;
+    const keys = toMark;
+    toMark = [];
+    if (keys.length === 0) return;
+    try {
+      await source.markPublished(keys);
+    } catch (err) {
+      // Left marked: recovery republishes them and the bus drops the duplicates.
+      logger.warn("could not clear outbox marks", { count: keys.length, err });
+    }
+  };
+  const markPublished = (key: string) => {
+    toMark.push(key);
+    markTimer ??= setTimeout(() => track(flushMarks()), MARK_FLUSH_MS);
+  };
+  const track = (p: Promise<void>) => {
+    inFlight.add(p);
+    void p.finally(() => inFlight.delete(p));
+  };
+  const publishRecord = async (record: R) => {
+    const key = source.keyOf(record);
+    await bus.publish(subject, source.encode(record), { msgId: key });
+    markPublished(key);
+  };
+
+  const recoverOnce = async (): Promise<number> => {
+    let published = 0;
+    for (;;) {
+      const batch = await source.selectUnpublished(clock() - deps.staleMs, RECOVERY_BATCH);
+      for (const record of batch) {
+        await publishRecord(record);
+        published++;
+      }
+      if (batch.length < RECOVERY_BATCH) break;
+    }
+    if (published > 0) {
+      logger.info("outbox republished messages", { outbox: source.name, published });
+    }
+    return published;
+  };
+
+  const recover = () => {
+    recovering ??= recoverOnce().finally(() => {
+      recovering = undefined;
+    });
+    return recovering;
+  };
+
+  const tick = () => {
+    loopTimer = setTimeout(async () => {
+      if (bus.isConnected()) {
+        await recover().catch((err: unknown) =>
+          logger.warn("outbox recovery pass failed", { err }),
+        );
+      }
+      if (loopTimer !== undefined) tick();
+    }, deps.intervalMs);
+  };
+
+  return {
+    publish(record) {
+      if (!bus.isConnected()) return;
+      track(
+        publishRecord(record).catch((err: unknown) => {
+          logger.debug("publish failed; the outbox will retry", {
+            key: source.keyOf(record),
+            err,
+          });
+        }),
+      );
+    },
+    recover,
+    start() {
+      if (loopTimer === undefined) tick();
+    },
+    async stop() {
+      clearTimeout(loopTimer);
+      loopTimer = undefined;
+      await recovering?.catch(() => {});
+      while (inFlight.size > 0) await Promise.allSettled([...inFlight]);
+      if (markTimer !== undefined) {
+        clearTimeout(markTimer);
+        await flushMarks();
+      }
+    },
+  };
+}

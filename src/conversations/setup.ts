@@ -1,0 +1,178 @@
+import type { AccountStore } from "../accounts/store.js";
+import type { Bus } from "../bus/index.js";
+import type { Clock } from "../common/clock.js";
+import { type Component, nothingToStop, type Worker } from "../common/component.js";
+import type { MessagingSettings } from "../config/config.js";
+import { MessageService } from "../gen/im/v1/message_pb.js";
+import type { GroupConfig } from "../groups/config.js";
+import type { TipStorer } from "../groups/notifier.js";
+import type { GroupMessagingHandlers } from "../groups/service.js";
+import type {
+  GroupMemberRecord,
+  GroupMemberStore,
+  GroupRecord,
+  GroupStore,
+} from "../groups/store.js";
+import type { LiveHub } from "../live/live-hub.js";
+import type { Logger } from "../log/logger.js";
+import type { WebhookClient } from "../webhooks/index.js";
+import { createHistory } from "./c2c/history.js";
+import { createC2cKind } from "./c2c/kind.js";
+import type { C2CSendPolicy } from "./c2c/send-policy.js";
+import { createMessageService } from "./c2c/service.js";
+import type { MessageStore } from "./c2c/store.js";
+import { createClaimSweeper, createSendClaims } from "./claims.js";
+import { createFanoutHandler } from "./fanout.js";
+import { createGroupHistory } from "./group/history.js";
+import { createGroupKind } from "./group/kind.js";
+import { createGroupRateLimiter } from "./group/rate-limiter.js";
+import { createSendGroupSystemMessage } from "./group/send-system-message.js";
+import { createGroupMessagingHandlers } from "./group/service.js";
+import type { GroupMessageStore } from "./group/store.js";
+import { createTipStorer } from "./group/tip-storer.js";
+import type { ConversationKind } from "./kind.js";
+import { createOutbox, outboxSourceOf } from "./outbox.js";
+import { createConversationPipeline } from "./pipeline.js";
+import type { SequencedMessage, StoredMessage } from "./store.js";
+import { bodyProblem } from "./validate-body.js";
+
+export interface ConversationsSetupDeps {
+  storage: {
+    /** One-to-one messages, conversation lists and the send claims of every kind. */
+    messages: MessageStore;
+    groupMessages: GroupMessageStore;
+    groups: GroupStore;
+    groupMembers: GroupMemberStore;
+    accounts: Pick<AccountStore, "selectExistingUserIds">;
+  };
+  /** Who may message whom one-to-one (the relationship chain's policy). */
+  c2cPolicy: C2CSendPolicy;
+  bus: Pick<Bus, "publish" | "isConnected" | "registry">;
+  live: LiveHub;
+  webhooks: WebhookClient;
+  settings: MessagingSettings;
+  groupConfig: GroupConfig;
+  clock: Clock;
+  logger: Logger;
+}
+
+/**
+ * What group management uses of group conversations: the message RPCs of
+ * GroupService (served with the management RPCs), tips stored as messages,
+ * history deleted on disband, and a member's unread count.
+ */
+export interface GroupMessagingApi {
+  handlers: GroupMessagingHandlers;
+  storeTip: TipStorer;
+  deleteHistory(groupId: string): Promise<void>;
+  unreadOf(group: GroupRecord, member: GroupMemberRecord): Promise<number>;
+}
+
+export interface ConversationsComponent extends Component {
+  group: GroupMessagingApi;
+}
+
+/** How often old send claims are swept. */
+const CLAIM_SWEEP_MS = 60_000;
+
+/**
+ * Conversations: one pipeline, with one-to-one and group as its kinds. Serves
+ * MessageService (GroupService's message RPCs go through `group`), owns the
+ * fan-out subjects of its kinds, and runs an outbox per kind and the claim sweeper.
+ */
+export function setupConversations(deps: ConversationsSetupDeps): ConversationsComponent {
+  const { storage, bus, clock, logger, settings, webhooks, live } = deps;
+  const claims = createSendClaims({ store: storage.messages, clock });
+  const validateModified = bodyProblem(settings.maxMessageBytes);
+  const workers: Worker[] = [createClaimSweeper({ claims, logger, intervalMs: CLAIM_SWEEP_MS })];
+  const busHandlers: Record<string, ReturnType<typeof createFanoutHandler>> = {};
+
+  /** The pipeline, outbox and fan-out of one kind. */
+  const plug = <Req, M extends SequencedMessage, R extends StoredMessage<M>, Res>(
+    kind: ConversationKind<Req, M, R, Res>,
+  ) => {
+    claims.keepFor(kind.dedupWindowMs);
+    const outbox = createOutbox({
+      source: outboxSourceOf(kind),
+      bus,
+      clock,
+      logger,
+      intervalMs: settings.outboxIntervalMs,
+      staleMs: settings.outboxStaleMs,
+    });
+    workers.push({ name: `${kind.name}-outbox`, start: outbox.start, stop: outbox.stop });
+    busHandlers[kind.subject] = createFanoutHandler(kind, { webhooks, logger });
+    return createConversationPipeline(kind, {
+      claims,
+      claimLeaseMs: settings.claimLeaseMs,
+      outbox,
+      webhooks,
+      validateModified,
+      clock,
+      logger,
+    });
+  };
+
+  const c2c = plug(
+    createC2cKind({
+      store: storage.messages,
+      accounts: storage.accounts,
+      live,
+      policy: deps.c2cPolicy,
+      subject: bus.registry.subjects.c2cMessage,
+      clock,
+      maxMessageBytes: settings.maxMessageBytes,
+      dedupWindowMs: settings.dedupWindowMs,
+    }),
+  );
+  const c2cHistory = createHistory({
+    store: storage.messages,
+    live,
+    clock,
+    retentionMs: settings.retentionMs,
+    recentContactsMax: settings.recentContactsMax,
+  });
+
+  const groupAccess = { groups: storage.groups, members: storage.groupMembers };
+  const group = plug(
+    createGroupKind({
+      ...groupAccess,
+      accounts: storage.accounts,
+      messages: storage.groupMessages,
+      live,
+      limiter: createGroupRateLimiter({ limit: deps.groupConfig.messagesPerSecond, clock }),
+      subject: bus.registry.subjects.groupMessage,
+      config: deps.groupConfig,
+      clock,
+      logger,
+      maxMessageBytes: settings.maxMessageBytes,
+    }),
+  );
+  const groupHistory = createGroupHistory({
+    ...groupAccess,
+    messages: storage.groupMessages,
+    live,
+    config: deps.groupConfig,
+    clock,
+    retentionMs: settings.retentionMs,
+  });
+  const sendSystem = createSendGroupSystemMessage({
+    ...groupAccess,
+    live,
+    clock,
+    maxMessageBytes: settings.maxMessageBytes,
+  });
+
+  return {
+    group: {
+      handlers: createGroupMessagingHandlers(group, sendSystem, groupHistory),
+      storeTip: createTipStorer({ pipeline: group, config: deps.groupConfig, logger }),
+      deleteHistory: (groupId) => storage.groupMessages.deleteGroupMessages(groupId),
+      unreadOf: groupHistory.unreadOf,
+    },
+    services: [(router) => router.service(MessageService, createMessageService(c2c, c2cHistory))],
+    busHandlers,
+    workers,
+    stop: nothingToStop,
+  };
+}

@@ -1,0 +1,94 @@
+/**
+ * The storage ports every conversation kind shares. A kind's store (one-to-one
+ * messages, group messages) extends `ConversationMessageStore` with what only
+ * that kind needs; the pipeline speaks only this port, so sequencing, storage,
+ * the outbox, idempotency and history paging are written once.
+ */
+
+/** What the pipeline needs of a kind's message: its place in the conversation. */
+export interface SequencedMessage {
+  seq: bigint;
+  /** "<conversation id>:<seq>": the message's id and the bus dedup id. */
+  messageKey: string;
+  timeMs: bigint;
+}
+
+/** A stored message and the fields the store indexes. */
+export interface StoredMessage<M extends SequencedMessage> {
+  message: M;
+  /** Idempotency key of the send; undefined: none given. */
+  dedupKey: string | undefined;
+  /** Outbox mark: true until the message is known to be on the bus. */
+  unpublished: boolean;
+  /** Fan-out flags kept for outbox republishing. */
+  skipAfterSendWebhook: boolean;
+  skipSyncToSender: boolean;
+}
+
+/**
+ * insertMessage found the (conversation, seq) taken. On a backend whose
+ * counters are atomic this never happens; on FerretDB two processes can be
+ * handed the same seq, and the caller takes a new one.
+ */
+export class SeqTakenError extends Error {
+  constructor(readonly messageKey: string) {
+    super(`seq already taken: ${messageKey}`);
+    this.name = "SeqTakenError";
+  }
+}
+
+/** The messages of one conversation kind, unique per (conversation, seq). */
+export interface ConversationMessageStore<
+  M extends SequencedMessage,
+  R extends StoredMessage<M> = StoredMessage<M>,
+> {
+  /** Inserts a message; throws SeqTakenError if its (conversation, seq) exists. */
+  insertMessage(record: R): Promise<void>;
+  /** The message stored under `dedupKey` at or after `sinceMs`, if any (the newest). */
+  selectMessageByDedupKey(dedupKey: string, sinceMs: number): Promise<R | undefined>;
+  /** Clears the outbox mark of the given message keys; unknown keys are ignored. */
+  markPublished(messageKeys: readonly string[]): Promise<void>;
+  /** Messages still marked unpublished with time before `beforeMs`, oldest first. */
+  selectUnpublished(beforeMs: number, limit: number): Promise<R[]>;
+  /**
+   * Messages with afterSeq < seq <= upToSeq (upToSeq 0: no upper bound) and
+   * time >= minTimeMs, ascending by seq, at most `limit`.
+   */
+  selectMessagesAfter(
+    conversationId: string,
+    range: { afterSeq: number; upToSeq: number; minTimeMs: number },
+    limit: number,
+  ): Promise<M[]>;
+  /**
+   * Messages with aboveSeq < seq < beforeSeq (beforeSeq 0: no bound) and
+   * minTimeMs <= time <= maxTimeMs, descending by seq, at most `limit`.
+   */
+  selectMessagesBefore(
+    conversationId: string,
+    range: { aboveSeq: number; beforeSeq: number; minTimeMs: number; maxTimeMs: number },
+    limit: number,
+  ): Promise<M[]>;
+}
+
+export type DedupClaim =
+  /** The caller owns the key now and must send (or release it). */
+  | { kind: "claimed" }
+  /** Someone claimed it at `claimedAtMs`, within the window. */
+  | { kind: "taken"; claimedAtMs: number };
+
+/** The idempotency claims of every kind's sends, in one place. */
+export interface ClaimStore {
+  /**
+   * Claims an idempotency key. A claim older than `windowMs` is stale and is
+   * taken over. Atomic across processes.
+   */
+  claimDedupKey(key: string, nowMs: number, windowMs: number): Promise<DedupClaim>;
+  /** Releases a claim (the send failed or was denied) so a retry is evaluated afresh. */
+  releaseDedupKey(key: string): Promise<void>;
+  /** Deletes claims older than `beforeMs`; returns how many. */
+  deleteDedupKeysBefore(beforeMs: number): Promise<number>;
+}
+
+/** The key of a conversation's message: unique across kinds, the bus dedup id. */
+export const messageKeyOf = (conversationId: string, seq: number): string =>
+  `${conversationId}:${seq}`;

@@ -1,0 +1,24 @@
+import type { Db } from "mongodb";
+
+/**
+ * What the connected server does that the adapter may rely on, found once at
+ * connect. FerretDB v1 is the one server we know that differs: it applies an
+ * update as read-then-write outside a transaction, so two concurrent updates
+ * of one document can lose one (two `$inc`s return the same value).
+ */
+export interface MongoCapabilities {
+  /** Single-document updates are atomic (MongoDB: yes; FerretDB v1: no). */
+  atomicUpdates: boolean;
+  /** For logs: "mongodb" or "ferretdb". */
+  server: "mongodb" | "ferretdb";
+}
+
+/** MongoDB semantics: what the ports promise and the in-memory adapter gives. */
+export const mongoDbCapabilities: MongoCapabilities = { atomicUpdates: true, server: "mongodb" };
+
+/** Asks the server who it is: FerretDB answers buildInfo with a `ferretdbVersion`. */
+export async function detectCapabilities(db: Db): Promise<MongoCapabilities> {
+  const info = await db.admin().command({ buildInfo: 1 });
+  if ("ferretdbVersion" in info) return { atomicUpdates: false, server: "ferretdb" };
+  return mongoDbCapabilities;
+}

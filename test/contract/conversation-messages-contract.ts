@@ -1,0 +1,118 @@
+import { beforeEach, describe, expect, it } from "vitest";
+import {
+  type ConversationMessageStore,
+  SeqTakenError,
+  type SequencedMessage,
+  type StoredMessage,
+} from "../../src/conversations/store.js";
+
+/** How a kind's records are made for the shared cases. */
+export interface ConversationFixture<M extends SequencedMessage, R extends StoredMessage<M>> {
+  /** A conversation id of the kind (ids are opaque to the store: may hold spaces). */
+  conversationId: string;
+  otherConversationId: string;
+  /** A text message "m<seq>" at seq in the conversation, key "<conversation>:<seq>". */
+  record(
+    conversationId: string,
+    seq: number,
+    over: { timeMs?: number; dedupKey?: string; unpublished?: boolean },
+  ): R;
+}
+
+const seqsOf = (ms: { seq: bigint }[]) => ms.map((m) => Number(m.seq));
+
+/**
+ * What every conversation kind's message store must do (the port the pipeline
+ * speaks, src/conversations/store.ts); the kinds' own suites cover the rest.
+ */
+export function describeConversationMessageStoreContract<
+  M extends SequencedMessage,
+  R extends StoredMessage<M>,
+>(
+  name: string,
+  makeStore: () => Promise<ConversationMessageStore<M, R>>,
+  fixture: ConversationFixture<M, R>,
+): void {
+  const C = fixture.conversationId;
+  const record = (seq: number, over: Parameters<typeof fixture.record>[2] = {}) =>
+    fixture.record(C, seq, over);
+
+  describe(`ConversationMessageStore (${name})`, () => {
+    let store: ConversationMessageStore<M, R>;
+    beforeEach(async () => {
+      store = await makeStore();
+    });
+
+    it("stores one message per (conversation, seq), in any order", async () => {
+      // Out of order on purpose: concurrent sends insert in any order.
+      for (const seq of [2, 1, 4, 3, 5]) await store.insertMessage(record(seq));
+      await store.insertMessage(fixture.record(fixture.otherConversationId, 1, {}));
+      await expect(store.insertMessage(record(3))).rejects.toBeInstanceOf(SeqTakenError);
+      const all = await store.selectMessagesAfter(C, { afterSeq: 0, upToSeq: 0, minTimeMs: 0 }, 10);
+      expect(seqsOf(all)).toEqual([1, 2, 3, 4, 5]);
+      expect(all[0]?.messageKey).toBe(`${C}:1`);
+      expect(all[0]).toEqual(record(1).message);
+    });
+
+    it("selects ascending after a seq and descending below one, honouring bounds and limits", async () => {
+      for (let s = 1; s <= 6; s++) await store.insertMessage(record(s, { timeMs: s * 100 }));
+      const ascending = (afterSeq: number, upToSeq: number, minTimeMs = 0, limit = 10) =>
+        store.selectMessagesAfter(C, { afterSeq, upToSeq, minTimeMs }, limit);
+      expect(seqsOf(await ascending(2, 5))).toEqual([3, 4, 5]);
+      expect(seqsOf(await ascending(0, 0, 0, 2))).toEqual([1, 2]);
+      expect(seqsOf(await ascending(0, 0, 350))).toEqual([4, 5, 6]);
+      expect(seqsOf(await ascending(6, 0))).toEqual([]);
+
+      const descending = (aboveSeq: number, beforeSeq: number, minTimeMs = 0, maxTimeMs = 1e12) =>
+        store.selectMessagesBefore(C, { aboveSeq, beforeSeq, minTimeMs, maxTimeMs }, 10);
+      expect(seqsOf(await descending(0, 0))).toEqual([6, 5, 4, 3, 2, 1]);
+      expect(seqsOf(await descending(0, 5))).toEqual([4, 3, 2, 1]);
+      expect(seqsOf(await descending(2, 5))).toEqual([4, 3]);
+      expect(seqsOf(await descending(2, 0))).toEqual([6, 5, 4, 3]);
+      expect(seqsOf(await descending(0, 0, 200, 400))).toEqual([4, 3, 2]);
+      expect(
+        seqsOf(
+          await store.selectMessagesBefore(
+            C,
+            { aboveSeq: 0, beforeSeq: 0, minTimeMs: 0, maxTimeMs: 1e12 },
+            2,
+          ),
+        ),
+      ).toEqual([6, 5]);
+      expect(
+        await store.selectMessagesAfter(
+          fixture.otherConversationId,
+          { afterSeq: 0, upToSeq: 0, minTimeMs: 0 },
+          10,
+        ),
+      ).toEqual([]);
+    });
+
+    it("finds the newest message of a dedup key at or after a time", async () => {
+      await store.insertMessage(record(1, { dedupKey: "k", timeMs: 5000 }));
+      expect((await store.selectMessageByDedupKey("k", 4000))?.message.seq).toBe(1n);
+      expect((await store.selectMessageByDedupKey("k", 5000))?.message.seq).toBe(1n);
+      expect(await store.selectMessageByDedupKey("k", 5001)).toBeUndefined();
+      expect(await store.selectMessageByDedupKey("none", 0)).toBeUndefined();
+      // A claim taken over past its window may store the key again, later.
+      await store.insertMessage(record(2, { dedupKey: "k", timeMs: 9000 }));
+      expect((await store.selectMessageByDedupKey("k", 0))?.message.seq).toBe(2n);
+    });
+
+    it("keeps the outbox mark until published, oldest first", async () => {
+      await store.insertMessage(record(2, { unpublished: true, timeMs: 200 }));
+      await store.insertMessage(record(1, { unpublished: true, timeMs: 100 }));
+      await store.insertMessage(record(3, { timeMs: 50 }));
+      const unpublished = async (beforeMs: number, limit = 10) =>
+        seqsOf((await store.selectUnpublished(beforeMs, limit)).map((r) => r.message));
+      expect(await unpublished(1000)).toEqual([1, 2]);
+      expect(await unpublished(1000, 1)).toEqual([1]);
+      expect(await unpublished(150)).toEqual([1]);
+      const [pending] = await store.selectUnpublished(150, 10);
+      expect(pending?.unpublished).toBe(true);
+      expect(pending?.message).toEqual(record(1, { timeMs: 100 }).message);
+      await store.markPublished([`${C}:1`, "unknown:1"]);
+      expect(await unpublished(1000)).toEqual([2]);
+    });
+  });
+}
