@@ -7,6 +7,7 @@ import { createGrpcTransport } from "@connectrpc/connect-node";
 import { describe, expect, it } from "vitest";
 import type { Authenticate } from "../../src/auth/authenticator.js";
 import { requireCaller } from "../../src/auth/caller.js";
+import { readTransportLimits } from "../../src/config/transport-limits.js";
 import {
   Health,
   HealthCheckResponse_ServingStatus,
@@ -15,6 +16,7 @@ import { AccountService } from "../../src/gen/im/v1/account_pb.js";
 import { silentLogger } from "../../src/log/logger.js";
 import { startServer } from "../../src/server/server.js";
 import { clientAs, failureOf } from "../support/clients.js";
+import { eventually } from "../support/eventually.js";
 
 const acceptAnyone: Authenticate = async () => ({
   userId: "caller",
@@ -39,6 +41,7 @@ const start = (tls?: { cert: Buffer; key: Buffer }) =>
     port: 0,
     tls,
     shutdownGraceMs: 3000,
+    limits: readTransportLimits({}, 12 * 1024),
     streamsShutdown: new AbortController(),
   });
 
@@ -52,6 +55,8 @@ describe("graceful shutdown", () => {
     const watching = (async () => {
       for await (const r of watch) statuses.push(r.status);
     })();
+    // The watch is open (its first status arrived) before shutdown begins.
+    await eventually(async () => expect(statuses.length).toBeGreaterThan(0));
     const inFlight = clientAs(AccountService, baseUrl, "alice", "grpc").whoAmI({});
     await new Promise((r) => setTimeout(r, 100));
 
