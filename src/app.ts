@@ -152,6 +152,7 @@ export async function startApp(
       port: config.port,
       tls: config.tls,
       shutdownGraceMs: config.shutdownGraceMs,
+      limits: config.transport,
       streamsShutdown,
     });
     stops.push(() => server.shutdown());

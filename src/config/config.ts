@@ -13,6 +13,7 @@ import {
   listSetting,
   stringSetting,
 } from "./settings.js";
+import { readTransportLimits, type TransportLimits } from "./transport-limits.js";
 
 /** Used when APP_SECRET_KEY is unset, so the README's run command works as is; logged loudly. */
 export const DEV_SECRET_KEY = "dev-secret-key-do-not-use-in-production";
@@ -70,6 +71,8 @@ export interface Config {
     customFields: CustomFieldDef[];
   };
   messaging: MessagingSettings;
+  /** Request sizes, connection and HTTP/2 limits and timeouts (README "Limits"). */
+  transport: TransportLimits;
   /** Unset: webhooks are off. */
   webhook: WebhookConfig | undefined;
   /** Who may send one-to-one messages to whom (admin sends bypass both). */
@@ -143,6 +146,7 @@ export function readConfig(env: Env): Config {
       customFields: customFields(env, "FRIEND_CUSTOM_FIELDS", "Tag_SNS_Custom", false),
     },
     messaging,
+    transport: readTransportLimits(env, messaging.maxMessageBytes),
     webhook,
     c2cPolicy: {
       friendsOnly: booleanSetting(env, "C2C_FRIENDS_ONLY", false),

@@ -18,6 +18,15 @@ const CODE: Record<ErrorKind, Code> = {
 };
 
 /**
+ * Messages and field paths may quote client input (a field name, a list name):
+ * only a short prefix goes back, so an error never grows with the request
+ * (gRPC clients refuse trailers over 8-16 KB).
+ */
+const ECHO_MAX_CHARS = 256;
+const clip = (text: string): string =>
+  text.length <= ECHO_MAX_CHARS ? text : `${text.slice(0, ECHO_MAX_CHARS)}…`;
+
+/**
  * The one place domain errors become wire errors: a code plus an ErrorDetail
  * with the stable reason. Unknown errors become Internal; their text stays in
  * the log, never in the response.
@@ -26,12 +35,12 @@ export function toConnectError(err: unknown, logger: Logger): ConnectError {
   if (err instanceof DomainError) {
     if (err.cause !== undefined)
       logger.warn("request failed", { reason: ErrorReason[err.reason], err });
-    return new ConnectError(err.message, CODE[err.kind], undefined, [
+    return new ConnectError(clip(err.message), CODE[err.kind], undefined, [
       {
         desc: ErrorDetailSchema,
         value: create(ErrorDetailSchema, {
           reason: err.reason,
-          field: err.field ?? "",
+          field: clip(err.field ?? ""),
           appCode: err.appCode ?? 0,
           appText: err.appText ?? "",
         }),

@@ -10,7 +10,11 @@ export const requestLoggerKey = createContextKey<Logger | undefined>(undefined, 
 });
 
 /** Services exempt from authentication: load balancers probe health without a sig. */
-const PUBLIC_SERVICES = new Set(["grpc.health.v1.Health"]);
+export const PUBLIC_SERVICES: ReadonlySet<string> = new Set(["grpc.health.v1.Health"]);
+
+/** The UserSig of an `Authorization: Bearer <sig>` header. */
+export const bearerSig = (header: string | null | undefined): string | undefined =>
+  (header ?? "").match(/^Bearer\s+(\S+)$/i)?.[1];
 
 /**
  * Outermost: assigns a request id (or keeps the caller's x-request-id), returns
@@ -57,13 +61,22 @@ async function* mapStreamErrors<T>(res: { message: AsyncIterable<T> }, log: Logg
   }
 }
 
-/** Authenticates every call but public services: `Authorization: Bearer <UserSig>`. */
+/**
+ * Authenticates every call but public services: `Authorization: Bearer <UserSig>`.
+ * Over HTTP the node handler has already verified the caller from the headers,
+ * before reading the body, and handed it over; only other transports reach the
+ * verification here.
+ */
 export function authInterceptor(authenticate: Authenticate): Interceptor {
   return (next) => async (req) => {
-    if (!PUBLIC_SERVICES.has(req.service.typeName)) {
-      const header = req.header.get("authorization") ?? "";
-      const sig = header.match(/^Bearer\s+(\S+)$/i)?.[1];
-      req.contextValues.set(callerKey, await authenticate(sig));
+    if (
+      !PUBLIC_SERVICES.has(req.service.typeName) &&
+      req.contextValues.get(callerKey) === undefined
+    ) {
+      req.contextValues.set(
+        callerKey,
+        await authenticate(bearerSig(req.header.get("authorization"))),
+      );
     }
     return next(req);
   };

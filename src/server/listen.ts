@@ -2,7 +2,10 @@ import http from "node:http";
 import http2 from "node:http2";
 import type { Socket } from "node:net";
 import net from "node:net";
+import type { TransportLimits } from "../config/transport-limits.js";
 import type { Logger } from "../log/logger.js";
+import { createConnectionGate } from "./connection-gate.js";
+import { watchH2Session } from "./h2-session-watch.js";
 
 type Handler = (
   req: http.IncomingMessage | http2.Http2ServerRequest,
@@ -14,6 +17,7 @@ export interface ListenOptions {
   host: string;
   port: number;
   tls: { cert: Buffer; key: Buffer } | undefined;
+  limits: Omit<TransportLimits, "requestMaxBytes" | "batchRequestMaxBytes">;
   logger: Logger;
 }
 
@@ -50,34 +54,58 @@ export async function listen(options: ListenOptions): Promise<Listener> {
     options.handler(req, res);
   };
 
+  const { limits } = options;
   const sessions = new Set<http2.ServerHttp2Session>();
-  const sockets = new Set<Socket>();
-  const track = (socket: Socket) => {
-    sockets.add(socket);
-    socket.once("close", () => sockets.delete(socket));
+  const gate = createConnectionGate({
+    maxConnections: limits.maxConnections,
+    firstByteTimeoutMs: limits.headersTimeoutMs,
+    logger,
+  });
+  const h2Options: http2.ServerOptions = {
+    settings: { maxConcurrentStreams: limits.h2MaxConcurrentStreams },
+  };
+  const h1Timeouts = {
+    headersTimeout: limits.headersTimeoutMs,
+    // Node's own cap on receiving a whole request; the node handler's body
+    // timeout (with a proper error) normally fires first. Requests whose body
+    // has arrived (a Subscribe stream) are not affected.
+    requestTimeout: limits.headersTimeoutMs + limits.requestBodyTimeoutMs + 1000,
+    keepAliveTimeout: limits.idleTimeoutMs,
+    connectionsCheckingInterval: Math.min(1000, limits.headersTimeoutMs),
   };
 
   let h1: http.Server | undefined;
   let h2: http2.Http2Server | http2.Http2SecureServer;
   let acceptor: net.Server;
   if (options.tls) {
-    h2 = http2.createSecureServer({ ...options.tls, allowHTTP1: true }, handler);
+    h2 = http2.createSecureServer(
+      {
+        ...options.tls,
+        ...h2Options,
+        allowHTTP1: true,
+        handshakeTimeout: limits.headersTimeoutMs,
+      },
+      handler,
+    );
+    Object.assign(h2, h1Timeouts);
     acceptor = h2;
-    h2.on("secureConnection", track);
+    h2.on("connection", (socket: Socket) => {
+      if (gate.admit(socket)) socket.setKeepAlive(true, limits.h2PingIntervalMs);
+    });
+    h2.on("secureConnection", (socket: Socket) => gate.spoke(socket));
   } else {
-    h1 = http.createServer(handler);
-    // Long-lived streams must not be cut by Node's default request timeouts.
-    h1.requestTimeout = 0;
-    h1.headersTimeout = 60_000;
-    h2 = http2.createServer(handler);
+    h1 = http.createServer(h1Timeouts, handler);
+    h2 = http2.createServer(h2Options, handler);
     const plainH1 = h1;
     const plainH2 = h2;
     acceptor = net.createServer((socket) => {
-      track(socket);
+      if (!gate.admit(socket)) return;
+      socket.setKeepAlive(true, limits.h2PingIntervalMs);
       socket.once("error", (err) => logger.debug("socket error before protocol sniff", { err }));
       socket.once("readable", () => {
         const head: Buffer | null = socket.read();
         if (head === null) return;
+        gate.spoke(socket);
         socket.unshift(head);
         const isH2 = head
           .subarray(0, H2_PREFACE.length)
@@ -86,9 +114,14 @@ export async function listen(options: ListenOptions): Promise<Listener> {
       });
     });
   }
-  h2.on("session", (session) => {
+  h2.on("session", (session: http2.ServerHttp2Session) => {
     sessions.add(session);
     session.once("close", () => sessions.delete(session));
+    watchH2Session(session, {
+      idleTimeoutMs: limits.idleTimeoutMs,
+      pingIntervalMs: limits.h2PingIntervalMs,
+      logger,
+    });
   });
 
   await new Promise<void>((resolve, reject) => {
@@ -122,7 +155,7 @@ export async function listen(options: ListenOptions): Promise<Listener> {
           }),
     destroyAll() {
       for (const session of sessions) session.destroy();
-      for (const socket of sockets) socket.destroy();
+      for (const socket of gate.sockets()) socket.destroy();
     },
   };
 }

@@ -1,11 +1,20 @@
-import type { ConnectRouter } from "@connectrpc/connect";
-import { connectNodeAdapter } from "@connectrpc/connect-node";
+import { type ConnectRouter, createConnectRouter } from "@connectrpc/connect";
 import type { Authenticate } from "../auth/authenticator.js";
+import type { TransportLimits } from "../config/transport-limits.js";
 import { Health } from "../gen/grpc/health/v1/health_pb.js";
 import type { Logger } from "../log/logger.js";
 import { createHealthService } from "./health-service.js";
-import { authInterceptor, errorInterceptor, requestLogInterceptor } from "./interceptors.js";
+import {
+  authInterceptor,
+  errorInterceptor,
+  PUBLIC_SERVICES,
+  requestLogInterceptor,
+} from "./interceptors.js";
+import { limitedCompressions } from "./limited-compression.js";
+import { limitedRouter } from "./limited-router.js";
 import { listen } from "./listen.js";
+import { createNodeHandler } from "./node-handler.js";
+import { requestMaxBytesOf } from "./request-limits.js";
 
 export interface ServerOptions {
   /** Registers the app's services. Health is added here. */
@@ -16,6 +25,8 @@ export interface ServerOptions {
   port: number;
   tls: { cert: Buffer; key: Buffer } | undefined;
   shutdownGraceMs: number;
+  /** Request sizes, timeouts and connection limits. */
+  limits: TransportLimits;
   /** Aborted when shutdown begins, so long-lived streams end cleanly. */
   streamsShutdown: AbortController;
 }
@@ -32,25 +43,37 @@ export interface RunningServer {
 export async function startServer(options: ServerOptions): Promise<RunningServer> {
   const { logger } = options;
   let serving = true;
-  const handler = connectNodeAdapter({
-    routes(router) {
-      router.service(
-        Health,
-        createHealthService(() => serving, options.streamsShutdown.signal),
-      );
-      options.routes(router);
-    },
+  const readMaxBytesOf = (method: Parameters<typeof requestMaxBytesOf>[0]) =>
+    requestMaxBytesOf(method, options.limits);
+  const router = createConnectRouter({
     interceptors: [
       requestLogInterceptor(logger),
       errorInterceptor(logger),
       authInterceptor(options.authenticate),
     ],
+    acceptCompression: limitedCompressions(logger),
+  });
+  const routes = limitedRouter(router, readMaxBytesOf);
+  routes.service(
+    Health,
+    createHealthService(() => serving, options.streamsShutdown.signal),
+  );
+  options.routes(routes);
+  const handler = createNodeHandler({
+    router,
+    readMaxBytesOf,
+    authenticate: options.authenticate,
+    publicServices: PUBLIC_SERVICES,
+    requestBodyTimeoutMs: options.limits.requestBodyTimeoutMs,
+    rejectedBodyLingerMs: options.limits.rejectedBodyLingerMs,
+    logger,
   });
   const listener = await listen({
     handler,
     host: options.host,
     port: options.port,
     tls: options.tls,
+    limits: options.limits,
     logger,
   });
 

@@ -7,6 +7,7 @@ import { createGrpcTransport } from "@connectrpc/connect-node";
 import { describe, expect, it } from "vitest";
 import type { Authenticate } from "../../src/auth/authenticator.js";
 import { requireCaller } from "../../src/auth/caller.js";
+import { readTransportLimits } from "../../src/config/transport-limits.js";
 import {
   Health,
   HealthCheckResponse_ServingStatus,
@@ -50,6 +51,7 @@ const start = (
     port: 0,
     tls,
     shutdownGraceMs: 3000,
+    limits: readTransportLimits({}, 12 * 1024),
     streamsShutdown: new AbortController(),
   });
 

@@ -1,0 +1,55 @@
+import type http2 from "node:http2";
+import type { Logger } from "../log/logger.js";
+
+/**
+ * Keeps an HTTP/2 connection honest: closed (GOAWAY) once no stream has been
+ * open for `idleTimeoutMs` — a Subscribe stream keeps it open however quiet —
+ * and cut when a PING is not answered within `pingIntervalMs`, so a vanished
+ * peer does not hold its streams and socket forever.
+ */
+export function watchH2Session(
+  session: http2.ServerHttp2Session,
+  options: { idleTimeoutMs: number; pingIntervalMs: number; logger: Logger },
+): void {
+  let openStreams = 0;
+  let idleTimer: NodeJS.Timeout | undefined;
+  const armIdle = () => {
+    clearTimeout(idleTimer);
+    idleTimer = setTimeout(() => {
+      if (openStreams === 0 && !session.closed) session.close();
+    }, options.idleTimeoutMs);
+    idleTimer.unref();
+  };
+  armIdle();
+  session.on("stream", (stream) => {
+    openStreams++;
+    clearTimeout(idleTimer);
+    stream.once("close", () => {
+      openStreams--;
+      if (openStreams === 0) armIdle();
+    });
+  });
+
+  let awaitingPong = false;
+  const pinger = setInterval(() => {
+    if (session.closed || session.destroyed) return;
+    if (awaitingPong) {
+      options.logger.info("HTTP/2 peer did not answer a PING; closing its connection");
+      session.destroy();
+      return;
+    }
+    awaitingPong = true;
+    try {
+      session.ping((err) => {
+        if (err === null) awaitingPong = false;
+      });
+    } catch {
+      awaitingPong = false;
+    }
+  }, options.pingIntervalMs);
+  pinger.unref();
+  session.once("close", () => {
+    clearTimeout(idleTimer);
+    clearInterval(pinger);
+  });
+}

@@ -1,0 +1,120 @@
+import type http from "node:http";
+import http2 from "node:http2";
+import type { ConnectError } from "@connectrpc/connect";
+import { encodeEnvelope } from "@connectrpc/connect/protocol";
+import {
+  codeToHttpStatus,
+  createEndStreamSerialization,
+  endStreamFlag,
+  errorToJsonBytes,
+} from "@connectrpc/connect/protocol-connect";
+import { setTrailerStatus } from "@connectrpc/connect/protocol-grpc";
+import { trailerFlag, trailerSerialize } from "@connectrpc/connect/protocol-grpc-web";
+import type { WireProtocol } from "./detect.js";
+
+export type NodeRequest = http.IncomingMessage | http2.Http2ServerRequest;
+export type NodeResponse = http.ServerResponse | http2.Http2ServerResponse;
+
+const endStream = createEndStreamSerialization(undefined);
+
+/**
+ * Answers a call with `error` in its own protocol's shape, as connect-es's
+ * handlers would, without reading the request body: Connect unary JSON error
+ * with its HTTP status; Connect streaming end-stream message; gRPC
+ * trailers-only (grpc-status, grpc-message, grpc-status-details-bin); gRPC-Web
+ * trailer frame. The unread body is then discarded by closing the stream (h2)
+ * or the connection (HTTP/1.1), so it costs nothing more.
+ */
+export function writeError(
+  req: NodeRequest,
+  res: NodeResponse,
+  protocol: WireProtocol,
+  error: ConnectError,
+  options: { lingerMs: number },
+): void {
+  if (res.headersSent || res.writableEnded) return;
+  if (protocol.kind === "grpc" && res instanceof http2.Http2ServerResponse) {
+    const headers: http2.OutgoingHttpHeaders = {
+      ":status": 200,
+      "content-type": protocol.binary ? "application/grpc+proto" : "application/grpc+json",
+    };
+    setTrailerStatus(new Headers(), error).forEach((value, key) => {
+      headers[key] = value;
+    });
+    res.stream.respond(headers, { endStream: true });
+    // Node resets with NO_ERROR only after the stream's own end is flushed.
+    if (!req.complete) closeStream(res.stream);
+    return;
+  }
+  const { status, contentType, body } = errorResponse(protocol, error);
+  abandonRequestBody(req, res, options.lingerMs);
+  res.writeHead(status, { "content-type": contentType, "content-length": body.byteLength });
+  res.end(body);
+}
+
+function errorResponse(
+  protocol: WireProtocol,
+  error: ConnectError,
+): { status: number; contentType: string; body: Uint8Array } {
+  const suffix = protocol.binary ? "proto" : "json";
+  switch (protocol.kind) {
+    case "connect-unary":
+      return {
+        status: codeToHttpStatus(error.code),
+        contentType: "application/json",
+        body: errorToJsonBytes(error, undefined),
+      };
+    case "connect-stream":
+      return {
+        status: 200,
+        contentType: `application/connect+${suffix}`,
+        body: encodeEnvelope(
+          endStreamFlag,
+          endStream.serialize({ metadata: new Headers(), error }),
+        ),
+      };
+    case "grpc":
+    case "grpc-web": {
+      // gRPC over HTTP/1.1 cannot carry trailers: gRPC-Web's trailer frame is the closest.
+      const trailer = setTrailerStatus(new Headers(), error);
+      return {
+        status: 200,
+        contentType: `application/grpc-web+${suffix}`,
+        body: encodeEnvelope(trailerFlag, trailerSerialize(trailer)),
+      };
+    }
+  }
+}
+
+/**
+ * The rest of this request's body is not wanted. HTTP/2: once the answer is
+ * out, the stream is reset with NO_ERROR ("stop sending", RFC 9113 8.1).
+ * HTTP/1.1: after the answer the rest is read and dropped (`drain`) for at most
+ * `lingerMs`, then the connection is cut: closing a socket with unread data
+ * would reset it and could destroy the answer before the client reads it.
+ */
+export function abandonRequestBody(
+  req: NodeRequest,
+  res: NodeResponse,
+  lingerMs: number,
+  drain: () => void = () => req.resume(),
+): void {
+  if (req.complete) return;
+  if (res instanceof http2.Http2ServerResponse) {
+    // Node's compat response always ends with a trailers frame (empty or not),
+    // sent from its own "wantTrailers" listener: reset only after it.
+    res.stream.once("wantTrailers", () => setImmediate(() => closeStream(res.stream)));
+    return;
+  }
+  res.once("finish", () => {
+    if (req.complete) return;
+    const timer = setTimeout(() => req.socket.destroy(), lingerMs);
+    req.once("end", () => clearTimeout(timer));
+    req.once("close", () => clearTimeout(timer));
+    drain();
+  });
+}
+
+function closeStream(stream: http2.ServerHttp2Stream): void {
+  if (!stream.closed && !stream.destroyed) stream.close(http2.constants.NGHTTP2_NO_ERROR);
+}
