@@ -4,13 +4,17 @@ import type { Authenticate } from "../auth/authenticator.js";
 import { callerKey } from "../auth/caller.js";
 import type { Logger } from "../log/logger.js";
 import { toConnectError } from "./error-mapper.js";
+import { REFLECTION_SERVICES } from "./reflection-service.js";
 
 export const requestLoggerKey = createContextKey<Logger | undefined>(undefined, {
   description: "request-scoped logger",
 });
 
-/** Services exempt from authentication: load balancers probe health without a sig. */
-const PUBLIC_SERVICES = new Set(["grpc.health.v1.Health"]);
+/**
+ * Services exempt from authentication: load balancers probe health without a sig, and
+ * tools (grpcurl, buf curl) discover the public contract through reflection.
+ */
+const PUBLIC_SERVICES = new Set(["grpc.health.v1.Health", ...REFLECTION_SERVICES]);
 
 /**
  * Outermost: assigns a request id (or keeps the caller's x-request-id), returns

@@ -6,9 +6,10 @@ import type { Logger } from "../log/logger.js";
 import { createHealthService } from "./health-service.js";
 import { authInterceptor, errorInterceptor, requestLogInterceptor } from "./interceptors.js";
 import { listen } from "./listen.js";
+import { registerReflection } from "./reflection-service.js";
 
 export interface ServerOptions {
-  /** Registers the app's services. Health is added here. */
+  /** Registers the app's services. Health and reflection are added here. */
   routes: (router: ConnectRouter) => void;
   authenticate: Authenticate;
   logger: Logger;
@@ -39,6 +40,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
         createHealthService(() => serving, options.streamsShutdown.signal),
       );
       options.routes(router);
+      registerReflection(router);
     },
     interceptors: [
       requestLogInterceptor(logger),
