@@ -4,13 +4,20 @@ import type { Authenticate } from "../auth/authenticator.js";
 import { callerKey } from "../auth/caller.js";
 import type { Logger } from "../log/logger.js";
 import { toConnectError } from "./error-mapper.js";
+import { REFLECTION_SERVICES } from "./reflection-service.js";
 
 export const requestLoggerKey = createContextKey<Logger | undefined>(undefined, {
   description: "request-scoped logger",
 });
 
-/** Services exempt from authentication: load balancers probe health without a sig. */
-export const PUBLIC_SERVICES: ReadonlySet<string> = new Set(["grpc.health.v1.Health"]);
+/**
+ * Services exempt from authentication: load balancers probe health without a sig, and
+ * tools (grpcurl, buf curl) discover the public contract through reflection.
+ */
+export const PUBLIC_SERVICES: ReadonlySet<string> = new Set([
+  "grpc.health.v1.Health",
+  ...REFLECTION_SERVICES,
+]);
 
 /** The UserSig of an `Authorization: Bearer <sig>` header. */
 export const bearerSig = (header: string | null | undefined): string | undefined =>

@@ -22,6 +22,7 @@ import {
   type NodeRequest,
   type NodeResponse,
   writeError,
+  writeHead,
 } from "./protocol/write-error.js";
 import { requestBodyTimeout, requestTooLarge } from "./request-errors.js";
 
@@ -63,7 +64,7 @@ export function createNodeHandler(options: NodeHandlerOptions): NodeHandler {
     if (handler === undefined || protocol === undefined) {
       // As connect-node answers: unknown path 404, unknown content type 415.
       abandonRequestBody(req, res, linger.lingerMs);
-      res.writeHead(handler === undefined ? 404 : 415);
+      writeHead(res, handler === undefined ? 404 : 415);
       res.end();
       return;
     }
@@ -102,7 +103,7 @@ export function createNodeHandler(options: NodeHandlerOptions): NodeHandler {
       if (ConnectError.from(err).code === Code.Aborted) return;
       logger.warn("request handling failed", { err, url: req.url });
       if (!res.headersSent) {
-        res.writeHead(500);
+        writeHead(res, 500);
         res.end();
       } else if (!res.writableEnded) {
         res.destroy();

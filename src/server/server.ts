@@ -14,10 +14,11 @@ import { limitedCompressions } from "./limited-compression.js";
 import { limitedRouter } from "./limited-router.js";
 import { listen } from "./listen.js";
 import { createNodeHandler } from "./node-handler.js";
+import { registerReflection } from "./reflection-service.js";
 import { requestMaxBytesOf } from "./request-limits.js";
 
 export interface ServerOptions {
-  /** Registers the app's services. Health is added here. */
+  /** Registers the app's services. Health and reflection are added here. */
   routes: (router: ConnectRouter) => void;
   authenticate: Authenticate;
   logger: Logger;
@@ -59,6 +60,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     createHealthService(() => serving, options.streamsShutdown.signal),
   );
   options.routes(routes);
+  registerReflection(routes);
   const handler = createNodeHandler({
     router,
     readMaxBytesOf,

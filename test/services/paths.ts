@@ -21,3 +21,13 @@ export function ferretDbBinary(): string {
 export function natsServerBinary(): string {
   return join(servicesCacheDir(), "bin", "nats-server");
 }
+
+/** A client tool build.sh installs from the Go module proxy (grpcurl, protoc-gen-go, ...). */
+export function toolBinary(name: "grpcurl" | "protoc-gen-go" | "protoc-gen-connect-go"): string {
+  return join(servicesCacheDir(), "bin", name);
+}
+
+/** The venv build.sh makes with examples/python/requirements.txt (grpcio, grpcio-tools). */
+export function pythonBinary(): string {
+  return join(servicesCacheDir(), "python", "bin", "python");
+}

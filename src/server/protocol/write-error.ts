@@ -15,6 +15,15 @@ import type { WireProtocol } from "./detect.js";
 export type NodeRequest = http.IncomingMessage | http2.Http2ServerRequest;
 export type NodeResponse = http.ServerResponse | http2.Http2ServerResponse;
 
+/** Both response kinds have writeHead, with overloads TypeScript cannot unite; pick one. */
+export const writeHead = (
+  res: NodeResponse,
+  status: number,
+  headers?: http.OutgoingHttpHeaders,
+): void => {
+  (res as http.ServerResponse).writeHead(status, headers);
+};
+
 const endStream = createEndStreamSerialization(undefined);
 
 /**
@@ -48,7 +57,7 @@ export function writeError(
   }
   const { status, contentType, body } = errorResponse(protocol, error);
   abandonRequestBody(req, res, options.lingerMs);
-  res.writeHead(status, { "content-type": contentType, "content-length": body.byteLength });
+  writeHead(res, status, { "content-type": contentType, "content-length": body.byteLength });
   res.end(body);
 }
 
