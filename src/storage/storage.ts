@@ -13,6 +13,7 @@ import { createMemoryMessageStore } from "./memory/messages-store.js";
 import { createMemoryProfileStore } from "./memory/profiles-store.js";
 import { createMemoryRelationStore } from "./memory/relations-store.js";
 import { createMongoAccountStore } from "./mongo/accounts-store.js";
+import type { MongoCapabilities } from "./mongo/capabilities.js";
 import type { StoreCommandCounts } from "./mongo/command-counter.js";
 import { connectMongo } from "./mongo/connect-mongo.js";
 import { createMongoJoinApplicationStore } from "./mongo/group-application-store.js";
@@ -30,6 +31,8 @@ export interface StorageOptions {
   messageRetentionMs?: number;
   /** Count the driver's commands (benchmarks): `commandCounts` then answers. */
   monitorCommands?: boolean;
+  /** Tests only: use these instead of what the server reports (to cover MongoDB's paths on FerretDB). */
+  capabilities?: MongoCapabilities;
 }
 
 /** Every component's store, from one backend. Only src/storage knows which. */
@@ -70,13 +73,15 @@ export async function openMongoStorage(
   database: string,
   options: StorageOptions = {},
 ): Promise<Storage> {
-  const { client, db, capabilities, commandCounts } = await connectMongo(url, database, {
+  const connection = await connectMongo(url, database, {
     monitorCommands: options.monitorCommands ?? false,
   });
+  const { client, db, commandCounts } = connection;
+  const capabilities = options.capabilities ?? connection.capabilities;
   const retentionMs = options.messageRetentionMs ?? 7 * 24 * 3600 * 1000;
   return {
     kind: "mongo",
-    accounts: await createMongoAccountStore(db),
+    accounts: await createMongoAccountStore(db, capabilities),
     groups: await createMongoGroupStore(db, capabilities),
     groupMembers: await createMongoGroupMemberStore(db, capabilities),
     groupApplications: await createMongoJoinApplicationStore(db, capabilities),

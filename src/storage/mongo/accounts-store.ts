@@ -1,5 +1,6 @@
 import type { Db } from "mongodb";
 import type { AccountRecord, AccountStore } from "../../accounts/store.js";
+import type { MongoCapabilities } from "./capabilities.js";
 import { guard } from "./guard.js";
 
 interface AccountDoc {
@@ -10,7 +11,10 @@ interface AccountDoc {
   sigsInvalidBeforeMs?: number;
 }
 
-export async function createMongoAccountStore(db: Db): Promise<AccountStore> {
+export async function createMongoAccountStore(
+  db: Db,
+  capabilities: Pick<MongoCapabilities, "indexedIdIn">,
+): Promise<AccountStore> {
   // _id is the user id: uniqueness and point lookups need no extra index.
   const accounts = db.collection<AccountDoc>("accounts");
   return {
@@ -49,13 +53,15 @@ export async function createMongoAccountStore(db: Db): Promise<AccountStore> {
       }),
     selectExistingUserIds: (userIds) =>
       guard(async () => {
-        // Point lookups by _id: the send path asks about two ids per message, and
-        // FerretDB v1 serves only an exact _id filter from an index ($in scans).
-        const found = await Promise.all(
-          [...new Set(userIds)].map((id) =>
-            accounts.findOne({ _id: id }, { projection: { _id: 1 } }),
-          ),
-        );
+        const ids = [...new Set(userIds)];
+        // One round trip where $in on _id uses the index (MongoDB); FerretDB v1
+        // serves only an exact _id filter from an index ($in scans), so there
+        // point lookups, one per id (the send path asks about two).
+        const found = capabilities.indexedIdIn
+          ? await accounts.find({ _id: { $in: ids } }, { projection: { _id: 1 } }).toArray()
+          : await Promise.all(
+              ids.map((id) => accounts.findOne({ _id: id }, { projection: { _id: 1 } })),
+            );
         return new Set(found.flatMap((d) => (d === null ? [] : [d._id])));
       }),
     selectAccount: (userId) =>

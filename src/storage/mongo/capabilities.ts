@@ -9,16 +9,27 @@ import type { Db } from "mongodb";
 export interface MongoCapabilities {
   /** Single-document updates are atomic (MongoDB: yes; FerretDB v1: no). */
   atomicUpdates: boolean;
+  /**
+   * `{_id: {$in: [...]}}` is answered from the _id index (MongoDB: yes;
+   * FerretDB v1 serves only an exact `{_id: <value>}` filter from an index).
+   */
+  indexedIdIn: boolean;
   /** For logs: "mongodb" or "ferretdb". */
   server: "mongodb" | "ferretdb";
 }
 
 /** MongoDB semantics: what the ports promise and the in-memory adapter gives. */
-export const mongoDbCapabilities: MongoCapabilities = { atomicUpdates: true, server: "mongodb" };
+export const mongoDbCapabilities: MongoCapabilities = {
+  atomicUpdates: true,
+  indexedIdIn: true,
+  server: "mongodb",
+};
 
 /** Asks the server who it is: FerretDB answers buildInfo with a `ferretdbVersion`. */
 export async function detectCapabilities(db: Db): Promise<MongoCapabilities> {
   const info = await db.admin().command({ buildInfo: 1 });
-  if ("ferretdbVersion" in info) return { atomicUpdates: false, server: "ferretdb" };
+  if ("ferretdbVersion" in info) {
+    return { atomicUpdates: false, indexedIdIn: false, server: "ferretdb" };
+  }
   return mongoDbCapabilities;
 }
