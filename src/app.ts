@@ -145,7 +145,7 @@ export async function startApp(
       policy: createRelationSendPolicy({ store: storage.relations, ...config.c2cPolicy }),
       clock,
       logger,
-      maxMessageBytes: messaging.maxMessageBytes,
+      messageLimits: messaging.messageLimits,
       dedupWindowMs: messaging.dedupWindowMs,
       claimLeaseMs: messaging.claimLeaseMs,
     });
@@ -170,7 +170,7 @@ export async function startApp(
       config: config.groups,
       clock,
       logger,
-      maxMessageBytes: messaging.maxMessageBytes,
+      messageLimits: messaging.messageLimits,
       retentionMs: messaging.retentionMs,
       outboxIntervalMs: messaging.outboxIntervalMs,
       outboxStaleMs: messaging.outboxStaleMs,

@@ -2,6 +2,7 @@ import { readFileSync } from "node:fs";
 import { isValidUserId } from "../common/user-id.js";
 import { type GroupConfig, readGroupConfig } from "../groups/config.js";
 import type { LogLevel } from "../log/logger.js";
+import type { MessageLimits } from "../messaging/validate-body.js";
 import { type CustomFieldDef, parseCustomFieldSpecs } from "../profiles/custom-fields.js";
 import { readWebhookConfig, type WebhookConfig } from "../webhooks/index.js";
 import {
@@ -182,8 +183,12 @@ function namespace(env: Env, name: string, fallback: string): string {
 }
 
 export interface MessagingSettings {
-  /** Body elements + cloud custom data, encoded (reference: 12 KB). */
-  maxMessageBytes: number;
+  /**
+   * Everything a message carries, encoded: body, cloud custom data and push
+   * info (reference: 12 KB); push title + desc + ext within their own budget
+   * (reference: Desc and Ext within 3 KB for APNs' 4 KB payload).
+   */
+  messageLimits: MessageLimits;
   /** A repeated client message id or random within this window is a retry. */
   dedupWindowMs: number;
   /** How long a claimed send may stay unstored before a retry may take its claim over. */
@@ -206,10 +211,16 @@ const DAY_MS = 24 * 3600 * 1000;
 
 function readMessagingSettings(env: Env): MessagingSettings {
   return {
-    maxMessageBytes: intSetting(env, "MESSAGE_MAX_BYTES", 12 * 1024, {
-      min: 256,
-      max: 1024 * 1024,
-    }),
+    messageLimits: {
+      maxMessageBytes: intSetting(env, "MESSAGE_MAX_BYTES", 12 * 1024, {
+        min: 256,
+        max: 1024 * 1024,
+      }),
+      maxPushInfoBytes: intSetting(env, "MESSAGE_PUSH_INFO_MAX_BYTES", 3 * 1024, {
+        min: 0,
+        max: 1024 * 1024,
+      }),
+    },
     dedupWindowMs: intSetting(env, "MESSAGE_DEDUP_WINDOW_MS", 120_000, { min: 1000, max: DAY_MS }),
     claimLeaseMs: intSetting(env, "MESSAGE_CLAIM_LEASE_MS", 15_000, { min: 1000, max: DAY_MS }),
     retentionMs: intSetting(env, "MESSAGE_RETENTION_DAYS", 7, { min: 1, max: 3650 }) * DAY_MS,

@@ -7,6 +7,7 @@ import type { LiveHub } from "../live/live-hub.js";
 import type { Logger } from "../log/logger.js";
 import { createOutbox, type OutboxSource } from "../messaging/outbox.js";
 import type { MessageStore } from "../messaging/store.js";
+import type { MessageLimits } from "../messaging/validate-body.js";
 import type { WebhookClient } from "../webhooks/index.js";
 import { createGroupFanoutHandler } from "./fanout.js";
 import { encodeGroupFanoutEvent } from "./fanout-event.js";
@@ -31,7 +32,7 @@ export interface GroupMessagingDeps {
   config: GroupConfig;
   clock: Clock;
   logger: Logger;
-  maxMessageBytes: number;
+  messageLimits: MessageLimits;
   retentionMs: number;
   outboxIntervalMs: number;
   outboxStaleMs: number;

@@ -31,7 +31,7 @@ import {
   runBeforeSend,
 } from "../messaging/send-steps.js";
 import type { MessageStore } from "../messaging/store.js";
-import { bodyProblem, validateBody } from "../messaging/validate-body.js";
+import { bodyProblem, type MessageLimits, validateMessage } from "../messaging/validate-body.js";
 import type { WebhookClient } from "../webhooks/index.js";
 import { type GroupAccessDeps, loadGroupAccess } from "./access.js";
 import { groupAfterSendEvent } from "./after-send-event.js";
@@ -57,7 +57,7 @@ export interface GroupSendDeps extends GroupAccessDeps {
   config: GroupConfig;
   clock: Clock;
   logger: Logger;
-  maxMessageBytes: number;
+  messageLimits: MessageLimits;
 }
 
 /** Most members one message may @-mention. */
@@ -76,7 +76,6 @@ const AT_USERS_MAX = 100;
  */
 export function createSendGroupMessage(deps: GroupSendDeps) {
   const { clock, webhooks, config } = deps;
-  const validateModified = bodyProblem(deps.maxMessageBytes);
 
   return async function sendGroupMessage(
     caller: Caller,
@@ -96,7 +95,7 @@ export function createSendGroupMessage(deps: GroupSendDeps) {
     }
     for (const [i, id] of req.atUserIds.entries()) assertUserId(id, `at_user_ids[${i}]`);
     if (!(req.priority in GroupMessagePriority)) throw invalidField("priority", "unknown priority");
-    validateBody(req.body, req.cloudCustomData, deps.maxMessageBytes);
+    validateMessage(req, deps.messageLimits);
 
     const { group, member, actor } = await loadGroupAccess(deps, caller, req.groupId, fromUserId);
     requireAllowed(group, "sendMessage", actor);
@@ -140,7 +139,7 @@ export function createSendGroupMessage(deps: GroupSendDeps) {
             },
           },
           { body, cloudCustomData },
-          validateModified,
+          bodyProblem(deps.messageLimits, req.offlinePushInfo),
         );
         if (outcome.kind === "dropped") return notSent(dedupKey);
         body = outcome.body;

@@ -29,7 +29,7 @@ import {
   runBeforeSend,
 } from "./send-steps.js";
 import { type MessageRecord, type MessageStore, SeqTakenError } from "./store.js";
-import { bodyProblem, validateBody } from "./validate-body.js";
+import { bodyProblem, type MessageLimits, validateMessage } from "./validate-body.js";
 
 export interface SendDeps {
   store: MessageStore;
@@ -40,7 +40,7 @@ export interface SendDeps {
   policy: C2CSendPolicy;
   clock: Clock;
   logger: Logger;
-  maxMessageBytes: number;
+  messageLimits: MessageLimits;
   dedupWindowMs: number;
   /** How long a claimed send may stay unstored before a retry may take its claim over. */
   claimLeaseMs: number;
@@ -56,7 +56,6 @@ export const MAX_CLIENT_MESSAGE_ID_BYTES = 64;
  */
 export function createSendMessage(deps: SendDeps) {
   const { store, clock, webhooks } = deps;
-  const validateModified = bodyProblem(deps.maxMessageBytes);
 
   return async function sendMessage(
     caller: Caller,
@@ -77,7 +76,7 @@ export function createSendMessage(deps: SendDeps) {
     if (Buffer.byteLength(req.clientMessageId) > MAX_CLIENT_MESSAGE_ID_BYTES) {
       throw invalidField("client_message_id", `at most ${MAX_CLIENT_MESSAGE_ID_BYTES} bytes`);
     }
-    validateBody(req.body, req.cloudCustomData, deps.maxMessageBytes);
+    validateMessage(req, deps.messageLimits);
     await checkAccountsExist(deps, caller, fromUserId, req.toUserId);
 
     const conversationId = c2cConversationId(fromUserId, req.toUserId);
@@ -120,7 +119,7 @@ export function createSendMessage(deps: SendDeps) {
             },
           },
           { body, cloudCustomData },
-          validateModified,
+          bodyProblem(deps.messageLimits, req.offlinePushInfo),
         );
         if (outcome.kind === "dropped") {
           await releaseClaim(store, deps.logger, dedupKey);

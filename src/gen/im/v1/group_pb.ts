@@ -1318,7 +1318,9 @@ export type SendGroupMessageRequest = Message<"im.v1.SendGroupMessageRequest"> &
   body: MessageElement[];
 
   /**
-   * Stored and delivered with the message, opaque to the server.
+   * Stored and delivered with the message, opaque to the server. Counts toward
+   * the message size limit with the body and the offline push info (as for
+   * one-to-one messages).
    *
    * @generated from field: string cloud_custom_data = 3;
    */

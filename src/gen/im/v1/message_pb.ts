@@ -18,6 +18,9 @@ export const file_im_v1_message: GenFile = /*@__PURE__*/
 
 /**
  * Offline push options carried with a message (stored and delivered; push itself is a later feature).
+ * Title, desc and ext together are at most MESSAGE_PUSH_INFO_MAX_BYTES (3 KB: the
+ * reference keeps Desc and Ext within 3 KB for APNs' 4 KB payload), and the push
+ * info counts toward the message size limit with the body and cloud custom data.
  *
  * @generated from message im.v1.OfflinePushInfo
  */
@@ -30,21 +33,21 @@ export type OfflinePushInfo = Message$1<"im.v1.OfflinePushInfo"> & {
   disabled: boolean;
 
   /**
-   * Push title.
+   * Push title (UTF-8; within the push info budget).
    *
    * @generated from field: string title = 2;
    */
   title: string;
 
   /**
-   * Push text; overrides the text derived from the body.
+   * Push text; overrides the text derived from the body (within the push info budget).
    *
    * @generated from field: string desc = 3;
    */
   desc: string;
 
   /**
-   * Extension passed to the push provider.
+   * Extension passed to the push provider (within the push info budget).
    *
    * @generated from field: string ext = 4;
    */
@@ -135,7 +138,9 @@ export type SendMessageRequest = Message$1<"im.v1.SendMessageRequest"> & {
   body: MessageElement[];
 
   /**
-   * Stored and delivered with the message, opaque to the server.
+   * Stored and delivered with the message, opaque to the server. Counts toward
+   * the message size limit (MESSAGE_MAX_BYTES, 12 KB: body + cloud custom data +
+   * offline push info, encoded; over it: MESSAGE_TOO_LARGE).
    *
    * @generated from field: string cloud_custom_data = 3;
    */
