@@ -2,6 +2,7 @@ import { create } from "@bufbuild/protobuf";
 import type { Caller } from "../auth/caller.js";
 import type { Clock } from "../common/clock.js";
 import { decodeCursor, encodeCursor, pageSize } from "../common/cursor.js";
+import { seqFromRequest, timeMsFromRequest } from "../common/proto-numbers.js";
 import { ErrorReason, permissionDenied } from "../errors/domain-error.js";
 import { SubscribeResponseSchema } from "../gen/im/v1/events_pb.js";
 import type {
@@ -57,8 +58,8 @@ export function createGroupHistory(deps: GroupHistoryDeps) {
     async syncMessages(caller: Caller, req: SyncGroupMessagesRequest) {
       const { group, hiddenUpTo } = await openHistory(caller, req.groupId);
       const limit = pageSize(req.limit, SYNC_MAX, SYNC_MAX);
-      const afterSeq = Math.max(Number(req.afterSeq), hiddenUpTo);
-      const upToSeq = Number(req.upToSeq);
+      const afterSeq = Math.max(seqFromRequest(req.afterSeq, "after_seq"), hiddenUpTo);
+      const upToSeq = seqFromRequest(req.upToSeq, "up_to_seq");
       const found = await messages.selectGroupMessagesAfter(
         group.groupId,
         { afterSeq, upToSeq, minTimeMs: oldestVisible() },
@@ -82,7 +83,7 @@ export function createGroupHistory(deps: GroupHistoryDeps) {
       const { group, hiddenUpTo } = await openHistory(caller, req.groupId);
       const limit = pageSize(req.page?.pageSize ?? 0, HISTORY_DEFAULT, HISTORY_MAX);
       const cursor = decodeCursor(req.page?.cursor ?? "", { s: "number" });
-      const requested = Number(req.beforeSeq);
+      const requested = seqFromRequest(req.beforeSeq, "before_seq");
       const beforeSeq =
         cursor === undefined
           ? requested
@@ -94,8 +95,9 @@ export function createGroupHistory(deps: GroupHistoryDeps) {
         {
           aboveSeq: hiddenUpTo,
           beforeSeq,
-          minTimeMs: Math.max(Number(req.minTimeMs), oldestVisible()),
-          maxTimeMs: req.maxTimeMs === 0n ? clock() : Number(req.maxTimeMs),
+          minTimeMs: Math.max(timeMsFromRequest(req.minTimeMs, "min_time_ms"), oldestVisible()),
+          maxTimeMs:
+            req.maxTimeMs === 0n ? clock() : timeMsFromRequest(req.maxTimeMs, "max_time_ms"),
         },
         limit,
       );

@@ -2,12 +2,14 @@ import { create } from "@bufbuild/protobuf";
 import type { AccountStore } from "../accounts/store.js";
 import type { Caller } from "../auth/caller.js";
 import type { Clock } from "../common/clock.js";
+import { enumFromRequest } from "../common/proto-enum.js";
 import { assertUserId } from "../common/user-id.js";
 import { ErrorReason, invalidField, notFound, permissionDenied } from "../errors/domain-error.js";
 import {
   type GroupMessage,
   GroupMessageKind,
   GroupMessagePriority,
+  GroupMessagePrioritySchema,
   GroupMessageSchema,
   type SendGroupMessageRequest,
   type SendGroupMessageResponse,
@@ -94,7 +96,7 @@ export function createSendGroupMessage(deps: GroupSendDeps) {
       throw invalidField("at_user_ids", `at most ${AT_USERS_MAX} users`);
     }
     for (const [i, id] of req.atUserIds.entries()) assertUserId(id, `at_user_ids[${i}]`);
-    if (!(req.priority in GroupMessagePriority)) throw invalidField("priority", "unknown priority");
+    enumFromRequest(GroupMessagePrioritySchema, req.priority, "priority");
     validateMessage(req, deps.messageLimits);
 
     const { group, member, actor } = await loadGroupAccess(deps, caller, req.groupId, fromUserId);

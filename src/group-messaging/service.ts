@@ -1,4 +1,5 @@
 import { requireCaller } from "../auth/caller.js";
+import { seqFromRequest } from "../common/proto-numbers.js";
 import type { GroupMessagingHandlers } from "../groups/service.js";
 import type { GroupHistory } from "./history.js";
 import type { createSendGroupMessage } from "./send-group-message.js";
@@ -24,7 +25,7 @@ export function createGroupMessagingHandlers(
       const { readSeq, unreadCount } = await history.markRead(
         requireCaller(ctx),
         req.groupId,
-        Number(req.readSeq),
+        seqFromRequest(req.readSeq, "read_seq"),
       );
       return { readSeq: BigInt(readSeq), unreadCount };
     },

@@ -1,6 +1,7 @@
 import { create } from "@bufbuild/protobuf";
 import type { Clock } from "../common/clock.js";
 import { decodeCursor, encodeCursor, pageSize } from "../common/cursor.js";
+import { seqFromRequest, timeMsFromRequest } from "../common/proto-numbers.js";
 import { assertUserId } from "../common/user-id.js";
 import { SubscribeResponseSchema } from "../gen/im/v1/events_pb.js";
 import {
@@ -71,8 +72,8 @@ export function createHistory(deps: HistoryDeps) {
     async syncMessages(owner: string, req: SyncMessagesRequest) {
       const conversationId = conversationWith(owner, req.peerUserId);
       const limit = pageSize(req.limit, SYNC_MAX, SYNC_MAX);
-      const afterSeq = Number(req.afterSeq);
-      const upToSeq = Number(req.upToSeq);
+      const afterSeq = seqFromRequest(req.afterSeq, "after_seq");
+      const upToSeq = seqFromRequest(req.upToSeq, "up_to_seq");
       const lastSeq = await store.selectLastSeq(conversationId);
       const found = await store.selectMessagesAfter(
         conversationId,
@@ -96,7 +97,7 @@ export function createHistory(deps: HistoryDeps) {
       const conversationId = conversationWith(owner, req.peerUserId);
       const limit = pageSize(req.page?.pageSize ?? 0, HISTORY_DEFAULT, HISTORY_MAX);
       const cursor = decodeCursor(req.page?.cursor ?? "", { s: "number" });
-      const requestedBefore = Number(req.beforeSeq);
+      const requestedBefore = seqFromRequest(req.beforeSeq, "before_seq");
       const beforeSeq =
         cursor === undefined
           ? requestedBefore
@@ -107,8 +108,9 @@ export function createHistory(deps: HistoryDeps) {
         conversationId,
         {
           beforeSeq,
-          minTimeMs: Math.max(Number(req.minTimeMs), oldestVisible()),
-          maxTimeMs: req.maxTimeMs === 0n ? clock() : Number(req.maxTimeMs),
+          minTimeMs: Math.max(timeMsFromRequest(req.minTimeMs, "min_time_ms"), oldestVisible()),
+          maxTimeMs:
+            req.maxTimeMs === 0n ? clock() : timeMsFromRequest(req.maxTimeMs, "max_time_ms"),
         },
         limit,
       );

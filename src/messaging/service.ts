@@ -1,5 +1,6 @@
 import type { ServiceImpl } from "@connectrpc/connect";
 import { requireCaller } from "../auth/caller.js";
+import { seqFromRequest } from "../common/proto-numbers.js";
 import type { MessageService } from "../gen/im/v1/message_pb.js";
 import type { History } from "./history.js";
 import type { createSendMessage } from "./send-message.js";
@@ -30,7 +31,7 @@ export function createMessageService(
       const { readSeq, unreadCount } = await history.markRead(
         requireCaller(ctx).userId,
         req.peerUserId,
-        Number(req.readSeq),
+        seqFromRequest(req.readSeq, "read_seq"),
       );
       return { readSeq: BigInt(readSeq), unreadCount };
     },

@@ -1,6 +1,12 @@
 import { toBinary } from "@bufbuild/protobuf";
+import { enumFromRequest } from "../common/proto-enum.js";
 import { DomainError, ErrorReason, invalidArgument, invalidField } from "../errors/domain-error.js";
-import { ImageType, type MessageElement, MessageElementSchema } from "../gen/im/v1/elements_pb.js";
+import {
+  ImageFormatSchema,
+  ImageType,
+  type MessageElement,
+  MessageElementSchema,
+} from "../gen/im/v1/elements_pb.js";
 import { type OfflinePushInfo, OfflinePushInfoSchema } from "../gen/im/v1/message_pb.js";
 
 /** The size limits every send path applies to what a message carries. */
@@ -161,6 +167,7 @@ function validateElement(element: MessageElement, at: string, maxBytes: number):
       return;
     case "image":
       required(e.value.uuid, "uuid");
+      enumFromRequest(ImageFormatSchema, e.value.imageFormat, `${at}.image.image_format`);
       if (e.value.imageInfos.length === 0)
         throw invalidElement(`${at}.image.image_infos`, "at least one rendition");
       e.value.imageInfos.forEach((info, j) => {

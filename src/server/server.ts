@@ -3,6 +3,7 @@ import { connectNodeAdapter } from "@connectrpc/connect-node";
 import type { Authenticate } from "../auth/authenticator.js";
 import { Health } from "../gen/grpc/health/v1/health_pb.js";
 import type { Logger } from "../log/logger.js";
+import { withCodecErrors } from "./codec-errors.js";
 import { createHealthService } from "./health-service.js";
 import { authInterceptor, errorInterceptor, requestLogInterceptor } from "./interceptors.js";
 import { listen } from "./listen.js";
@@ -39,7 +40,11 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
         createHealthService(() => serving, options.streamsShutdown.signal),
       );
       options.routes(router);
+      withCodecErrors(router.handlers);
     },
+    // Unknown JSON keys and enum names are the client's mistake, answered
+    // InvalidArgument naming the field (proto3 JSON's default), not dropped.
+    jsonOptions: { ignoreUnknownFields: false },
     interceptors: [
       requestLogInterceptor(logger),
       errorInterceptor(logger),

@@ -1751,6 +1751,7 @@ export type SyncGroupMessagesRequest = Message<"im.v1.SyncGroupMessagesRequest">
 
   /**
    * Return messages with seq > after_seq.
+   * At most 2^53-1 (seqs and times are exact below 2^53); larger: INVALID_FIELD.
    *
    * @generated from field: uint64 after_seq = 2;
    */
@@ -1758,6 +1759,7 @@ export type SyncGroupMessagesRequest = Message<"im.v1.SyncGroupMessagesRequest">
 
   /**
    * Return messages with seq <= up_to_seq; 0 means up to the latest.
+   * At most 2^53-1 (seqs and times are exact below 2^53); larger: INVALID_FIELD.
    *
    * @generated from field: uint64 up_to_seq = 3;
    */
@@ -1836,6 +1838,7 @@ export type ListGroupMessagesRequest = Message<"im.v1.ListGroupMessagesRequest">
 
   /**
    * Only messages at or after this time (ms); 0: no bound.
+   * At most 2^53-1 (seqs and times are exact below 2^53); larger: INVALID_FIELD.
    *
    * @generated from field: int64 min_time_ms = 2;
    */
@@ -1843,6 +1846,7 @@ export type ListGroupMessagesRequest = Message<"im.v1.ListGroupMessagesRequest">
 
   /**
    * Only messages at or before this time (ms); 0: now.
+   * At most 2^53-1 (seqs and times are exact below 2^53); larger: INVALID_FIELD.
    *
    * @generated from field: int64 max_time_ms = 3;
    */
@@ -1850,6 +1854,7 @@ export type ListGroupMessagesRequest = Message<"im.v1.ListGroupMessagesRequest">
 
   /**
    * Only messages with seq below this; 0: no bound.
+   * At most 2^53-1 (seqs and times are exact below 2^53); larger: INVALID_FIELD.
    *
    * @generated from field: uint64 before_seq = 4;
    */
@@ -1913,6 +1918,7 @@ export type MarkGroupReadRequest = Message<"im.v1.MarkGroupReadRequest"> & {
 
   /**
    * Read up to and including this seq; 0: the latest.
+   * At most 2^53-1 (seqs and times are exact below 2^53); larger: INVALID_FIELD.
    *
    * @generated from field: uint64 read_seq = 2;
    */

@@ -472,6 +472,7 @@ export type SyncMessagesRequest = Message$1<"im.v1.SyncMessagesRequest"> & {
 
   /**
    * Return messages with seq > after_seq.
+   * At most 2^53-1 (seqs and times are exact below 2^53); larger: INVALID_FIELD.
    *
    * @generated from field: uint64 after_seq = 2;
    */
@@ -479,6 +480,7 @@ export type SyncMessagesRequest = Message$1<"im.v1.SyncMessagesRequest"> & {
 
   /**
    * Return messages with seq <= up_to_seq; 0 means up to the latest.
+   * At most 2^53-1 (seqs and times are exact below 2^53); larger: INVALID_FIELD.
    *
    * @generated from field: uint64 up_to_seq = 3;
    */
@@ -558,6 +560,7 @@ export type ListMessagesRequest = Message$1<"im.v1.ListMessagesRequest"> & {
 
   /**
    * Only messages at or after this time (ms); 0: from the retention limit.
+   * At most 2^53-1 (seqs and times are exact below 2^53); larger: INVALID_FIELD.
    *
    * @generated from field: int64 min_time_ms = 2;
    */
@@ -565,6 +568,7 @@ export type ListMessagesRequest = Message$1<"im.v1.ListMessagesRequest"> & {
 
   /**
    * Only messages at or before this time (ms); 0: now.
+   * At most 2^53-1 (seqs and times are exact below 2^53); larger: INVALID_FIELD.
    *
    * @generated from field: int64 max_time_ms = 3;
    */
@@ -572,6 +576,7 @@ export type ListMessagesRequest = Message$1<"im.v1.ListMessagesRequest"> & {
 
   /**
    * Only messages with seq below this; 0: no bound.
+   * At most 2^53-1 (seqs and times are exact below 2^53); larger: INVALID_FIELD.
    *
    * @generated from field: uint64 before_seq = 4;
    */
@@ -635,6 +640,7 @@ export type MarkReadRequest = Message$1<"im.v1.MarkReadRequest"> & {
 
   /**
    * Read up to and including this seq; 0: the latest.
+   * At most 2^53-1 (seqs and times are exact below 2^53); larger: INVALID_FIELD.
    *
    * @generated from field: uint64 read_seq = 2;
    */
