@@ -60,6 +60,8 @@ function overrides(w: FuzzWorld): Record<string, Record<string, unknown>> {
       offlinePushInfo: { title: "t", desc: "d", ext: "e" },
     },
     "im.v1.GroupService.CreateGroup": { type: 2, name: "fuzz", memberUserIds: [w.peer] },
+    "im.v1.GroupService.ModifyGroup": { groupId: w.groupId, name: "fuzz2" },
+    "im.v1.RelationService.ImportFriends": { userId: w.victim, friends: [{ userId: w.peer }] },
     "im.v1.GroupService.SendGroupMessage": { groupId: w.groupId, body: [text] },
     "im.v1.GroupService.SendGroupSystemMessage": { groupId: w.groupId, body: [text] },
     "im.v1.GroupService.DisbandGroup": { groupId: w.spareGroupId },
@@ -95,8 +97,8 @@ function valueFor(field: DescField, w: FuzzWorld, depth: number): unknown {
     }
     if (field.fieldKind === "map") return undefined;
     if (/group_id$/.test(name)) return w.groupId;
-    if (/user_ids?$|^to_account$|^from_account$/.test(name)) return w.peer;
     if (/^as_user_id$|^from_user_id$/.test(name)) return undefined;
+    if (/user_ids?$|^to_account$|^from_account$/.test(name)) return w.peer;
     if (/device_id/.test(name)) return "fuzz-device";
     if (/name$|^message$|^remark$|^wording$/.test(name)) return "fuzz";
     if (/limit|page_size/.test(name)) return 5;

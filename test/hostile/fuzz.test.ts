@@ -10,6 +10,7 @@ import { AccountService } from "../../src/gen/im/v1/account_pb.js";
 import { ErrorReason } from "../../src/gen/im/v1/errors_pb.js";
 import { GroupService, GroupType } from "../../src/gen/im/v1/group_pb.js";
 import { MessageService } from "../../src/gen/im/v1/message_pb.js";
+import { RelationService } from "../../src/gen/im/v1/relation_pb.js";
 import { freePort } from "../services/local-process.js";
 import { clientAs, sigFor } from "../support/clients.js";
 import { text } from "../support/elements.js";
@@ -90,6 +91,15 @@ describe("hostile input: fuzzing every RPC", () => {
       groups.createGroup({ type: GroupType.PUBLIC, name, memberUserIds: [world.peer] });
     world.groupId = (await create("fuzz")).group?.groupId ?? "";
     world.spareGroupId = (await create("spare")).group?.groupId ?? "";
+    // Friends with a friend list, so the friend and list RPCs have something to act on.
+    await clientAs(RelationService, server.baseUrl, ADMIN).importFriends({
+      userId: world.caller,
+      friends: [{ userId: world.peer }],
+    });
+    await clientAs(RelationService, server.baseUrl, world.caller).createFriendList({
+      name: "fuzz",
+      userIds: [world.peer],
+    });
     sigs.set(world.caller, sigFor(world.caller, { expireSec: 3600 }));
     sigs.set(ADMIN, sigFor(ADMIN, { expireSec: 3600 }));
     rssBaselineMb = rssMb();
@@ -106,7 +116,7 @@ describe("hostile input: fuzzing every RPC", () => {
 
   it(`answers ${CASES} mutated requests well-formed, with reasons, within bounded memory`, async () => {
     const targets = fuzzTargets(world);
-    // Who may call each RPC: a valid request from a user that is refused ADMIN_REQUIRED goes as admin.
+    // Who calls each RPC: one whose valid request a user is refused (PermissionDenied) goes as admin.
     const callerOf = new Map<string, string>();
     const sessions = Array.from({ length: SESSIONS }, () => http2.connect(server.baseUrl));
     try {
@@ -114,12 +124,12 @@ describe("hostile input: fuzzing every RPC", () => {
         const out = await send(
           sessions[0] as http2.ClientHttp2Session,
           t,
-          "connect-proto",
+          t.valid.streaming ? "grpc" : "connect-proto",
           "valid",
           createRng(1),
           sigs.get(world.caller),
         );
-        callerOf.set(t.path, out.reason === ErrorReason.ADMIN_REQUIRED ? ADMIN : world.caller);
+        callerOf.set(t.path, out.code === Code.PermissionDenied ? ADMIN : world.caller);
       }
       console.log(
         `fuzz: ${targets.length} RPCs, ${CASES} cases, fixed seed ${FIXED_SEED}, random seed ${RANDOM_SEED} (FUZZ_SEED=${RANDOM_SEED} to reproduce)`,
