@@ -1,5 +1,6 @@
 import { readFileSync } from "node:fs";
 import { isValidUserId } from "../common/user-id.js";
+import type { MessageLimits } from "../conversations/validate-body.js";
 import { type GroupConfig, readGroupConfig } from "../groups/config.js";
 import type { LogLevel } from "../log/logger.js";
 import { type CustomFieldDef, parseCustomFieldSpecs } from "../profiles/custom-fields.js";
@@ -146,7 +147,7 @@ export function readConfig(env: Env): Config {
       customFields: customFields(env, "FRIEND_CUSTOM_FIELDS", "Tag_SNS_Custom", false),
     },
     messaging,
-    transport: readTransportLimits(env, messaging.maxMessageBytes),
+    transport: readTransportLimits(env, messaging.messageLimits.maxMessageBytes),
     webhook,
     c2cPolicy: {
       friendsOnly: booleanSetting(env, "C2C_FRIENDS_ONLY", false),
@@ -197,8 +198,12 @@ function namespace(env: Env, name: string, fallback: string): string {
 }
 
 export interface MessagingSettings {
-  /** Body elements + cloud custom data, encoded (reference: 12 KB). */
-  maxMessageBytes: number;
+  /**
+   * Everything a message carries, encoded: body, cloud custom data and push
+   * info (reference: 12 KB); push title + desc + ext within their own budget
+   * (reference: Desc and Ext within 3 KB for APNs' 4 KB payload).
+   */
+  messageLimits: MessageLimits;
   /** A repeated client message id or random within this window is a retry. */
   dedupWindowMs: number;
   /** How long a claimed send may stay unstored before a retry may take its claim over. */
@@ -221,10 +226,16 @@ const DAY_MS = 24 * 3600 * 1000;
 
 function readMessagingSettings(env: Env): MessagingSettings {
   return {
-    maxMessageBytes: intSetting(env, "MESSAGE_MAX_BYTES", 12 * 1024, {
-      min: 256,
-      max: 1024 * 1024,
-    }),
+    messageLimits: {
+      maxMessageBytes: intSetting(env, "MESSAGE_MAX_BYTES", 12 * 1024, {
+        min: 256,
+        max: 1024 * 1024,
+      }),
+      maxPushInfoBytes: intSetting(env, "MESSAGE_PUSH_INFO_MAX_BYTES", 3 * 1024, {
+        min: 0,
+        max: 1024 * 1024,
+      }),
+    },
     dedupWindowMs: intSetting(env, "MESSAGE_DEDUP_WINDOW_MS", 120_000, { min: 1000, max: DAY_MS }),
     claimLeaseMs: intSetting(env, "MESSAGE_CLAIM_LEASE_MS", 15_000, { min: 1000, max: DAY_MS }),
     retentionMs: intSetting(env, "MESSAGE_RETENTION_DAYS", 7, { min: 1, max: 3650 }) * DAY_MS,

@@ -1,5 +1,6 @@
 import type { Clock } from "../common/clock.js";
 import { decodeCursor, encodeCursor, pageSize } from "../common/cursor.js";
+import { seqFromRequest, timeMsFromRequest } from "../common/proto-numbers.js";
 import type { ConversationMessageStore, SequencedMessage } from "./store.js";
 
 const SYNC_MAX = 100;
@@ -38,8 +39,8 @@ export function createHistoryPages<M extends SequencedMessage>(deps: HistoryPage
       view: HistoryView,
     ) {
       const limit = pageSize(req.limit, SYNC_MAX, SYNC_MAX);
-      const afterSeq = Math.max(Number(req.afterSeq), view.hiddenUpTo);
-      const upToSeq = Number(req.upToSeq);
+      const afterSeq = Math.max(seqFromRequest(req.afterSeq, "after_seq"), view.hiddenUpTo);
+      const upToSeq = seqFromRequest(req.upToSeq, "up_to_seq");
       const found = await store.selectMessagesAfter(
         conversationId,
         { afterSeq, upToSeq, minTimeMs: oldestVisible() },
@@ -71,7 +72,7 @@ export function createHistoryPages<M extends SequencedMessage>(deps: HistoryPage
     ) {
       const limit = pageSize(req.page?.pageSize ?? 0, HISTORY_DEFAULT, HISTORY_MAX);
       const cursor = decodeCursor(req.page?.cursor ?? "", { s: "number" });
-      const requested = Number(req.beforeSeq);
+      const requested = seqFromRequest(req.beforeSeq, "before_seq");
       const beforeSeq =
         cursor === undefined
           ? requested
@@ -83,8 +84,9 @@ export function createHistoryPages<M extends SequencedMessage>(deps: HistoryPage
         {
           aboveSeq: hiddenUpTo,
           beforeSeq,
-          minTimeMs: Math.max(Number(req.minTimeMs), oldestVisible()),
-          maxTimeMs: req.maxTimeMs === 0n ? clock() : Number(req.maxTimeMs),
+          minTimeMs: Math.max(timeMsFromRequest(req.minTimeMs, "min_time_ms"), oldestVisible()),
+          maxTimeMs:
+            req.maxTimeMs === 0n ? clock() : timeMsFromRequest(req.maxTimeMs, "max_time_ms"),
         },
         limit,
       );

@@ -1,7 +1,7 @@
 import type { Caller } from "../auth/caller.js";
 import type { MessageElement } from "../gen/im/v1/elements_pb.js";
 import type { SendOptions } from "../gen/im/v1/message_pb.js";
-import type { AfterSendEvent, BeforeSendEvent } from "../webhooks/index.js";
+import type { AfterSendEvent, BeforeSendEvent, BodyValidator } from "../webhooks/index.js";
 import type { ConversationMessageStore, SequencedMessage, StoredMessage } from "./store.js";
 
 /** The part of a message the before-send webhook may replace. */
@@ -20,6 +20,8 @@ export interface SendDraft<M> {
   /** Admin skips (webhooks, sync to sender) and flags. */
   options: SendOptions | undefined;
   content: Content;
+  /** Re-checks content a before-send webhook modified, with all else the send carries. */
+  validateModified: BodyValidator;
   /** The before-send webhook event for `content`. */
   beforeSendEvent(content: Content): BeforeSendEvent;
   /**

@@ -1,7 +1,7 @@
 import type { Caller } from "../auth/caller.js";
 import type { Clock } from "../common/clock.js";
 import type { Logger } from "../log/logger.js";
-import type { BodyValidator, WebhookClient } from "../webhooks/index.js";
+import type { WebhookClient } from "../webhooks/index.js";
 import type { SendClaims } from "./claims.js";
 import type { Content, ConversationKind } from "./kind.js";
 import type { Outbox } from "./outbox.js";
@@ -23,7 +23,6 @@ export interface PipelineDeps<R> {
   outbox: Pick<Outbox<R>, "publish">;
   webhooks: Pick<WebhookClient, "beforeSend" | "afterSend">;
   /** Re-validates a body the before-send webhook modified. */
-  validateModified: BodyValidator;
   clock: Clock;
   logger: Logger;
 }
@@ -103,7 +102,7 @@ export function createConversationPipeline<
           webhooks,
           draft.beforeSendEvent(content),
           content,
-          deps.validateModified,
+          draft.validateModified,
         );
         if (outcome.kind === "dropped") return await notSent();
         content = { body: outcome.body, cloudCustomData: outcome.cloudCustomData };

@@ -34,7 +34,6 @@ import type { ConversationKind } from "./kind.js";
 import { createOutbox, outboxSourceOf } from "./outbox.js";
 import { createConversationPipeline } from "./pipeline.js";
 import type { SequencedMessage, StoredMessage } from "./store.js";
-import { bodyProblem } from "./validate-body.js";
 
 export interface ConversationsSetupDeps {
   storage: {
@@ -83,7 +82,6 @@ const CLAIM_SWEEP_MS = 60_000;
 export function setupConversations(deps: ConversationsSetupDeps): ConversationsComponent {
   const { storage, bus, clock, logger, settings, webhooks, live } = deps;
   const claims = createSendClaims({ store: storage.messages, clock });
-  const validateModified = bodyProblem(settings.maxMessageBytes);
   const workers: Worker[] = [createClaimSweeper({ claims, logger, intervalMs: CLAIM_SWEEP_MS })];
   const busHandlers: Record<string, ReturnType<typeof createFanoutHandler>> = {};
 
@@ -107,7 +105,6 @@ export function setupConversations(deps: ConversationsSetupDeps): ConversationsC
       claimLeaseMs: settings.claimLeaseMs,
       outbox,
       webhooks,
-      validateModified,
       clock,
       logger,
     });
@@ -121,7 +118,7 @@ export function setupConversations(deps: ConversationsSetupDeps): ConversationsC
       policy: deps.c2cPolicy,
       subject: bus.registry.subjects.c2cMessage,
       clock,
-      maxMessageBytes: settings.maxMessageBytes,
+      messageLimits: settings.messageLimits,
       dedupWindowMs: settings.dedupWindowMs,
     }),
   );
@@ -145,7 +142,7 @@ export function setupConversations(deps: ConversationsSetupDeps): ConversationsC
       config: deps.groupConfig,
       clock,
       logger,
-      maxMessageBytes: settings.maxMessageBytes,
+      messageLimits: settings.messageLimits,
     }),
   );
   const groupHistory = createGroupHistory({
@@ -160,7 +157,7 @@ export function setupConversations(deps: ConversationsSetupDeps): ConversationsC
     ...groupAccess,
     live,
     clock,
-    maxMessageBytes: settings.maxMessageBytes,
+    messageLimits: settings.messageLimits,
   });
 
   return {

@@ -1,6 +1,69 @@
 import { toBinary } from "@bufbuild/protobuf";
-import { DomainError, ErrorReason, invalidArgument } from "../errors/domain-error.js";
-import { ImageType, type MessageElement, MessageElementSchema } from "../gen/im/v1/elements_pb.js";
+import { enumFromRequest } from "../common/proto-enum.js";
+import { DomainError, ErrorReason, invalidArgument, invalidField } from "../errors/domain-error.js";
+import {
+  ImageFormatSchema,
+  ImageType,
+  type MessageElement,
+  MessageElementSchema,
+} from "../gen/im/v1/elements_pb.js";
+import { type OfflinePushInfo, OfflinePushInfoSchema } from "../gen/im/v1/message_pb.js";
+
+/** The size limits every send path applies to what a message carries. */
+export interface MessageLimits {
+  /** Everything a message carries, encoded: body, cloud custom data, push info. */
+  maxMessageBytes: number;
+  /** Push title + desc + ext (reference: keep Desc and Ext within 3 KB for APNs' 4 KB). */
+  maxPushInfoBytes: number;
+}
+
+/** What a send carries besides its routing: all of it counts toward the size limit. */
+export interface MessageContent {
+  body: readonly MessageElement[];
+  cloudCustomData: string;
+  offlinePushInfo?: OfflinePushInfo | undefined;
+}
+
+/**
+ * Validates a whole message: elements, push info and the total size of
+ * everything it carries (the body, cloud custom data and push info all count,
+ * so no field bypasses MESSAGE_TOO_LARGE). Returns the encoded size.
+ */
+export function validateMessage(content: MessageContent, limits: MessageLimits): number {
+  const pushBytes = pushInfoBytes(content.offlinePushInfo);
+  const size = validateBody(
+    content.body,
+    content.cloudCustomData,
+    limits.maxMessageBytes - pushBytes,
+    "body",
+    pushBytes,
+  );
+  // The total is checked first (MESSAGE_TOO_LARGE), then the push fields' own budget.
+  validatePushInfo(content.offlinePushInfo, limits.maxPushInfoBytes);
+  return size + pushBytes;
+}
+
+/** Encoded size of the push info, as it is stored and delivered with the message. */
+export const pushInfoBytes = (info: OfflinePushInfo | undefined): number =>
+  info === undefined ? 0 : toBinary(OfflinePushInfoSchema, info).length;
+
+function validatePushInfo(info: OfflinePushInfo | undefined, maxBytes: number): void {
+  if (info === undefined) return;
+  let used = 0;
+  for (const [name, value] of [
+    ["title", info.title],
+    ["desc", info.desc],
+    ["ext", info.ext],
+  ] as const) {
+    used += Buffer.byteLength(value);
+    if (used > maxBytes) {
+      throw invalidField(
+        `offline_push_info.${name}`,
+        `title, desc and ext together are at most ${maxBytes} bytes`,
+      );
+    }
+  }
+}
 
 /** The download flag the reference requires when a flag is given: download from the URL. */
 const DOWNLOAD_FROM_URL = 2;
@@ -18,6 +81,8 @@ export function validateBody(
   cloudCustomData: string,
   maxBytes: number,
   field = "body",
+  /** Bytes the rest of the message already carries, reported in the error. */
+  otherBytes = 0,
 ): number {
   if (body.length === 0) {
     throw invalidArgument(ErrorReason.MESSAGE_BODY_EMPTY, "the message body has no element", {
@@ -43,18 +108,22 @@ export function validateBody(
   if (size > maxBytes) {
     throw invalidArgument(
       ErrorReason.MESSAGE_TOO_LARGE,
-      `the message is ${size} bytes; the limit is ${maxBytes}`,
+      `the message is ${size + otherBytes} bytes; the limit is ${maxBytes + otherBytes}`,
       { field },
     );
   }
   return size;
 }
 
-/** The same check as a BodyValidator for webhook modifications: error text or undefined. */
+/**
+ * The same check as a BodyValidator for webhook modifications: error text or
+ * undefined. The push info is not modifiable, but still counts toward the size.
+ */
 export const bodyProblem =
-  (maxBytes: number) => (body: readonly MessageElement[], cloudCustomData: string) => {
+  (limits: MessageLimits, offlinePushInfo?: OfflinePushInfo) =>
+  (body: readonly MessageElement[], cloudCustomData: string) => {
     try {
-      validateBody(body, cloudCustomData, maxBytes);
+      validateMessage({ body, cloudCustomData, offlinePushInfo }, limits);
       return undefined;
     } catch (err) {
       if (err instanceof DomainError) return err.message;
@@ -98,6 +167,7 @@ function validateElement(element: MessageElement, at: string, maxBytes: number):
       return;
     case "image":
       required(e.value.uuid, "uuid");
+      enumFromRequest(ImageFormatSchema, e.value.imageFormat, `${at}.image.image_format`);
       if (e.value.imageInfos.length === 0)
         throw invalidElement(`${at}.image.image_infos`, "at least one rendition");
       e.value.imageInfos.forEach((info, j) => {

@@ -1,7 +1,14 @@
 import type { Caller } from "../auth/caller.js";
 import { DomainError, ErrorReason, permissionDenied } from "../errors/domain-error.js";
 import { GroupRole } from "../gen/im/v1/group_pb.js";
-import { ACTORS, type Actor, isAllowed, type Operation } from "./group-types.js";
+import {
+  ACTORS,
+  type Actor,
+  isAllowed,
+  OPERATIONS,
+  type Operation,
+  PERMISSIONS,
+} from "./group-types.js";
 import type { GroupMemberRecord, GroupRecord } from "./store.js";
 
 /** Who the caller is in one group. App admin wins over any membership it may also hold. */
@@ -32,17 +39,23 @@ export const ACTOR_RANK: Record<Actor, number> = {
   appAdmin: 4,
 };
 
+/** Operations some group type opens to non-members (applying to join, reading a profile). */
+const NON_MEMBER_OPERATIONS: ReadonlySet<Operation> = new Set(
+  OPERATIONS.filter((op) =>
+    Object.values(PERMISSIONS).some((row) => row[op].includes("nonMember")),
+  ),
+);
+
 /**
- * Throws unless the matrix allows `op`: GROUP_TYPE_UNSUPPORTED when no one may
- * do it in this type, NOT_GROUP_MEMBER when members could but the caller is
- * not one, GROUP_PERMISSION_DENIED when the caller's role is too low.
+ * Throws unless the matrix allows `op`: NOT_GROUP_MEMBER when the caller is not
+ * a member of a group whose operation is for members only (checked first: a
+ * non-member learns nothing about the group, not even its type), GROUP_TYPE_UNSUPPORTED when no one may do it in this type,
+ * GROUP_PERMISSION_DENIED when the caller's role is too low.
  */
 export function requireAllowed(group: GroupRecord, op: Operation, actor: Actor): void {
   if (isAllowed(group.type, op, actor)) return;
+  if (!NON_MEMBER_OPERATIONS.has(op)) requireMember(actor);
   if (!ACTORS.some((a) => isAllowed(group.type, op, a))) throw typeUnsupported(op);
-  if (actor === "nonMember") {
-    throw permissionDenied(ErrorReason.NOT_GROUP_MEMBER, "you are not a member of this group");
-  }
   throw permissionDenied(
     ErrorReason.GROUP_PERMISSION_DENIED,
     `your role in this group does not allow ${op}`,
@@ -55,3 +68,10 @@ export const typeUnsupported = (what: string): DomainError =>
     ErrorReason.GROUP_TYPE_UNSUPPORTED,
     `this group type does not support ${what}`,
   );
+
+/** NOT_GROUP_MEMBER unless the caller is a member (or the app admin). */
+export function requireMember(actor: Actor): void {
+  if (actor === "nonMember") {
+    throw permissionDenied(ErrorReason.NOT_GROUP_MEMBER, "you are not a member of this group");
+  }
+}

@@ -255,8 +255,15 @@ export function createLifecycle(ctx: GroupContext) {
       caller: Caller,
       input: { userId: string; page?: { pageSize: number; cursor: string } | undefined },
     ): Promise<{ groups: JoinedGroup[]; nextCursor: string }> {
-      const userId = caller.isAdmin && input.userId !== "" ? input.userId : caller.userId;
       if (input.userId !== "") assertUserId(input.userId, "user_id");
+      if (!caller.isAdmin && input.userId !== "" && input.userId !== caller.userId) {
+        throw permissionDenied(
+          ErrorReason.ADMIN_REQUIRED,
+          "only administrators list another user's groups",
+          { field: "user_id" },
+        );
+      }
+      const userId = input.userId === "" ? caller.userId : input.userId;
       const size = pageSize(input.page?.pageSize ?? 0, JOINED_PAGE.fallback, JOINED_PAGE.max);
       const after = decodeCursor(input.page?.cursor ?? "", { g: "string" })?.g ?? "";
       const memberships = await deps.members.selectMembershipsOfUser(userId, after, size);

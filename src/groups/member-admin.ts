@@ -9,7 +9,7 @@ import {
   MessageReceiveOption,
   type ModifyGroupMemberRequest,
 } from "../gen/im/v1/group_pb.js";
-import { ACTOR_RANK, requireAllowed, roleActor, typeUnsupported } from "./actor.js";
+import { ACTOR_RANK, requireAllowed, requireMember, roleActor, typeUnsupported } from "./actor.js";
 import type { GroupContext } from "./context.js";
 import { memberToProto } from "./convert.js";
 import { customFieldChanges } from "./custom-fields.js";
@@ -113,7 +113,10 @@ export function createMemberAdmin(ctx: GroupContext) {
     ): Promise<number> {
       const ids = assertUserIdBatch(userIds, "user_ids", config.removeMembersMax);
       const { group, actor, traits } = await ctx.load(caller, groupId);
-      if (!traits.mutingSupported) throw typeUnsupported("muting");
+      if (!traits.mutingSupported) {
+        requireMember(actor);
+        throw typeUnsupported("muting");
+      }
       requireAllowed(group, "muteMember", actor);
       // Non-members may be muted too: the mute then holds if they join.
       for (const t of await deps.members.selectMembers(groupId, ids)) {

@@ -1,6 +1,13 @@
 import type { ServiceImpl } from "@connectrpc/connect";
 import { requireCaller } from "../auth/caller.js";
-import type { GroupService } from "../gen/im/v1/group_pb.js";
+import { enumFromRequest } from "../common/proto-enum.js";
+import {
+  ApplyJoinOptionSchema,
+  GroupRoleSchema,
+  type GroupService,
+  GroupTypeSchema,
+  MessageReceiveOptionSchema,
+} from "../gen/im/v1/group_pb.js";
 import type { Groups } from "./groups.js";
 
 /** The group-message RPCs, served by src/conversations/group. */
@@ -20,10 +27,13 @@ export function createGroupService(
 ): ServiceImpl<typeof GroupService> {
   return {
     async createGroup(req, ctx) {
+      enumFromRequest(GroupTypeSchema, req.type, "type", { required: true });
+      enumFromRequest(ApplyJoinOptionSchema, req.applyJoinOption, "apply_join_option");
       return { group: await groups.createGroup(requireCaller(ctx), req) };
     },
     getGroup: (req, ctx) => groups.getGroup(requireCaller(ctx), req.groupId),
     async modifyGroup(req, ctx) {
+      enumFromRequest(ApplyJoinOptionSchema, req.applyJoinOption, "apply_join_option");
       return { group: await groups.modifyGroup(requireCaller(ctx), req) };
     },
     async listJoinedGroups(req, ctx) {
@@ -78,7 +88,8 @@ export function createGroupService(
       return {};
     },
     async setGroupMemberRole(req, ctx) {
-      await groups.setRole(requireCaller(ctx), req.groupId, req.userId, req.role);
+      const role = enumFromRequest(GroupRoleSchema, req.role, "role", { required: true });
+      await groups.setRole(requireCaller(ctx), req.groupId, req.userId, role);
       return {};
     },
     async muteGroupMembers(req, ctx) {
@@ -91,6 +102,7 @@ export function createGroupService(
       return { mutedUntilMs: BigInt(until) };
     },
     async modifyGroupMember(req, ctx) {
+      enumFromRequest(MessageReceiveOptionSchema, req.receiveOption, "receive_option");
       return { member: await groups.modifyMember(requireCaller(ctx), req) };
     },
     async disbandGroup(req, ctx) {

@@ -1,13 +1,18 @@
 import type { ServiceImpl } from "@connectrpc/connect";
 import { requireAdmin, requireCaller } from "../auth/caller.js";
+import { enumFromRequest } from "../common/proto-enum.js";
+import { timeMsFromRequest } from "../common/proto-numbers.js";
 import type { CustomFieldValue } from "../gen/im/v1/profile_pb.js";
 import {
   AddFriendOutcome,
   CheckType,
+  CheckTypeSchema,
   RelationCheckResult,
   RelationDirection,
+  RelationDirectionSchema,
   type RelationService,
   RequestDirection,
+  RequestDirectionSchema,
 } from "../gen/im/v1/relation_pb.js";
 import type { CustomValue } from "../profiles/custom-fields.js";
 import type { CheckResult } from "./check.js";
@@ -22,6 +27,8 @@ const CHECK: Record<CheckResult, RelationCheckResult> = {
   "both-way": RelationCheckResult.BOTH_WAY,
 };
 
+const isBothCheck = (t: CheckType) =>
+  enumFromRequest(CheckTypeSchema, t, "check_type") === CheckType.BOTH;
 const direction = (d: RelationDirection): Direction =>
   d === RelationDirection.BOTH ? "both" : "single";
 const customOf = (
@@ -47,7 +54,7 @@ export function createRelationService(relations: Relations): ServiceImpl<typeof 
       const actor = await actorOf(ctx, req.asUserId);
       const r = await friends.addFriend(actor, {
         toUserId: req.toUserId,
-        direction: direction(req.direction),
+        direction: direction(enumFromRequest(RelationDirectionSchema, req.direction, "direction")),
         remark: req.remark,
         source: req.source,
         wording: req.wording,
@@ -77,7 +84,10 @@ export function createRelationService(relations: Relations): ServiceImpl<typeof 
       const actor = await actorOf(ctx, req.asUserId);
       const { requests, names } = await friends.listFriendRequests(
         actor,
-        req.direction === RequestDirection.OUTGOING ? "outgoing" : "incoming",
+        enumFromRequest(RequestDirectionSchema, req.direction, "direction") ===
+          RequestDirection.OUTGOING
+          ? "outgoing"
+          : "incoming",
       );
       return { requests: requests.map((r) => requestToProto(r, actor, names)) };
     },
@@ -85,13 +95,13 @@ export function createRelationService(relations: Relations): ServiceImpl<typeof 
       requireAdmin(ctx);
       const { added, existing } = await friends.importFriends(
         req.userId,
-        req.friends.map((f) => ({
+        req.friends.map((f, i) => ({
           userId: f.userId,
           remark: f.remark,
           source: f.source,
           wording: f.wording,
           friendLists: f.friendLists,
-          addedAtMs: Number(f.addedAtMs),
+          addedAtMs: timeMsFromRequest(f.addedAtMs, `friends[${i}].added_at_ms`),
           custom: customOf(f.customFields),
         })),
       );
@@ -112,7 +122,7 @@ export function createRelationService(relations: Relations): ServiceImpl<typeof 
       const { deleted, notFriends } = await friends.deleteFriends(
         actor,
         req.userIds,
-        direction(req.direction),
+        direction(enumFromRequest(RelationDirectionSchema, req.direction, "direction")),
       );
       return { deletedUserIds: deleted, notFriendUserIds: notFriends };
     },
@@ -135,9 +145,7 @@ export function createRelationService(relations: Relations): ServiceImpl<typeof 
     },
     async checkFriends(req, ctx) {
       const actor = await actorOf(ctx, req.asUserId);
-      return checks(
-        await friends.checkFriends(actor, req.userIds, req.checkType === CheckType.BOTH),
-      );
+      return checks(await friends.checkFriends(actor, req.userIds, isBothCheck(req.checkType)));
     },
 
     async createFriendList(req, ctx) {
@@ -189,9 +197,7 @@ export function createRelationService(relations: Relations): ServiceImpl<typeof 
     },
     async checkBlocklist(req, ctx) {
       const actor = await actorOf(ctx, req.asUserId);
-      return checks(
-        await blocklist.checkBlocklist(actor, req.userIds, req.checkType === CheckType.BOTH),
-      );
+      return checks(await blocklist.checkBlocklist(actor, req.userIds, isBothCheck(req.checkType)));
     },
   };
 }

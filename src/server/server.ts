@@ -3,6 +3,7 @@ import type { Authenticate } from "../auth/authenticator.js";
 import type { TransportLimits } from "../config/transport-limits.js";
 import { Health } from "../gen/grpc/health/v1/health_pb.js";
 import type { Logger } from "../log/logger.js";
+import { withCodecErrors } from "./codec-errors.js";
 import { createHealthService } from "./health-service.js";
 import {
   authInterceptor,
@@ -53,6 +54,9 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       authInterceptor(options.authenticate),
     ],
     acceptCompression: limitedCompressions(logger),
+    // Unknown JSON keys and enum names are the client's mistake, answered
+    // InvalidArgument naming the field (proto3 JSON's default), not dropped.
+    jsonOptions: { ignoreUnknownFields: false },
   });
   const routes = limitedRouter(router, readMaxBytesOf);
   routes.service(
@@ -61,6 +65,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   );
   options.routes(routes);
   registerReflection(routes);
+  withCodecErrors(router.handlers);
   const handler = createNodeHandler({
     router,
     readMaxBytesOf,

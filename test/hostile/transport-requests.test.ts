@@ -56,6 +56,7 @@ const within = <T>(ms: number, what: string, p: Promise<T>): Promise<T> =>
 /** Runs `attack` and returns its result with the server's peak RSS growth meanwhile. */
 async function measured(attack: () => Promise<RawResult>): Promise<RawResult & { rssMb: number }> {
   const pid = server.pid();
+  if (pid === undefined) throw new Error("the server process is not running");
   const before = rssOf(pid).nowMb;
   resetPeakRss(pid);
   const result = await attack();

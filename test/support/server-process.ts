@@ -9,8 +9,8 @@ export interface ServerProcess {
   /** Starts it again on the same port with the same settings. */
   restart(): Promise<void>;
   output(): string;
-  /** The running process's id (for /proc figures such as its RSS). */
-  pid(): number;
+  /** The running process's id (for sampling its memory), undefined once it exited. */
+  pid(): number | undefined;
 }
 
 /**
@@ -72,6 +72,6 @@ export async function startServerProcess(
       await start();
     },
     output: () => out,
-    pid: () => child?.pid ?? 0,
+    pid: () => (child?.exitCode === null && child.signalCode === null ? child.pid : undefined),
   };
 }

@@ -10,4 +10,5 @@ export const DEFAULT_MAX_BODY_BYTES = 12 * 1024;
  * invalid-modification verdicts cannot drift from the server's.
  */
 export const createBodyValidator = (maxBytes = DEFAULT_MAX_BODY_BYTES): BodyValidator =>
-  bodyProblem(maxBytes);
+  // Events carry no push info, so only the body and custom data count here.
+  bodyProblem({ maxMessageBytes: maxBytes, maxPushInfoBytes: maxBytes });

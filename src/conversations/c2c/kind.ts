@@ -16,7 +16,7 @@ import type { LiveHub } from "../../live/live-hub.js";
 import type { AfterSendEvent } from "../../webhooks/index.js";
 import type { ConversationKind } from "../kind.js";
 import { checkAdminOptions, MAX_CLIENT_MESSAGE_ID_BYTES } from "../send-steps.js";
-import { validateBody } from "../validate-body.js";
+import { bodyProblem, type MessageLimits, validateMessage } from "../validate-body.js";
 import { c2cConversationId } from "./conversation-id.js";
 import { decodeFanoutEvent, encodeFanoutEvent } from "./fanout-event.js";
 import type { C2CSendPolicy } from "./send-policy.js";
@@ -30,7 +30,7 @@ export interface C2cKindDeps {
   /** The bus subject of one-to-one fan-out events. */
   subject: string;
   clock: Clock;
-  maxMessageBytes: number;
+  messageLimits: MessageLimits;
   dedupWindowMs: number;
 }
 
@@ -70,7 +70,7 @@ export function createC2cKind(deps: C2cKindDeps): C2cKind {
       if (Buffer.byteLength(req.clientMessageId) > MAX_CLIENT_MESSAGE_ID_BYTES) {
         throw invalidField("client_message_id", `at most ${MAX_CLIENT_MESSAGE_ID_BYTES} bytes`);
       }
-      validateBody(req.body, req.cloudCustomData, deps.maxMessageBytes);
+      validateMessage(req, deps.messageLimits);
       await checkAccountsExist(deps, caller, fromUserId, req.toUserId);
 
       const conversationId = c2cConversationId(fromUserId, req.toUserId);
@@ -86,6 +86,7 @@ export function createC2cKind(deps: C2cKindDeps): C2cKind {
           dedupKey: onlineOnly ? undefined : dedupKeyOf(fromUserId, req),
           options,
           content: { body: req.body, cloudCustomData: req.cloudCustomData },
+          validateModified: bodyProblem(deps.messageLimits, req.offlinePushInfo),
           beforeSendEvent: (content) => ({
             case: "c2cBeforeSend",
             value: {

@@ -1,5 +1,6 @@
 import type { ServiceImpl } from "@connectrpc/connect";
 import { requireCaller } from "../../auth/caller.js";
+import { seqFromRequest } from "../../common/proto-numbers.js";
 import type {
   MessageService,
   SendMessageRequest,
@@ -34,7 +35,7 @@ export function createMessageService(
       const { readSeq, unreadCount } = await history.markRead(
         requireCaller(ctx).userId,
         req.peerUserId,
-        Number(req.readSeq),
+        seqFromRequest(req.readSeq, "read_seq"),
       );
       return { readSeq: BigInt(readSeq), unreadCount };
     },

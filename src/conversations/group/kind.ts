@@ -2,6 +2,7 @@ import { create } from "@bufbuild/protobuf";
 import type { AccountStore } from "../../accounts/store.js";
 import type { Caller } from "../../auth/caller.js";
 import type { Clock } from "../../common/clock.js";
+import { enumFromRequest } from "../../common/proto-enum.js";
 import { assertUserId } from "../../common/user-id.js";
 import {
   ErrorReason,
@@ -13,6 +14,7 @@ import {
   type GroupMessage,
   GroupMessageKind,
   GroupMessagePriority,
+  GroupMessagePrioritySchema,
   GroupMessageSchema,
   type SendGroupMessageRequest,
   type SendGroupMessageResponse,
@@ -26,7 +28,7 @@ import type { LiveHub } from "../../live/live-hub.js";
 import type { Logger } from "../../log/logger.js";
 import type { ConversationKind } from "../kind.js";
 import { checkAdminOptions, MAX_CLIENT_MESSAGE_ID_BYTES } from "../send-steps.js";
-import { validateBody } from "../validate-body.js";
+import { bodyProblem, type MessageLimits, validateMessage } from "../validate-body.js";
 import { type GroupAccessDeps, loadGroupAccess } from "./access.js";
 import { groupAfterSendEvent } from "./after-send-event.js";
 import { groupDedupKey } from "./dedup-key.js";
@@ -47,7 +49,7 @@ export interface GroupKindDeps extends GroupAccessDeps {
   config: GroupConfig;
   clock: Clock;
   logger: Logger;
-  maxMessageBytes: number;
+  messageLimits: MessageLimits;
 }
 
 /** Most members one message may @-mention. */
@@ -127,10 +129,8 @@ export function createGroupKind(deps: GroupKindDeps): GroupKind {
         throw invalidField("at_user_ids", `at most ${AT_USERS_MAX} users`);
       }
       for (const [i, id] of req.atUserIds.entries()) assertUserId(id, `at_user_ids[${i}]`);
-      if (!(req.priority in GroupMessagePriority)) {
-        throw invalidField("priority", "unknown priority");
-      }
-      validateBody(req.body, req.cloudCustomData, deps.maxMessageBytes);
+      enumFromRequest(GroupMessagePrioritySchema, req.priority, "priority");
+      validateMessage(req, deps.messageLimits);
 
       const { group, member, actor } = await loadGroupAccess(deps, caller, req.groupId, fromUserId);
       requireAllowed(group, "sendMessage", actor);
@@ -148,6 +148,7 @@ export function createGroupKind(deps: GroupKindDeps): GroupKind {
           dedupKey: stored ? groupDedupKey(group.groupId, fromUserId, req) : undefined,
           options,
           content: { body: req.body, cloudCustomData: req.cloudCustomData },
+          validateModified: bodyProblem(deps.messageLimits, req.offlinePushInfo),
           beforeSendEvent: (content) => ({
             case: "groupBeforeSend",
             value: {

@@ -10,7 +10,7 @@ import {
 } from "../../gen/im/v1/group_pb.js";
 import type { GroupMemberStore } from "../../groups/store.js";
 import type { LiveHub } from "../../live/live-hub.js";
-import { validateBody } from "../validate-body.js";
+import { type MessageLimits, validateMessage } from "../validate-body.js";
 import { type GroupAccessDeps, loadGroupAccess } from "./access.js";
 import { deliverGroupMessage, groupMessageEvent } from "./delivery.js";
 
@@ -18,7 +18,7 @@ export interface SystemMessageDeps extends GroupAccessDeps {
   members: Pick<GroupMemberStore, "selectMember" | "selectMembers">;
   live: Pick<LiveHub, "publishToUsers" | "publishToGroup">;
   clock: Clock;
-  maxMessageBytes: number;
+  messageLimits: MessageLimits;
 }
 
 /** Most members one system message may name. */
@@ -38,7 +38,7 @@ export function createSendGroupSystemMessage(deps: SystemMessageDeps) {
         "only app administrators send system messages",
       );
     }
-    validateBody(req.body, "", deps.maxMessageBytes);
+    validateMessage({ body: req.body, cloudCustomData: "" }, deps.messageLimits);
     const named =
       req.toUserIds.length === 0
         ? undefined

@@ -1,4 +1,5 @@
 import { requireCaller } from "../../auth/caller.js";
+import { seqFromRequest } from "../../common/proto-numbers.js";
 import type {
   SendGroupMessageRequest,
   SendGroupMessageResponse,
@@ -31,7 +32,7 @@ export function createGroupMessagingHandlers(
       const { readSeq, unreadCount } = await history.markRead(
         requireCaller(ctx),
         req.groupId,
-        Number(req.readSeq),
+        seqFromRequest(req.readSeq, "read_seq"),
       );
       return { readSeq: BigInt(readSeq), unreadCount };
     },

@@ -14,7 +14,11 @@ export const file_im_v1_elements: GenFile = /*@__PURE__*/
 
 /**
  * One element of a message body. A message carries one or more elements in
- * order (e.g. text + face). At most one custom element per message.
+ * order (e.g. text + face). At most one custom element per message. Element
+ * strings (texts, URLs, uuids, file names, custom data) have no limit of their
+ * own: the whole message, encoded, is at most MESSAGE_MAX_BYTES (12 KB) with its
+ * cloud custom data and offline push info (MESSAGE_TOO_LARGE). Enum fields take
+ * only the values defined here (INVALID_FIELD otherwise).
  *
  * @generated from message im.v1.MessageElement
  */

@@ -1318,7 +1318,9 @@ export type SendGroupMessageRequest = Message<"im.v1.SendGroupMessageRequest"> &
   body: MessageElement[];
 
   /**
-   * Stored and delivered with the message, opaque to the server.
+   * Stored and delivered with the message, opaque to the server. Counts toward
+   * the message size limit with the body and the offline push info (as for
+   * one-to-one messages).
    *
    * @generated from field: string cloud_custom_data = 3;
    */
@@ -1749,6 +1751,7 @@ export type SyncGroupMessagesRequest = Message<"im.v1.SyncGroupMessagesRequest">
 
   /**
    * Return messages with seq > after_seq.
+   * At most 2^53-1 (seqs and times are exact below 2^53); larger: INVALID_FIELD.
    *
    * @generated from field: uint64 after_seq = 2;
    */
@@ -1756,6 +1759,7 @@ export type SyncGroupMessagesRequest = Message<"im.v1.SyncGroupMessagesRequest">
 
   /**
    * Return messages with seq <= up_to_seq; 0 means up to the latest.
+   * At most 2^53-1 (seqs and times are exact below 2^53); larger: INVALID_FIELD.
    *
    * @generated from field: uint64 up_to_seq = 3;
    */
@@ -1834,6 +1838,7 @@ export type ListGroupMessagesRequest = Message<"im.v1.ListGroupMessagesRequest">
 
   /**
    * Only messages at or after this time (ms); 0: no bound.
+   * At most 2^53-1 (seqs and times are exact below 2^53); larger: INVALID_FIELD.
    *
    * @generated from field: int64 min_time_ms = 2;
    */
@@ -1841,6 +1846,7 @@ export type ListGroupMessagesRequest = Message<"im.v1.ListGroupMessagesRequest">
 
   /**
    * Only messages at or before this time (ms); 0: now.
+   * At most 2^53-1 (seqs and times are exact below 2^53); larger: INVALID_FIELD.
    *
    * @generated from field: int64 max_time_ms = 3;
    */
@@ -1848,6 +1854,7 @@ export type ListGroupMessagesRequest = Message<"im.v1.ListGroupMessagesRequest">
 
   /**
    * Only messages with seq below this; 0: no bound.
+   * At most 2^53-1 (seqs and times are exact below 2^53); larger: INVALID_FIELD.
    *
    * @generated from field: uint64 before_seq = 4;
    */
@@ -1911,6 +1918,7 @@ export type MarkGroupReadRequest = Message<"im.v1.MarkGroupReadRequest"> & {
 
   /**
    * Read up to and including this seq; 0: the latest.
+   * At most 2^53-1 (seqs and times are exact below 2^53); larger: INVALID_FIELD.
    *
    * @generated from field: uint64 read_seq = 2;
    */

@@ -18,6 +18,9 @@ export const file_im_v1_message: GenFile = /*@__PURE__*/
 
 /**
  * Offline push options carried with a message (stored and delivered; push itself is a later feature).
+ * Title, desc and ext together are at most MESSAGE_PUSH_INFO_MAX_BYTES (3 KB: the
+ * reference keeps Desc and Ext within 3 KB for APNs' 4 KB payload), and the push
+ * info counts toward the message size limit with the body and cloud custom data.
  *
  * @generated from message im.v1.OfflinePushInfo
  */
@@ -30,21 +33,21 @@ export type OfflinePushInfo = Message$1<"im.v1.OfflinePushInfo"> & {
   disabled: boolean;
 
   /**
-   * Push title.
+   * Push title (UTF-8; within the push info budget).
    *
    * @generated from field: string title = 2;
    */
   title: string;
 
   /**
-   * Push text; overrides the text derived from the body.
+   * Push text; overrides the text derived from the body (within the push info budget).
    *
    * @generated from field: string desc = 3;
    */
   desc: string;
 
   /**
-   * Extension passed to the push provider.
+   * Extension passed to the push provider (within the push info budget).
    *
    * @generated from field: string ext = 4;
    */
@@ -135,7 +138,9 @@ export type SendMessageRequest = Message$1<"im.v1.SendMessageRequest"> & {
   body: MessageElement[];
 
   /**
-   * Stored and delivered with the message, opaque to the server.
+   * Stored and delivered with the message, opaque to the server. Counts toward
+   * the message size limit (MESSAGE_MAX_BYTES, 12 KB: body + cloud custom data +
+   * offline push info, encoded; over it: MESSAGE_TOO_LARGE).
    *
    * @generated from field: string cloud_custom_data = 3;
    */
@@ -467,6 +472,7 @@ export type SyncMessagesRequest = Message$1<"im.v1.SyncMessagesRequest"> & {
 
   /**
    * Return messages with seq > after_seq.
+   * At most 2^53-1 (seqs and times are exact below 2^53); larger: INVALID_FIELD.
    *
    * @generated from field: uint64 after_seq = 2;
    */
@@ -474,6 +480,7 @@ export type SyncMessagesRequest = Message$1<"im.v1.SyncMessagesRequest"> & {
 
   /**
    * Return messages with seq <= up_to_seq; 0 means up to the latest.
+   * At most 2^53-1 (seqs and times are exact below 2^53); larger: INVALID_FIELD.
    *
    * @generated from field: uint64 up_to_seq = 3;
    */
@@ -553,6 +560,7 @@ export type ListMessagesRequest = Message$1<"im.v1.ListMessagesRequest"> & {
 
   /**
    * Only messages at or after this time (ms); 0: from the retention limit.
+   * At most 2^53-1 (seqs and times are exact below 2^53); larger: INVALID_FIELD.
    *
    * @generated from field: int64 min_time_ms = 2;
    */
@@ -560,6 +568,7 @@ export type ListMessagesRequest = Message$1<"im.v1.ListMessagesRequest"> & {
 
   /**
    * Only messages at or before this time (ms); 0: now.
+   * At most 2^53-1 (seqs and times are exact below 2^53); larger: INVALID_FIELD.
    *
    * @generated from field: int64 max_time_ms = 3;
    */
@@ -567,6 +576,7 @@ export type ListMessagesRequest = Message$1<"im.v1.ListMessagesRequest"> & {
 
   /**
    * Only messages with seq below this; 0: no bound.
+   * At most 2^53-1 (seqs and times are exact below 2^53); larger: INVALID_FIELD.
    *
    * @generated from field: uint64 before_seq = 4;
    */
@@ -630,6 +640,7 @@ export type MarkReadRequest = Message$1<"im.v1.MarkReadRequest"> & {
 
   /**
    * Read up to and including this seq; 0: the latest.
+   * At most 2^53-1 (seqs and times are exact below 2^53); larger: INVALID_FIELD.
    *
    * @generated from field: uint64 read_seq = 2;
    */
