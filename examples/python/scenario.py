@@ -6,9 +6,10 @@ bob receives it on his live stream, syncs the conversation and marks it read, ov
         --grpc_python_out=examples/python/gen --pyi_out=examples/python/gen proto/im/v1/*.proto
     .venv/bin/python examples/python/scenario.py
 
-Only proto/im/v1 is generated: the vendored grpc/health and grpc/reflection protos would make
-a `grpc` package that hides grpcio's own (grpcio ships those services as grpcio-health-checking
-and grpcio-reflection), and proto/im/internal is not part of the API.
+Only proto/im/v1 is generated: the vendored grpc/health and grpc/reflection protos would
+generate into a `grpc` directory that grpcio's own `grpc` package hides (grpcio ships those
+services as grpcio-health-checking and grpcio-reflection), and proto/im/internal is not part
+of the API.
 
 Settings come from the environment: IM_TARGET (host:port, default 127.0.0.1:8080),
 IM_ALICE / IM_BOB (user ids, default alice and bob) and their UserSigs IM_ALICE_SIG /
