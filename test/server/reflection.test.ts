@@ -193,6 +193,59 @@ describe.each([
   });
 });
 
+describe("ServerReflection symbols", () => {
+  it("resolves every kind of name protoc scopes, and answers extension queries", async () => {
+    const symbols: [string, string][] = [
+      ["im.v1.PLATFORM_IOS", "im/v1/events.proto"], // enum values sit beside their enum
+      ["im.v1.SendMessageRequest.to_user_id", "im/v1/message.proto"],
+      ["im.v1.MessageElement.element", "im/v1/elements.proto"], // a oneof
+      ["grpc.health.v1.HealthCheckResponse.ServingStatus", "grpc/health/v1/health.proto"],
+      ["grpc.health.v1.HealthCheckResponse.SERVING", "grpc/health/v1/health.proto"],
+      [
+        "grpc.reflection.v1.ServerReflection.ServerReflectionInfo",
+        "grpc/reflection/v1/reflection.proto",
+      ],
+    ];
+    async function* requests() {
+      for (const [symbol] of symbols) {
+        yield { messageRequest: { case: "fileContainingSymbol" as const, value: symbol } };
+      }
+      yield {
+        messageRequest: { case: "allExtensionNumbersOfType" as const, value: "im.v1.Message" },
+      };
+      yield { messageRequest: { case: "allExtensionNumbersOfType" as const, value: "im.v1.Nope" } };
+      yield {
+        messageRequest: {
+          case: "fileContainingExtension" as const,
+          value: { containingType: "im.v1.Message", extensionNumber: 100 },
+        },
+      };
+    }
+    const client = createClient(ReflectionV1, createGrpcTransport({ baseUrl: app.baseUrl }));
+    const answers = [];
+    for await (const res of client.serverReflectionInfo(requests()))
+      answers.push(res.messageResponse);
+    const firstFiles = answers
+      .slice(0, symbols.length)
+      .map((r) =>
+        r.case === "fileDescriptorResponse"
+          ? fromBinary(
+              FileDescriptorProtoSchema,
+              r.value.fileDescriptorProto[0] ?? new Uint8Array(),
+            ).name
+          : r.case,
+      );
+    expect(firstFiles).toEqual(symbols.map(([, file]) => file));
+    const [numbers, unknownType, unknownExtension] = answers.slice(symbols.length);
+    expect(numbers).toMatchObject({
+      case: "allExtensionNumbersResponse",
+      value: { baseTypeName: "im.v1.Message", extensionNumber: [] },
+    });
+    expect(unknownType).toMatchObject({ case: "errorResponse", value: { errorCode: 5 } });
+    expect(unknownExtension).toMatchObject({ case: "errorResponse", value: { errorCode: 5 } });
+  });
+});
+
 /** createFileRegistry wants a set in dependency order (its resolver variant trips on diamonds). */
 function dependenciesFirst(files: FileDescriptorProto[]): FileDescriptorProto[] {
   const byName = new Map(files.map((f) => [f.name, f]));
