@@ -14,34 +14,40 @@ async function main(): Promise<void> {
     process.exit(2);
   }
   const logger = createLogger({ level: config.logLevel });
-  const app = await startApp(config, logger).catch((err: unknown) => {
+  const starting = startApp(config, logger).catch((err: unknown) => {
     logger.error("start-up failed", { err });
     process.exit(1);
   });
 
+  // Handlers go in before start-up finishes: a signal that arrives right after
+  // "listening" (or during start-up) still drains the server instead of killing it.
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;
     stopping = true;
     logger.info("shutting down", { signal });
-    app.close().then(
-      () => {
-        logger.info("stopped");
-        process.exit(0);
-      },
-      (err: unknown) => {
-        logger.error("shutdown failed", { err });
-        process.exit(1);
-      },
-    );
+    starting
+      .then((started) => started.close())
+      .then(
+        () => {
+          logger.info("stopped");
+          process.exit(0);
+        },
+        (err: unknown) => {
+          logger.error("shutdown failed", { err });
+          process.exit(1);
+        },
+      );
   };
+  process.on("SIGTERM", () => stop("SIGTERM"));
+  process.on("SIGINT", () => stop("SIGINT"));
+
+  const app = await starting;
   // With MONGO_MONITOR_COMMANDS, a benchmark reads the store's command counts here.
   const { commandCounts } = app.storage;
   if (commandCounts !== undefined) {
     process.on("SIGUSR2", () => logger.info("store commands", { commands: commandCounts() }));
   }
-  process.on("SIGTERM", () => stop("SIGTERM"));
-  process.on("SIGINT", () => stop("SIGINT"));
 }
 
 await main();
