@@ -81,11 +81,6 @@ export async function startApp(
     const webhooks = createWebhookClient({ config: config.webhook, logger, clock });
     stops.push(() => webhooks.close());
 
-    const accounts = createAccounts({
-      store: storage.accounts,
-      clock,
-      batchMax: config.accountBatchMax,
-    });
     const authenticate = createAuthenticator({
       appId: config.appId,
       secretKey: config.secretKey,
@@ -101,7 +96,15 @@ export async function startApp(
       logger,
       keepAliveMs: messaging.keepAliveMs,
       maxQueuedEvents: messaging.streamQueueMax,
+      maxStreamsPerUser: messaging.streamsPerUserMax,
+      authorityCheckMs: messaging.streamAuthorityCheckMs,
       groupsOf: createGroupsOf({ members: storage.groupMembers }),
+    });
+    const accounts = createAccounts({
+      store: storage.accounts,
+      clock,
+      batchMax: config.accountBatchMax,
+      streams: live,
     });
     const profiles = createProfiles({
       store: storage.profiles,

@@ -6,7 +6,10 @@ import type { LiveHub } from "./live-hub.js";
 
 const DEVICE_ID = /^[A-Za-z0-9_.:-]{1,64}$/;
 
-/** EventService over Connect: one live stream per device, ended by the client or by shutdown. */
+/**
+ * EventService over Connect: one live stream per device, ended by the client,
+ * by shutdown, or by the hub (replaced, sig expired or revoked, account deleted).
+ */
 export function createEventService(
   hub: LiveHub,
   shutdown: AbortSignal,
@@ -17,7 +20,15 @@ export function createEventService(
       if (!DEVICE_ID.test(req.deviceId)) {
         throw invalidField("device_id", "1-64 characters of [A-Za-z0-9_.:-] required");
       }
-      return hub.stream(caller.userId, AbortSignal.any([ctx.signal, shutdown]));
+      return hub.stream(
+        {
+          userId: caller.userId,
+          deviceId: req.deviceId,
+          sigIssuedAtMs: caller.sigIssuedAtMs,
+          sigExpiresAtMs: caller.sigExpiresAtMs,
+        },
+        AbortSignal.any([ctx.signal, shutdown]),
+      );
     },
   };
 }

@@ -20,6 +20,7 @@ const acceptAnyone: Authenticate = async () => ({
   userId: "caller",
   isAdmin: false,
   sigExpiresAtMs: 0,
+  sigIssuedAtMs: 0,
 });
 
 /** An AccountService whose WhoAmI takes `delayMs`, to have a call in flight at shutdown. */
