@@ -101,8 +101,26 @@ export interface LiveHub extends StreamAuthority {
    * (STREAM_OVERFLOW). Refused past the per-user cap (STREAM_LIMIT_REACHED).
    */
   stream(owner: StreamOwner, signal: AbortSignal): AsyncGenerator<SubscribeResponse>;
+  /**
+   * The same stream for a writer of pre-encoded frames: each step yields every
+   * event queued since the last one (Ready alone first), for one coalesced
+   * write. The writer takes the next batch only once its connection has room,
+   * so a slow reader's events queue here, up to the overflow limit.
+   */
+  batches(owner: StreamOwner, signal: AbortSignal): AsyncGenerator<readonly LiveEvent[]>;
   /** Streams open on this node. */
   openStreams(): number;
+}
+
+/**
+ * One live event as streams get it. Its binary encoding is made once (it is
+ * what the bus carried) and every stream writes the same bytes; a writer may
+ * cache its framings of the event in `framed`, so each is made once per node.
+ */
+export interface LiveEvent {
+  readonly message: SubscribeResponse;
+  readonly binary: Uint8Array;
+  readonly framed: Map<string, Uint8Array>;
 }
 
 export type FollowedChange = { member: false } | { member: true; discarding: boolean };
@@ -112,7 +130,7 @@ interface DeviceStream {
   /** Random; with openedAtMs orders two streams of one device across nodes. */
   id: string;
   openedAtMs: number;
-  events: SubscribeResponse[];
+  events: LiveEvent[];
   wake: (() => void) | undefined;
   overflowed: boolean;
   /** Set when the server ends the stream; the stream throws it when it looks next. */
@@ -160,7 +178,7 @@ export function createLiveHub(deps: LiveHubDeps): LiveHub {
     }
     if (toWake.size > 0) setImmediate(wakeBatch);
   };
-  const enqueue = (queue: DeviceStream, event: SubscribeResponse) => {
+  const enqueue = (queue: DeviceStream, event: LiveEvent) => {
     if (queue.events.length >= deps.maxQueuedEvents) queue.overflowed = true;
     else queue.events.push(event);
     if (queue.wake === undefined) return; // busy: it takes the event when it looks next
@@ -168,9 +186,13 @@ export function createLiveHub(deps: LiveHubDeps): LiveHub {
     toWake.add(queue);
   };
 
-  const decodeEvent = (data: Uint8Array, what: Record<string, string>) => {
+  const decodeEvent = (data: Uint8Array, what: Record<string, string>): LiveEvent | undefined => {
     try {
-      return fromBinary(SubscribeResponseSchema, data);
+      return {
+        message: fromBinary(SubscribeResponseSchema, data),
+        binary: data,
+        framed: new Map(),
+      };
     } catch (err) {
       logger.warn("undecodable live event dropped", { ...what, err });
       return undefined;
@@ -466,6 +488,50 @@ export function createLiveHub(deps: LiveHubDeps): LiveHub {
       ),
     );
 
+  async function* batches(
+    owner: StreamOwner,
+    signal: AbortSignal,
+  ): AsyncGenerator<readonly LiveEvent[]> {
+    const { stream: queue, entry, firstHere } = register(owner);
+    const onAbort = () => queue.wake?.();
+    signal.addEventListener("abort", onAbort);
+    try {
+      if (firstHere) await followGroups(owner.userId, entry);
+      // Ready promises that later events reach this stream, whichever node publishes them.
+      await bus.flushLive();
+      if (queue.endedWith !== undefined) throw queue.endedWith;
+      yield [ownEvent(ready(clock(), deps.keepAliveMs))];
+      while (!signal.aborted) {
+        if (queue.endedWith !== undefined) throw queue.endedWith;
+        if (queue.overflowed) {
+          throw new DomainError(
+            "resource-exhausted",
+            ErrorReason.STREAM_OVERFLOW,
+            "stream fell behind; reconnect and sync",
+          );
+        }
+        if (queue.events.length > 0) {
+          const batch = queue.events;
+          queue.events = [];
+          yield batch;
+          continue;
+        }
+        const woke = await new Promise<boolean>((resolve) => {
+          const timer = setTimeout(() => resolve(false), deps.keepAliveMs);
+          queue.wake = () => {
+            clearTimeout(timer);
+            resolve(true);
+          };
+        });
+        queue.wake = undefined;
+        if (!woke && !signal.aborted) yield [ownEvent(keepAlive(clock()))];
+      }
+    } finally {
+      signal.removeEventListener("abort", onAbort);
+      release(queue);
+    }
+  }
+
   return {
     publishToUser(userId, event) {
       bus.publishLive(
@@ -504,44 +570,12 @@ export function createLiveHub(deps: LiveHubDeps): LiveHub {
     },
 
     async *stream(owner, signal) {
-      const { stream: queue, entry, firstHere } = register(owner);
-      const onAbort = () => queue.wake?.();
-      signal.addEventListener("abort", onAbort);
-      try {
-        if (firstHere) await followGroups(owner.userId, entry);
-        // Ready promises that later events reach this stream, whichever node publishes them.
-        await bus.flushLive();
-        if (queue.endedWith !== undefined) throw queue.endedWith;
-        yield ready(clock(), deps.keepAliveMs);
-        while (!signal.aborted) {
-          if (queue.endedWith !== undefined) throw queue.endedWith;
-          if (queue.overflowed) {
-            throw new DomainError(
-              "resource-exhausted",
-              ErrorReason.STREAM_OVERFLOW,
-              "stream fell behind; reconnect and sync",
-            );
-          }
-          const next = queue.events.shift();
-          if (next !== undefined) {
-            yield next;
-            continue;
-          }
-          const woke = await new Promise<boolean>((resolve) => {
-            const timer = setTimeout(() => resolve(false), deps.keepAliveMs);
-            queue.wake = () => {
-              clearTimeout(timer);
-              resolve(true);
-            };
-          });
-          queue.wake = undefined;
-          if (!woke && !signal.aborted) yield keepAlive(clock());
-        }
-      } finally {
-        signal.removeEventListener("abort", onAbort);
-        release(queue);
+      for await (const batch of batches(owner, signal)) {
+        for (const event of batch) yield event.message;
       }
     },
+
+    batches,
 
     openStreams: () => {
       let n = 0;
@@ -574,6 +608,13 @@ const revocationError = (deleted: boolean) =>
   deleted
     ? new DomainError("unauthenticated", ErrorReason.ACCOUNT_NOT_FOUND, "account was deleted")
     : new DomainError("unauthenticated", ErrorReason.SIG_REVOKED, "UserSig was invalidated");
+
+/** An event of one stream only (Ready, keep-alive). */
+const ownEvent = (message: SubscribeResponse): LiveEvent => ({
+  message,
+  binary: toBinary(SubscribeResponseSchema, message),
+  framed: new Map(),
+});
 
 const ready = (now: number, keepAliveMs: number): SubscribeResponse =>
   create(SubscribeResponseSchema, {
