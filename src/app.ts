@@ -31,6 +31,7 @@ import { createRelations } from "./relations/relations.js";
 import { createRelationSendPolicy } from "./relations/send-policy.js";
 import { createRelationService } from "./relations/service.js";
 import { startServer } from "./server/server.js";
+import { createSubscribeWriter } from "./server/subscribe-writer.js";
 import { createMemoryStorage, openMongoStorage, type Storage } from "./storage/storage.js";
 import { createWebhookClient } from "./webhooks/index.js";
 
@@ -237,6 +238,15 @@ export async function startApp(
       tls: config.tls,
       shutdownGraceMs: config.shutdownGraceMs,
       streamsShutdown,
+      rawRoutes: [
+        createSubscribeWriter({
+          hub: live,
+          authenticate,
+          logger,
+          shutdown: streamsShutdown.signal,
+          maxRequestBytes: SUBSCRIBE_REQUEST_MAX_BYTES,
+        }),
+      ],
     });
     stops.push(() => server.shutdown());
     logger.info("listening", {
@@ -260,6 +270,9 @@ export async function startApp(
     throw err;
   }
 }
+
+/** A SubscribeRequest is a device id and a platform: a few hundred bytes at most. */
+const SUBSCRIBE_REQUEST_MAX_BYTES = 16 * 1024;
 
 function describeBackends(config: Config): string {
   if (config.mongo && config.nats) return "starting on MongoDB and NATS JetStream (durable)";

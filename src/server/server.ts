@@ -6,6 +6,7 @@ import type { Logger } from "../log/logger.js";
 import { createHealthService } from "./health-service.js";
 import { authInterceptor, errorInterceptor, requestLogInterceptor } from "./interceptors.js";
 import { listen } from "./listen.js";
+import type { RawRoute } from "./subscribe-writer.js";
 
 export interface ServerOptions {
   /** Registers the app's services. Health is added here. */
@@ -18,6 +19,8 @@ export interface ServerOptions {
   shutdownGraceMs: number;
   /** Aborted when shutdown begins, so long-lived streams end cleanly. */
   streamsShutdown: AbortController;
+  /** Tried in order before Connect: the server's own writers (e.g. live streams). */
+  rawRoutes?: readonly RawRoute[];
 }
 
 export interface RunningServer {
@@ -46,8 +49,12 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       authInterceptor(options.authenticate),
     ],
   });
+  const rawRoutes = options.rawRoutes ?? [];
   const listener = await listen({
-    handler,
+    handler: (req, res) => {
+      for (const route of rawRoutes) if (route(req, res)) return;
+      handler(req, res);
+    },
     host: options.host,
     port: options.port,
     tls: options.tls,
