@@ -1,4 +1,5 @@
 import { randomUUID } from "node:crypto";
+import { setMaxListeners } from "node:events";
 import type http from "node:http";
 import type http2 from "node:http2";
 import { fromBinary, fromJsonString, toJsonString } from "@bufbuild/protobuf";
@@ -75,6 +76,8 @@ const encoder = new TextEncoder();
  * through to the Connect implementation of the same RPC, which answers them.
  */
 export function createSubscribeWriter(deps: SubscribeWriterDeps): RawRoute {
+  // Every open stream listens for shutdown: thousands of listeners are expected.
+  setMaxListeners(0, deps.shutdown);
   return (req, res) => {
     if (req.method !== "POST" || pathOf(req) !== PATH) return false;
     const wire = wireOf(req);
