@@ -145,6 +145,8 @@ async function serve(deps: SubscribeWriterDeps, wire: Wire, req: Request, res: R
   res.once("close", gone);
   const onShutdown = () => abort.abort();
   deps.shutdown.addEventListener("abort", onShutdown);
+  // A stream arriving on a connection while shutdown is under way ends at once, cleanly.
+  if (deps.shutdown.aborted) abort.abort();
   let deadline: NodeJS.Timeout | undefined;
   let timedOut = false;
   try {
