@@ -132,7 +132,6 @@ interface DeviceStream {
   openedAtMs: number;
   events: LiveEvent[];
   wake: (() => void) | undefined;
-  overflowed: boolean;
   /** Set when the server ends the stream; the stream throws it when it looks next. */
   endedWith: DomainError | undefined;
 }
@@ -179,8 +178,14 @@ export function createLiveHub(deps: LiveHubDeps): LiveHub {
     if (toWake.size > 0) setImmediate(wakeBatch);
   };
   const enqueue = (queue: DeviceStream, event: LiveEvent) => {
-    if (queue.events.length >= deps.maxQueuedEvents) queue.overflowed = true;
-    else queue.events.push(event);
+    if (queue.events.length >= deps.maxQueuedEvents) {
+      // Too far behind: it leaves the registry at once, so nothing more queues up for
+      // a reader that may never read again, and it ends when its writer looks next.
+      queue.events = [];
+      end(queue, streamOverflowError());
+      return;
+    }
+    queue.events.push(event);
     if (queue.wake === undefined) return; // busy: it takes the event when it looks next
     if (toWake.size === 0) setImmediate(wakeBatch);
     toWake.add(queue);
@@ -290,7 +295,6 @@ export function createLiveHub(deps: LiveHubDeps): LiveHub {
       openedAtMs: previous === undefined ? now : Math.max(now, previous.openedAtMs + 1),
       events: [],
       wake: undefined,
-      overflowed: false,
       endedWith: undefined,
     };
     if (previous !== undefined) {
@@ -503,13 +507,6 @@ export function createLiveHub(deps: LiveHubDeps): LiveHub {
       yield [ownEvent(ready(clock(), deps.keepAliveMs))];
       while (!signal.aborted) {
         if (queue.endedWith !== undefined) throw queue.endedWith;
-        if (queue.overflowed) {
-          throw new DomainError(
-            "resource-exhausted",
-            ErrorReason.STREAM_OVERFLOW,
-            "stream fell behind; reconnect and sync",
-          );
-        }
         if (queue.events.length > 0) {
           const batch = queue.events;
           queue.events = [];
@@ -599,6 +596,13 @@ const streamReplacedError = () =>
     "aborted",
     ErrorReason.STREAM_REPLACED,
     "a newer stream of this device replaced this one",
+  );
+
+const streamOverflowError = () =>
+  new DomainError(
+    "resource-exhausted",
+    ErrorReason.STREAM_OVERFLOW,
+    "stream fell behind; reconnect and sync",
   );
 
 const sigExpiredError = () =>

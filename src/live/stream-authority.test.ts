@@ -177,6 +177,22 @@ describe("one stream per device", () => {
   });
 });
 
+describe("a reader too far behind", () => {
+  it("leaves the registry at once and ends with STREAM_OVERFLOW when it reads next", async () => {
+    const [a] = twoNodes(); // 100 events may queue
+    const abort = new AbortController();
+    aborts.push(abort);
+    const slow = a.batches(owner("ann", "phone"), abort.signal);
+    expect((await slow.next()).value?.[0]?.message.event.case).toBe("ready");
+    const witness = await open(a, owner("bob", "phone"));
+    for (let n = 1; n <= 101; n++) a.publishToUser("ann", tip(n));
+    a.publishToUser("bob", tip(1)); // delivered after ann's 101
+    await witness.received(1);
+    expect(a.openStreams()).toBe(1);
+    await expect(slow.next()).rejects.toMatchObject({ reason: ErrorReason.STREAM_OVERFLOW });
+  });
+});
+
 describe("streams follow the account's authority", () => {
   it("ends streams with sigs issued before an invalidation, on every node, with SIG_REVOKED", async () => {
     const [a, b] = twoNodes();
