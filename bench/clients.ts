@@ -1,6 +1,10 @@
 import { randomBytes } from "node:crypto";
 import type { Transport } from "@connectrpc/connect";
-import { createConnectTransport, createGrpcTransport } from "@connectrpc/connect-node";
+import {
+  compressionGzip,
+  createConnectTransport,
+  createGrpcTransport,
+} from "@connectrpc/connect-node";
 import { generateUserSig } from "../src/auth/usersig.js";
 
 export type BenchProtocol = "grpc" | "connect";
@@ -40,10 +44,17 @@ export function createTransportPool(
   baseUrl: string,
   count: number,
   protocol: BenchProtocol,
+  options: { gzipRequests?: boolean } = {},
 ): Transport[] {
+  const compression = options.gzipRequests ? { sendCompression: compressionGzip } : {};
   return Array.from({ length: count }, () =>
     protocol === "grpc"
-      ? createGrpcTransport({ baseUrl })
-      : createConnectTransport({ baseUrl, httpVersion: "2", useBinaryFormat: true }),
+      ? createGrpcTransport({ baseUrl, ...compression })
+      : createConnectTransport({
+          baseUrl,
+          httpVersion: "2",
+          useBinaryFormat: true,
+          ...compression,
+        }),
   );
 }

@@ -29,6 +29,11 @@ export interface GroupOptions {
    * the server's own ceiling with the database taken out of the path.
    */
   store: "ferretdb" | "memory";
+  /**
+   * Who serves the live streams: the server's own Subscribe writer, or (for
+   * comparison) Connect's implementation, reached by gzip-compressed requests.
+   */
+  subscribe: "writer" | "connect";
 }
 
 export const GROUP_USAGE = `usage: npm run bench -- group [options]
@@ -56,6 +61,9 @@ export const GROUP_USAGE = `usage: npm run bench -- group [options]
                       the server's own ceiling with the database out of the path (diagnostic)
   --baseline S        seconds per raw-stack baseline (default 3)
   --cpu-prof DIR      write a V8 CPU profile of the server to DIR (node --cpu-prof)
+  --subscribe S       writer (default): the server's own Subscribe writer serves the
+                      streams; connect: gzip-compressed Subscribe requests, which the
+                      writer leaves to Connect's implementation (for comparison)
 `;
 
 /** The issue's throughput target, offered where the frequency limit allows. */
@@ -91,6 +99,7 @@ export function parseGroupOptions(argv: string[]): GroupOptions {
     "connections",
     "baseline",
     "cpu-prof",
+    "subscribe",
   ];
   const unknown = [...flags.keys()].find((k) => !known.includes(k));
   if (unknown !== undefined) throw new UsageError(`unknown option --${unknown}`);
@@ -121,7 +130,12 @@ export function parseGroupOptions(argv: string[]): GroupOptions {
   if (store !== "ferretdb" && store !== "memory") {
     throw new UsageError(`--store must be ferretdb or memory, got "${store}"`);
   }
+  const subscribe = flags.get("subscribe") ?? "writer";
+  if (subscribe !== "writer" && subscribe !== "connect") {
+    throw new UsageError(`--subscribe must be writer or connect, got "${subscribe}"`);
+  }
   return {
+    subscribe,
     members,
     durationSec: num("duration", 10, 1, 300),
     warmupSec: num("warmup", 2, 0, 60),

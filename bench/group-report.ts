@@ -68,6 +68,7 @@ export function reportGroup(
     },
     config: {
       members: options.members,
+      subscribe: options.subscribe,
       durationSec: options.durationSec,
       warmupSec: options.warmupSec,
       paced: options.pacedMessages,

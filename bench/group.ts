@@ -122,7 +122,9 @@ async function runAgainst(
   // Set-up and the sender each on a connection of their own, apart from the streams.
   const adminTransport = createGrpcTransport({ baseUrl: env.baseUrl });
   const senderTransport = createGrpcTransport({ baseUrl: env.baseUrl });
-  const streamTransports = createTransportPool(env.baseUrl, options.connections, "grpc");
+  const streamTransports = createTransportPool(env.baseUrl, options.connections, "grpc", {
+    gzipRequests: options.subscribe === "connect",
+  });
 
   log(`importing ${everyone.length} accounts`);
   await importAccounts(adminTransport, adminHeaders, everyone, SETUP_BATCH);

@@ -13,6 +13,7 @@ import type { Logger } from "./log/logger.js";
 import { setupProfiles } from "./profiles/setup.js";
 import { setupRelations } from "./relations/setup.js";
 import { startServer } from "./server/server.js";
+import { createSubscribeWriter } from "./server/subscribe-writer.js";
 import { createMemoryStorage, openMongoStorage, type Storage } from "./storage/storage.js";
 import { createWebhookClient } from "./webhooks/index.js";
 
@@ -87,6 +88,7 @@ export async function startApp(
       store: storage.accounts,
       clock,
       batchMax: config.accountBatchMax,
+      streams: live.hub,
     });
     const profiles = setupProfiles({
       store: storage.profiles,
@@ -154,6 +156,15 @@ export async function startApp(
       shutdownGraceMs: config.shutdownGraceMs,
       limits: config.transport,
       streamsShutdown,
+      rawRoutes: [
+        createSubscribeWriter({
+          hub: live.hub,
+          authenticate,
+          logger,
+          shutdown: streamsShutdown.signal,
+          maxRequestBytes: config.transport.requestMaxBytes,
+        }),
+      ],
     });
     stops.push(() => server.shutdown());
     logger.info("listening", {

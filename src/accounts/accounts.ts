@@ -1,6 +1,7 @@
 import type { Clock } from "../common/clock.js";
 import { assertUserId, assertUserIdBatch } from "../common/user-id.js";
 import { ErrorReason, invalidArgument, invalidField, notFound } from "../errors/domain-error.js";
+import type { StreamAuthority } from "../live/live-hub.js";
 import type { AccountInput, AccountStore } from "./store.js";
 
 export interface AccountsDeps {
@@ -8,13 +9,15 @@ export interface AccountsDeps {
   clock: Clock;
   /** Most accounts per import/delete/check call. */
   batchMax: number;
+  /** Live streams on every node, told when a user's sigs stop authenticating. */
+  streams: StreamAuthority;
 }
 
 const MAX_TEXT_BYTES = 500;
 
 /** Account administration: the domain side of AccountService. */
 export function createAccounts(deps: AccountsDeps) {
-  const { store, clock, batchMax } = deps;
+  const { store, clock, batchMax, streams } = deps;
   return {
     /** Validates the whole batch first: an invalid account imports nothing. */
     async importAccounts(accounts: readonly AccountInput[]) {
@@ -37,7 +40,9 @@ export function createAccounts(deps: AccountsDeps) {
 
     async deleteAccounts(userIds: readonly string[]) {
       const ids = assertUserIdBatch(userIds, "user_ids", batchMax);
+      const now = clock();
       const deleted = await store.deleteAccounts(ids);
+      streams.accountsDeleted(deleted, now);
       const gone = new Set(deleted);
       return { deleted, notFound: ids.filter((id) => !gone.has(id)) };
     },
@@ -57,6 +62,7 @@ export function createAccounts(deps: AccountsDeps) {
           field: "user_id",
         });
       }
+      streams.sigsInvalidated(userId, now);
       return now;
     },
   };

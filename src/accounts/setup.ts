@@ -1,6 +1,7 @@
 import type { Clock } from "../common/clock.js";
 import { type Component, noBusHandlers, nothingToStop } from "../common/component.js";
 import { AccountService } from "../gen/im/v1/account_pb.js";
+import type { StreamAuthority } from "../live/live-hub.js";
 import { createAccounts } from "./accounts.js";
 import { createAccountService } from "./service.js";
 import type { AccountStore } from "./store.js";
@@ -10,6 +11,8 @@ export interface AccountsSetupDeps {
   clock: Clock;
   /** Accounts per import/delete/check call. */
   batchMax: number;
+  /** Live streams on every node, told when a user's sigs stop authenticating. */
+  streams: StreamAuthority;
 }
 
 /** Accounts: AccountService. */

@@ -1,7 +1,7 @@
 import type { AccountStore } from "../accounts/store.js";
 import type { Clock } from "../common/clock.js";
 import { DomainError, ErrorReason } from "../errors/domain-error.js";
-import type { Caller } from "./caller.js";
+import { type Caller, sigRevoked } from "./caller.js";
 import { type UserSigFailure, verifyUserSig } from "./usersig.js";
 
 export interface AuthenticatorDeps {
@@ -47,21 +47,22 @@ export function createAuthenticator(deps: AuthenticatorDeps): Authenticate {
     if (!result.ok) throw unauthenticated(FAILURE_REASON[result.failure], result.detail);
     const { userId, issuedAtSec, expireSec } = result.claims;
     const sigExpiresAtMs = (issuedAtSec + expireSec) * 1000;
-    if (deps.adminUserIds.has(userId)) return { userId, isAdmin: true, sigExpiresAtMs };
+    const sigIssuedAtMs = issuedAtSec * 1000;
+    if (deps.adminUserIds.has(userId)) {
+      return { userId, isAdmin: true, sigExpiresAtMs, sigIssuedAtMs };
+    }
 
     const account = await deps.accounts.selectAccount(userId);
     if (account === undefined) {
       throw unauthenticated(ErrorReason.ACCOUNT_NOT_FOUND, "account does not exist");
     }
-    // TLS.time has second resolution: a sig issued in the same second as the
-    // invalidation counts as issued before it.
     if (
       account.sigsInvalidBeforeMs !== undefined &&
-      issuedAtSec * 1000 <= account.sigsInvalidBeforeMs
+      sigRevoked(sigIssuedAtMs, account.sigsInvalidBeforeMs)
     ) {
       throw unauthenticated(ErrorReason.SIG_REVOKED, "UserSig was invalidated");
     }
-    return { userId, isAdmin: false, sigExpiresAtMs };
+    return { userId, isAdmin: false, sigExpiresAtMs, sigIssuedAtMs };
   };
 }
 

@@ -7,7 +7,24 @@ export interface Caller {
   isAdmin: boolean;
   /** When the caller's UserSig expires, ms since the epoch. */
   sigExpiresAtMs: number;
+  /** When the caller's UserSig was issued, ms since the epoch (second resolution). */
+  sigIssuedAtMs: number;
 }
+
+/**
+ * The sig no longer authenticates at `nowMs`: the same rule as verifyUserSig
+ * (valid through the whole second of its expiry), for checks after sign-in.
+ */
+export const sigExpired = (sigExpiresAtMs: number, nowMs: number): boolean =>
+  Math.floor(nowMs / 1000) * 1000 > sigExpiresAtMs;
+
+/**
+ * A sig issued at `sigIssuedAtMs` is revoked by an invalidation at
+ * `invalidBeforeMs`. TLS.time has second resolution: a sig issued in the same
+ * second as the invalidation counts as issued before it.
+ */
+export const sigRevoked = (sigIssuedAtMs: number, invalidBeforeMs: number): boolean =>
+  sigIssuedAtMs <= invalidBeforeMs;
 
 export const callerKey = createContextKey<Caller | undefined>(undefined, {
   description: "authenticated caller",

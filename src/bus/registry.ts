@@ -86,6 +86,10 @@ export interface BusRegistry {
   liveGroupsSubject: string;
   /** Core NATS subject on which nodes tell each other who joined or left a group. */
   liveGroupMembershipSubject: string;
+  /** Core NATS subject on which a node tells the others a device opened a stream (it replaces older ones). */
+  liveDeviceClaimsSubject: string;
+  /** Core NATS subject on which sig invalidations and account deletions reach every node's streams. */
+  liveAuthoritySubject: string;
 }
 
 // A namespace is one subject token and part of stream names, which forbid ".", "*", ">".
@@ -137,6 +141,8 @@ export function createBusRegistry(
     },
     liveGroupsSubject: `${namespace}.live.groups`,
     liveGroupMembershipSubject: `${namespace}.live.memberships`,
+    liveDeviceClaimsSubject: `${namespace}.live.devices`,
+    liveAuthoritySubject: `${namespace}.live.authority`,
   };
 }
 

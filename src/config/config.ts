@@ -216,6 +216,13 @@ export interface MessagingSettings {
   keepAliveMs: number;
   /** Events a live stream may fall behind before it is closed. */
   streamQueueMax: number;
+  /**
+   * Devices of one user streaming at once on one node (reference multi-platform
+   * login: six platforms online at once; headroom for a second phone or tablet).
+   */
+  streamsPerUserMax: number;
+  /** How often open streams are checked for an expired UserSig. */
+  streamAuthorityCheckMs: number;
   /** How often the outbox looks for messages that were stored but not published. */
   outboxIntervalMs: number;
   /** A message unpublished for this long is republished by the outbox. */
@@ -242,6 +249,11 @@ function readMessagingSettings(env: Env): MessagingSettings {
     recentContactsMax: intSetting(env, "RECENT_CONTACTS_MAX", 100, { min: 1, max: 1000 }),
     keepAliveMs: intSetting(env, "STREAM_KEEPALIVE_MS", 30_000, { min: 100, max: 600_000 }),
     streamQueueMax: intSetting(env, "STREAM_QUEUE_MAX", 10_000, { min: 10, max: 1_000_000 }),
+    streamsPerUserMax: intSetting(env, "STREAMS_PER_USER_MAX", 10, { min: 1, max: 10_000 }),
+    streamAuthorityCheckMs: intSetting(env, "STREAM_AUTHORITY_CHECK_MS", 1000, {
+      min: 10,
+      max: 60_000,
+    }),
     outboxIntervalMs: intSetting(env, "OUTBOX_INTERVAL_MS", 1000, { min: 10, max: 600_000 }),
     outboxStaleMs: intSetting(env, "OUTBOX_STALE_MS", 3000, { min: 0, max: 600_000 }),
   };

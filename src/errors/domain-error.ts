@@ -13,6 +13,7 @@ export type ErrorKind =
   | "resource-exhausted"
   | "unavailable"
   | "deadline-exceeded"
+  | "aborted"
   | "internal";
 
 export interface DomainErrorOptions {

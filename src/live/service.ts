@@ -1,23 +1,38 @@
 import type { ServiceImpl } from "@connectrpc/connect";
-import { requireCaller } from "../auth/caller.js";
+import { type Caller, requireCaller } from "../auth/caller.js";
 import { invalidField } from "../errors/domain-error.js";
 import type { EventService } from "../gen/im/v1/events_pb.js";
-import type { LiveHub } from "./live-hub.js";
+import type { LiveHub, StreamOwner } from "./live-hub.js";
 
 const DEVICE_ID = /^[A-Za-z0-9_.:-]{1,64}$/;
 
-/** EventService over Connect: one live stream per device, ended by the client or by shutdown. */
+/** Whose stream a Subscribe call opens; throws for an invalid device id. */
+export function streamOwner(caller: Caller, deviceId: string): StreamOwner {
+  if (!DEVICE_ID.test(deviceId)) {
+    throw invalidField("device_id", "1-64 characters of [A-Za-z0-9_.:-] required");
+  }
+  return {
+    userId: caller.userId,
+    deviceId,
+    sigIssuedAtMs: caller.sigIssuedAtMs,
+    sigExpiresAtMs: caller.sigExpiresAtMs,
+  };
+}
+
+/**
+ * EventService over Connect: one live stream per device, ended by the client,
+ * by shutdown, or by the hub (replaced, sig expired or revoked, account deleted).
+ * The server's own writer (src/server/subscribe-writer.ts) serves Subscribe
+ * ahead of this; this answers what the writer leaves to Connect.
+ */
 export function createEventService(
   hub: LiveHub,
   shutdown: AbortSignal,
 ): ServiceImpl<typeof EventService> {
   return {
     subscribe(req, ctx) {
-      const caller = requireCaller(ctx);
-      if (!DEVICE_ID.test(req.deviceId)) {
-        throw invalidField("device_id", "1-64 characters of [A-Za-z0-9_.:-] required");
-      }
-      return hub.stream(caller.userId, AbortSignal.any([ctx.signal, shutdown]));
+      const owner = streamOwner(requireCaller(ctx), req.deviceId);
+      return hub.stream(owner, AbortSignal.any([ctx.signal, shutdown]));
     },
   };
 }

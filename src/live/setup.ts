@@ -10,7 +10,12 @@ export interface LiveSetupDeps {
   bus: Pick<Bus, "publishLive" | "subscribeLive" | "flushLive" | "registry">;
   clock: Clock;
   logger: Logger;
-  settings: { keepAliveMs: number; streamQueueMax: number };
+  settings: {
+    keepAliveMs: number;
+    streamQueueMax: number;
+    streamsPerUserMax: number;
+    streamAuthorityCheckMs: number;
+  };
   /** The groups a user is in, read when the user's first stream opens on this node. */
   groupsOf: (userId: string) => Promise<readonly FollowedGroup[]>;
   /** Aborted when shutdown begins, so open streams end cleanly. */
@@ -30,6 +35,8 @@ export function setupLive(deps: LiveSetupDeps): LiveComponent {
     logger: deps.logger,
     keepAliveMs: deps.settings.keepAliveMs,
     maxQueuedEvents: deps.settings.streamQueueMax,
+    maxStreamsPerUser: deps.settings.streamsPerUserMax,
+    authorityCheckMs: deps.settings.streamAuthorityCheckMs,
     groupsOf: deps.groupsOf,
   });
   return {

@@ -14,6 +14,7 @@ const CODE: Record<ErrorKind, Code> = {
   "resource-exhausted": Code.ResourceExhausted,
   unavailable: Code.Unavailable,
   "deadline-exceeded": Code.DeadlineExceeded,
+  aborted: Code.Aborted,
   internal: Code.Internal,
 };
 

@@ -89,5 +89,5 @@ export function authInterceptor(authenticate: Authenticate): Interceptor {
   };
 }
 
-const sanitizeRequestId = (id: string | null): string | undefined =>
+export const sanitizeRequestId = (id: string | null): string | undefined =>
   id !== null && /^[A-Za-z0-9._:-]{1,128}$/.test(id) ? id : undefined;

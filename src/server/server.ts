@@ -17,6 +17,7 @@ import { listen } from "./listen.js";
 import { createNodeHandler } from "./node-handler.js";
 import { registerReflection } from "./reflection-service.js";
 import { requestMaxBytesOf } from "./request-limits.js";
+import type { RawRoute } from "./subscribe-writer.js";
 
 export interface ServerOptions {
   /** Registers the app's services. Health and reflection are added here. */
@@ -31,6 +32,8 @@ export interface ServerOptions {
   limits: TransportLimits;
   /** Aborted when shutdown begins, so long-lived streams end cleanly. */
   streamsShutdown: AbortController;
+  /** Tried in order before Connect: the server's own writers (e.g. live streams). */
+  rawRoutes?: readonly RawRoute[];
 }
 
 export interface RunningServer {
@@ -75,8 +78,12 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     rejectedBodyLingerMs: options.limits.rejectedBodyLingerMs,
     logger,
   });
+  const rawRoutes = options.rawRoutes ?? [];
   const listener = await listen({
-    handler,
+    handler: (req, res) => {
+      for (const route of rawRoutes) if (route(req, res)) return;
+      handler(req, res);
+    },
     host: options.host,
     port: options.port,
     tls: options.tls,

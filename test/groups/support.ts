@@ -31,12 +31,15 @@ export interface GroupStream {
   close(): void;
 }
 
+let devices = 0;
+
+/** Opens a device stream (each call a new device) and resolves once it is live. */
 export async function openGroupStream(app: TestApp, userId: string): Promise<GroupStream> {
   const abort = new AbortController();
   const events: SubscribeResponse[] = [];
   const waiters = new Set<() => void>();
   const stream = clientAs(EventService, app.baseUrl, userId).subscribe(
-    { deviceId: "d1" },
+    { deviceId: `d${++devices}` },
     { signal: abort.signal },
   );
   let resolveReady: () => void = () => {};

@@ -62,11 +62,16 @@ export interface LiveStream {
   close(): void;
 }
 
-/** Opens a real device stream for `userId` and resolves once it is live (Ready received). */
+let devices = 0;
+
+/**
+ * Opens a real device stream for `userId` and resolves once it is live (Ready
+ * received); each call is a new device unless `deviceId` is given.
+ */
 export async function openLive(
   baseUrl: string,
   userId: string,
-  deviceId = "d1",
+  deviceId = `d${++devices}`,
 ): Promise<LiveStream> {
   const abort = new AbortController();
   const events: SubscribeResponse[] = [];

@@ -22,6 +22,7 @@ const acceptAnyone: Authenticate = async () => ({
   userId: "caller",
   isAdmin: false,
   sigExpiresAtMs: 0,
+  sigIssuedAtMs: 0,
 });
 
 /**

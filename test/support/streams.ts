@@ -1,7 +1,8 @@
+import { createClient } from "@connectrpc/connect";
 import type { SubscribeResponse } from "../../src/gen/im/v1/events_pb.js";
 import { EventService } from "../../src/gen/im/v1/events_pb.js";
 import type { Message } from "../../src/gen/im/v1/message_pb.js";
-import { clientAs, type Protocol } from "./clients.js";
+import { type Protocol, sigFor, transportFor } from "./clients.js";
 
 export interface OpenStream {
   /** Every event received so far, Ready first. */
@@ -17,12 +18,18 @@ export interface OpenStream {
   close(): void;
 }
 
-/** Opens a device stream and resolves once it is live (Ready received). */
+let devices = 0;
+
+/**
+ * Opens a device stream and resolves once it is live (Ready received). Each
+ * call is a new device unless `deviceId` is given; `sig` defaults to a fresh one.
+ */
 export async function openStream(
   baseUrl: string,
   userId: string,
-  deviceId = "device-1",
+  deviceId = `device-${++devices}`,
   protocol: Protocol = "connect-h2",
+  sig: string = sigFor(userId),
 ): Promise<OpenStream> {
   const abort = new AbortController();
   const events: SubscribeResponse[] = [];
@@ -31,7 +38,7 @@ export async function openStream(
   const notify = () => {
     for (const w of waiters) w();
   };
-  const stream = clientAs(EventService, baseUrl, userId, protocol).subscribe(
+  const stream = createClient(EventService, transportFor(protocol, baseUrl, sig)).subscribe(
     { deviceId },
     { signal: abort.signal },
   );

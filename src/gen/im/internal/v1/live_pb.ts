@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file im/internal/v1/live.proto.
  */
 export const file_im_internal_v1_live: GenFile = /*@__PURE__*/
-  fileDesc("ChlpbS9pbnRlcm5hbC92MS9saXZlLnByb3RvEg5pbS5pbnRlcm5hbC52MSJeChVHcm91cE1lbWJlcnNoaXBDaGFuZ2USEAoIZ3JvdXBfaWQYASABKAkSDwoHdXNlcl9pZBgCIAEoCRIOCgZtZW1iZXIYAyABKAgSEgoKZGlzY2FyZGluZxgEIAEoCCJjCg5Hcm91cExpdmVFdmVudBIQCghncm91cF9pZBgBIAEoCRINCgVldmVudBgCIAEoDBIXCg9leGNlcHRfdXNlcl9pZHMYAyADKAkSFwoPc2tpcF9kaXNjYXJkaW5nGAQgASgIYgZwcm90bzM");
+  fileDesc("ChlpbS9pbnRlcm5hbC92MS9saXZlLnByb3RvEg5pbS5pbnRlcm5hbC52MSJeChVHcm91cE1lbWJlcnNoaXBDaGFuZ2USEAoIZ3JvdXBfaWQYASABKAkSDwoHdXNlcl9pZBgCIAEoCRIOCgZtZW1iZXIYAyABKAgSEgoKZGlzY2FyZGluZxgEIAEoCCJjCg5Hcm91cExpdmVFdmVudBIQCghncm91cF9pZBgBIAEoCRINCgVldmVudBgCIAEoDBIXCg9leGNlcHRfdXNlcl9pZHMYAyADKAkSFwoPc2tpcF9kaXNjYXJkaW5nGAQgASgIImAKEURldmljZVN0cmVhbUNsYWltEg8KB3VzZXJfaWQYASABKAkSEQoJZGV2aWNlX2lkGAIgASgJEhQKDG9wZW5lZF9hdF9tcxgDIAEoAxIRCglzdHJlYW1faWQYBCABKAkiVAoPQXV0aG9yaXR5Q2hhbmdlEhAKCHVzZXJfaWRzGAEgAygJEh4KFnNpZ3NfaW52YWxpZF9iZWZvcmVfbXMYAiABKAMSDwoHZGVsZXRlZBgDIAEoCGIGcHJvdG8z");
 
 /**
  * A user joined or left a group (or changed whether they discard its
@@ -100,4 +100,84 @@ export type GroupLiveEvent = Message<"im.internal.v1.GroupLiveEvent"> & {
  */
 export const GroupLiveEventSchema: GenMessage<GroupLiveEvent> = /*@__PURE__*/
   messageDesc(file_im_internal_v1_live, 1);
+
+/**
+ * A device opened a live stream, told to every node so that an older stream
+ * of the same device (user and device id) on any node ends: a reconnecting
+ * device replaces its previous connection.
+ *
+ * @generated from message im.internal.v1.DeviceStreamClaim
+ */
+export type DeviceStreamClaim = Message<"im.internal.v1.DeviceStreamClaim"> & {
+  /**
+   * The user.
+   *
+   * @generated from field: string user_id = 1;
+   */
+  userId: string;
+
+  /**
+   * The device id of the stream, from SubscribeRequest.device_id.
+   *
+   * @generated from field: string device_id = 2;
+   */
+  deviceId: string;
+
+  /**
+   * When the stream opened, ms on the clock of the node that holds it.
+   *
+   * @generated from field: int64 opened_at_ms = 3;
+   */
+  openedAtMs: bigint;
+
+  /**
+   * Random id of the stream; with opened_at_ms, orders two claims of one device.
+   *
+   * @generated from field: string stream_id = 4;
+   */
+  streamId: string;
+};
+
+/**
+ * Describes the message im.internal.v1.DeviceStreamClaim.
+ * Use `create(DeviceStreamClaimSchema)` to create a new message.
+ */
+export const DeviceStreamClaimSchema: GenMessage<DeviceStreamClaim> = /*@__PURE__*/
+  messageDesc(file_im_internal_v1_live, 2);
+
+/**
+ * The users' UserSigs were invalidated or their accounts deleted, told to
+ * every node so the nodes holding their live streams end them.
+ *
+ * @generated from message im.internal.v1.AuthorityChange
+ */
+export type AuthorityChange = Message<"im.internal.v1.AuthorityChange"> & {
+  /**
+   * The users.
+   *
+   * @generated from field: repeated string user_ids = 1;
+   */
+  userIds: string[];
+
+  /**
+   * UserSigs issued at or before this time (ms since the epoch) no longer authenticate.
+   *
+   * @generated from field: int64 sigs_invalid_before_ms = 2;
+   */
+  sigsInvalidBeforeMs: bigint;
+
+  /**
+   * The accounts were deleted: every stream of these users ends, whatever its sig.
+   *
+   * @generated from field: bool deleted = 3;
+   */
+  deleted: boolean;
+};
+
+/**
+ * Describes the message im.internal.v1.AuthorityChange.
+ * Use `create(AuthorityChangeSchema)` to create a new message.
+ */
+export const AuthorityChangeSchema: GenMessage<AuthorityChange> = /*@__PURE__*/
+  messageDesc(file_im_internal_v1_live, 3);
 
