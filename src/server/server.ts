@@ -3,7 +3,7 @@ import type { Authenticate } from "../auth/authenticator.js";
 import type { TransportLimits } from "../config/transport-limits.js";
 import { Health } from "../gen/grpc/health/v1/health_pb.js";
 import type { Logger } from "../log/logger.js";
-import { createHealthService } from "./health-service.js";
+import { createHealthService, type Liveness } from "./health-service.js";
 import {
   authInterceptor,
   errorInterceptor,
@@ -27,6 +27,8 @@ export interface ServerOptions {
   shutdownGraceMs: number;
   /** Request sizes, timeouts and connection limits. */
   limits: TransportLimits;
+  /** What health reports on besides shutdown: the store and the bus. */
+  dependencies?: readonly Liveness[];
   /** Aborted when shutdown begins, so long-lived streams end cleanly. */
   streamsShutdown: AbortController;
 }
@@ -54,11 +56,21 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     acceptCompression: limitedCompressions(logger),
   });
   const routes = limitedRouter(router, readMaxBytesOf);
+  options.routes(routes);
+  const services = new Set([
+    "",
+    Health.typeName,
+    ...router.handlers.map((h) => h.service.typeName),
+  ]);
   routes.service(
     Health,
-    createHealthService(() => serving, options.streamsShutdown.signal),
+    createHealthService({
+      services,
+      accepting: () => serving,
+      dependencies: options.dependencies ?? [],
+      shutdown: options.streamsShutdown.signal,
+    }),
   );
-  options.routes(routes);
   const handler = createNodeHandler({
     router,
     readMaxBytesOf,

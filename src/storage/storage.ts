@@ -38,6 +38,10 @@ export interface Storage {
   messages: MessageStore;
   profiles: ProfileStore;
   relations: RelationStore;
+  /** Whether the backend can be reached now (the driver's own monitoring; no round trip). */
+  isReachable(): boolean;
+  /** Calls `listener` on every change of isReachable(); returns the unsubscribe function. */
+  onReachabilityChange(listener: () => void): () => void;
   close(): Promise<void>;
 }
 
@@ -52,6 +56,8 @@ export function createMemoryStorage(): Storage {
     messages: createMemoryMessageStore(),
     profiles: createMemoryProfileStore(),
     relations: createMemoryRelationStore(),
+    isReachable: () => true,
+    onReachabilityChange: () => () => {},
     close: async () => {},
   };
 }
@@ -62,7 +68,7 @@ export async function openMongoStorage(
   database: string,
   options: StorageOptions = {},
 ): Promise<Storage> {
-  const { client, db } = await connectMongo(url, database);
+  const { client, db, isReachable, onReachabilityChange } = await connectMongo(url, database);
   const retentionMs = options.messageRetentionMs ?? 7 * 24 * 3600 * 1000;
   return {
     kind: "mongo",
@@ -74,6 +80,8 @@ export async function openMongoStorage(
     messages: await createMongoMessageStore(db, { retentionMs }),
     profiles: await createMongoProfileStore(db),
     relations: await createMongoRelationStore(db),
+    isReachable,
+    onReachabilityChange,
     close: () => client.close(),
   };
 }
