@@ -155,6 +155,18 @@ export async function startApp(
       tls: config.tls,
       shutdownGraceMs: config.shutdownGraceMs,
       limits: config.transport,
+      dependencies: [
+        {
+          name: "storage",
+          isUp: storage.isReachable,
+          onChange: storage.onReachabilityChange,
+        },
+        {
+          name: "bus",
+          isUp: () => bus.isConnected(),
+          onChange: (listener) => bus.onConnectionChange(() => listener()),
+        },
+      ],
       streamsShutdown,
       rawRoutes: [
         createSubscribeWriter({

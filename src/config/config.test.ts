@@ -57,11 +57,26 @@ describe("readConfig", () => {
       "MESSAGE_CLAIM_LEASE_MS",
       "must exceed WEBHOOK_TIMEOUT_MS (5000)",
     ],
+    [{ REQUEST_MAX_BYTES: "4096" }, "REQUEST_MAX_BYTES", "at least MESSAGE_MAX_BYTES (12288)"],
+    [
+      { REQUEST_MAX_BYTES: "200000", BATCH_REQUEST_MAX_BYTES: "100000" },
+      "BATCH_REQUEST_MAX_BYTES",
+      "at least REQUEST_MAX_BYTES (200000)",
+    ],
+    [{ MAX_CONNECTIONS: "0" }, "MAX_CONNECTIONS", "between 1"],
   ])("rejects %j naming %s", (env, setting, text) => {
     const err = errorOf(env);
     expect(err.setting).toBe(setting);
     expect(err.message).toContain(setting);
     expect(err.message).toContain(text);
+  });
+});
+
+describe("transport limits", () => {
+  it("derive the request limit from the message limit", () => {
+    expect(readConfig({}).transport.requestMaxBytes).toBe(64 * 1024);
+    expect(readConfig({ MESSAGE_MAX_BYTES: "65536" }).transport.requestMaxBytes).toBe(4 * 65536);
+    expect(readConfig({}).transport.batchRequestMaxBytes).toBe(1024 * 1024);
   });
 });
 

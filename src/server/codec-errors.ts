@@ -18,11 +18,9 @@ import { findTrailerError, setTrailerStatus } from "@connectrpc/connect/protocol
 import { trailerFlag, trailerParse, trailerSerialize } from "@connectrpc/connect/protocol-grpc-web";
 import { compressionBrotli, compressionGzip } from "@connectrpc/connect-node";
 import { ErrorDetailSchema, ErrorReason } from "../gen/im/v1/errors_pb.js";
+import { clip } from "./error-mapper.js";
 import { locateDecodeError, locateJsonError } from "./locate-decode-error.js";
 
-/** Longest client-influenced text an error quotes back (message, field). */
-const MAX_MESSAGE_CHARS = 200;
-const MAX_FIELD_CHARS = 100;
 /** Largest request (after decompression) kept to locate a decode error in. */
 const MAX_LOCATE_BYTES = 1024 * 1024;
 /** Errors are small; a compressed error frame larger than this is left alone. */
@@ -69,7 +67,7 @@ export function withCodecErrors(handlers: UniversalHandler[]): void {
  * that already carries an ErrorDetail (ours) is only shortened.
  */
 export function normalizeCodecError(err: ConnectError, locate?: () => string): ConnectError {
-  const message = shorten(err.rawMessage, MAX_MESSAGE_CHARS);
+  const message = clip(err.rawMessage);
   if (err.findDetails(ErrorDetailSchema).length > 0) {
     if (message === err.rawMessage) return err;
     const shortened = new ConnectError(message, err.code, err.metadata);
@@ -79,14 +77,14 @@ export function normalizeCodecError(err: ConnectError, locate?: () => string): C
   const { code, reason } = classify(err);
   // The located path ("profile.gender") beats the decoder's bare field name.
   const located = reason === ErrorReason.MALFORMED_REQUEST ? (locate?.() ?? "") : "";
-  const field = shorten(located === "" ? fieldOf(err.rawMessage) : located, MAX_FIELD_CHARS);
+  const field = clip(located === "" ? fieldOf(err.rawMessage) : located);
   const text =
     reason === ErrorReason.INTERNAL
       ? "internal error"
       : reason === ErrorReason.MALFORMED_REQUEST
         ? `the request could not be decoded: ${message.replace(/^parse binary: /, "")}`
         : message;
-  return new ConnectError(shorten(text, MAX_MESSAGE_CHARS), code, err.metadata, [
+  return new ConnectError(clip(text), code, err.metadata, [
     { desc: ErrorDetailSchema, value: create(ErrorDetailSchema, { reason, field }) },
   ]);
 }
@@ -127,9 +125,6 @@ function fieldOf(message: string): string {
   if (unknownKey?.[1] !== undefined) return unknownKey[1];
   return "";
 }
-
-const shorten = (text: string, max: number): string =>
-  text.length <= max ? text : `${text.slice(0, max)}…`;
 
 type Protocol = "connect-unary" | "connect-stream" | "grpc" | "grpc-web";
 

@@ -23,8 +23,8 @@ const CODE: Record<ErrorKind, Code> = {
  * only a short prefix goes back, so an error never grows with the request
  * (gRPC clients refuse trailers over 8-16 KB).
  */
-const ECHO_MAX_CHARS = 256;
-const clip = (text: string): string =>
+const ECHO_MAX_CHARS = 200;
+export const clip = (text: string): string =>
   text.length <= ECHO_MAX_CHARS ? text : `${text.slice(0, ECHO_MAX_CHARS)}…`;
 
 /**

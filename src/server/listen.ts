@@ -95,6 +95,10 @@ export async function listen(options: ListenOptions): Promise<Listener> {
     h2.on("secureConnection", (socket: Socket) => gate.spoke(socket));
   } else {
     h1 = http.createServer(h1Timeouts, handler);
+    // Node enforces headersTimeout and requestTimeout only for servers that
+    // listened (it starts tracking connections on "listening"); this one gets
+    // its sockets from the sniffer, so start the tracking by hand.
+    h1.emit("listening");
     h2 = http2.createServer(h2Options, handler);
     const plainH1 = h1;
     const plainH2 = h2;
@@ -136,7 +140,11 @@ export async function listen(options: ListenOptions): Promise<Listener> {
 
   return {
     port,
-    stopAccepting: () => acceptor.close(),
+    stopAccepting() {
+      acceptor.close();
+      // Stops Node's connection-checking timer of the sniffed HTTP/1.1 server.
+      h1?.close(() => {});
+    },
     closeGracefully() {
       for (const session of sessions) session.close();
       h1?.closeIdleConnections();

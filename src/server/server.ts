@@ -4,7 +4,7 @@ import type { TransportLimits } from "../config/transport-limits.js";
 import { Health } from "../gen/grpc/health/v1/health_pb.js";
 import type { Logger } from "../log/logger.js";
 import { withCodecErrors } from "./codec-errors.js";
-import { createHealthService } from "./health-service.js";
+import { createHealthService, type Liveness } from "./health-service.js";
 import {
   authInterceptor,
   errorInterceptor,
@@ -30,6 +30,8 @@ export interface ServerOptions {
   shutdownGraceMs: number;
   /** Request sizes, timeouts and connection limits. */
   limits: TransportLimits;
+  /** What health reports on besides shutdown: the store and the bus. */
+  dependencies?: readonly Liveness[];
   /** Aborted when shutdown begins, so long-lived streams end cleanly. */
   streamsShutdown: AbortController;
   /** Tried in order before Connect: the server's own writers (e.g. live streams). */
@@ -62,12 +64,20 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     jsonOptions: { ignoreUnknownFields: false },
   });
   const routes = limitedRouter(router, readMaxBytesOf);
+  // Health answers for every service served here (filled in once all are registered).
+  const services = new Set([""]);
   routes.service(
     Health,
-    createHealthService(() => serving, options.streamsShutdown.signal),
+    createHealthService({
+      services,
+      accepting: () => serving,
+      dependencies: options.dependencies ?? [],
+      shutdown: options.streamsShutdown.signal,
+    }),
   );
   options.routes(routes);
   registerReflection(routes);
+  for (const handler of router.handlers) services.add(handler.service.typeName);
   withCodecErrors(router.handlers);
   const handler = createNodeHandler({
     router,

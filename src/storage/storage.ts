@@ -48,6 +48,10 @@ export interface Storage {
   relations: RelationStore;
   /** Store commands sent since start, when monitoring was asked for (MongoDB only). */
   commandCounts: (() => StoreCommandCounts) | undefined;
+  /** Whether the backend can be reached now (the driver's own monitoring; no round trip). */
+  isReachable(): boolean;
+  /** Calls `listener` on every change of isReachable(); returns the unsubscribe function. */
+  onReachabilityChange(listener: () => void): () => void;
   close(): Promise<void>;
 }
 
@@ -63,6 +67,8 @@ export function createMemoryStorage(): Storage {
     profiles: createMemoryProfileStore(),
     relations: createMemoryRelationStore(),
     commandCounts: undefined,
+    isReachable: () => true,
+    onReachabilityChange: () => () => {},
     close: async () => {},
   };
 }
@@ -76,7 +82,7 @@ export async function openMongoStorage(
   const connection = await connectMongo(url, database, {
     monitorCommands: options.monitorCommands ?? false,
   });
-  const { client, db, commandCounts } = connection;
+  const { client, db, commandCounts, isReachable, onReachabilityChange } = connection;
   const capabilities = options.capabilities ?? connection.capabilities;
   const retentionMs = options.messageRetentionMs ?? 7 * 24 * 3600 * 1000;
   return {
@@ -90,6 +96,8 @@ export async function openMongoStorage(
     profiles: await createMongoProfileStore(db),
     relations: await createMongoRelationStore(db),
     commandCounts,
+    isReachable,
+    onReachabilityChange,
     close: () => client.close(),
   };
 }

@@ -9,30 +9,70 @@ export interface MongoConnection {
   capabilities: MongoCapabilities;
   /** Commands sent so far; only when connected with `monitorCommands`. */
   commandCounts: (() => StoreCommandCounts) | undefined;
+  /** Whether the driver currently sees a data-bearing server (from its own monitoring). */
+  isReachable(): boolean;
+  /** Calls `listener` on every change of isReachable(); returns the unsubscribe function. */
+  onReachabilityChange(listener: () => void): () => void;
+}
+
+export interface MongoConnectOptions {
+  /** How long an operation waits for a usable server before failing (Unavailable). */
+  serverSelectionTimeoutMs?: number;
+  /** How often the driver probes the server; also how fast an idle outage is noticed. */
+  heartbeatFrequencyMs?: number;
+  /** Count the commands sent (driver command monitoring), for benchmarks. */
+  monitorCommands?: boolean;
 }
 
 /**
  * Connects and pings once, so a wrong URL or a down server fails start-up with
  * a clear message instead of the first request. The short server-selection
  * timeout also makes requests fail fast (Unavailable) while the store is down.
+ *
+ * Monitoring polls (a plain hello every heartbeat) rather than streaming: the
+ * streaming protocol keeps one awaitable hello open per server, and a store
+ * that restarts on the same address (FerretDB does not implement awaitable
+ * hello) could leave that check hanging, the server marked Unknown and every
+ * operation failing server selection until the process restarted.
  */
 export async function connectMongo(
   url: string,
   database: string,
-  options: { serverSelectionTimeoutMs?: number; monitorCommands?: boolean } = {},
+  options: MongoConnectOptions = {},
 ): Promise<MongoConnection> {
   const monitorCommands = options.monitorCommands ?? false;
   const client = new MongoClient(url, {
     serverSelectionTimeoutMS: options.serverSelectionTimeoutMs ?? 3000,
     connectTimeoutMS: 3000,
     monitorCommands,
+    heartbeatFrequencyMS: options.heartbeatFrequencyMs ?? 2000,
+    serverMonitoringMode: "poll",
+  });
+  let reachable = true;
+  const listeners = new Set<() => void>();
+  client.on("topologyDescriptionChanged", (event) => {
+    const now = event.newDescription.hasDataBearingServers;
+    if (now === reachable) return;
+    reachable = now;
+    for (const listener of listeners) listener();
   });
   const commandCounts = monitorCommands ? countCommands(client) : undefined;
   try {
     await client.connect();
     const db = client.db(database);
     await db.command({ ping: 1 });
-    return { client, db, capabilities: await detectCapabilities(db), commandCounts };
+    reachable = true;
+    return {
+      client,
+      db,
+      capabilities: await detectCapabilities(db),
+      commandCounts,
+      isReachable: () => reachable,
+      onReachabilityChange(listener) {
+        listeners.add(listener);
+        return () => listeners.delete(listener);
+      },
+    };
   } catch (err) {
     await client.close().catch(() => {});
     throw new Error(`cannot reach MongoDB at ${redact(url)}: ${(err as Error).message}`, {

@@ -1,0 +1,230 @@
+import { type ChildProcess, spawn } from "node:child_process";
+import http from "node:http";
+import http2 from "node:http2";
+import net from "node:net";
+import { Code } from "@connectrpc/connect";
+import { afterEach, describe, expect, it } from "vitest";
+import {
+  Health,
+  HealthCheckResponse_ServingStatus as ServingStatus,
+} from "../../src/gen/grpc/health/v1/health_pb.js";
+import { AccountService } from "../../src/gen/im/v1/account_pb.js";
+import { freePort } from "../services/index.js";
+import { clientAs, sigFor } from "../support/clients.js";
+import { startServerProcess } from "../support/server-process.js";
+import { openStream } from "../support/streams.js";
+import { ADMIN, startTestApp } from "../support/test-app.js";
+
+const cleanups: (() => Promise<unknown> | unknown)[] = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+
+/** Resolves when `emitter` emits `event`, or rejects with `what` after `ms` (a hang guard). */
+const until = (
+  emitter: NodeJS.EventEmitter,
+  event: string,
+  ms: number,
+  what: string,
+): Promise<unknown[]> =>
+  new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${what}: not within ${ms} ms`)), ms);
+    emitter.once(event, (...args: unknown[]) => {
+      clearTimeout(timer);
+      resolve(args);
+    });
+  });
+
+async function app(env: Record<string, string>) {
+  const a = await startTestApp(env);
+  cleanups.push(() => a.close());
+  await clientAs(AccountService, a.baseUrl, ADMIN).importAccounts({
+    accounts: [{ userId: "alice" }, { userId: "bob" }],
+  });
+  return a;
+}
+
+describe("slow and silent clients are cut", () => {
+  it("cuts an HTTP/1.1 body trickled byte by byte after the body timeout", async () => {
+    const a = await app({ REQUEST_BODY_TIMEOUT_MS: "1000" });
+    const req = http.request(`${a.baseUrl}/im.v1.MessageService/SendMessage`, {
+      method: "POST",
+      headers: {
+        "content-type": "application/proto",
+        "content-length": "1000",
+        authorization: `Bearer ${sigFor("alice")}`,
+      },
+    });
+    req.on("error", () => {});
+    const trickle = setInterval(() => req.write(new Uint8Array(1)), 50);
+    cleanups.push(() => clearInterval(trickle));
+    const [res] = (await until(req, "response", 10_000, "answer to a trickled body")) as [
+      http.IncomingMessage,
+    ];
+    const chunks: Buffer[] = [];
+    res.on("data", (c: Buffer) => chunks.push(c));
+    await until(req.socket ?? req, "close", 10_000, "connection of a trickled body closed");
+    const error = JSON.parse(Buffer.concat(chunks).toString()) as { code: string };
+    expect([res.statusCode, error.code]).toEqual([504, "deadline_exceeded"]);
+  });
+
+  it("cuts an HTTP/2 stream whose body trickles, answering in its protocol", async () => {
+    const a = await app({ REQUEST_BODY_TIMEOUT_MS: "1000" });
+    const session = http2.connect(a.baseUrl);
+    cleanups.push(() => session.destroy());
+    const stream = session.request({
+      ":method": "POST",
+      ":path": "/im.v1.MessageService/SendMessage",
+      "content-type": "application/grpc",
+      te: "trailers",
+      authorization: `Bearer ${sigFor("alice")}`,
+    });
+    stream.on("error", () => {});
+    stream.write(Uint8Array.of(0, 0, 0, 0x10, 0)); // a 4 KB message, then a byte at a time
+    const trickle = setInterval(() => stream.write(new Uint8Array(1)), 50);
+    cleanups.push(() => clearInterval(trickle));
+    const [trailers] = (await until(stream, "trailers", 10_000, "trailers")) as [
+      http2.IncomingHttpHeaders,
+    ];
+    expect(trailers["grpc-status"]).toBe(String(Code.DeadlineExceeded));
+    await until(stream, "close", 10_000, "trickled stream closed");
+  });
+
+  it("closes a socket that never sends a byte after the header timeout", async () => {
+    const a = await app({ HEADERS_TIMEOUT_MS: "300" });
+    const socket = net.connect(Number(new URL(a.baseUrl).port), "127.0.0.1");
+    cleanups.push(() => socket.destroy());
+    socket.on("error", () => {});
+    await until(socket, "close", 10_000, "silent socket closed");
+  });
+
+  it("closes an HTTP/1.1 connection whose headers never finish", async () => {
+    const a = await app({ HEADERS_TIMEOUT_MS: "300" });
+    const socket = net.connect(Number(new URL(a.baseUrl).port), "127.0.0.1");
+    cleanups.push(() => socket.destroy());
+    socket.on("error", () => {});
+    socket.resume();
+    socket.write("POST /im.v1.AccountService/WhoAmI HTTP/1.1\r\nhost: x\r\n");
+    await until(socket, "close", 10_000, "half-headers socket closed");
+  });
+});
+
+describe("HTTP/2 connections", () => {
+  it("closes a connection with no stream open after the idle timeout, but not one holding a quiet stream", async () => {
+    const a = await app({ IDLE_TIMEOUT_MS: "300", STREAM_KEEPALIVE_MS: "100" });
+    const session = http2.connect(a.baseUrl);
+    cleanups.push(() => session.destroy());
+    await until(session, "connect", 5000, "connected");
+    await until(session, "goaway", 10_000, "idle connection sent GOAWAY");
+
+    // A device stream over its own connection outlives many idle timeouts.
+    const device = await openStream(a.baseUrl, "bob");
+    cleanups.push(() => device.close());
+    const keepAlives = () => device.events.filter((e) => e.event.case === "keepAlive").length;
+    await device.waitFor(() => keepAlives() >= 10, 10_000);
+    expect(await Promise.race([device.ended, Promise.resolve("open")])).toBe("open");
+  });
+
+  it("caps concurrent streams per connection (SETTINGS_MAX_CONCURRENT_STREAMS)", async () => {
+    const a = await app({ H2_MAX_CONCURRENT_STREAMS: "2" });
+    const session = http2.connect(a.baseUrl, { peerMaxConcurrentStreams: 100 });
+    cleanups.push(() => session.destroy());
+    await until(session, "remoteSettings", 5000, "server settings");
+    expect(session.remoteSettings.maxConcurrentStreams).toBe(2);
+  });
+});
+
+describe("connection flood", () => {
+  it("serves a new client within a few seconds while 20,000 idle sockets are held open", async () => {
+    const port = await freePort();
+    const server = await startServerProcess(port, {});
+    cleanups.push(() => server.kill());
+    // Two holders of 10,000: the fd limit here (20,000, hard) caps one process.
+    const holders = [holdSockets(port, 10_000), holdSockets(port, 10_000)];
+    for (const h of holders) cleanups.push(() => h.stop());
+    const counts = await Promise.all(holders.map((h) => h.opened));
+    const opened = {
+      connected: counts.reduce((n, c) => n + c.connected, 0),
+      closedByServer: counts.reduce((n, c) => n + c.closedByServer, 0),
+    };
+    // The server took what its cap allows and closed the rest at accept.
+    const started = performance.now();
+    const health = await clientAs(Health, server.baseUrl, undefined, "connect-json-h1").check({});
+    const grpcHealth = await clientAs(Health, server.baseUrl, undefined, "grpc").check({});
+    const ms = Math.round(performance.now() - started);
+    console.info(
+      `20,000 idle sockets (${opened.connected} connected, ${opened.closedByServer} closed by the server so far): new client served in ${ms} ms`,
+    );
+    expect([health.status, grpcHealth.status]).toEqual([
+      ServingStatus.SERVING,
+      ServingStatus.SERVING,
+    ]);
+    expect(ms).toBeLessThan(5000);
+    await expect(
+      clientAs(AccountService, server.baseUrl, ADMIN).checkAccounts({ userIds: ["x"] }),
+    ).resolves.toBeDefined();
+  }, 120_000);
+});
+
+/**
+ * Opens `count` TCP connections from a child process (so the test's own fd
+ * limit does not cap the flood) and holds them silently.
+ */
+function holdSockets(port: number, count: number) {
+  const script = `
+    const net = require("node:net");
+    let connected = 0, closed = 0, settled = 0;
+    const settle = () => { if (++settled === ${count}) console.log(JSON.stringify({ connected, closedByServer: closed })); };
+    for (let i = 0; i < ${count}; i++) {
+      const s = net.connect(${port}, "127.0.0.1");
+      s.on("connect", () => { connected++; settle(); });
+      s.on("error", () => {});
+      s.on("close", () => { closed++; });
+    }
+    setInterval(() => {}, 1000);
+  `;
+  const child: ChildProcess = spawn(process.execPath, ["-e", script], {
+    stdio: ["ignore", "pipe", "inherit"],
+  });
+  const opened = new Promise<{ connected: number; closedByServer: number }>((resolve, reject) => {
+    let out = "";
+    child.stdout?.on("data", (d: Buffer) => {
+      out += d;
+      const line = out.split("\n").find((l) => l.startsWith("{"));
+      if (line !== undefined) resolve(JSON.parse(line));
+    });
+    child.once("exit", (code) => reject(new Error(`socket holder exited with ${code}`)));
+  });
+  return {
+    opened,
+    stop: () =>
+      new Promise<void>((resolve) => {
+        if (child.exitCode !== null) return resolve();
+        child.once("exit", () => resolve());
+        child.kill("SIGKILL");
+      }),
+  };
+}
+
+describe("request errors carry their reason", () => {
+  it("answers a trickled Connect body with REQUEST_TIMEOUT", async () => {
+    const a = await app({ REQUEST_BODY_TIMEOUT_MS: "500" });
+    const req = http.request(`${a.baseUrl}/im.v1.MessageService/SendMessage`, {
+      method: "POST",
+      headers: {
+        "content-type": "application/json",
+        "content-length": "1000",
+        authorization: `Bearer ${sigFor("alice")}`,
+      },
+    });
+    req.on("error", () => {});
+    req.write("{");
+    const [res] = (await until(req, "response", 10_000, "answer")) as [http.IncomingMessage];
+    const chunks: Buffer[] = [];
+    for await (const c of res) chunks.push(c as Buffer);
+    const body = JSON.parse(Buffer.concat(chunks).toString()) as {
+      details?: { debug?: { reason?: string } }[];
+    };
+    expect(body.details?.[0]?.debug?.reason).toBe("ERROR_REASON_REQUEST_TIMEOUT");
+  });
+});
