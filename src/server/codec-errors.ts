@@ -18,7 +18,7 @@ import { findTrailerError, setTrailerStatus } from "@connectrpc/connect/protocol
 import { trailerFlag, trailerParse, trailerSerialize } from "@connectrpc/connect/protocol-grpc-web";
 import { compressionBrotli, compressionGzip } from "@connectrpc/connect-node";
 import { ErrorDetailSchema, ErrorReason } from "../gen/im/v1/errors_pb.js";
-import { clip } from "./error-mapper.js";
+import { clip, FIELD_MAX_CHARS } from "./error-mapper.js";
 import { locateDecodeError, locateJsonError } from "./locate-decode-error.js";
 
 /** Largest request (after decompression) kept to locate a decode error in. */
@@ -77,7 +77,7 @@ export function normalizeCodecError(err: ConnectError, locate?: () => string): C
   const { code, reason } = classify(err);
   // The located path ("profile.gender") beats the decoder's bare field name.
   const located = reason === ErrorReason.MALFORMED_REQUEST ? (locate?.() ?? "") : "";
-  const field = clip(located === "" ? fieldOf(err.rawMessage) : located);
+  const field = clip(located === "" ? fieldOf(err.rawMessage) : located, FIELD_MAX_CHARS);
   const text =
     reason === ErrorReason.INTERNAL
       ? "internal error"

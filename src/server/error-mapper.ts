@@ -24,8 +24,10 @@ const CODE: Record<ErrorKind, Code> = {
  * (gRPC clients refuse trailers over 8-16 KB).
  */
 const ECHO_MAX_CHARS = 200;
-export const clip = (text: string): string =>
-  text.length <= ECHO_MAX_CHARS ? text : `${text.slice(0, ECHO_MAX_CHARS)}…`;
+/** Field paths are shorter still: a real one fits easily. */
+export const FIELD_MAX_CHARS = 100;
+export const clip = (text: string, max = ECHO_MAX_CHARS): string =>
+  text.length <= max ? text : `${text.slice(0, max)}…`;
 
 /**
  * The one place domain errors become wire errors: a code plus an ErrorDetail
@@ -41,7 +43,7 @@ export function toConnectError(err: unknown, logger: Logger): ConnectError {
         desc: ErrorDetailSchema,
         value: create(ErrorDetailSchema, {
           reason: err.reason,
-          field: clip(err.field ?? ""),
+          field: clip(err.field ?? "", FIELD_MAX_CHARS),
           appCode: err.appCode ?? 0,
           appText: err.appText ?? "",
         }),

@@ -95,7 +95,12 @@ export function createNodeHandler(options: NodeHandlerOptions): NodeHandler {
       lingerMs: options.rejectedBodyLingerMs,
     });
     const uRes = await handler({ ...uReq, body });
-    await universalResponseToNodeResponse(uRes, res);
+    // connect-node drains an unread HTTP/1.1 body before it answers, without a
+    // time limit: a trickling body would hold the answer for ever. The guard has
+    // already given up on such a body, so the connection closes instead.
+    const header = new Headers(uRes.header);
+    if (!("stream" in res) && !req.complete) header.set("connection", "close");
+    await universalResponseToNodeResponse({ ...uRes, header }, res);
   }
 
   return (req, res) => {
