@@ -28,7 +28,6 @@ import {
   trailerSerialize,
 } from "@connectrpc/connect/protocol-grpc-web";
 import type { Authenticate } from "../auth/authenticator.js";
-import { ErrorReason, invalidArgument } from "../errors/domain-error.js";
 import {
   EventService,
   SubscribeRequestSchema,
@@ -37,9 +36,11 @@ import {
 import type { LiveEvent, LiveHub } from "../live/live-hub.js";
 import { streamOwner } from "../live/service.js";
 import type { Logger } from "../log/logger.js";
+import { normalizeCodecError } from "./codec-errors.js";
 import { toConnectError } from "./error-mapper.js";
 import { sanitizeRequestId } from "./interceptors.js";
 import { writeHead } from "./protocol/write-error.js";
+import { requestTooLarge } from "./request-errors.js";
 
 type Request = http.IncomingMessage | http2.Http2ServerRequest;
 type Response = http.ServerResponse | http2.Http2ServerResponse;
@@ -165,7 +166,7 @@ async function serve(deps: SubscribeWriterDeps, wire: Wire, req: Request, res: R
     // Authentication from the headers, before the body is read.
     const sig = header(req, "authorization")?.match(/^Bearer\s+(\S+)$/i)?.[1];
     const caller = await deps.authenticate(sig);
-    const request = await readRequest(req, wire, deps.maxRequestBytes);
+    const request = await readRequest(req, wire, deps.maxRequestBytes, logger);
     const owner = streamOwner(caller, request.deviceId);
     const stream = deps.hub.batches(owner, abort.signal);
     for await (const batch of stream) {
@@ -177,9 +178,12 @@ async function serve(deps: SubscribeWriterDeps, wire: Wire, req: Request, res: R
     logger.debug("rpc ok", { ms: Math.round(performance.now() - started), writer: "live" });
     if (!closed) finish(res, wire, undefined);
   } catch (err) {
-    const error = timedOut
-      ? new ConnectError("the operation timed out", Code.DeadlineExceeded)
-      : toConnectError(err, logger);
+    // Every error goes out with its ErrorDetail reason, as the Connect path's do.
+    const error = normalizeCodecError(
+      timedOut
+        ? new ConnectError("the operation timed out", Code.DeadlineExceeded)
+        : toConnectError(err, logger),
+    );
     const ms = Math.round(performance.now() - started);
     logger.info("rpc failed", { ms, code: error.code, writer: "live" });
     if (!closed) finish(res, wire, error);
@@ -241,14 +245,12 @@ function finish(res: Response, wire: Wire, error: ConnectError | undefined) {
 }
 
 /** Reads the one enveloped SubscribeRequest, refusing more than `maxBytes`. */
-async function readRequest(req: Request, wire: Wire, maxBytes: number) {
+async function readRequest(req: Request, wire: Wire, maxBytes: number, logger: Logger) {
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of req as AsyncIterable<Buffer>) {
     size += chunk.length;
-    if (size > maxBytes) {
-      throw invalidArgument(ErrorReason.INVALID_FIELD, `request larger than ${maxBytes} bytes`);
-    }
+    if (size > maxBytes) throw requestTooLarge(maxBytes, logger);
     chunks.push(chunk);
   }
   const body = Buffer.concat(chunks);
