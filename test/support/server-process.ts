@@ -40,7 +40,7 @@ export async function startServerProcess(
         stdio: ["ignore", "pipe", "pipe"],
       });
       child = proc;
-      const timer = setTimeout(() => reject(new Error(`server did not start:\n${out}`)), 20_000);
+      const timer = setTimeout(() => reject(new Error(`server did not start:\n${out}`)), 60_000); // a hang guard: tsx alone takes seconds under load
       proc.stderr?.on("data", (d: Buffer) => {
         out += d;
         if (out.includes('"msg":"listening"', from)) {

@@ -110,8 +110,8 @@ export async function startSimServeProcess(options: SimServeOptions): Promise<Si
   const url = await new Promise<string>((resolve, reject) => {
     const timer = setTimeout(() => {
       child.kill("SIGKILL");
-      reject(new Error(`webhook-sim serve did not start within 20 s:\n${output}`));
-    }, 20_000);
+      reject(new Error(`webhook-sim serve did not start within 60 s:\n${output}`));
+    }, 60_000);
     const onData = (chunk: Buffer): void => {
       output += chunk.toString();
       const found = /listening on (http:\/\/\S+)/.exec(output);

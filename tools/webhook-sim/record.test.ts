@@ -36,6 +36,8 @@ describe("webhook-sim record", () => {
   let proxy: Awaited<ReturnType<typeof startRecord>>;
   let out: ReturnType<typeof createJsonlWriter>;
   const log: string[] = [];
+  /** What the server concluded for each event of the recorded session, in order. */
+  let verdicts: string[] = [];
 
   beforeAll(async () => {
     dir = await tempDir();
@@ -47,7 +49,8 @@ describe("webhook-sim record", () => {
         case "modify":
           return replyJson(res, { action: "BEFORE_SEND_ACTION_MODIFY", cloudCustomData: "v1" });
         case "slow":
-          return replyJson(res, { action: "BEFORE_SEND_ACTION_DENY" }, { delayMs: 800 });
+          // Never answers (held until the target closes): a timeout whatever the load.
+          return new Promise<void>(() => {});
         case "hangup":
           res.socket?.destroy();
           return;
@@ -60,13 +63,37 @@ describe("webhook-sim record", () => {
       host: "127.0.0.1",
       port: 0,
       target: target.url,
-      timeoutMs: 500,
+      timeoutMs: 2000,
       out,
       secret: SECRET,
       validateBody: validate,
       clock: Date.now,
       log: (line) => log.push(line),
     });
+    // The session every test reads: one event per behaviour, through the proxy as the
+    // server would send them.
+    const client = createWebhookClient({
+      config: {
+        url: proxy.url,
+        secret: SECRET,
+        enabledEvents: new Set(WEBHOOK_EVENT_NAMES),
+        // Longer than the proxy's 2 s: the proxy has recorded the timeout when the client
+        // gives up, and the answers that do come are far inside both on a loaded machine.
+        timeoutMs: 5000,
+        appId: "1400000000",
+      },
+      logger: silentLogger,
+      clock: Date.now,
+    });
+    verdicts = (
+      await Promise.all(
+        ["allow", "deny", "modify", "slow", "hangup"].map((t) =>
+          client.beforeSend(event(t), validate),
+        ),
+      )
+    ).map((v) => v.kind);
+    await client.close();
+    await out.close();
   });
   afterAll(async () => {
     await proxy.close();
@@ -76,25 +103,7 @@ describe("webhook-sim record", () => {
   });
 
   it("passes events through unchanged, relays replies and records both with the verdict", async () => {
-    const client = createWebhookClient({
-      config: {
-        url: proxy.url,
-        secret: SECRET,
-        enabledEvents: new Set(WEBHOOK_EVENT_NAMES),
-        // Longer than the proxy's 500 ms: the proxy has recorded the timeout when the client gives up.
-        timeoutMs: 1000,
-        appId: "1400000000",
-      },
-      logger: silentLogger,
-      clock: Date.now,
-    });
-    const verdicts = await Promise.all(
-      ["allow", "deny", "modify", "slow", "hangup"].map((t) =>
-        client.beforeSend(event(t), validate),
-      ),
-    );
-    await client.close();
-    expect(verdicts.map((v) => v.kind)).toEqual([
+    expect(verdicts).toEqual([
       "delivered-as-is",
       "denied",
       "modified",
@@ -104,7 +113,6 @@ describe("webhook-sim record", () => {
     // The target saw the server's exact bytes and signature.
     expect(target.received[0]?.headers["x-im-signature"]).toMatch(/^[0-9a-f]{64}$/);
 
-    await out.close();
     const records = (await readFile(dir.file("session.jsonl"), "utf8"))
       .trim()
       .split("\n")
