@@ -81,6 +81,74 @@ export function describeMessageStoreContract(makeStore: () => Promise<MessageSto
       expect(await store.claimDedupKey("k", 500_002, 120_000)).toEqual({ kind: "claimed" });
     });
 
+    it("claims many keys in one call, each as claimDedupKey would", async () => {
+      expect(await store.claimDedupKey("taken", 1000, 120_000)).toEqual({ kind: "claimed" });
+      expect(await store.claimDedupKey("stale", 1000, 10)).toEqual({ kind: "claimed" });
+      const got = await store.claimDedupKeys([
+        { key: "a", nowMs: 2000, windowMs: 120_000 },
+        { key: "taken", nowMs: 2000, windowMs: 120_000 },
+        { key: "stale", nowMs: 2000, windowMs: 10 },
+        { key: "b", nowMs: 2000, windowMs: 120_000 },
+      ]);
+      expect(got).toEqual([
+        { kind: "claimed" },
+        { kind: "taken", claimedAtMs: 1000 },
+        { kind: "claimed" },
+        { kind: "claimed" },
+      ]);
+      expect(await store.claimDedupKey("a", 3000, 120_000)).toEqual({
+        kind: "taken",
+        claimedAtMs: 2000,
+      });
+      expect(await store.claimDedupKeys([])).toEqual([]);
+    });
+
+    it("upserts many conversation entries in one call, order-proof", async () => {
+      const m = (seq: number) => record(seq).message;
+      await store.upsertConversation({
+        ownerUserId: "bob",
+        conversationId: CONV,
+        peerUserId: "alice",
+        seq: 5,
+        lastMessage: m(5),
+        timeMs: 500,
+      });
+      await store.upsertConversations([
+        // Stale for bob: changes nothing.
+        {
+          ownerUserId: "bob",
+          conversationId: CONV,
+          peerUserId: "alice",
+          seq: 4,
+          lastMessage: m(4),
+          timeMs: 400,
+        },
+        {
+          ownerUserId: "alice",
+          conversationId: CONV,
+          peerUserId: "bob",
+          seq: 4,
+          lastMessage: m(4),
+          timeMs: 400,
+        },
+        {
+          ownerUserId: "carol",
+          conversationId: "c2c:carol:dave",
+          peerUserId: "dave",
+          seq: 1,
+          lastMessage: undefined,
+          timeMs: 100,
+        },
+      ]);
+      await store.upsertConversations([]);
+      const bob = await store.selectConversation("bob", CONV);
+      expect([bob?.lastSeq, bob?.lastMessage?.seq, bob?.updatedAtMs]).toEqual([5, 5n, 500]);
+      const alice = await store.selectConversation("alice", CONV);
+      expect([alice?.lastSeq, alice?.lastMessage?.seq, alice?.peerUserId]).toEqual([4, 4n, "bob"]);
+      const carol = await store.selectConversation("carol", "c2c:carol:dave");
+      expect([carol?.lastSeq, carol?.lastMessage, carol?.readSeq]).toEqual([1, undefined, 0]);
+    });
+
     it("round-trips the message", async () => {
       const r = record(3);
       r.message.cloudCustomData = "ccd";

@@ -7,6 +7,16 @@ export interface MessageRecord extends StoredMessage<Message> {
   noLastMessage: boolean;
 }
 
+/** A fanned-out message as it touches one owner's conversation entry. */
+export interface ConversationUpdate {
+  ownerUserId: string;
+  conversationId: string;
+  peerUserId: string;
+  seq: number;
+  lastMessage: Message | undefined;
+  timeMs: number;
+}
+
 /** One user's view of one conversation. */
 export interface ConversationRecord {
   ownerUserId: string;
@@ -46,14 +56,12 @@ export interface MessageStore extends ClaimStore, ConversationMessageStore<Messa
    * order-proof: a seq at or below the stored lastSeq changes nothing.
    * `lastMessage` undefined keeps the previous last message.
    */
-  upsertConversation(update: {
-    ownerUserId: string;
-    conversationId: string;
-    peerUserId: string;
-    seq: number;
-    lastMessage: Message | undefined;
-    timeMs: number;
-  }): Promise<void>;
+  upsertConversation(update: ConversationUpdate): Promise<void>;
+  /**
+   * `upsertConversation` for many entries in one round trip where the backend
+   * allows (at most one update per owner and conversation is expected).
+   */
+  upsertConversations(updates: readonly ConversationUpdate[]): Promise<void>;
   /**
    * The owner's conversations, most recently updated first, starting after the
    * cursor position (exclusive), at most `limit`.
