@@ -93,28 +93,57 @@ export function createConversationPipeline<
       }
     },
     async write(items) {
-      const allocated = await Promise.all(
-        items.map(async ({ record }): Promise<AppendOutcome | undefined> => {
-          const { message } = record;
-          const conversationId = kind.conversationIdOf(message);
-          try {
-            const now = clock();
-            const seq = await kind.allocateSeq(conversationId, now);
-            message.timeMs = BigInt(now);
-            message.seq = BigInt(seq);
-            message.messageKey = messageKeyOf(conversationId, seq);
-            return undefined;
-          } catch (error) {
-            return { kind: "failed", error };
-          }
-        }),
-      );
-      const toWrite = items.flatMap((it, i) => (allocated[i] === undefined ? [it.record] : []));
+      const now = clock();
+      const allocated = await allocateSeqs(items, now);
+      const toWrite: R[] = [];
+      for (const [i, { record }] of items.entries()) {
+        const seq = allocated[i];
+        if (typeof seq !== "number") continue;
+        const { message } = record;
+        message.timeMs = BigInt(now);
+        message.seq = BigInt(seq);
+        message.messageKey = messageKeyOf(kind.conversationIdOf(message), seq);
+        toWrite.push(record);
+      }
       const written = toWrite.length === 0 ? [] : await kind.store.appendMessages(toWrite);
       let next = 0;
-      return allocated.map((a) => a ?? (written[next++] as AppendOutcome));
+      return allocated.map((a) => (typeof a === "number" ? (written[next++] as AppendOutcome) : a));
     },
   });
+
+  /** A seq per item (in submission order within a conversation), or the item's failure. */
+  const allocateSeqs = async (
+    items: readonly AppendItem<R>[],
+    nowMs: number,
+  ): Promise<(number | AppendOutcome)[]> => {
+    const ids = items.map(({ record }) => kind.conversationIdOf(record.message));
+    if (kind.allocateSeqRanges === undefined) {
+      return Promise.all(
+        ids.map((id) =>
+          kind.allocateSeq(id, nowMs).catch(
+            (error: unknown): AppendOutcome => ({
+              kind: "failed",
+              error,
+            }),
+          ),
+        ),
+      );
+    }
+    const counts = new Map<string, number>();
+    for (const id of ids) counts.set(id, (counts.get(id) ?? 0) + 1);
+    const requests = [...counts].map(([conversationId, count]) => ({ conversationId, count }));
+    try {
+      const firsts = await kind.allocateSeqRanges(requests, nowMs);
+      const nextSeq = new Map(requests.map((r, i) => [r.conversationId, firsts[i] as number]));
+      return ids.map((id) => {
+        const seq = nextSeq.get(id) as number;
+        nextSeq.set(id, seq + 1);
+        return seq;
+      });
+    } catch (error) {
+      return ids.map(() => ({ kind: "failed", error }));
+    }
+  };
 
   const insertWithSignal = async (
     record: R,

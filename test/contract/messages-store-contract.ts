@@ -64,6 +64,31 @@ export function describeMessageStoreContract(makeStore: () => Promise<MessageSto
       expect(await store.selectLastSeq(CONV)).toBe(20);
     });
 
+    it("allocates seq ranges for many conversations at once, never overlapping", async () => {
+      expect(await store.allocateSeq(CONV)).toBe(1);
+      expect(
+        await store.allocateSeqRanges([
+          { conversationId: CONV, count: 3 },
+          { conversationId: "c2c:x:y", count: 2 },
+        ]),
+      ).toEqual([2, 1]);
+      // Concurrent batches and single allocations share one sequence.
+      const got = await Promise.all([
+        store.allocateSeqRanges([{ conversationId: CONV, count: 4 }]),
+        store.allocateSeqRanges([{ conversationId: CONV, count: 2 }]),
+        store.allocateSeq(CONV).then((s) => [s]),
+      ]);
+      const taken = [
+        ...Array.from({ length: 4 }, (_, i) => (got[0][0] as number) + i),
+        ...Array.from({ length: 2 }, (_, i) => (got[1][0] as number) + i),
+        got[2][0] as number,
+      ].sort((a, b) => a - b);
+      expect(taken).toEqual([5, 6, 7, 8, 9, 10, 11]);
+      expect(await store.selectLastSeq(CONV)).toBe(11);
+      expect(await store.selectLastSeq("c2c:x:y")).toBe(2);
+      expect(await store.allocateSeqRanges([])).toEqual([]);
+    });
+
     it("claims a dedup key once per window, atomically, and releases it", async () => {
       const claims = await Promise.all(
         Array.from({ length: 5 }, () => store.claimDedupKey("k", 1000, 120_000)),

@@ -122,6 +122,7 @@ export function createC2cKind(deps: C2cKindDeps): C2cKind {
     },
 
     allocateSeq: (conversationId) => store.allocateSeq(conversationId),
+    allocateSeqRanges: (requests) => store.allocateSeqRanges(requests),
     conversationIdOf: (m) => m.conversationId,
     toRecord: (message, { dedupKey, options }) => ({
       message,

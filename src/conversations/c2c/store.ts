@@ -7,6 +7,12 @@ export interface MessageRecord extends StoredMessage<Message> {
   noLastMessage: boolean;
 }
 
+/** `count` seqs of one conversation. */
+export interface SeqRangeRequest {
+  conversationId: string;
+  count: number;
+}
+
 /** A fanned-out message as it touches one owner's conversation entry. */
 export interface ConversationUpdate {
   ownerUserId: string;
@@ -38,6 +44,14 @@ export interface ConversationRecord {
 export interface MessageStore extends ClaimStore, ConversationMessageStore<Message, MessageRecord> {
   /** Takes the next seq of a conversation (1 for the first). Strictly increasing, never reused. */
   allocateSeq(conversationId: string): Promise<number>;
+  /**
+   * Takes `count` consecutive seqs in each of several distinct conversations,
+   * in as few round trips as the backend allows; returns the first seq of each
+   * range, in order. Never hands a seq out twice within a process; across
+   * processes on a backend without atomic updates (FerretDB) two ranges may
+   * overlap, and the unique (conversation, seq) index rejects the second insert.
+   */
+  allocateSeqRanges(requests: readonly SeqRangeRequest[]): Promise<number[]>;
   /** Highest seq allocated in the conversation; 0 if none. */
   selectLastSeq(conversationId: string): Promise<number>;
   /**

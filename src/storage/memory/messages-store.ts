@@ -55,6 +55,13 @@ export function createMemoryMessageStore(): MessageStore {
       }
       return found && copy(found);
     },
+    async allocateSeqRanges(requests) {
+      return requests.map(({ conversationId, count }) => {
+        const first = (seqs.get(conversationId) ?? 0) + 1;
+        seqs.set(conversationId, first + count - 1);
+        return first;
+      });
+    },
     async allocateSeq(conversationId) {
       const seq = (seqs.get(conversationId) ?? 0) + 1;
       seqs.set(conversationId, seq);

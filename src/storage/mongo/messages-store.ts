@@ -1,5 +1,5 @@
 import { fromJson, type JsonValue, toJson } from "@bufbuild/protobuf";
-import { type Db, MongoBulkWriteError } from "mongodb";
+import type { Db } from "mongodb";
 import type {
   ConversationRecord,
   ConversationUpdate,
@@ -9,7 +9,7 @@ import type {
 import { type AppendResult, type DedupClaim, SeqTakenError } from "../../conversations/store.js";
 import { type Message, MessageSchema } from "../../gen/im/v1/message_pb.js";
 import type { MongoCapabilities } from "./capabilities.js";
-import { DUPLICATE_KEY, guard, isDuplicateKey } from "./guard.js";
+import { bulkWriteErrorsOf, guard, isDuplicateKey, isDuplicateWriteError } from "./guard.js";
 import { createKeyedMutex } from "./keyed-mutex.js";
 import { createOutboxCollection, insertEach } from "./outbox-collection.js";
 
@@ -110,6 +110,24 @@ export async function createMongoMessageStore(
   });
   const convId = (owner: string, conversationId: string) => `${owner}|${conversationId}`;
   const exclusive = createKeyedMutex(capabilities);
+  /** `$inc` upsert of a conversation's counter, returning it after (run under its lock). */
+  const incrementCounter = async (conversationId: string, by: number): Promise<SeqDoc> => {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const doc = await seqs.findOneAndUpdate(
+          { _id: conversationId },
+          { $inc: { seq: by } },
+          { upsert: true, returnDocument: "after" },
+        );
+        if (doc === null) throw new Error(`seq allocation returned nothing for ${conversationId}`);
+        return doc;
+      } catch (err) {
+        // Two first allocations raced to insert the counter; the loser retries
+        // and increments the winner's document.
+        if (!isDuplicateKey(err) || attempt >= 3) throw err;
+      }
+    }
+  };
   const claimOne = async (key: string, nowMs: number, windowMs: number): Promise<DedupClaim> => {
     for (;;) {
       try {
@@ -153,26 +171,34 @@ export async function createMongoMessageStore(
       },
     },
   });
+  const upsertEntry = async (o: ReturnType<typeof entryUpdate>): Promise<void> => {
+    try {
+      await conversations.updateOne(o.filter, o.update, { upsert: true });
+    } catch (err) {
+      // Two first updates raced to insert; the loser updates the winner's entry.
+      if (!isDuplicateKey(err)) throw err;
+      await conversations.updateOne(o.filter, o.update);
+    }
+  };
   /** One unordered bulkWrite; entries that lost an insert race are updated again, one by one. */
   const upsertEntries = async (updates: readonly ConversationUpdate[]): Promise<void> => {
     if (updates.length === 0) return;
     const ops = updates.map(entryUpdate);
     const keys = [...new Set(ops.map((o) => o.filter._id))].sort();
     await exclusiveAll(keys, async () => {
+      if (!capabilities.bulkUpdates) {
+        await Promise.all(ops.map((o) => upsertEntry(o)));
+        return;
+      }
       try {
         await conversations.bulkWrite(
           ops.map((o) => ({ updateOne: { ...o, upsert: true } })),
           { ordered: false },
         );
       } catch (err) {
-        if (!(err instanceof MongoBulkWriteError)) throw err;
-        const failed = Array.isArray(err.writeErrors) ? err.writeErrors : [err.writeErrors];
-        for (const e of failed) {
-          // Two first updates raced to insert; the loser updates the winner's entry.
-          const dup =
-            e.code === DUPLICATE_KEY || String(e.errmsg ?? "").includes("UNIQUE constraint");
-          if (!dup) throw err;
-        }
+        const failed = bulkWriteErrorsOf(err);
+        // Two first updates raced to insert; the loser updates the winner's entry.
+        if (!failed.every(isDuplicateWriteError)) throw err;
         for (const e of failed) {
           const o = ops[e.index];
           if (o !== undefined) await conversations.updateOne(o.filter, o.update);
@@ -215,25 +241,26 @@ export async function createMongoMessageStore(
         return toRecord(doc, await outbox.has(doc._id));
       }),
     allocateSeq: (conversationId) =>
+      guard(
+        async () =>
+          (await exclusive(conversationId, () => incrementCounter(conversationId, 1))).seq,
+      ),
+    allocateSeqRanges: (requests) =>
       guard(() =>
-        exclusive(conversationId, async () => {
-          for (let attempt = 0; ; attempt++) {
-            try {
-              const doc = await seqs.findOneAndUpdate(
-                { _id: conversationId },
-                { $inc: { seq: 1 } },
-                { upsert: true, returnDocument: "after" },
-              );
-              if (doc === null)
-                throw new Error(`seq allocation returned nothing for ${conversationId}`);
-              return doc.seq;
-            } catch (err) {
-              // Two first allocations raced to insert the counter; the loser retries
-              // and increments the winner's document.
-              if (!isDuplicateKey(err) || attempt >= 3) throw err;
-            }
-          }
-        }),
+        // One atomic findAndModify per conversation, concurrently: a batch
+        // with several sends to one conversation takes their seqs in one
+        // command. (A bulkWrite of $inc plus a read back would be two commands
+        // for the whole batch but hands out overlapping ranges when another
+        // allocation lands in between; FerretDB also runs a bulk update of
+        // many statements far slower than the statements one by one.)
+        Promise.all(
+          requests.map(async (r) => {
+            const doc = await exclusive(r.conversationId, () =>
+              incrementCounter(r.conversationId, r.count),
+            );
+            return doc.seq - r.count + 1;
+          }),
+        ),
       ),
     selectLastSeq: (conversationId) =>
       guard(async () => (await seqs.findOne({ _id: conversationId }))?.seq ?? 0),

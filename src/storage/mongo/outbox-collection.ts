@@ -1,11 +1,5 @@
-import {
-  type Collection,
-  type Db,
-  type Filter,
-  MongoBulkWriteError,
-  type OptionalUnlessRequiredId,
-} from "mongodb";
-import { DUPLICATE_KEY, isDuplicateKey, isUnreachable } from "./guard.js";
+import type { Collection, Db, Filter, OptionalUnlessRequiredId } from "mongodb";
+import { bulkWriteErrorsOf, isDuplicateKey, isDuplicateWriteError } from "./guard.js";
 
 /** What became of one document of `insertMany`. */
 export type InsertOutcome = "inserted" | "duplicate" | { error: unknown };
@@ -24,12 +18,8 @@ export async function insertEach<T extends { _id: string }>(
   try {
     await collection.insertMany(docs as OptionalUnlessRequiredId<T>[], { ordered: false });
   } catch (err) {
-    if (!(err instanceof MongoBulkWriteError) || isUnreachable(err)) throw err;
-    const failed = Array.isArray(err.writeErrors) ? err.writeErrors : [err.writeErrors];
-    if (failed.length === 0) throw err;
-    for (const e of failed) {
-      const dup = e.code === DUPLICATE_KEY || String(e.errmsg ?? "").includes("UNIQUE constraint");
-      outcomes[e.index] = dup ? "duplicate" : { error: e };
+    for (const e of bulkWriteErrorsOf(err)) {
+      outcomes[e.index] = isDuplicateWriteError(e) ? "duplicate" : { error: e };
     }
   }
   return outcomes;
