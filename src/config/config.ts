@@ -227,6 +227,11 @@ export interface MessagingSettings {
   outboxIntervalMs: number;
   /** A message unpublished for this long is republished by the outbox. */
   outboxStaleMs: number;
+  /**
+   * Most messages a node writes to the store in one batch (group commit: sends
+   * arriving while a batch is written go into the next one).
+   */
+  writeBatchMax: number;
 }
 
 const DAY_MS = 24 * 3600 * 1000;
@@ -245,6 +250,7 @@ function readMessagingSettings(env: Env): MessagingSettings {
     },
     dedupWindowMs: intSetting(env, "MESSAGE_DEDUP_WINDOW_MS", 120_000, { min: 1000, max: DAY_MS }),
     claimLeaseMs: intSetting(env, "MESSAGE_CLAIM_LEASE_MS", 15_000, { min: 1000, max: DAY_MS }),
+    writeBatchMax: intSetting(env, "MESSAGE_WRITE_BATCH_MAX", 256, { min: 1, max: 10_000 }),
     retentionMs: intSetting(env, "MESSAGE_RETENTION_DAYS", 7, { min: 1, max: 3650 }) * DAY_MS,
     recentContactsMax: intSetting(env, "RECENT_CONTACTS_MAX", 100, { min: 1, max: 1000 }),
     keepAliveMs: intSetting(env, "STREAM_KEEPALIVE_MS", 30_000, { min: 100, max: 600_000 }),

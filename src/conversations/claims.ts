@@ -1,7 +1,8 @@
 import type { Clock } from "../common/clock.js";
 import type { Worker } from "../common/component.js";
 import type { Logger } from "../log/logger.js";
-import type { ClaimStore } from "./store.js";
+import { createGroupCommit } from "./group-commit.js";
+import type { ClaimRequest, ClaimStore, DedupClaim } from "./store.js";
 
 /**
  * The idempotency claims of every conversation kind's sends, in one store.
@@ -15,11 +16,40 @@ export interface SendClaims extends Pick<ClaimStore, "claimDedupKey" | "releaseD
   sweep(): Promise<number>;
 }
 
-export function createSendClaims(deps: { store: ClaimStore; clock: Clock }): SendClaims {
+export function createSendClaims(deps: {
+  store: ClaimStore;
+  clock: Clock;
+  /** Most claims written in one batch. */
+  maxBatch: number;
+}): SendClaims {
   const { store, clock } = deps;
   let longestWindowMs = 0;
+  // Group commit: the claims that arrive while a batch is written go into the
+  // next one. One key twice in a batch would be claimed by both, so a repeat
+  // waits for the next batch.
+  const commit = createGroupCommit<ClaimRequest, DedupClaim>({
+    maxBatch: deps.maxBatch,
+    write: (requests) => store.claimDedupKeys(requests),
+  });
+  const inBatch = new Map<string, Promise<unknown>>();
+  const claim = (request: ClaimRequest): Promise<DedupClaim> => {
+    const before = inBatch.get(request.key);
+    const result =
+      before === undefined
+        ? commit.submit(request)
+        : before.then(
+            () => commit.submit(request),
+            () => commit.submit(request),
+          );
+    const settled = result.catch(() => {});
+    inBatch.set(request.key, settled);
+    void settled.then(() => {
+      if (inBatch.get(request.key) === settled) inBatch.delete(request.key);
+    });
+    return result;
+  };
   return {
-    claimDedupKey: (key, nowMs, windowMs) => store.claimDedupKey(key, nowMs, windowMs),
+    claimDedupKey: (key, nowMs, windowMs) => claim({ key, nowMs, windowMs }),
     releaseDedupKey: (key) => store.releaseDedupKey(key),
     keepFor(windowMs) {
       longestWindowMs = Math.max(longestWindowMs, windowMs);

@@ -76,6 +76,15 @@ export interface ConversationKind<
    * DomainError when the conversation can no longer take messages.
    */
   allocateSeq(conversationId: string, nowMs: number): Promise<number>;
+  /**
+   * The seq space for a batch (optional; otherwise `allocateSeq` per message):
+   * `count` consecutive seqs in each of several distinct conversations, the
+   * first of each returned in order. A throw fails the whole batch's sends.
+   */
+  allocateSeqRanges?(
+    requests: readonly { conversationId: string; count: number }[],
+    nowMs: number,
+  ): Promise<number[]>;
   conversationIdOf(message: M): string;
   /** The stored record of a draft's message, marked unpublished. */
   toRecord(message: M, draft: SendDraft<M>): R;

@@ -3,6 +3,7 @@ import type { Clock } from "../common/clock.js";
 import type { Logger } from "../log/logger.js";
 import type { WebhookClient } from "../webhooks/index.js";
 import type { SendClaims } from "./claims.js";
+import { createGroupCommit } from "./group-commit.js";
 import type { Content, ConversationKind } from "./kind.js";
 import type { Outbox } from "./outbox.js";
 import {
@@ -10,16 +11,35 @@ import {
   assertClaimHeld,
   ClaimLapsedError,
   claimSend,
-  insertWithNewSeq,
   releaseClaim,
   runBeforeSend,
 } from "./send-steps.js";
-import { messageKeyOf, SeqTakenError, type SequencedMessage, type StoredMessage } from "./store.js";
+import {
+  type AppendResult,
+  messageKeyOf,
+  type SequencedMessage,
+  type StoredMessage,
+} from "./store.js";
+
+/** One send at the "seq + insert" step. */
+interface AppendItem<R> {
+  record: R;
+  /** The caller's: aborted when it stopped waiting. */
+  signal: AbortSignal | undefined;
+  /** When the send's idempotency claim was taken; undefined: no claim. */
+  claimedAtMs: number | undefined;
+}
+type AppendOutcome = AppendResult;
+
+/** How many times one send takes a new seq after finding its seq taken. */
+const MAX_SEQ_ATTEMPTS = 5;
 
 export interface PipelineDeps<R> {
   claims: Pick<SendClaims, "claimDedupKey" | "releaseDedupKey">;
   /** How long a claimed send may stay unstored before a retry may take its claim over. */
   claimLeaseMs: number;
+  /** Most sends written to the store in one batch. */
+  writeBatchMax: number;
   outbox: Pick<Outbox<R>, "publish">;
   webhooks: Pick<WebhookClient, "beforeSend" | "afterSend">;
   /** Re-validates a body the before-send webhook modified. */
@@ -51,26 +71,96 @@ export function createConversationPipeline<
 ): ConversationPipeline<Req, R, Res> {
   const { claims, clock, logger, webhooks } = deps;
 
-  /** Takes a seq and inserts; on a backend that handed out a taken seq, takes another. */
-  const insert = async (record: R): Promise<void> => {
-    const { message } = record;
-    const conversationId = kind.conversationIdOf(message);
-    await insertWithNewSeq(
-      async () => {
-        const now = clock();
-        const seq = await kind.allocateSeq(conversationId, now);
+  /**
+   * Seq + insert with the outbox mark, group-committed: the sends that reach
+   * this step while a batch is being written go into the next batch
+   * (docs/architecture.md, "Batched writes"). A send whose caller stopped
+   * waiting, or whose claim lapsed, is left out before the write; an item
+   * whose seq was taken (FerretDB across processes) takes a new seq in a
+   * later batch, alone.
+   */
+  const appends = createGroupCommit<AppendItem<R>, AppendOutcome>({
+    maxBatch: deps.writeBatchMax,
+    drop(item) {
+      try {
+        assertCallerWaiting(item.signal);
+        if (item.claimedAtMs !== undefined) {
+          assertClaimHeld(item.claimedAtMs, deps.claimLeaseMs, clock);
+        }
+        return undefined;
+      } catch (err) {
+        return err;
+      }
+    },
+    async write(items) {
+      const now = clock();
+      const allocated = await allocateSeqs(items, now);
+      const toWrite: R[] = [];
+      for (const [i, { record }] of items.entries()) {
+        const seq = allocated[i];
+        if (typeof seq !== "number") continue;
+        const { message } = record;
         message.timeMs = BigInt(now);
-        return seq;
-      },
-      (seq) => {
         message.seq = BigInt(seq);
-        message.messageKey = messageKeyOf(conversationId, seq);
-        return kind.store.insertMessage(record);
-      },
-      (err) => err instanceof SeqTakenError,
-      logger,
-    );
+        message.messageKey = messageKeyOf(kind.conversationIdOf(message), seq);
+        toWrite.push(record);
+      }
+      const written = toWrite.length === 0 ? [] : await kind.store.appendMessages(toWrite);
+      let next = 0;
+      return allocated.map((a) => (typeof a === "number" ? (written[next++] as AppendOutcome) : a));
+    },
+  });
+
+  /** A seq per item (in submission order within a conversation), or the item's failure. */
+  const allocateSeqs = async (
+    items: readonly AppendItem<R>[],
+    nowMs: number,
+  ): Promise<(number | AppendOutcome)[]> => {
+    const ids = items.map(({ record }) => kind.conversationIdOf(record.message));
+    if (kind.allocateSeqRanges === undefined) {
+      return Promise.all(
+        ids.map((id) =>
+          kind.allocateSeq(id, nowMs).catch(
+            (error: unknown): AppendOutcome => ({
+              kind: "failed",
+              error,
+            }),
+          ),
+        ),
+      );
+    }
+    const counts = new Map<string, number>();
+    for (const id of ids) counts.set(id, (counts.get(id) ?? 0) + 1);
+    const requests = [...counts].map(([conversationId, count]) => ({ conversationId, count }));
+    try {
+      const firsts = await kind.allocateSeqRanges(requests, nowMs);
+      const nextSeq = new Map(requests.map((r, i) => [r.conversationId, firsts[i] as number]));
+      return ids.map((id) => {
+        const seq = nextSeq.get(id) as number;
+        nextSeq.set(id, seq + 1);
+        return seq;
+      });
+    } catch (error) {
+      return ids.map(() => ({ kind: "failed", error }));
+    }
   };
+
+  const insertWithSignal = async (
+    record: R,
+    signal: AbortSignal | undefined,
+    claimedAtMs: number | undefined,
+  ): Promise<void> => {
+    for (let attempt = 1; ; attempt++) {
+      const outcome = await appends.submit({ record, signal, claimedAtMs });
+      if (outcome.kind === "stored") return;
+      if (outcome.kind === "failed") throw outcome.error;
+      if (attempt >= MAX_SEQ_ATTEMPTS) {
+        throw new Error(`seq taken ${attempt} times in a row: ${record.message.messageKey}`);
+      }
+      logger.warn("seq handed out twice; taking another", { key: record.message.messageKey });
+    }
+  };
+  const insert = (record: R) => insertWithSignal(record, undefined, undefined);
 
   const send = async (caller: Caller, req: Req, signal?: AbortSignal): Promise<Res> => {
     const prepared = await kind.prepare(caller, req);
@@ -118,9 +208,7 @@ export function createConversationPipeline<
       }
 
       const record = kind.toRecord(message, draft);
-      assertCallerWaiting(signal);
-      if (dedupKey !== undefined) assertClaimHeld(claimedAtMs, deps.claimLeaseMs, clock);
-      await insert(record);
+      await insertWithSignal(record, signal, dedupKey === undefined ? undefined : claimedAtMs);
       deps.outbox.publish(record);
       return kind.reply(message, false);
     } catch (err) {

@@ -163,26 +163,3 @@ export async function claimSend<T>(
     await new Promise((r) => setTimeout(r, IN_PROGRESS_POLL_MS));
   }
 }
-
-/**
- * Takes a seq and inserts; when a backend handed out a seq that is taken
- * (FerretDB across processes), takes another. `isSeqTaken` recognises the
- * store's error for that case.
- */
-export async function insertWithNewSeq(
-  allocate: () => Promise<number>,
-  insert: (seq: number) => Promise<void>,
-  isSeqTaken: (err: unknown) => boolean,
-  logger: Logger,
-): Promise<number> {
-  for (let attempt = 1; ; attempt++) {
-    const seq = await allocate();
-    try {
-      await insert(seq);
-      return seq;
-    } catch (err) {
-      if (!isSeqTaken(err) || attempt >= 5) throw err;
-      logger.warn("seq handed out twice; taking another", { seq });
-    }
-  }
-}

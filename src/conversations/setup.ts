@@ -81,7 +81,11 @@ const CLAIM_SWEEP_MS = 60_000;
  */
 export function setupConversations(deps: ConversationsSetupDeps): ConversationsComponent {
   const { storage, bus, clock, logger, settings, webhooks, live } = deps;
-  const claims = createSendClaims({ store: storage.messages, clock });
+  const claims = createSendClaims({
+    store: storage.messages,
+    clock,
+    maxBatch: settings.writeBatchMax,
+  });
   const workers: Worker[] = [createClaimSweeper({ claims, logger, intervalMs: CLAIM_SWEEP_MS })];
   const busHandlers: Record<string, ReturnType<typeof createFanoutHandler>> = {};
 
@@ -103,6 +107,7 @@ export function setupConversations(deps: ConversationsSetupDeps): ConversationsC
     return createConversationPipeline(kind, {
       claims,
       claimLeaseMs: settings.claimLeaseMs,
+      writeBatchMax: settings.writeBatchMax,
       outbox,
       webhooks,
       clock,
@@ -120,6 +125,7 @@ export function setupConversations(deps: ConversationsSetupDeps): ConversationsC
       clock,
       messageLimits: settings.messageLimits,
       dedupWindowMs: settings.dedupWindowMs,
+      writeBatchMax: settings.writeBatchMax,
     }),
   );
   const c2cHistory = createHistory({

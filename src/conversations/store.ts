@@ -37,6 +37,31 @@ export class SeqTakenError extends Error {
   }
 }
 
+/** What became of one record of `appendMessages`. */
+export type AppendResult =
+  | { kind: "stored" }
+  /** Its (conversation, seq) exists: nothing of it was written; take a new seq. */
+  | { kind: "seq-taken" }
+  /** Any other write error of this item alone. */
+  | { kind: "failed"; error: unknown };
+
+/** `appendMessages` over one-by-one inserts: for backends without bulk writes. */
+export async function appendOneByOne<R>(
+  records: readonly R[],
+  insert: (record: R) => Promise<void>,
+): Promise<AppendResult[]> {
+  return Promise.all(
+    records.map(async (r): Promise<AppendResult> => {
+      try {
+        await insert(r);
+        return { kind: "stored" };
+      } catch (error) {
+        return error instanceof SeqTakenError ? { kind: "seq-taken" } : { kind: "failed", error };
+      }
+    }),
+  );
+}
+
 /** The messages of one conversation kind, unique per (conversation, seq). */
 export interface ConversationMessageStore<
   M extends SequencedMessage,
@@ -44,6 +69,13 @@ export interface ConversationMessageStore<
 > {
   /** Inserts a message; throws SeqTakenError if its (conversation, seq) exists. */
   insertMessage(record: R): Promise<void>;
+  /**
+   * Inserts a batch of messages (each with its outbox mark) in as few round
+   * trips as the backend allows, item by item: one item's taken seq or write
+   * error does not stop the others. Returns one result per record, in order.
+   * Throws only when nothing could be attempted (store unreachable).
+   */
+  appendMessages(records: readonly R[]): Promise<AppendResult[]>;
   /** The message stored under `dedupKey` at or after `sinceMs`, if any (the newest). */
   selectMessageByDedupKey(dedupKey: string, sinceMs: number): Promise<R | undefined>;
   /** Clears the outbox mark of the given message keys; unknown keys are ignored. */
@@ -76,6 +108,12 @@ export type DedupClaim =
   /** Someone claimed it at `claimedAtMs`, within the window. */
   | { kind: "taken"; claimedAtMs: number };
 
+export interface ClaimRequest {
+  key: string;
+  nowMs: number;
+  windowMs: number;
+}
+
 /** The idempotency claims of every kind's sends, in one place. */
 export interface ClaimStore {
   /**
@@ -83,6 +121,11 @@ export interface ClaimStore {
    * taken over. Atomic across processes.
    */
   claimDedupKey(key: string, nowMs: number, windowMs: number): Promise<DedupClaim>;
+  /**
+   * `claimDedupKey` for many keys in as few round trips as the backend allows;
+   * one result per request, in order. Keys are expected to be distinct.
+   */
+  claimDedupKeys(requests: readonly ClaimRequest[]): Promise<DedupClaim[]>;
   /** Releases a claim (the send failed or was denied) so a retry is evaluated afresh. */
   releaseDedupKey(key: string): Promise<void>;
   /** Deletes claims older than `beforeMs`; returns how many. */

@@ -99,6 +99,34 @@ export function describeConversationMessageStoreContract<
       expect((await store.selectMessageByDedupKey("k", 0))?.message.seq).toBe(2n);
     });
 
+    it("appends a batch item by item: a taken seq fails that item alone, nothing of it written", async () => {
+      await store.insertMessage(record(2, { unpublished: true, timeMs: 20 }));
+      const results = await store.appendMessages([
+        record(1, { unpublished: true, timeMs: 10 }),
+        record(2, { unpublished: true, timeMs: 30 }),
+        record(3, { timeMs: 40 }),
+        fixture.record(fixture.otherConversationId, 2, { unpublished: true }),
+        record(3, { unpublished: true, timeMs: 50 }),
+      ]);
+      expect(results.map((r) => r.kind)).toEqual([
+        "stored",
+        "seq-taken",
+        "stored",
+        "stored",
+        "seq-taken",
+      ]);
+      expect(await store.appendMessages([])).toEqual([]);
+      const all = await store.selectMessagesAfter(C, { afterSeq: 0, upToSeq: 0, minTimeMs: 0 }, 10);
+      expect(seqsOf(all)).toEqual([1, 2, 3]);
+      // The first writer's message and mark stay; the duplicates left no mark.
+      expect(all[1]?.timeMs).toBe(20n);
+      const pending = (await store.selectUnpublished(1_000_000, 10)).map((r) => r.message);
+      expect(pending.map((m) => m.messageKey).sort()).toEqual(
+        [`${C}:1`, `${C}:2`, `${fixture.otherConversationId}:2`].sort(),
+      );
+      expect(pending.find((m) => m.messageKey === `${C}:2`)?.timeMs).toBe(20n);
+    });
+
     it("keeps the outbox mark until published, oldest first", async () => {
       await store.insertMessage(record(2, { unpublished: true, timeMs: 200 }));
       await store.insertMessage(record(1, { unpublished: true, timeMs: 100 }));

@@ -64,6 +64,31 @@ export function describeMessageStoreContract(makeStore: () => Promise<MessageSto
       expect(await store.selectLastSeq(CONV)).toBe(20);
     });
 
+    it("allocates seq ranges for many conversations at once, never overlapping", async () => {
+      expect(await store.allocateSeq(CONV)).toBe(1);
+      expect(
+        await store.allocateSeqRanges([
+          { conversationId: CONV, count: 3 },
+          { conversationId: "c2c:x:y", count: 2 },
+        ]),
+      ).toEqual([2, 1]);
+      // Concurrent batches and single allocations share one sequence.
+      const got = await Promise.all([
+        store.allocateSeqRanges([{ conversationId: CONV, count: 4 }]),
+        store.allocateSeqRanges([{ conversationId: CONV, count: 2 }]),
+        store.allocateSeq(CONV).then((s) => [s]),
+      ]);
+      const taken = [
+        ...Array.from({ length: 4 }, (_, i) => (got[0][0] as number) + i),
+        ...Array.from({ length: 2 }, (_, i) => (got[1][0] as number) + i),
+        got[2][0] as number,
+      ].sort((a, b) => a - b);
+      expect(taken).toEqual([5, 6, 7, 8, 9, 10, 11]);
+      expect(await store.selectLastSeq(CONV)).toBe(11);
+      expect(await store.selectLastSeq("c2c:x:y")).toBe(2);
+      expect(await store.allocateSeqRanges([])).toEqual([]);
+    });
+
     it("claims a dedup key once per window, atomically, and releases it", async () => {
       const claims = await Promise.all(
         Array.from({ length: 5 }, () => store.claimDedupKey("k", 1000, 120_000)),
@@ -79,6 +104,74 @@ export function describeMessageStoreContract(makeStore: () => Promise<MessageSto
       expect(await store.claimDedupKey("k", 500_000, 120_000)).toEqual({ kind: "claimed" });
       expect(await store.deleteDedupKeysBefore(500_001)).toBe(1);
       expect(await store.claimDedupKey("k", 500_002, 120_000)).toEqual({ kind: "claimed" });
+    });
+
+    it("claims many keys in one call, each as claimDedupKey would", async () => {
+      expect(await store.claimDedupKey("taken", 1000, 120_000)).toEqual({ kind: "claimed" });
+      expect(await store.claimDedupKey("stale", 1000, 10)).toEqual({ kind: "claimed" });
+      const got = await store.claimDedupKeys([
+        { key: "a", nowMs: 2000, windowMs: 120_000 },
+        { key: "taken", nowMs: 2000, windowMs: 120_000 },
+        { key: "stale", nowMs: 2000, windowMs: 10 },
+        { key: "b", nowMs: 2000, windowMs: 120_000 },
+      ]);
+      expect(got).toEqual([
+        { kind: "claimed" },
+        { kind: "taken", claimedAtMs: 1000 },
+        { kind: "claimed" },
+        { kind: "claimed" },
+      ]);
+      expect(await store.claimDedupKey("a", 3000, 120_000)).toEqual({
+        kind: "taken",
+        claimedAtMs: 2000,
+      });
+      expect(await store.claimDedupKeys([])).toEqual([]);
+    });
+
+    it("upserts many conversation entries in one call, order-proof", async () => {
+      const m = (seq: number) => record(seq).message;
+      await store.upsertConversation({
+        ownerUserId: "bob",
+        conversationId: CONV,
+        peerUserId: "alice",
+        seq: 5,
+        lastMessage: m(5),
+        timeMs: 500,
+      });
+      await store.upsertConversations([
+        // Stale for bob: changes nothing.
+        {
+          ownerUserId: "bob",
+          conversationId: CONV,
+          peerUserId: "alice",
+          seq: 4,
+          lastMessage: m(4),
+          timeMs: 400,
+        },
+        {
+          ownerUserId: "alice",
+          conversationId: CONV,
+          peerUserId: "bob",
+          seq: 4,
+          lastMessage: m(4),
+          timeMs: 400,
+        },
+        {
+          ownerUserId: "carol",
+          conversationId: "c2c:carol:dave",
+          peerUserId: "dave",
+          seq: 1,
+          lastMessage: undefined,
+          timeMs: 100,
+        },
+      ]);
+      await store.upsertConversations([]);
+      const bob = await store.selectConversation("bob", CONV);
+      expect([bob?.lastSeq, bob?.lastMessage?.seq, bob?.updatedAtMs]).toEqual([5, 5n, 500]);
+      const alice = await store.selectConversation("alice", CONV);
+      expect([alice?.lastSeq, alice?.lastMessage?.seq, alice?.peerUserId]).toEqual([4, 4n, "bob"]);
+      const carol = await store.selectConversation("carol", "c2c:carol:dave");
+      expect([carol?.lastSeq, carol?.lastMessage, carol?.readSeq]).toEqual([1, undefined, 0]);
     });
 
     it("round-trips the message", async () => {

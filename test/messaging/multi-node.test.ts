@@ -82,3 +82,33 @@ it("answers a retry that lands on the other node with the original message", asy
     expect(all).toEqual(expect.arrayContaining(seqs));
   });
 });
+
+it("never hands out a seq twice when both nodes' batches write one conversation at once", async () => {
+  await clientAs(AccountService, nodeA.baseUrl, ADMIN).importAccounts({
+    accounts: [{ userId: "carol" }, { userId: "dave" }],
+  });
+  const onA = clientAs(MessageService, nodeA.baseUrl, "carol");
+  const onB = clientAs(MessageService, nodeB.baseUrl, "carol");
+  // Enough concurrent sends that each node writes batches of several while
+  // the other does: seqs come from one shared space, each stored once.
+  const sent = await Promise.all(
+    Array.from({ length: 60 }, (_, i) =>
+      (i % 2 ? onA : onB).sendMessage({
+        toUserId: "dave",
+        body: [text(`c${i}`)],
+        clientMessageId: `burst-${i}`,
+      }),
+    ),
+  );
+  const seqs = sent.map((r) => Number(r.seq));
+  expect(new Set(seqs).size).toBe(60);
+  const synced = await clientAs(MessageService, nodeB.baseUrl, "dave").syncMessages({
+    peerUserId: "carol",
+    limit: 100,
+  });
+  const stored = synced.messages.map((m) => [Number(m.seq), m.clientMessageId]);
+  expect(stored.map(([s]) => s)).toEqual([...seqs].sort((x, y) => x - y));
+  // Each acked seq holds the message its sender was told it holds.
+  const told = new Map(sent.map((r, i) => [Number(r.seq), `burst-${i}`]));
+  for (const [seq, id] of stored) expect(told.get(seq as number)).toBe(id);
+});

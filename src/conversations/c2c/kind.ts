@@ -18,6 +18,7 @@ import type { ConversationKind } from "../kind.js";
 import { checkAdminOptions, MAX_CLIENT_MESSAGE_ID_BYTES } from "../send-steps.js";
 import { bodyProblem, type MessageLimits, validateMessage } from "../validate-body.js";
 import { c2cConversationId } from "./conversation-id.js";
+import { createConversationListWriter } from "./conversation-list-writer.js";
 import { decodeFanoutEvent, encodeFanoutEvent } from "./fanout-event.js";
 import type { C2CSendPolicy } from "./send-policy.js";
 import type { MessageRecord, MessageStore } from "./store.js";
@@ -32,6 +33,8 @@ export interface C2cKindDeps {
   clock: Clock;
   messageLimits: MessageLimits;
   dedupWindowMs: number;
+  /** Most conversation-list updates written in one batch. */
+  writeBatchMax: number;
 }
 
 export type C2cKind = ConversationKind<
@@ -50,6 +53,7 @@ export type C2cKind = ConversationKind<
  */
 export function createC2cKind(deps: C2cKindDeps): C2cKind {
   const { store, clock } = deps;
+  const lists = createConversationListWriter({ store, maxBatch: deps.writeBatchMax });
   return {
     name: "c2c",
     subject: deps.subject,
@@ -118,6 +122,7 @@ export function createC2cKind(deps: C2cKindDeps): C2cKind {
     },
 
     allocateSeq: (conversationId) => store.allocateSeq(conversationId),
+    allocateSeqRanges: (requests) => store.allocateSeqRanges(requests),
     conversationIdOf: (m) => m.conversationId,
     toRecord: (message, { dedupKey, options }) => ({
       message,
@@ -149,7 +154,7 @@ export function createC2cKind(deps: C2cKindDeps): C2cKind {
       const lastMessage = event.noLastMessage ? undefined : message;
       const { conversationId } = message;
       await Promise.all([
-        store.upsertConversation({
+        lists.record({
           ownerUserId: message.toUserId,
           conversationId,
           peerUserId: message.fromUserId,
@@ -157,7 +162,7 @@ export function createC2cKind(deps: C2cKindDeps): C2cKind {
           lastMessage,
           timeMs,
         }),
-        store.upsertConversation({
+        lists.record({
           ownerUserId: message.fromUserId,
           conversationId,
           peerUserId: message.toUserId,

@@ -7,6 +7,22 @@ export interface MessageRecord extends StoredMessage<Message> {
   noLastMessage: boolean;
 }
 
+/** `count` seqs of one conversation. */
+export interface SeqRangeRequest {
+  conversationId: string;
+  count: number;
+}
+
+/** A fanned-out message as it touches one owner's conversation entry. */
+export interface ConversationUpdate {
+  ownerUserId: string;
+  conversationId: string;
+  peerUserId: string;
+  seq: number;
+  lastMessage: Message | undefined;
+  timeMs: number;
+}
+
 /** One user's view of one conversation. */
 export interface ConversationRecord {
   ownerUserId: string;
@@ -28,6 +44,14 @@ export interface ConversationRecord {
 export interface MessageStore extends ClaimStore, ConversationMessageStore<Message, MessageRecord> {
   /** Takes the next seq of a conversation (1 for the first). Strictly increasing, never reused. */
   allocateSeq(conversationId: string): Promise<number>;
+  /**
+   * Takes `count` consecutive seqs in each of several distinct conversations,
+   * in as few round trips as the backend allows; returns the first seq of each
+   * range, in order. Never hands a seq out twice within a process; across
+   * processes on a backend without atomic updates (FerretDB) two ranges may
+   * overlap, and the unique (conversation, seq) index rejects the second insert.
+   */
+  allocateSeqRanges(requests: readonly SeqRangeRequest[]): Promise<number[]>;
   /** Highest seq allocated in the conversation; 0 if none. */
   selectLastSeq(conversationId: string): Promise<number>;
   /**
@@ -46,14 +70,12 @@ export interface MessageStore extends ClaimStore, ConversationMessageStore<Messa
    * order-proof: a seq at or below the stored lastSeq changes nothing.
    * `lastMessage` undefined keeps the previous last message.
    */
-  upsertConversation(update: {
-    ownerUserId: string;
-    conversationId: string;
-    peerUserId: string;
-    seq: number;
-    lastMessage: Message | undefined;
-    timeMs: number;
-  }): Promise<void>;
+  upsertConversation(update: ConversationUpdate): Promise<void>;
+  /**
+   * `upsertConversation` for many entries in one round trip where the backend
+   * allows (at most one update per owner and conversation is expected).
+   */
+  upsertConversations(updates: readonly ConversationUpdate[]): Promise<void>;
   /**
    * The owner's conversations, most recently updated first, starting after the
    * cursor position (exclusive), at most `limit`.

@@ -1,6 +1,6 @@
 import { clone } from "@bufbuild/protobuf";
 import type { GroupMessageRecord, GroupMessageStore } from "../../conversations/group/store.js";
-import { SeqTakenError } from "../../conversations/store.js";
+import { appendOneByOne, SeqTakenError } from "../../conversations/store.js";
 import {
   type GroupMessage,
   GroupMessageKind,
@@ -23,6 +23,9 @@ export function createMemoryGroupMessageStore(): GroupMessageStore {
   const timeOf = (r: GroupMessageRecord) => Number(r.message.timeMs);
 
   return {
+    appendMessages(records) {
+      return appendOneByOne(records, (r) => this.insertMessage(r));
+    },
     async insertMessage(record) {
       const { groupId, seq, messageKey } = record.message;
       let group = groups.get(groupId);

@@ -4,7 +4,7 @@ import type {
   MessageRecord,
   MessageStore,
 } from "../../conversations/c2c/store.js";
-import { SeqTakenError } from "../../conversations/store.js";
+import { appendOneByOne, SeqTakenError } from "../../conversations/store.js";
 import { MessageSchema } from "../../gen/im/v1/message_pb.js";
 
 /** Single-process MessageStore; same semantics as MongoDB, nothing survives a restart. */
@@ -25,6 +25,9 @@ export function createMemoryMessageStore(): MessageStore {
   ];
 
   return {
+    claimDedupKeys(requests) {
+      return Promise.all(requests.map((r) => this.claimDedupKey(r.key, r.nowMs, r.windowMs)));
+    },
     async claimDedupKey(key, nowMs, windowMs) {
       const claimedAtMs = claims.get(key);
       if (claimedAtMs !== undefined && claimedAtMs > nowMs - windowMs)
@@ -52,6 +55,13 @@ export function createMemoryMessageStore(): MessageStore {
       }
       return found && copy(found);
     },
+    async allocateSeqRanges(requests) {
+      return requests.map(({ conversationId, count }) => {
+        const first = (seqs.get(conversationId) ?? 0) + 1;
+        seqs.set(conversationId, first + count - 1);
+        return first;
+      });
+    },
     async allocateSeq(conversationId) {
       const seq = (seqs.get(conversationId) ?? 0) + 1;
       seqs.set(conversationId, seq);
@@ -59,6 +69,12 @@ export function createMemoryMessageStore(): MessageStore {
     },
     async selectLastSeq(conversationId) {
       return seqs.get(conversationId) ?? 0;
+    },
+    async upsertConversations(updates) {
+      for (const u of updates) await this.upsertConversation(u);
+    },
+    appendMessages(records) {
+      return appendOneByOne(records, (r) => this.insertMessage(r));
     },
     async insertMessage(record) {
       const { conversationId, seq, messageKey } = record.message;

@@ -1,7 +1,7 @@
 import { fromJson, type JsonValue, toJson } from "@bufbuild/protobuf";
 import type { Db } from "mongodb";
 import type { GroupMessageRecord, GroupMessageStore } from "../../conversations/group/store.js";
-import { SeqTakenError } from "../../conversations/store.js";
+import { type AppendResult, SeqTakenError } from "../../conversations/store.js";
 import {
   type GroupMessage,
   GroupMessageKind,
@@ -74,6 +74,21 @@ export async function createMongoGroupMessageStore(
   });
 
   return {
+    appendMessages: (records) =>
+      guard(async () =>
+        (
+          await outbox.insertMany(
+            records.map((r) => ({ doc: toDoc(r), unpublished: r.unpublished })),
+          )
+        ).map(
+          (o): AppendResult =>
+            o === "inserted"
+              ? { kind: "stored" }
+              : o === "duplicate"
+                ? { kind: "seq-taken" }
+                : { kind: "failed", error: o.error },
+        ),
+      ),
     insertMessage: (record) =>
       guard(async () => {
         if (!(await outbox.insert(toDoc(record), record.unpublished))) {

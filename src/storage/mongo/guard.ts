@@ -1,8 +1,10 @@
 import {
+  MongoBulkWriteError,
   MongoNetworkError,
   MongoServerError,
   MongoServerSelectionError,
   MongoTopologyClosedError,
+  type WriteError,
 } from "mongodb";
 import { storageUnavailable } from "../../errors/domain-error.js";
 
@@ -31,3 +33,18 @@ export const DUPLICATE_KEY = 11000;
 export const isDuplicateKey = (err: unknown): boolean =>
   err instanceof MongoServerError &&
   (err.code === DUPLICATE_KEY || err.message.includes("UNIQUE constraint failed"));
+
+/**
+ * The per-operation errors of an unordered bulk command; rethrows anything
+ * else (the command as a whole failed, e.g. the store is unreachable).
+ */
+export function bulkWriteErrorsOf(err: unknown): WriteError[] {
+  if (!(err instanceof MongoBulkWriteError) || isUnreachable(err)) throw err;
+  const failed = Array.isArray(err.writeErrors) ? err.writeErrors : [err.writeErrors];
+  if (failed.length === 0) throw err;
+  return failed;
+}
+
+/** One operation of a bulk command hit a unique index (FerretDB: a raw SQLite error). */
+export const isDuplicateWriteError = (e: WriteError): boolean =>
+  e.code === DUPLICATE_KEY || String(e.errmsg ?? "").includes("UNIQUE constraint failed");

@@ -2,15 +2,16 @@ import { fromJson, type JsonValue, toJson } from "@bufbuild/protobuf";
 import type { Db } from "mongodb";
 import type {
   ConversationRecord,
+  ConversationUpdate,
   MessageRecord,
   MessageStore,
 } from "../../conversations/c2c/store.js";
-import { SeqTakenError } from "../../conversations/store.js";
+import { type AppendResult, type DedupClaim, SeqTakenError } from "../../conversations/store.js";
 import { type Message, MessageSchema } from "../../gen/im/v1/message_pb.js";
 import type { MongoCapabilities } from "./capabilities.js";
-import { guard, isDuplicateKey } from "./guard.js";
+import { bulkWriteErrorsOf, guard, isDuplicateKey, isDuplicateWriteError } from "./guard.js";
 import { createKeyedMutex } from "./keyed-mutex.js";
-import { createOutboxCollection } from "./outbox-collection.js";
+import { createOutboxCollection, insertEach } from "./outbox-collection.js";
 
 interface DedupDoc {
   _id: string;
@@ -109,26 +110,120 @@ export async function createMongoMessageStore(
   });
   const convId = (owner: string, conversationId: string) => `${owner}|${conversationId}`;
   const exclusive = createKeyedMutex(capabilities);
+  /** `$inc` upsert of a conversation's counter, returning it after (run under its lock). */
+  const incrementCounter = async (conversationId: string, by: number): Promise<SeqDoc> => {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const doc = await seqs.findOneAndUpdate(
+          { _id: conversationId },
+          { $inc: { seq: by } },
+          { upsert: true, returnDocument: "after" },
+        );
+        if (doc === null) throw new Error(`seq allocation returned nothing for ${conversationId}`);
+        return doc;
+      } catch (err) {
+        // Two first allocations raced to insert the counter; the loser retries
+        // and increments the winner's document.
+        if (!isDuplicateKey(err) || attempt >= 3) throw err;
+      }
+    }
+  };
+  const claimOne = async (key: string, nowMs: number, windowMs: number): Promise<DedupClaim> => {
+    for (;;) {
+      try {
+        await dedup.insertOne({ _id: key, claimedAtMs: nowMs });
+        return { kind: "claimed" };
+      } catch (err) {
+        if (!isDuplicateKey(err)) throw err;
+      }
+      const takenOver = await dedup.findOneAndUpdate(
+        { _id: key, claimedAtMs: { $lte: nowMs - windowMs } },
+        { $set: { claimedAtMs: nowMs } },
+      );
+      if (takenOver !== null) return { kind: "claimed" };
+      const current = await dedup.findOne({ _id: key });
+      // Released between our insert and read: try again.
+      if (current !== null) return { kind: "taken", claimedAtMs: current.claimedAtMs };
+    }
+  };
+  /** Holds the keys' locks in sorted order (no deadlock between two batches). */
+  const exclusiveAll = <T>(keys: readonly string[], work: () => Promise<T>): Promise<T> => {
+    const [first, ...rest] = keys;
+    return first === undefined ? work() : exclusive(first, () => exclusiveAll(rest, work));
+  };
+  // $max makes each update order-proof and idempotent in one atomic _id-only
+  // write: a stale or repeated seq changes nothing.
+  const entryUpdate = (u: ConversationUpdate) => ({
+    filter: { _id: convId(u.ownerUserId, u.conversationId) },
+    update: {
+      $max: {
+        lastSeq: u.seq,
+        updatedAtMs: u.timeMs,
+        ...(u.lastMessage
+          ? { last: { seq: u.seq, message: toJson(MessageSchema, u.lastMessage) } }
+          : {}),
+      },
+      $setOnInsert: {
+        ownerUserId: u.ownerUserId,
+        conversationId: u.conversationId,
+        peerUserId: u.peerUserId,
+        readSeq: 0,
+      },
+    },
+  });
+  const upsertEntry = async (o: ReturnType<typeof entryUpdate>): Promise<void> => {
+    try {
+      await conversations.updateOne(o.filter, o.update, { upsert: true });
+    } catch (err) {
+      // Two first updates raced to insert; the loser updates the winner's entry.
+      if (!isDuplicateKey(err)) throw err;
+      await conversations.updateOne(o.filter, o.update);
+    }
+  };
+  /** One unordered bulkWrite; entries that lost an insert race are updated again, one by one. */
+  const upsertEntries = async (updates: readonly ConversationUpdate[]): Promise<void> => {
+    if (updates.length === 0) return;
+    const ops = updates.map(entryUpdate);
+    const keys = [...new Set(ops.map((o) => o.filter._id))].sort();
+    await exclusiveAll(keys, async () => {
+      if (!capabilities.bulkUpdates) {
+        await Promise.all(ops.map((o) => upsertEntry(o)));
+        return;
+      }
+      try {
+        await conversations.bulkWrite(
+          ops.map((o) => ({ updateOne: { ...o, upsert: true } })),
+          { ordered: false },
+        );
+      } catch (err) {
+        const failed = bulkWriteErrorsOf(err);
+        // Two first updates raced to insert; the loser updates the winner's entry.
+        if (!failed.every(isDuplicateWriteError)) throw err;
+        for (const e of failed) {
+          const o = ops[e.index];
+          if (o !== undefined) await conversations.updateOne(o.filter, o.update);
+        }
+      }
+    });
+  };
 
   return {
-    claimDedupKey: (key, nowMs, windowMs) =>
+    claimDedupKey: (key, nowMs, windowMs) => guard(() => claimOne(key, nowMs, windowMs)),
+    claimDedupKeys: (requests) =>
       guard(async () => {
-        for (;;) {
-          try {
-            await dedup.insertOne({ _id: key, claimedAtMs: nowMs });
-            return { kind: "claimed" as const };
-          } catch (err) {
-            if (!isDuplicateKey(err)) throw err;
-          }
-          const takenOver = await dedup.findOneAndUpdate(
-            { _id: key, claimedAtMs: { $lte: nowMs - windowMs } },
-            { $set: { claimedAtMs: nowMs } },
-          );
-          if (takenOver !== null) return { kind: "claimed" as const };
-          const current = await dedup.findOne({ _id: key });
-          // Released between our insert and read: try again.
-          if (current !== null) return { kind: "taken" as const, claimedAtMs: current.claimedAtMs };
-        }
+        // One unordered insertMany; only keys already claimed take the slow path.
+        const outcomes = await insertEach(
+          dedup,
+          requests.map((r) => ({ _id: r.key, claimedAtMs: r.nowMs })),
+        );
+        return Promise.all(
+          requests.map((r, i): Promise<DedupClaim> | DedupClaim => {
+            const o = outcomes[i];
+            if (o === "inserted") return { kind: "claimed" };
+            if (o === "duplicate") return claimOne(r.key, r.nowMs, r.windowMs);
+            throw (o as { error: unknown }).error;
+          }),
+        );
       }),
     releaseDedupKey: (key) =>
       guard(async () => {
@@ -146,28 +241,44 @@ export async function createMongoMessageStore(
         return toRecord(doc, await outbox.has(doc._id));
       }),
     allocateSeq: (conversationId) =>
+      guard(
+        async () =>
+          (await exclusive(conversationId, () => incrementCounter(conversationId, 1))).seq,
+      ),
+    allocateSeqRanges: (requests) =>
       guard(() =>
-        exclusive(conversationId, async () => {
-          for (let attempt = 0; ; attempt++) {
-            try {
-              const doc = await seqs.findOneAndUpdate(
-                { _id: conversationId },
-                { $inc: { seq: 1 } },
-                { upsert: true, returnDocument: "after" },
-              );
-              if (doc === null)
-                throw new Error(`seq allocation returned nothing for ${conversationId}`);
-              return doc.seq;
-            } catch (err) {
-              // Two first allocations raced to insert the counter; the loser retries
-              // and increments the winner's document.
-              if (!isDuplicateKey(err) || attempt >= 3) throw err;
-            }
-          }
-        }),
+        // One atomic findAndModify per conversation, concurrently: a batch
+        // with several sends to one conversation takes their seqs in one
+        // command. (A bulkWrite of $inc plus a read back would be two commands
+        // for the whole batch but hands out overlapping ranges when another
+        // allocation lands in between; FerretDB also runs a bulk update of
+        // many statements far slower than the statements one by one.)
+        Promise.all(
+          requests.map(async (r) => {
+            const doc = await exclusive(r.conversationId, () =>
+              incrementCounter(r.conversationId, r.count),
+            );
+            return doc.seq - r.count + 1;
+          }),
+        ),
       ),
     selectLastSeq: (conversationId) =>
       guard(async () => (await seqs.findOne({ _id: conversationId }))?.seq ?? 0),
+    appendMessages: (records) =>
+      guard(async () =>
+        (
+          await outbox.insertMany(
+            records.map((r) => ({ doc: toDoc(r), unpublished: r.unpublished })),
+          )
+        ).map(
+          (o): AppendResult =>
+            o === "inserted"
+              ? { kind: "stored" }
+              : o === "duplicate"
+                ? { kind: "seq-taken" }
+                : { kind: "failed", error: o.error },
+        ),
+      ),
     insertMessage: (record) =>
       guard(async () => {
         if (!(await outbox.insert(toDoc(record), record.unpublished))) {
@@ -215,36 +326,8 @@ export async function createMongoMessageStore(
           timeMs: { $gte: minTimeMs },
         }),
       ),
-    upsertConversation: (u) =>
-      guard(() =>
-        exclusive(convId(u.ownerUserId, u.conversationId), async () => {
-          // $max makes the update order-proof and idempotent in one atomic
-          // _id-only write: a stale or repeated seq changes nothing.
-          const update = {
-            $max: {
-              lastSeq: u.seq,
-              updatedAtMs: u.timeMs,
-              ...(u.lastMessage
-                ? { last: { seq: u.seq, message: toJson(MessageSchema, u.lastMessage) } }
-                : {}),
-            },
-            $setOnInsert: {
-              ownerUserId: u.ownerUserId,
-              conversationId: u.conversationId,
-              peerUserId: u.peerUserId,
-              readSeq: 0,
-            },
-          };
-          const filter = { _id: convId(u.ownerUserId, u.conversationId) };
-          try {
-            await conversations.updateOne(filter, update, { upsert: true });
-          } catch (err) {
-            // Two first updates raced to insert; the loser updates the winner's entry.
-            if (!isDuplicateKey(err)) throw err;
-            await conversations.updateOne(filter, update);
-          }
-        }),
-      ),
+    upsertConversation: (u) => guard(() => upsertEntries([u])),
+    upsertConversations: (updates) => guard(() => upsertEntries(updates)),
     selectConversations: (owner, after, limit) =>
       guard(async () => {
         const position =

@@ -1,5 +1,29 @@
 import type { Collection, Db, Filter, OptionalUnlessRequiredId } from "mongodb";
-import { isDuplicateKey } from "./guard.js";
+import { bulkWriteErrorsOf, isDuplicateKey, isDuplicateWriteError } from "./guard.js";
+
+/** What became of one document of `insertMany`. */
+export type InsertOutcome = "inserted" | "duplicate" | { error: unknown };
+
+/**
+ * One unordered insertMany: every document is attempted; per-document write
+ * errors come back per index instead of failing the batch. Throws only when
+ * the command as a whole failed (e.g. the store is unreachable).
+ */
+export async function insertEach<T extends { _id: string }>(
+  collection: Collection<T>,
+  docs: readonly T[],
+): Promise<InsertOutcome[]> {
+  const outcomes: InsertOutcome[] = docs.map(() => "inserted");
+  if (docs.length === 0) return outcomes;
+  try {
+    await collection.insertMany(docs as OptionalUnlessRequiredId<T>[], { ordered: false });
+  } catch (err) {
+    for (const e of bulkWriteErrorsOf(err)) {
+      outcomes[e.index] = isDuplicateWriteError(e) ? "duplicate" : { error: e };
+    }
+  }
+  return outcomes;
+}
 
 interface OutboxDoc {
   _id: string;
@@ -49,6 +73,42 @@ export async function createOutboxCollection<D extends { _id: string; timeMs: nu
       if (await insertMessage(doc)) return true;
       await outbox.deleteOne({ _id: doc._id });
       return false;
+    },
+    /**
+     * `insert` for a batch in three round trips at most: outbox entries (of
+     * the unpublished), then messages, then the removal of entries whose
+     * message was a duplicate, each one unordered bulk command. Entries still
+     * go before their messages (a crash leaves an entry without a message).
+     */
+    async insertMany(items: readonly { doc: D; unpublished: boolean }[]): Promise<InsertOutcome[]> {
+      const outcomes: InsertOutcome[] = items.map(() => "inserted");
+      const marked = items.flatMap((it, i) => (it.unpublished ? [i] : []));
+      const entryOutcomes = await insertEach(
+        outbox,
+        marked.map((i) => {
+          const { doc } = items[i] as { doc: D };
+          return { _id: doc._id, timeMs: doc.timeMs };
+        }),
+      );
+      marked.forEach((i, j) => {
+        outcomes[i] = entryOutcomes[j] as InsertOutcome;
+      });
+      const toInsert = items.flatMap((_, i) => (outcomes[i] === "inserted" ? [i] : []));
+      const docOutcomes = await insertEach(
+        messages,
+        toInsert.map((i) => (items[i] as { doc: D }).doc),
+      );
+      const orphaned: string[] = [];
+      toInsert.forEach((i, j) => {
+        const outcome = docOutcomes[j] as InsertOutcome;
+        outcomes[i] = outcome;
+        const item = items[i] as { doc: D; unpublished: boolean };
+        if (outcome !== "inserted" && item.unpublished) orphaned.push(item.doc._id);
+      });
+      // A duplicate's entry was ours (its _id is the message key, just inserted):
+      // remove it so recovery does not republish the other node's message.
+      if (orphaned.length > 0) await outbox.deleteMany({ _id: { $in: orphaned } });
+      return outcomes;
     },
     /** Clears the entries of published messages; unknown keys are ignored. */
     async remove(keys: readonly string[]): Promise<void> {
