@@ -23,7 +23,7 @@ async function settingsReadInSrc(): Promise<Set<string>> {
     const text = await readFile(file, "utf8");
     for (const m of text.matchAll(/\(\s*env\s*,\s*"([A-Z][A-Z0-9_]+)"/g)) names.add(m[1] ?? "");
     // Per-type group settings: `${p}NAME` and tips("NAME", ...) with p = `GROUP_${key}_`.
-    if (text.includes("`GROUP_${base.key}_`")) {
+    if (/`GROUP_\$\{base\.key\}_`/.test(text)) {
       for (const m of text.matchAll(/`\$\{p\}([A-Z][A-Z0-9_]+)`/g))
         names.add(`GROUP_<TYPE>_${m[1]}`);
       for (const m of text.matchAll(/tips\(\s*"([A-Z][A-Z0-9_]+)"/g))
