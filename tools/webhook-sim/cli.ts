@@ -1,6 +1,8 @@
 import { readFile, writeFile } from "node:fs/promises";
 import { parseArgs } from "node:util";
 import { type Clock, systemClock } from "../../src/common/clock.js";
+import { readConfig } from "../../src/config/config.js";
+import { ConfigError } from "../../src/config/settings.js";
 import {
   DEFAULT_REPLAY_WINDOW_MS,
   DEFAULT_WEBHOOK_TIMEOUT_MS,
@@ -23,6 +25,7 @@ import { runReplay } from "./replay.js";
 import { createProgress, formatResult, formatSummary, resultJson, summarize } from "./report.js";
 import { allowAll, loadRules } from "./rules.js";
 import { startServe } from "./serve.js";
+import { adminUserSig, parseTriggerEvent, runTrigger } from "./trigger.js";
 import { createBodyValidator, DEFAULT_MAX_BODY_BYTES } from "./validate-body.js";
 import { parseVerdictList } from "./verdicts.js";
 
@@ -92,6 +95,19 @@ A proxy between the server and your endpoint; records events, replies and verdic
                         (others are forwarded and relayed, not recorded)
   --max-body-bytes N    size limit applied to modified bodies (default ${DEFAULT_MAX_BODY_BYTES})
 `,
+  trigger: `webhook-sim trigger <event> [--server URL] [options]
+Make a running server emit an event: does what causes it through the server's API, as an
+app admin (UserSig minted from $APP_ID / $APP_SECRET_KEY / $ADMIN_USER_IDS, as the server
+reads them), creating the accounts and the group if needed. Your endpoint then receives
+the server's own signed request. Events: ${WEBHOOK_EVENT_NAMES.join(", ")}
+(c2c.before-send works too).
+
+  --server URL          the server (default $IM_SERVER_URL or http://127.0.0.1:8080)
+  --from ID             sender, or group owner (default alice)
+  --to ID               recipient, or the member who joins / is removed (default bob)
+  --group ID            group for group events (default webhook-sim; created if missing)
+  --text T              message text (default "hello from webhook-sim")
+`,
   fixtures: `webhook-sim fixtures [--out FILE]
 Write sample events for every event type (JSONL).
 
@@ -108,6 +124,7 @@ Commands:
   resend    send one recorded event again, by event id
   serve     run a mock app backend answering by rules; records what it receives
   record    proxy between the server and your endpoint; records events and replies
+  trigger   make a running server emit an event (sends, group changes) for real
   fixtures  write sample events for every event type (JSONL)
 
   --version             print the version
@@ -135,6 +152,8 @@ export async function runCli(
     switch (command) {
       case "resend":
         return await resendCommand(rest, io, deps);
+      case "trigger":
+        return await triggerCommand(rest, io);
       case "--version":
       case "-V":
         io.stdout.write(`webhook-sim ${await packageVersion()}\n`);
@@ -449,6 +468,55 @@ async function resendCommand(args: readonly string[], io: CliIo, deps: CliDeps):
     quiet: false,
     failOn: new Set(),
   });
+}
+
+async function triggerCommand(args: readonly string[], io: CliIo): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: [...args],
+    allowPositionals: true,
+    options: {
+      server: { type: "string" },
+      from: { type: "string" },
+      to: { type: "string" },
+      group: { type: "string" },
+      text: { type: "string" },
+    },
+  });
+  if (positionals.length !== 1) throw new UsageError("trigger: give exactly one event");
+  const event = parseTriggerEvent(positionals[0]);
+  const server = values.server ?? io.env.IM_SERVER_URL ?? "http://127.0.0.1:8080";
+  if (!/^https?:\/\//.test(server))
+    throw new UsageError(`--server: expected http(s)://..., got "${server}"`);
+  let config: ReturnType<typeof readConfig>;
+  try {
+    config = readConfig(io.env);
+  } catch (err) {
+    if (err instanceof ConfigError) throw new UsageError(err.message);
+    throw err;
+  }
+  const [adminUserId] = config.adminUserIds;
+  if (adminUserId === undefined) throw new UsageError("trigger: ADMIN_USER_IDS names no admin");
+  if (config.devSecretKey) {
+    io.stderr.write("webhook-sim: note: APP_SECRET_KEY unset, signing with the development key\n");
+  }
+  const log = (line: string): void => io.stdout.write(`${line}\n`);
+  try {
+    await runTrigger({
+      server,
+      event,
+      from: values.from ?? "alice",
+      to: values.to ?? "bob",
+      group: values.group ?? "webhook-sim",
+      text: values.text ?? "hello from webhook-sim",
+      adminSig: adminUserSig({ appId: config.appId, secretKey: config.secretKey, adminUserId }),
+      log,
+    });
+  } catch (err) {
+    io.stderr.write(`webhook-sim: trigger ${event} failed: ${(err as Error).message}\n`);
+    return 1;
+  }
+  log(`triggered ${event}`);
+  return 0;
 }
 
 const recordError =
