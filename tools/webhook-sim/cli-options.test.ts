@@ -4,6 +4,7 @@ import {
   buildWebhookHttpRequest,
   MAX_WEBHOOK_TIMEOUT_MS,
   postWebhook,
+  signedHeaders,
   verifySignature,
 } from "../../src/webhooks/index.js";
 import { replyJson, startTestServer, type TestServer } from "../../src/webhooks/test-server.js";
@@ -188,7 +189,16 @@ describe("webhook-sim serve: replays and event filters", () => {
       expect(await post(first)).toMatchObject({ kind: "response", status: 409 });
       const resigned = buildWebhookHttpRequest(SECRET, request, Date.now() + 1);
       expect(await post(resigned)).toMatchObject({ kind: "response", status: 409 });
-      expect(serve.stats).toEqual({ accepted: 1, rejected: 2 });
+      // Validly signed headers that name another event than the body are refused too.
+      const other = c2cText("moved", { id: "body-id" });
+      const body = buildWebhookHttpRequest(SECRET, other, Date.now()).body;
+      const headers = signedHeaders(
+        SECRET,
+        { timestampMs: Date.now(), command: "group-before-send", eventId: "body-id" },
+        body,
+      );
+      expect(await post({ body, headers })).toMatchObject({ kind: "response", status: 400 });
+      expect(serve.stats).toEqual({ accepted: 1, rejected: 3 });
       expect(log.filter((l) => l.startsWith("rejected replayed-event"))).toHaveLength(2);
     } finally {
       await serve.close();

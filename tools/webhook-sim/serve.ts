@@ -3,6 +3,7 @@ import type { Clock } from "../../src/common/clock.js";
 import type { WebhookRequest } from "../../src/gen/im/v1/webhook_pb.js";
 import {
   type BodyValidator,
+  COMMAND_HEADER,
   createSeenEventIds,
   DEFAULT_REPLAY_WINDOW_MS,
   DEFAULT_WEBHOOK_TIMEOUT_MS,
@@ -125,11 +126,14 @@ async function handle(
     return;
   }
   if (options.secret !== undefined) {
-    // The signature covers the header's id; the body must name the same event.
-    if (header(req, EVENT_ID_HEADER) !== request.eventId) {
+    // The signature covers the headers' id and command; the body must name the same event.
+    if (
+      header(req, EVENT_ID_HEADER) !== request.eventId ||
+      header(req, COMMAND_HEADER) !== eventName
+    ) {
       stats.rejected += 1;
-      options.log(`rejected event-id-mismatch: ${request.eventId}`);
-      sendText(res, 400, JSON.stringify({ error: "event-id-mismatch" }));
+      options.log(`rejected header-mismatch: ${request.eventId}`);
+      sendText(res, 400, JSON.stringify({ error: "header-mismatch" }));
       return;
     }
     // A captured request re-sent within the timestamp window verifies; its id gives it away.
@@ -143,8 +147,9 @@ async function handle(
   stats.accepted += 1;
   const receivedAt = new Date(options.clock()).toISOString();
   const rule = selectRule(options.rules, request);
-  const name = eventNameOfCommand(request.command) ?? "unknown";
-  options.log(`${name} ${request.eventId} ${who(request)} → ${rule.name}: ${describeAction(rule)}`);
+  options.log(
+    `${eventName} ${request.eventId} ${who(request)} → ${rule.name}: ${describeAction(rule)}`,
+  );
   const reply = replyFor(rule.action, request);
   // Recorded on receipt: the answer is already decided, and a caller that times out
   // during the delay must still find the event in the file.
