@@ -15,7 +15,7 @@ import { setupRelations } from "./relations/setup.js";
 import { startServer } from "./server/server.js";
 import { createSubscribeWriter } from "./server/subscribe-writer.js";
 import { createMemoryStorage, openMongoStorage, type Storage } from "./storage/storage.js";
-import { createWebhookClient } from "./webhooks/index.js";
+import { createWebhookClient, describeWebhookConfig } from "./webhooks/index.js";
 
 export interface App {
   port: number;
@@ -63,6 +63,8 @@ export async function startApp(
       : createMemoryBus({ clock, logger });
     stops.push(() => bus.close());
     const webhooks = createWebhookClient({ config: config.webhook, logger, clock });
+    const webhookState = describeWebhookConfig(config.webhook);
+    logger.info(webhookState.message, webhookState.fields);
     stops.push(() => webhooks.close());
 
     const authenticate = createAuthenticator({

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { ConfigError } from "../config/settings.js";
-import { DEFAULT_WEBHOOK_TIMEOUT_MS, readWebhookConfig } from "./config.js";
+import { DEFAULT_WEBHOOK_TIMEOUT_MS, describeWebhookConfig, readWebhookConfig } from "./config.js";
 import { WEBHOOK_EVENT_NAMES } from "./events.js";
 
 const base = { WEBHOOK_URL: "http://127.0.0.1:9000/hook", WEBHOOK_SECRET: "s" };
@@ -55,5 +55,33 @@ describe("readWebhookConfig", () => {
     expect(error).toBeInstanceOf(ConfigError);
     expect((error as ConfigError).setting).toBe(setting);
     expect((error as Error).message).toContain(setting);
+  });
+});
+
+describe("describeWebhookConfig (the start-up log line)", () => {
+  it("says off when no URL is set", () => {
+    expect(describeWebhookConfig(undefined).message).toMatch(/^webhooks off/);
+  });
+
+  it("says on with host and events, never the secret or the path", () => {
+    const config = readWebhookConfig(
+      {
+        WEBHOOK_URL: "https://hooks.example:8443/im/TOKEN123",
+        WEBHOOK_SECRET: "very-secret",
+        WEBHOOK_EVENTS: "c2c-before-send,group-after-send",
+      },
+      "1",
+    );
+    const line = describeWebhookConfig(config);
+    expect(line).toEqual({
+      message: "webhooks on",
+      fields: {
+        webhookHost: "hooks.example:8443",
+        webhookEvents: "c2c-before-send,group-after-send",
+        webhookTimeoutMs: 2000,
+      },
+    });
+    expect(JSON.stringify(line)).not.toMatch(/very-secret|TOKEN123/);
+    expect(describeWebhookConfig(readWebhookConfig(base, "1")).fields.webhookEvents).toBe("all");
   });
 });

@@ -3,7 +3,8 @@ import { isWebhookEventName, WEBHOOK_EVENT_NAMES, type WebhookEventName } from "
 
 /** The contract of docs/architecture.md, "Webhook semantics": 2 s unless the app configures otherwise. */
 export const DEFAULT_WEBHOOK_TIMEOUT_MS = 2000;
-const MAX_WEBHOOK_TIMEOUT_MS = 60_000;
+/** The longest timeout the server accepts; the simulator shares it. */
+export const MAX_WEBHOOK_TIMEOUT_MS = 60_000;
 
 /** Where and how the server calls one app's webhook endpoint. */
 export interface WebhookConfig {
@@ -75,4 +76,24 @@ function parseEvents(raw: string | undefined): ReadonlySet<WebhookEventName> {
     );
   }
   return new Set(names as WebhookEventName[]);
+}
+
+/**
+ * What the start-up log says about webhooks: on or off, where to (host only: the
+ * path may carry a token) and which events. Never the secret.
+ */
+export function describeWebhookConfig(config: WebhookConfig | undefined): {
+  message: string;
+  fields: Record<string, unknown>;
+} {
+  if (config === undefined) return { message: "webhooks off (WEBHOOK_URL not set)", fields: {} };
+  const all = WEBHOOK_EVENT_NAMES.every((n) => config.enabledEvents.has(n));
+  return {
+    message: "webhooks on",
+    fields: {
+      webhookHost: new URL(config.url).host,
+      webhookEvents: all ? "all" : [...config.enabledEvents].join(","),
+      webhookTimeoutMs: config.timeoutMs,
+    },
+  };
 }

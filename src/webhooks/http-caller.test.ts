@@ -4,15 +4,9 @@ import { WebhookRequestSchema } from "../gen/im/v1/webhook_pb.js";
 import { beforeSendOutcomeOf, decideBeforeSend } from "./decision.js";
 import { decodeWebhookRequest, encodeWebhookRequest } from "./encoding.js";
 import { contentOf, isBeforeSendEvent } from "./events.js";
-import { postWebhook } from "./http-caller.js";
+import { type HttpTransport, postWebhook, repliedInTime } from "./http-caller.js";
 import { sendWebhookRequest } from "./sender.js";
-import {
-  COMMAND_HEADER,
-  EVENT_ID_HEADER,
-  SIGNATURE_HEADER,
-  TIMESTAMP_HEADER,
-  verifySignature,
-} from "./signing.js";
+import { COMMAND_HEADER, EVENT_ID_HEADER, TIMESTAMP_HEADER, verifySignature } from "./signing.js";
 import { refusedUrl, replyJson, sleep, startTestServer, type TestServer } from "./test-server.js";
 
 const servers: TestServer[] = [];
@@ -166,8 +160,7 @@ describe("sendWebhookRequest", () => {
     const check = verifySignature({
       secret: "topsecret",
       body: received?.body ?? "",
-      timestamp: received?.headers[TIMESTAMP_HEADER] as string,
-      signature: received?.headers[SIGNATURE_HEADER] as string,
+      header: (name) => received?.headers[name] as string | undefined,
       nowMs: 1_750_000_000_200,
     });
     expect(check).toEqual({ ok: true });
@@ -183,5 +176,53 @@ describe("sendWebhookRequest", () => {
     expect(isBeforeSendEvent(decoded.event as never)).toBe(true);
     if (decoded.event.case === "c2cBeforeSend")
       expect(contentOf(decoded.event).body).toHaveLength(1);
+  });
+});
+
+describe("the deadline is strict (injected clock, no wall time)", () => {
+  // A transport that answers (or fails) at once; the injected clock says when that was.
+  const instant = (fail = false): HttpTransport => ({
+    post: () =>
+      fail
+        ? Promise.reject(Object.assign(new Error("reset"), { code: "ECONNRESET" }))
+        : Promise.resolve({
+            status: 200,
+            body: '{"action":"BEFORE_SEND_ACTION_DENY"}',
+            oversized: false,
+          }),
+    close: () => {},
+  });
+  const at = (endMs: number) => {
+    const times = [0, endMs];
+    return () => times.shift() ?? endMs;
+  };
+  const call = (endMs: number, fail = false) =>
+    postWebhook({
+      url: "http://x/",
+      body: "{}",
+      headers: {},
+      timeoutMs: 2000,
+      transport: instant(fail),
+      now: at(endMs),
+    });
+
+  it("a reply after the limit never wins, even before the timer fires", async () => {
+    expect((await call(2000.8)).kind).toBe("timeout");
+    expect((await call(2001)).kind).toBe("timeout");
+  });
+
+  it("a reply at or before the limit counts", async () => {
+    expect((await call(1999.9)).kind).toBe("response");
+    expect((await call(2000)).kind).toBe("response");
+  });
+
+  it("a failure after the limit is a timeout, not an endpoint error", async () => {
+    expect((await call(2000.5, true)).kind).toBe("timeout");
+    expect((await call(1500, true)).kind).toBe("connection-error");
+  });
+
+  it("one rule decides", () => {
+    expect(repliedInTime(2000, 2000)).toBe(true);
+    expect(repliedInTime(2000.01, 2000)).toBe(false);
   });
 });

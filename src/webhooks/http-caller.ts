@@ -63,6 +63,36 @@ export interface PostWebhookInput {
   maxReplyBytes?: number;
 }
 
+/**
+ * The one rule for "did the reply make it": a reply counts only when its last byte
+ * arrived within the limit. The timer alone is not enough: a reply can land after
+ * the limit but before the (late, loaded) timer fires. Server, replay and record
+ * all decide through this function.
+ */
+export function repliedInTime(latencyMs: number, timeoutMs: number): boolean {
+  return latencyMs <= timeoutMs;
+}
+
+/** What a proxy in front of the endpoint keeps back for relaying a reply to the server. */
+export const DEFAULT_RELAY_MARGIN_MS = 5;
+
+/**
+ * The time a proxy between the server and the endpoint (webhook-sim record) may give
+ * the endpoint so that its verdict is the server's: the server's limit counted from the
+ * request's signing time (the server starts its timer right after signing, so this
+ * errs early, never late), less a margin for relaying the reply. A reply the proxy
+ * gets after this is withheld: the server times out and the proxy says so.
+ */
+export function proxyBudgetMs(input: {
+  timeoutMs: number;
+  signedAtMs: number;
+  nowMs: number;
+  relayMarginMs: number;
+}): number {
+  const spent = Math.max(0, input.nowMs - input.signedAtMs);
+  return Math.max(0, input.timeoutMs - spent - input.relayMarginMs);
+}
+
 // A private reason object so our own timeout is never confused with another abort.
 const TIMEOUT = Symbol("webhook-timeout");
 
@@ -76,8 +106,9 @@ export async function postWebhook(input: PostWebhookInput): Promise<WebhookHttpR
   const now = input.now ?? monotonicNow;
   const controller = new AbortController();
   const started = now();
-  const timer = setTimeout(() => controller.abort(TIMEOUT), input.timeoutMs);
   const elapsed = (): number => now() - started;
+  if (input.timeoutMs <= 0) return { kind: "timeout", latencyMs: 0 };
+  const timer = setTimeout(() => controller.abort(TIMEOUT), input.timeoutMs);
   try {
     const reply = await transport.post({
       url: input.url,
@@ -86,12 +117,16 @@ export async function postWebhook(input: PostWebhookInput): Promise<WebhookHttpR
       signal: controller.signal,
       maxReplyBytes: input.maxReplyBytes ?? DEFAULT_MAX_REPLY_BYTES,
     });
-    return { kind: "response", ...reply, latencyMs: elapsed() };
+    const latencyMs = elapsed();
+    if (!repliedInTime(latencyMs, input.timeoutMs)) return { kind: "timeout", latencyMs };
+    return { kind: "response", ...reply, latencyMs };
   } catch (err) {
-    if (controller.signal.aborted && controller.signal.reason === TIMEOUT) {
-      return { kind: "timeout", latencyMs: elapsed() };
+    const latencyMs = elapsed();
+    const timedOut = controller.signal.aborted && controller.signal.reason === TIMEOUT;
+    if (timedOut || !repliedInTime(latencyMs, input.timeoutMs)) {
+      return { kind: "timeout", latencyMs };
     }
-    return { kind: "connection-error", ...describeError(err), latencyMs: elapsed() };
+    return { kind: "connection-error", ...describeError(err), latencyMs };
   } finally {
     clearTimeout(timer);
   }

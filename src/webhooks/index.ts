@@ -9,6 +9,8 @@ export {
 } from "./client.js";
 export {
   DEFAULT_WEBHOOK_TIMEOUT_MS,
+  describeWebhookConfig,
+  MAX_WEBHOOK_TIMEOUT_MS,
   readWebhookConfig,
   type WebhookConfig,
 } from "./config.js";
@@ -57,6 +59,7 @@ export {
 export {
   createNodeHttpTransport,
   DEFAULT_MAX_REPLY_BYTES,
+  DEFAULT_RELAY_MARGIN_MS,
   type FetchLike,
   fetchTransport,
   type HttpTransport,
@@ -64,6 +67,8 @@ export {
   monotonicNow,
   type PostWebhookInput,
   postWebhook,
+  proxyBudgetMs,
+  repliedInTime,
   type TransportReply,
   type WebhookHttpResult,
 } from "./http-caller.js";
@@ -77,12 +82,17 @@ export {
 export {
   COMMAND_HEADER,
   computeSignature,
+  createSeenEventIds,
   DEFAULT_REPLAY_WINDOW_MS,
   EVENT_ID_HEADER,
+  type SeenEventIds,
   SIGNATURE_HEADER,
+  SIGNATURE_VERSION,
+  SIGNATURE_VERSION_HEADER,
   type SignatureCheck,
   type SignatureFailure,
-  signatureHeaders,
+  type SignedFields,
+  signedHeaders,
   TIMESTAMP_HEADER,
   type VerifySignatureInput,
   verifySignature,

@@ -8,7 +8,7 @@ import {
   postWebhook,
   type WebhookHttpResult,
 } from "./http-caller.js";
-import { COMMAND_HEADER, EVENT_ID_HEADER, signatureHeaders } from "./signing.js";
+import { signedHeaders } from "./signing.js";
 
 /** Where one request goes and how long it may take. */
 export interface WebhookTarget {
@@ -37,9 +37,15 @@ export function buildWebhookHttpRequest(
     body,
     headers: {
       "user-agent": WEBHOOK_USER_AGENT,
-      [EVENT_ID_HEADER]: request.eventId,
-      [COMMAND_HEADER]: eventNameOfCommand(request.command) ?? "unknown",
-      ...signatureHeaders(secret, timestampMs, body),
+      ...signedHeaders(
+        secret,
+        {
+          timestampMs,
+          command: eventNameOfCommand(request.command) ?? "unknown",
+          eventId: request.eventId,
+        },
+        body,
+      ),
     },
   };
 }

@@ -93,8 +93,6 @@ export async function startSimServeProcess(options: SimServeOptions): Promise<Si
       "serve",
       "--port",
       "0",
-      "--secret",
-      options.secret,
       "--rules",
       rulesPath,
       "--record",
@@ -102,7 +100,8 @@ export async function startSimServeProcess(options: SimServeOptions): Promise<Si
       "--timeout",
       String(options.timeoutMs),
     ],
-    { stdio: ["ignore", "pipe", "pipe"] },
+    // The secret goes in the environment, as the README advises: argv is visible in ps.
+    { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, WEBHOOK_SECRET: options.secret } },
   );
   killOnExit(child);
   let output = "";

@@ -820,19 +820,20 @@ describe.each([
     });
     try {
       const replay = (url: string, ...extra: string[]) =>
-        runSimCli([
-          "replay",
-          snapshot,
-          "--url",
-          url,
-          "--secret",
-          SECRET,
-          "--timeout",
-          String(DEFAULT_TIMEOUT_MS),
-          "--concurrency",
-          "8",
-          ...extra,
-        ]);
+        runSimCli(
+          [
+            "replay",
+            snapshot,
+            "--url",
+            url,
+            "--timeout",
+            String(DEFAULT_TIMEOUT_MS),
+            "--concurrency",
+            "8",
+            ...extra,
+          ],
+          { WEBHOOK_SECRET: SECRET },
+        );
 
       const json = await replay(same.url, "--json");
       expect(json.stderr).toBe("");

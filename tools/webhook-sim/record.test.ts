@@ -3,8 +3,12 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { silentLogger } from "../../src/log/logger.js";
 import {
   type BeforeSendEvent,
+  buildWebhookHttpRequest,
   createWebhookClient,
   decodeWebhookRequest,
+  type HttpTransport,
+  postWebhook,
+  proxyBudgetMs,
   WEBHOOK_EVENT_NAMES,
 } from "../../src/webhooks/index.js";
 import { replyJson, startTestServer, type TestServer } from "../../src/webhooks/test-server.js";
@@ -179,5 +183,72 @@ describe("webhook-sim record", () => {
     } finally {
       await v2.close();
     }
+  });
+});
+
+describe("webhook-sim record at the timeout edge (injected clocks)", () => {
+  const SIGNED_AT = 1_767_225_600_000;
+  let replyAtMs = 0;
+  let t = 0;
+  // The endpoint answers DENY at once; the injected monotonic clock says it took replyAtMs.
+  const endpoint: HttpTransport = {
+    post: () => {
+      t = replyAtMs;
+      return Promise.resolve({
+        status: 200,
+        body: JSON.stringify({ action: "BEFORE_SEND_ACTION_DENY", appCode: 1, appText: "late" }),
+        oversized: false,
+      });
+    },
+    close: () => {},
+  };
+
+  it("labels a reply at 1,995-2,000 ms timed-out and withholds it, as the server decides", async () => {
+    const dir = await tempDir();
+    const out = createJsonlWriter(dir.file("edge.jsonl"));
+    const proxy = await startRecord({
+      host: "127.0.0.1",
+      port: 0,
+      target: "http://endpoint.invalid/",
+      timeoutMs: 2000,
+      out,
+      secret: SECRET,
+      validateBody: validate,
+      clock: () => SIGNED_AT,
+      now: () => t,
+      transport: endpoint,
+      log: () => {},
+    });
+    try {
+      const outcomes: string[] = [];
+      for (const [i, at] of [1990, 1995.5, 1997, 2000].entries()) {
+        replyAtMs = at;
+        t = 0;
+        const { body, headers } = buildWebhookHttpRequest(SECRET, c2cText(`edge ${i}`), SIGNED_AT);
+        // The server's side: a short real timeout stands in for "the proxy stayed silent".
+        const result = await postWebhook({ url: proxy.url, body, headers, timeoutMs: 300 });
+        outcomes.push(result.kind);
+      }
+      await out.close();
+      const verdicts = (await readFile(dir.file("edge.jsonl"), "utf8"))
+        .trim()
+        .split("\n")
+        .map((l) => (JSON.parse(l) as RecordLine).verdict);
+      // 2000 - 5 ms relay margin: only the 1,990 ms reply reaches the server; the label agrees.
+      expect(verdicts).toEqual(["denied", "timed-out", "timed-out", "timed-out"]);
+      expect(outcomes).toEqual(["response", "timeout", "timeout", "timeout"]);
+    } finally {
+      await proxy.close();
+      await dir.remove();
+    }
+  });
+
+  it("the proxy's budget is the server's remaining time less the relay margin", () => {
+    const budget = (nowMs: number) =>
+      proxyBudgetMs({ timeoutMs: 2000, signedAtMs: 1000, nowMs, relayMarginMs: 5 });
+    expect(budget(1000)).toBe(1995);
+    expect(budget(1003)).toBe(1992);
+    expect(budget(999)).toBe(1995); // a clock behind the signer never extends the budget
+    expect(budget(5000)).toBe(0);
   });
 });

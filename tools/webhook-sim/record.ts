@@ -4,14 +4,18 @@ import type { WebhookRequest } from "../../src/gen/im/v1/webhook_pb.js";
 import {
   type BodyValidator,
   COMMAND_HEADER,
+  DEFAULT_RELAY_MARGIN_MS,
   DEFAULT_REPLAY_WINDOW_MS,
   decodeWebhookRequest,
   EVENT_ID_HEADER,
   evaluateWebhookResult,
   eventNameOfCommand,
   type HttpTransport,
+  type MonotonicNow,
   postWebhook,
+  proxyBudgetMs,
   SIGNATURE_HEADER,
+  SIGNATURE_VERSION_HEADER,
   TIMESTAMP_HEADER,
   verifySignature,
 } from "../../src/webhooks/index.js";
@@ -30,8 +34,15 @@ export interface RecordOptions {
   /** Verify incoming signatures (optional: the target verifies them anyway). */
   secret: string | undefined;
   replayWindowMs?: number;
+  /** Only these event types are recorded (all are forwarded and relayed). */
+  only?: ReadonlySet<string>;
   validateBody: BodyValidator;
+  /** Wall clock: signature window and the server's deadline (from X-IM-Timestamp). */
   clock: Clock;
+  /** Monotonic clock for the endpoint's latency (tests inject one). */
+  now?: MonotonicNow;
+  /** Kept back for relaying a reply to the server; default DEFAULT_RELAY_MARGIN_MS. */
+  relayMarginMs?: number;
   transport?: HttpTransport;
   log: (line: string) => void;
 }
@@ -41,6 +52,7 @@ export interface RecordOptions {
 const FORWARDED = [
   TIMESTAMP_HEADER,
   SIGNATURE_HEADER,
+  SIGNATURE_VERSION_HEADER,
   EVENT_ID_HEADER,
   COMMAND_HEADER,
   "user-agent",
@@ -92,8 +104,7 @@ async function proxy(
     const check = verifySignature({
       secret: options.secret,
       body,
-      timestamp: header(req, TIMESTAMP_HEADER),
-      signature: header(req, SIGNATURE_HEADER),
+      header: (name) => header(req, name),
       nowMs: options.clock(),
       windowMs: options.replayWindowMs ?? DEFAULT_REPLAY_WINDOW_MS,
     });
@@ -117,13 +128,26 @@ async function proxy(
     const value = header(req, name);
     if (value !== undefined) headers[name] = value;
   }
-  const receivedAt = new Date(options.clock()).toISOString();
+  const nowMs = options.clock();
+  const receivedAt = new Date(nowMs).toISOString();
+  // The endpoint gets what is left of the server's own budget, so a reply the server
+  // would not see in time is never relayed nor recorded as a reply.
+  const signedAt = Number(header(req, TIMESTAMP_HEADER));
+  const timeoutMs = Number.isFinite(signedAt)
+    ? proxyBudgetMs({
+        timeoutMs: options.timeoutMs,
+        signedAtMs: signedAt,
+        nowMs,
+        relayMarginMs: options.relayMarginMs ?? DEFAULT_RELAY_MARGIN_MS,
+      })
+    : options.timeoutMs;
   const result = await postWebhook({
     url: options.target,
     body: text,
     headers,
-    timeoutMs: options.timeoutMs,
+    timeoutMs,
     ...(options.transport === undefined ? {} : { transport: options.transport }),
+    ...(options.now === undefined ? {} : { now: options.now }),
   });
   if (result.kind === "response") {
     sendText(res, result.status, result.body);
@@ -133,9 +157,11 @@ async function proxy(
   } else {
     res.socket?.destroy();
   }
+  const name = eventNameOfCommand(request.command) ?? "unknown";
+  if (options.only !== undefined && !options.only.has(name)) return;
   const evaluation = evaluateWebhookResult(request, result, options.validateBody);
   options.log(
-    `${eventNameOfCommand(request.command) ?? "unknown"} ${request.eventId} ${Math.round(result.latencyMs)} ms → ${verdictMeaning(evaluation)}`,
+    `${name} ${request.eventId} ${Math.round(result.latencyMs)} ms → ${verdictMeaning(evaluation)}`,
   );
   options.out.write(
     recordLineFor(request, {

@@ -250,8 +250,8 @@ describe("webhook-sim replay", () => {
   it("shows no progress when not on a terminal, and --quiet prints only the summary", async () => {
     const file = dir.file("quiet.jsonl");
     await writeEvents(file, [c2cText("modify"), c2cText("deny"), c2cText("other")]);
-    const { io, stdout, stderr } = testIo();
-    await runCli(["replay", file, "--url", endpoint.url, "--secret", "s", "--quiet"], io);
+    const { io, stdout, stderr } = testIo({ env: { WEBHOOK_SECRET: "s" } });
+    await runCli(["replay", file, "--url", endpoint.url, "--quiet"], io);
     expect(stderr.text()).toBe("");
     expect(stdout.text()).not.toContain("verdict:");
     expect(stdout.text()).toMatch(/^total\s+3\s+/m);

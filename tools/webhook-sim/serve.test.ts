@@ -248,6 +248,8 @@ describe("webhook-sim serve", () => {
         "--json",
         "--concurrency",
         "8",
+        // serve refuses event ids it has already seen; a replay against it needs fresh ones.
+        "--new-ids",
       ],
       io,
     );

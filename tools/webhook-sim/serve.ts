@@ -3,13 +3,15 @@ import type { Clock } from "../../src/common/clock.js";
 import type { WebhookRequest } from "../../src/gen/im/v1/webhook_pb.js";
 import {
   type BodyValidator,
+  COMMAND_HEADER,
+  createSeenEventIds,
   DEFAULT_REPLAY_WINDOW_MS,
   DEFAULT_WEBHOOK_TIMEOUT_MS,
   decodeWebhookRequest,
+  EVENT_ID_HEADER,
   evaluateWebhookResult,
   eventNameOfCommand,
-  SIGNATURE_HEADER,
-  TIMESTAMP_HEADER,
+  type SeenEventIds,
   verifySignature,
   type WebhookHttpResult,
 } from "../../src/webhooks/index.js";
@@ -25,6 +27,8 @@ export interface ServeOptions {
   /** Verify signatures with this secret; undefined accepts unsigned requests (--no-verify). */
   secret: string | undefined;
   replayWindowMs?: number;
+  /** Only these event types are answered by the rules, logged and recorded; others get "allow". */
+  only?: ReadonlySet<string>;
   /** The caller's timeout, to record what the server concludes from a long delay. */
   timeoutMs?: number;
   /** Every accepted event is appended here (replayable). */
@@ -53,9 +57,10 @@ export interface RunningServer {
  */
 export async function startServe(options: ServeOptions): Promise<RunningServer> {
   const stats: ServeStats = { accepted: 0, rejected: 0 };
+  const seen = createSeenEventIds(options.replayWindowMs ?? DEFAULT_REPLAY_WINDOW_MS);
   const pending = new Set<Promise<void>>();
   const server = createServer((req, res) => {
-    const task = handle(req, res, options, stats).catch((err: unknown) => {
+    const task = handle(req, res, options, stats, seen).catch((err: unknown) => {
       options.log(`error: ${(err as Error).message}`);
       sendText(res, 500, JSON.stringify({ error: "internal error" }));
     });
@@ -78,6 +83,7 @@ async function handle(
   res: ServerResponse,
   options: ServeOptions,
   stats: ServeStats,
+  seen: SeenEventIds,
 ): Promise<void> {
   if (req.method !== "POST") {
     sendText(res, 405, JSON.stringify({ error: "POST only" }));
@@ -93,8 +99,7 @@ async function handle(
     const check = verifySignature({
       secret: options.secret,
       body,
-      timestamp: header(req, TIMESTAMP_HEADER),
-      signature: header(req, SIGNATURE_HEADER),
+      header: (name) => header(req, name),
       nowMs: options.clock(),
       windowMs: options.replayWindowMs ?? DEFAULT_REPLAY_WINDOW_MS,
     });
@@ -114,11 +119,37 @@ async function handle(
     sendText(res, 400, JSON.stringify({ error: "bad-request", message: (err as Error).message }));
     return;
   }
+  const eventName = eventNameOfCommand(request.command) ?? "unknown";
+  if (options.only !== undefined && !options.only.has(eventName)) {
+    // Filtered out: answered as a permissive backend would, not logged, recorded or checked for replays.
+    sendText(res, 200, JSON.stringify({ action: "BEFORE_SEND_ACTION_ALLOW" }));
+    return;
+  }
+  if (options.secret !== undefined) {
+    // The signature covers the headers' id and command; the body must name the same event.
+    if (
+      header(req, EVENT_ID_HEADER) !== request.eventId ||
+      header(req, COMMAND_HEADER) !== eventName
+    ) {
+      stats.rejected += 1;
+      options.log(`rejected header-mismatch: ${request.eventId}`);
+      sendText(res, 400, JSON.stringify({ error: "header-mismatch" }));
+      return;
+    }
+    // A captured request re-sent within the timestamp window verifies; its id gives it away.
+    if (!seen.firstSighting(request.eventId, options.clock())) {
+      stats.rejected += 1;
+      options.log(`rejected replayed-event: ${request.eventId}`);
+      sendText(res, 409, JSON.stringify({ error: "replayed-event", eventId: request.eventId }));
+      return;
+    }
+  }
   stats.accepted += 1;
   const receivedAt = new Date(options.clock()).toISOString();
   const rule = selectRule(options.rules, request);
-  const name = eventNameOfCommand(request.command) ?? "unknown";
-  options.log(`${name} ${request.eventId} ${who(request)} → ${rule.name}: ${describeAction(rule)}`);
+  options.log(
+    `${eventName} ${request.eventId} ${who(request)} → ${rule.name}: ${describeAction(rule)}`,
+  );
   const reply = replyFor(rule.action, request);
   // Recorded on receipt: the answer is already decided, and a caller that times out
   // during the delay must still find the event in the file.
