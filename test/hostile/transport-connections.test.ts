@@ -125,6 +125,28 @@ describe("HTTP/2 connections", () => {
     expect(await Promise.race([device.ended, Promise.resolve("open")])).toBe("open");
   });
 
+  it("cuts a peer that stops answering PINGs, not one that answers them", async () => {
+    const a = await app({ H2_PING_INTERVAL_MS: "200", IDLE_TIMEOUT_MS: "600000" });
+    const port = Number(new URL(a.baseUrl).port);
+    // A live peer: Node's client acknowledges every PING. It connects first, so it
+    // has waited through more PING rounds than the dead one by the time that is cut.
+    const live = http2.connect(a.baseUrl);
+    cleanups.push(() => live.destroy());
+    await until(live, "connect", 5000, "live peer connected");
+
+    // A dead peer: speaks the HTTP/2 preface and acknowledges the server's
+    // SETTINGS, then never answers anything, PINGs included.
+    const dead = net.connect(port, "127.0.0.1");
+    cleanups.push(() => dead.destroy());
+    await until(dead, "connect", 5000, "dead peer connected");
+    const settings = (flags: number) => Uint8Array.of(0, 0, 0, 4, flags, 0, 0, 0, 0);
+    dead.write(Buffer.concat([Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"), settings(0)]));
+    dead.once("data", () => dead.write(settings(1)));
+    dead.on("error", () => {});
+    await until(dead, "close", 15_000, "a peer that never answers a PING is cut");
+    expect(live.closed || live.destroyed).toBe(false);
+  });
+
   it("caps concurrent streams per connection (SETTINGS_MAX_CONCURRENT_STREAMS)", async () => {
     const a = await app({ H2_MAX_CONCURRENT_STREAMS: "2" });
     const session = http2.connect(a.baseUrl, { peerMaxConcurrentStreams: 100 });
