@@ -1,6 +1,11 @@
 import { type Db, MongoClient } from "mongodb";
 import { detectCapabilities, type MongoCapabilities } from "./capabilities.js";
-import { countCommands, type StoreCommandCounts } from "./command-counter.js";
+import {
+  countCommands,
+  observeCommands,
+  type StoreCommandCounts,
+  type StoreCommandObserver,
+} from "./command-counter.js";
 
 export interface MongoConnection {
   client: MongoClient;
@@ -19,15 +24,21 @@ export interface MongoConnection {
 export async function connectMongo(
   url: string,
   database: string,
-  options: { serverSelectionTimeoutMs?: number; monitorCommands?: boolean } = {},
+  options: {
+    serverSelectionTimeoutMs?: number;
+    monitorCommands?: boolean;
+    observeCommand?: StoreCommandObserver;
+  } = {},
 ): Promise<MongoConnection> {
-  const monitorCommands = options.monitorCommands ?? false;
+  const countThem = options.monitorCommands ?? false;
+  const monitorCommands = countThem || options.observeCommand !== undefined;
   const client = new MongoClient(url, {
     serverSelectionTimeoutMS: options.serverSelectionTimeoutMs ?? 3000,
     connectTimeoutMS: 3000,
     monitorCommands,
   });
-  const commandCounts = monitorCommands ? countCommands(client) : undefined;
+  const commandCounts = countThem ? countCommands(client) : undefined;
+  if (options.observeCommand !== undefined) observeCommands(client, options.observeCommand);
   try {
     await client.connect();
     const db = client.db(database);
