@@ -10,15 +10,19 @@ import { createGroupsOf } from "./groups/groups-of.js";
 import { setupGroups } from "./groups/setup.js";
 import { setupLive } from "./live/setup.js";
 import type { Logger } from "./log/logger.js";
+import { setupMetrics } from "./metrics/setup.js";
 import { setupProfiles } from "./profiles/setup.js";
 import { setupRelations } from "./relations/setup.js";
 import { startServer } from "./server/server.js";
 import { createSubscribeWriter } from "./server/subscribe-writer.js";
 import { createMemoryStorage, openMongoStorage, type Storage } from "./storage/storage.js";
+import { createOtlpTracing, noTracing } from "./tracing/tracing.js";
 import { createWebhookClient, describeWebhookConfig } from "./webhooks/index.js";
 
 export interface App {
   port: number;
+  /** Where /metrics is served; undefined when metrics are off. */
+  metricsPort: number | undefined;
   storage: Storage;
   bus: Bus;
   /** Graceful shutdown: server first, then workers, then the backends they used. */
@@ -51,10 +55,16 @@ export async function startApp(
 
   try {
     const { messaging } = config;
+    const metrics = config.metrics && (await setupMetrics({ ...config.metrics, logger }));
+    if (metrics !== undefined) stops.push(metrics.stop);
+    const meters = metrics?.meters;
+    const tracing = config.tracing ? createOtlpTracing(config.tracing) : noTracing;
+    stops.push(() => tracing.shutdown());
     const storage = config.mongo
       ? await openMongoStorage(config.mongo.url, config.mongo.database, {
           messageRetentionMs: messaging.retentionMs,
           monitorCommands: config.mongo.monitorCommands,
+          ...(meters === undefined ? {} : { observeCommand: meters.storeCommandFinished }),
         })
       : createMemoryStorage();
     stops.push(() => storage.close());
@@ -62,7 +72,13 @@ export async function startApp(
       ? await openNatsBus({ url: config.nats.url, namespace: config.nats.namespace, logger })
       : createMemoryBus({ clock, logger });
     stops.push(() => bus.close());
-    const webhooks = createWebhookClient({ config: config.webhook, logger, clock });
+    const webhooks = createWebhookClient({
+      config: config.webhook,
+      logger,
+      clock,
+      tracing,
+      ...(meters === undefined ? {} : { meter: meters }),
+    });
     const webhookState = describeWebhookConfig(config.webhook);
     logger.info(webhookState.message, webhookState.fields);
     stops.push(() => webhooks.close());
@@ -119,6 +135,8 @@ export async function startApp(
       groupConfig: config.groups,
       clock,
       logger,
+      tracing,
+      ...(meters === undefined ? {} : { meter: meters }),
     });
     const groups = setupGroups({
       groups: storage.groups,
@@ -141,6 +159,14 @@ export async function startApp(
     // One consumer reads the messages stream; each subject goes to the component that owns it.
     const fanout = await bus.consume("fanout", routeBySubject(mergeBusHandlers(components)));
     stops.push(() => fanout.stop());
+    metrics?.sample({
+      openStreams: live.hub.openStreams,
+      outboxInFlight: conversations.outboxInFlight,
+      consumerBacklog: async () => {
+        const backlog = await bus.consumerBacklog?.("fanout");
+        return backlog && { consumer: "fanout", ...backlog };
+      },
+    });
     for (const worker of components.flatMap((c) => c.workers)) {
       worker.start();
       stops.push(() => worker.stop());
@@ -179,17 +205,22 @@ export async function startApp(
           maxRequestBytes: config.transport.requestMaxBytes,
         }),
       ],
+      tracing,
+      ...(meters === undefined ? {} : { meters }),
     });
     stops.push(() => server.shutdown());
     logger.info("listening", {
       host: config.host,
       port: server.port,
       tls: config.tls !== undefined,
+      metrics: metrics === undefined ? "off" : `${config.metrics?.host}:${metrics.port}`,
+      tracing: config.tracing?.url ?? "off",
     });
 
     let closing: Promise<void> | undefined;
     return {
       port: server.port,
+      metricsPort: metrics?.port,
       storage,
       bus,
       close: () => {

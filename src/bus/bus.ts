@@ -10,6 +10,8 @@ export interface PublishOptions {
    * reported as `duplicate` and not stored twice, so outbox retries are harmless.
    */
   msgId: string;
+  /** Extra headers stored with the event (trace context: `traceparent`, `tracestate`). */
+  headers?: Readonly<Record<string, string>>;
 }
 
 export interface PublishResult {
@@ -28,6 +30,16 @@ export interface BusEvent {
   streamSeq: number;
   /** 1 on the first delivery; grows on every redelivery. */
   deliveryCount: number;
+  /** A header it was published with (trace context); undefined when absent. */
+  header?(name: string): string | undefined;
+}
+
+/** How far a durable consumer is behind, from the server's consumer info. */
+export interface ConsumerBacklog {
+  /** Events in the stream not yet delivered to the consumer. */
+  pending: number;
+  /** Events delivered but not yet acked. */
+  ackPending: number;
 }
 
 /**
@@ -77,6 +89,9 @@ export interface Bus {
     handler: EventHandler,
     options?: ConsumeOptions,
   ): Promise<ConsumerHandle>;
+
+  /** The consumer's backlog (JetStream consumer info); undefined when the bus has none to report. */
+  consumerBacklog?(consumer: ConsumerKey): Promise<ConsumerBacklog | undefined>;
 
   /** Fire-and-forget, at-most-once; to every current subscriber of `subject` in any process. */
   publishLive(subject: string, payload: Uint8Array): void;

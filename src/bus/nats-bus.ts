@@ -3,8 +3,13 @@
  * fast at start when the server is unreachable; afterwards reconnects forever, and
  * re-reconciles the registry on every reconnect in case the server came back empty.
  */
-import { type JetStreamClient, jetstreamManager } from "@nats-io/jetstream";
-import { connect, type NatsConnection, type Subscription } from "@nats-io/transport-node";
+import { type JetStreamClient, type JetStreamManager, jetstreamManager } from "@nats-io/jetstream";
+import {
+  connect,
+  type NatsConnection,
+  headers as natsHeaders,
+  type Subscription,
+} from "@nats-io/transport-node";
 import type { Logger } from "../log/logger.js";
 import type { Bus } from "./bus.js";
 import { BusUnavailableError } from "./errors.js";
@@ -53,9 +58,10 @@ export async function openNatsBus(options: NatsBusOptions): Promise<Bus> {
   }
 
   let js: JetStreamClient;
+  let jsm: JetStreamManager;
   let reconcileReport: Bus["reconcileReport"];
   try {
-    const jsm = await jetstreamManager(nc, { timeout: publishTimeoutMs });
+    jsm = await jetstreamManager(nc, { timeout: publishTimeoutMs });
     js = jsm.jetstream();
     reconcileReport = await reconcileNats(jsm, registry, logger);
   } catch (err) {
@@ -104,14 +110,18 @@ export async function openNatsBus(options: NatsBusOptions): Promise<Bus> {
     registry,
     reconcileReport,
 
-    async publish(subject, payload, { msgId }) {
+    async publish(subject, payload, { msgId, headers }) {
       // Not sending while disconnected: nats.js would buffer the publish and might store
       // it long after we reported failure. (A retry with the same msgId is deduped.)
       if (closed || !connected) {
         throw new BusUnavailableError(`NATS at ${where} is not connected`);
       }
       try {
-        const ack = await js.publish(subject, payload, { msgID: msgId, timeout: publishTimeoutMs });
+        const ack = await js.publish(subject, payload, {
+          msgID: msgId,
+          timeout: publishTimeoutMs,
+          headers: toNatsHeaders(headers),
+        });
         return { seq: ack.seq, duplicate: ack.duplicate };
       } catch (err) {
         throw new BusUnavailableError(
@@ -140,6 +150,13 @@ export async function openNatsBus(options: NatsBusOptions): Promise<Bus> {
           consumers.delete(running);
         },
       };
+    },
+
+    async consumerBacklog(consumer) {
+      if (closed || !connected) return undefined;
+      const spec = registry.consumers[consumer];
+      const info = await jsm.consumers.info(registry.streams[spec.stream].name, spec.durable);
+      return { pending: info.num_pending, ackPending: info.num_ack_pending };
     },
 
     publishLive(subject, payload) {
@@ -205,6 +222,13 @@ export async function openNatsBus(options: NatsBusOptions): Promise<Bus> {
       if (!nc.isClosed()) await nc.close().catch(() => undefined);
     },
   };
+}
+
+function toNatsHeaders(headers: Readonly<Record<string, string>> | undefined) {
+  if (headers === undefined) return undefined;
+  const h = natsHeaders();
+  for (const [name, value] of Object.entries(headers)) h.set(name, value);
+  return h;
 }
 
 function messageOf(err: unknown): string {

@@ -63,6 +63,7 @@ export function startNatsConsumer(deps: NatsConsumerDeps): NatsConsumerHandle {
       msgId: m.headers?.get("Nats-Msg-Id") || undefined,
       streamSeq: m.seq,
       deliveryCount: m.info.deliveryCount,
+      header: (name) => m.headers?.get(name) || undefined,
     };
     const verdict = await handleEvent(handler, event, spec, logger);
     // Acks are fire-and-forget: if one is lost the event is redelivered after ack wait,

@@ -23,6 +23,30 @@ describe("readConfig", () => {
     expect([...c.adminUserIds]).toEqual(["administrator"]);
   });
 
+  it("reads the metrics listener and the OTLP traces endpoint (standard OTEL_ variables)", () => {
+    expect(readConfig({}).metrics).toBeUndefined();
+    expect(readConfig({}).tracing).toBeUndefined();
+    expect(readConfig({ METRICS_PORT: "9464", METRICS_HOST: "0.0.0.0" }).metrics).toEqual({
+      host: "0.0.0.0",
+      port: 9464,
+    });
+    expect(readConfig({ OTEL_EXPORTER_OTLP_ENDPOINT: "http://otel:4318/" }).tracing).toEqual({
+      url: "http://otel:4318/v1/traces",
+      serviceName: "im-server",
+    });
+    expect(
+      readConfig({
+        OTEL_EXPORTER_OTLP_ENDPOINT: "http://otel:4318",
+        OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: "https://c.example/t",
+        OTEL_SERVICE_NAME: "im-eu",
+      }).tracing,
+    ).toEqual({ url: "https://c.example/t", serviceName: "im-eu" });
+    expect(errorOf({ OTEL_EXPORTER_OTLP_ENDPOINT: "otel:4318" }).setting).toBe(
+      "OTEL_EXPORTER_OTLP_ENDPOINT",
+    );
+    expect(errorOf({ METRICS_PORT: "70000" }).setting).toBe("METRICS_PORT");
+  });
+
   it("reads backends and admins", () => {
     const c = readConfig({
       MONGO_URL: "mongodb://db:27017",

@@ -76,6 +76,10 @@ export interface Config {
   transport: TransportLimits;
   /** Unset: webhooks are off. */
   webhook: WebhookConfig | undefined;
+  /** Prometheus metrics on their own port (METRICS_PORT); unset or 0: off. */
+  metrics: { host: string; port: number } | undefined;
+  /** OTLP/HTTP trace export (OTEL_EXPORTER_OTLP_ENDPOINT); unset: tracing is off. */
+  tracing: { url: string; serviceName: string } | undefined;
   /** Who may send one-to-one messages to whom (admin sends bypass both). */
   c2cPolicy: {
     /** Only two-way friends may message each other; default: strangers may too. */
@@ -149,11 +153,40 @@ export function readConfig(env: Env): Config {
     messaging,
     transport: readTransportLimits(env, messaging.messageLimits.maxMessageBytes),
     webhook,
+    metrics: readMetrics(env),
+    tracing: readTracing(env),
     c2cPolicy: {
       friendsOnly: booleanSetting(env, "C2C_FRIENDS_ONLY", false),
       blockedSend: enumSetting(env, "C2C_BLOCKED_SEND", ["reject", "drop-silently"], "reject"),
     },
   };
+}
+
+function readMetrics(env: Env): Config["metrics"] {
+  const port = intSetting(env, "METRICS_PORT", 0, { min: 0, max: 65535 });
+  if (port === 0) return undefined;
+  return { host: stringSetting(env, "METRICS_HOST") ?? "127.0.0.1", port };
+}
+
+/**
+ * The standard OpenTelemetry variables: OTEL_EXPORTER_OTLP_TRACES_ENDPOINT is the
+ * full URL; OTEL_EXPORTER_OTLP_ENDPOINT the base that /v1/traces is appended to.
+ */
+function readTracing(env: Env): Config["tracing"] {
+  const tracesUrl = stringSetting(env, "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT");
+  const base = stringSetting(env, "OTEL_EXPORTER_OTLP_ENDPOINT");
+  const url =
+    tracesUrl ?? (base === undefined ? undefined : `${base.replace(/\/+$/, "")}/v1/traces`);
+  if (url === undefined) return undefined;
+  if (!/^https?:\/\//.test(url)) {
+    throw new ConfigError(
+      tracesUrl === undefined
+        ? "OTEL_EXPORTER_OTLP_ENDPOINT"
+        : "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+      "must be an http:// or https:// URL",
+    );
+  }
+  return { url, serviceName: stringSetting(env, "OTEL_SERVICE_NAME") ?? "im-server" };
 }
 
 function customFields(

@@ -1,5 +1,8 @@
 import { type EventHandler, PoisonEventError } from "../bus/index.js";
+import { type Clock, systemClock } from "../common/clock.js";
 import type { Logger } from "../log/logger.js";
+import { type MessageMeter, noMeters } from "../metrics/meters.js";
+import { noTracing, type Tracing } from "../tracing/tracing.js";
 import type { WebhookClient } from "../webhooks/index.js";
 import type { ConversationKind, FanoutEvent } from "./kind.js";
 import type { SequencedMessage, StoredMessage } from "./store.js";
@@ -7,6 +10,11 @@ import type { SequencedMessage, StoredMessage } from "./store.js";
 export interface FanoutDeps {
   webhooks: Pick<WebhookClient, "afterSend">;
   logger: Logger;
+  /** Fan-out count and lag; off by default. */
+  meter?: Pick<MessageMeter, "messageFannedOut">;
+  /** A consumer span continuing the sender's trace from the event's headers; off by default. */
+  tracing?: Tracing;
+  clock?: Clock;
 }
 
 /**
@@ -22,7 +30,10 @@ export function createFanoutHandler<
   R extends StoredMessage<M>,
   Res,
 >(kind: ConversationKind<Req, M, R, Res>, deps: FanoutDeps): EventHandler {
-  return async (event) => {
+  const meter = deps.meter ?? noMeters;
+  const tracing = deps.tracing ?? noTracing;
+  const clock = deps.clock ?? systemClock;
+  const handle: EventHandler = async (event) => {
     let decoded: FanoutEvent<M>;
     try {
       decoded = kind.decodeEvent(event.data);
@@ -39,5 +50,12 @@ export function createFanoutHandler<
     await kind.onFanout?.(message, decoded);
     deps.logger.debug("message fanned out", { kind: kind.name, key: message.messageKey });
     if (!decoded.skipAfterSendWebhook) deps.webhooks.afterSend(kind.afterSendEvent(message));
+    meter.messageFannedOut(kind.name, (clock() - Number(message.timeMs)) / 1000);
   };
+  return (event) =>
+    tracing.span(`fanout ${kind.name}`, () => handle(event), {
+      kind: "consumer",
+      attributes: { "messaging.system": "nats", "im.delivery_count": event.deliveryCount },
+      ...(event.header === undefined ? {} : { remoteParent: event.header }),
+    });
 }

@@ -1,6 +1,7 @@
 import type { Bus } from "../bus/bus.js";
 import type { Clock } from "../common/clock.js";
 import type { Logger } from "../log/logger.js";
+import { noTracing, type Tracing } from "../tracing/tracing.js";
 import type { ConversationKind } from "./kind.js";
 import type { SequencedMessage, StoredMessage } from "./store.js";
 
@@ -47,6 +48,8 @@ export interface OutboxDeps<R> {
   intervalMs: number;
   /** Only messages unpublished for this long are republished (fresh ones are still in flight). */
   staleMs: number;
+  /** A producer span per publish, its context carried in the event's headers; off by default. */
+  tracing?: Tracing;
 }
 
 /**
@@ -61,6 +64,8 @@ export interface Outbox<R> {
   publish(record: R): void;
   /** One recovery pass; returns how many messages it published. */
   recover(): Promise<number>;
+  /** Publishes of this process not yet confirmed by the bus (a metrics sample). */
+  inFlight(): number;
   start(): void;
   /** Stops the loop and waits for background publishes and marks to settle. */
   stop(): Promise<void>;
@@ -77,6 +82,8 @@ export function createOutbox<R>(deps: OutboxDeps<R>): Outbox<R> {
   let markTimer: NodeJS.Timeout | undefined;
   let loopTimer: NodeJS.Timeout | undefined;
   let recovering: Promise<number> | undefined;
+  let publishing = 0;
+  const tracing = deps.tracing ?? noTracing;
 
   // Clearing marks one by one would add a write per message; batch them.
   const flushMarks = async () => {
@@ -99,9 +106,17 @@ export function createOutbox<R>(deps: OutboxDeps<R>): Outbox<R> {
     inFlight.add(p);
     void p.finally(() => inFlight.delete(p));
   };
-  const publishRecord = async (record: R) => {
+  const publishRecord = async (record: R, headers?: Readonly<Record<string, string>>) => {
     const key = source.keyOf(record);
-    await bus.publish(subject, source.encode(record), { msgId: key });
+    publishing++;
+    try {
+      await bus.publish(subject, source.encode(record), {
+        msgId: key,
+        ...(headers === undefined ? {} : { headers }),
+      });
+    } finally {
+      publishing--;
+    }
     markPublished(key);
   };
 
@@ -142,8 +157,13 @@ export function createOutbox<R>(deps: OutboxDeps<R>): Outbox<R> {
   return {
     publish(record) {
       if (!bus.isConnected()) return;
+      const published = tracing.span(
+        `publish ${subject}`,
+        () => publishRecord(record, tracing.enabled ? tracing.headers() : undefined),
+        { kind: "producer", attributes: { "messaging.system": "nats" } },
+      );
       track(
-        publishRecord(record).catch((err: unknown) => {
+        published.catch((err: unknown) => {
           logger.debug("publish failed; the outbox will retry", {
             key: source.keyOf(record),
             err,
@@ -152,6 +172,7 @@ export function createOutbox<R>(deps: OutboxDeps<R>): Outbox<R> {
       );
     },
     recover,
+    inFlight: () => publishing,
     start() {
       if (loopTimer === undefined) tick();
     },

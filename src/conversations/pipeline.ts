@@ -1,6 +1,8 @@
 import type { Caller } from "../auth/caller.js";
 import type { Clock } from "../common/clock.js";
 import type { Logger } from "../log/logger.js";
+import { type MessageMeter, noMeters, type SendOutcome } from "../metrics/meters.js";
+import { noTracing, type Tracing } from "../tracing/tracing.js";
 import type { WebhookClient } from "../webhooks/index.js";
 import type { SendClaims } from "./claims.js";
 import { createGroupCommit } from "./group-commit.js";
@@ -45,6 +47,10 @@ export interface PipelineDeps<R> {
   /** Re-validates a body the before-send webhook modified. */
   clock: Clock;
   logger: Logger;
+  /** Sends by outcome; off by default. */
+  meter?: Pick<MessageMeter, "messageSent">;
+  /** A span around the store write; off by default. */
+  tracing?: Tracing;
 }
 
 export interface ConversationPipeline<Req, R, Res> {
@@ -70,6 +76,8 @@ export function createConversationPipeline<
   deps: PipelineDeps<R>,
 ): ConversationPipeline<Req, R, Res> {
   const { claims, clock, logger, webhooks } = deps;
+  const meter = deps.meter ?? noMeters;
+  const tracing = deps.tracing ?? noTracing;
 
   /**
    * Seq + insert with the outbox mark, group-committed: the sends that reach
@@ -163,8 +171,23 @@ export function createConversationPipeline<
   const insert = (record: R) => insertWithSignal(record, undefined, undefined);
 
   const send = async (caller: Caller, req: Req, signal?: AbortSignal): Promise<Res> => {
+    let outcome: SendOutcome = "failed";
+    try {
+      const [res, how] = await sendOnce(caller, req, signal);
+      outcome = how;
+      return res;
+    } finally {
+      meter.messageSent(kind.name, outcome);
+    }
+  };
+
+  const sendOnce = async (
+    caller: Caller,
+    req: Req,
+    signal?: AbortSignal,
+  ): Promise<[Res, SendOutcome]> => {
     const prepared = await kind.prepare(caller, req);
-    if (prepared.kind === "reply") return prepared.reply;
+    if (prepared.kind === "reply") return [prepared.reply, "dropped"];
     const { draft } = prepared;
     const { dedupKey, options } = draft;
     assertCallerWaiting(signal);
@@ -176,13 +199,13 @@ export function createConversationPipeline<
         clock,
         lookup: (sinceMs) => kind.store.selectMessageByDedupKey(dedupKey, sinceMs),
       });
-      if (claim.kind === "original") return kind.reply(claim.original.message, true);
+      if (claim.kind === "original") return [kind.reply(claim.original.message, true), "duplicate"];
       claimedAtMs = claim.claimedAtMs;
     }
     /** Success without a seq: released so a retry is evaluated afresh. */
-    const notSent = async () => {
+    const notSent = async (): Promise<[Res, SendOutcome]> => {
       await releaseClaim(claims, logger, dedupKey);
-      return kind.notSentReply(draft.conversationId, clock());
+      return [kind.notSentReply(draft.conversationId, clock()), "dropped"];
     };
 
     try {
@@ -204,13 +227,17 @@ export function createConversationPipeline<
         message.timeMs = BigInt(clock());
         kind.deliverLive(message, options?.skipSyncToSender ?? false);
         if (!options?.skipAfterSendWebhook) webhooks.afterSend(kind.afterSendEvent(message));
-        return kind.reply(message, false);
+        return [kind.reply(message, false), "live_only"];
       }
 
       const record = kind.toRecord(message, draft);
-      await insertWithSignal(record, signal, dedupKey === undefined ? undefined : claimedAtMs);
+      await tracing.span(
+        "store message",
+        () => insertWithSignal(record, signal, dedupKey === undefined ? undefined : claimedAtMs),
+        { attributes: { "im.conversation_kind": kind.name } },
+      );
       deps.outbox.publish(record);
-      return kind.reply(message, false);
+      return [kind.reply(message, false), "stored"];
     } catch (err) {
       // Nothing was stored: let a retry be evaluated afresh.
       if (!(err instanceof ClaimLapsedError)) await releaseClaim(claims, logger, dedupKey);

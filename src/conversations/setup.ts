@@ -15,6 +15,8 @@ import type {
 } from "../groups/store.js";
 import type { LiveHub } from "../live/live-hub.js";
 import type { Logger } from "../log/logger.js";
+import type { MessageMeter } from "../metrics/meters.js";
+import type { Tracing } from "../tracing/tracing.js";
 import type { WebhookClient } from "../webhooks/index.js";
 import { createHistory } from "./c2c/history.js";
 import { createC2cKind } from "./c2c/kind.js";
@@ -53,6 +55,10 @@ export interface ConversationsSetupDeps {
   groupConfig: GroupConfig;
   clock: Clock;
   logger: Logger;
+  /** Sends, fan-out and lag; off when unset. */
+  meter?: MessageMeter;
+  /** Spans for the store write, the publish and fan-out; off when unset. */
+  tracing?: Tracing;
 }
 
 /**
@@ -69,6 +75,8 @@ export interface GroupMessagingApi {
 
 export interface ConversationsComponent extends Component {
   group: GroupMessagingApi;
+  /** Publishes not yet confirmed by the bus, per kind (a metrics sample). */
+  outboxInFlight(): Record<string, number>;
 }
 
 /** How often old send claims are swept. */
@@ -88,6 +96,11 @@ export function setupConversations(deps: ConversationsSetupDeps): ConversationsC
   });
   const workers: Worker[] = [createClaimSweeper({ claims, logger, intervalMs: CLAIM_SWEEP_MS })];
   const busHandlers: Record<string, ReturnType<typeof createFanoutHandler>> = {};
+  const outboxes: Record<string, { inFlight(): number }> = {};
+  const observe = {
+    ...(deps.meter === undefined ? {} : { meter: deps.meter }),
+    ...(deps.tracing === undefined ? {} : { tracing: deps.tracing }),
+  };
 
   /** The pipeline, outbox and fan-out of one kind. */
   const plug = <Req, M extends SequencedMessage, R extends StoredMessage<M>, Res>(
@@ -101,9 +114,11 @@ export function setupConversations(deps: ConversationsSetupDeps): ConversationsC
       logger,
       intervalMs: settings.outboxIntervalMs,
       staleMs: settings.outboxStaleMs,
+      ...observe,
     });
+    outboxes[kind.name] = outbox;
     workers.push({ name: `${kind.name}-outbox`, start: outbox.start, stop: outbox.stop });
-    busHandlers[kind.subject] = createFanoutHandler(kind, { webhooks, logger });
+    busHandlers[kind.subject] = createFanoutHandler(kind, { webhooks, logger, clock, ...observe });
     return createConversationPipeline(kind, {
       claims,
       claimLeaseMs: settings.claimLeaseMs,
@@ -112,6 +127,7 @@ export function setupConversations(deps: ConversationsSetupDeps): ConversationsC
       webhooks,
       clock,
       logger,
+      ...observe,
     });
   };
 
@@ -174,6 +190,8 @@ export function setupConversations(deps: ConversationsSetupDeps): ConversationsC
       unreadOf: groupHistory.unreadOf,
     },
     services: [(router) => router.service(MessageService, createMessageService(c2c, c2cHistory))],
+    outboxInFlight: () =>
+      Object.fromEntries(Object.entries(outboxes).map(([name, o]) => [name, o.inFlight()])),
     busHandlers,
     workers,
     stop: nothingToStop,

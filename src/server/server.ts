@@ -3,6 +3,8 @@ import type { Authenticate } from "../auth/authenticator.js";
 import type { TransportLimits } from "../config/transport-limits.js";
 import { Health } from "../gen/grpc/health/v1/health_pb.js";
 import type { Logger } from "../log/logger.js";
+import { noMeters, type RpcMeter } from "../metrics/meters.js";
+import { noTracing, type Tracing } from "../tracing/tracing.js";
 import { withCodecErrors } from "./codec-errors.js";
 import { createHealthService, type Liveness } from "./health-service.js";
 import {
@@ -15,6 +17,7 @@ import { limitedCompressions } from "./limited-compression.js";
 import { limitedRouter } from "./limited-router.js";
 import { listen } from "./listen.js";
 import { createNodeHandler } from "./node-handler.js";
+import { observeInterceptor } from "./observe-interceptor.js";
 import { registerReflection } from "./reflection-service.js";
 import { requestMaxBytesOf } from "./request-limits.js";
 import type { RawRoute } from "./subscribe-writer.js";
@@ -36,6 +39,9 @@ export interface ServerOptions {
   streamsShutdown: AbortController;
   /** Tried in order before Connect: the server's own writers (e.g. live streams). */
   rawRoutes?: readonly RawRoute[];
+  /** RPC metrics and server spans; off by default. */
+  meters?: RpcMeter;
+  tracing?: Tracing;
 }
 
 export interface RunningServer {
@@ -54,6 +60,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     requestMaxBytesOf(method, options.limits);
   const router = createConnectRouter({
     interceptors: [
+      observeInterceptor(options.meters ?? noMeters, options.tracing ?? noTracing),
       requestLogInterceptor(logger),
       errorInterceptor(logger),
       authInterceptor(options.authenticate),

@@ -14,7 +14,7 @@ import { createMemoryProfileStore } from "./memory/profiles-store.js";
 import { createMemoryRelationStore } from "./memory/relations-store.js";
 import { createMongoAccountStore } from "./mongo/accounts-store.js";
 import type { MongoCapabilities } from "./mongo/capabilities.js";
-import type { StoreCommandCounts } from "./mongo/command-counter.js";
+import type { StoreCommandCounts, StoreCommandObserver } from "./mongo/command-counter.js";
 import { connectMongo } from "./mongo/connect-mongo.js";
 import { createMongoJoinApplicationStore } from "./mongo/group-application-store.js";
 import { createMongoGroupMemberStore } from "./mongo/group-member-store.js";
@@ -31,6 +31,8 @@ export interface StorageOptions {
   messageRetentionMs?: number;
   /** Count the driver's commands (benchmarks): `commandCounts` then answers. */
   monitorCommands?: boolean;
+  /** Told each command's duration (MongoDB only; store latency metrics). */
+  observeCommand?: StoreCommandObserver;
   /** Tests only: use these instead of what the server reports (to cover MongoDB's paths on FerretDB). */
   capabilities?: MongoCapabilities;
 }
@@ -81,6 +83,7 @@ export async function openMongoStorage(
 ): Promise<Storage> {
   const connection = await connectMongo(url, database, {
     monitorCommands: options.monitorCommands ?? false,
+    ...(options.observeCommand === undefined ? {} : { observeCommand: options.observeCommand }),
   });
   const { client, db, commandCounts, isReachable, onReachabilityChange } = connection;
   const capabilities = options.capabilities ?? connection.capabilities;

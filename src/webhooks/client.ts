@@ -2,6 +2,8 @@ import { randomUUID } from "node:crypto";
 import type { Clock } from "../common/clock.js";
 import type { WebhookRequest } from "../gen/im/v1/webhook_pb.js";
 import type { Logger } from "../log/logger.js";
+import { noMeters, type WebhookMeter } from "../metrics/meters.js";
+import { noTracing, type Tracing } from "../tracing/tracing.js";
 import type { WebhookConfig } from "./config.js";
 import {
   BEFORE_SEND_VERDICT_KINDS,
@@ -47,6 +49,10 @@ export interface WebhookClientDeps {
    * under load. Default 2000.
    */
   maxInFlightNotifications?: number;
+  /** Outcomes and latency by event type; off by default. */
+  meter?: WebhookMeter;
+  /** A client span per call, its `traceparent` sent with the request; off by default. */
+  tracing?: Tracing;
 }
 
 export type NotificationVerdictKind = (typeof NOTIFICATION_VERDICT_KINDS)[number];
@@ -105,7 +111,16 @@ export function createWebhookClient(deps: WebhookClientDeps): WebhookClient {
   ) as Record<NotificationVerdictKind, number>;
   let droppedOverload = 0;
   const inFlight = new Set<Promise<void>>();
-  const transport = deps.transport ?? createNodeHttpTransport();
+  const ownTransport = deps.transport ?? createNodeHttpTransport();
+  const meter = deps.meter ?? noMeters;
+  const tracing = deps.tracing ?? noTracing;
+  // Adds the active span's trace context to every request.
+  const transport: HttpTransport = tracing.enabled
+    ? {
+        post: (r) => ownTransport.post({ ...r, headers: { ...r.headers, ...tracing.headers() } }),
+        close: () => ownTransport.close(),
+      }
+    : ownTransport;
 
   const drain = async (): Promise<void> => {
     while (inFlight.size > 0) await Promise.allSettled([...inFlight]);
@@ -116,12 +131,21 @@ export function createWebhookClient(deps: WebhookClientDeps): WebhookClient {
   const buildRequest = (c: WebhookConfig, event: WebhookEvent): WebhookRequest =>
     createWebhookRequest({ appId: c.appId, eventTimeMs: clock(), eventId: newEventId() }, event);
 
-  const send = (c: WebhookConfig, request: WebhookRequest): Promise<WebhookHttpResult> =>
-    sendWebhookRequest({ url: c.url, secret: c.secret, timeoutMs: c.timeoutMs }, request, {
-      clock,
-      transport,
-      ...(deps.now === undefined ? {} : { now: deps.now }),
-    });
+  const send = (
+    c: WebhookConfig,
+    name: WebhookEventName,
+    request: WebhookRequest,
+  ): Promise<WebhookHttpResult> =>
+    tracing.span(
+      `webhook ${name}`,
+      () =>
+        sendWebhookRequest({ url: c.url, secret: c.secret, timeoutMs: c.timeoutMs }, request, {
+          clock,
+          transport,
+          ...(deps.now === undefined ? {} : { now: deps.now }),
+        }),
+      { kind: "client", attributes: { "im.webhook.event": name } },
+    );
 
   const beforeSend = async (
     event: BeforeSendEvent,
@@ -133,9 +157,10 @@ export function createWebhookClient(deps: WebhookClientDeps): WebhookClient {
     try {
       const request = buildRequest(config, event);
       eventId = request.eventId;
-      const result = await send(config, request);
+      const result = await send(config, name, request);
       const verdict = decideBeforeSend(beforeSendOutcomeOf(result), contentOf(event), validateBody);
       beforeSendCounts[verdict.kind] += 1;
+      meter.webhookFinished(name, verdict.kind, result.latencyMs / 1000);
       const fields = { event: name, eventId, verdict: verdict.kind, ...resultFields(result) };
       if (PROBLEM_VERDICTS.has(verdict.kind)) {
         logger.warn("webhook failed; delivering the original message", {
@@ -170,7 +195,7 @@ export function createWebhookClient(deps: WebhookClientDeps): WebhookClient {
       // Built and encoded before this returns (send runs synchronously up to the socket write),
       // so later changes to the caller's objects cannot leak into the request.
       const request = buildRequest(config, event);
-      const task = send(config, request)
+      const task = send(config, name, request)
         .then((result) => record(name, request.eventId, result, classifyNotification(result)))
         .catch((err: unknown) => {
           logger.error("webhook notification failed internally", { event: name, err });
@@ -189,6 +214,7 @@ export function createWebhookClient(deps: WebhookClientDeps): WebhookClient {
     verdict: NotificationVerdict,
   ): void => {
     notificationCounts[verdict.kind] += 1;
+    meter.webhookFinished(name, verdict.kind, result.latencyMs / 1000);
     if (verdict.kind === "acknowledged") {
       logger.debug("webhook acknowledged", { event: name, eventId, ...resultFields(result) });
     } else {
@@ -214,7 +240,7 @@ export function createWebhookClient(deps: WebhookClientDeps): WebhookClient {
     drain,
     close: async () => {
       await drain();
-      if (deps.transport === undefined) transport.close();
+      if (deps.transport === undefined) ownTransport.close();
     },
   };
 }

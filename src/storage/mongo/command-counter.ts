@@ -26,3 +26,12 @@ export function countCommands(client: MongoClient): () => StoreCommandCounts {
   });
   return () => ({ total, writes, byCommand: { ...byCommand } });
 }
+
+/** Receives each command's duration (driver command monitoring), e.g. for a latency histogram. */
+export type StoreCommandObserver = (command: string, ok: boolean, seconds: number) => void;
+
+/** Reports every finished command's duration; `monitorCommands: true` must be set on the client. */
+export function observeCommands(client: MongoClient, observe: StoreCommandObserver): void {
+  client.on("commandSucceeded", (e) => observe(e.commandName, true, e.duration / 1000));
+  client.on("commandFailed", (e) => observe(e.commandName, false, e.duration / 1000));
+}

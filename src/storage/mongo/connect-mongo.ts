@@ -1,6 +1,11 @@
 import { type Db, MongoClient } from "mongodb";
 import { detectCapabilities, type MongoCapabilities } from "./capabilities.js";
-import { countCommands, type StoreCommandCounts } from "./command-counter.js";
+import {
+  countCommands,
+  observeCommands,
+  type StoreCommandCounts,
+  type StoreCommandObserver,
+} from "./command-counter.js";
 
 export interface MongoConnection {
   client: MongoClient;
@@ -22,6 +27,8 @@ export interface MongoConnectOptions {
   heartbeatFrequencyMs?: number;
   /** Count the commands sent (driver command monitoring), for benchmarks. */
   monitorCommands?: boolean;
+  /** Told of every command's outcome and duration (store latency metrics). */
+  observeCommand?: StoreCommandObserver;
 }
 
 /**
@@ -40,7 +47,8 @@ export async function connectMongo(
   database: string,
   options: MongoConnectOptions = {},
 ): Promise<MongoConnection> {
-  const monitorCommands = options.monitorCommands ?? false;
+  const countThem = options.monitorCommands ?? false;
+  const monitorCommands = countThem || options.observeCommand !== undefined;
   const client = new MongoClient(url, {
     serverSelectionTimeoutMS: options.serverSelectionTimeoutMs ?? 3000,
     connectTimeoutMS: 3000,
@@ -56,7 +64,8 @@ export async function connectMongo(
     reachable = now;
     for (const listener of listeners) listener();
   });
-  const commandCounts = monitorCommands ? countCommands(client) : undefined;
+  const commandCounts = countThem ? countCommands(client) : undefined;
+  if (options.observeCommand !== undefined) observeCommands(client, options.observeCommand);
   try {
     await client.connect();
     const db = client.db(database);
