@@ -1,4 +1,4 @@
-import { type Db, MongoClient } from "mongodb";
+import { type Db, MongoClient, type W } from "mongodb";
 import { detectCapabilities, type MongoCapabilities } from "./capabilities.js";
 import { countCommands, type StoreCommandCounts } from "./command-counter.js";
 
@@ -12,6 +12,24 @@ export interface MongoConnection {
 }
 
 /**
+ * How writes are acknowledged. A send is acked to its client only after its writes are,
+ * so on a replica set "majority" is what keeps an acked message through a primary
+ * failover (a write only the old primary had is rolled back). FerretDB accepts and
+ * ignores it.
+ */
+export interface MongoWriteOptions {
+  /** "majority" (default) or a number of members. */
+  w: W;
+  /** Bound on waiting for the write concern; the write may still have been applied. */
+  wtimeoutMs: number;
+}
+
+export const defaultMongoWriteOptions: Readonly<MongoWriteOptions> = Object.freeze({
+  w: "majority",
+  wtimeoutMs: 10_000,
+});
+
+/**
  * Connects and pings once, so a wrong URL or a down server fails start-up with
  * a clear message instead of the first request. The short server-selection
  * timeout also makes requests fail fast (Unavailable) while the store is down.
@@ -19,13 +37,27 @@ export interface MongoConnection {
 export async function connectMongo(
   url: string,
   database: string,
-  options: { serverSelectionTimeoutMs?: number; monitorCommands?: boolean } = {},
+  options: {
+    serverSelectionTimeoutMs?: number;
+    monitorCommands?: boolean;
+    write?: MongoWriteOptions;
+  } = {},
 ): Promise<MongoConnection> {
   const monitorCommands = options.monitorCommands ?? false;
+  const write = options.write ?? defaultMongoWriteOptions;
   const client = new MongoClient(url, {
     serverSelectionTimeoutMS: options.serverSelectionTimeoutMs ?? 3000,
     connectTimeoutMS: 3000,
     monitorCommands,
+    // These override the same options in the URL: the server's guarantees depend on them.
+    writeConcern: { w: write.w, wtimeoutMS: write.wtimeoutMs },
+    // A write interrupted by a failover is retried once on the new primary (the driver
+    // uses it only where the server supports it: replica sets and sharded clusters).
+    retryWrites: true,
+    retryReads: true,
+    // Sync right after a send must see the acked message: reads go to the primary,
+    // which has every write it acknowledged (a secondary may lag).
+    readPreference: "primary",
   });
   const commandCounts = monitorCommands ? countCommands(client) : undefined;
   try {
