@@ -120,9 +120,13 @@ function replicasError(spec: StreamSpec, cluster: NatsCluster, cause?: unknown):
   const has = cluster.clustered
     ? `a cluster of which ${cluster.servers ?? "too few"} server(s) are up`
     : "a single server, not a cluster";
+  // JetStream places replicas on servers that have joined its meta group: a cluster
+  // just started may refuse until all have.
+  const refused = cause instanceof Error ? ` (JetStream: ${cause.message})` : "";
   return new BusReplicasError(
     `stream ${spec.name} wants ${spec.replicas} replicas (NATS_STREAM_REPLICAS) but NATS is ` +
-      `${has}; run at least ${spec.replicas} JetStream servers in one cluster or lower the replicas`,
+      `${has}${refused}; run at least ${spec.replicas} JetStream servers in one cluster ` +
+      "or lower the replicas",
     cause === undefined ? undefined : { cause },
   );
 }

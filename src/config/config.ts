@@ -1,5 +1,5 @@
 import { readFileSync } from "node:fs";
-import { MAX_STREAM_REPLICAS, type StreamKey, streamKeys } from "../bus/registry.js";
+import { MAX_STREAM_REPLICAS, type StreamKey, streamKeys } from "../bus/index.js";
 import { isValidUserId } from "../common/user-id.js";
 import type { MessageLimits } from "../conversations/validate-body.js";
 import { type GroupConfig, readGroupConfig } from "../groups/config.js";

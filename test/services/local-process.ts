@@ -5,7 +5,7 @@ import {
   startManagedProcess,
 } from "./managed-process.js";
 import { ferretDbBinary, natsServerBinary } from "./paths.js";
-import { pingMongo, pingNats } from "./readiness.js";
+import { pingMongo, pingNats, placeReplicatedStream, waitUntil } from "./readiness.js";
 
 export type { ServiceProcess } from "./managed-process.js";
 
@@ -119,9 +119,21 @@ export async function startNatsCluster(size = 3): Promise<NatsCluster> {
     await Promise.all(servers.map((s) => s.dispose()));
     throw (failed as PromiseRejectedResult).reason;
   }
+  const url = servers.map((s) => s.url).join(",");
+  // Answering is not enough: JetStream places replicas only on servers that have
+  // joined its meta group, which a just-started cluster may not have done yet.
+  try {
+    await waitUntil(() => placeReplicatedStream(url, size), {
+      what: `JetStream placing R${size} on the cluster ${url}`,
+      timeoutMs: 60_000,
+    });
+  } catch (error) {
+    await Promise.all(servers.map((s) => s.dispose()));
+    throw error;
+  }
   return {
     servers,
-    url: servers.map((s) => s.url).join(","),
+    url,
     nameOf: (server) => names[servers.indexOf(server)] ?? "?",
     dispose: async () => {
       await Promise.all(servers.map((s) => s.dispose()));
