@@ -65,11 +65,20 @@ export async function startApp(
           messageRetentionMs: messaging.retentionMs,
           monitorCommands: config.mongo.monitorCommands,
           ...(meters === undefined ? {} : { observeCommand: meters.storeCommandFinished }),
+          write: { w: config.mongo.writeConcern, wtimeoutMs: config.mongo.writeConcernTimeoutMs },
         })
       : createMemoryStorage();
     stops.push(() => storage.close());
     const bus = config.nats
-      ? await openNatsBus({ url: config.nats.url, namespace: config.nats.namespace, logger })
+      ? await openNatsBus({
+          url: config.nats.url,
+          namespace: config.nats.namespace,
+          settings: {
+            streamReplicas: config.nats.streamReplicas,
+            streamReplicasOf: config.nats.streamReplicasOf,
+          },
+          logger,
+        })
       : createMemoryBus({ clock, logger });
     stops.push(() => bus.close());
     const webhooks = createWebhookClient({

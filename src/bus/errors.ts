@@ -19,3 +19,15 @@ export class PoisonEventError extends Error {
     this.name = "PoisonEventError";
   }
 }
+
+/**
+ * A stream's replica count does not fit the NATS servers there are (more replicas than
+ * servers, or replicas on a server that is not clustered). A configuration error: start-up
+ * stops with it instead of running with fewer copies than asked for.
+ */
+export class BusReplicasError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = "BusReplicasError";
+  }
+}

@@ -11,7 +11,7 @@ export type {
   ReconcileAction,
   ReconcileReport,
 } from "./bus.js";
-export { BusUnavailableError, PoisonEventError } from "./errors.js";
+export { BusReplicasError, BusUnavailableError, PoisonEventError } from "./errors.js";
 export { createMemoryBus, type MemoryBusOptions } from "./memory-bus.js";
 export { createMemoryHub, type MemoryHub } from "./memory-hub.js";
 export { type NatsBusOptions, openNatsBus } from "./nats-bus.js";
@@ -21,5 +21,8 @@ export {
   type ConsumerKey,
   createBusRegistry,
   defaultBusSettings,
+  MAX_STREAM_REPLICAS,
+  type StreamKey,
+  streamKeys,
 } from "./registry.js";
 export { routeBySubject } from "./route-by-subject.js";

@@ -12,14 +12,19 @@ import {
 } from "@nats-io/transport-node";
 import type { Logger } from "../log/logger.js";
 import type { Bus } from "./bus.js";
-import { BusUnavailableError } from "./errors.js";
+import { BusReplicasError, BusUnavailableError } from "./errors.js";
+import { natsClusterOf } from "./nats-cluster.js";
 import { type NatsConsumerHandle, startNatsConsumer } from "./nats-consumer.js";
 import { reconcileNats } from "./nats-reconcile.js";
 import { type BusSettings, createBusRegistry } from "./registry.js";
 import { assertLiteralSubject } from "./subject.js";
 
 export interface NatsBusOptions {
-  /** e.g. nats://127.0.0.1:4222; several servers separated by commas. */
+  /**
+   * e.g. nats://127.0.0.1:4222; the servers of a cluster separated by commas. The client
+   * connects to one of them and reconnects across all of them (and any the cluster
+   * advertises).
+   */
   url: string;
   /** Defaults to "im". */
   namespace?: string;
@@ -63,9 +68,10 @@ export async function openNatsBus(options: NatsBusOptions): Promise<Bus> {
   try {
     jsm = await jetstreamManager(nc, { timeout: publishTimeoutMs });
     js = jsm.jetstream();
-    reconcileReport = await reconcileNats(jsm, registry, logger);
+    reconcileReport = await reconcileNats(jsm, registry, logger, natsClusterOf(nc));
   } catch (err) {
     await nc.close().catch(() => undefined);
+    if (err instanceof BusReplicasError) throw err;
     throw new BusUnavailableError(
       `NATS at ${where} is up but JetStream set-up failed (is it started with -js?): ${messageOf(err)}`,
       { cause: err },
@@ -93,7 +99,7 @@ export async function openNatsBus(options: NatsBusOptions): Promise<Bus> {
         logger.info("bus: reconnected to NATS", { server: s.server });
         setConnected(true);
         jetstreamManager(nc, { timeout: publishTimeoutMs })
-          .then((jsm) => reconcileNats(jsm, registry, logger))
+          .then((jsm) => reconcileNats(jsm, registry, logger, natsClusterOf(nc)))
           .then((report) => {
             // The server came back without our consumers: pick up the recreated ones now.
             if (Object.values(report.consumers).includes("created")) {
@@ -142,6 +148,10 @@ export async function openNatsBus(options: NatsBusOptions): Promise<Bus> {
         handler,
         concurrency: consumeOptions.concurrency ?? spec.concurrency,
         logger,
+        recover: async () => {
+          const jsm = await jetstreamManager(nc, { timeout: publishTimeoutMs });
+          await reconcileNats(jsm, registry, logger, natsClusterOf(nc));
+        },
       });
       consumers.add(running);
       return {

@@ -2,8 +2,19 @@
  * One process's share of a durable pull consumer. nats.js re-pulls by itself after a
  * reconnect; the outer loop here restarts consumption if the library gives up (e.g.
  * the consumer vanished and came back), so a handle keeps working until `stop()`.
+ *
+ * On a cluster the consumer's leader can change (its server died or stepped down). A
+ * pull request waiting at the old leader is gone with it and nats.js only notices after
+ * two missed idle heartbeats; the new leader's LEADER_ELECTED advisory makes us pull
+ * again at once instead. A consumer deleted under us is recreated from the registry.
  */
-import type { ConsumerMessages, JetStreamClient, JsMsg } from "@nats-io/jetstream";
+import {
+  type ConsumerMessages,
+  JetStreamApiCodes,
+  JetStreamApiError,
+  type JetStreamClient,
+  type JsMsg,
+} from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { Logger } from "../log/logger.js";
 import type { BusEvent, ConsumerHandle, EventHandler } from "./bus.js";
@@ -19,9 +30,15 @@ export interface NatsConsumerDeps {
   handler: EventHandler;
   concurrency: number;
   logger: Logger;
+  /** Recreates the registry's streams and consumers (after ours was deleted). */
+  recover(): Promise<void>;
 }
 
 const RESTART_DELAYS_MS = [250, 500, 1_000, 2_000, 5_000];
+// A pull expires after this and its idle heartbeat is half of it: a pull lost without
+// an advisory reaching us (e.g. we were connected to the dying leader's server) is
+// noticed after two missed heartbeats, i.e. within this. nats.js's default is 30 s.
+const PULL_EXPIRES_MS = 10_000;
 
 export interface NatsConsumerHandle extends ConsumerHandle {
   /**
@@ -56,6 +73,45 @@ export function startNatsConsumer(deps: NatsConsumerDeps): NatsConsumerHandle {
     },
   );
 
+  // A new leader has no record of the pulls the old one was holding: pull afresh.
+  const leaderElected = nc.subscribe(
+    `$JS.EVENT.ADVISORY.CONSUMER.LEADER_ELECTED.${stream}.${spec.durable}`,
+    {
+      callback: () => {
+        if (stopped) return;
+        logger.info("bus: consumer has a new leader; pulling again");
+        void messages?.close().catch(() => undefined);
+      },
+    },
+  );
+
+  let recovering: Promise<void> | undefined;
+  const recover = (why: string): Promise<void> => {
+    recovering ??= (async () => {
+      logger.warn("bus: consumer missing on the server; recreating it", { why });
+      try {
+        await deps.recover();
+      } catch (err) {
+        logger.error("bus: recreating the consumer failed", { err });
+      } finally {
+        recovering = undefined;
+      }
+    })();
+    return recovering;
+  };
+
+  const watchStatus = async (current: ConsumerMessages): Promise<void> => {
+    for await (const s of current.status()) {
+      if (stopped) return;
+      if (s.type === "consumer_deleted" || s.type === "consumer_not_found") {
+        await recover(s.type);
+        void current.close().catch(() => undefined);
+      } else if (s.type === "heartbeats_missed") {
+        logger.warn("bus: consumer heartbeats missed; pulling again", { count: s.count });
+      }
+    }
+  };
+
   const settle = async (m: JsMsg): Promise<void> => {
     const event: BusEvent = {
       subject: m.subject,
@@ -74,14 +130,24 @@ export function startNatsConsumer(deps: NatsConsumerDeps): NatsConsumerHandle {
   };
 
   const runOnce = async (): Promise<void> => {
-    const consumer = await js.consumers.get(stream, spec.durable);
+    const consumer = await js.consumers.get(stream, spec.durable).catch(async (err: unknown) => {
+      if (err instanceof JetStreamApiError && err.code === JetStreamApiCodes.ConsumerNotFound) {
+        await recover("consumer not found at start");
+      }
+      throw err;
+    });
     // Pull no more than we can run, so buffered events do not age towards ack wait.
-    messages = await consumer.consume({ max_messages: concurrency });
+    const current = await consumer.consume({
+      max_messages: concurrency,
+      expires: PULL_EXPIRES_MS,
+    });
+    messages = current;
     if (stopped) {
-      await messages.close();
+      await current.close();
       return;
     }
-    for await (const m of messages) {
+    void watchStatus(current).catch(() => undefined);
+    for await (const m of current) {
       await Promise.race([inFlight.whenBelow(concurrency), stopSignal]);
       if (stopped) {
         // Hand it straight back so another process takes it now, not after ack wait.
@@ -131,6 +197,7 @@ export function startNatsConsumer(deps: NatsConsumerDeps): NatsConsumerHandle {
         stopped = true;
         signalStop();
         advisory.unsubscribe();
+        leaderElected.unsubscribe();
         await messages?.close().catch(() => undefined);
         await looping;
         if (!(await inFlight.drain(spec.ackWaitMs))) {

@@ -2,7 +2,10 @@
  * Brings the server's streams and durable consumers in line with the registry:
  * create what is missing, update what drifted, leave equal ones alone. Fields JetStream
  * cannot change in place (storage, retention, ack and deliver policy) fail loudly
- * instead of being silently ignored.
+ * instead of being silently ignored. A replica count is applied in place (JetStream
+ * scales a stream up or down and moves its copies), after checking the cluster has
+ * enough servers for it: a standalone server would accept num_replicas 3 on update
+ * and keep one copy.
  */
 import {
   AckPolicy,
@@ -19,16 +22,19 @@ import {
 import { nanos } from "@nats-io/transport-node";
 import type { Logger } from "../log/logger.js";
 import type { ReconcileAction, ReconcileReport } from "./bus.js";
+import { BusReplicasError } from "./errors.js";
+import type { NatsCluster } from "./nats-cluster.js";
 import type { BusRegistry, ConsumerSpec, StreamSpec } from "./registry.js";
 
 export async function reconcileNats(
   jsm: JetStreamManager,
   registry: BusRegistry,
   logger: Logger,
+  cluster: NatsCluster,
 ): Promise<ReconcileReport> {
   const report: ReconcileReport = { streams: {}, consumers: {} };
   for (const spec of Object.values(registry.streams)) {
-    report.streams[spec.name] = await reconcileStream(jsm, spec);
+    report.streams[spec.name] = await reconcileStream(jsm, spec, cluster, logger);
   }
   for (const spec of Object.values(registry.consumers)) {
     const stream = registry.streams[spec.stream].name;
@@ -41,22 +47,28 @@ export async function reconcileNats(
   return report;
 }
 
-async function reconcileStream(jsm: JetStreamManager, spec: StreamSpec): Promise<ReconcileAction> {
+async function reconcileStream(
+  jsm: JetStreamManager,
+  spec: StreamSpec,
+  cluster: NatsCluster,
+  logger: Logger,
+): Promise<ReconcileAction> {
   const desired = {
     subjects: [...spec.subjects],
     duplicate_window: nanos(spec.duplicateWindowMs),
     max_age: nanos(spec.maxAgeMs),
+    num_replicas: spec.replicas,
   };
   const current = await infoOrNull(() => jsm.streams.info(spec.name));
   if (!current) {
+    checkReplicas(spec, cluster);
     const config: Partial<StreamConfig> & { name: string } = {
       name: spec.name,
       retention: RetentionPolicy.Limits,
       storage: StorageType.File,
-      num_replicas: 1,
       ...desired,
     };
-    await jsm.streams.add(config);
+    await placed(spec, cluster, () => jsm.streams.add(config));
     return "created";
   }
   const c = current.config;
@@ -65,10 +77,58 @@ async function reconcileStream(jsm: JetStreamManager, spec: StreamSpec): Promise
   const same =
     sameSet(c.subjects ?? [], desired.subjects) &&
     c.duplicate_window === desired.duplicate_window &&
-    c.max_age === desired.max_age;
+    c.max_age === desired.max_age &&
+    c.num_replicas === desired.num_replicas;
   if (same) return "unchanged";
-  await jsm.streams.update(spec.name, desired);
+  if (c.num_replicas !== desired.num_replicas) {
+    checkReplicas(spec, cluster);
+    // Said out loud: scaling copies a whole stream between servers.
+    logger.warn("bus: changing the replicas of a stream", {
+      stream: spec.name,
+      from: c.num_replicas,
+      to: desired.num_replicas,
+    });
+  }
+  await placed(spec, cluster, () => jsm.streams.update(spec.name, desired));
   return "updated";
+}
+
+// JetStream API error codes nats.js does not name: no suitable peers for placement,
+// insufficient resources, replicas > 1 not supported in non-clustered mode.
+const PLACEMENT_REFUSED: readonly number[] = [10005, 10023, 10074];
+
+/** Refuses a replica count the cluster (as the connected server describes it) cannot hold. */
+function checkReplicas(spec: StreamSpec, cluster: NatsCluster): void {
+  if (spec.replicas > (cluster.servers ?? Number.POSITIVE_INFINITY)) {
+    throw replicasError(spec, cluster);
+  }
+}
+
+/** The server's own placement refusal, told in our terms. */
+async function placed<T>(spec: StreamSpec, cluster: NatsCluster, op: () => Promise<T>): Promise<T> {
+  try {
+    return await op();
+  } catch (err) {
+    if (err instanceof JetStreamApiError && PLACEMENT_REFUSED.includes(err.code)) {
+      throw replicasError(spec, cluster, err);
+    }
+    throw err;
+  }
+}
+
+function replicasError(spec: StreamSpec, cluster: NatsCluster, cause?: unknown): BusReplicasError {
+  const has = cluster.clustered
+    ? `a cluster of which ${cluster.servers ?? "too few"} server(s) are up`
+    : "a single server, not a cluster";
+  // JetStream places replicas on servers that have joined its meta group: a cluster
+  // just started may refuse until all have.
+  const refused = cause instanceof Error ? ` (JetStream: ${cause.message})` : "";
+  return new BusReplicasError(
+    `stream ${spec.name} wants ${spec.replicas} replicas (NATS_STREAM_REPLICAS) but NATS is ` +
+      `${has}${refused}; run at least ${spec.replicas} JetStream servers in one cluster ` +
+      "or lower the replicas",
+    cause === undefined ? undefined : { cause },
+  );
 }
 
 async function reconcileConsumer(

@@ -24,6 +24,14 @@ export interface BusSettings {
   maxAckPending: number;
   /** Handlers one process runs at once for one consumer. */
   concurrency: number;
+  /**
+   * Copies JetStream keeps of each stream (and, inherited, of its consumers): 1 on a
+   * single nats-server, 3 on a cluster so a stream survives the loss of a server.
+   * Must not exceed the servers of the cluster (checked at start-up).
+   */
+  streamReplicas: number;
+  /** Per stream class overrides of `streamReplicas`. */
+  streamReplicasOf: Readonly<Partial<Record<StreamKey, number>>>;
 }
 
 export const defaultBusSettings: Readonly<BusSettings> = Object.freeze({
@@ -36,7 +44,12 @@ export const defaultBusSettings: Readonly<BusSettings> = Object.freeze({
   // Fan-out handlers mostly wait on I/O; 8 at a time left delivery tens of
   // seconds behind acks at ~1,000 msg/s (bench c2c), 128 keeps up.
   concurrency: 128,
+  streamReplicas: 1,
+  streamReplicasOf: Object.freeze({}),
 });
+
+/** JetStream's own ceiling on replicas per stream. */
+export const MAX_STREAM_REPLICAS = 5;
 
 /** A stream as the bus needs it; adapters translate to their own config. */
 export interface StreamSpec {
@@ -47,6 +60,8 @@ export interface StreamSpec {
   storage: "file";
   duplicateWindowMs: number;
   maxAgeMs: number;
+  /** Copies kept across the cluster (1 = no replication). */
+  replicas: number;
 }
 
 /** A durable pull consumer shared by every process that calls `consume` on it. */
@@ -61,7 +76,9 @@ export interface ConsumerSpec {
   concurrency: number;
 }
 
+/** The stream classes; each may have its own replica count (`streamReplicasOf`). */
 export type StreamKey = "messages";
+export const streamKeys: readonly StreamKey[] = Object.freeze(["messages"]);
 /** The durable consumers `Bus.consume` accepts. */
 export type ConsumerKey = "fanout";
 
@@ -117,6 +134,7 @@ export function createBusRegistry(
     storage: "file",
     duplicateWindowMs: settings.duplicateWindowMs,
     maxAgeMs: settings.maxAgeMs,
+    replicas: settings.streamReplicasOf.messages ?? settings.streamReplicas,
   };
   const fanout: ConsumerSpec = {
     durable: `${namespace}-fanout`,
@@ -154,12 +172,19 @@ function validateSettings(s: BusSettings): void {
     "maxDeliver",
     "maxAckPending",
     "concurrency",
+    "streamReplicas",
   ];
   for (const key of positive) {
     const v = s[key];
     if (typeof v !== "number" || !Number.isFinite(v) || v <= 0) {
       throw new Error(`bus setting ${key} must be a positive number`);
     }
+  }
+  const replicas = [s.streamReplicas, ...Object.values(s.streamReplicasOf)];
+  if (replicas.some((r) => !Number.isInteger(r) || r < 1 || r > MAX_STREAM_REPLICAS)) {
+    throw new Error(
+      `bus setting streamReplicas must be an integer from 1 to ${MAX_STREAM_REPLICAS}`,
+    );
   }
   // JetStream rejects a stream whose duplicate window exceeds its max age.
   if (s.duplicateWindowMs > s.maxAgeMs) {

@@ -54,10 +54,38 @@ describe("readConfig", () => {
       ADMIN_USER_IDS: "root, ops",
       APP_SECRET_KEY: "k",
     });
-    expect(c.mongo).toEqual({ url: "mongodb://db:27017", database: "im", monitorCommands: false });
-    expect(c.nats).toEqual({ url: "nats://bus:4222", namespace: "im" });
+    expect(c.mongo).toEqual({
+      url: "mongodb://db:27017",
+      database: "im",
+      monitorCommands: false,
+      writeConcern: "majority",
+      writeConcernTimeoutMs: 10_000,
+    });
+    expect(c.nats).toEqual({
+      url: "nats://bus:4222",
+      namespace: "im",
+      streamReplicas: 1,
+      streamReplicasOf: {},
+    });
     expect([...c.adminUserIds]).toEqual(["root", "ops"]);
     expect(c.devSecretKey).toBe(false);
+  });
+
+  it("reads a NATS cluster, replicas per stream class and the Mongo write concern", () => {
+    const c = readConfig({
+      MONGO_URL: "mongodb://a:27017,b:27017/?replicaSet=rs0",
+      MONGO_WRITE_CONCERN: "2",
+      NATS_URL: "nats://n1:4222, nats://n2:4222,n3:4222",
+      NATS_STREAM_REPLICAS: "3",
+      NATS_STREAM_REPLICAS_MESSAGES: "5",
+    });
+    expect(c.mongo?.writeConcern).toBe(2);
+    expect(c.nats).toEqual({
+      url: "nats://n1:4222, nats://n2:4222,n3:4222",
+      namespace: "im",
+      streamReplicas: 3,
+      streamReplicasOf: { messages: 5 },
+    });
   });
 
   it.each([
@@ -67,6 +95,18 @@ describe("readConfig", () => {
     [{ ADMIN_USER_IDS: "ok,not ok" }, "ADMIN_USER_IDS", '"not ok" is not a valid user id'],
     [{ MONGO_URL: "localhost:27017" }, "MONGO_URL", "mongodb://"],
     [{ NATS_URL: "http://x" }, "NATS_URL", "nats://"],
+    [{ NATS_URL: "nats://a:1,http://b:2" }, "NATS_URL", '"http://b:2"'],
+    [
+      { NATS_URL: "nats://a:1", NATS_STREAM_REPLICAS: "6" },
+      "NATS_STREAM_REPLICAS",
+      "between 1 and 5",
+    ],
+    [
+      { NATS_URL: "nats://a:1", NATS_STREAM_REPLICAS_MESSAGES: "0" },
+      "NATS_STREAM_REPLICAS_MESSAGES",
+      "between 1 and 5",
+    ],
+    [{ MONGO_URL: "mongodb://x", MONGO_WRITE_CONCERN: "most" }, "MONGO_WRITE_CONCERN", "majority"],
     [{ NATS_URL: "nats://x:4222", NATS_NAMESPACE: "bad.ns" }, "NATS_NAMESPACE", "[A-Za-z0-9_-]"],
     [{ LOG_LEVEL: "loud" }, "LOG_LEVEL", "one of debug, info, warn, error"],
     [{ TLS_CERT_FILE: "/nonexistent.pem", TLS_KEY_FILE: "/k.pem" }, "TLS_CERT_FILE", "cannot read"],

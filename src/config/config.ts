@@ -1,4 +1,5 @@
 import { readFileSync } from "node:fs";
+import { MAX_STREAM_REPLICAS, type StreamKey, streamKeys } from "../bus/index.js";
 import { isValidUserId } from "../common/user-id.js";
 import type { MessageLimits } from "../conversations/validate-body.js";
 import { type GroupConfig, readGroupConfig } from "../groups/config.js";
@@ -36,10 +37,23 @@ export interface Config {
         database: string;
         /** Count the driver's commands, logged on SIGUSR2 (benchmarks); default off. */
         monitorCommands: boolean;
+        /** Write concern of every write: "majority" (default) or a member count. */
+        writeConcern: "majority" | number;
+        /** Bound on waiting for the write concern. */
+        writeConcernTimeoutMs: number;
       }
     | undefined;
   /** Unset: in-process bus (single node). */
-  nats: { url: string; namespace: string } | undefined;
+  nats:
+    | {
+        /** One server or a cluster's servers, comma-separated. */
+        url: string;
+        namespace: string;
+        /** JetStream copies of each stream; `replicasOf` overrides it per stream class. */
+        streamReplicas: number;
+        streamReplicasOf: Partial<Record<StreamKey, number>>;
+      }
+    | undefined;
   logLevel: LogLevel;
   /** How long shutdown waits for in-flight calls before closing connections. */
   shutdownGraceMs: number;
@@ -101,8 +115,17 @@ export function readConfig(env: Env): Config {
   if (mongoUrl !== undefined && !/^mongodb(\+srv)?:\/\//.test(mongoUrl)) {
     throw new ConfigError("MONGO_URL", "must start with mongodb:// or mongodb+srv://");
   }
-  if (natsUrl !== undefined && !/^(nats|tls|wss?):\/\/|^[^:/]+:\d+$/.test(natsUrl)) {
-    throw new ConfigError("NATS_URL", "must look like nats://host:port");
+  if (natsUrl !== undefined) {
+    const bad = natsUrl
+      .split(",")
+      .map((s) => s.trim())
+      .find((s) => !/^(nats|tls|wss?):\/\/[^,\s]+$|^[^:/,\s]+:\d+$/.test(s));
+    if (bad !== undefined) {
+      throw new ConfigError(
+        "NATS_URL",
+        `must look like nats://host:port (several comma-separated), got "${bad}"`,
+      );
+    }
   }
   const messaging = readMessagingSettings(env);
   const webhook = readWebhook(env);
@@ -128,11 +151,20 @@ export function readConfig(env: Env): Config {
             url: mongoUrl,
             database: stringSetting(env, "MONGO_DATABASE") ?? "im",
             monitorCommands: booleanSetting(env, "MONGO_MONITOR_COMMANDS", false),
+            writeConcern: writeConcern(env),
+            writeConcernTimeoutMs: intSetting(env, "MONGO_WRITE_CONCERN_TIMEOUT_MS", 10_000, {
+              min: 100,
+              max: 600_000,
+            }),
           },
     nats:
       natsUrl === undefined
         ? undefined
-        : { url: natsUrl, namespace: namespace(env, "NATS_NAMESPACE", "im") },
+        : {
+            url: natsUrl,
+            namespace: namespace(env, "NATS_NAMESPACE", "im"),
+            ...readStreamReplicas(env),
+          },
     logLevel: enumSetting(env, "LOG_LEVEL", ["debug", "info", "warn", "error"], "info"),
     shutdownGraceMs: intSetting(env, "SHUTDOWN_GRACE_MS", 10_000, { min: 0, max: 600_000 }),
     userSigMaxSkewSec: intSetting(env, "USERSIG_MAX_SKEW_SEC", 300, { min: 0, max: 86_400 }),
@@ -220,6 +252,33 @@ function readSettingFile(setting: string, path: string): Buffer {
   } catch (err) {
     throw new ConfigError(setting, `cannot read ${path}: ${(err as Error).message}`);
   }
+}
+
+/** MONGO_WRITE_CONCERN: "majority" or a number of members (1 acks on the primary alone). */
+function writeConcern(env: Env): "majority" | number {
+  const raw = stringSetting(env, "MONGO_WRITE_CONCERN") ?? "majority";
+  if (raw === "majority") return raw;
+  if (/^\d+$/.test(raw) && Number(raw) >= 1 && Number(raw) <= 50) return Number(raw);
+  throw new ConfigError(
+    "MONGO_WRITE_CONCERN",
+    `must be "majority" or a member count 1-50, got "${raw}"`,
+  );
+}
+
+/** NATS_STREAM_REPLICAS, and NATS_STREAM_REPLICAS_<CLASS> per stream class. */
+function readStreamReplicas(
+  env: Env,
+): Pick<NonNullable<Config["nats"]>, "streamReplicas" | "streamReplicasOf"> {
+  const range = { min: 1, max: MAX_STREAM_REPLICAS };
+  const streamReplicas = intSetting(env, "NATS_STREAM_REPLICAS", 1, range);
+  const streamReplicasOf: Partial<Record<StreamKey, number>> = {};
+  for (const key of streamKeys) {
+    const name = `NATS_STREAM_REPLICAS_${key.toUpperCase()}`;
+    if (stringSetting(env, name) !== undefined) {
+      streamReplicasOf[key] = intSetting(env, name, streamReplicas, range);
+    }
+  }
+  return { streamReplicas, streamReplicasOf };
 }
 
 function namespace(env: Env, name: string, fallback: string): string {

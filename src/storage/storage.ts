@@ -15,7 +15,7 @@ import { createMemoryRelationStore } from "./memory/relations-store.js";
 import { createMongoAccountStore } from "./mongo/accounts-store.js";
 import type { MongoCapabilities } from "./mongo/capabilities.js";
 import type { StoreCommandCounts, StoreCommandObserver } from "./mongo/command-counter.js";
-import { connectMongo } from "./mongo/connect-mongo.js";
+import { connectMongo, type MongoWriteOptions } from "./mongo/connect-mongo.js";
 import { createMongoJoinApplicationStore } from "./mongo/group-application-store.js";
 import { createMongoGroupMemberStore } from "./mongo/group-member-store.js";
 import { createMongoGroupMessageStore } from "./mongo/group-messages-store.js";
@@ -33,6 +33,8 @@ export interface StorageOptions {
   monitorCommands?: boolean;
   /** Told each command's duration (MongoDB only; store latency metrics). */
   observeCommand?: StoreCommandObserver;
+  /** Write concern of every write (default: majority, 10 s bound). */
+  write?: MongoWriteOptions;
   /** Tests only: use these instead of what the server reports (to cover MongoDB's paths on FerretDB). */
   capabilities?: MongoCapabilities;
 }
@@ -84,6 +86,7 @@ export async function openMongoStorage(
   const connection = await connectMongo(url, database, {
     monitorCommands: options.monitorCommands ?? false,
     ...(options.observeCommand === undefined ? {} : { observeCommand: options.observeCommand }),
+    write: options.write,
   });
   const { client, db, commandCounts, isReachable, onReachabilityChange } = connection;
   const capabilities = options.capabilities ?? connection.capabilities;

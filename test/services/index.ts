@@ -5,9 +5,11 @@ import type { ServiceEndpoint } from "./provided-context.js";
 export {
   type FerretDbOptions,
   freePort,
+  type NatsCluster,
   type NatsServerOptions,
   type ServiceProcess,
   startFerretDb,
+  startNatsCluster,
   startNatsServer,
 } from "./local-process.js";
 export type { ServiceEndpoint } from "./provided-context.js";

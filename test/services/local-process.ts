@@ -5,7 +5,7 @@ import {
   startManagedProcess,
 } from "./managed-process.js";
 import { ferretDbBinary, natsServerBinary } from "./paths.js";
-import { pingMongo, pingNats } from "./readiness.js";
+import { pingMongo, pingNats, placeReplicatedStream, waitUntil } from "./readiness.js";
 
 export type { ServiceProcess } from "./managed-process.js";
 
@@ -71,4 +71,72 @@ export function startNatsServer(options: NatsServerOptions = {}): Promise<Servic
     processOptions,
     freePort,
   );
+}
+
+export interface NatsCluster {
+  /** The three servers, in order; each can be killed and restarted on its own. */
+  servers: ServiceProcess[];
+  /** Every server's client URL, comma-separated (what NATS_URL takes). */
+  url: string;
+  /** The name a server has in the cluster (JetStream's `cluster.leader` names it so). */
+  nameOf(server: ServiceProcess): string;
+  dispose(): Promise<void>;
+}
+
+/**
+ * A cluster of JetStream nats-servers on loopback: routes on free ports, a store dir per
+ * server. Started together: JetStream answers only once a majority has elected a meta
+ * leader, so a server alone never passes its readiness probe.
+ */
+export async function startNatsCluster(size = 3): Promise<NatsCluster> {
+  const clusterName = `im-test-${process.pid}-${(await freePort()).toString(36)}`;
+  const routePorts: number[] = [];
+  for (let i = 0; i < size; i++) routePorts.push(await freePort());
+  const routes = routePorts.map((p) => `nats://127.0.0.1:${p}`).join(",");
+  const names = routePorts.map((_, i) => `n${i + 1}`);
+  const started = await Promise.allSettled(
+    names.map((name, i) =>
+      startManagedProcess(
+        {
+          name: `nats-server ${name}`,
+          binary: natsServerBinary(),
+          args: (port, dir) => [
+            ...["-js", "-sd", dir, "-p", String(port), "-a", "127.0.0.1", "-n", name],
+            ...["--cluster_name", clusterName, "--cluster", `nats://127.0.0.1:${routePorts[i]}`],
+            ...["--routes", routes],
+          ],
+          url: (port) => `nats://127.0.0.1:${port}`,
+          probe: (url) => pingNats(url),
+        },
+        {},
+        freePort,
+      ),
+    ),
+  );
+  const servers = started.flatMap((r) => (r.status === "fulfilled" ? [r.value] : []));
+  const failed = started.find((r) => r.status === "rejected");
+  if (failed !== undefined) {
+    await Promise.all(servers.map((s) => s.dispose()));
+    throw (failed as PromiseRejectedResult).reason;
+  }
+  const url = servers.map((s) => s.url).join(",");
+  // Answering is not enough: JetStream places replicas only on servers that have
+  // joined its meta group, which a just-started cluster may not have done yet.
+  try {
+    await waitUntil(() => placeReplicatedStream(url, size), {
+      what: `JetStream placing R${size} on the cluster ${url}`,
+      timeoutMs: 60_000,
+    });
+  } catch (error) {
+    await Promise.all(servers.map((s) => s.dispose()));
+    throw error;
+  }
+  return {
+    servers,
+    url,
+    nameOf: (server) => names[servers.indexOf(server)] ?? "?",
+    dispose: async () => {
+      await Promise.all(servers.map((s) => s.dispose()));
+    },
+  };
 }

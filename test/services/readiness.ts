@@ -26,6 +26,23 @@ export async function pingNats(url: string, timeoutMs = 2_000): Promise<void> {
   }
 }
 
+/** One attempt: resolves if JetStream at `url` can place a stream with `replicas` copies. */
+export async function placeReplicatedStream(
+  url: string,
+  replicas: number,
+  timeoutMs = 2_000,
+): Promise<void> {
+  const nc = await connect({ servers: url.split(","), reconnect: false, timeout: timeoutMs });
+  try {
+    const jsm = await jetstreamManager(nc, { timeout: timeoutMs });
+    const name = `im-test-placement-${process.pid}-${Date.now().toString(36)}`;
+    await jsm.streams.add({ name, subjects: [`${name}.x`], num_replicas: replicas });
+    await jsm.streams.delete(name);
+  } finally {
+    await nc.close();
+  }
+}
+
 export interface WaitOptions {
   /** What we wait for, for the error message. */
   what: string;

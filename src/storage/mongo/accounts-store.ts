@@ -16,6 +16,7 @@ export async function createMongoAccountStore(
   capabilities: Pick<MongoCapabilities, "indexedIdIn">,
 ): Promise<AccountStore> {
   // _id is the user id: uniqueness and point lookups need no extra index.
+  // Shard key {_id: "hashed"} (docs/deployment.md, Shard keys).
   const accounts = db.collection<AccountDoc>("accounts");
   return {
     upsertAccounts: (inputs, nowMs) =>

@@ -1,4 +1,4 @@
-import { type Db, MongoClient } from "mongodb";
+import { type Db, MongoClient, type W } from "mongodb";
 import { detectCapabilities, type MongoCapabilities } from "./capabilities.js";
 import {
   countCommands,
@@ -29,7 +29,27 @@ export interface MongoConnectOptions {
   monitorCommands?: boolean;
   /** Told of every command's outcome and duration (store latency metrics). */
   observeCommand?: StoreCommandObserver;
+  /** Write concern of every write (default: majority, 10 s bound). */
+  write?: MongoWriteOptions | undefined;
 }
+
+/**
+ * How writes are acknowledged. A send is acked to its client only after its writes are,
+ * so on a replica set "majority" is what keeps an acked message through a primary
+ * failover (a write only the old primary had is rolled back). FerretDB accepts and
+ * ignores it.
+ */
+export interface MongoWriteOptions {
+  /** "majority" (default) or a number of members. */
+  w: W;
+  /** Bound on waiting for the write concern; the write may still have been applied. */
+  wtimeoutMs: number;
+}
+
+export const defaultMongoWriteOptions: Readonly<MongoWriteOptions> = Object.freeze({
+  w: "majority",
+  wtimeoutMs: 10_000,
+});
 
 /**
  * Connects and pings once, so a wrong URL or a down server fails start-up with
@@ -49,12 +69,22 @@ export async function connectMongo(
 ): Promise<MongoConnection> {
   const countThem = options.monitorCommands ?? false;
   const monitorCommands = countThem || options.observeCommand !== undefined;
+  const write = options.write ?? defaultMongoWriteOptions;
   const client = new MongoClient(url, {
     serverSelectionTimeoutMS: options.serverSelectionTimeoutMs ?? 3000,
     connectTimeoutMS: 3000,
     monitorCommands,
     heartbeatFrequencyMS: options.heartbeatFrequencyMs ?? 2000,
     serverMonitoringMode: "poll",
+    // These override the same options in the URL: the server's guarantees depend on them.
+    writeConcern: { w: write.w, wtimeoutMS: write.wtimeoutMs },
+    // A write interrupted by a failover is retried once on the new primary (the driver
+    // uses it only where the server supports it: replica sets and sharded clusters).
+    retryWrites: true,
+    retryReads: true,
+    // Sync right after a send must see the acked message: reads go to the primary,
+    // which has every write it acknowledged (a secondary may lag).
+    readPreference: "primary",
   });
   let reachable = true;
   const listeners = new Set<() => void>();

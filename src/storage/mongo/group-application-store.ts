@@ -10,6 +10,7 @@ export async function createMongoJoinApplicationStore(
   db: Db,
   capabilities: MongoCapabilities,
 ): Promise<JoinApplicationStore> {
+  // Shard key {groupId: 1, applicantUserId: 1} (docs/deployment.md, Shard keys).
   const applications = db.collection<ApplicationDoc>("group_join_applications");
   await Promise.all([
     applications.createIndex({ groupId: 1, applicantUserId: 1 }, { unique: true }),

@@ -31,6 +31,7 @@ export async function createMongoGroupMemberStore(
   db: Db,
   capabilities: MongoCapabilities,
 ): Promise<GroupMemberStore> {
+  // Shard keys (docs/deployment.md, Shard keys): members and mutes {groupId: 1, userId: 1}.
   const members = db.collection<MemberDoc>("group_members");
   const mutes = db.collection<MuteDoc>("group_mutes");
   await Promise.all([

@@ -40,6 +40,8 @@ export async function createMongoGroupMessageStore(
   db: Db,
   options: MongoGroupMessageStoreOptions,
 ): Promise<GroupMessageStore> {
+  // Shard keys (docs/deployment.md, Shard keys): messages {groupId: 1, seq: 1}; the
+  // outbox {_id: "hashed"}.
   const messages = db.collection<GroupMessageDoc>("group_messages");
   await Promise.all([
     // Catches a seq handed out twice across processes (FerretDB's non-atomic $inc).

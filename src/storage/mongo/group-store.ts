@@ -31,6 +31,7 @@ export async function createMongoGroupStore(
   capabilities: MongoCapabilities,
 ): Promise<GroupStore> {
   // _id is the group id: uniqueness of custom ids and point lookups need no extra index.
+  // Shard key {_id: "hashed"} (docs/deployment.md, Shard keys).
   const groups = db.collection<GroupDoc>("groups");
   const exclusive = createKeyedMutex(capabilities);
   return {

@@ -62,6 +62,9 @@ export async function createMongoMessageStore(
   options: MongoMessageStoreOptions,
   capabilities: MongoCapabilities,
 ): Promise<MessageStore> {
+  // Shard keys (docs/deployment.md, Shard keys): dedup claims, seqs and the outbox
+  // {_id: "hashed"}; messages {conversationId: 1, seq: 1}; conversation lists
+  // {ownerUserId: 1, conversationId: 1}.
   const dedup = db.collection<DedupDoc>("message_dedup");
   const seqs = db.collection<SeqDoc>("conversation_seqs");
   const messages = db.collection<MessageDoc>("messages");

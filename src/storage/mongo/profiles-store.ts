@@ -13,6 +13,7 @@ interface ProfileDoc {
 
 export async function createMongoProfileStore(db: Db): Promise<ProfileStore> {
   // _id is the user id; field names are the reference tags ([A-Za-z0-9_], safe as keys).
+  // Shard key {_id: "hashed"} (docs/deployment.md, Shard keys).
   const profiles = db.collection<ProfileDoc>("profiles");
   return {
     upsertProfiles: (changes, nowMs) =>

@@ -35,6 +35,9 @@ const upsertedIdSet = (upserted: Record<number, unknown>): Set<unknown> =>
   new Set(Object.values(upserted));
 
 export async function createMongoRelationStore(db: Db): Promise<RelationStore> {
+  // Shard keys (docs/deployment.md, Shard keys): friends {ownerId: 1, friendId: 1},
+  // requests {toUserId: 1, fromUserId: 1}, lists {ownerId: 1, name: 1}, blocks
+  // {ownerId: 1, blockedId: 1}.
   const friends = db.collection<FriendDoc>("friends");
   const requests = db.collection<RequestDoc>("friend_requests");
   const lists = db.collection<ListDoc>("friend_lists");
