@@ -111,8 +111,12 @@ export function abandonRequestBody(
   if (req.complete) return;
   if (res instanceof http2.Http2ServerResponse) {
     // Node's compat response always ends with a trailers frame (empty or not),
-    // sent from its own "wantTrailers" listener: reset only after it.
-    res.stream.once("wantTrailers", () => setImmediate(() => closeStream(res.stream)));
+    // sent from its own "wantTrailers" listener: reset only after it. "finish"
+    // covers a response that got past that point before we were called.
+    const close = () => setImmediate(() => closeStream(res.stream));
+    res.stream.once("wantTrailers", close);
+    res.once("finish", close);
+    if (res.writableFinished) close();
     return;
   }
   res.once("finish", () => {
