@@ -31,6 +31,11 @@ export interface RawResult {
   requestBytesWritten: number;
   /** Headers plus trailers as received, for size checks. */
   metadataBytes: number;
+  /**
+   * HTTP/1.1 only: the server closed the connection while the body was still being
+   * sent, and the client hit that (EPIPE, ECONNRESET) before it read any answer.
+   */
+  cutWhileSending?: boolean;
   close(): void;
 }
 
@@ -65,7 +70,12 @@ function rawH1(call: RawCall): Promise<RawResult> {
     let answered = false;
     // A server may stop reading an unwanted body: a write error after its answer is expected.
     req.on("error", (err) => {
-      if (!answered) reject(err);
+      if (answered) return;
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === "EPIPE" || code === "ECONNRESET") {
+        const cut = result(0, undefined, started, req.socket?.bytesWritten ?? 0, 0, () => {});
+        resolve({ ...cut, cutWhileSending: true });
+      } else reject(err);
     });
     req.on("response", (res) => {
       answered = true;

@@ -199,12 +199,17 @@ describe("every RPC has a request limit, enforced before parsing", () => {
           }),
         ),
       );
-      figures.push(`${label}: ${r.ms} ms, +${r.rssMb} MB`);
-      expect([label, r.error?.code, r.reason]).toEqual([
-        label,
-        Code.ResourceExhausted,
-        ErrorReason.REQUEST_TOO_LARGE,
-      ]);
+      figures.push(`${label}: ${r.ms} ms, +${r.rssMb} MB${r.cutWhileSending ? " (cut)" : ""}`);
+      // HTTP/1.1 can refuse the rest of a body only by closing the connection: a
+      // client still sending on a loaded machine may hit the close before it has
+      // read the answer. HTTP/2 always delivers the answer.
+      const refused = [label, Code.ResourceExhausted, ErrorReason.REQUEST_TOO_LARGE];
+      const outcome = r.cutWhileSending
+        ? [label, "cut while sending"]
+        : [label, r.error?.code, r.reason];
+      expect(
+        httpVersion === 1 ? [refused, [label, "cut while sending"]] : [refused],
+      ).toContainEqual(outcome);
       expect(r.rssMb).toBeLessThan(RSS_GROWTH_MAX_MB);
     }
     console.info(`50 MB body: ${figures.join("; ")}`);
