@@ -38,7 +38,7 @@ import { streamOwner } from "../live/service.js";
 import type { Logger } from "../log/logger.js";
 import { normalizeCodecError } from "./codec-errors.js";
 import { toConnectError } from "./error-mapper.js";
-import { sanitizeRequestId } from "./interceptors.js";
+import { bearerSig, sanitizeRequestId } from "./interceptors.js";
 import { writeHead } from "./protocol/write-error.js";
 import { requestTooLarge } from "./request-errors.js";
 
@@ -164,7 +164,7 @@ async function serve(deps: SubscribeWriterDeps, wire: Wire, req: Request, res: R
       }, timeout.timeoutMs);
     }
     // Authentication from the headers, before the body is read.
-    const sig = header(req, "authorization")?.match(/^Bearer\s+(\S+)$/i)?.[1];
+    const sig = bearerSig(header(req, "authorization"));
     const caller = await deps.authenticate(sig);
     const request = await readRequest(req, wire, deps.maxRequestBytes, logger);
     const owner = streamOwner(caller, request.deviceId);

@@ -1,14 +1,14 @@
 import { fromJson, type JsonValue, toJson } from "@bufbuild/protobuf";
 import type { Db } from "mongodb";
 import type { GroupMessageRecord, GroupMessageStore } from "../../conversations/group/store.js";
-import { type AppendResult, SeqTakenError } from "../../conversations/store.js";
+import { SeqTakenError } from "../../conversations/store.js";
 import {
   type GroupMessage,
   GroupMessageKind,
   GroupMessageSchema,
 } from "../../gen/im/v1/group_pb.js";
 import { guard } from "./guard.js";
-import { createOutboxCollection } from "./outbox-collection.js";
+import { appendResultOf, createOutboxCollection } from "./outbox-collection.js";
 
 interface GroupMessageDoc {
   /** The message key, "<groupId>:<seq>". */
@@ -82,14 +82,7 @@ export async function createMongoGroupMessageStore(
           await outbox.insertMany(
             records.map((r) => ({ doc: toDoc(r), unpublished: r.unpublished })),
           )
-        ).map(
-          (o): AppendResult =>
-            o === "inserted"
-              ? { kind: "stored" }
-              : o === "duplicate"
-                ? { kind: "seq-taken" }
-                : { kind: "failed", error: o.error },
-        ),
+        ).map(appendResultOf),
       ),
     insertMessage: (record) =>
       guard(async () => {

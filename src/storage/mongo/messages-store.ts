@@ -6,12 +6,12 @@ import type {
   MessageRecord,
   MessageStore,
 } from "../../conversations/c2c/store.js";
-import { type AppendResult, type DedupClaim, SeqTakenError } from "../../conversations/store.js";
+import { type DedupClaim, SeqTakenError } from "../../conversations/store.js";
 import { type Message, MessageSchema } from "../../gen/im/v1/message_pb.js";
 import type { MongoCapabilities } from "./capabilities.js";
 import { bulkWriteErrorsOf, guard, isDuplicateKey, isDuplicateWriteError } from "./guard.js";
 import { createKeyedMutex } from "./keyed-mutex.js";
-import { createOutboxCollection, insertEach } from "./outbox-collection.js";
+import { appendResultOf, createOutboxCollection, insertEach } from "./outbox-collection.js";
 
 interface DedupDoc {
   _id: string;
@@ -273,14 +273,7 @@ export async function createMongoMessageStore(
           await outbox.insertMany(
             records.map((r) => ({ doc: toDoc(r), unpublished: r.unpublished })),
           )
-        ).map(
-          (o): AppendResult =>
-            o === "inserted"
-              ? { kind: "stored" }
-              : o === "duplicate"
-                ? { kind: "seq-taken" }
-                : { kind: "failed", error: o.error },
-        ),
+        ).map(appendResultOf),
       ),
     insertMessage: (record) =>
       guard(async () => {

@@ -1,8 +1,17 @@
 import type { Collection, Db, Filter, OptionalUnlessRequiredId } from "mongodb";
+import type { AppendResult } from "../../conversations/store.js";
 import { bulkWriteErrorsOf, isDuplicateKey, isDuplicateWriteError } from "./guard.js";
 
 /** What became of one document of `insertMany`. */
 export type InsertOutcome = "inserted" | "duplicate" | { error: unknown };
+
+/** A message insert's outcome as the message port reports it: a duplicate key is a taken seq. */
+export const appendResultOf = (o: InsertOutcome): AppendResult =>
+  o === "inserted"
+    ? { kind: "stored" }
+    : o === "duplicate"
+      ? { kind: "seq-taken" }
+      : { kind: "failed", error: o.error };
 
 /**
  * One unordered insertMany: every document is attempted; per-document write
