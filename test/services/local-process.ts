@@ -89,6 +89,19 @@ export interface NatsCluster {
  * leader, so a server alone never passes its readiness probe.
  */
 export async function startNatsCluster(size = 3): Promise<NatsCluster> {
+  // Route ports are picked free but not held: one taken meanwhile (by another
+  // server's client port, or another run) leaves the routes unmeshed for good,
+  // so a cluster that never places replicas is started again on fresh ports.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startNatsClusterOnce(size);
+    } catch (error) {
+      if (attempt === 3) throw error;
+    }
+  }
+}
+
+async function startNatsClusterOnce(size: number): Promise<NatsCluster> {
   const clusterName = `im-test-${process.pid}-${(await freePort()).toString(36)}`;
   const routePorts: number[] = [];
   for (let i = 0; i < size; i++) routePorts.push(await freePort());
@@ -125,7 +138,7 @@ export async function startNatsCluster(size = 3): Promise<NatsCluster> {
   try {
     await waitUntil(() => placeReplicatedStream(url, size), {
       what: `JetStream placing R${size} on the cluster ${url}`,
-      timeoutMs: 60_000,
+      timeoutMs: 30_000,
     });
   } catch (error) {
     await Promise.all(servers.map((s) => s.dispose()));
