@@ -142,11 +142,10 @@ export function startNatsConsumer(deps: NatsConsumerDeps): NatsConsumerHandle {
       expires: PULL_EXPIRES_MS,
     });
     messages = current;
-    if (stopped) {
-      await current.close();
-      return;
-    }
-    void watchStatus(current).catch(() => undefined);
+    // Stopped while starting: close it and let the loop below drain it (nats.js resolves
+    // close() only once the iterator is read to its end, so awaiting it here would hang).
+    if (stopped) void current.close().catch(() => undefined);
+    else void watchStatus(current).catch(() => undefined);
     for await (const m of current) {
       await Promise.race([inFlight.whenBelow(concurrency), stopSignal]);
       if (stopped) {

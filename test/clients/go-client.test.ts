@@ -2,7 +2,6 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { freePort } from "../services/local-process.js";
 import { toolBinary } from "../services/paths.js";
 import { sigFor } from "../support/clients.js";
 import { type ServerProcess, startServerProcess } from "../support/server-process.js";
@@ -20,7 +19,7 @@ beforeAll(async () => {
   requireBuilt(toolBinary("protoc-gen-go"));
   requireBuilt(toolBinary("protoc-gen-connect-go"));
   const [started] = await Promise.all([
-    freePort().then((port) => startServerProcess(port, {})),
+    startServerProcess({}),
     (async () => {
       await runTool(bufBinary, ["generate", "--template", "buf.gen.go.yaml"]);
       workDir = await mkdtemp(join(tmpdir(), "im-go-client-"));

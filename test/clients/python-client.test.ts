@@ -1,7 +1,6 @@
 import { mkdir, readdir, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, expect, it } from "vitest";
-import { freePort } from "../services/local-process.js";
 import { pythonBinary } from "../services/paths.js";
 import { sigFor } from "../support/clients.js";
 import { type ServerProcess, startServerProcess } from "../support/server-process.js";
@@ -17,7 +16,7 @@ const gen = join(repoRoot, "examples", "python", "gen");
 beforeAll(async () => {
   python = requireBuilt(pythonBinary());
   const [started] = await Promise.all([
-    freePort().then((port) => startServerProcess(port, {})),
+    startServerProcess({}),
     (async () => {
       const protos = (await readdir(join(repoRoot, "proto", "im", "v1")))
         .filter((f) => f.endsWith(".proto"))

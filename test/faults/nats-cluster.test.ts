@@ -5,7 +5,6 @@ import { afterEach, describe, expect, it } from "vitest";
 import { AccountService } from "../../src/gen/im/v1/account_pb.js";
 import { type Message, MessageService } from "../../src/gen/im/v1/message_pb.js";
 import {
-  freePort,
   type NatsCluster,
   type ServiceProcess,
   startNatsCluster,
@@ -158,9 +157,9 @@ describe("on a three-server NATS cluster with R3 streams", () => {
       ...OUTBOX,
     };
     // Two server nodes: alice sends through one, bob's device streams from the other.
-    const nodeA = await startServerProcess(await freePort(), env);
+    const nodeA = await startServerProcess(env);
     cleanups.push(() => nodeA.kill());
-    const nodeB = await startServerProcess(await freePort(), env);
+    const nodeB = await startServerProcess(env);
     cleanups.push(() => nodeB.kill());
 
     const nc: NatsConnection = await connect({

@@ -6,7 +6,6 @@ import { type Message, MessageService } from "../../src/gen/im/v1/message_pb.js"
 import { decodeWebhookRequest } from "../../src/webhooks/encoding.js";
 import { startTestServer } from "../../src/webhooks/test-server.js";
 import {
-  freePort,
   startFerretDb,
   startNatsServer,
   testMongoUrl,
@@ -125,7 +124,7 @@ describe("no acknowledged message is lost", () => {
       NATS_NAMESPACE: uniqueName("kill9"),
       ...OUTBOX,
     };
-    const server = await startServerProcess(await freePort(), env);
+    const server = await startServerProcess(env);
     cleanups.push(() => server.kill());
     // A second node: bob's device streams there; it shares the fan-out and outbox work.
     const otherNode = await startTestApp(env);
@@ -166,7 +165,7 @@ describe("no acknowledged message is lost", () => {
     });
     cleanups.push(() => hook.close());
     const leaseMs = 4000;
-    const server = await startServerProcess(await freePort(), {
+    const server = await startServerProcess({
       MONGO_URL: testMongoUrl(),
       MONGO_DATABASE: uniqueName("orphan"),
       NATS_URL: testNatsUrl(),

@@ -5,7 +5,7 @@ import {
 } from "../../src/gen/grpc/health/v1/health_pb.js";
 import { AccountService } from "../../src/gen/im/v1/account_pb.js";
 import { MessageService } from "../../src/gen/im/v1/message_pb.js";
-import { freePort, startFerretDb, testNatsUrl, uniqueName } from "../services/index.js";
+import { startFerretDb, testNatsUrl, uniqueName } from "../services/index.js";
 import { clientAs } from "../support/clients.js";
 import { text } from "../support/elements.js";
 import { eventually } from "../support/eventually.js";
@@ -64,10 +64,7 @@ describe("document store restarts", () => {
       NATS_URL: testNatsUrl(),
       NATS_NAMESPACE: uniqueName("storerestart"),
     };
-    const nodes = [
-      await startServerProcess(await freePort(), env),
-      await startServerProcess(await freePort(), env),
-    ];
+    const nodes = [await startServerProcess(env), await startServerProcess(env)];
     for (const n of nodes) cleanups.push(() => n.kill());
     await clientAs(AccountService, nodes[0]?.baseUrl ?? "", ADMIN).importAccounts({
       accounts: [{ userId: "alice" }, { userId: "bob" }],

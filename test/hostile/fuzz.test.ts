@@ -11,7 +11,6 @@ import { ErrorReason } from "../../src/gen/im/v1/errors_pb.js";
 import { GroupService, GroupType } from "../../src/gen/im/v1/group_pb.js";
 import { MessageService } from "../../src/gen/im/v1/message_pb.js";
 import { RelationService } from "../../src/gen/im/v1/relation_pb.js";
-import { freePort } from "../services/local-process.js";
 import { clientAs, sigFor } from "../support/clients.js";
 import { text } from "../support/elements.js";
 import { type ServerProcess, startServerProcess } from "../support/server-process.js";
@@ -67,7 +66,7 @@ describe("hostile input: fuzzing every RPC", () => {
   };
 
   beforeAll(async () => {
-    server = await startServerProcess(await freePort(), {});
+    server = await startServerProcess({});
     const admin = clientAs(AccountService, server.baseUrl, ADMIN);
     world = {
       caller: "fz_caller",

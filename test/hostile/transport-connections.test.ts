@@ -9,7 +9,6 @@ import {
   HealthCheckResponse_ServingStatus as ServingStatus,
 } from "../../src/gen/grpc/health/v1/health_pb.js";
 import { AccountService } from "../../src/gen/im/v1/account_pb.js";
-import { freePort } from "../services/index.js";
 import { clientAs, sigFor } from "../support/clients.js";
 import { startServerProcess } from "../support/server-process.js";
 import { openStream } from "../support/streams.js";
@@ -162,8 +161,8 @@ describe("HTTP/2 connections", () => {
 
 describe("connection flood", () => {
   it("serves a new client within a few seconds while 20,000 idle sockets are held open", async () => {
-    const port = await freePort();
-    const server = await startServerProcess(port, {});
+    const server = await startServerProcess({});
+    const { port } = server;
     cleanups.push(() => server.kill());
     // Two holders of 10,000: the fd limit here (20,000, hard) caps one process.
     const holders = [holdSockets(port, 10_000), holdSockets(port, 10_000)];

@@ -6,7 +6,6 @@ import { AccountService } from "../../src/gen/im/v1/account_pb.js";
 import { ErrorReason } from "../../src/gen/im/v1/errors_pb.js";
 import { SendMessageRequestSchema } from "../../src/gen/im/v1/message_pb.js";
 import { ProfileService } from "../../src/gen/im/v1/profile_pb.js";
-import { freePort } from "../services/index.js";
 import { clientAs, failureOf, sigFor } from "../support/clients.js";
 import { text } from "../support/elements.js";
 import { type ServerProcess, startServerProcess } from "../support/server-process.js";
@@ -35,7 +34,7 @@ const REQUEST_MAX_BYTES = 64 * 1024;
 const RSS_GROWTH_MAX_MB = 48;
 
 beforeAll(async () => {
-  server = await startServerProcess(await freePort(), {});
+  server = await startServerProcess({});
   await clientAs(AccountService, server.baseUrl, ADMIN).importAccounts({
     accounts: [{ userId: "alice" }, { userId: "bob" }],
   });

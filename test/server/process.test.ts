@@ -1,5 +1,7 @@
 import { spawn } from "node:child_process";
+import { createServer } from "node:net";
 import { describe, expect, it } from "vitest";
+import { testNatsUrl, uniqueName } from "../services/index.js";
 import { freePort } from "../services/local-process.js";
 
 /** Runs the server from source (tsx src/main.ts, as `npm run dev`) and collects its exit and output. */
@@ -61,6 +63,32 @@ describe("server process", () => {
       });
       expect(code).toBe(1);
       expect(out).toContain(`cannot reach MongoDB at mongodb://127.0.0.1:${dead}`);
+    },
+    PROCESS_TEST_MS,
+  );
+
+  it(
+    "exits 1 naming the cause when its port is taken after the bus consumers started",
+    async () => {
+      // Start-up fails at the last step; undoing the earlier ones (a NATS consumer still
+      // starting) must not hang the process.
+      const taken = createServer();
+      await new Promise<void>((resolve) => taken.listen(0, "127.0.0.1", resolve));
+      const address = taken.address();
+      const port = typeof address === "object" && address !== null ? address.port : 0;
+      try {
+        const { code, out } = await runMain([], {
+          HOST: "127.0.0.1",
+          PORT: String(port),
+          NATS_URL: testNatsUrl(),
+          NATS_NAMESPACE: uniqueName("port-taken"),
+        });
+        expect(code).toBe(1);
+        expect(out).toContain('"msg":"start-up failed"');
+        expect(out).toContain("EADDRINUSE");
+      } finally {
+        taken.close();
+      }
     },
     PROCESS_TEST_MS,
   );

@@ -3,10 +3,11 @@ import { TEST_APP_ID, TEST_SECRET_KEY } from "./clients.js";
 import { ADMIN } from "./test-app.js";
 
 export interface ServerProcess {
+  port: number;
   baseUrl: string;
   /** Kills the process (SIGKILL by default: no shutdown hooks run) and waits for its exit. */
   kill(signal?: NodeJS.Signals): Promise<void>;
-  /** Starts it again on the same port with the same settings. */
+  /** Starts it again on the same port with the same settings (clients reconnect to it). */
   restart(): Promise<void>;
   output(): string;
   /** The running process's id (for sampling its memory), undefined once it exited. */
@@ -15,14 +16,14 @@ export interface ServerProcess {
 
 /**
  * Runs the server from source (`node --import tsx src/main.ts`, as `npm run dev` does; no
- * build needed) as a real child process, so fault tests can kill -9 it mid-send.
+ * build needed) as a real child process, so fault tests can kill -9 it mid-send. The first
+ * start takes a port from the OS (a port picked beforehand may be taken by a parallel test
+ * before the server binds it); restarts reuse it.
  */
-export async function startServerProcess(
-  port: number,
-  env: Record<string, string>,
-): Promise<ServerProcess> {
+export async function startServerProcess(env: Record<string, string>): Promise<ServerProcess> {
   let child: ChildProcess | undefined;
   let out = "";
+  let port = 0;
   const start = () =>
     new Promise<void>((resolve, reject) => {
       // Only this start's output counts: an earlier run logged "listening" too.
@@ -43,7 +44,9 @@ export async function startServerProcess(
       const timer = setTimeout(() => reject(new Error(`server did not start:\n${out}`)), 60_000); // a hang guard: tsx alone takes seconds under load
       proc.stderr?.on("data", (d: Buffer) => {
         out += d;
-        if (out.includes('"msg":"listening"', from)) {
+        const listening = /"msg":"listening".*?"port":(\d+)/.exec(out.slice(from));
+        if (listening !== null) {
+          port = Number(listening[1]);
           clearTimeout(timer);
           resolve();
         }
@@ -58,6 +61,7 @@ export async function startServerProcess(
     });
   await start();
   return {
+    port,
     baseUrl: `http://127.0.0.1:${port}`,
     async kill(signal = "SIGKILL") {
       const proc = child;
