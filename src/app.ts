@@ -171,6 +171,7 @@ export async function startApp(
     metrics?.sample({
       openStreams: live.hub.openStreams,
       outboxInFlight: conversations.outboxInFlight,
+      outboxStale: conversations.outboxStale,
       consumerBacklog: async () => {
         const backlog = await bus.consumerBacklog?.("fanout");
         return backlog && { consumer: "fanout", ...backlog };
@@ -212,6 +213,7 @@ export async function startApp(
           logger,
           shutdown: streamsShutdown.signal,
           maxRequestBytes: config.transport.requestMaxBytes,
+          ...(meters === undefined ? {} : { meter: meters }),
         }),
       ],
       tracing,

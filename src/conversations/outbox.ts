@@ -18,6 +18,7 @@ export interface OutboxSource<R> {
   keyOf(record: R): string;
   /** Records still marked unpublished with time before `beforeMs`, oldest first. */
   selectUnpublished(beforeMs: number, limit: number): Promise<R[]>;
+  countUnpublished(beforeMs: number): Promise<number>;
   /** Clears the marks of the given keys. */
   markPublished(keys: readonly string[]): Promise<void>;
 }
@@ -35,6 +36,7 @@ export function outboxSourceOf<M extends SequencedMessage, R extends StoredMessa
     encode: kind.encodeEvent,
     keyOf: (r) => r.message.messageKey,
     selectUnpublished: (beforeMs, limit) => kind.store.selectUnpublished(beforeMs, limit),
+    countUnpublished: (beforeMs) => kind.store.countUnpublished(beforeMs),
     markPublished: (keys) => kind.store.markPublished(keys),
   };
 }
@@ -66,6 +68,8 @@ export interface Outbox<R> {
   recover(): Promise<number>;
   /** Publishes of this process not yet confirmed by the bus (a metrics sample). */
   inFlight(): number;
+  /** Messages of every process left for recovery: unpublished past the stale age (a metrics sample). */
+  stale(): Promise<number>;
   start(): void;
   /** Stops the loop and waits for background publishes and marks to settle. */
   stop(): Promise<void>;
@@ -173,6 +177,7 @@ export function createOutbox<R>(deps: OutboxDeps<R>): Outbox<R> {
     },
     recover,
     inFlight: () => publishing,
+    stale: () => source.countUnpublished(clock() - deps.staleMs),
     start() {
       if (loopTimer === undefined) tick();
     },

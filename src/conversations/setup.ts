@@ -77,6 +77,8 @@ export interface ConversationsComponent extends Component {
   group: GroupMessagingApi;
   /** Publishes not yet confirmed by the bus, per kind (a metrics sample). */
   outboxInFlight(): Record<string, number>;
+  /** Per kind, messages (of any node) unpublished past the stale age, awaiting recovery. */
+  outboxStale(): Promise<Record<string, number>>;
 }
 
 /** How often old send claims are swept. */
@@ -96,7 +98,7 @@ export function setupConversations(deps: ConversationsSetupDeps): ConversationsC
   });
   const workers: Worker[] = [createClaimSweeper({ claims, logger, intervalMs: CLAIM_SWEEP_MS })];
   const busHandlers: Record<string, ReturnType<typeof createFanoutHandler>> = {};
-  const outboxes: Record<string, { inFlight(): number }> = {};
+  const outboxes: Record<string, { inFlight(): number; stale(): Promise<number> }> = {};
   const observe = {
     ...(deps.meter === undefined ? {} : { meter: deps.meter }),
     ...(deps.tracing === undefined ? {} : { tracing: deps.tracing }),
@@ -192,6 +194,12 @@ export function setupConversations(deps: ConversationsSetupDeps): ConversationsC
     services: [(router) => router.service(MessageService, createMessageService(c2c, c2cHistory))],
     outboxInFlight: () =>
       Object.fromEntries(Object.entries(outboxes).map(([name, o]) => [name, o.inFlight()])),
+    outboxStale: async () =>
+      Object.fromEntries(
+        await Promise.all(
+          Object.entries(outboxes).map(async ([name, o]) => [name, await o.stale()]),
+        ),
+      ),
     busHandlers,
     workers,
     stop: nothingToStop,

@@ -82,6 +82,8 @@ export interface ConversationMessageStore<
   markPublished(messageKeys: readonly string[]): Promise<void>;
   /** Messages still marked unpublished with time before `beforeMs`, oldest first. */
   selectUnpublished(beforeMs: number, limit: number): Promise<R[]>;
+  /** How many messages are still marked unpublished with time before `beforeMs` (store-wide). */
+  countUnpublished(beforeMs: number): Promise<number>;
   /**
    * Messages with afterSeq < seq <= upToSeq (upToSeq 0: no upper bound) and
    * time >= minTimeMs, ascending by seq, at most `limit`.

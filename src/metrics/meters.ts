@@ -26,7 +26,15 @@ export interface StoreMeter {
   storeCommandFinished(command: string, ok: boolean, seconds: number): void;
 }
 
-export type Meters = RpcMeter & MessageMeter & WebhookMeter & StoreMeter;
+/** What the transport refuses or writes outside connect-es's handlers. */
+export interface TransportMeter {
+  /** A request refused before a handler ran (too large, body timeout, unauthenticated, unknown route). */
+  requestRejected(reason: string): void;
+  /** Live events written to streams: one per event per stream. */
+  liveEventsWritten(count: number): void;
+}
+
+export type Meters = RpcMeter & MessageMeter & WebhookMeter & StoreMeter & TransportMeter;
 
 export const noMeters: Meters = {
   rpcFinished: () => {},
@@ -34,4 +42,6 @@ export const noMeters: Meters = {
   messageFannedOut: () => {},
   webhookFinished: () => {},
   storeCommandFinished: () => {},
+  requestRejected: () => {},
+  liveEventsWritten: () => {},
 };

@@ -6,6 +6,8 @@ export interface Samples {
   openStreams?: () => number;
   /** Sends published but not yet confirmed by the bus, per conversation kind, in this process. */
   outboxInFlight?: () => Record<string, number>;
+  /** Per kind, messages of any node unpublished past the outbox's stale age (a store query). */
+  outboxStale?: () => Promise<Record<string, number>>;
   /** The durable consumer's backlog; undefined when the bus reports none. */
   consumerBacklog?: () => Promise<
     { consumer: string; pending: number; ackPending: number } | undefined
@@ -79,6 +81,18 @@ export function createMetrics(): Metrics {
     registers,
   });
 
+  const rejected = new Counter({
+    name: "im_requests_rejected_total",
+    help: "Requests refused before a handler ran, by reason (REQUEST_TOO_LARGE, UNAUTHENTICATED, ...)",
+    labelNames: ["reason"] as const,
+    registers,
+  });
+  const liveWritten = new Counter({
+    name: "im_live_events_written_total",
+    help: "Live events written to streams (one per event per stream)",
+    registers,
+  });
+
   const samples: Samples = {};
   new Gauge({
     name: "im_live_streams_open",
@@ -97,6 +111,16 @@ export function createMetrics(): Metrics {
       for (const [kind, n] of Object.entries(samples.outboxInFlight?.() ?? {})) {
         this.set({ kind }, n);
       }
+    },
+  });
+  new Gauge({
+    name: "im_outbox_stale_messages",
+    help: "Stored messages of any node not yet on the bus after the outbox's stale age, by kind",
+    labelNames: ["kind"] as const,
+    registers,
+    async collect() {
+      const stale = await samples.outboxStale?.().catch(() => undefined);
+      for (const [kind, n] of Object.entries(stale ?? {})) this.set({ kind }, n);
     },
   });
   // Both backlog gauges collect in the same scrape: one consumer-info request serves them.
@@ -147,6 +171,8 @@ export function createMetrics(): Metrics {
     },
     storeCommandFinished: (command, ok, seconds) =>
       storeSeconds.observe({ command, ok: String(ok) }, seconds),
+    requestRejected: (reason) => rejected.inc({ reason }),
+    liveEventsWritten: (count) => liveWritten.inc(count),
   };
   return {
     registry,

@@ -56,3 +56,9 @@ export function toConnectError(err: unknown, logger: Logger): ConnectError {
     { desc: ErrorDetailSchema, value: create(ErrorDetailSchema, { reason: ErrorReason.INTERNAL }) },
   ]);
 }
+
+/** The stable reason an error carries (its ErrorDetail), for metrics; the code's name without one. */
+export function reasonOf(error: ConnectError): string {
+  const reason = error.findDetails(ErrorDetailSchema)[0]?.reason;
+  return reason === undefined ? Code[error.code] : (ErrorReason[reason] ?? String(reason));
+}

@@ -14,7 +14,8 @@ import {
 import type { Authenticate } from "../auth/authenticator.js";
 import { callerKey } from "../auth/caller.js";
 import type { Logger } from "../log/logger.js";
-import { toConnectError } from "./error-mapper.js";
+import type { TransportMeter } from "../metrics/meters.js";
+import { reasonOf, toConnectError } from "./error-mapper.js";
 import { bearerSig } from "./interceptors.js";
 import { detectProtocol, ENVELOPE_HEADER_BYTES } from "./protocol/detect.js";
 import {
@@ -39,6 +40,7 @@ export interface NodeHandlerOptions {
   /** How long the unwanted rest of a refused HTTP/1.1 body is read and dropped. */
   rejectedBodyLingerMs: number;
   logger: Logger;
+  meter: Pick<TransportMeter, "requestRejected">;
 }
 
 export type NodeHandler = (req: NodeRequest, res: NodeResponse) => void;
@@ -53,8 +55,12 @@ export type NodeHandler = (req: NodeRequest, res: NodeResponse) => void;
  * fails with a reason and the rest is not read.
  */
 export function createNodeHandler(options: NodeHandlerOptions): NodeHandler {
-  const { logger } = options;
+  const { logger, meter } = options;
   const linger = { lingerMs: options.rejectedBodyLingerMs };
+  const rejected = (error: ConnectError): ConnectError => {
+    meter.requestRejected(reasonOf(error));
+    return error;
+  };
   const routes = new Map<string, UniversalHandler>();
   for (const handler of options.router.handlers) routes.set(handler.requestPath, handler);
 
@@ -63,6 +69,7 @@ export function createNodeHandler(options: NodeHandlerOptions): NodeHandler {
     const protocol = detectProtocol(req.method, req.headers["content-type"], req.url);
     if (handler === undefined || protocol === undefined) {
       // As connect-node answers: unknown path 404, unknown content type 415.
+      meter.requestRejected(handler === undefined ? "UNKNOWN_ROUTE" : "UNSUPPORTED_MEDIA_TYPE");
       abandonRequestBody(req, res, linger.lingerMs);
       writeHead(res, handler === undefined ? 404 : 415);
       res.end();
@@ -71,7 +78,7 @@ export function createNodeHandler(options: NodeHandlerOptions): NodeHandler {
     const limit = options.readMaxBytesOf(handler.method);
     const rawLimit = limit + (protocol.enveloped ? ENVELOPE_HEADER_BYTES : 0);
     if (Number(req.headers["content-length"]) > rawLimit) {
-      writeError(req, res, protocol, requestTooLarge(limit, logger), linger);
+      writeError(req, res, protocol, rejected(requestTooLarge(limit, logger)), linger);
       return;
     }
     let contextValues: ContextValues | undefined;
@@ -80,7 +87,7 @@ export function createNodeHandler(options: NodeHandlerOptions): NodeHandler {
         const caller = await options.authenticate(bearerSig(req.headers.authorization));
         contextValues = createContextValues().set(callerKey, caller);
       } catch (err) {
-        writeError(req, res, protocol, toConnectError(err, logger), linger);
+        writeError(req, res, protocol, rejected(toConnectError(err, logger)), linger);
         return;
       }
     }
@@ -89,8 +96,8 @@ export function createNodeHandler(options: NodeHandlerOptions): NodeHandler {
       maxBytes: rawLimit,
       maxEnvelopeBytes: protocol.enveloped ? limit : undefined,
       timeoutMs: options.requestBodyTimeoutMs,
-      tooLarge: () => requestTooLarge(limit, logger),
-      timedOut: () => requestBodyTimeout(options.requestBodyTimeoutMs, logger),
+      tooLarge: () => rejected(requestTooLarge(limit, logger)),
+      timedOut: () => rejected(requestBodyTimeout(options.requestBodyTimeoutMs, logger)),
       abandon: (drain, lingerMs) => abandonRequestBody(req, res, lingerMs, drain),
       lingerMs: options.rejectedBodyLingerMs,
     });

@@ -3,7 +3,7 @@ import type { Authenticate } from "../auth/authenticator.js";
 import type { TransportLimits } from "../config/transport-limits.js";
 import { Health } from "../gen/grpc/health/v1/health_pb.js";
 import type { Logger } from "../log/logger.js";
-import { noMeters, type RpcMeter } from "../metrics/meters.js";
+import { noMeters, type RpcMeter, type TransportMeter } from "../metrics/meters.js";
 import { noTracing, type Tracing } from "../tracing/tracing.js";
 import { withCodecErrors } from "./codec-errors.js";
 import { createHealthService, type Liveness } from "./health-service.js";
@@ -40,7 +40,7 @@ export interface ServerOptions {
   /** Tried in order before Connect: the server's own writers (e.g. live streams). */
   rawRoutes?: readonly RawRoute[];
   /** RPC metrics and server spans; off by default. */
-  meters?: RpcMeter;
+  meters?: RpcMeter & TransportMeter;
   tracing?: Tracing;
 }
 
@@ -94,6 +94,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     requestBodyTimeoutMs: options.limits.requestBodyTimeoutMs,
     rejectedBodyLingerMs: options.limits.rejectedBodyLingerMs,
     logger,
+    meter: options.meters ?? noMeters,
   });
   const rawRoutes = options.rawRoutes ?? [];
   const listener = await listen({

@@ -36,6 +36,7 @@ import {
 import type { LiveEvent, LiveHub } from "../live/live-hub.js";
 import { streamOwner } from "../live/service.js";
 import type { Logger } from "../log/logger.js";
+import { noMeters, type TransportMeter } from "../metrics/meters.js";
 import { normalizeCodecError } from "./codec-errors.js";
 import { toConnectError } from "./error-mapper.js";
 import { bearerSig, sanitizeRequestId } from "./interceptors.js";
@@ -56,6 +57,7 @@ export interface SubscribeWriterDeps {
   shutdown: AbortSignal;
   /** Largest SubscribeRequest body accepted, enveloped. */
   maxRequestBytes: number;
+  meter?: TransportMeter;
 }
 
 type Protocol = "grpc" | "grpc-web" | "connect";
@@ -137,6 +139,7 @@ async function serve(deps: SubscribeWriterDeps, wire: Wire, req: Request, res: R
   const requestId = sanitizeRequestId(header(req, "x-request-id") ?? null) ?? randomUUID();
   wire.headers["x-request-id"] = requestId;
   const logger = deps.logger.child({ requestId, rpc: PATH.slice(1), protocol: wire.protocol });
+  const meter = deps.meter ?? noMeters;
   const started = performance.now();
   const abort = new AbortController();
   let closed = false;
@@ -172,6 +175,7 @@ async function serve(deps: SubscribeWriterDeps, wire: Wire, req: Request, res: R
     for await (const batch of stream) {
       if (!res.headersSent) writeHead(res, 200, wire.headers);
       if (!write(res, batchBytes(batch, wire.binary))) await drained(res, abort.signal);
+      meter.liveEventsWritten(batch.length);
       if (abort.signal.aborted) break;
     }
     if (timedOut) throw new ConnectError("the operation timed out", Code.DeadlineExceeded);

@@ -136,11 +136,14 @@ export function describeConversationMessageStoreContract<
       expect(await unpublished(1000)).toEqual([1, 2]);
       expect(await unpublished(1000, 1)).toEqual([1]);
       expect(await unpublished(150)).toEqual([1]);
+      expect(await store.countUnpublished(1000)).toBe(2);
+      expect(await store.countUnpublished(150)).toBe(1);
       const [pending] = await store.selectUnpublished(150, 10);
       expect(pending?.unpublished).toBe(true);
       expect(pending?.message).toEqual(record(1, { timeMs: 100 }).message);
       await store.markPublished([`${C}:1`, "unknown:1"]);
       expect(await unpublished(1000)).toEqual([2]);
+      expect(await store.countUnpublished(1000)).toBe(1);
     });
   });
 }

@@ -152,7 +152,30 @@ describe("Prometheus metrics", () => {
     expect(sampleValue(after, "im_jetstream_consumer_pending", { consumer: "fanout" })).toBe(0);
     expect(sampleValue(after, "im_jetstream_consumer_ack_pending", { consumer: "fanout" })).toBe(0);
     expect(sampleValue(after, "im_outbox_in_flight", { kind: "c2c" })).toBe(0);
+    expect(sampleValue(after, "im_outbox_stale_messages", { kind: "c2c" })).toBe(0);
+    expect(sampleValue(after, "im_outbox_stale_messages", { kind: "group" })).toBe(0);
+    // Ready and the message went out through the live writer.
+    expect(sampleValue(after, "im_live_events_written_total")).toBeGreaterThanOrEqual(2);
     bob.close();
+  });
+
+  it("counts requests refused before a handler ran, by reason", async () => {
+    const post = (path: string, body = "{}") =>
+      fetch(`${baseUrl}${path}`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body,
+      });
+    expect((await post("/im.v1.MessageService/SendMessage")).status).toBe(401);
+    expect((await post("/im.v1.Nothing/Here")).status).toBe(404);
+    // Refused on its declared length; HTTP/1.1 may cut the upload before the answer is read.
+    const big = `{"pad":"${"x".repeat(8 * 1024 * 1024)}"}`;
+    const tooLarge = await post("/im.v1.MessageService/SendMessage", big).catch(() => undefined);
+    if (tooLarge !== undefined) expect(tooLarge.status).toBe(429);
+    const s = await scrape();
+    expect(sampleValue(s, "im_requests_rejected_total", { reason: "SIG_MISSING" })).toBe(1);
+    expect(sampleValue(s, "im_requests_rejected_total", { reason: "UNKNOWN_ROUTE" })).toBe(1);
+    expect(sampleValue(s, "im_requests_rejected_total", { reason: "REQUEST_TOO_LARGE" })).toBe(1);
   });
 });
 

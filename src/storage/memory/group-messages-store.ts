@@ -56,6 +56,11 @@ export function createMemoryGroupMessageStore(): GroupMessageStore {
         .slice(0, limit)
         .map(copy);
     },
+    async countUnpublished(beforeMs) {
+      let n = 0;
+      for (const r of byKey.values()) if (r.unpublished && timeOf(r) < beforeMs) n++;
+      return n;
+    },
     async selectMessagesAfter(groupId, { afterSeq, upToSeq, minTimeMs }, limit) {
       return inGroup(groupId)
         .filter(

@@ -101,6 +101,11 @@ export function createMemoryMessageStore(): MessageStore {
         .slice(0, limit)
         .map(copy);
     },
+    async countUnpublished(beforeMs) {
+      let n = 0;
+      for (const r of byKey.values()) if (r.unpublished && Number(r.message.timeMs) < beforeMs) n++;
+      return n;
+    },
     async selectMessagesAfter(conversationId, { afterSeq, upToSeq, minTimeMs }, limit) {
       return inConversation(conversationId)
         .map((r) => r.message)

@@ -101,6 +101,7 @@ export async function createMongoGroupMessageStore(
     markPublished: (keys) => guard(() => outbox.remove(keys)),
     selectUnpublished: (beforeMs, limit) =>
       guard(async () => (await outbox.pending(beforeMs, limit)).map((d) => toRecord(d, true))),
+    countUnpublished: (beforeMs) => guard(() => outbox.count(beforeMs)),
     selectMessagesAfter: (groupId, { afterSeq, upToSeq, minTimeMs }, limit) =>
       guard(async () =>
         (

@@ -284,6 +284,7 @@ export async function createMongoMessageStore(
     markPublished: (keys) => guard(() => outbox.remove(keys)),
     selectUnpublished: (beforeMs, limit) =>
       guard(async () => (await outbox.pending(beforeMs, limit)).map((d) => toRecord(d, true))),
+    countUnpublished: (beforeMs) => guard(() => outbox.count(beforeMs)),
     selectMessagesAfter: (conversationId, { afterSeq, upToSeq, minTimeMs }, limit) =>
       guard(async () =>
         (

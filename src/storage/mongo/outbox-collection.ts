@@ -126,6 +126,9 @@ export async function createOutboxCollection<D extends { _id: string; timeMs: nu
     async has(key: string): Promise<boolean> {
       return (await outbox.findOne({ _id: key })) !== null;
     },
+    /** Entries with time before `beforeMs` (served by the timeMs index). */
+    count: (beforeMs: number): Promise<number> =>
+      outbox.countDocuments({ timeMs: { $lt: beforeMs } }),
     /**
      * Messages still pending with time before `beforeMs`, oldest first. Entries
      * whose message was never stored (nothing was acked) are dropped.
