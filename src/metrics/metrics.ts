@@ -24,7 +24,7 @@ export interface Metrics {
 // Seconds; from sub-millisecond calls to the 2 s webhook limit and beyond.
 const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 
-/** The registry and its meters; names are listed in README "Observability". */
+/** The registry and its meters; names are listed in docs/observability.md. */
 export function createMetrics(): Metrics {
   const registry = new Registry();
   const registers = [registry];
