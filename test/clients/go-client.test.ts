@@ -31,7 +31,7 @@ beforeAll(async () => {
     })(),
   ]);
   server = started;
-});
+}, 300_000); // a hang guard: a cold `go build` takes minutes on a loaded 2-core machine
 
 afterAll(async () => {
   await server?.kill("SIGTERM");

@@ -59,7 +59,8 @@ function steadySender(client: Client<typeof MessageService>) {
   return {
     acked,
     failures: () => failures,
-    untilAcked: (n: number, timeoutMs = 30_000) =>
+    // A hang guard: on a loaded machine a send may take a second or more.
+    untilAcked: (n: number, timeoutMs = 120_000) =>
       eventually(async () => expect(acked.size).toBeGreaterThanOrEqual(n), timeoutMs, 20),
     stop: async () => {
       running = false;
@@ -136,16 +137,16 @@ describe("no acknowledged message is lost", () => {
     cleanups.push(async () => bobDevice.close());
 
     const sender = steadySender(clientAs(MessageService, server.baseUrl, "alice"));
-    await sender.untilAcked(60);
+    await sender.untilAcked(30);
     await server.kill("SIGKILL");
     await sleep(300);
     await server.restart();
-    await sender.untilAcked(120);
+    await sender.untilAcked(60);
     await sender.stop();
     expect(sender.failures()).toBeGreaterThan(0);
 
     await expectNoLoss(sender.acked, clientAs(MessageService, otherNode.baseUrl, "bob"), bobDevice);
-  }, 90_000);
+  }, 300_000);
 
   it("lets a retry take over the claim of a sender killed between claiming and storing", async () => {
     // The first before-send call for the message never gets its answer in time:
@@ -238,7 +239,7 @@ describe("no acknowledged message is lost", () => {
     await sender.stop();
 
     await expectNoLoss(sender.acked, clientAs(MessageService, app.baseUrl, "bob"), bobDevice);
-  }, 90_000);
+  }, 300_000);
 });
 
 describe("document store down", () => {
