@@ -49,11 +49,14 @@ export function createCachedAccounts(deps: CachedAccountsDeps): AccountStore {
     },
 
     async selectExistingUserIds(userIds) {
-      const found = await existing.getMany(userIds, async (missing) => {
+      // An account whose record is cached (its user authenticated here) exists.
+      const known = userIds.filter((id) => records.peek(id) !== undefined);
+      const rest = userIds.filter((id) => records.peek(id) === undefined);
+      const found = await existing.getMany(rest, async (missing) => {
         const ids = await store.selectExistingUserIds(missing);
         return new Map([...ids].map((id) => [id, true as const]));
       });
-      return new Set(found.keys());
+      return new Set([...known, ...found.keys()]);
     },
   };
 }

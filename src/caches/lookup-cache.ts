@@ -25,6 +25,8 @@ export interface LookupCache<V> {
     keys: readonly string[],
     load: (missing: string[]) => Promise<Map<string, V>>,
   ): Promise<Map<string, V>>;
+  /** The cached value of `key`, without loading it; undefined when not cached (or expired, or off). */
+  peek(key: string): V | undefined;
   /** Drops the keys and makes loads of them already under way uncacheable. */
   invalidate(keys: Iterable<string>): void;
   /** Drops everything and makes every load under way uncacheable. */
@@ -103,6 +105,11 @@ export function createLookupCache<V>(options: LookupCacheOptions): LookupCache<V
       }
       forgetOldInvalidations();
       return found;
+    },
+
+    peek(key) {
+      const entry = enabled ? entries.get(key) : undefined;
+      return entry !== undefined && entry.expiresAtMs > clock() ? entry.value : undefined;
     },
 
     invalidate(keys) {
