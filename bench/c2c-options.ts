@@ -23,6 +23,8 @@ export interface C2cOptions {
   baselineSec: number;
   /** Where the server writes a V8 CPU profile (per phase), if set. */
   cpuProfDir: string | undefined;
+  /** Settings added to the server's environment (A/B runs of one setting). */
+  serverEnv: Record<string, string>;
 }
 
 export const C2C_USAGE = `usage: npm run bench -- c2c [options]
@@ -41,6 +43,7 @@ export const C2C_USAGE = `usage: npm run bench -- c2c [options]
                       the server's own ceiling with the database out of the path (diagnostic)
   --baseline S        seconds per raw-stack baseline (default min(5, max(2, duration/10)))
   --cpu-prof DIR      write a V8 CPU profile of the server to DIR (node --cpu-prof)
+  --server-env K=V    a setting for the server (repeatable), e.g. LOOKUP_CACHE_TTL_MS=0
 `;
 
 export class UsageError extends Error {}
@@ -48,6 +51,7 @@ export class UsageError extends Error {}
 export function parseC2cOptions(argv: string[]): C2cOptions {
   const flags = new Map<string, string>();
   const bools = new Set<string>();
+  const serverEnv: Record<string, string> = {};
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i] ?? "";
     if (!arg.startsWith("--")) throw new UsageError(`unexpected argument "${arg}"`);
@@ -58,6 +62,12 @@ export function parseC2cOptions(argv: string[]): C2cOptions {
     }
     const value = inline ?? argv[++i];
     if (value === undefined) throw new UsageError(`--${name} needs a value`);
+    if (name === "server-env") {
+      const eq = value.indexOf("=");
+      if (eq < 1) throw new UsageError(`--server-env needs NAME=VALUE, got "${value}"`);
+      serverEnv[value.slice(0, eq)] = value.slice(eq + 1);
+      continue;
+    }
     flags.set(name, value);
   }
   if (bools.has("help")) throw new UsageError("");
@@ -111,5 +121,6 @@ export function parseC2cOptions(argv: string[]): C2cOptions {
     store,
     baselineSec: num("baseline", Math.min(5, Math.max(2, durationSec / 10)), 0.5, 60),
     cpuProfDir: flags.get("cpu-prof"),
+    serverEnv,
   };
 }

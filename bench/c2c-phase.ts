@@ -74,6 +74,7 @@ export async function runPhase(
       phase.webhook === undefined ? undefined : { url: phase.webhook.url, secret: "bench-secret" },
     cpuProfDir: options.cpuProfDir,
     monitorStoreCommands: options.store !== "memory",
+    env: options.serverEnv,
   });
   const forget = ctx.onAbort(() => server.stop());
   try {

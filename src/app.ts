@@ -1,6 +1,7 @@
 import { setupAccounts } from "./accounts/setup.js";
 import { createAuthenticator } from "./auth/authenticator.js";
 import { type Bus, createMemoryBus, openNatsBus, routeBySubject } from "./bus/index.js";
+import { setupLookupCaches } from "./caches/setup.js";
 import { type Clock, systemClock } from "./common/clock.js";
 import { type Component, mergeBusHandlers } from "./common/component.js";
 import type { Config } from "./config/config.js";
@@ -92,12 +93,18 @@ export async function startApp(
     logger.info(webhookState.message, webhookState.fields);
     stops.push(() => webhooks.close());
 
+    // Hot-path reads (accounts, blocklist, friends) come from caches that every
+    // write through these stores invalidates on every node.
+    const lookups = setupLookupCaches({ bus, clock, logger, settings: config.lookupCache });
+    const accountStore = lookups.accounts(storage.accounts);
+    const relationStore = lookups.relations(storage.relations);
+
     const authenticate = createAuthenticator({
       appId: config.appId,
       secretKey: config.secretKey,
       adminUserIds: config.adminUserIds,
       maxSkewSec: config.userSigMaxSkewSec,
-      accounts: storage.accounts,
+      accounts: accountStore,
       clock,
     });
 
@@ -112,22 +119,23 @@ export async function startApp(
       streamsShutdown: streamsShutdown.signal,
     });
     const accounts = setupAccounts({
-      store: storage.accounts,
+      store: accountStore,
       clock,
       batchMax: config.accountBatchMax,
       streams: live.hub,
     });
     const profiles = setupProfiles({
       store: storage.profiles,
-      accounts: storage.accounts,
+      accounts: accountStore,
       settings: config.profiles,
       clock,
       live: live.hub,
       profileWatchers: (userId) => storage.relations.selectFriendOwners(userId),
     });
     const relations = setupRelations({
-      store: storage.relations,
-      accounts: storage.accounts,
+      store: relationStore,
+      lookups: lookups.relationLookups(storage.relations),
+      accounts: accountStore,
       friendRequestSettings: profiles.friendRequestSettings,
       settings: config.relations,
       c2cPolicy: config.c2cPolicy,
@@ -135,7 +143,7 @@ export async function startApp(
       live: live.hub,
     });
     const conversations = setupConversations({
-      storage,
+      storage: { ...storage, accounts: accountStore },
       c2cPolicy: relations.sendPolicy,
       bus,
       live: live.hub,
@@ -151,7 +159,7 @@ export async function startApp(
       groups: storage.groups,
       members: storage.groupMembers,
       applications: storage.groupApplications,
-      accounts: storage.accounts,
+      accounts: accountStore,
       live: live.hub,
       webhooks,
       messaging: conversations.group,
@@ -160,7 +168,15 @@ export async function startApp(
       logger,
       newGroupId: generateGroupId,
     });
-    const components: Component[] = [live, accounts, profiles, relations, conversations, groups];
+    const components: Component[] = [
+      lookups,
+      live,
+      accounts,
+      profiles,
+      relations,
+      conversations,
+      groups,
+    ];
     stops.push(async () => {
       for (const component of [...components].reverse()) await component.stop();
     });

@@ -107,6 +107,8 @@ export interface BusRegistry {
   liveDeviceClaimsSubject: string;
   /** Core NATS subject on which sig invalidations and account deletions reach every node's streams. */
   liveAuthoritySubject: string;
+  /** Core NATS subject on which a node tells the others which cached store facts it changed. */
+  liveLookupsSubject: string;
 }
 
 // A namespace is one subject token and part of stream names, which forbid ".", "*", ">".
@@ -161,6 +163,7 @@ export function createBusRegistry(
     liveGroupMembershipSubject: `${namespace}.live.memberships`,
     liveDeviceClaimsSubject: `${namespace}.live.devices`,
     liveAuthoritySubject: `${namespace}.live.authority`,
+    liveLookupsSubject: `${namespace}.live.lookups`,
   };
 }
 

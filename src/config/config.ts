@@ -86,6 +86,8 @@ export interface Config {
     customFields: CustomFieldDef[];
   };
   messaging: MessagingSettings;
+  /** Hot-path read caches invalidated over the bus (src/caches). */
+  lookupCache: { ttlMs: number; maxEntries: number };
   /** Request sizes, connection and HTTP/2 limits and timeouts (README "Limits"). */
   transport: TransportLimits;
   /** Unset: webhooks are off. */
@@ -169,6 +171,10 @@ export function readConfig(env: Env): Config {
     shutdownGraceMs: intSetting(env, "SHUTDOWN_GRACE_MS", 10_000, { min: 0, max: 600_000 }),
     userSigMaxSkewSec: intSetting(env, "USERSIG_MAX_SKEW_SEC", 300, { min: 0, max: 86_400 }),
     accountBatchMax: intSetting(env, "ACCOUNT_BATCH_MAX", 100, { min: 1, max: 10_000 }),
+    lookupCache: {
+      ttlMs: intSetting(env, "LOOKUP_CACHE_TTL_MS", 60_000, { min: 0, max: 3_600_000 }),
+      maxEntries: intSetting(env, "LOOKUP_CACHE_MAX_ENTRIES", 100_000, { min: 1, max: 10_000_000 }),
+    },
     groups: readGroupConfig(env),
     profiles: {
       customFields: customFields(env, "PROFILE_CUSTOM_FIELDS", "Tag_Profile_Custom", true),

@@ -8,7 +8,11 @@ import { RelationService } from "../gen/im/v1/relation_pb.js";
 import type { LiveHub } from "../live/live-hub.js";
 import type { FriendRequestSettings } from "../profiles/profiles.js";
 import { createRelations } from "./relations.js";
-import { createRelationSendPolicy } from "./send-policy.js";
+import {
+  createRelationSendPolicy,
+  type RelationLookups,
+  relationLookupsOf,
+} from "./send-policy.js";
 import { createRelationService } from "./service.js";
 import type { RelationStore } from "./store.js";
 
@@ -22,6 +26,8 @@ export interface RelationsSetupDeps {
   c2cPolicy: Config["c2cPolicy"];
   clock: Clock;
   live: Pick<LiveHub, "publishToUser">;
+  /** What the send policy reads; defaults to the store itself (the app passes cached lookups). */
+  lookups?: RelationLookups;
 }
 
 export interface RelationsComponent extends Component {
@@ -42,7 +48,10 @@ export function setupRelations(deps: RelationsSetupDeps): RelationsComponent {
     newListId: randomUUID,
   });
   return {
-    sendPolicy: createRelationSendPolicy({ store: deps.store, ...deps.c2cPolicy }),
+    sendPolicy: createRelationSendPolicy({
+      lookups: deps.lookups ?? relationLookupsOf(deps.store),
+      ...deps.c2cPolicy,
+    }),
     services: [(router) => router.service(RelationService, createRelationService(relations))],
     busHandlers: noBusHandlers,
     workers: [],
