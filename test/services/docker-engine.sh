@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# A private Docker engine for the tests: its own socket, data root and exec root in one temp
+# dir, so it never meets another engine on the machine (a system one, or another run's).
+# No default bridge and no iptables rules: our containers use host networking on loopback.
+#
+#   eval "$(bash test/services/docker-engine.sh start)"   # exports DOCKER_HOST, IM_DOCKER_ENGINE_DIR
+#   bash test/services/docker-engine.sh stop "$IM_DOCKER_ENGINE_DIR"
+#
+# start installs Debian's docker.io when dockerd is missing and we are root; it fails, saying
+# why, when the engine does not answer (never a silent fallback).
+set -euo pipefail
+
+die() {
+  echo "docker-engine.sh: $*" >&2
+  exit 1
+}
+
+start() {
+  if ! command -v dockerd >/dev/null; then
+    if [[ $(id -u) -ne 0 ]]; then
+      die "dockerd not found; install Debian's docker.io (apt-get install docker.io)"
+    fi
+    echo "docker-engine.sh: installing docker.io (Debian)" >&2
+    DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends docker.io >&2 ||
+      { apt-get update >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends docker.io >&2; } ||
+      die "apt-get install docker.io failed"
+  fi
+  local dir
+  dir=$(mktemp -d "${TMPDIR:-/tmp}/im-docker.XXXXXX")
+  # Unix socket paths are limited to 108 bytes: keep them short.
+  local sock=$dir/docker.sock
+  setsid dockerd \
+    --host "unix://$sock" \
+    --data-root "$dir/data" \
+    --exec-root "$dir/x" \
+    --pidfile "$dir/dockerd.pid" \
+    --bridge none --iptables=false --ip6tables=false \
+    --storage-driver overlay2 \
+    --log-level warn \
+    </dev/null >"$dir/dockerd.log" 2>&1 &
+  echo $! >"$dir/launcher.pid"
+  # Waits for the condition (the engine answering), bounded only as a hang guard.
+  local deadline=$((SECONDS + 120))
+  until DOCKER_HOST=unix://$sock docker version >/dev/null 2>&1; do
+    if ! kill -0 "$(cat "$dir/launcher.pid")" 2>/dev/null; then
+      echo "--- dockerd log ---" >&2
+      tail -n 40 "$dir/dockerd.log" >&2
+      rm -rf "$dir"
+      die "dockerd exited before answering"
+    fi
+    if ((SECONDS > deadline)); then
+      tail -n 40 "$dir/dockerd.log" >&2
+      stop "$dir"
+      die "dockerd did not answer within 120 s"
+    fi
+    sleep 0.2
+  done
+  echo "export DOCKER_HOST=unix://$sock IM_DOCKER_ENGINE_DIR=$dir"
+}
+
+stop() {
+  local dir=${1:?engine dir}
+  [[ -d $dir ]] || return 0
+  local pid
+  pid=$(cat "$dir/launcher.pid" 2>/dev/null || true)
+  if [[ -n $pid ]] && kill -0 "$pid" 2>/dev/null; then
+    # dockerd stops its containers and its containerd on SIGTERM.
+    kill -TERM "$pid" 2>/dev/null || true
+    local deadline=$((SECONDS + 60))
+    while kill -0 "$pid" 2>/dev/null && ((SECONDS < deadline)); do sleep 0.2; done
+    kill -KILL "$pid" 2>/dev/null || true
+  fi
+  # The managed containerd and its shims are ours too (their sockets are under our exec root).
+  local leftover
+  for leftover in $(pgrep -f -- "$dir/" || true); do kill -KILL "$leftover" 2>/dev/null || true; done
+  # overlay mounts under the data root must go before the dir can.
+  grep -F " $dir/" /proc/mounts | awk '{print $2}' | sort -r | while read -r m; do umount -l "$m" 2>/dev/null || true; done
+  rm -rf "$dir"
+}
+
+case ${1:-} in
+start) start ;;
+stop) stop "${2:-${IM_DOCKER_ENGINE_DIR:-}}" ;;
+*) die "usage: $0 start | stop DIR" ;;
+esac
