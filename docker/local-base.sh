@@ -4,6 +4,8 @@
 # tarball) with the project's pinned Node runtime (node_modules/node) and the machine's npm.
 # Elsewhere, use the official image (the Dockerfile's default). Prints the tag it built:
 #   im-server/node-base:<node version>
+# With --debian, stops after the Debian image and prints its tag (the test services' base,
+# test/services/images.sh).
 # Needs root (debootstrap) the first time, and DOCKER_HOST (or the default engine) answering.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -35,6 +37,10 @@ quiet() {
 
 debian=im-server/debian:bookworm-minbase
 docker image inspect "$debian" >/dev/null 2>&1 || quiet docker import "$rootfs" "$debian"
+if [[ ${1:-} == --debian ]]; then
+  echo "$debian"
+  exit 0
+fi
 
 node=node_modules/.bin/node
 [[ -x $node ]] || { echo "local-base.sh: run npm ci first ($node missing)" >&2; exit 1; }

@@ -6,8 +6,8 @@
 #   eval "$(bash test/services/docker-engine.sh start)"   # exports DOCKER_HOST, IM_DOCKER_ENGINE_DIR
 #   bash test/services/docker-engine.sh stop "$IM_DOCKER_ENGINE_DIR"
 #
-# start installs Debian's docker.io when dockerd is missing and we are root; it fails, saying
-# why, when the engine does not answer (never a silent fallback).
+# start installs Debian's docker.io, docker-compose and debootstrap when missing and we are
+# root; it fails, saying why, when the engine does not answer (never a silent fallback).
 set -euo pipefail
 
 die() {
@@ -16,14 +16,21 @@ die() {
 }
 
 start() {
-  if ! command -v dockerd >/dev/null; then
+  # What the container tests need: the engine, compose (v1, Debian's) and debootstrap (the
+  # local base images, docker/local-base.sh). Installed from Debian when missing and root.
+  local missing=()
+  command -v dockerd >/dev/null || missing+=(docker.io)
+  command -v docker-compose >/dev/null || missing+=(docker-compose)
+  command -v debootstrap >/dev/null || missing+=(debootstrap)
+  if ((${#missing[@]} > 0)); then
     if [[ $(id -u) -ne 0 ]]; then
-      die "dockerd not found; install Debian's docker.io (apt-get install docker.io)"
+      die "missing ${missing[*]}; install them (apt-get install ${missing[*]})"
     fi
-    echo "docker-engine.sh: installing docker.io (Debian)" >&2
-    DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends docker.io >&2 ||
-      { apt-get update >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends docker.io >&2; } ||
-      die "apt-get install docker.io failed"
+    echo "docker-engine.sh: installing ${missing[*]} (Debian)" >&2
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get install -y --no-install-recommends "${missing[@]}" >&2 ||
+      { apt-get update >&2 && apt-get install -y --no-install-recommends "${missing[@]}" >&2; } ||
+      die "apt-get install ${missing[*]} failed"
   fi
   local dir
   dir=$(mktemp -d "${TMPDIR:-/tmp}/im-docker.XXXXXX")
