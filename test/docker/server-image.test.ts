@@ -102,7 +102,7 @@ await describeWithDocker("the server's container image", () => {
 
   afterAll(async () => {
     await Promise.all(services.map((s) => s.dispose()));
-    process.stdout.write(`server image figures: ${JSON.stringify(figures)}\n`);
+    console.log(`server image figures: ${JSON.stringify(figures)}`);
   });
 
   it("serves send → receive → sync against the services' containers, turns healthy, and drains on SIGTERM as PID 1", async () => {

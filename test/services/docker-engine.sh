@@ -3,8 +3,12 @@
 # dir, so it never meets another engine on the machine (a system one, or another run's).
 # No default bridge and no iptables rules: our containers use host networking on loopback.
 #
-#   eval "$(bash test/services/docker-engine.sh start)"   # exports DOCKER_HOST, IM_DOCKER_ENGINE_DIR
+#   eval "$(bash test/services/docker-engine.sh start [OWNER_PID])"   # exports DOCKER_HOST, IM_DOCKER_ENGINE_DIR
 #   bash test/services/docker-engine.sh stop "$IM_DOCKER_ENGINE_DIR"
+#
+# OWNER_PID, if given, is the process that will stop the engine: a later start stops the
+# engines whose owner is gone (a CI run killed before its trap ran). Without it the engine
+# is left to whoever started it.
 #
 # start installs Debian's docker.io, docker-compose and debootstrap when missing and we are
 # root; it fails, saying why, when the engine does not answer (never a silent fallback).
@@ -32,8 +36,17 @@ start() {
       { apt-get update >&2 && apt-get install -y --no-install-recommends "${missing[@]}" >&2; } ||
       die "apt-get install ${missing[*]} failed"
   fi
+  local owner=${1:-} stale
+  for stale in "${TMPDIR:-/tmp}"/im-docker.*/owner.pid; do
+    [[ -f $stale ]] || continue
+    if ! kill -0 "$(cat "$stale")" 2>/dev/null; then
+      echo "docker-engine.sh: stopping the engine of a run that is gone ($(dirname "$stale"))" >&2
+      stop "$(dirname "$stale")"
+    fi
+  done
   local dir
   dir=$(mktemp -d "${TMPDIR:-/tmp}/im-docker.XXXXXX")
+  if [[ -n $owner ]]; then echo "$owner" >"$dir/owner.pid"; fi
   # Unix socket paths are limited to 108 bytes: keep them short.
   local sock=$dir/docker.sock
   setsid dockerd \
@@ -81,12 +94,13 @@ stop() {
   local leftover
   for leftover in $(pgrep -f -- "$dir/" || true); do kill -KILL "$leftover" 2>/dev/null || true; done
   # overlay mounts under the data root must go before the dir can.
-  grep -F " $dir/" /proc/mounts | awk '{print $2}' | sort -r | while read -r m; do umount -l "$m" 2>/dev/null || true; done
+  { grep -F " $dir/" /proc/mounts || true; } | awk '{print $2}' | sort -r |
+    while read -r m; do umount -l "$m" 2>/dev/null || true; done
   rm -rf "$dir"
 }
 
 case ${1:-} in
-start) start ;;
+start) start "${2:-}" ;;
 stop) stop "${2:-${IM_DOCKER_ENGINE_DIR:-}}" ;;
 *) die "usage: $0 start | stop DIR" ;;
 esac
