@@ -1,15 +1,24 @@
 import type { TestProject } from "vitest/node";
 import { ensureLocalBinaries } from "./build-binaries.js";
-import { dockerEngineAnswers, startMongoContainer, startNatsContainer } from "./docker.js";
-import { startFerretDb, startNatsServer } from "./local-process.js";
+import {
+  dockerEngineAnswers,
+  mongoImage,
+  natsImage,
+  removeStaleContainers,
+  servicesMode,
+} from "./docker.js";
+import { type RunVia, startFerretDb, startNatsServer } from "./local-process.js";
+import type { ServiceProcess } from "./managed-process.js";
 import type { ServiceEndpoint } from "./provided-context.js";
 import { pingMongo, pingNats, waitUntil } from "./readiness.js";
 
 /*
  * Finds a MongoDB and a NATS (JetStream) for the whole run, in the order docs/architecture.md ("Tests") gives:
  * URLs from the environment, else containers when a Docker engine answers, else local
- * FerretDB + nats-server built by build.sh. It never throws: a service that cannot be had is
- * provided as an error message, so exactly the tests that need it fail, loudly, saying why.
+ * FerretDB + nats-server built by build.sh. IM_TEST_SERVICES=docker allows only containers
+ * (and runs the tests' private servers in containers too), =local only processes (docker.ts).
+ * It never throws: a service that cannot be had is provided as an error message, so exactly
+ * the tests that need it fail, loudly, saying why.
  */
 
 interface Service {
@@ -20,8 +29,7 @@ interface Service {
   image: string;
   local: string;
   probe(url: string): Promise<void>;
-  container(): Promise<{ url: string; stop(): Promise<void> }>;
-  process(): Promise<{ url: string; dataDir: string; dispose(): Promise<void> }>;
+  start(via: RunVia): Promise<ServiceProcess>;
 }
 
 const services: Service[] = [
@@ -30,22 +38,20 @@ const services: Service[] = [
     name: "MongoDB",
     envVar: "MONGO_URL",
     example: "mongodb://127.0.0.1:27017/",
-    image: "mongo:7",
+    image: mongoImage(),
     local: "FerretDB",
     probe: (url) => pingMongo(url),
-    container: startMongoContainer,
-    process: () => startFerretDb(),
+    start: (via) => startFerretDb({ via }),
   },
   {
     key: "imTestNats",
     name: "NATS with JetStream",
     envVar: "NATS_URL",
     example: "nats://127.0.0.1:4222",
-    image: "nats:2.10 -js",
+    image: natsImage(),
     local: "nats-server",
     probe: (url) => pingNats(url),
-    container: startNatsContainer,
-    process: () => startNatsServer(),
+    start: (via) => startNatsServer({ via }),
   },
 ];
 
@@ -77,17 +83,26 @@ export default async function setup(project: TestProject): Promise<Teardown> {
     }
   }
 
-  if (missing().length > 0) {
-    if (await dockerEngineAnswers()) {
+  const mode = servicesMode();
+  // In local mode only an engine named explicitly is looked at, to sweep a killed run's containers.
+  const engine = (mode !== "local" || process.env.DOCKER_HOST) && (await dockerEngineAnswers());
+  if (engine) {
+    const removed = await removeStaleContainers().catch((error: unknown) => {
+      process.stderr.write(`[test services] removing stale containers: ${messageOf(error)}\n`);
+      return 0;
+    });
+    if (removed > 0) {
+      process.stderr.write(`[test services] removed ${removed} container(s) of killed runs\n`);
+    }
+  }
+
+  if (missing().length > 0 && mode !== "local") {
+    if (engine) {
       await Promise.all(
         missing().map(async (service) => {
           try {
-            const container = await service.container();
-            teardowns.push(() => container.stop());
-            await waitUntil(() => service.probe(container.url), {
-              what: `${service.image} container`,
-              timeoutMs: 60_000,
-            });
+            const container = await service.start("docker");
+            teardowns.push(() => container.dispose());
             found.set(service, { url: container.url, source: "docker" });
           } catch (error) {
             problems.get(service)?.push(`Docker (${service.image}): ${messageOf(error)}`);
@@ -99,7 +114,7 @@ export default async function setup(project: TestProject): Promise<Teardown> {
     }
   }
 
-  if (missing().length > 0) {
+  if (missing().length > 0 && mode !== "docker") {
     await Promise.all(
       missing().map(async (service) => {
         if (buildError) {
@@ -107,7 +122,7 @@ export default async function setup(project: TestProject): Promise<Teardown> {
           return;
         }
         try {
-          const local = await service.process();
+          const local = await service.start("local");
           teardowns.push(() => local.dispose());
           found.set(service, { url: local.url, source: "local" });
         } catch (error) {
@@ -140,7 +155,7 @@ function unavailable(service: Service, problems: string[] = []): string {
     ...problems.map((p) => `  - ${p}`),
     "Provide one of:",
     `  - ${service.envVar}=${service.example} (any reachable server)`,
-    `  - a running Docker engine (testcontainers starts ${service.image})`,
+    `  - a running Docker engine (testcontainers starts ${service.image}; IM_TEST_SERVICES=${servicesMode()})`,
     `  - \`npm run test-services\` (needs Go) to build local ${service.local}, then rerun`,
   ].join("\n");
 }

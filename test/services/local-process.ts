@@ -1,6 +1,9 @@
 import { createServer } from "node:net";
+import { containerRunner, imageFlavour, mongoImage, natsImage, servicesMode } from "./docker.js";
+import { localRunner } from "./local-runner.js";
 import {
   type ProcessOptions,
+  type Runner,
   type ServiceProcess,
   startManagedProcess,
 } from "./managed-process.js";
@@ -24,20 +27,46 @@ export async function freePort(): Promise<number> {
   });
 }
 
-export interface FerretDbOptions {
-  port?: number;
-  /** SQLite directory; reuse one to see the data of an earlier instance. */
-  dataDir?: string;
-  startTimeoutMs?: number;
+/**
+ * How a server runs: a local process of the binary build.sh makes, or a container of the
+ * image the settings select (docker.ts). By default containers only in IM_TEST_SERVICES=docker.
+ */
+export type RunVia = "local" | "docker";
+
+function defaultVia(): RunVia {
+  return servicesMode() === "docker" ? "docker" : "local";
 }
 
-/** A private FerretDB (MongoDB wire protocol over SQLite) built by test/services/build.sh. */
-export function startFerretDb(options: FerretDbOptions = {}): Promise<ServiceProcess> {
+export interface FerretDbOptions {
+  port?: number;
+  /** Data directory; reuse one to see the data of an earlier instance. */
+  dataDir?: string;
+  startTimeoutMs?: number;
+  via?: RunVia;
+}
+
+/**
+ * A private document store: FerretDB (MongoDB wire protocol over SQLite) built by
+ * test/services/build.sh, or a container of IM_TEST_MONGO_IMAGE (real mongo, or FerretDB
+ * in an image of ours, which takes FerretDB's command line).
+ */
+export async function startFerretDb(options: FerretDbOptions = {}): Promise<ServiceProcess> {
+  const via = options.via ?? defaultVia();
+  let runner: Runner = localRunner(ferretDbBinary());
+  let ferretArgs = true;
+  if (via === "docker") {
+    const image = mongoImage();
+    runner = containerRunner(image);
+    ferretArgs = (await imageFlavour(image)) === "ferretdb";
+  }
   return startManagedProcess(
     {
-      name: "FerretDB",
-      binary: ferretDbBinary(),
-      args: (port, dir) => ["-listen", `127.0.0.1:${port}`, "-dir", dir],
+      name: ferretArgs ? "FerretDB" : "MongoDB",
+      runner,
+      args: (port, dir) =>
+        ferretArgs
+          ? ["-listen", `127.0.0.1:${port}`, "-dir", dir]
+          : ["--port", String(port), "--bind_ip", "127.0.0.1", "--dbpath", dir],
       url: (port) => `mongodb://127.0.0.1:${port}/`,
       probe: (url) => pingMongo(url),
     },
@@ -46,14 +75,19 @@ export function startFerretDb(options: FerretDbOptions = {}): Promise<ServicePro
   );
 }
 
+function natsRunner(via: RunVia): Runner {
+  return via === "docker" ? containerRunner(natsImage()) : localRunner(natsServerBinary());
+}
+
 export interface NatsServerOptions {
   port?: number;
   /** JetStream store directory; reuse one to see the streams of an earlier instance. */
   storeDir?: string;
   startTimeoutMs?: number;
+  via?: RunVia;
 }
 
-/** A private nats-server with JetStream on, built by test/services/build.sh. */
+/** A private nats-server with JetStream on, built by test/services/build.sh (or its image). */
 export function startNatsServer(options: NatsServerOptions = {}): Promise<ServiceProcess> {
   const processOptions: ProcessOptions = {
     port: options.port,
@@ -63,7 +97,7 @@ export function startNatsServer(options: NatsServerOptions = {}): Promise<Servic
   return startManagedProcess(
     {
       name: "nats-server",
-      binary: natsServerBinary(),
+      runner: natsRunner(options.via ?? defaultVia()),
       args: (port, dir) => ["-js", "-sd", dir, "-p", String(port), "-a", "127.0.0.1"],
       url: (port) => `nats://127.0.0.1:${port}`,
       probe: (url) => pingNats(url),
@@ -112,7 +146,7 @@ async function startNatsClusterOnce(size: number): Promise<NatsCluster> {
       startManagedProcess(
         {
           name: `nats-server ${name}`,
-          binary: natsServerBinary(),
+          runner: natsRunner(defaultVia()),
           args: (port, dir) => [
             ...["-js", "-sd", dir, "-p", String(port), "-a", "127.0.0.1", "-n", name],
             ...["--cluster_name", clusterName, "--cluster", `nats://127.0.0.1:${routePorts[i]}`],

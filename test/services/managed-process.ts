@@ -1,10 +1,8 @@
-import { type ChildProcess, spawn } from "node:child_process";
-import { existsSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import { forgetTempDir, killOnExit, removeOnExit } from "./process-reaper.js";
+import { forgetTempDir, removeOnExit } from "./process-reaper.js";
 import { waitUntil } from "./readiness.js";
 
 /** A local server process a test owns: it can crash it (kill -9) and bring it back. */
@@ -23,10 +21,29 @@ export interface ServiceProcess {
   logTail(): string;
 }
 
+/** One running instance of a server, however it runs (a local process or a container). */
+export interface Launched {
+  /** Resolves once it has exited (and whatever held it, e.g. a container, is gone). */
+  readonly exited: Promise<void>;
+  /** Why it is no longer running, or undefined while it runs. */
+  exitReason(): string | undefined;
+  kill(signal: NodeJS.Signals): void;
+}
+
+/**
+ * Runs a server binary with arguments: as a local process, or in a container with host
+ * networking and the data dir mounted at the same path, so ports, paths and URLs are the same.
+ */
+export interface Runner {
+  /** What runs, for messages: a binary path or an image. */
+  readonly what: string;
+  launch(args: string[], onOutput: (chunk: Buffer) => void, dataDir: string): Promise<Launched>;
+}
+
 export interface ProcessSpec {
   /** Human name for messages, e.g. "FerretDB". */
   name: string;
-  binary: string;
+  runner: Runner;
   args(port: number, dataDir: string): string[];
   url(port: number): string;
   /** One readiness attempt; resolves when the server at `url` really serves. */
@@ -41,12 +58,6 @@ export interface ProcessOptions {
   startTimeoutMs?: number;
 }
 
-interface Running {
-  child: ChildProcess;
-  exited: Promise<void>;
-  exitReason(): string | undefined;
-}
-
 const logTailBytes = 16_384;
 const verbose = process.env.IM_TEST_SERVICES_VERBOSE === "1";
 
@@ -55,11 +66,6 @@ export async function startManagedProcess(
   options: ProcessOptions,
   choosePort: () => Promise<number>,
 ): Promise<ServiceProcess> {
-  if (!existsSync(spec.binary)) {
-    throw new Error(
-      `${spec.name} binary not found at ${spec.binary}; run \`npm run test-services\` (needs Go) to build it`,
-    );
-  }
   const ownsDataDir = options.dataDir === undefined;
   const dataDir =
     options.dataDir ?? (await mkdtemp(join(tmpdir(), `im-test-${spec.name.toLowerCase()}-`)));
@@ -71,39 +77,26 @@ export async function startManagedProcess(
     if (verbose) process.stderr.write(`[${spec.name}] ${chunk.toString()}`);
   };
 
-  const launch = (port: number): Running => {
-    const child = spawn(spec.binary, spec.args(port, dataDir), {
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    killOnExit(child);
-    child.stdout?.on("data", appendLog);
-    child.stderr?.on("data", appendLog);
-    let reason: string | undefined;
-    const exited = new Promise<void>((resolve) => {
-      child.once("error", (error) => {
-        reason = `failed to start: ${error.message}`;
-        resolve();
-      });
-      child.once("exit", (code, signal) => {
-        reason = `exited (${signal ?? `code ${code}`})`;
-        resolve();
-      });
-    });
-    return { child, exited, exitReason: () => reason };
-  };
-
-  const startOn = async (port: number): Promise<Running> => {
-    const running = launch(port);
+  const startOn = async (port: number): Promise<Launched> => {
     const url = spec.url(port);
+    const what = `${spec.name} (${spec.runner.what}, ${url}, data ${dataDir})`;
+    let running: Launched;
+    try {
+      running = await spec.runner.launch(spec.args(port, dataDir), appendLog, dataDir);
+    } catch (error) {
+      throw new Error(`${what}: ${error instanceof Error ? error.message : String(error)}`, {
+        cause: error,
+      });
+    }
     try {
       await waitUntil(() => spec.probe(url), {
-        what: `${spec.name} (${url}, data ${dataDir})`,
+        what,
         timeoutMs,
-        giveUp: running.exitReason,
+        giveUp: () => running.exitReason(),
       });
       return running;
     } catch (error) {
-      running.child.kill("SIGKILL");
+      running.kill("SIGKILL");
       await running.exited;
       const message = error instanceof Error ? error.message : String(error);
       throw new Error(`${message}\n--- ${spec.name} output ---\n${log}`, { cause: error });
@@ -112,7 +105,7 @@ export async function startManagedProcess(
 
   // A port picked by us can be taken by a parallel worker before the child binds it: retry.
   let port = options.port ?? (await choosePort());
-  let current: Running | undefined;
+  let current: Launched | undefined;
   for (let attempt = 1; ; attempt++) {
     try {
       current = await startOn(port);
@@ -130,13 +123,13 @@ export async function startManagedProcess(
     const running = current;
     current = undefined;
     if (!running || running.exitReason()) return;
-    running.child.kill(signal);
+    running.kill(signal);
     if (signal !== "SIGKILL") {
       const graceful = await Promise.race([
         running.exited.then(() => true),
         sleep(10_000, false, { ref: false }),
       ]);
-      if (!graceful) running.child.kill("SIGKILL");
+      if (!graceful) running.kill("SIGKILL");
     }
     await running.exited;
   };
