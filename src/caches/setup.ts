@@ -36,7 +36,7 @@ import { createLookupCache, type LookupCache } from "./lookup-cache.js";
 export interface LookupCacheSettings {
   /** How long a cached fact may be served without an invalidation; 0: no caching. */
   ttlMs: number;
-  /** Most entries per cache (accounts, account existence, relation facts). */
+  /** Most entries per cache (accounts, account existence, relation facts, groups, memberships, mutes). */
   maxEntries: number;
 }
 
