@@ -1,4 +1,5 @@
 import type { BenchProtocol } from "./clients.js";
+import { addServerEnv, SERVER_ENV_USAGE } from "./server-env-option.js";
 
 export type C2cMode = "sustained" | "fixed-rate" | "webhook";
 
@@ -43,8 +44,7 @@ export const C2C_USAGE = `usage: npm run bench -- c2c [options]
                       the server's own ceiling with the database out of the path (diagnostic)
   --baseline S        seconds per raw-stack baseline (default min(5, max(2, duration/10)))
   --cpu-prof DIR      write a V8 CPU profile of the server to DIR (node --cpu-prof)
-  --server-env K=V    a setting for the server (repeatable), e.g. LOOKUP_CACHE_TTL_MS=0
-`;
+${SERVER_ENV_USAGE}`;
 
 export class UsageError extends Error {}
 
@@ -63,9 +63,8 @@ export function parseC2cOptions(argv: string[]): C2cOptions {
     const value = inline ?? argv[++i];
     if (value === undefined) throw new UsageError(`--${name} needs a value`);
     if (name === "server-env") {
-      const eq = value.indexOf("=");
-      if (eq < 1) throw new UsageError(`--server-env needs NAME=VALUE, got "${value}"`);
-      serverEnv[value.slice(0, eq)] = value.slice(eq + 1);
+      const problem = addServerEnv(value, serverEnv);
+      if (problem !== undefined) throw new UsageError(problem);
       continue;
     }
     flags.set(name, value);

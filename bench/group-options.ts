@@ -1,4 +1,5 @@
 import { UsageError } from "./c2c-options.js";
+import { addServerEnv, SERVER_ENV_USAGE } from "./server-env-option.js";
 
 export interface GroupOptions {
   /** Sizes of the all-online groups (Public up to 2,000 members, Community above). */
@@ -24,6 +25,8 @@ export interface GroupOptions {
   connections: number;
   baselineSec: number;
   cpuProfDir: string | undefined;
+  /** Settings added to the server's environment (A/B runs of one setting). */
+  serverEnv: Record<string, string>;
   /**
    * The server's document store. "memory" (the in-process store) is a diagnostic:
    * the server's own ceiling with the database taken out of the path.
@@ -64,7 +67,7 @@ export const GROUP_USAGE = `usage: npm run bench -- group [options]
   --subscribe S       writer (default): the server's own Subscribe writer serves the
                       streams; connect: gzip-compressed Subscribe requests, which the
                       writer leaves to Connect's implementation (for comparison)
-`;
+${SERVER_ENV_USAGE}`;
 
 /** The issue's throughput target, offered where the frequency limit allows. */
 const TARGET_DELIVERIES_PER_SEC = 100_000;
@@ -75,6 +78,7 @@ export const rateFor = (options: GroupOptions, members: number): number =>
 
 export function parseGroupOptions(argv: string[]): GroupOptions {
   const flags = new Map<string, string>();
+  const serverEnv: Record<string, string> = {};
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i] ?? "";
     if (arg === "--help") throw new UsageError("");
@@ -82,6 +86,11 @@ export function parseGroupOptions(argv: string[]): GroupOptions {
     const [name, inline] = arg.slice(2).split("=", 2) as [string, string | undefined];
     const value = inline ?? argv[++i];
     if (value === undefined) throw new UsageError(`--${name} needs a value`);
+    if (name === "server-env") {
+      const problem = addServerEnv(value, serverEnv);
+      if (problem !== undefined) throw new UsageError(problem);
+      continue;
+    }
     flags.set(name, value);
   }
   const known = [
@@ -149,6 +158,7 @@ export function parseGroupOptions(argv: string[]): GroupOptions {
     connections: Math.floor(num("connections", 200, 1, 1000)),
     baselineSec: num("baseline", 3, 0.5, 60),
     cpuProfDir: flags.get("cpu-prof"),
+    serverEnv,
     store,
   };
 }

@@ -64,7 +64,7 @@ export async function runGroup(
       natsUrl: stack.natsUrl,
       namespace: `bench_group_${tag}`,
       cpuProfDir: options.cpuProfDir,
-      env: GROUP_BENCH_SERVER_ENV,
+      env: { ...GROUP_BENCH_SERVER_ENV, ...options.serverEnv },
     });
     const forgetServer = hooks.onAbort(() => server.stop());
     try {

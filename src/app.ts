@@ -93,11 +93,15 @@ export async function startApp(
     logger.info(webhookState.message, webhookState.fields);
     stops.push(() => webhooks.close());
 
-    // Hot-path reads (accounts, blocklist, friends) come from caches that every
-    // write through these stores invalidates on every node.
+    // Hot-path reads (accounts, blocklist, friends, group, membership, mute) come
+    // from caches that every write through these stores invalidates on every node.
     const lookups = setupLookupCaches({ bus, clock, logger, settings: config.lookupCache });
     const accountStore = lookups.accounts(storage.accounts);
     const relationStore = lookups.relations(storage.relations);
+    const groupStores = lookups.groupStores({
+      groups: storage.groups,
+      members: storage.groupMembers,
+    });
 
     const authenticate = createAuthenticator({
       appId: config.appId,
@@ -115,7 +119,7 @@ export async function startApp(
       clock,
       logger,
       settings: messaging,
-      groupsOf: createGroupsOf({ members: storage.groupMembers }),
+      groupsOf: createGroupsOf({ members: groupStores.members }),
       streamsShutdown: streamsShutdown.signal,
     });
     const accounts = setupAccounts({
@@ -143,7 +147,13 @@ export async function startApp(
       live: live.hub,
     });
     const conversations = setupConversations({
-      storage: { ...storage, accounts: accountStore },
+      storage: {
+        ...storage,
+        accounts: accountStore,
+        groups: groupStores.groups,
+        groupMembers: groupStores.members,
+      },
+      groupSendStores: lookups.groupSendStores(groupStores),
       c2cPolicy: relations.sendPolicy,
       bus,
       live: live.hub,
@@ -156,8 +166,8 @@ export async function startApp(
       ...(meters === undefined ? {} : { meter: meters }),
     });
     const groups = setupGroups({
-      groups: storage.groups,
-      members: storage.groupMembers,
+      groups: groupStores.groups,
+      members: groupStores.members,
       applications: storage.groupApplications,
       accounts: accountStore,
       live: live.hub,

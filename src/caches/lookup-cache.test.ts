@@ -65,6 +65,21 @@ describe("lookup cache", () => {
     expect(asked).toEqual([["a"]]);
   });
 
+  it("drops every key of a prefix, and does not keep such a key's answer loaded meanwhile", async () => {
+    const { cache, asked, load } = setup();
+    await cache.getMany(["g1/a", "g1/b", "g2/a"], load);
+    const gate = deferred();
+    const stale = cache.getMany(["g1/c"], async () => {
+      await gate.promise;
+      return new Map([["g1/c", "stale"]]);
+    });
+    cache.invalidatePrefix("g1/");
+    gate.resolve();
+    await stale;
+    await cache.getMany(["g1/a", "g1/b", "g1/c", "g2/a"], load);
+    expect(asked.at(-1)).toEqual(["g1/a", "g1/b", "g1/c"]);
+  });
+
   it("does not keep answers of loads under way when cleared, nor anything while disabled", async () => {
     const { cache, asked, load } = setup();
     const gate = deferred();

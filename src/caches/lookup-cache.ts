@@ -29,6 +29,8 @@ export interface LookupCache<V> {
   peek(key: string): V | undefined;
   /** Drops the keys and makes loads of them already under way uncacheable. */
   invalidate(keys: Iterable<string>): void;
+  /** `invalidate` of every key that starts with `prefix` (all facts of one group, say). */
+  invalidatePrefix(prefix: string): void;
   /** Drops everything and makes every load under way uncacheable. */
   clear(): void;
   /** Off: nothing is served from or stored in the cache (e.g. while invalidations cannot arrive). */
@@ -52,10 +54,16 @@ export function createLookupCache<V>(options: LookupCacheOptions): LookupCache<V
   let tick = 0;
   let clearedAt = 0;
   const invalidatedAt = new Map<string, number>();
+  const prefixInvalidatedAt = new Map<string, number>();
   const loadsUnderWay = new Set<number>();
 
-  const stillCurrent = (key: string, loadTick: number) =>
-    clearedAt < loadTick && (invalidatedAt.get(key) ?? 0) < loadTick;
+  const stillCurrent = (key: string, loadTick: number) => {
+    if (clearedAt >= loadTick || (invalidatedAt.get(key) ?? 0) >= loadTick) return false;
+    for (const [prefix, at] of prefixInvalidatedAt) {
+      if (at >= loadTick && key.startsWith(prefix)) return false;
+    }
+    return true;
+  };
 
   const store = (key: string, value: V, now: number) => {
     entries.delete(key); // re-inserted last: the map stays in age order
@@ -71,10 +79,12 @@ export function createLookupCache<V>(options: LookupCacheOptions): LookupCache<V
   const forgetOldInvalidations = () => {
     if (loadsUnderWay.size === 0) {
       invalidatedAt.clear();
+      prefixInvalidatedAt.clear();
       return;
     }
     const oldest = Math.min(...loadsUnderWay);
     for (const [key, at] of invalidatedAt) if (at < oldest) invalidatedAt.delete(key);
+    for (const [key, at] of prefixInvalidatedAt) if (at < oldest) prefixInvalidatedAt.delete(key);
   };
 
   return {
@@ -118,6 +128,12 @@ export function createLookupCache<V>(options: LookupCacheOptions): LookupCache<V
         entries.delete(key);
         if (loadsUnderWay.size > 0) invalidatedAt.set(key, at);
       }
+    },
+
+    invalidatePrefix(prefix) {
+      const at = ++tick;
+      for (const key of entries.keys()) if (key.startsWith(prefix)) entries.delete(key);
+      if (loadsUnderWay.size > 0) prefixInvalidatedAt.set(prefix, at);
     },
 
     clear() {

@@ -4,11 +4,28 @@ import type { Bus } from "../bus/bus.js";
 import type { Clock } from "../common/clock.js";
 import { type Component, noBusHandlers } from "../common/component.js";
 import { LookupsChangedSchema } from "../gen/im/internal/v1/caches_pb.js";
-import { AuthorityChangeSchema } from "../gen/im/internal/v1/live_pb.js";
+import {
+  AuthorityChangeSchema,
+  GroupMembershipChangeSchema,
+} from "../gen/im/internal/v1/live_pb.js";
+import type {
+  GroupMemberRecord,
+  GroupMemberStore,
+  GroupRecord,
+  GroupStore,
+} from "../groups/store.js";
 import type { Logger } from "../log/logger.js";
 import type { RelationLookups } from "../relations/send-policy.js";
 import type { RelationPair, RelationStore } from "../relations/store.js";
 import { createCachedAccounts } from "./cached-accounts.js";
+import {
+  createCachedGroupSendStores,
+  createNotifyingGroupStores,
+  type GroupChanges,
+  type GroupMemberRef,
+  groupMembersPrefix,
+  memberKey,
+} from "./cached-groups.js";
 import {
   createCachedRelationLookups,
   createNotifyingRelations,
@@ -19,8 +36,13 @@ import { createLookupCache, type LookupCache } from "./lookup-cache.js";
 export interface LookupCacheSettings {
   /** How long a cached fact may be served without an invalidation; 0: no caching. */
   ttlMs: number;
-  /** Most entries per cache (accounts, account existence, relation facts). */
+  /** Most entries per cache (accounts, account existence, relation facts, groups, memberships, mutes). */
   maxEntries: number;
+}
+
+export interface GroupStores {
+  groups: GroupStore;
+  members: GroupMemberStore;
 }
 
 export interface LookupCachesDeps {
@@ -52,6 +74,10 @@ export interface LookupCachesComponent extends Component {
   relationLookups(
     store: Pick<RelationStore, "selectBlockedAmong" | "selectFriends">,
   ): RelationLookups;
+  /** The group stores: writes of what group sends read invalidate on every node before they return. */
+  groupStores(stores: GroupStores): GroupStores;
+  /** The group stores as the group send path reads them (group, membership, mute cached). */
+  groupSendStores(stores: GroupStores): GroupStores;
   /** Entries held, per cache (metrics, tests). */
   sizes(): Record<string, number>;
 }
@@ -70,10 +96,16 @@ export function setupLookupCaches(deps: LookupCachesDeps): LookupCachesComponent
   const accountRecords = createLookupCache<AccountRecord>(options);
   const accountExists = createLookupCache<true>(options);
   const relationFacts = createLookupCache<boolean>(options);
+  const groupRecords = createLookupCache<GroupRecord>(options);
+  const groupMembers = createLookupCache<GroupMemberRecord>(options);
+  const groupMutes = createLookupCache<number>(options);
   const all: Record<string, Pick<LookupCache<unknown>, "clear" | "setEnabled" | "size">> = {
     accountRecords,
     accountExists,
     relationFacts,
+    groupRecords,
+    groupMembers,
+    groupMutes,
   };
   const caches = Object.values(all);
 
@@ -83,12 +115,34 @@ export function setupLookupCaches(deps: LookupCachesDeps): LookupCachesComponent
   };
   const dropPairs = (pairs: readonly RelationPair[]) =>
     relationFacts.invalidate(pairs.flatMap(relationKeys));
+  const dropGroups = (groupIds: readonly string[]) => {
+    groupRecords.invalidate(groupIds);
+    for (const groupId of groupIds) {
+      groupMembers.invalidatePrefix(groupMembersPrefix(groupId));
+      groupMutes.invalidatePrefix(groupMembersPrefix(groupId));
+    }
+  };
+  const dropMembers = (refs: readonly GroupMemberRef[]) => {
+    const keys = refs.map((r) => memberKey(r.groupId, r.userId));
+    groupMembers.invalidate(keys);
+    groupMutes.invalidate(keys);
+  };
 
   /** Drops here at once, then tells every node; resolves once the bus has it. */
-  const changed = async (accountIds: readonly string[], pairs: readonly RelationPair[]) => {
-    if (accountIds.length === 0 && pairs.length === 0) return;
+  const changed = async (change: {
+    accountIds?: readonly string[];
+    pairs?: readonly RelationPair[];
+    groups?: GroupChanges;
+  }) => {
+    const accountIds = change.accountIds ?? [];
+    const pairs = change.pairs ?? [];
+    const groupIds = change.groups?.groupIds ?? [];
+    const members = change.groups?.members ?? [];
+    if (accountIds.length + pairs.length + groupIds.length + members.length === 0) return;
     dropAccounts(accountIds);
     dropPairs(pairs);
+    dropGroups(groupIds);
+    dropMembers(members);
     bus.publishLive(
       bus.registry.liveLookupsSubject,
       toBinary(
@@ -96,6 +150,8 @@ export function setupLookupCaches(deps: LookupCachesDeps): LookupCachesComponent
         create(LookupsChangedSchema, {
           accountIds: [...accountIds],
           relationPairs: pairs.map((p) => ({ ownerId: p.ownerId, otherId: p.otherId })),
+          groupIds: [...groupIds],
+          groupMembers: members.map((m) => ({ groupId: m.groupId, userId: m.userId })),
         }),
       ),
     );
@@ -108,6 +164,8 @@ export function setupLookupCaches(deps: LookupCachesDeps): LookupCachesComponent
         const change = fromBinary(LookupsChangedSchema, data);
         dropAccounts(change.accountIds);
         dropPairs(change.relationPairs);
+        dropGroups(change.groupIds);
+        dropMembers(change.groupMembers);
       } catch (err) {
         // Unknown what changed: drop everything rather than serve it.
         for (const cache of caches) cache.clear();
@@ -121,6 +179,19 @@ export function setupLookupCaches(deps: LookupCachesDeps): LookupCachesComponent
         accountRecords.clear();
         accountExists.clear();
         logger.warn("undecodable authority change: account caches cleared", { err });
+      }
+    }),
+    // Joins, exits and disbands, as the live streams follow them.
+    bus.subscribeLive(bus.registry.liveGroupMembershipSubject, (data) => {
+      try {
+        const change = fromBinary(GroupMembershipChangeSchema, data);
+        if (change.userId === "") dropGroups([change.groupId]);
+        else dropMembers([change]);
+      } catch (err) {
+        groupRecords.clear();
+        groupMembers.clear();
+        groupMutes.clear();
+        logger.warn("undecodable membership change: group caches cleared", { err });
       }
     }),
   ];
@@ -146,9 +217,16 @@ export function setupLookupCaches(deps: LookupCachesDeps): LookupCachesComponent
         store,
         records: accountRecords,
         existing: accountExists,
-        changed: (userIds) => changed(userIds, []),
+        changed: (userIds) => changed({ accountIds: userIds }),
       }),
-    relations: (store) => createNotifyingRelations(store, (pairs) => changed([], pairs)),
+    relations: (store) => createNotifyingRelations(store, (pairs) => changed({ pairs })),
+    groupStores: (stores) => createNotifyingGroupStores(stores, (groups) => changed({ groups })),
+    groupSendStores: (stores) =>
+      createCachedGroupSendStores(stores, {
+        records: groupRecords,
+        members: groupMembers,
+        mutes: groupMutes,
+      }),
     relationLookups: (store) => createCachedRelationLookups(store, relationFacts),
     sizes: () => Object.fromEntries(Object.entries(all).map(([name, c]) => [name, c.size()])),
     services: [],

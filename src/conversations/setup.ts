@@ -46,6 +46,11 @@ export interface ConversationsSetupDeps {
     groupMembers: GroupMemberStore;
     accounts: Pick<AccountStore, "selectExistingUserIds">;
   };
+  /**
+   * The group stores as group sends read them (the app passes cached ones,
+   * see src/caches); defaults to `storage`'s.
+   */
+  groupSendStores?: { groups: GroupStore; members: GroupMemberStore };
   /** Who may message whom one-to-one (the relationship chain's policy). */
   c2cPolicy: C2CSendPolicy;
   bus: Pick<Bus, "publish" | "isConnected" | "registry">;
@@ -157,7 +162,7 @@ export function setupConversations(deps: ConversationsSetupDeps): ConversationsC
   const groupAccess = { groups: storage.groups, members: storage.groupMembers };
   const group = plug(
     createGroupKind({
-      ...groupAccess,
+      ...(deps.groupSendStores ?? groupAccess),
       accounts: storage.accounts,
       messages: storage.groupMessages,
       live,

@@ -128,6 +128,36 @@ export function describeMessageStoreContract(makeStore: () => Promise<MessageSto
       expect(await store.claimDedupKeys([])).toEqual([]);
     });
 
+    it("keeps both updates of one entry in one call: the newer seq and the older update's last message", async () => {
+      const m = (seq: number) => record(seq).message;
+      const owners = Array.from({ length: 20 }, (_, i) => `pair${i}`);
+      // As the conversation-list writer merges them: a message, then a newer one without a last message.
+      await store.upsertConversations(
+        owners.flatMap((ownerUserId) => [
+          {
+            ownerUserId,
+            conversationId: CONV,
+            peerUserId: "x",
+            seq: 2,
+            lastMessage: m(2),
+            timeMs: 200,
+          },
+          {
+            ownerUserId,
+            conversationId: CONV,
+            peerUserId: "x",
+            seq: 3,
+            lastMessage: undefined,
+            timeMs: 300,
+          },
+        ]),
+      );
+      for (const owner of owners) {
+        const entry = await store.selectConversation(owner, CONV);
+        expect([entry?.lastSeq, entry?.lastMessage?.seq]).toEqual([3, 2n]);
+      }
+    });
+
     it("upserts many conversation entries in one call, order-proof", async () => {
       const m = (seq: number) => record(seq).message;
       await store.upsertConversation({

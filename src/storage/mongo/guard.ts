@@ -12,7 +12,12 @@ import { storageUnavailable } from "../../errors/domain-error.js";
 export const isUnreachable = (err: unknown): boolean =>
   err instanceof MongoNetworkError ||
   err instanceof MongoServerSelectionError ||
-  err instanceof MongoTopologyClosedError;
+  err instanceof MongoTopologyClosedError ||
+  // A bulk write (insertMany, bulkWrite) that could not reach the server wraps
+  // the driver's error, which it keeps as `errorResponse`.
+  (err instanceof MongoBulkWriteError &&
+    err.errorResponse !== (err as unknown) &&
+    isUnreachable(err.errorResponse as unknown));
 
 /**
  * Runs a store operation, turning "cannot reach MongoDB" into the domain's

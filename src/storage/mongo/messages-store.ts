@@ -190,7 +190,16 @@ export async function createMongoMessageStore(
     const keys = [...new Set(ops.map((o) => o.filter._id))].sort();
     await exclusiveAll(keys, async () => {
       if (!capabilities.bulkUpdates) {
-        await Promise.all(ops.map((o) => upsertEntry(o)));
+        // FerretDB's update is read-modify-write: two updates of one entry at
+        // once lose one (an older update's last message over a newer seq), so
+        // one entry's updates go one after the other.
+        const byEntry = new Map<string, (typeof ops)[number][]>();
+        for (const o of ops) byEntry.set(o.filter._id, [...(byEntry.get(o.filter._id) ?? []), o]);
+        await Promise.all(
+          [...byEntry.values()].map(async (entryOps) => {
+            for (const o of entryOps) await upsertEntry(o);
+          }),
+        );
         return;
       }
       try {

@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file im/internal/v1/caches.proto.
  */
 export const file_im_internal_v1_caches: GenFile = /*@__PURE__*/
-  fileDesc("ChtpbS9pbnRlcm5hbC92MS9jYWNoZXMucHJvdG8SDmltLmludGVybmFsLnYxIl4KDkxvb2t1cHNDaGFuZ2VkEhMKC2FjY291bnRfaWRzGAEgAygJEjcKDnJlbGF0aW9uX3BhaXJzGAIgAygLMh8uaW0uaW50ZXJuYWwudjEuUmVsYXRpb25QYWlyS2V5IjUKD1JlbGF0aW9uUGFpcktleRIQCghvd25lcl9pZBgBIAEoCRIQCghvdGhlcl9pZBgCIAEoCWIGcHJvdG8z");
+  fileDesc("ChtpbS9pbnRlcm5hbC92MS9jYWNoZXMucHJvdG8SDmltLmludGVybmFsLnYxIqgBCg5Mb29rdXBzQ2hhbmdlZBITCgthY2NvdW50X2lkcxgBIAMoCRI3Cg5yZWxhdGlvbl9wYWlycxgCIAMoCzIfLmltLmludGVybmFsLnYxLlJlbGF0aW9uUGFpcktleRIRCglncm91cF9pZHMYAyADKAkSNQoNZ3JvdXBfbWVtYmVycxgEIAMoCzIeLmltLmludGVybmFsLnYxLkdyb3VwTWVtYmVyS2V5IjMKDkdyb3VwTWVtYmVyS2V5EhAKCGdyb3VwX2lkGAEgASgJEg8KB3VzZXJfaWQYAiABKAkiNQoPUmVsYXRpb25QYWlyS2V5EhAKCG93bmVyX2lkGAEgASgJEhAKCG90aGVyX2lkGAIgASgJYgZwcm90bzM");
 
 /**
  * Facts the send path caches changed in the store, told to every node so it
@@ -34,6 +34,21 @@ export type LookupsChanged = Message<"im.internal.v1.LookupsChanged"> & {
    * @generated from field: repeated im.internal.v1.RelationPairKey relation_pairs = 2;
    */
   relationPairs: RelationPairKey[];
+
+  /**
+   * Groups whose document changed (profile, mute-all, owner) or that are gone:
+   * everything cached of them (document, memberships, mutes) is dropped.
+   *
+   * @generated from field: repeated string group_ids = 3;
+   */
+  groupIds: string[];
+
+  /**
+   * Memberships or mutes written or deleted.
+   *
+   * @generated from field: repeated im.internal.v1.GroupMemberKey group_members = 4;
+   */
+  groupMembers: GroupMemberKey[];
 };
 
 /**
@@ -42,6 +57,34 @@ export type LookupsChanged = Message<"im.internal.v1.LookupsChanged"> & {
  */
 export const LookupsChangedSchema: GenMessage<LookupsChanged> = /*@__PURE__*/
   messageDesc(file_im_internal_v1_caches, 0);
+
+/**
+ * One user in one group.
+ *
+ * @generated from message im.internal.v1.GroupMemberKey
+ */
+export type GroupMemberKey = Message<"im.internal.v1.GroupMemberKey"> & {
+  /**
+   * The group.
+   *
+   * @generated from field: string group_id = 1;
+   */
+  groupId: string;
+
+  /**
+   * The user.
+   *
+   * @generated from field: string user_id = 2;
+   */
+  userId: string;
+};
+
+/**
+ * Describes the message im.internal.v1.GroupMemberKey.
+ * Use `create(GroupMemberKeySchema)` to create a new message.
+ */
+export const GroupMemberKeySchema: GenMessage<GroupMemberKey> = /*@__PURE__*/
+  messageDesc(file_im_internal_v1_caches, 1);
 
 /**
  * One directed relation: `owner_id`'s list (friends or blocklist) holds `other_id`.
@@ -69,5 +112,5 @@ export type RelationPairKey = Message<"im.internal.v1.RelationPairKey"> & {
  * Use `create(RelationPairKeySchema)` to create a new message.
  */
 export const RelationPairKeySchema: GenMessage<RelationPairKey> = /*@__PURE__*/
-  messageDesc(file_im_internal_v1_caches, 1);
+  messageDesc(file_im_internal_v1_caches, 2);
 
