@@ -12,6 +12,7 @@ import { setupLive } from "./live/setup.js";
 import type { Logger } from "./log/logger.js";
 import { setupMetrics } from "./metrics/setup.js";
 import { setupProfiles } from "./profiles/setup.js";
+import { setupPush } from "./push/setup.js";
 import { setupRelations } from "./relations/setup.js";
 import { startServer } from "./server/server.js";
 import { createSubscribeWriter } from "./server/subscribe-writer.js";
@@ -160,7 +161,16 @@ export async function startApp(
       logger,
       newGroupId: generateGroupId,
     });
-    const components: Component[] = [live, accounts, profiles, relations, conversations, groups];
+    const push = setupPush({ store: storage.pushTokens, clock });
+    const components: Component[] = [
+      live,
+      accounts,
+      profiles,
+      relations,
+      conversations,
+      groups,
+      push,
+    ];
     stops.push(async () => {
       for (const component of [...components].reverse()) await component.stop();
     });
