@@ -12,6 +12,7 @@ import { setupLive } from "./live/setup.js";
 import type { Logger } from "./log/logger.js";
 import { setupMetrics } from "./metrics/setup.js";
 import { setupProfiles } from "./profiles/setup.js";
+import { reachableOnThisNode } from "./push/reachable.js";
 import { setupPush } from "./push/setup.js";
 import { setupRelations } from "./relations/setup.js";
 import { startServer } from "./server/server.js";
@@ -135,6 +136,18 @@ export async function startApp(
       clock,
       live: live.hub,
     });
+    const push = setupPush({
+      store: storage.pushTokens,
+      groups: storage.groups,
+      members: storage.groupMembers,
+      nicknameOf: profiles.nicknameOf,
+      // Single-node view for now; the lead wires this to presence (PushOnline on any node).
+      reachableLive: reachableOnThisNode(live.hub),
+      bus,
+      config: config.push,
+      clock,
+      logger,
+    });
     const conversations = setupConversations({
       storage,
       c2cPolicy: relations.sendPolicy,
@@ -147,6 +160,7 @@ export async function startApp(
       logger,
       tracing,
       ...(meters === undefined ? {} : { meter: meters }),
+      enqueuePush: push.enqueue,
     });
     const groups = setupGroups({
       groups: storage.groups,
@@ -161,7 +175,6 @@ export async function startApp(
       logger,
       newGroupId: generateGroupId,
     });
-    const push = setupPush({ store: storage.pushTokens, clock });
     const components: Component[] = [
       live,
       accounts,
@@ -178,6 +191,9 @@ export async function startApp(
     // One consumer reads the messages stream; each subject goes to the component that owns it.
     const fanout = await bus.consume("fanout", routeBySubject(mergeBusHandlers(components)));
     stops.push(() => fanout.stop());
+    // Offline push has its own durable work consumer: slow providers never hold up fan-out.
+    const pushJobs = await bus.consume("push", push.jobHandler);
+    stops.push(() => pushJobs.stop());
     metrics?.sample({
       openStreams: live.hub.openStreams,
       outboxInFlight: conversations.outboxInFlight,
