@@ -1,11 +1,13 @@
 import { clone, create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { type EventHandler, PoisonEventError } from "../bus/index.js";
+import type { Clock } from "../common/clock.js";
 import { type PushJob, PushJobSchema, PushUsersSchema } from "../gen/im/internal/v1/push_pb.js";
 import { GroupType } from "../gen/im/v1/group_pb.js";
 import type { GroupMemberStore, GroupStore } from "../groups/store.js";
 import type { Logger } from "../log/logger.js";
 import { apnsPayload } from "./apns-payload.js";
 import type { ApnsSender } from "./apns-sender.js";
+import { inDoNotDisturb } from "./do-not-disturb.js";
 import { fcmMessage } from "./fcm-message.js";
 import type { FcmSender } from "./fcm-sender.js";
 import { createLimiter } from "./limiter.js";
@@ -18,6 +20,7 @@ import { deviceKey, type PushRegistration, type PushTokenStore } from "./store.j
 
 export interface PushWorkerDeps {
   store: PushTokenStore;
+  clock: Clock;
   groups: Pick<GroupStore, "selectGroup">;
   members: Pick<GroupMemberStore, "selectMembersPage">;
   /** The sender's nickname as profiles show it; empty when none. */
@@ -124,7 +127,15 @@ export function createPushJobHandler(deps: PushWorkerDeps): EventHandler {
 
   const pushToUsers = async (job: PushJob, userIds: readonly string[]) => {
     const recipients = userIds.filter((id) => id !== job.fromUserId);
-    const registered = await deps.store.selectPushRegistrations(recipients);
+    const [all, quiet] = await Promise.all([
+      deps.store.selectPushRegistrations(recipients),
+      deps.store.selectDoNotDisturb(recipients),
+    ]);
+    const now = deps.clock();
+    const registered = all.filter((r) => {
+      const window = quiet.get(r.userId);
+      return window === undefined || !inDoNotDisturb(window, now);
+    });
     if (registered.length === 0) return;
     const liveByUser = new Map<string, Set<string>>();
     for (const userId of new Set(registered.map((r) => r.userId))) {

@@ -8,6 +8,7 @@ import {
   type PushService,
   type RegisterPushTokenRequest,
 } from "../gen/im/v1/push_pb.js";
+import { assertWindow } from "./do-not-disturb.js";
 import type { PushTarget, PushTokenStore } from "./store.js";
 
 const APNS_TOKEN = /^[0-9a-fA-F]{32,200}$/;
@@ -67,6 +68,22 @@ export function createPushService(deps: {
       const caller = requireCaller(ctx);
       assertDeviceId(req.deviceId);
       return { removed: await deps.store.deletePushRegistration(caller.userId, req.deviceId) };
+    },
+    async setDoNotDisturb(req, ctx) {
+      const caller = requireCaller(ctx);
+      const w = req.window;
+      const window =
+        w === undefined
+          ? undefined
+          : { startMinute: w.startMinute, endMinute: w.endMinute, timeZone: w.timeZone };
+      if (window !== undefined) assertWindow(window);
+      await deps.store.upsertDoNotDisturb(caller.userId, window);
+      return {};
+    },
+    async getDoNotDisturb(_req, ctx) {
+      const caller = requireCaller(ctx);
+      const window = (await deps.store.selectDoNotDisturb([caller.userId])).get(caller.userId);
+      return window === undefined ? {} : { window };
     },
     async setPushBadge(req, ctx) {
       const caller = requireCaller(ctx);

@@ -51,6 +51,7 @@ export function setupPush(deps: PushSetupDeps): PushComponent {
     enqueue: (job) => publishJob(job, `push:${job.messageKey}`),
     jobHandler: createPushJobHandler({
       store: deps.store,
+      clock,
       groups: deps.groups,
       members: deps.members,
       nicknameOf: deps.nicknameOf,

@@ -1,3 +1,5 @@
+import type { DoNotDisturbWindow } from "./do-not-disturb.js";
+
 /** Where a device's notifications go; later Android vendor channels add kinds. */
 export type PushTarget =
   | { channel: "apns"; token: string; environment: "sandbox" | "production"; bundleId: string }
@@ -48,6 +50,10 @@ export interface PushTokenStore {
   incrementBadges(
     devices: readonly { userId: string; deviceId: string }[],
   ): Promise<Map<string, number>>;
+  /** Sets the user's do-not-disturb window, replacing any; undefined removes it. */
+  upsertDoNotDisturb(userId: string, window: DoNotDisturbWindow | undefined): Promise<void>;
+  /** Windows of the given users that have one. */
+  selectDoNotDisturb(userIds: readonly string[]): Promise<Map<string, DoNotDisturbWindow>>;
 }
 
 /** Key of one device in maps the store returns. */

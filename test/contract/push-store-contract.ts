@@ -70,5 +70,21 @@ export function describePushTokenStoreContract(makeStore: () => Promise<PushToke
       await store.upsertPushRegistration("a", "d1", apns("aa01"), 2);
       expect((await store.selectPushRegistrations(["a"]))[0]?.badge).toBe(0);
     });
+
+    it("keeps one do-not-disturb window per user, replaced and removed", async () => {
+      const night = { startMinute: 1320, endMinute: 420, timeZone: "Europe/Berlin" };
+      await store.upsertDoNotDisturb("a", night);
+      await store.upsertDoNotDisturb("b", { startMinute: 0, endMinute: 60, timeZone: "" });
+      await store.upsertDoNotDisturb("b", { startMinute: 5, endMinute: 6, timeZone: "UTC" });
+      expect(await store.selectDoNotDisturb(["a", "b", "c"])).toEqual(
+        new Map([
+          ["a", night],
+          ["b", { startMinute: 5, endMinute: 6, timeZone: "UTC" }],
+        ]),
+      );
+      await store.upsertDoNotDisturb("a", undefined);
+      await store.upsertDoNotDisturb("c", undefined);
+      expect([...(await store.selectDoNotDisturb(["a", "b", "c"])).keys()]).toEqual(["b"]);
+    });
   });
 }

@@ -230,6 +230,38 @@ describe.each(BACKENDS)("offline push on %s", (_backend, backendEnv) => {
     });
   });
 
+  it("pushes nothing to a user inside their do-not-disturb window", async () => {
+    const [owner, resting, awake] = await users(3);
+    const api = clientAs(PushService, app.baseUrl, resting!);
+    // Equal bounds: all day, whatever the time now.
+    const window = { startMinute: 600, endMinute: 600, timeZone: "Asia/Tokyo" };
+    await api.setDoNotDisturb({ window });
+    expect((await api.getDoNotDisturb({})).window).toMatchObject(window);
+    const bad = await api
+      .setDoNotDisturb({ window: { ...window, timeZone: "Mars/Base" } })
+      .catch((e) => e);
+    expect(String(bad)).toContain("time_zone");
+    const restingToken = await registerApns(resting!, "phone");
+    const awakeToken = await registerApns(awake!, "phone");
+    const groupId = `dnd${++serial}`;
+    const groups = (u: string) => clientAs(GroupService, app.baseUrl, u);
+    await groups(owner!).createGroup({
+      groupId,
+      type: GroupType.WORK,
+      name: "Night",
+      memberUserIds: [resting!, awake!],
+    });
+    await groups(owner!).sendGroupMessage({ groupId, body: [text("late")] });
+    // (resting's batch is published before awake's: ids sort, batches of 2.)
+    await eventually(async () => expect(apnsTo(awakeToken)).toHaveLength(1));
+    expect(apnsTo(restingToken)).toHaveLength(0);
+
+    await api.setDoNotDisturb({});
+    expect((await api.getDoNotDisturb({})).window).toBeUndefined();
+    await groups(owner!).sendGroupMessage({ groupId, body: [text("morning")] });
+    await eventually(async () => expect(apnsTo(restingToken)).toHaveLength(1));
+  });
+
   it("removes registrations the providers call dead (410 Unregistered, UNREGISTERED)", async () => {
     const [alice, bob] = await users(2);
     const dead = await registerApns(bob!, "old-iphone");

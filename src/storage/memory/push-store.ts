@@ -1,3 +1,4 @@
+import type { DoNotDisturbWindow } from "../../push/do-not-disturb.js";
 import {
   deviceKey,
   type PushRegistration,
@@ -7,6 +8,7 @@ import {
 
 export function createMemoryPushTokenStore(): PushTokenStore {
   const byDevice = new Map<string, PushRegistration>();
+  const quiet = new Map<string, DoNotDisturbWindow>();
   const copy = (r: PushRegistration): PushRegistration => ({ ...r, target: { ...r.target } });
   const sameToken = (a: PushTarget, channel: string, token: string) =>
     a.channel === channel && a.token === token;
@@ -48,6 +50,18 @@ export function createMemoryPushTokenStore(): PushTokenStore {
         if (r === undefined) continue;
         r.badge += 1;
         out.set(key, r.badge);
+      }
+      return out;
+    },
+    async upsertDoNotDisturb(userId, window) {
+      if (window === undefined) quiet.delete(userId);
+      else quiet.set(userId, { ...window });
+    },
+    async selectDoNotDisturb(userIds) {
+      const out = new Map<string, DoNotDisturbWindow>();
+      for (const id of userIds) {
+        const w = quiet.get(id);
+        if (w !== undefined) out.set(id, { ...w });
       }
       return out;
     },

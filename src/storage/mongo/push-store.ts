@@ -1,4 +1,5 @@
 import { type Db, MongoServerError } from "mongodb";
+import type { DoNotDisturbWindow } from "../../push/do-not-disturb.js";
 import {
   deviceKey,
   type PushChannel,
@@ -28,6 +29,8 @@ const tokenKeyOf = (channel: PushChannel, token: string) => `${channel}:${token}
 
 export async function createMongoPushTokenStore(db: Db): Promise<PushTokenStore> {
   const regs = db.collection<PushDoc>("push_registrations");
+  // _id is the user id.
+  const quiet = db.collection<DoNotDisturbWindow & { _id: string }>("push_do_not_disturb");
   await guard(() =>
     Promise.all([
       regs.createIndex({ tokenKey: 1 }, { unique: true }),
@@ -101,6 +104,24 @@ export async function createMongoPushTokenStore(db: Db): Promise<PushTokenStore>
           .find({ _id: { $in: ids } }, { projection: { userId: 1, deviceId: 1, badge: 1 } })
           .toArray();
         for (const d of docs) out.set(deviceKey(d.userId, d.deviceId), d.badge);
+        return out;
+      }),
+    upsertDoNotDisturb: (userId, window) =>
+      guard(async () => {
+        if (window === undefined) await quiet.deleteOne({ _id: userId });
+        else await quiet.replaceOne({ _id: userId }, { ...window }, { upsert: true });
+      }),
+    selectDoNotDisturb: (userIds) =>
+      guard(async () => {
+        const out = new Map<string, DoNotDisturbWindow>();
+        if (userIds.length === 0) return out;
+        for (const d of await quiet.find({ _id: { $in: [...userIds] } }).toArray()) {
+          out.set(d._id, {
+            startMinute: d.startMinute,
+            endMinute: d.endMinute,
+            timeZone: d.timeZone,
+          });
+        }
         return out;
       }),
   };

@@ -10,7 +10,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file im/v1/push.proto.
  */
 export const file_im_v1_push: GenFile = /*@__PURE__*/
-  fileDesc("ChBpbS92MS9wdXNoLnByb3RvEgVpbS52MSJbCgpBcG5zVGFyZ2V0Eg0KBXRva2VuGAEgASgJEisKC2Vudmlyb25tZW50GAIgASgOMhYuaW0udjEuQXBuc0Vudmlyb25tZW50EhEKCWJ1bmRsZV9pZBgDIAEoCSIaCglGY21UYXJnZXQSDQoFdG9rZW4YASABKAkiewoYUmVnaXN0ZXJQdXNoVG9rZW5SZXF1ZXN0EhEKCWRldmljZV9pZBgBIAEoCRIhCgRhcG5zGAIgASgLMhEuaW0udjEuQXBuc1RhcmdldEgAEh8KA2ZjbRgDIAEoCzIQLmltLnYxLkZjbVRhcmdldEgAQggKBnRhcmdldCIbChlSZWdpc3RlclB1c2hUb2tlblJlc3BvbnNlIi8KGlVucmVnaXN0ZXJQdXNoVG9rZW5SZXF1ZXN0EhEKCWRldmljZV9pZBgBIAEoCSIuChtVbnJlZ2lzdGVyUHVzaFRva2VuUmVzcG9uc2USDwoHcmVtb3ZlZBgBIAEoCCI3ChNTZXRQdXNoQmFkZ2VSZXF1ZXN0EhEKCWRldmljZV9pZBgBIAEoCRINCgViYWRnZRgCIAEoDSIWChRTZXRQdXNoQmFkZ2VSZXNwb25zZSpyCg9BcG5zRW52aXJvbm1lbnQSIAocQVBOU19FTlZJUk9OTUVOVF9VTlNQRUNJRklFRBAAEhwKGEFQTlNfRU5WSVJPTk1FTlRfU0FOREJPWBABEh8KG0FQTlNfRU5WSVJPTk1FTlRfUFJPRFVDVElPThACMowCCgtQdXNoU2VydmljZRJWChFSZWdpc3RlclB1c2hUb2tlbhIfLmltLnYxLlJlZ2lzdGVyUHVzaFRva2VuUmVxdWVzdBogLmltLnYxLlJlZ2lzdGVyUHVzaFRva2VuUmVzcG9uc2USXAoTVW5yZWdpc3RlclB1c2hUb2tlbhIhLmltLnYxLlVucmVnaXN0ZXJQdXNoVG9rZW5SZXF1ZXN0GiIuaW0udjEuVW5yZWdpc3RlclB1c2hUb2tlblJlc3BvbnNlEkcKDFNldFB1c2hCYWRnZRIaLmltLnYxLlNldFB1c2hCYWRnZVJlcXVlc3QaGy5pbS52MS5TZXRQdXNoQmFkZ2VSZXNwb25zZWIGcHJvdG8z");
+  fileDesc("ChBpbS92MS9wdXNoLnByb3RvEgVpbS52MSJbCgpBcG5zVGFyZ2V0Eg0KBXRva2VuGAEgASgJEisKC2Vudmlyb25tZW50GAIgASgOMhYuaW0udjEuQXBuc0Vudmlyb25tZW50EhEKCWJ1bmRsZV9pZBgDIAEoCSIaCglGY21UYXJnZXQSDQoFdG9rZW4YASABKAkiewoYUmVnaXN0ZXJQdXNoVG9rZW5SZXF1ZXN0EhEKCWRldmljZV9pZBgBIAEoCRIhCgRhcG5zGAIgASgLMhEuaW0udjEuQXBuc1RhcmdldEgAEh8KA2ZjbRgDIAEoCzIQLmltLnYxLkZjbVRhcmdldEgAQggKBnRhcmdldCIbChlSZWdpc3RlclB1c2hUb2tlblJlc3BvbnNlIi8KGlVucmVnaXN0ZXJQdXNoVG9rZW5SZXF1ZXN0EhEKCWRldmljZV9pZBgBIAEoCSIuChtVbnJlZ2lzdGVyUHVzaFRva2VuUmVzcG9uc2USDwoHcmVtb3ZlZBgBIAEoCCI3ChNTZXRQdXNoQmFkZ2VSZXF1ZXN0EhEKCWRldmljZV9pZBgBIAEoCRINCgViYWRnZRgCIAEoDSIWChRTZXRQdXNoQmFkZ2VSZXNwb25zZSJLCgxEb05vdERpc3R1cmISFAoMc3RhcnRfbWludXRlGAEgASgNEhIKCmVuZF9taW51dGUYAiABKA0SEQoJdGltZV96b25lGAMgASgJIj0KFlNldERvTm90RGlzdHVyYlJlcXVlc3QSIwoGd2luZG93GAEgASgLMhMuaW0udjEuRG9Ob3REaXN0dXJiIhkKF1NldERvTm90RGlzdHVyYlJlc3BvbnNlIhgKFkdldERvTm90RGlzdHVyYlJlcXVlc3QiPgoXR2V0RG9Ob3REaXN0dXJiUmVzcG9uc2USIwoGd2luZG93GAEgASgLMhMuaW0udjEuRG9Ob3REaXN0dXJiKnIKD0FwbnNFbnZpcm9ubWVudBIgChxBUE5TX0VOVklST05NRU5UX1VOU1BFQ0lGSUVEEAASHAoYQVBOU19FTlZJUk9OTUVOVF9TQU5EQk9YEAESHwobQVBOU19FTlZJUk9OTUVOVF9QUk9EVUNUSU9OEAIysAMKC1B1c2hTZXJ2aWNlElYKEVJlZ2lzdGVyUHVzaFRva2VuEh8uaW0udjEuUmVnaXN0ZXJQdXNoVG9rZW5SZXF1ZXN0GiAuaW0udjEuUmVnaXN0ZXJQdXNoVG9rZW5SZXNwb25zZRJcChNVbnJlZ2lzdGVyUHVzaFRva2VuEiEuaW0udjEuVW5yZWdpc3RlclB1c2hUb2tlblJlcXVlc3QaIi5pbS52MS5VbnJlZ2lzdGVyUHVzaFRva2VuUmVzcG9uc2USRwoMU2V0UHVzaEJhZGdlEhouaW0udjEuU2V0UHVzaEJhZGdlUmVxdWVzdBobLmltLnYxLlNldFB1c2hCYWRnZVJlc3BvbnNlElAKD1NldERvTm90RGlzdHVyYhIdLmltLnYxLlNldERvTm90RGlzdHVyYlJlcXVlc3QaHi5pbS52MS5TZXREb05vdERpc3R1cmJSZXNwb25zZRJQCg9HZXREb05vdERpc3R1cmISHS5pbS52MS5HZXREb05vdERpc3R1cmJSZXF1ZXN0Gh4uaW0udjEuR2V0RG9Ob3REaXN0dXJiUmVzcG9uc2ViBnByb3RvMw");
 
 /**
  * An iOS device on Apple Push Notification service.
@@ -213,6 +213,114 @@ export const SetPushBadgeResponseSchema: GenMessage<SetPushBadgeResponse> = /*@_
   messageDesc(file_im_v1_push, 7);
 
 /**
+ * A daily quiet period in the user's local time.
+ *
+ * @generated from message im.v1.DoNotDisturb
+ */
+export type DoNotDisturb = Message<"im.v1.DoNotDisturb"> & {
+  /**
+   * Start, minutes after local midnight (0-1439), inclusive.
+   *
+   * @generated from field: uint32 start_minute = 1;
+   */
+  startMinute: number;
+
+  /**
+   * End, minutes after local midnight (0-1439), exclusive. Before start: the
+   * window spans midnight. Equal to start: all day.
+   *
+   * @generated from field: uint32 end_minute = 2;
+   */
+  endMinute: number;
+
+  /**
+   * IANA time zone, e.g. "Europe/Berlin"; empty: UTC.
+   *
+   * @generated from field: string time_zone = 3;
+   */
+  timeZone: string;
+};
+
+/**
+ * Describes the message im.v1.DoNotDisturb.
+ * Use `create(DoNotDisturbSchema)` to create a new message.
+ */
+export const DoNotDisturbSchema: GenMessage<DoNotDisturb> = /*@__PURE__*/
+  messageDesc(file_im_v1_push, 8);
+
+/**
+ * Request of PushService.SetDoNotDisturb.
+ *
+ * @generated from message im.v1.SetDoNotDisturbRequest
+ */
+export type SetDoNotDisturbRequest = Message<"im.v1.SetDoNotDisturbRequest"> & {
+  /**
+   * The window; absent: do-not-disturb off.
+   *
+   * @generated from field: im.v1.DoNotDisturb window = 1;
+   */
+  window?: DoNotDisturb | undefined;
+};
+
+/**
+ * Describes the message im.v1.SetDoNotDisturbRequest.
+ * Use `create(SetDoNotDisturbRequestSchema)` to create a new message.
+ */
+export const SetDoNotDisturbRequestSchema: GenMessage<SetDoNotDisturbRequest> = /*@__PURE__*/
+  messageDesc(file_im_v1_push, 9);
+
+/**
+ * Response of PushService.SetDoNotDisturb.
+ *
+ * @generated from message im.v1.SetDoNotDisturbResponse
+ */
+export type SetDoNotDisturbResponse = Message<"im.v1.SetDoNotDisturbResponse"> & {
+};
+
+/**
+ * Describes the message im.v1.SetDoNotDisturbResponse.
+ * Use `create(SetDoNotDisturbResponseSchema)` to create a new message.
+ */
+export const SetDoNotDisturbResponseSchema: GenMessage<SetDoNotDisturbResponse> = /*@__PURE__*/
+  messageDesc(file_im_v1_push, 10);
+
+/**
+ * Request of PushService.GetDoNotDisturb.
+ *
+ * @generated from message im.v1.GetDoNotDisturbRequest
+ */
+export type GetDoNotDisturbRequest = Message<"im.v1.GetDoNotDisturbRequest"> & {
+};
+
+/**
+ * Describes the message im.v1.GetDoNotDisturbRequest.
+ * Use `create(GetDoNotDisturbRequestSchema)` to create a new message.
+ */
+export const GetDoNotDisturbRequestSchema: GenMessage<GetDoNotDisturbRequest> = /*@__PURE__*/
+  messageDesc(file_im_v1_push, 11);
+
+/**
+ * Response of PushService.GetDoNotDisturb.
+ *
+ * @generated from message im.v1.GetDoNotDisturbResponse
+ */
+export type GetDoNotDisturbResponse = Message<"im.v1.GetDoNotDisturbResponse"> & {
+  /**
+   * The window; absent: do-not-disturb is off.
+   *
+   * @generated from field: im.v1.DoNotDisturb window = 1;
+   */
+  window?: DoNotDisturb | undefined;
+};
+
+/**
+ * Describes the message im.v1.GetDoNotDisturbResponse.
+ * Use `create(GetDoNotDisturbResponseSchema)` to create a new message.
+ */
+export const GetDoNotDisturbResponseSchema: GenMessage<GetDoNotDisturbResponse> = /*@__PURE__*/
+  messageDesc(file_im_v1_push, 12);
+
+/**
  * Which APNs environment issued the device token.
  *
  * @generated from enum im.v1.ApnsEnvironment
@@ -297,6 +405,28 @@ export const PushService: GenService<{
     methodKind: "unary";
     input: typeof SetPushBadgeRequestSchema;
     output: typeof SetPushBadgeResponseSchema;
+  },
+  /**
+   * Sets or clears the caller's do-not-disturb window: while it is active in
+   * the caller's time zone, none of the caller's devices gets a push (messages
+   * are still stored and delivered live).
+   *
+   * @generated from rpc im.v1.PushService.SetDoNotDisturb
+   */
+  setDoNotDisturb: {
+    methodKind: "unary";
+    input: typeof SetDoNotDisturbRequestSchema;
+    output: typeof SetDoNotDisturbResponseSchema;
+  },
+  /**
+   * The caller's do-not-disturb window.
+   *
+   * @generated from rpc im.v1.PushService.GetDoNotDisturb
+   */
+  getDoNotDisturb: {
+    methodKind: "unary";
+    input: typeof GetDoNotDisturbRequestSchema;
+    output: typeof GetDoNotDisturbResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_im_v1_push, 0);
