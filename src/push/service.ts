@@ -1,5 +1,5 @@
 import type { ServiceImpl } from "@connectrpc/connect";
-import { requireCaller } from "../auth/caller.js";
+import { requireAdmin, requireCaller } from "../auth/caller.js";
 import type { Clock } from "../common/clock.js";
 import { assertDeviceId } from "../common/device-id.js";
 import { invalidField } from "../errors/domain-error.js";
@@ -9,6 +9,7 @@ import {
   type RegisterPushTokenRequest,
 } from "../gen/im/v1/push_pb.js";
 import { assertWindow } from "./do-not-disturb.js";
+import type { PushStats } from "./stats.js";
 import type { PushTarget, PushTokenStore } from "./store.js";
 
 const APNS_TOKEN = /^[0-9a-fA-F]{32,200}$/;
@@ -55,8 +56,24 @@ export function targetFromProto(req: RegisterPushTokenRequest): PushTarget {
 export function createPushService(deps: {
   store: PushTokenStore;
   clock: Clock;
+  stats: PushStats;
 }): ServiceImpl<typeof PushService> {
   return {
+    async getPushStats(_req, ctx) {
+      requireAdmin(ctx);
+      const counts = deps.stats.snapshot();
+      return {
+        providers: (["apns", "fcm"] as const).map((provider) => ({
+          provider,
+          sent: BigInt(counts[provider].sent),
+          failed: Object.fromEntries(
+            Object.entries(counts[provider].failed).map(([k, v]) => [k, BigInt(v)]),
+          ),
+          tokensRemoved: BigInt(counts[provider].tokensRemoved),
+          notConfigured: BigInt(counts[provider].notConfigured),
+        })),
+      };
+    },
     async registerPushToken(req, ctx) {
       const caller = requireCaller(ctx);
       assertDeviceId(req.deviceId);

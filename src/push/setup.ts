@@ -67,7 +67,10 @@ export function setupPush(deps: PushSetupDeps): PushComponent {
       ...(deps.sleep === undefined ? {} : { sleep: deps.sleep }),
     }),
     stats,
-    services: [(router) => router.service(PushService, createPushService(deps))],
+    services: [
+      (router) =>
+        router.service(PushService, createPushService({ store: deps.store, clock, stats })),
+    ],
     busHandlers: noBusHandlers,
     workers: [],
     stop: async () => {

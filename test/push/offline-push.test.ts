@@ -280,9 +280,25 @@ describe.each(BACKENDS)("offline push on %s", (_backend, backendEnv) => {
     ]);
   });
 
+  it("pushes nothing for a message whose OfflinePushInfo disables push", async () => {
+    const [alice, bob] = await users(2);
+    const token = await registerApns(bob!, "phone");
+    const off = await send(alice!, bob!, "quiet", { offlinePushInfo: { disabled: true } });
+    const on = await send(alice!, bob!, "loud");
+    await eventually(async () => expect(apnsTo(token)).toHaveLength(1));
+    // The disabled one makes no push job at all; it was fanned out first.
+    expect(apnsTo(token).map((d) => d.headers["apns-collapse-id"])).toEqual([on.messageKey]);
+    expect(off.messageKey).not.toBe(on.messageKey);
+  });
+
   it("retries a 429 and a 503 and then delivers once", async () => {
     const [alice, bob] = await users(2);
     const token = await registerApns(bob!, "phone");
+    const apnsStats = async () =>
+      (await clientAs(PushService, app.baseUrl, ADMIN).getPushStats({})).providers.find(
+        (p) => p.provider === "apns",
+      )!;
+    const before = await apnsStats();
     apns.script.push(
       { status: 429, reason: "TooManyRequests" },
       { status: 503, reason: "ServiceUnavailable" },
@@ -292,5 +308,12 @@ describe.each(BACKENDS)("offline push on %s", (_backend, backendEnv) => {
     expect(apns.answered.filter((a) => a.token === token).map((a) => a.status)).toEqual([
       429, 503, 200,
     ]);
+    // Admins read the per-provider counters; others may not.
+    const after = await apnsStats();
+    expect(after.sent - before.sent).toBe(1n);
+    const denied = await clientAs(PushService, app.baseUrl, bob!)
+      .getPushStats({})
+      .catch((e) => e);
+    expect(String(denied)).toContain("permission_denied");
   });
 });

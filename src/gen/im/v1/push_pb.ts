@@ -10,7 +10,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file im/v1/push.proto.
  */
 export const file_im_v1_push: GenFile = /*@__PURE__*/
-  fileDesc("ChBpbS92MS9wdXNoLnByb3RvEgVpbS52MSJbCgpBcG5zVGFyZ2V0Eg0KBXRva2VuGAEgASgJEisKC2Vudmlyb25tZW50GAIgASgOMhYuaW0udjEuQXBuc0Vudmlyb25tZW50EhEKCWJ1bmRsZV9pZBgDIAEoCSIaCglGY21UYXJnZXQSDQoFdG9rZW4YASABKAkiewoYUmVnaXN0ZXJQdXNoVG9rZW5SZXF1ZXN0EhEKCWRldmljZV9pZBgBIAEoCRIhCgRhcG5zGAIgASgLMhEuaW0udjEuQXBuc1RhcmdldEgAEh8KA2ZjbRgDIAEoCzIQLmltLnYxLkZjbVRhcmdldEgAQggKBnRhcmdldCIbChlSZWdpc3RlclB1c2hUb2tlblJlc3BvbnNlIi8KGlVucmVnaXN0ZXJQdXNoVG9rZW5SZXF1ZXN0EhEKCWRldmljZV9pZBgBIAEoCSIuChtVbnJlZ2lzdGVyUHVzaFRva2VuUmVzcG9uc2USDwoHcmVtb3ZlZBgBIAEoCCI3ChNTZXRQdXNoQmFkZ2VSZXF1ZXN0EhEKCWRldmljZV9pZBgBIAEoCRINCgViYWRnZRgCIAEoDSIWChRTZXRQdXNoQmFkZ2VSZXNwb25zZSJLCgxEb05vdERpc3R1cmISFAoMc3RhcnRfbWludXRlGAEgASgNEhIKCmVuZF9taW51dGUYAiABKA0SEQoJdGltZV96b25lGAMgASgJIj0KFlNldERvTm90RGlzdHVyYlJlcXVlc3QSIwoGd2luZG93GAEgASgLMhMuaW0udjEuRG9Ob3REaXN0dXJiIhkKF1NldERvTm90RGlzdHVyYlJlc3BvbnNlIhgKFkdldERvTm90RGlzdHVyYlJlcXVlc3QiPgoXR2V0RG9Ob3REaXN0dXJiUmVzcG9uc2USIwoGd2luZG93GAEgASgLMhMuaW0udjEuRG9Ob3REaXN0dXJiKnIKD0FwbnNFbnZpcm9ubWVudBIgChxBUE5TX0VOVklST05NRU5UX1VOU1BFQ0lGSUVEEAASHAoYQVBOU19FTlZJUk9OTUVOVF9TQU5EQk9YEAESHwobQVBOU19FTlZJUk9OTUVOVF9QUk9EVUNUSU9OEAIysAMKC1B1c2hTZXJ2aWNlElYKEVJlZ2lzdGVyUHVzaFRva2VuEh8uaW0udjEuUmVnaXN0ZXJQdXNoVG9rZW5SZXF1ZXN0GiAuaW0udjEuUmVnaXN0ZXJQdXNoVG9rZW5SZXNwb25zZRJcChNVbnJlZ2lzdGVyUHVzaFRva2VuEiEuaW0udjEuVW5yZWdpc3RlclB1c2hUb2tlblJlcXVlc3QaIi5pbS52MS5VbnJlZ2lzdGVyUHVzaFRva2VuUmVzcG9uc2USRwoMU2V0UHVzaEJhZGdlEhouaW0udjEuU2V0UHVzaEJhZGdlUmVxdWVzdBobLmltLnYxLlNldFB1c2hCYWRnZVJlc3BvbnNlElAKD1NldERvTm90RGlzdHVyYhIdLmltLnYxLlNldERvTm90RGlzdHVyYlJlcXVlc3QaHi5pbS52MS5TZXREb05vdERpc3R1cmJSZXNwb25zZRJQCg9HZXREb05vdERpc3R1cmISHS5pbS52MS5HZXREb05vdERpc3R1cmJSZXF1ZXN0Gh4uaW0udjEuR2V0RG9Ob3REaXN0dXJiUmVzcG9uc2ViBnByb3RvMw");
+  fileDesc("ChBpbS92MS9wdXNoLnByb3RvEgVpbS52MSJbCgpBcG5zVGFyZ2V0Eg0KBXRva2VuGAEgASgJEisKC2Vudmlyb25tZW50GAIgASgOMhYuaW0udjEuQXBuc0Vudmlyb25tZW50EhEKCWJ1bmRsZV9pZBgDIAEoCSIaCglGY21UYXJnZXQSDQoFdG9rZW4YASABKAkiewoYUmVnaXN0ZXJQdXNoVG9rZW5SZXF1ZXN0EhEKCWRldmljZV9pZBgBIAEoCRIhCgRhcG5zGAIgASgLMhEuaW0udjEuQXBuc1RhcmdldEgAEh8KA2ZjbRgDIAEoCzIQLmltLnYxLkZjbVRhcmdldEgAQggKBnRhcmdldCIbChlSZWdpc3RlclB1c2hUb2tlblJlc3BvbnNlIi8KGlVucmVnaXN0ZXJQdXNoVG9rZW5SZXF1ZXN0EhEKCWRldmljZV9pZBgBIAEoCSIuChtVbnJlZ2lzdGVyUHVzaFRva2VuUmVzcG9uc2USDwoHcmVtb3ZlZBgBIAEoCCI3ChNTZXRQdXNoQmFkZ2VSZXF1ZXN0EhEKCWRldmljZV9pZBgBIAEoCRINCgViYWRnZRgCIAEoDSIWChRTZXRQdXNoQmFkZ2VSZXNwb25zZSJLCgxEb05vdERpc3R1cmISFAoMc3RhcnRfbWludXRlGAEgASgNEhIKCmVuZF9taW51dGUYAiABKA0SEQoJdGltZV96b25lGAMgASgJIj0KFlNldERvTm90RGlzdHVyYlJlcXVlc3QSIwoGd2luZG93GAEgASgLMhMuaW0udjEuRG9Ob3REaXN0dXJiIhkKF1NldERvTm90RGlzdHVyYlJlc3BvbnNlIhgKFkdldERvTm90RGlzdHVyYlJlcXVlc3QiPgoXR2V0RG9Ob3REaXN0dXJiUmVzcG9uc2USIwoGd2luZG93GAEgASgLMhMuaW0udjEuRG9Ob3REaXN0dXJiIhUKE0dldFB1c2hTdGF0c1JlcXVlc3QiyAEKEVB1c2hQcm92aWRlclN0YXRzEhAKCHByb3ZpZGVyGAEgASgJEgwKBHNlbnQYAiABKAQSNAoGZmFpbGVkGAMgAygLMiQuaW0udjEuUHVzaFByb3ZpZGVyU3RhdHMuRmFpbGVkRW50cnkSFgoOdG9rZW5zX3JlbW92ZWQYBCABKAQSFgoObm90X2NvbmZpZ3VyZWQYBSABKAQaLQoLRmFpbGVkRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgEOgI4ASJDChRHZXRQdXNoU3RhdHNSZXNwb25zZRIrCglwcm92aWRlcnMYASADKAsyGC5pbS52MS5QdXNoUHJvdmlkZXJTdGF0cypyCg9BcG5zRW52aXJvbm1lbnQSIAocQVBOU19FTlZJUk9OTUVOVF9VTlNQRUNJRklFRBAAEhwKGEFQTlNfRU5WSVJPTk1FTlRfU0FOREJPWBABEh8KG0FQTlNfRU5WSVJPTk1FTlRfUFJPRFVDVElPThACMvkDCgtQdXNoU2VydmljZRJWChFSZWdpc3RlclB1c2hUb2tlbhIfLmltLnYxLlJlZ2lzdGVyUHVzaFRva2VuUmVxdWVzdBogLmltLnYxLlJlZ2lzdGVyUHVzaFRva2VuUmVzcG9uc2USXAoTVW5yZWdpc3RlclB1c2hUb2tlbhIhLmltLnYxLlVucmVnaXN0ZXJQdXNoVG9rZW5SZXF1ZXN0GiIuaW0udjEuVW5yZWdpc3RlclB1c2hUb2tlblJlc3BvbnNlEkcKDFNldFB1c2hCYWRnZRIaLmltLnYxLlNldFB1c2hCYWRnZVJlcXVlc3QaGy5pbS52MS5TZXRQdXNoQmFkZ2VSZXNwb25zZRJQCg9TZXREb05vdERpc3R1cmISHS5pbS52MS5TZXREb05vdERpc3R1cmJSZXF1ZXN0Gh4uaW0udjEuU2V0RG9Ob3REaXN0dXJiUmVzcG9uc2USUAoPR2V0RG9Ob3REaXN0dXJiEh0uaW0udjEuR2V0RG9Ob3REaXN0dXJiUmVxdWVzdBoeLmltLnYxLkdldERvTm90RGlzdHVyYlJlc3BvbnNlEkcKDEdldFB1c2hTdGF0cxIaLmltLnYxLkdldFB1c2hTdGF0c1JlcXVlc3QaGy5pbS52MS5HZXRQdXNoU3RhdHNSZXNwb25zZWIGcHJvdG8z");
 
 /**
  * An iOS device on Apple Push Notification service.
@@ -321,6 +321,91 @@ export const GetDoNotDisturbResponseSchema: GenMessage<GetDoNotDisturbResponse> 
   messageDesc(file_im_v1_push, 12);
 
 /**
+ * Request of PushService.GetPushStats.
+ *
+ * @generated from message im.v1.GetPushStatsRequest
+ */
+export type GetPushStatsRequest = Message<"im.v1.GetPushStatsRequest"> & {
+};
+
+/**
+ * Describes the message im.v1.GetPushStatsRequest.
+ * Use `create(GetPushStatsRequestSchema)` to create a new message.
+ */
+export const GetPushStatsRequestSchema: GenMessage<GetPushStatsRequest> = /*@__PURE__*/
+  messageDesc(file_im_v1_push, 13);
+
+/**
+ * Counters of one provider.
+ *
+ * @generated from message im.v1.PushProviderStats
+ */
+export type PushProviderStats = Message<"im.v1.PushProviderStats"> & {
+  /**
+   * "apns" or "fcm".
+   *
+   * @generated from field: string provider = 1;
+   */
+  provider: string;
+
+  /**
+   * Notifications the provider accepted.
+   *
+   * @generated from field: uint64 sent = 2;
+   */
+  sent: bigint;
+
+  /**
+   * Notifications given up, by the provider's reason (or "timeout" and the like).
+   *
+   * @generated from field: map<string, uint64> failed = 3;
+   */
+  failed: { [key: string]: bigint };
+
+  /**
+   * Registrations removed because the provider called the token dead.
+   *
+   * @generated from field: uint64 tokens_removed = 4;
+   */
+  tokensRemoved: bigint;
+
+  /**
+   * Registrations skipped because the provider is not configured on this node.
+   *
+   * @generated from field: uint64 not_configured = 5;
+   */
+  notConfigured: bigint;
+};
+
+/**
+ * Describes the message im.v1.PushProviderStats.
+ * Use `create(PushProviderStatsSchema)` to create a new message.
+ */
+export const PushProviderStatsSchema: GenMessage<PushProviderStats> = /*@__PURE__*/
+  messageDesc(file_im_v1_push, 14);
+
+/**
+ * Response of PushService.GetPushStats.
+ *
+ * @generated from message im.v1.GetPushStatsResponse
+ */
+export type GetPushStatsResponse = Message<"im.v1.GetPushStatsResponse"> & {
+  /**
+   * One entry per provider.
+   *
+   * @generated from field: repeated im.v1.PushProviderStats providers = 1;
+   */
+  providers: PushProviderStats[];
+};
+
+/**
+ * Describes the message im.v1.GetPushStatsResponse.
+ * Use `create(GetPushStatsResponseSchema)` to create a new message.
+ */
+export const GetPushStatsResponseSchema: GenMessage<GetPushStatsResponse> = /*@__PURE__*/
+  messageDesc(file_im_v1_push, 15);
+
+/**
  * Which APNs environment issued the device token.
  *
  * @generated from enum im.v1.ApnsEnvironment
@@ -427,6 +512,17 @@ export const PushService: GenService<{
     methodKind: "unary";
     input: typeof GetDoNotDisturbRequestSchema;
     output: typeof GetDoNotDisturbResponseSchema;
+  },
+  /**
+   * Administrators: per-provider counters of the node that answers, since it
+   * started (sent, failed by reason, tokens removed).
+   *
+   * @generated from rpc im.v1.PushService.GetPushStats
+   */
+  getPushStats: {
+    methodKind: "unary";
+    input: typeof GetPushStatsRequestSchema;
+    output: typeof GetPushStatsResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_im_v1_push, 0);
