@@ -137,10 +137,13 @@ export function createPushJobHandler(deps: PushWorkerDeps): EventHandler {
       return window === undefined || !inDoNotDisturb(window, now);
     });
     if (registered.length === 0) return;
-    const liveByUser = new Map<string, Set<string>>();
-    for (const userId of new Set(registered.map((r) => r.userId))) {
-      liveByUser.set(userId, new Set(await deps.reachableLive(userId)));
-    }
+    const liveByUser = new Map(
+      await Promise.all(
+        [...new Set(registered.map((r) => r.userId))].map(
+          async (userId) => [userId, new Set(await deps.reachableLive(userId))] as const,
+        ),
+      ),
+    );
     const offline = registered.filter((r) => liveByUser.get(r.userId)?.has(r.deviceId) !== true);
     if (offline.length === 0) return;
     const [senderNick, group] = await Promise.all([
