@@ -13,6 +13,8 @@ import { setupLive } from "./live/setup.js";
 import type { Logger } from "./log/logger.js";
 import { setupMetrics } from "./metrics/setup.js";
 import { setupProfiles } from "./profiles/setup.js";
+import { reachableOnThisNode } from "./push/reachable.js";
+import { setupPush } from "./push/setup.js";
 import { setupRelations } from "./relations/setup.js";
 import { startServer } from "./server/server.js";
 import { createSubscribeWriter } from "./server/subscribe-writer.js";
@@ -146,6 +148,18 @@ export async function startApp(
       clock,
       live: live.hub,
     });
+    const push = setupPush({
+      store: storage.pushTokens,
+      groups: storage.groups,
+      members: storage.groupMembers,
+      nicknameOf: profiles.nicknameOf,
+      // Single-node view for now; the lead wires this to presence (PushOnline on any node).
+      reachableLive: reachableOnThisNode(live.hub),
+      bus,
+      config: config.push,
+      clock,
+      logger,
+    });
     const conversations = setupConversations({
       storage: {
         ...storage,
@@ -164,6 +178,7 @@ export async function startApp(
       logger,
       tracing,
       ...(meters === undefined ? {} : { meter: meters }),
+      enqueuePush: push.enqueue,
     });
     const groups = setupGroups({
       groups: groupStores.groups,
@@ -186,6 +201,7 @@ export async function startApp(
       relations,
       conversations,
       groups,
+      push,
     ];
     stops.push(async () => {
       for (const component of [...components].reverse()) await component.stop();
@@ -194,6 +210,9 @@ export async function startApp(
     // One consumer reads the messages stream; each subject goes to the component that owns it.
     const fanout = await bus.consume("fanout", routeBySubject(mergeBusHandlers(components)));
     stops.push(() => fanout.stop());
+    // Offline push has its own durable work consumer: slow providers never hold up fan-out.
+    const pushJobs = await bus.consume("push", push.jobHandler);
+    stops.push(() => pushJobs.stop());
     metrics?.sample({
       openStreams: live.hub.openStreams,
       outboxInFlight: conversations.outboxInFlight,

@@ -77,10 +77,10 @@ export interface ConsumerSpec {
 }
 
 /** The stream classes; each may have its own replica count (`streamReplicasOf`). */
-export type StreamKey = "messages";
-export const streamKeys: readonly StreamKey[] = Object.freeze(["messages"]);
+export type StreamKey = "messages" | "push";
+export const streamKeys: readonly StreamKey[] = Object.freeze(["messages", "push"]);
 /** The durable consumers `Bus.consume` accepts. */
-export type ConsumerKey = "fanout";
+export type ConsumerKey = "fanout" | "push";
 
 export interface BusRegistry {
   namespace: string;
@@ -92,6 +92,8 @@ export interface BusRegistry {
     c2cMessage: string;
     /** A group message was persisted. */
     groupMessage: string;
+    /** Offline push work for a stored message (one job per message or group batch). */
+    pushJob: string;
   };
   /** Core NATS subject every process holding a live stream for `userId` listens on. */
   liveUserSubject(userId: string): string;
@@ -128,6 +130,7 @@ export function createBusRegistry(
   const subjects = {
     c2cMessage: `${namespace}.msg.c2c`,
     groupMessage: `${namespace}.msg.group`,
+    pushJob: `${namespace}.push.job`,
   };
   const messages: StreamSpec = {
     name: `${namespace}-messages`,
@@ -148,11 +151,20 @@ export function createBusRegistry(
     concurrency: settings.concurrency,
   };
 
+  // Push work has its own stream and consumer: a slow provider never holds up fan-out.
+  const push: StreamSpec = {
+    ...messages,
+    name: `${namespace}-push`,
+    subjects: [subjects.pushJob],
+    replicas: settings.streamReplicasOf.push ?? settings.streamReplicas,
+  };
+  const pushConsumer: ConsumerSpec = { ...fanout, durable: `${namespace}-push`, stream: "push" };
+
   return {
     namespace,
     settings,
-    streams: { messages },
-    consumers: { fanout },
+    streams: { messages, push },
+    consumers: { fanout, push: pushConsumer },
     subjects,
     liveUserSubject(userId) {
       // Validated here, not trusted: a '.', '*' or '>' would widen the subscription.

@@ -5,6 +5,7 @@ import type { MessageLimits } from "../conversations/validate-body.js";
 import { type GroupConfig, readGroupConfig } from "../groups/config.js";
 import type { LogLevel } from "../log/logger.js";
 import { type CustomFieldDef, parseCustomFieldSpecs } from "../profiles/custom-fields.js";
+import { type PushConfig, readPushConfig } from "../push/config.js";
 import { readWebhookConfig, type WebhookConfig } from "../webhooks/index.js";
 import {
   booleanSetting,
@@ -92,6 +93,8 @@ export interface Config {
   transport: TransportLimits;
   /** Unset: webhooks are off. */
   webhook: WebhookConfig | undefined;
+  /** Offline push providers and delivery (PUSH_*), see src/push/config.ts. */
+  push: PushConfig;
   /** Prometheus metrics on their own port (METRICS_PORT); unset or 0: off. */
   metrics: { host: string; port: number } | undefined;
   /** OTLP/HTTP trace export (OTEL_EXPORTER_OTLP_ENDPOINT); unset: tracing is off. */
@@ -191,6 +194,7 @@ export function readConfig(env: Env): Config {
     messaging,
     transport: readTransportLimits(env, messaging.messageLimits.maxMessageBytes),
     webhook,
+    push: readPushConfig(env),
     metrics: readMetrics(env),
     tracing: readTracing(env),
     c2cPolicy: {

@@ -1,5 +1,6 @@
 import { type EventHandler, PoisonEventError } from "../bus/index.js";
 import { type Clock, systemClock } from "../common/clock.js";
+import type { PushJob } from "../gen/im/internal/v1/push_pb.js";
 import type { Logger } from "../log/logger.js";
 import { type MessageMeter, noMeters } from "../metrics/meters.js";
 import { noTracing, type Tracing } from "../tracing/tracing.js";
@@ -15,13 +16,18 @@ export interface FanoutDeps {
   /** A consumer span continuing the sender's trace from the event's headers; off by default. */
   tracing?: Tracing;
   clock?: Clock;
+  /**
+   * Hands a stored message's push work to the push component's durable work
+   * consumer (resolves once the bus holds it); unset: no offline push.
+   */
+  enqueuePush?: (job: PushJob) => Promise<void>;
 }
 
 /**
  * Handles one stored message of a kind from the bus's shared work consumer, on
  * whichever process gets it: live delivery to the recipients on every node,
- * the kind's own fan-out work (conversation lists), then the after-send
- * webhook. Delivery is at-least-once, so every step is idempotent (conversation
+ * the kind's own fan-out work (conversation lists), the offline push work
+ * (a job for the push consumer), then the after-send webhook. Delivery is at-least-once, so every step is idempotent (conversation
  * updates ignore stale seqs; clients drop events whose (conversation, seq) they have).
  */
 export function createFanoutHandler<
@@ -48,6 +54,8 @@ export function createFanoutHandler<
     // see a conversation's messages in seq order whenever one process consumes.
     kind.deliverLive(message, decoded.skipSyncToSender);
     await kind.onFanout?.(message, decoded);
+    const job = deps.enqueuePush && kind.pushJob?.(message);
+    if (job !== undefined) await deps.enqueuePush?.(job);
     deps.logger.debug("message fanned out", { kind: kind.name, key: message.messageKey });
     if (!decoded.skipAfterSendWebhook) deps.webhooks.afterSend(kind.afterSendEvent(message));
     meter.messageFannedOut(kind.name, (clock() - Number(message.timeMs)) / 1000);

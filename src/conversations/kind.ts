@@ -1,4 +1,5 @@
 import type { Caller } from "../auth/caller.js";
+import type { PushJob } from "../gen/im/internal/v1/push_pb.js";
 import type { MessageElement } from "../gen/im/v1/elements_pb.js";
 import type { SendOptions } from "../gen/im/v1/message_pb.js";
 import type { AfterSendEvent, BeforeSendEvent, BodyValidator } from "../webhooks/index.js";
@@ -99,6 +100,11 @@ export interface ConversationKind<
   /** Fan-out work beyond live delivery (one-to-one: both users' conversation lists). */
   onFanout?(message: M, event: FanoutEvent<M>): Promise<void>;
   afterSendEvent(message: M): AfterSendEvent;
+  /**
+   * The offline push work of a stored message (who may get it and what it
+   * says); undefined: it pushes nothing (online-only, unstored, push disabled).
+   */
+  pushJob?(message: M): PushJob | undefined;
   encodeEvent(record: R): Uint8Array;
   decodeEvent(data: Uint8Array): FanoutEvent<M>;
 }

@@ -24,7 +24,7 @@ import type { C2CSendPolicy } from "./c2c/send-policy.js";
 import { createMessageService } from "./c2c/service.js";
 import type { MessageStore } from "./c2c/store.js";
 import { createClaimSweeper, createSendClaims } from "./claims.js";
-import { createFanoutHandler } from "./fanout.js";
+import { createFanoutHandler, type FanoutDeps } from "./fanout.js";
 import { createGroupHistory } from "./group/history.js";
 import { createGroupKind } from "./group/kind.js";
 import { createGroupRateLimiter } from "./group/rate-limiter.js";
@@ -64,6 +64,8 @@ export interface ConversationsSetupDeps {
   meter?: MessageMeter;
   /** Spans for the store write, the publish and fan-out; off when unset. */
   tracing?: Tracing;
+  /** Offline push work of stored messages (the push component); unset: no push. */
+  enqueuePush?: FanoutDeps["enqueuePush"];
 }
 
 /**
@@ -125,7 +127,13 @@ export function setupConversations(deps: ConversationsSetupDeps): ConversationsC
     });
     outboxes[kind.name] = outbox;
     workers.push({ name: `${kind.name}-outbox`, start: outbox.start, stop: outbox.stop });
-    busHandlers[kind.subject] = createFanoutHandler(kind, { webhooks, logger, clock, ...observe });
+    busHandlers[kind.subject] = createFanoutHandler(kind, {
+      webhooks,
+      logger,
+      clock,
+      ...observe,
+      ...(deps.enqueuePush === undefined ? {} : { enqueuePush: deps.enqueuePush }),
+    });
     return createConversationPipeline(kind, {
       claims,
       claimLeaseMs: settings.claimLeaseMs,

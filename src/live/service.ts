@@ -1,16 +1,12 @@
 import type { ServiceImpl } from "@connectrpc/connect";
 import { type Caller, requireCaller } from "../auth/caller.js";
-import { invalidField } from "../errors/domain-error.js";
+import { assertDeviceId } from "../common/device-id.js";
 import type { EventService } from "../gen/im/v1/events_pb.js";
 import type { LiveHub, StreamOwner } from "./live-hub.js";
 
-const DEVICE_ID = /^[A-Za-z0-9_.:-]{1,64}$/;
-
 /** Whose stream a Subscribe call opens; throws for an invalid device id. */
 export function streamOwner(caller: Caller, deviceId: string): StreamOwner {
-  if (!DEVICE_ID.test(deviceId)) {
-    throw invalidField("device_id", "1-64 characters of [A-Za-z0-9_.:-] required");
-  }
+  assertDeviceId(deviceId);
   return {
     userId: caller.userId,
     deviceId,

@@ -83,6 +83,16 @@ export function createProfiles(deps: ProfilesDeps) {
   };
 
   return {
+    /** The user's nickname as profiles show it (the account's until set); empty when none. */
+    async nicknameOf(userId: string): Promise<string> {
+      const [found, account] = await Promise.all([
+        store.selectProfiles([userId]),
+        accounts.selectAccount(userId),
+      ]);
+      if (account === undefined) return "";
+      const nick = read(NICK, found.get(userId), account);
+      return typeof nick === "string" ? nick : "";
+    },
     /**
      * Profiles of existing users in request order (duplicates removed), with only
      * `fieldNames` (all readable fields when empty); unknown users are listed apart.

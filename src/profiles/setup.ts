@@ -21,6 +21,8 @@ export interface ProfilesSetupDeps {
 export interface ProfilesComponent extends Component {
   /** For relations: a user's friend-request settings live in the profile. */
   friendRequestSettings(userId: string): Promise<FriendRequestSettings>;
+  /** For push: the user's nickname as profiles show it; empty when none. */
+  nicknameOf(userId: string): Promise<string>;
 }
 
 /** Profiles: ProfileService. */
@@ -36,6 +38,7 @@ export function setupProfiles(deps: ProfilesSetupDeps): ProfilesComponent {
   });
   return {
     friendRequestSettings: profiles.friendRequestSettings,
+    nicknameOf: profiles.nicknameOf,
     services: [(router) => router.service(ProfileService, createProfileService(profiles))],
     busHandlers: noBusHandlers,
     workers: [],

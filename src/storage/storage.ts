@@ -3,6 +3,7 @@ import type { MessageStore } from "../conversations/c2c/store.js";
 import type { GroupMessageStore } from "../conversations/group/store.js";
 import type { GroupMemberStore, GroupStore, JoinApplicationStore } from "../groups/store.js";
 import type { ProfileStore } from "../profiles/store.js";
+import type { PushTokenStore } from "../push/store.js";
 import type { RelationStore } from "../relations/store.js";
 import { createMemoryAccountStore } from "./memory/accounts-store.js";
 import { createMemoryJoinApplicationStore } from "./memory/group-application-store.js";
@@ -11,6 +12,7 @@ import { createMemoryGroupMessageStore } from "./memory/group-messages-store.js"
 import { createMemoryGroupStore } from "./memory/group-store.js";
 import { createMemoryMessageStore } from "./memory/messages-store.js";
 import { createMemoryProfileStore } from "./memory/profiles-store.js";
+import { createMemoryPushTokenStore } from "./memory/push-store.js";
 import { createMemoryRelationStore } from "./memory/relations-store.js";
 import { createMongoAccountStore } from "./mongo/accounts-store.js";
 import type { MongoCapabilities } from "./mongo/capabilities.js";
@@ -22,6 +24,7 @@ import { createMongoGroupMessageStore } from "./mongo/group-messages-store.js";
 import { createMongoGroupStore } from "./mongo/group-store.js";
 import { createMongoMessageStore } from "./mongo/messages-store.js";
 import { createMongoProfileStore } from "./mongo/profiles-store.js";
+import { createMongoPushTokenStore } from "./mongo/push-store.js";
 import { createMongoRelationStore } from "./mongo/relations-store.js";
 
 export type { StoreCommandCounts };
@@ -49,6 +52,7 @@ export interface Storage {
   groupMessages: GroupMessageStore;
   messages: MessageStore;
   profiles: ProfileStore;
+  pushTokens: PushTokenStore;
   relations: RelationStore;
   /** Store commands sent since start, when monitoring was asked for (MongoDB only). */
   commandCounts: (() => StoreCommandCounts) | undefined;
@@ -69,6 +73,7 @@ export function createMemoryStorage(): Storage {
     groupMessages: createMemoryGroupMessageStore(),
     messages: createMemoryMessageStore(),
     profiles: createMemoryProfileStore(),
+    pushTokens: createMemoryPushTokenStore(),
     relations: createMemoryRelationStore(),
     commandCounts: undefined,
     isReachable: () => true,
@@ -100,6 +105,7 @@ export async function openMongoStorage(
     groupMessages: await createMongoGroupMessageStore(db, { retentionMs }),
     messages: await createMongoMessageStore(db, { retentionMs }, capabilities),
     profiles: await createMongoProfileStore(db),
+    pushTokens: await createMongoPushTokenStore(db),
     relations: await createMongoRelationStore(db),
     commandCounts,
     isReachable,

@@ -390,27 +390,29 @@ export function describeBusContract(name: string, makeBus: MakeBus, hooks: BusCo
         const ns = uniqueName("bus_reconcile");
         const stream = `${ns}-messages`;
         const durable = `${ns}-fanout`;
+        const pushStream = `${ns}-push`;
+        const pushDurable = `${ns}-push`;
 
         const first = await open(ns);
         expect(first.reconcileReport).toEqual({
-          streams: { [stream]: "created" },
-          consumers: { [durable]: "created" },
+          streams: { [stream]: "created", [pushStream]: "created" },
+          consumers: { [durable]: "created", [pushDurable]: "created" },
         });
         expect(first.registry.streams.messages.name).toBe(stream);
         expect(first.registry.consumers.fanout.durable).toBe(durable);
 
         const same = await open(ns);
         expect(same.reconcileReport).toEqual({
-          streams: { [stream]: "unchanged" },
-          consumers: { [durable]: "unchanged" },
+          streams: { [stream]: "unchanged", [pushStream]: "unchanged" },
+          consumers: { [durable]: "unchanged", [pushDurable]: "unchanged" },
         });
 
         const drifted = await open(ns, {
           settings: { ...fastSettings, ackWaitMs: 2_000, duplicateWindowMs: 60_000 },
         });
         expect(drifted.reconcileReport).toEqual({
-          streams: { [stream]: "updated" },
-          consumers: { [durable]: "updated" },
+          streams: { [stream]: "updated", [pushStream]: "updated" },
+          consumers: { [durable]: "updated", [pushDurable]: "updated" },
         });
 
         // Client-side settings (backoff, concurrency) are not server state: no drift.
@@ -424,8 +426,8 @@ export function describeBusContract(name: string, makeBus: MakeBus, hooks: BusCo
           },
         });
         expect(clientOnly.reconcileReport).toEqual({
-          streams: { [stream]: "unchanged" },
-          consumers: { [durable]: "unchanged" },
+          streams: { [stream]: "unchanged", [pushStream]: "unchanged" },
+          consumers: { [durable]: "unchanged", [pushDurable]: "unchanged" },
         });
       });
     });

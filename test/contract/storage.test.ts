@@ -13,6 +13,7 @@ import { describeGroupMessageStoreContract, groupRecord } from "./group-messages
 import { describeGroupStoreContract } from "./group-store-contract.js";
 import { c2cRecord, describeMessageStoreContract } from "./messages-store-contract.js";
 import { describeProfileStoreContract } from "./profiles-store-contract.js";
+import { describePushTokenStoreContract } from "./push-store-contract.js";
 import { describeRelationStoreContract } from "./relations-store-contract.js";
 
 // One contract suite per storage port, run against every backend; the
@@ -36,6 +37,7 @@ describe("memory backend", () => {
   describeGroupMessageStoreContract(async () => createMemoryStorage().groupMessages);
   describeMessageStoreContract(async () => createMemoryStorage().messages);
   describeProfileStoreContract(async () => createMemoryStorage().profiles);
+  describePushTokenStoreContract(async () => createMemoryStorage().pushTokens);
   describeRelationStoreContract(async () => createMemoryStorage().relations);
 });
 
@@ -67,5 +69,6 @@ describe("mongodb backend", () => {
   describeGroupMessageStoreContract(async () => (await fresh()).groupMessages);
   describeMessageStoreContract(async () => (await fresh()).messages);
   describeProfileStoreContract(async () => (await fresh()).profiles);
+  describePushTokenStoreContract(async () => (await fresh()).pushTokens);
   describeRelationStoreContract(async () => (await fresh()).relations);
 });

@@ -4,6 +4,7 @@ import type { Caller } from "../../auth/caller.js";
 import type { Clock } from "../../common/clock.js";
 import { assertUserId } from "../../common/user-id.js";
 import { ErrorReason, invalidArgument, invalidField, notFound } from "../../errors/domain-error.js";
+import { PushJobSchema } from "../../gen/im/internal/v1/push_pb.js";
 import { SubscribeResponseSchema } from "../../gen/im/v1/events_pb.js";
 import {
   type Message,
@@ -147,6 +148,19 @@ export function createC2cKind(deps: C2cKindDeps): C2cKind {
       const event = create(SubscribeResponseSchema, { event: { case: "message", value: message } });
       deps.live.publishToUser(message.toUserId, event);
       if (!skipSyncToSender) deps.live.publishToUser(message.fromUserId, event);
+    },
+    pushJob(message) {
+      if (message.onlineOnly || message.seq === 0n || message.offlinePushInfo?.disabled) return;
+      return create(PushJobSchema, {
+        messageKey: message.messageKey,
+        fromUserId: message.fromUserId,
+        timeMs: message.timeMs,
+        body: message.body,
+        ...(message.offlinePushInfo === undefined
+          ? {}
+          : { offlinePushInfo: message.offlinePushInfo }),
+        audience: { case: "users", value: { userIds: [message.toUserId] } },
+      });
     },
     async onFanout(message, event) {
       const seq = Number(message.seq);

@@ -34,6 +34,7 @@ import { groupAfterSendEvent } from "./after-send-event.js";
 import { groupDedupKey } from "./dedup-key.js";
 import { deliverGroupMessage } from "./delivery.js";
 import { decodeGroupFanoutEvent, encodeGroupFanoutEvent } from "./fanout-event.js";
+import { groupPushJob } from "./push-job.js";
 import type { GroupRateLimiter } from "./rate-limiter.js";
 import type { GroupMessageRecord, GroupMessageStore } from "./store.js";
 
@@ -227,6 +228,7 @@ export function createGroupKind(deps: GroupKindDeps): GroupKind {
     deliverLive: (message, skipSyncToSender) =>
       deliverGroupMessage(deps.live, message, skipSyncToSender ? message.fromUserId : undefined),
     afterSendEvent: groupAfterSendEvent,
+    pushJob: groupPushJob,
     encodeEvent: encodeGroupFanoutEvent,
     decodeEvent: decodeGroupFanoutEvent,
   };

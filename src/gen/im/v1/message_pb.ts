@@ -14,10 +14,11 @@ import type { Message as Message$1 } from "@bufbuild/protobuf";
  * Describes the file im/v1/message.proto.
  */
 export const file_im_v1_message: GenFile = /*@__PURE__*/
-  fileDesc("ChNpbS92MS9tZXNzYWdlLnByb3RvEgVpbS52MSJNCg9PZmZsaW5lUHVzaEluZm8SEAoIZGlzYWJsZWQYASABKAgSDQoFdGl0bGUYAiABKAkSDAoEZGVzYxgDIAEoCRILCgNleHQYBCABKAkirgEKC1NlbmRPcHRpb25zEhMKC29ubGluZV9vbmx5GAEgASgIEhEKCW5vX3VucmVhZBgCIAEoCBIXCg9ub19sYXN0X21lc3NhZ2UYAyABKAgSIAoYc2tpcF9iZWZvcmVfc2VuZF93ZWJob29rGAQgASgIEh8KF3NraXBfYWZ0ZXJfc2VuZF93ZWJob29rGAUgASgIEhsKE3NraXBfc3luY190b19zZW5kZXIYBiABKAgigQIKElNlbmRNZXNzYWdlUmVxdWVzdBISCgp0b191c2VyX2lkGAEgASgJEiMKBGJvZHkYAiADKAsyFS5pbS52MS5NZXNzYWdlRWxlbWVudBIZChFjbG91ZF9jdXN0b21fZGF0YRgDIAEoCRIZChFjbGllbnRfbWVzc2FnZV9pZBgEIAEoCRIOCgZyYW5kb20YBSABKA0SMQoRb2ZmbGluZV9wdXNoX2luZm8YBiABKAsyFi5pbS52MS5PZmZsaW5lUHVzaEluZm8SIwoHb3B0aW9ucxgHIAEoCzISLmltLnYxLlNlbmRPcHRpb25zEhQKDGZyb21fdXNlcl9pZBgIIAEoCSJ0ChNTZW5kTWVzc2FnZVJlc3BvbnNlEhcKD2NvbnZlcnNhdGlvbl9pZBgBIAEoCRILCgNzZXEYAiABKAQSDwoHdGltZV9tcxgDIAEoAxITCgttZXNzYWdlX2tleRgEIAEoCRIRCglkdXBsaWNhdGUYBSABKAgixQIKB01lc3NhZ2USFwoPY29udmVyc2F0aW9uX2lkGAEgASgJEgsKA3NlcRgCIAEoBBITCgttZXNzYWdlX2tleRgDIAEoCRIUCgxmcm9tX3VzZXJfaWQYBCABKAkSEgoKdG9fdXNlcl9pZBgFIAEoCRIPCgd0aW1lX21zGAYgASgDEiMKBGJvZHkYByADKAsyFS5pbS52MS5NZXNzYWdlRWxlbWVudBIZChFjbG91ZF9jdXN0b21fZGF0YRgIIAEoCRIZChFjbGllbnRfbWVzc2FnZV9pZBgJIAEoCRIOCgZyYW5kb20YCiABKA0SMQoRb2ZmbGluZV9wdXNoX2luZm8YCyABKAsyFi5pbS52MS5PZmZsaW5lUHVzaEluZm8SEQoJbm9fdW5yZWFkGAwgASgIEhMKC29ubGluZV9vbmx5GA0gASgIIrQBCgxDb252ZXJzYXRpb24SFwoPY29udmVyc2F0aW9uX2lkGAEgASgJEhQKDHBlZXJfdXNlcl9pZBgCIAEoCRIQCghsYXN0X3NlcRgDIAEoBBIkCgxsYXN0X21lc3NhZ2UYBCABKAsyDi5pbS52MS5NZXNzYWdlEhQKDHVucmVhZF9jb3VudBgFIAEoDRIQCghyZWFkX3NlcRgGIAEoBBIVCg11cGRhdGVkX2F0X21zGAcgASgDIjwKGExpc3RDb252ZXJzYXRpb25zUmVxdWVzdBIgCgRwYWdlGAEgASgLMhIuaW0udjEuUGFnZVJlcXVlc3QiagoZTGlzdENvbnZlcnNhdGlvbnNSZXNwb25zZRIqCg1jb252ZXJzYXRpb25zGAEgAygLMhMuaW0udjEuQ29udmVyc2F0aW9uEiEKBHBhZ2UYAiABKAsyEy5pbS52MS5QYWdlUmVzcG9uc2UiYAoTU3luY01lc3NhZ2VzUmVxdWVzdBIUCgxwZWVyX3VzZXJfaWQYASABKAkSEQoJYWZ0ZXJfc2VxGAIgASgEEhEKCXVwX3RvX3NlcRgDIAEoBBINCgVsaW1pdBgEIAEoDSJ3ChRTeW5jTWVzc2FnZXNSZXNwb25zZRIgCghtZXNzYWdlcxgBIAMoCzIOLmltLnYxLk1lc3NhZ2USGQoRY292ZXJlZF91cF90b19zZXEYAiABKAQSEAoIaGFzX21vcmUYAyABKAgSEAoIbGFzdF9zZXEYBCABKAQiiwEKE0xpc3RNZXNzYWdlc1JlcXVlc3QSFAoMcGVlcl91c2VyX2lkGAEgASgJEhMKC21pbl90aW1lX21zGAIgASgDEhMKC21heF90aW1lX21zGAMgASgDEhIKCmJlZm9yZV9zZXEYBCABKAQSIAoEcGFnZRgFIAEoCzISLmltLnYxLlBhZ2VSZXF1ZXN0IlsKFExpc3RNZXNzYWdlc1Jlc3BvbnNlEiAKCG1lc3NhZ2VzGAEgAygLMg4uaW0udjEuTWVzc2FnZRIhCgRwYWdlGAIgASgLMhMuaW0udjEuUGFnZVJlc3BvbnNlIjkKD01hcmtSZWFkUmVxdWVzdBIUCgxwZWVyX3VzZXJfaWQYASABKAkSEAoIcmVhZF9zZXEYAiABKAQiOgoQTWFya1JlYWRSZXNwb25zZRIQCghyZWFkX3NlcRgBIAEoBBIUCgx1bnJlYWRfY291bnQYAiABKA0y/QIKDk1lc3NhZ2VTZXJ2aWNlEkQKC1NlbmRNZXNzYWdlEhkuaW0udjEuU2VuZE1lc3NhZ2VSZXF1ZXN0GhouaW0udjEuU2VuZE1lc3NhZ2VSZXNwb25zZRJWChFMaXN0Q29udmVyc2F0aW9ucxIfLmltLnYxLkxpc3RDb252ZXJzYXRpb25zUmVxdWVzdBogLmltLnYxLkxpc3RDb252ZXJzYXRpb25zUmVzcG9uc2USRwoMU3luY01lc3NhZ2VzEhouaW0udjEuU3luY01lc3NhZ2VzUmVxdWVzdBobLmltLnYxLlN5bmNNZXNzYWdlc1Jlc3BvbnNlEkcKDExpc3RNZXNzYWdlcxIaLmltLnYxLkxpc3RNZXNzYWdlc1JlcXVlc3QaGy5pbS52MS5MaXN0TWVzc2FnZXNSZXNwb25zZRI7CghNYXJrUmVhZBIWLmltLnYxLk1hcmtSZWFkUmVxdWVzdBoXLmltLnYxLk1hcmtSZWFkUmVzcG9uc2ViBnByb3RvMw", [file_im_v1_elements, file_im_v1_paging]);
+  fileDesc("ChNpbS92MS9tZXNzYWdlLnByb3RvEgVpbS52MSKZAQoPT2ZmbGluZVB1c2hJbmZvEhAKCGRpc2FibGVkGAEgASgIEg0KBXRpdGxlGAIgASgJEgwKBGRlc2MYAyABKAkSCwoDZXh0GAQgASgJEiEKBGFwbnMYBSABKAsyEy5pbS52MS5BcG5zUHVzaEluZm8SJwoHYW5kcm9pZBgGIAEoCzIWLmltLnYxLkFuZHJvaWRQdXNoSW5mbyJ4CgxBcG5zUHVzaEluZm8SDQoFc291bmQYASABKAkSEAoIbm9fYmFkZ2UYAiABKAgSDQoFdGl0bGUYAyABKAkSEAoIc3VidGl0bGUYBCABKAkSDQoFaW1hZ2UYBSABKAkSFwoPbXV0YWJsZV9jb250ZW50GAYgASgIItsBCg9BbmRyb2lkUHVzaEluZm8SDQoFc291bmQYASABKAkSGQoRZ29vZ2xlX2NoYW5uZWxfaWQYAiABKAkSGQoRaHVhd2VpX2NoYW5uZWxfaWQYAyABKAkSGQoReGlhb21pX2NoYW5uZWxfaWQYBCABKAkSFwoPb3Bwb19jaGFubmVsX2lkGAUgASgJEhsKE3Zpdm9fY2xhc3NpZmljYXRpb24YBiABKAUSGQoRaHVhd2VpX2ltcG9ydGFuY2UYByABKAkSFwoPaHVhd2VpX2NhdGVnb3J5GAggASgJIq4BCgtTZW5kT3B0aW9ucxITCgtvbmxpbmVfb25seRgBIAEoCBIRCglub191bnJlYWQYAiABKAgSFwoPbm9fbGFzdF9tZXNzYWdlGAMgASgIEiAKGHNraXBfYmVmb3JlX3NlbmRfd2ViaG9vaxgEIAEoCBIfChdza2lwX2FmdGVyX3NlbmRfd2ViaG9vaxgFIAEoCBIbChNza2lwX3N5bmNfdG9fc2VuZGVyGAYgASgIIoECChJTZW5kTWVzc2FnZVJlcXVlc3QSEgoKdG9fdXNlcl9pZBgBIAEoCRIjCgRib2R5GAIgAygLMhUuaW0udjEuTWVzc2FnZUVsZW1lbnQSGQoRY2xvdWRfY3VzdG9tX2RhdGEYAyABKAkSGQoRY2xpZW50X21lc3NhZ2VfaWQYBCABKAkSDgoGcmFuZG9tGAUgASgNEjEKEW9mZmxpbmVfcHVzaF9pbmZvGAYgASgLMhYuaW0udjEuT2ZmbGluZVB1c2hJbmZvEiMKB29wdGlvbnMYByABKAsyEi5pbS52MS5TZW5kT3B0aW9ucxIUCgxmcm9tX3VzZXJfaWQYCCABKAkidAoTU2VuZE1lc3NhZ2VSZXNwb25zZRIXCg9jb252ZXJzYXRpb25faWQYASABKAkSCwoDc2VxGAIgASgEEg8KB3RpbWVfbXMYAyABKAMSEwoLbWVzc2FnZV9rZXkYBCABKAkSEQoJZHVwbGljYXRlGAUgASgIIsUCCgdNZXNzYWdlEhcKD2NvbnZlcnNhdGlvbl9pZBgBIAEoCRILCgNzZXEYAiABKAQSEwoLbWVzc2FnZV9rZXkYAyABKAkSFAoMZnJvbV91c2VyX2lkGAQgASgJEhIKCnRvX3VzZXJfaWQYBSABKAkSDwoHdGltZV9tcxgGIAEoAxIjCgRib2R5GAcgAygLMhUuaW0udjEuTWVzc2FnZUVsZW1lbnQSGQoRY2xvdWRfY3VzdG9tX2RhdGEYCCABKAkSGQoRY2xpZW50X21lc3NhZ2VfaWQYCSABKAkSDgoGcmFuZG9tGAogASgNEjEKEW9mZmxpbmVfcHVzaF9pbmZvGAsgASgLMhYuaW0udjEuT2ZmbGluZVB1c2hJbmZvEhEKCW5vX3VucmVhZBgMIAEoCBITCgtvbmxpbmVfb25seRgNIAEoCCK0AQoMQ29udmVyc2F0aW9uEhcKD2NvbnZlcnNhdGlvbl9pZBgBIAEoCRIUCgxwZWVyX3VzZXJfaWQYAiABKAkSEAoIbGFzdF9zZXEYAyABKAQSJAoMbGFzdF9tZXNzYWdlGAQgASgLMg4uaW0udjEuTWVzc2FnZRIUCgx1bnJlYWRfY291bnQYBSABKA0SEAoIcmVhZF9zZXEYBiABKAQSFQoNdXBkYXRlZF9hdF9tcxgHIAEoAyI8ChhMaXN0Q29udmVyc2F0aW9uc1JlcXVlc3QSIAoEcGFnZRgBIAEoCzISLmltLnYxLlBhZ2VSZXF1ZXN0ImoKGUxpc3RDb252ZXJzYXRpb25zUmVzcG9uc2USKgoNY29udmVyc2F0aW9ucxgBIAMoCzITLmltLnYxLkNvbnZlcnNhdGlvbhIhCgRwYWdlGAIgASgLMhMuaW0udjEuUGFnZVJlc3BvbnNlImAKE1N5bmNNZXNzYWdlc1JlcXVlc3QSFAoMcGVlcl91c2VyX2lkGAEgASgJEhEKCWFmdGVyX3NlcRgCIAEoBBIRCgl1cF90b19zZXEYAyABKAQSDQoFbGltaXQYBCABKA0idwoUU3luY01lc3NhZ2VzUmVzcG9uc2USIAoIbWVzc2FnZXMYASADKAsyDi5pbS52MS5NZXNzYWdlEhkKEWNvdmVyZWRfdXBfdG9fc2VxGAIgASgEEhAKCGhhc19tb3JlGAMgASgIEhAKCGxhc3Rfc2VxGAQgASgEIosBChNMaXN0TWVzc2FnZXNSZXF1ZXN0EhQKDHBlZXJfdXNlcl9pZBgBIAEoCRITCgttaW5fdGltZV9tcxgCIAEoAxITCgttYXhfdGltZV9tcxgDIAEoAxISCgpiZWZvcmVfc2VxGAQgASgEEiAKBHBhZ2UYBSABKAsyEi5pbS52MS5QYWdlUmVxdWVzdCJbChRMaXN0TWVzc2FnZXNSZXNwb25zZRIgCghtZXNzYWdlcxgBIAMoCzIOLmltLnYxLk1lc3NhZ2USIQoEcGFnZRgCIAEoCzITLmltLnYxLlBhZ2VSZXNwb25zZSI5Cg9NYXJrUmVhZFJlcXVlc3QSFAoMcGVlcl91c2VyX2lkGAEgASgJEhAKCHJlYWRfc2VxGAIgASgEIjoKEE1hcmtSZWFkUmVzcG9uc2USEAoIcmVhZF9zZXEYASABKAQSFAoMdW5yZWFkX2NvdW50GAIgASgNMv0CCg5NZXNzYWdlU2VydmljZRJECgtTZW5kTWVzc2FnZRIZLmltLnYxLlNlbmRNZXNzYWdlUmVxdWVzdBoaLmltLnYxLlNlbmRNZXNzYWdlUmVzcG9uc2USVgoRTGlzdENvbnZlcnNhdGlvbnMSHy5pbS52MS5MaXN0Q29udmVyc2F0aW9uc1JlcXVlc3QaIC5pbS52MS5MaXN0Q29udmVyc2F0aW9uc1Jlc3BvbnNlEkcKDFN5bmNNZXNzYWdlcxIaLmltLnYxLlN5bmNNZXNzYWdlc1JlcXVlc3QaGy5pbS52MS5TeW5jTWVzc2FnZXNSZXNwb25zZRJHCgxMaXN0TWVzc2FnZXMSGi5pbS52MS5MaXN0TWVzc2FnZXNSZXF1ZXN0GhsuaW0udjEuTGlzdE1lc3NhZ2VzUmVzcG9uc2USOwoITWFya1JlYWQSFi5pbS52MS5NYXJrUmVhZFJlcXVlc3QaFy5pbS52MS5NYXJrUmVhZFJlc3BvbnNlYgZwcm90bzM", [file_im_v1_elements, file_im_v1_paging]);
 
 /**
- * Offline push options carried with a message (stored and delivered; push itself is a later feature).
+ * Offline push options carried with a message (stored, delivered, and used by
+ * PushService when the recipient is offline).
  * Title, desc and ext together are at most MESSAGE_PUSH_INFO_MAX_BYTES (3 KB: the
  * reference keeps Desc and Ext within 3 KB for APNs' 4 KB payload), and the push
  * info counts toward the message size limit with the body and cloud custom data.
@@ -52,6 +53,20 @@ export type OfflinePushInfo = Message$1<"im.v1.OfflinePushInfo"> & {
    * @generated from field: string ext = 4;
    */
   ext: string;
+
+  /**
+   * APNs-only options (the reference's ApnsInfo).
+   *
+   * @generated from field: im.v1.ApnsPushInfo apns = 5;
+   */
+  apns?: ApnsPushInfo | undefined;
+
+  /**
+   * Android-only options (the reference's AndroidInfo).
+   *
+   * @generated from field: im.v1.AndroidPushInfo android = 6;
+   */
+  android?: AndroidPushInfo | undefined;
 };
 
 /**
@@ -60,6 +75,133 @@ export type OfflinePushInfo = Message$1<"im.v1.OfflinePushInfo"> & {
  */
 export const OfflinePushInfoSchema: GenMessage<OfflinePushInfo> = /*@__PURE__*/
   messageDesc(file_im_v1_message, 0);
+
+/**
+ * OfflinePushInfo.ApnsInfo of the reference.
+ *
+ * @generated from message im.v1.ApnsPushInfo
+ */
+export type ApnsPushInfo = Message$1<"im.v1.ApnsPushInfo"> & {
+  /**
+   * Sound file name in the app bundle (aps.sound); empty: "default".
+   *
+   * @generated from field: string sound = 1;
+   */
+  sound: string;
+
+  /**
+   * BadgeMode 1: this message does not raise the badge count.
+   *
+   * @generated from field: bool no_badge = 2;
+   */
+  noBadge: boolean;
+
+  /**
+   * Replaces the top-level title on APNs.
+   *
+   * @generated from field: string title = 3;
+   */
+  title: string;
+
+  /**
+   * aps.alert.subtitle.
+   *
+   * @generated from field: string subtitle = 4;
+   */
+  subtitle: string;
+
+  /**
+   * Image URL passed to the app's notification service extension ("image").
+   *
+   * @generated from field: string image = 5;
+   */
+  image: string;
+
+  /**
+   * aps.mutable-content 1: lets the app's notification service extension edit it.
+   *
+   * @generated from field: bool mutable_content = 6;
+   */
+  mutableContent: boolean;
+};
+
+/**
+ * Describes the message im.v1.ApnsPushInfo.
+ * Use `create(ApnsPushInfoSchema)` to create a new message.
+ */
+export const ApnsPushInfoSchema: GenMessage<ApnsPushInfo> = /*@__PURE__*/
+  messageDesc(file_im_v1_message, 1);
+
+/**
+ * OfflinePushInfo.AndroidInfo of the reference. The vendor fields are carried
+ * for vendor channels; FCM uses sound and google_channel_id.
+ *
+ * @generated from message im.v1.AndroidPushInfo
+ */
+export type AndroidPushInfo = Message$1<"im.v1.AndroidPushInfo"> & {
+  /**
+   * Sound resource name.
+   *
+   * @generated from field: string sound = 1;
+   */
+  sound: string;
+
+  /**
+   * Notification channel id on Android 8.0+ (FCM android.notification.channel_id).
+   *
+   * @generated from field: string google_channel_id = 2;
+   */
+  googleChannelId: string;
+
+  /**
+   * Huawei (EMUI 10+) notification channel id.
+   *
+   * @generated from field: string huawei_channel_id = 3;
+   */
+  huaweiChannelId: string;
+
+  /**
+   * Xiaomi (MIUI 10+) notification channel id.
+   *
+   * @generated from field: string xiaomi_channel_id = 4;
+   */
+  xiaomiChannelId: string;
+
+  /**
+   * OPPO notification channel id.
+   *
+   * @generated from field: string oppo_channel_id = 5;
+   */
+  oppoChannelId: string;
+
+  /**
+   * vivo classification: 0 operation message, 1 system message.
+   *
+   * @generated from field: int32 vivo_classification = 6;
+   */
+  vivoClassification: number;
+
+  /**
+   * Huawei importance: "LOW" or "NORMAL".
+   *
+   * @generated from field: string huawei_importance = 7;
+   */
+  huaweiImportance: string;
+
+  /**
+   * Huawei category.
+   *
+   * @generated from field: string huawei_category = 8;
+   */
+  huaweiCategory: string;
+};
+
+/**
+ * Describes the message im.v1.AndroidPushInfo.
+ * Use `create(AndroidPushInfoSchema)` to create a new message.
+ */
+export const AndroidPushInfoSchema: GenMessage<AndroidPushInfo> = /*@__PURE__*/
+  messageDesc(file_im_v1_message, 2);
 
 /**
  * Per-message controls.
@@ -115,7 +257,7 @@ export type SendOptions = Message$1<"im.v1.SendOptions"> & {
  * Use `create(SendOptionsSchema)` to create a new message.
  */
 export const SendOptionsSchema: GenMessage<SendOptions> = /*@__PURE__*/
-  messageDesc(file_im_v1_message, 1);
+  messageDesc(file_im_v1_message, 3);
 
 /**
  * Request of MessageService.SendMessage.
@@ -188,7 +330,7 @@ export type SendMessageRequest = Message$1<"im.v1.SendMessageRequest"> & {
  * Use `create(SendMessageRequestSchema)` to create a new message.
  */
 export const SendMessageRequestSchema: GenMessage<SendMessageRequest> = /*@__PURE__*/
-  messageDesc(file_im_v1_message, 2);
+  messageDesc(file_im_v1_message, 4);
 
 /**
  * Response of MessageService.SendMessage.
@@ -238,7 +380,7 @@ export type SendMessageResponse = Message$1<"im.v1.SendMessageResponse"> & {
  * Use `create(SendMessageResponseSchema)` to create a new message.
  */
 export const SendMessageResponseSchema: GenMessage<SendMessageResponse> = /*@__PURE__*/
-  messageDesc(file_im_v1_message, 3);
+  messageDesc(file_im_v1_message, 5);
 
 /**
  * A stored or live one-to-one message.
@@ -343,7 +485,7 @@ export type Message = Message$1<"im.v1.Message"> & {
  * Use `create(MessageSchema)` to create a new message.
  */
 export const MessageSchema: GenMessage<Message> = /*@__PURE__*/
-  messageDesc(file_im_v1_message, 4);
+  messageDesc(file_im_v1_message, 6);
 
 /**
  * One entry of the conversation list.
@@ -406,7 +548,7 @@ export type Conversation = Message$1<"im.v1.Conversation"> & {
  * Use `create(ConversationSchema)` to create a new message.
  */
 export const ConversationSchema: GenMessage<Conversation> = /*@__PURE__*/
-  messageDesc(file_im_v1_message, 5);
+  messageDesc(file_im_v1_message, 7);
 
 /**
  * Request of MessageService.ListConversations.
@@ -427,7 +569,7 @@ export type ListConversationsRequest = Message$1<"im.v1.ListConversationsRequest
  * Use `create(ListConversationsRequestSchema)` to create a new message.
  */
 export const ListConversationsRequestSchema: GenMessage<ListConversationsRequest> = /*@__PURE__*/
-  messageDesc(file_im_v1_message, 6);
+  messageDesc(file_im_v1_message, 8);
 
 /**
  * Response of MessageService.ListConversations.
@@ -455,7 +597,7 @@ export type ListConversationsResponse = Message$1<"im.v1.ListConversationsRespon
  * Use `create(ListConversationsResponseSchema)` to create a new message.
  */
 export const ListConversationsResponseSchema: GenMessage<ListConversationsResponse> = /*@__PURE__*/
-  messageDesc(file_im_v1_message, 7);
+  messageDesc(file_im_v1_message, 9);
 
 /**
  * Request of MessageService.SyncMessages.
@@ -499,7 +641,7 @@ export type SyncMessagesRequest = Message$1<"im.v1.SyncMessagesRequest"> & {
  * Use `create(SyncMessagesRequestSchema)` to create a new message.
  */
 export const SyncMessagesRequestSchema: GenMessage<SyncMessagesRequest> = /*@__PURE__*/
-  messageDesc(file_im_v1_message, 8);
+  messageDesc(file_im_v1_message, 10);
 
 /**
  * Response of MessageService.SyncMessages.
@@ -543,7 +685,7 @@ export type SyncMessagesResponse = Message$1<"im.v1.SyncMessagesResponse"> & {
  * Use `create(SyncMessagesResponseSchema)` to create a new message.
  */
 export const SyncMessagesResponseSchema: GenMessage<SyncMessagesResponse> = /*@__PURE__*/
-  messageDesc(file_im_v1_message, 9);
+  messageDesc(file_im_v1_message, 11);
 
 /**
  * Request of MessageService.ListMessages.
@@ -595,7 +737,7 @@ export type ListMessagesRequest = Message$1<"im.v1.ListMessagesRequest"> & {
  * Use `create(ListMessagesRequestSchema)` to create a new message.
  */
 export const ListMessagesRequestSchema: GenMessage<ListMessagesRequest> = /*@__PURE__*/
-  messageDesc(file_im_v1_message, 10);
+  messageDesc(file_im_v1_message, 12);
 
 /**
  * Response of MessageService.ListMessages.
@@ -623,7 +765,7 @@ export type ListMessagesResponse = Message$1<"im.v1.ListMessagesResponse"> & {
  * Use `create(ListMessagesResponseSchema)` to create a new message.
  */
 export const ListMessagesResponseSchema: GenMessage<ListMessagesResponse> = /*@__PURE__*/
-  messageDesc(file_im_v1_message, 11);
+  messageDesc(file_im_v1_message, 13);
 
 /**
  * Request of MessageService.MarkRead.
@@ -652,7 +794,7 @@ export type MarkReadRequest = Message$1<"im.v1.MarkReadRequest"> & {
  * Use `create(MarkReadRequestSchema)` to create a new message.
  */
 export const MarkReadRequestSchema: GenMessage<MarkReadRequest> = /*@__PURE__*/
-  messageDesc(file_im_v1_message, 12);
+  messageDesc(file_im_v1_message, 14);
 
 /**
  * Response of MessageService.MarkRead.
@@ -680,7 +822,7 @@ export type MarkReadResponse = Message$1<"im.v1.MarkReadResponse"> & {
  * Use `create(MarkReadResponseSchema)` to create a new message.
  */
 export const MarkReadResponseSchema: GenMessage<MarkReadResponse> = /*@__PURE__*/
-  messageDesc(file_im_v1_message, 13);
+  messageDesc(file_im_v1_message, 15);
 
 /**
  * One-to-one (C2C) messaging: send, conversation list, sync, history, read state.

@@ -1,0 +1,187 @@
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createClient } from "@connectrpc/connect";
+import { createConnectTransport } from "@connectrpc/connect-node";
+import { startApp } from "../src/app.js";
+import { generateUserSig } from "../src/auth/usersig.js";
+import { readConfig } from "../src/config/config.js";
+import { AccountService } from "../src/gen/im/v1/account_pb.js";
+import { GroupService, GroupType } from "../src/gen/im/v1/group_pb.js";
+import { createLogger } from "../src/log/logger.js";
+import { createApnsSender } from "../src/push/apns-sender.js";
+import { createLimiter } from "../src/push/limiter.js";
+import { startFakeApns } from "../test/support/fake-apns.js";
+import { GROUP_BENCH_SERVER_ENV, SETUP_BATCH, userIdsOf } from "./group-setup.js";
+
+/**
+ * `npm run -s bench -- push [--members N] [--messages M]`: one Community group
+ * of N members (default 10,000), half of them with an APNs registration and
+ * no live stream (the PushOnline half); the owner sends M messages (default
+ * 5) and every push reaches a local fake APNs over HTTP/2 + TLS with JWT
+ * checks. Reports pushes/s from the first send to the last push received and
+ * the send→push-received latency (p50, p99). The store and bus are the
+ * embedded ones unless MONGO_URL / NATS_URL are set in the environment.
+ */
+export async function runPushBench(args: readonly string[]): Promise<void> {
+  const arg = (name: string, fallback: number) => {
+    const i = args.indexOf(`--${name}`);
+    return i === -1 ? fallback : Number(args[i + 1]);
+  };
+  const members = arg("members", 10_000);
+  const messages = arg("messages", 5);
+  const log = (line: string) => process.stderr.write(`bench push: ${line}\n`);
+
+  const apns = await startFakeApns({ topics: ["com.bench.app"] });
+  const dir = mkdtempSync(join(tmpdir(), "bench-push-"));
+  writeFileSync(join(dir, "k.p8"), apns.signingKeyPem);
+  writeFileSync(join(dir, "ca.pem"), apns.caPem);
+  const appId = 1400000999;
+  const secret = "bench-secret";
+  const env: Record<string, string | undefined> = {
+    HOST: "127.0.0.1",
+    PORT: "0",
+    APP_ID: String(appId),
+    APP_SECRET_KEY: secret,
+    ADMIN_USER_IDS: "admin",
+    LOG_LEVEL: "warn",
+    MONGO_URL: process.env.MONGO_URL,
+    NATS_URL: process.env.NATS_URL,
+    ...GROUP_BENCH_SERVER_ENV,
+    PUSH_APNS_KEY_FILE: join(dir, "k.p8"),
+    PUSH_APNS_KEY_ID: apns.keyId,
+    PUSH_APNS_TEAM_ID: apns.teamId,
+    PUSH_APNS_PRODUCTION_URL: apns.url,
+    PUSH_APNS_SANDBOX_URL: apns.url,
+    PUSH_APNS_CA_FILE: join(dir, "ca.pem"),
+  };
+  const app = await startApp(readConfig(env), createLogger({ level: "warn" }));
+  try {
+    const transport = createConnectTransport({
+      baseUrl: `http://127.0.0.1:${app.port}`,
+      httpVersion: "2",
+    });
+    const headers = (u: string) => ({
+      authorization: `Bearer ${generateUserSig({ appId, secretKey: secret, userId: u, expireSec: 3600 })}`,
+    });
+    const owner = "owner";
+    const ids = userIdsOf("m", members);
+    const accounts = createClient(AccountService, transport);
+    for (let i = 0; i < ids.length; i += SETUP_BATCH) {
+      await accounts.importAccounts(
+        { accounts: ids.slice(i, i + SETUP_BATCH).map((userId) => ({ userId })) },
+        { headers: headers("admin") },
+      );
+    }
+    await accounts.importAccounts(
+      { accounts: [{ userId: owner, nickname: "Owner" }] },
+      { headers: headers("admin") },
+    );
+    const groups = createClient(GroupService, transport);
+    const groupId = "bench_push";
+    await groups.createGroup(
+      { type: GroupType.COMMUNITY, name: "Bench", groupId, ownerUserId: owner },
+      { headers: headers("admin") },
+    );
+    for (let i = 0; i < ids.length; i += SETUP_BATCH) {
+      await groups.addGroupMembers(
+        { groupId, userIds: ids.slice(i, i + SETUP_BATCH) },
+        { headers: headers("admin"), timeoutMs: 60_000 },
+      );
+    }
+    const pushOnline = ids.filter((_, i) => i % 2 === 0);
+    for (const [i, u] of pushOnline.entries()) {
+      await app.storage.pushTokens.upsertPushRegistration(
+        u,
+        "phone",
+        {
+          channel: "apns",
+          token: i.toString(16).padStart(64, "0"),
+          environment: "production",
+          bundleId: "com.bench.app",
+        },
+        Date.now(),
+      );
+    }
+    log(`${members} members, ${pushOnline.length} with a push registration; sending ${messages}`);
+    const rawPerSec = await rawApnsBaseline(env);
+    apns.delivered.length = 0;
+
+    const sentAt = new Map<string, number>();
+    const start = Date.now();
+    for (let m = 0; m < messages; m++) {
+      const r = await groups.sendGroupMessage(
+        { groupId, body: [{ element: { case: "text", value: { text: `bench ${m}` } } }] },
+        { headers: headers(owner) },
+      );
+      sentAt.set(r.messageKey, Date.now());
+    }
+    const expected = pushOnline.length * messages;
+    const deadline = Date.now() + 600_000;
+    const receivedAt: number[] = [];
+    let seen = 0;
+    while (apns.delivered.length < expected && Date.now() < deadline) {
+      const now = Date.now();
+      for (; seen < apns.delivered.length; seen++) receivedAt.push(now);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    const end = Date.now();
+    for (; seen < apns.delivered.length; seen++) receivedAt.push(end);
+    const latencies = apns.delivered
+      .map(
+        (d, i) =>
+          (receivedAt[i] ?? end) - (sentAt.get(String(d.headers["apns-collapse-id"])) ?? start),
+      )
+      .sort((a, b) => a - b);
+    const pct = (p: number) =>
+      latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))] ?? 0;
+    const report = {
+      scenario: "push",
+      store: env.MONGO_URL === undefined ? "memory" : "mongodb",
+      bus: env.NATS_URL === undefined ? "in-process" : "nats",
+      members,
+      registered: pushOnline.length,
+      messages,
+      expected,
+      received: apns.delivered.length,
+      pushesPerSec: Math.round((apns.delivered.length / (end - start)) * 1000),
+      rawApnsPerSec: Math.round(rawPerSec),
+      pushesPerRaw: Number(
+        (((apns.delivered.length / (end - start)) * 1000) / rawPerSec).toFixed(2),
+      ),
+      sendToPushMs: { p50: pct(0.5), p99: pct(0.99) },
+    };
+    process.stdout.write(`${JSON.stringify(report)}\n`);
+    log(
+      `${report.received}/${expected} pushes, ${report.pushesPerSec}/s (raw sender→fake ${report.rawApnsPerSec}/s), send→push p50 ${report.sendToPushMs.p50} ms, p99 ${report.sendToPushMs.p99} ms`,
+    );
+  } finally {
+    await app.close();
+    await apns.close();
+  }
+}
+
+/**
+ * The raw stack in the same run: the APNs client alone sending 1,000
+ * notifications at the same concurrency straight to the fake, so the pipeline's
+ * rate reads as a ratio of what this machine does at that moment.
+ */
+async function rawApnsBaseline(env: Record<string, string | undefined>): Promise<number> {
+  const config = readConfig(env).push;
+  if (config.apns === undefined) throw new Error("bench: APNs settings missing");
+  const sender = createApnsSender(config.apns, Date.now);
+  const limiter = createLimiter(config.concurrency);
+  const request = {
+    token: "f".repeat(64),
+    environment: "production" as const,
+    topic: "com.bench.app",
+    payload: JSON.stringify({ aps: { alert: { body: "Owner (Bench): bench 0" }, badge: 1 } }),
+    collapseId: "raw",
+  };
+  await sender.send(request);
+  const start = performance.now();
+  await Promise.all(Array.from({ length: 1000 }, () => limiter.run(() => sender.send(request))));
+  const perSec = 1000 / ((performance.now() - start) / 1000);
+  await sender.close();
+  return perSec;
+}
