@@ -1,7 +1,14 @@
 import type { Caller } from "../auth/caller.js";
 import type { MessageElement } from "../gen/im/v1/elements_pb.js";
+import type { ConversationType } from "../gen/im/v1/lifecycle_pb.js";
 import type { SendOptions } from "../gen/im/v1/message_pb.js";
-import type { AfterSendEvent, BeforeSendEvent, BodyValidator } from "../webhooks/index.js";
+import type { MessageRecall } from "../gen/im/v1/recall_pb.js";
+import type {
+  AfterRecallEvent,
+  AfterSendEvent,
+  BeforeSendEvent,
+  BodyValidator,
+} from "../webhooks/index.js";
 import type { ConversationMessageStore, SequencedMessage, StoredMessage } from "./store.js";
 
 /** The part of a message the before-send webhook may replace. */
@@ -46,6 +53,19 @@ export interface FanoutEvent<M> {
   skipSyncToSender: boolean;
   /** One-to-one only: the conversation lists keep their last message. */
   noLastMessage?: boolean;
+}
+
+/**
+ * How far a caller's authority over a message reaches for a recall: "own",
+ * the sender's own message, bound by the recall window; "any": no window
+ * (group owner or admin where the type allows it, app admin).
+ */
+export type RecallAuthority = "own" | "any";
+
+/** What a kind decided about one caller recalling in one conversation. */
+export interface RecallAccess<M> {
+  /** The caller's authority over `message`; throws a DomainError when it has none. */
+  authorityOver(message: M): RecallAuthority;
 }
 
 /**
@@ -99,6 +119,23 @@ export interface ConversationKind<
   /** Fan-out work beyond live delivery (one-to-one: both users' conversation lists). */
   onFanout?(message: M, event: FanoutEvent<M>): Promise<void>;
   afterSendEvent(message: M): AfterSendEvent;
+
+  /** The contract's name of the kind (RecallMessageRequest, MessageRecalled). */
+  conversationType: ConversationType;
+  /**
+   * Whether and how the caller may recall in `conversationId`: throws
+   * MESSAGE_NOT_FOUND (or the kind's own not-found/membership error) when the
+   * caller cannot see the conversation.
+   */
+  recallAccess(caller: Caller, conversationId: string): Promise<RecallAccess<M>>;
+  /** `message` as a tombstone: content removed, `recall` set. */
+  tombstoneOf(message: M, recall: MessageRecall): M;
+  /** The recipients' devices learn of a recall (on every node). */
+  deliverRecalled(tombstone: M): void;
+  /** Fan-out work of a recall beyond live delivery (one-to-one: the lists' last message). */
+  onRecallFanout?(tombstone: M): Promise<void>;
+  afterRecallEvent(tombstone: M): AfterRecallEvent;
+
   encodeEvent(record: R): Uint8Array;
   decodeEvent(data: Uint8Array): FanoutEvent<M>;
 }

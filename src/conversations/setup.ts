@@ -3,6 +3,7 @@ import type { Bus } from "../bus/index.js";
 import type { Clock } from "../common/clock.js";
 import { type Component, nothingToStop, type Worker } from "../common/component.js";
 import type { MessagingSettings } from "../config/config.js";
+import { MessageLifecycleService } from "../gen/im/v1/lifecycle_pb.js";
 import { MessageService } from "../gen/im/v1/message_pb.js";
 import type { GroupConfig } from "../groups/config.js";
 import type { TipStorer } from "../groups/notifier.js";
@@ -33,8 +34,10 @@ import { createGroupMessagingHandlers } from "./group/service.js";
 import type { GroupMessageStore } from "./group/store.js";
 import { createTipStorer } from "./group/tip-storer.js";
 import type { ConversationKind } from "./kind.js";
+import { createMessageLifecycleService } from "./lifecycle-service.js";
 import { createOutbox, outboxSourceOf } from "./outbox.js";
 import { createConversationPipeline } from "./pipeline.js";
+import { createRecaller } from "./recall.js";
 import type { SequencedMessage, StoredMessage } from "./store.js";
 
 export interface ConversationsSetupDeps {
@@ -84,7 +87,8 @@ const CLAIM_SWEEP_MS = 60_000;
 
 /**
  * Conversations: one pipeline, with one-to-one and group as its kinds. Serves
- * MessageService (GroupService's message RPCs go through `group`), owns the
+ * MessageService and MessageLifecycleService (recall, for every kind;
+ * GroupService's message RPCs go through `group`), owns the
  * fan-out subjects of its kinds, and runs an outbox per kind and the claim sweeper.
  */
 export function setupConversations(deps: ConversationsSetupDeps): ConversationsComponent {
@@ -119,7 +123,12 @@ export function setupConversations(deps: ConversationsSetupDeps): ConversationsC
     outboxes[kind.name] = outbox;
     workers.push({ name: `${kind.name}-outbox`, start: outbox.start, stop: outbox.stop });
     busHandlers[kind.subject] = createFanoutHandler(kind, { webhooks, logger, clock, ...observe });
-    return createConversationPipeline(kind, {
+    const recaller = createRecaller(kind, {
+      outbox,
+      clock,
+      recallWindowMs: settings.recallWindowMs,
+    });
+    const pipeline = createConversationPipeline(kind, {
       claims,
       claimLeaseMs: settings.claimLeaseMs,
       writeBatchMax: settings.writeBatchMax,
@@ -129,9 +138,10 @@ export function setupConversations(deps: ConversationsSetupDeps): ConversationsC
       logger,
       ...observe,
     });
+    return { pipeline, recaller };
   };
 
-  const c2c = plug(
+  const { pipeline: c2c, recaller: c2cRecaller } = plug(
     createC2cKind({
       store: storage.messages,
       accounts: storage.accounts,
@@ -153,7 +163,7 @@ export function setupConversations(deps: ConversationsSetupDeps): ConversationsC
   });
 
   const groupAccess = { groups: storage.groups, members: storage.groupMembers };
-  const group = plug(
+  const { pipeline: group, recaller: groupRecaller } = plug(
     createGroupKind({
       ...groupAccess,
       accounts: storage.accounts,
@@ -189,7 +199,14 @@ export function setupConversations(deps: ConversationsSetupDeps): ConversationsC
       deleteHistory: (groupId) => storage.groupMessages.deleteGroupMessages(groupId),
       unreadOf: groupHistory.unreadOf,
     },
-    services: [(router) => router.service(MessageService, createMessageService(c2c, c2cHistory))],
+    services: [
+      (router) => router.service(MessageService, createMessageService(c2c, c2cHistory)),
+      (router) =>
+        router.service(
+          MessageLifecycleService,
+          createMessageLifecycleService({ c2c: c2cRecaller, group: groupRecaller }),
+        ),
+    ],
     outboxInFlight: () =>
       Object.fromEntries(Object.entries(outboxes).map(([name, o]) => [name, o.inFlight()])),
     busHandlers,

@@ -1,3 +1,5 @@
+import type { MessageRecall } from "../gen/im/v1/recall_pb.js";
+
 /**
  * The storage ports every conversation kind shares. A kind's store (one-to-one
  * messages, group messages) extends `ConversationMessageStore` with what only
@@ -11,6 +13,8 @@ export interface SequencedMessage {
   /** "<conversation id>:<seq>": the message's id and the bus dedup id. */
   messageKey: string;
   timeMs: bigint;
+  /** Set once the message was recalled: it is then a tombstone. */
+  recall?: MessageRecall | undefined;
 }
 
 /** A stored message and the fields the store indexes. */
@@ -24,6 +28,22 @@ export interface StoredMessage<M extends SequencedMessage> {
   skipAfterSendWebhook: boolean;
   skipSyncToSender: boolean;
 }
+
+/** What became of `recallMessage`. */
+export type RecallOutcome = "recalled" | "already-recalled" | "not-found";
+
+/**
+ * The outbox and bus key of a message's recall: distinct from the message key,
+ * so the bus's duplicate window does not swallow a recall of a message
+ * published moments before.
+ */
+export const recallKeyOf = (messageKey: string): string => `${messageKey}#recall`;
+/** The message key of an outbox key (a message's or its recall's). */
+export const messageKeyOfOutboxKey = (key: string): string =>
+  key.endsWith("#recall") ? key.slice(0, -"#recall".length) : key;
+/** The outbox key a record is published under: its recall's once it is a tombstone. */
+export const outboxKeyOf = (message: SequencedMessage): string =>
+  message.recall === undefined ? message.messageKey : recallKeyOf(message.messageKey);
 
 /**
  * insertMessage found the (conversation, seq) taken. On a backend whose
@@ -78,10 +98,29 @@ export interface ConversationMessageStore<
   appendMessages(records: readonly R[]): Promise<AppendResult[]>;
   /** The message stored under `dedupKey` at or after `sinceMs`, if any (the newest). */
   selectMessageByDedupKey(dedupKey: string, sinceMs: number): Promise<R | undefined>;
-  /** Clears the outbox mark of the given message keys; unknown keys are ignored. */
-  markPublished(messageKeys: readonly string[]): Promise<void>;
-  /** Messages still marked unpublished with time before `beforeMs`, oldest first. */
+  /**
+   * Clears the outbox marks of the given keys (`outboxKeyOf`); unknown keys are
+   * ignored. A recall key clears the recall's mark and the message's own: once
+   * the tombstone is on the bus the original need never be published.
+   */
+  markPublished(keys: readonly string[]): Promise<void>;
+  /**
+   * Messages with an outbox mark older than `beforeMs` (the message's time for
+   * its send, the recall's time for a recall), oldest first, as stored now (a
+   * recalled message as its tombstone). A recall mark whose message was never
+   * recalled (a crash between the two writes) is dropped.
+   */
   selectUnpublished(beforeMs: number, limit: number): Promise<R[]>;
+  /** The stored record at (conversation, seq), or undefined; `unpublished` is not filled in. */
+  selectMessage(conversationId: string, seq: number): Promise<R | undefined>;
+  /**
+   * Replaces the stored message with `tombstone` (same conversation and seq,
+   * `recall` set) unless it was already recalled, with an outbox mark for the
+   * recall (`recallKeyOf`, time: the recall's) written first. Atomic per
+   * message: of two racing recalls one gets "recalled", the other
+   * "already-recalled". Recalled messages no longer count toward unread.
+   */
+  recallMessage(tombstone: M): Promise<RecallOutcome>;
   /**
    * Messages with afterSeq < seq <= upToSeq (upToSeq 0: no upper bound) and
    * time >= minTimeMs, ascending by seq, at most `limit`.

@@ -14,6 +14,8 @@ export const WEBHOOK_EVENT_NAMES = [
   "group-after-member-join",
   "group-after-member-exit",
   "group-after-disband",
+  "c2c-after-recall",
+  "group-after-recall",
 ] as const;
 
 export type WebhookEventName = (typeof WEBHOOK_EVENT_NAMES)[number];
@@ -26,6 +28,11 @@ export type WebhookEventCase = WebhookEvent["case"];
 export type BeforeSendEvent = Extract<WebhookEvent, { case: "c2cBeforeSend" | "groupBeforeSend" }>;
 /** Message events whose reply is ignored. */
 export type AfterSendEvent = Extract<WebhookEvent, { case: "c2cAfterSend" | "groupAfterSend" }>;
+/** A recalled message's tombstone was fanned out (reply ignored). */
+export type AfterRecallEvent = Extract<
+  WebhookEvent,
+  { case: "c2cAfterRecall" | "groupAfterRecall" }
+>;
 /** Group life-cycle events (reply ignored). */
 export type GroupChangeEvent = Extract<
   WebhookEvent,
@@ -84,6 +91,16 @@ const KINDS: Record<WebhookEventCase, EventKind> = {
   groupAfterDisband: {
     name: "group-after-disband",
     command: WebhookCommand.GROUP_AFTER_DISBAND,
+    beforeSend: false,
+  },
+  c2cAfterRecall: {
+    name: "c2c-after-recall",
+    command: WebhookCommand.C2C_AFTER_RECALL,
+    beforeSend: false,
+  },
+  groupAfterRecall: {
+    name: "group-after-recall",
+    command: WebhookCommand.GROUP_AFTER_RECALL,
     beforeSend: false,
   },
 };

@@ -1,7 +1,8 @@
-import { create } from "@bufbuild/protobuf";
+import { clone, create } from "@bufbuild/protobuf";
 import { beforeEach, describe, expect, it } from "vitest";
 import type { MessageRecord, MessageStore } from "../../src/conversations/c2c/store.js";
-import { MessageSchema } from "../../src/gen/im/v1/message_pb.js";
+import { type Message, MessageSchema } from "../../src/gen/im/v1/message_pb.js";
+import { MessageRecallSchema } from "../../src/gen/im/v1/recall_pb.js";
 
 const CONV = "c2c:alice:bob";
 
@@ -14,6 +15,14 @@ export function c2cRecord(
   r.message.conversationId = conversationId;
   r.message.messageKey = `${conversationId}:${seq}`;
   return r;
+}
+
+/** `m` recalled by an admin at 5000, content removed. */
+function recalled(m: Message): Message {
+  const t = clone(MessageSchema, m);
+  t.body = [];
+  t.recall = create(MessageRecallSchema, { recalledByUserId: "admin", recalledAtMs: 5000n });
+  return t;
 }
 
 function record(
@@ -199,6 +208,31 @@ export function describeMessageStoreContract(makeStore: () => Promise<MessageSto
       expect(await store.countUnread(CONV, "bob", 1, 0)).toBe(1);
       expect(await store.countUnread(CONV, "bob", 0, 5000)).toBe(1);
       expect(await store.countUnread(CONV, "alice", 0, 0)).toBe(1);
+      // A recalled message no longer counts.
+      await store.recallMessage(recalled(record(1, { to: "bob" }).message));
+      expect(await store.countUnread(CONV, "bob", 0, 0)).toBe(1);
+    });
+
+    it("replaces the owners' last message with its tombstone where it is that message", async () => {
+      const base = { conversationId: CONV, seq: 2, lastMessage: record(2).message, timeMs: 200 };
+      await store.upsertConversation({ ...base, ownerUserId: "bob", peerUserId: "alice" });
+      await store.upsertConversation({ ...base, ownerUserId: "alice", peerUserId: "bob" });
+      // Carol's entry moved on to seq 3: left alone.
+      await store.upsertConversation({
+        ...base,
+        ownerUserId: "carol",
+        peerUserId: "x",
+        seq: 3,
+        lastMessage: record(3).message,
+      });
+      const tombstone = recalled(record(2).message);
+      await store.replaceLastMessage(["bob", "alice", "carol", "nobody"], tombstone);
+      for (const owner of ["bob", "alice"]) {
+        expect((await store.selectConversation(owner, CONV))?.lastMessage).toEqual(tombstone);
+      }
+      const carol = await store.selectConversation("carol", CONV);
+      expect([carol?.lastMessage?.seq, carol?.lastMessage?.recall]).toEqual([3n, undefined]);
+      expect(await store.selectConversation("nobody", CONV)).toBeUndefined();
     });
 
     it("upserts conversations idempotently and in seq order, listing by recency with a cursor", async () => {

@@ -5,6 +5,7 @@ import type { Clock } from "../../common/clock.js";
 import { assertUserId } from "../../common/user-id.js";
 import { ErrorReason, invalidArgument, invalidField, notFound } from "../../errors/domain-error.js";
 import { SubscribeResponseSchema } from "../../gen/im/v1/events_pb.js";
+import { ConversationType } from "../../gen/im/v1/lifecycle_pb.js";
 import {
   type Message,
   MessageSchema,
@@ -20,6 +21,13 @@ import { bodyProblem, type MessageLimits, validateMessage } from "../validate-bo
 import { c2cConversationId } from "./conversation-id.js";
 import { createConversationListWriter } from "./conversation-list-writer.js";
 import { decodeFanoutEvent, encodeFanoutEvent } from "./fanout-event.js";
+import {
+  c2cAfterRecallEvent,
+  c2cRecallAccess,
+  c2cTombstone,
+  deliverC2cRecalled,
+  replaceC2cLastMessage,
+} from "./recall.js";
 import type { C2CSendPolicy } from "./send-policy.js";
 import type { MessageRecord, MessageStore } from "./store.js";
 
@@ -173,6 +181,14 @@ export function createC2cKind(deps: C2cKindDeps): C2cKind {
       ]);
     },
     afterSendEvent,
+
+    conversationType: ConversationType.C2C,
+    recallAccess: c2cRecallAccess,
+    tombstoneOf: c2cTombstone,
+    deliverRecalled: (tombstone) => deliverC2cRecalled(deps.live, tombstone),
+    onRecallFanout: (tombstone) => replaceC2cLastMessage(store, tombstone),
+    afterRecallEvent: c2cAfterRecallEvent,
+
     encodeEvent: encodeFanoutEvent,
     decodeEvent: decodeFanoutEvent,
   };

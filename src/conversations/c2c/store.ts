@@ -72,6 +72,12 @@ export interface MessageStore extends ClaimStore, ConversationMessageStore<Messa
    */
   upsertConversation(update: ConversationUpdate): Promise<void>;
   /**
+   * Replaces the last message of the owners' entries of `message`'s
+   * conversation with `message` (a tombstone) where that entry's last message
+   * has the same seq; other entries are left alone.
+   */
+  replaceLastMessage(ownerUserIds: readonly string[], message: Message): Promise<void>;
+  /**
    * `upsertConversation` for many entries in one round trip where the backend
    * allows (at most one update per owner and conversation is expected).
    */

@@ -20,6 +20,7 @@ import {
   type SendGroupMessageResponse,
   SendGroupMessageResponseSchema,
 } from "../../gen/im/v1/group_pb.js";
+import { ConversationType } from "../../gen/im/v1/lifecycle_pb.js";
 import { requireAllowed } from "../../groups/actor.js";
 import type { GroupConfig } from "../../groups/config.js";
 import type { Actor } from "../../groups/group-types.js";
@@ -35,6 +36,12 @@ import { groupDedupKey } from "./dedup-key.js";
 import { deliverGroupMessage } from "./delivery.js";
 import { decodeGroupFanoutEvent, encodeGroupFanoutEvent } from "./fanout-event.js";
 import type { GroupRateLimiter } from "./rate-limiter.js";
+import {
+  deliverGroupRecalled,
+  groupAfterRecallEvent,
+  groupRecallAccess,
+  groupTombstone,
+} from "./recall.js";
 import type { GroupMessageRecord, GroupMessageStore } from "./store.js";
 
 export interface GroupKindDeps extends GroupAccessDeps {
@@ -227,6 +234,13 @@ export function createGroupKind(deps: GroupKindDeps): GroupKind {
     deliverLive: (message, skipSyncToSender) =>
       deliverGroupMessage(deps.live, message, skipSyncToSender ? message.fromUserId : undefined),
     afterSendEvent: groupAfterSendEvent,
+
+    conversationType: ConversationType.GROUP,
+    recallAccess: (caller, groupId) => groupRecallAccess(deps, caller, groupId),
+    tombstoneOf: groupTombstone,
+    deliverRecalled: (tombstone) => deliverGroupRecalled(deps.live, tombstone),
+    afterRecallEvent: groupAfterRecallEvent,
+
     encodeEvent: encodeGroupFanoutEvent,
     decodeEvent: decodeGroupFanoutEvent,
   };

@@ -5,7 +5,8 @@ import type {
   MessageStore,
 } from "../../conversations/c2c/store.js";
 import { appendOneByOne, SeqTakenError } from "../../conversations/store.js";
-import { MessageSchema } from "../../gen/im/v1/message_pb.js";
+import { type Message, MessageSchema } from "../../gen/im/v1/message_pb.js";
+import { createMemoryOutboxMarks } from "./outbox-marks.js";
 
 /** Single-process MessageStore; same semantics as MongoDB, nothing survives a restart. */
 export function createMemoryMessageStore(): MessageStore {
@@ -23,8 +24,26 @@ export function createMemoryMessageStore(): MessageStore {
   const inConversation = (conversationId: string) => [
     ...(messages.get(conversationId)?.values() ?? []),
   ];
+  const marks = createMemoryOutboxMarks<Message, MessageRecord>(byKey, copy, (m) =>
+    clone(MessageSchema, m),
+  );
 
   return {
+    markPublished: marks.markPublished,
+    selectUnpublished: marks.selectUnpublished,
+    recallMessage: marks.recallMessage,
+    async selectMessage(conversationId, seq) {
+      const r = messages.get(conversationId)?.get(seq);
+      return r && copy(r);
+    },
+    async replaceLastMessage(ownerUserIds, message) {
+      for (const owner of ownerUserIds) {
+        const c = conversations.get(convKey(owner, message.conversationId));
+        if (c?.lastMessage !== undefined && c.lastMessage.seq === message.seq) {
+          c.lastMessage = clone(MessageSchema, message);
+        }
+      }
+    },
     claimDedupKeys(requests) {
       return Promise.all(requests.map((r) => this.claimDedupKey(r.key, r.nowMs, r.windowMs)));
     },
@@ -88,19 +107,6 @@ export function createMemoryMessageStore(): MessageStore {
       conv.set(Number(seq), stored);
       byKey.set(messageKey, stored);
     },
-    async markPublished(keys) {
-      for (const key of keys) {
-        const r = byKey.get(key);
-        if (r) r.unpublished = false;
-      }
-    },
-    async selectUnpublished(beforeMs, limit) {
-      return [...byKey.values()]
-        .filter((r) => r.unpublished && Number(r.message.timeMs) < beforeMs)
-        .sort((a, b) => Number(a.message.timeMs - b.message.timeMs))
-        .slice(0, limit)
-        .map(copy);
-    },
     async selectMessagesAfter(conversationId, { afterSeq, upToSeq, minTimeMs }, limit) {
       return inConversation(conversationId)
         .map((r) => r.message)
@@ -135,7 +141,11 @@ export function createMemoryMessageStore(): MessageStore {
     async countUnread(conversationId, owner, afterSeq, minTimeMs) {
       return inConversation(conversationId).filter(
         ({ message: m }) =>
-          m.toUserId === owner && !m.noUnread && m.seq > afterSeq && Number(m.timeMs) >= minTimeMs,
+          m.toUserId === owner &&
+          !m.noUnread &&
+          m.recall === undefined &&
+          m.seq > afterSeq &&
+          Number(m.timeMs) >= minTimeMs,
       ).length;
     },
     async upsertConversation(u) {

@@ -6,7 +6,7 @@ import type {
   MessageRecord,
   MessageStore,
 } from "../../conversations/c2c/store.js";
-import { type DedupClaim, SeqTakenError } from "../../conversations/store.js";
+import { type DedupClaim, messageKeyOf, SeqTakenError } from "../../conversations/store.js";
 import { type Message, MessageSchema } from "../../gen/im/v1/message_pb.js";
 import type { MongoCapabilities } from "./capabilities.js";
 import { bulkWriteErrorsOf, guard, isDuplicateKey, isDuplicateWriteError } from "./guard.js";
@@ -32,6 +32,8 @@ interface MessageDoc {
   skipAfterSendWebhook: boolean;
   skipSyncToSender: boolean;
   noLastMessage: boolean;
+  /** Set once recalled (`message` is then the tombstone); absent before. */
+  recalled?: boolean;
   /** The message in proto JSON, so it reads naturally in the database. */
   message: JsonValue;
   /** For a TTL index on real MongoDB; reads enforce retention regardless. */
@@ -282,6 +284,31 @@ export async function createMongoMessageStore(
         }
       }),
     markPublished: (keys) => guard(() => outbox.remove(keys)),
+    selectMessage: (conversationId, seq) =>
+      guard(async () => {
+        const doc = await messages.findOne({ _id: messageKeyOf(conversationId, seq) });
+        return doc === null ? undefined : toRecord(doc, false);
+      }),
+    recallMessage: (tombstone) =>
+      guard(() =>
+        outbox.recall(tombstone.messageKey, Number(tombstone.recall?.recalledAtMs ?? 0), {
+          recalled: true,
+          message: toJson(MessageSchema, tombstone),
+        }),
+      ),
+    replaceLastMessage: (owners, message) =>
+      guard(async () => {
+        const last = { seq: Number(message.seq), message: toJson(MessageSchema, message) };
+        // _id first: the one filter FerretDB serves from an index.
+        await Promise.all(
+          owners.map((owner) =>
+            conversations.updateOne(
+              { _id: convId(owner, message.conversationId), "last.seq": last.seq },
+              { $set: { last } },
+            ),
+          ),
+        );
+      }),
     selectUnpublished: (beforeMs, limit) =>
       guard(async () => (await outbox.pending(beforeMs, limit)).map((d) => toRecord(d, true))),
     selectMessagesAfter: (conversationId, { afterSeq, upToSeq, minTimeMs }, limit) =>
@@ -319,6 +346,7 @@ export async function createMongoMessageStore(
           seq: { $gt: afterSeq },
           toUserId: owner,
           noUnread: false,
+          recalled: { $ne: true },
           timeMs: { $gte: minTimeMs },
         }),
       ),

@@ -1,5 +1,10 @@
 import type { Collection, Db, Filter, OptionalUnlessRequiredId } from "mongodb";
-import type { AppendResult } from "../../conversations/store.js";
+import {
+  type AppendResult,
+  messageKeyOfOutboxKey,
+  type RecallOutcome,
+  recallKeyOf,
+} from "../../conversations/store.js";
 import { bulkWriteErrorsOf, isDuplicateKey, isDuplicateWriteError } from "./guard.js";
 
 /** What became of one document of `insertMany`. */
@@ -35,6 +40,7 @@ export async function insertEach<T extends { _id: string }>(
 }
 
 interface OutboxDoc {
+  /** The message key, or its recall's key (`recallKeyOf`). */
   _id: string;
   timeMs: number;
 }
@@ -45,11 +51,9 @@ interface OutboxDoc {
  * outbox, so recovery reads a small collection, and every hot-path write
  * filters on _id alone (the one filter FerretDB v1 serves from an index).
  */
-export async function createOutboxCollection<D extends { _id: string; timeMs: number }>(
-  db: Db,
-  name: string,
-  messages: Collection<D>,
-) {
+export async function createOutboxCollection<
+  D extends { _id: string; timeMs: number; recalled?: boolean },
+>(db: Db, name: string, messages: Collection<D>) {
   const outbox = db.collection<OutboxDoc>(name);
   await outbox.createIndex({ timeMs: 1 });
   const byId = (id: string) => ({ _id: id }) as Filter<D>;
@@ -119,16 +123,42 @@ export async function createOutboxCollection<D extends { _id: string; timeMs: nu
       if (orphaned.length > 0) await outbox.deleteMany({ _id: { $in: orphaned } });
       return outcomes;
     },
-    /** Clears the entries of published messages; unknown keys are ignored. */
+    /**
+     * Clears the entries of published messages; unknown keys are ignored. A
+     * recall's key clears the message's own entry too (its tombstone is out).
+     */
     async remove(keys: readonly string[]): Promise<void> {
-      if (keys.length > 0) await outbox.deleteMany({ _id: { $in: [...keys] } });
+      const ids = new Set(keys);
+      for (const key of keys) ids.add(messageKeyOfOutboxKey(key));
+      if (ids.size > 0) await outbox.deleteMany({ _id: { $in: [...ids] } });
+    },
+    /**
+     * Replaces a message with its recalled form (`update`, which must set
+     * `recalled: true`) unless already recalled. The recall's entry goes
+     * first, as an insert's does: a crash between the two leaves an entry
+     * whose message is not recalled, which `pending` drops.
+     */
+    async recall(id: string, recalledAtMs: number, update: Partial<D>): Promise<RecallOutcome> {
+      try {
+        await outbox.insertOne({ _id: recallKeyOf(id), timeMs: recalledAtMs });
+      } catch (err) {
+        // A racing recall's entry: the update below decides which one recalled.
+        if (!isDuplicateKey(err)) throw err;
+      }
+      const filter = { _id: id, recalled: { $ne: true } } as Filter<D>;
+      const result = await messages.updateOne(filter, { $set: update });
+      if (result.matchedCount === 1) return "recalled";
+      if ((await messages.findOne(byId(id))) !== null) return "already-recalled";
+      await outbox.deleteOne({ _id: recallKeyOf(id) });
+      return "not-found";
     },
     async has(key: string): Promise<boolean> {
       return (await outbox.findOne({ _id: key })) !== null;
     },
     /**
      * Messages still pending with time before `beforeMs`, oldest first. Entries
-     * whose message was never stored (nothing was acked) are dropped.
+     * whose message was never stored (nothing was acked), and recall entries
+     * whose message was never recalled, are dropped.
      */
     async pending(beforeMs: number, limit: number): Promise<D[]> {
       const entries = await outbox
@@ -138,9 +168,11 @@ export async function createOutboxCollection<D extends { _id: string; timeMs: nu
         .toArray();
       const found: D[] = [];
       for (const entry of entries) {
-        const doc = (await messages.findOne(byId(entry._id))) as D | null;
-        if (doc === null) await outbox.deleteOne({ _id: entry._id });
-        else found.push(doc);
+        const messageId = messageKeyOfOutboxKey(entry._id);
+        const doc = (await messages.findOne(byId(messageId))) as D | null;
+        const orphan = doc === null || (messageId !== entry._id && doc.recalled !== true);
+        if (orphan) await outbox.deleteOne({ _id: entry._id });
+        else if (!found.some((d) => d._id === doc._id)) found.push(doc);
       }
       return found;
     },

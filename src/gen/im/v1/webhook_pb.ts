@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file im/v1/webhook.proto.
  */
 export const file_im_v1_webhook: GenFile = /*@__PURE__*/
-  fileDesc("ChNpbS92MS93ZWJob29rLnByb3RvEgVpbS52MSLaBAoOV2ViaG9va1JlcXVlc3QSJgoHY29tbWFuZBgBIAEoDjIVLmltLnYxLldlYmhvb2tDb21tYW5kEg4KBmFwcF9pZBgCIAEoCRIVCg1ldmVudF90aW1lX21zGAMgASgDEhAKCGV2ZW50X2lkGAQgASgJEjQKD2MyY19iZWZvcmVfc2VuZBgKIAEoCzIZLmltLnYxLkMyY0JlZm9yZVNlbmRFdmVudEgAEjIKDmMyY19hZnRlcl9zZW5kGAsgASgLMhguaW0udjEuQzJjQWZ0ZXJTZW5kRXZlbnRIABI4ChFncm91cF9iZWZvcmVfc2VuZBgMIAEoCzIbLmltLnYxLkdyb3VwQmVmb3JlU2VuZEV2ZW50SAASNgoQZ3JvdXBfYWZ0ZXJfc2VuZBgNIAEoCzIaLmltLnYxLkdyb3VwQWZ0ZXJTZW5kRXZlbnRIABI6ChJncm91cF9hZnRlcl9jcmVhdGUYDiABKAsyHC5pbS52MS5Hcm91cEFmdGVyQ3JlYXRlRXZlbnRIABJDChdncm91cF9hZnRlcl9tZW1iZXJfam9pbhgPIAEoCzIgLmltLnYxLkdyb3VwQWZ0ZXJNZW1iZXJKb2luRXZlbnRIABJDChdncm91cF9hZnRlcl9tZW1iZXJfZXhpdBgQIAEoCzIgLmltLnYxLkdyb3VwQWZ0ZXJNZW1iZXJFeGl0RXZlbnRIABI8ChNncm91cF9hZnRlcl9kaXNiYW5kGBEgASgLMh0uaW0udjEuR3JvdXBBZnRlckRpc2JhbmRFdmVudEgAQgcKBWV2ZW50IroBChJDMmNCZWZvcmVTZW5kRXZlbnQSFAoMZnJvbV9hY2NvdW50GAEgASgJEhIKCnRvX2FjY291bnQYAiABKAkSFQoNY2xpZW50X21zZ19pZBgDIAEoCRIOCgZyYW5kb20YBCABKA0SIwoEYm9keRgFIAMoCzIVLmltLnYxLk1lc3NhZ2VFbGVtZW50EhkKEWNsb3VkX2N1c3RvbV9kYXRhGAYgASgJEhMKC29ubGluZV9vbmx5GAcgASgIIuwBChFDMmNBZnRlclNlbmRFdmVudBIUCgxmcm9tX2FjY291bnQYASABKAkSEgoKdG9fYWNjb3VudBgCIAEoCRIVCg1jbGllbnRfbXNnX2lkGAMgASgJEg4KBnJhbmRvbRgEIAEoDRIjCgRib2R5GAUgAygLMhUuaW0udjEuTWVzc2FnZUVsZW1lbnQSGQoRY2xvdWRfY3VzdG9tX2RhdGEYBiABKAkSEwoLb25saW5lX29ubHkYByABKAgSCwoDc2VxGAggASgEEg8KB21zZ19rZXkYCSABKAkSEwoLbXNnX3RpbWVfbXMYCiABKAMiugEKFEdyb3VwQmVmb3JlU2VuZEV2ZW50EhQKDGZyb21fYWNjb3VudBgBIAEoCRIQCghncm91cF9pZBgCIAEoCRIVCg1jbGllbnRfbXNnX2lkGAMgASgJEg4KBnJhbmRvbRgEIAEoDRIjCgRib2R5GAUgAygLMhUuaW0udjEuTWVzc2FnZUVsZW1lbnQSGQoRY2xvdWRfY3VzdG9tX2RhdGEYBiABKAkSEwoLb25saW5lX29ubHkYByABKAgi7AEKE0dyb3VwQWZ0ZXJTZW5kRXZlbnQSFAoMZnJvbV9hY2NvdW50GAEgASgJEhAKCGdyb3VwX2lkGAIgASgJEhUKDWNsaWVudF9tc2dfaWQYAyABKAkSDgoGcmFuZG9tGAQgASgNEiMKBGJvZHkYBSADKAsyFS5pbS52MS5NZXNzYWdlRWxlbWVudBIZChFjbG91ZF9jdXN0b21fZGF0YRgGIAEoCRITCgtvbmxpbmVfb25seRgHIAEoCBILCgNzZXEYCCABKAQSDwoHbXNnX2tleRgJIAEoCRITCgttc2dfdGltZV9tcxgKIAEoAyKBAQoVR3JvdXBBZnRlckNyZWF0ZUV2ZW50EhAKCGdyb3VwX2lkGAEgASgJEgwKBG5hbWUYAiABKAkSFQoNb3duZXJfYWNjb3VudBgDIAEoCRIYChBvcGVyYXRvcl9hY2NvdW50GAQgASgJEhcKD21lbWJlcl9hY2NvdW50cxgFIAMoCSKPAQoZR3JvdXBBZnRlck1lbWJlckpvaW5FdmVudBIQCghncm91cF9pZBgBIAEoCRItCglqb2luX3R5cGUYAiABKA4yGi5pbS52MS5Hcm91cE1lbWJlckpvaW5UeXBlEhgKEG9wZXJhdG9yX2FjY291bnQYAyABKAkSFwoPbWVtYmVyX2FjY291bnRzGAQgAygJIo8BChlHcm91cEFmdGVyTWVtYmVyRXhpdEV2ZW50EhAKCGdyb3VwX2lkGAEgASgJEi0KCWV4aXRfdHlwZRgCIAEoDjIaLmltLnYxLkdyb3VwTWVtYmVyRXhpdFR5cGUSGAoQb3BlcmF0b3JfYWNjb3VudBgDIAEoCRIXCg9tZW1iZXJfYWNjb3VudHMYBCADKAkiaQoWR3JvdXBBZnRlckRpc2JhbmRFdmVudBIQCghncm91cF9pZBgBIAEoCRIMCgRuYW1lGAIgASgJEhUKDW93bmVyX2FjY291bnQYAyABKAkSGAoQb3BlcmF0b3JfYWNjb3VudBgEIAEoCSK5AQoPQmVmb3JlU2VuZFJlcGx5EicKBmFjdGlvbhgBIAEoDjIXLmltLnYxLkJlZm9yZVNlbmRBY3Rpb24SEAoIYXBwX2NvZGUYAiABKAUSEAoIYXBwX3RleHQYAyABKAkSIwoEYm9keRgEIAMoCzIVLmltLnYxLk1lc3NhZ2VFbGVtZW50Eh4KEWNsb3VkX2N1c3RvbV9kYXRhGAUgASgJSACIAQFCFAoSX2Nsb3VkX2N1c3RvbV9kYXRhKvICCg5XZWJob29rQ29tbWFuZBIfChtXRUJIT09LX0NPTU1BTkRfVU5TUEVDSUZJRUQQABIjCh9XRUJIT09LX0NPTU1BTkRfQzJDX0JFRk9SRV9TRU5EEAESIgoeV0VCSE9PS19DT01NQU5EX0MyQ19BRlRFUl9TRU5EEAISJQohV0VCSE9PS19DT01NQU5EX0dST1VQX0JFRk9SRV9TRU5EEAMSJAogV0VCSE9PS19DT01NQU5EX0dST1VQX0FGVEVSX1NFTkQQBBImCiJXRUJIT09LX0NPTU1BTkRfR1JPVVBfQUZURVJfQ1JFQVRFEAUSKwonV0VCSE9PS19DT01NQU5EX0dST1VQX0FGVEVSX01FTUJFUl9KT0lOEAYSKwonV0VCSE9PS19DT01NQU5EX0dST1VQX0FGVEVSX01FTUJFUl9FWElUEAcSJwojV0VCSE9PS19DT01NQU5EX0dST1VQX0FGVEVSX0RJU0JBTkQQCCqoAQoTR3JvdXBNZW1iZXJKb2luVHlwZRImCiJHUk9VUF9NRU1CRVJfSk9JTl9UWVBFX1VOU1BFQ0lGSUVEEAASIAocR1JPVVBfTUVNQkVSX0pPSU5fVFlQRV9BUFBMWRABEiEKHUdST1VQX01FTUJFUl9KT0lOX1RZUEVfSU5WSVRFEAISJAogR1JPVVBfTUVNQkVSX0pPSU5fVFlQRV9BRE1JTl9BREQQAyqBAQoTR3JvdXBNZW1iZXJFeGl0VHlwZRImCiJHUk9VUF9NRU1CRVJfRVhJVF9UWVBFX1VOU1BFQ0lGSUVEEAASHwobR1JPVVBfTUVNQkVSX0VYSVRfVFlQRV9RVUlUEAESIQodR1JPVVBfTUVNQkVSX0VYSVRfVFlQRV9LSUNLRUQQAiqtAQoQQmVmb3JlU2VuZEFjdGlvbhIiCh5CRUZPUkVfU0VORF9BQ1RJT05fVU5TUEVDSUZJRUQQABIcChhCRUZPUkVfU0VORF9BQ1RJT05fQUxMT1cQARIbChdCRUZPUkVfU0VORF9BQ1RJT05fREVOWRACEhsKF0JFRk9SRV9TRU5EX0FDVElPTl9EUk9QEAMSHQoZQkVGT1JFX1NFTkRfQUNUSU9OX01PRElGWRAEYgZwcm90bzM", [file_im_v1_elements]);
+  fileDesc("ChNpbS92MS93ZWJob29rLnByb3RvEgVpbS52MSLOBQoOV2ViaG9va1JlcXVlc3QSJgoHY29tbWFuZBgBIAEoDjIVLmltLnYxLldlYmhvb2tDb21tYW5kEg4KBmFwcF9pZBgCIAEoCRIVCg1ldmVudF90aW1lX21zGAMgASgDEhAKCGV2ZW50X2lkGAQgASgJEjQKD2MyY19iZWZvcmVfc2VuZBgKIAEoCzIZLmltLnYxLkMyY0JlZm9yZVNlbmRFdmVudEgAEjIKDmMyY19hZnRlcl9zZW5kGAsgASgLMhguaW0udjEuQzJjQWZ0ZXJTZW5kRXZlbnRIABI4ChFncm91cF9iZWZvcmVfc2VuZBgMIAEoCzIbLmltLnYxLkdyb3VwQmVmb3JlU2VuZEV2ZW50SAASNgoQZ3JvdXBfYWZ0ZXJfc2VuZBgNIAEoCzIaLmltLnYxLkdyb3VwQWZ0ZXJTZW5kRXZlbnRIABI6ChJncm91cF9hZnRlcl9jcmVhdGUYDiABKAsyHC5pbS52MS5Hcm91cEFmdGVyQ3JlYXRlRXZlbnRIABJDChdncm91cF9hZnRlcl9tZW1iZXJfam9pbhgPIAEoCzIgLmltLnYxLkdyb3VwQWZ0ZXJNZW1iZXJKb2luRXZlbnRIABJDChdncm91cF9hZnRlcl9tZW1iZXJfZXhpdBgQIAEoCzIgLmltLnYxLkdyb3VwQWZ0ZXJNZW1iZXJFeGl0RXZlbnRIABI8ChNncm91cF9hZnRlcl9kaXNiYW5kGBEgASgLMh0uaW0udjEuR3JvdXBBZnRlckRpc2JhbmRFdmVudEgAEjYKEGMyY19hZnRlcl9yZWNhbGwYKCABKAsyGi5pbS52MS5DMmNBZnRlclJlY2FsbEV2ZW50SAASOgoSZ3JvdXBfYWZ0ZXJfcmVjYWxsGCkgASgLMhwuaW0udjEuR3JvdXBBZnRlclJlY2FsbEV2ZW50SABCBwoFZXZlbnQiugEKEkMyY0JlZm9yZVNlbmRFdmVudBIUCgxmcm9tX2FjY291bnQYASABKAkSEgoKdG9fYWNjb3VudBgCIAEoCRIVCg1jbGllbnRfbXNnX2lkGAMgASgJEg4KBnJhbmRvbRgEIAEoDRIjCgRib2R5GAUgAygLMhUuaW0udjEuTWVzc2FnZUVsZW1lbnQSGQoRY2xvdWRfY3VzdG9tX2RhdGEYBiABKAkSEwoLb25saW5lX29ubHkYByABKAgi7AEKEUMyY0FmdGVyU2VuZEV2ZW50EhQKDGZyb21fYWNjb3VudBgBIAEoCRISCgp0b19hY2NvdW50GAIgASgJEhUKDWNsaWVudF9tc2dfaWQYAyABKAkSDgoGcmFuZG9tGAQgASgNEiMKBGJvZHkYBSADKAsyFS5pbS52MS5NZXNzYWdlRWxlbWVudBIZChFjbG91ZF9jdXN0b21fZGF0YRgGIAEoCRITCgtvbmxpbmVfb25seRgHIAEoCBILCgNzZXEYCCABKAQSDwoHbXNnX2tleRgJIAEoCRITCgttc2dfdGltZV9tcxgKIAEoAyK6AQoUR3JvdXBCZWZvcmVTZW5kRXZlbnQSFAoMZnJvbV9hY2NvdW50GAEgASgJEhAKCGdyb3VwX2lkGAIgASgJEhUKDWNsaWVudF9tc2dfaWQYAyABKAkSDgoGcmFuZG9tGAQgASgNEiMKBGJvZHkYBSADKAsyFS5pbS52MS5NZXNzYWdlRWxlbWVudBIZChFjbG91ZF9jdXN0b21fZGF0YRgGIAEoCRITCgtvbmxpbmVfb25seRgHIAEoCCLsAQoTR3JvdXBBZnRlclNlbmRFdmVudBIUCgxmcm9tX2FjY291bnQYASABKAkSEAoIZ3JvdXBfaWQYAiABKAkSFQoNY2xpZW50X21zZ19pZBgDIAEoCRIOCgZyYW5kb20YBCABKA0SIwoEYm9keRgFIAMoCzIVLmltLnYxLk1lc3NhZ2VFbGVtZW50EhkKEWNsb3VkX2N1c3RvbV9kYXRhGAYgASgJEhMKC29ubGluZV9vbmx5GAcgASgIEgsKA3NlcRgIIAEoBBIPCgdtc2dfa2V5GAkgASgJEhMKC21zZ190aW1lX21zGAogASgDIoEBChVHcm91cEFmdGVyQ3JlYXRlRXZlbnQSEAoIZ3JvdXBfaWQYASABKAkSDAoEbmFtZRgCIAEoCRIVCg1vd25lcl9hY2NvdW50GAMgASgJEhgKEG9wZXJhdG9yX2FjY291bnQYBCABKAkSFwoPbWVtYmVyX2FjY291bnRzGAUgAygJIo8BChlHcm91cEFmdGVyTWVtYmVySm9pbkV2ZW50EhAKCGdyb3VwX2lkGAEgASgJEi0KCWpvaW5fdHlwZRgCIAEoDjIaLmltLnYxLkdyb3VwTWVtYmVySm9pblR5cGUSGAoQb3BlcmF0b3JfYWNjb3VudBgDIAEoCRIXCg9tZW1iZXJfYWNjb3VudHMYBCADKAkijwEKGUdyb3VwQWZ0ZXJNZW1iZXJFeGl0RXZlbnQSEAoIZ3JvdXBfaWQYASABKAkSLQoJZXhpdF90eXBlGAIgASgOMhouaW0udjEuR3JvdXBNZW1iZXJFeGl0VHlwZRIYChBvcGVyYXRvcl9hY2NvdW50GAMgASgJEhcKD21lbWJlcl9hY2NvdW50cxgEIAMoCSJpChZHcm91cEFmdGVyRGlzYmFuZEV2ZW50EhAKCGdyb3VwX2lkGAEgASgJEgwKBG5hbWUYAiABKAkSFQoNb3duZXJfYWNjb3VudBgDIAEoCRIYChBvcGVyYXRvcl9hY2NvdW50GAQgASgJIrkBCg9CZWZvcmVTZW5kUmVwbHkSJwoGYWN0aW9uGAEgASgOMhcuaW0udjEuQmVmb3JlU2VuZEFjdGlvbhIQCghhcHBfY29kZRgCIAEoBRIQCghhcHBfdGV4dBgDIAEoCRIjCgRib2R5GAQgAygLMhUuaW0udjEuTWVzc2FnZUVsZW1lbnQSHgoRY2xvdWRfY3VzdG9tX2RhdGEYBSABKAlIAIgBAUIUChJfY2xvdWRfY3VzdG9tX2RhdGEipwEKE0MyY0FmdGVyUmVjYWxsRXZlbnQSFAoMZnJvbV9hY2NvdW50GAEgASgJEhIKCnRvX2FjY291bnQYAiABKAkSCwoDc2VxGAMgASgEEg8KB21zZ19rZXkYBCABKAkSEwoLbXNnX3RpbWVfbXMYBSABKAMSGwoTcmVjYWxsZWRfYnlfYWNjb3VudBgGIAEoCRIWCg5yZWNhbGxlZF9hdF9tcxgHIAEoAyKnAQoVR3JvdXBBZnRlclJlY2FsbEV2ZW50EhAKCGdyb3VwX2lkGAEgASgJEhQKDGZyb21fYWNjb3VudBgCIAEoCRILCgNzZXEYAyABKAQSDwoHbXNnX2tleRgEIAEoCRITCgttc2dfdGltZV9tcxgFIAEoAxIbChNyZWNhbGxlZF9ieV9hY2NvdW50GAYgASgJEhYKDnJlY2FsbGVkX2F0X21zGAcgASgDKsADCg5XZWJob29rQ29tbWFuZBIfChtXRUJIT09LX0NPTU1BTkRfVU5TUEVDSUZJRUQQABIjCh9XRUJIT09LX0NPTU1BTkRfQzJDX0JFRk9SRV9TRU5EEAESIgoeV0VCSE9PS19DT01NQU5EX0MyQ19BRlRFUl9TRU5EEAISJQohV0VCSE9PS19DT01NQU5EX0dST1VQX0JFRk9SRV9TRU5EEAMSJAogV0VCSE9PS19DT01NQU5EX0dST1VQX0FGVEVSX1NFTkQQBBImCiJXRUJIT09LX0NPTU1BTkRfR1JPVVBfQUZURVJfQ1JFQVRFEAUSKwonV0VCSE9PS19DT01NQU5EX0dST1VQX0FGVEVSX01FTUJFUl9KT0lOEAYSKwonV0VCSE9PS19DT01NQU5EX0dST1VQX0FGVEVSX01FTUJFUl9FWElUEAcSJwojV0VCSE9PS19DT01NQU5EX0dST1VQX0FGVEVSX0RJU0JBTkQQCBIkCiBXRUJIT09LX0NPTU1BTkRfQzJDX0FGVEVSX1JFQ0FMTBAeEiYKIldFQkhPT0tfQ09NTUFORF9HUk9VUF9BRlRFUl9SRUNBTEwQHyqoAQoTR3JvdXBNZW1iZXJKb2luVHlwZRImCiJHUk9VUF9NRU1CRVJfSk9JTl9UWVBFX1VOU1BFQ0lGSUVEEAASIAocR1JPVVBfTUVNQkVSX0pPSU5fVFlQRV9BUFBMWRABEiEKHUdST1VQX01FTUJFUl9KT0lOX1RZUEVfSU5WSVRFEAISJAogR1JPVVBfTUVNQkVSX0pPSU5fVFlQRV9BRE1JTl9BREQQAyqBAQoTR3JvdXBNZW1iZXJFeGl0VHlwZRImCiJHUk9VUF9NRU1CRVJfRVhJVF9UWVBFX1VOU1BFQ0lGSUVEEAASHwobR1JPVVBfTUVNQkVSX0VYSVRfVFlQRV9RVUlUEAESIQodR1JPVVBfTUVNQkVSX0VYSVRfVFlQRV9LSUNLRUQQAiqtAQoQQmVmb3JlU2VuZEFjdGlvbhIiCh5CRUZPUkVfU0VORF9BQ1RJT05fVU5TUEVDSUZJRUQQABIcChhCRUZPUkVfU0VORF9BQ1RJT05fQUxMT1cQARIbChdCRUZPUkVfU0VORF9BQ1RJT05fREVOWRACEhsKF0JFRk9SRV9TRU5EX0FDVElPTl9EUk9QEAMSHQoZQkVGT1JFX1NFTkRfQUNUSU9OX01PRElGWRAEYgZwcm90bzM", [file_im_v1_elements]);
 
 /**
  * The body of every webhook POST.
@@ -118,6 +118,23 @@ export type WebhookRequest = Message<"im.v1.WebhookRequest"> & {
      */
     value: GroupAfterDisbandEvent;
     case: "groupAfterDisband";
+  } | {
+    /**
+     * Set when command is WEBHOOK_COMMAND_C2C_AFTER_RECALL (40-49 are
+     * reserved for the message lifecycle).
+     *
+     * @generated from field: im.v1.C2cAfterRecallEvent c2c_after_recall = 40;
+     */
+    value: C2cAfterRecallEvent;
+    case: "c2cAfterRecall";
+  } | {
+    /**
+     * Set when command is WEBHOOK_COMMAND_GROUP_AFTER_RECALL.
+     *
+     * @generated from field: im.v1.GroupAfterRecallEvent group_after_recall = 41;
+     */
+    value: GroupAfterRecallEvent;
+    case: "groupAfterRecall";
   } | { case: undefined; value?: undefined };
 };
 
@@ -653,6 +670,132 @@ export const BeforeSendReplySchema: GenMessage<BeforeSendReply> = /*@__PURE__*/
   messageDesc(file_im_v1_webhook, 9);
 
 /**
+ * A one-to-one message was recalled and its tombstone fanned out.
+ *
+ * @generated from message im.v1.C2cAfterRecallEvent
+ */
+export type C2cAfterRecallEvent = Message<"im.v1.C2cAfterRecallEvent"> & {
+  /**
+   * Sender of the recalled message.
+   *
+   * @generated from field: string from_account = 1;
+   */
+  fromAccount: string;
+
+  /**
+   * Recipient of the recalled message.
+   *
+   * @generated from field: string to_account = 2;
+   */
+  toAccount: string;
+
+  /**
+   * Sequence number of the message in its conversation.
+   *
+   * @generated from field: uint64 seq = 3;
+   */
+  seq: bigint;
+
+  /**
+   * Server-assigned key that identifies the message.
+   *
+   * @generated from field: string msg_key = 4;
+   */
+  msgKey: string;
+
+  /**
+   * Server time of the message, in ms since the epoch.
+   *
+   * @generated from field: int64 msg_time_ms = 5;
+   */
+  msgTimeMs: bigint;
+
+  /**
+   * Who recalled it (the sender or an app admin).
+   *
+   * @generated from field: string recalled_by_account = 6;
+   */
+  recalledByAccount: string;
+
+  /**
+   * Server time of the recall, in ms since the epoch.
+   *
+   * @generated from field: int64 recalled_at_ms = 7;
+   */
+  recalledAtMs: bigint;
+};
+
+/**
+ * Describes the message im.v1.C2cAfterRecallEvent.
+ * Use `create(C2cAfterRecallEventSchema)` to create a new message.
+ */
+export const C2cAfterRecallEventSchema: GenMessage<C2cAfterRecallEvent> = /*@__PURE__*/
+  messageDesc(file_im_v1_webhook, 10);
+
+/**
+ * A group message was recalled and its tombstone fanned out.
+ *
+ * @generated from message im.v1.GroupAfterRecallEvent
+ */
+export type GroupAfterRecallEvent = Message<"im.v1.GroupAfterRecallEvent"> & {
+  /**
+   * The group.
+   *
+   * @generated from field: string group_id = 1;
+   */
+  groupId: string;
+
+  /**
+   * Sender of the recalled message.
+   *
+   * @generated from field: string from_account = 2;
+   */
+  fromAccount: string;
+
+  /**
+   * Sequence number of the message in the group.
+   *
+   * @generated from field: uint64 seq = 3;
+   */
+  seq: bigint;
+
+  /**
+   * Server-assigned key that identifies the message.
+   *
+   * @generated from field: string msg_key = 4;
+   */
+  msgKey: string;
+
+  /**
+   * Server time of the message, in ms since the epoch.
+   *
+   * @generated from field: int64 msg_time_ms = 5;
+   */
+  msgTimeMs: bigint;
+
+  /**
+   * Who recalled it (the sender, a group owner or admin, or an app admin).
+   *
+   * @generated from field: string recalled_by_account = 6;
+   */
+  recalledByAccount: string;
+
+  /**
+   * Server time of the recall, in ms since the epoch.
+   *
+   * @generated from field: int64 recalled_at_ms = 7;
+   */
+  recalledAtMs: bigint;
+};
+
+/**
+ * Describes the message im.v1.GroupAfterRecallEvent.
+ * Use `create(GroupAfterRecallEventSchema)` to create a new message.
+ */
+export const GroupAfterRecallEventSchema: GenMessage<GroupAfterRecallEvent> = /*@__PURE__*/
+  messageDesc(file_im_v1_webhook, 11);
+
+/**
  * Which event a WebhookRequest reports. The value tells which field of
  * WebhookRequest.event is set.
  *
@@ -723,6 +866,21 @@ export enum WebhookCommand {
    * @generated from enum value: WEBHOOK_COMMAND_GROUP_AFTER_DISBAND = 8;
    */
   GROUP_AFTER_DISBAND = 8,
+
+  /**
+   * A one-to-one message was recalled (30-39 are reserved for the message
+   * lifecycle). Reply ignored.
+   *
+   * @generated from enum value: WEBHOOK_COMMAND_C2C_AFTER_RECALL = 30;
+   */
+  C2C_AFTER_RECALL = 30,
+
+  /**
+   * A group message was recalled. Reply ignored.
+   *
+   * @generated from enum value: WEBHOOK_COMMAND_GROUP_AFTER_RECALL = 31;
+   */
+  GROUP_AFTER_RECALL = 31,
 }
 
 /**
