@@ -49,7 +49,7 @@ export function createFanoutHandler<
       // A tombstone: the recall's fan-out (the same at-least-once path as
       // messages; every step is idempotent).
       kind.deliverRecalled(message);
-      await kind.onRecallFanout?.(message);
+      await kind.onRecallFanout?.(message, decoded);
       deps.logger.debug("recall fanned out", { kind: kind.name, key: message.messageKey });
       deps.webhooks.afterRecall(kind.afterRecallEvent(message));
       return;

@@ -132,8 +132,11 @@ export interface ConversationKind<
   tombstoneOf(message: M, recall: MessageRecall): M;
   /** The recipients' devices learn of a recall (on every node). */
   deliverRecalled(tombstone: M): void;
-  /** Fan-out work of a recall beyond live delivery (one-to-one: the lists' last message). */
-  onRecallFanout?(tombstone: M): Promise<void>;
+  /**
+   * Fan-out work of a recall beyond live delivery (one-to-one: the lists' last
+   * message, also when the original's own fan-out never ran).
+   */
+  onRecallFanout?(tombstone: M, event: FanoutEvent<M>): Promise<void>;
   afterRecallEvent(tombstone: M): AfterRecallEvent;
 
   encodeEvent(record: R): Uint8Array;

@@ -186,7 +186,13 @@ export function createC2cKind(deps: C2cKindDeps): C2cKind {
     recallAccess: c2cRecallAccess,
     tombstoneOf: c2cTombstone,
     deliverRecalled: (tombstone) => deliverC2cRecalled(deps.live, tombstone),
-    onRecallFanout: (tombstone) => replaceC2cLastMessage(store, tombstone),
+    async onRecallFanout(tombstone, event) {
+      // The tombstone takes the message's place in the lists as the message
+      // would have (its own fan-out may never have run: recalled while still
+      // in the outbox), then replaces it where it already is the last message.
+      await this.onFanout?.(tombstone, event);
+      await replaceC2cLastMessage(store, tombstone);
+    },
     afterRecallEvent: c2cAfterRecallEvent,
 
     encodeEvent: encodeFanoutEvent,
