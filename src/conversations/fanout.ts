@@ -54,6 +54,14 @@ export function createFanoutHandler<
       deps.webhooks.afterRecall(kind.afterRecallEvent(message));
       return;
     }
+    if (message.edit !== undefined) {
+      // An edited message's latest version, on the same path (no after-send
+      // webhook: the before-edit webhook saw it).
+      kind.deliverEdited(message);
+      await kind.onEditFanout?.(message, decoded);
+      deps.logger.debug("edit fanned out", { kind: kind.name, key: message.messageKey });
+      return;
+    }
     // Live first and synchronously: handlers start in stream order, so streams
     // see a conversation's messages in seq order whenever one process consumes.
     kind.deliverLive(message, decoded.skipSyncToSender);

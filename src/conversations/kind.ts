@@ -2,7 +2,7 @@ import type { Caller } from "../auth/caller.js";
 import type { MessageElement } from "../gen/im/v1/elements_pb.js";
 import type { ConversationType } from "../gen/im/v1/lifecycle_pb.js";
 import type { SendOptions } from "../gen/im/v1/message_pb.js";
-import type { MessageRecall } from "../gen/im/v1/recall_pb.js";
+import type { MessageEdit, MessageRecall } from "../gen/im/v1/recall_pb.js";
 import type {
   AfterRecallEvent,
   AfterSendEvent,
@@ -138,6 +138,18 @@ export interface ConversationKind<
    */
   onRecallFanout?(tombstone: M, event: FanoutEvent<M>): Promise<void>;
   afterRecallEvent(tombstone: M): AfterRecallEvent;
+
+  /** `message` with new content and its edit set. */
+  editedOf(message: M, content: Content, edit: MessageEdit): M;
+  /** The before-edit webhook event (before-send rules) of `content` for `message`. */
+  beforeEditEvent(message: M, content: Content, edit: MessageEdit): BeforeSendEvent;
+  /** The recipients' devices learn of an edit (on every node). */
+  deliverEdited(edited: M): void;
+  /**
+   * Fan-out work of an edit beyond live delivery (one-to-one: the lists' last
+   * message, also when the original's own fan-out never ran).
+   */
+  onEditFanout?(edited: M, event: FanoutEvent<M>): Promise<void>;
 
   encodeEvent(record: R): Uint8Array;
   decodeEvent(data: Uint8Array): FanoutEvent<M>;

@@ -25,6 +25,7 @@ import type { C2CSendPolicy } from "./c2c/send-policy.js";
 import { createMessageService } from "./c2c/service.js";
 import type { MessageStore } from "./c2c/store.js";
 import { createClaimSweeper, createSendClaims } from "./claims.js";
+import { createEditor, type EditableMessage } from "./edit.js";
 import { createFanoutHandler } from "./fanout.js";
 import { createGroupHistory } from "./group/history.js";
 import { createGroupKind } from "./group/kind.js";
@@ -38,7 +39,7 @@ import { createMessageLifecycleService } from "./lifecycle-service.js";
 import { createOutbox, outboxSourceOf } from "./outbox.js";
 import { createConversationPipeline } from "./pipeline.js";
 import { createRecaller } from "./recall.js";
-import type { SequencedMessage, StoredMessage } from "./store.js";
+import type { StoredMessage } from "./store.js";
 
 export interface ConversationsSetupDeps {
   storage: {
@@ -107,7 +108,7 @@ export function setupConversations(deps: ConversationsSetupDeps): ConversationsC
   };
 
   /** The pipeline, outbox and fan-out of one kind. */
-  const plug = <Req, M extends SequencedMessage, R extends StoredMessage<M>, Res>(
+  const plug = <Req, M extends EditableMessage, R extends StoredMessage<M>, Res>(
     kind: ConversationKind<Req, M, R, Res>,
   ) => {
     claims.keepFor(kind.dedupWindowMs);
@@ -128,6 +129,13 @@ export function setupConversations(deps: ConversationsSetupDeps): ConversationsC
       clock,
       recallWindowMs: settings.recallWindowMs,
     });
+    const editor = createEditor(kind, {
+      outbox,
+      webhooks,
+      clock,
+      editWindowMs: settings.editWindowMs,
+      messageLimits: settings.messageLimits,
+    });
     const pipeline = createConversationPipeline(kind, {
       claims,
       claimLeaseMs: settings.claimLeaseMs,
@@ -138,10 +146,10 @@ export function setupConversations(deps: ConversationsSetupDeps): ConversationsC
       logger,
       ...observe,
     });
-    return { pipeline, recaller };
+    return { pipeline, lifecycle: { recall: recaller.recall, edit: editor.edit } };
   };
 
-  const { pipeline: c2c, recaller: c2cRecaller } = plug(
+  const { pipeline: c2c, lifecycle: c2cLifecycle } = plug(
     createC2cKind({
       store: storage.messages,
       accounts: storage.accounts,
@@ -163,7 +171,7 @@ export function setupConversations(deps: ConversationsSetupDeps): ConversationsC
   });
 
   const groupAccess = { groups: storage.groups, members: storage.groupMembers };
-  const { pipeline: group, recaller: groupRecaller } = plug(
+  const { pipeline: group, lifecycle: groupLifecycle } = plug(
     createGroupKind({
       ...groupAccess,
       accounts: storage.accounts,
@@ -204,7 +212,7 @@ export function setupConversations(deps: ConversationsSetupDeps): ConversationsC
       (router) =>
         router.service(
           MessageLifecycleService,
-          createMessageLifecycleService({ c2c: c2cRecaller, group: groupRecaller }),
+          createMessageLifecycleService({ c2c: c2cLifecycle, group: groupLifecycle }),
         ),
     ],
     outboxInFlight: () =>

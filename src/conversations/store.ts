@@ -1,4 +1,4 @@
-import type { MessageRecall } from "../gen/im/v1/recall_pb.js";
+import type { MessageEdit, MessageRecall } from "../gen/im/v1/recall_pb.js";
 
 /**
  * The storage ports every conversation kind shares. A kind's store (one-to-one
@@ -15,6 +15,8 @@ export interface SequencedMessage {
   timeMs: bigint;
   /** Set once the message was recalled: it is then a tombstone. */
   recall?: MessageRecall | undefined;
+  /** Set once the message was edited: its latest version. */
+  edit?: MessageEdit | undefined;
 }
 
 /** A stored message and the fields the store indexes. */
@@ -31,19 +33,58 @@ export interface StoredMessage<M extends SequencedMessage> {
 
 /** What became of `recallMessage`. */
 export type RecallOutcome = "recalled" | "already-recalled" | "not-found";
+/** What became of `editMessage`. */
+export type EditOutcome = "edited" | "recalled" | "stale" | "not-found";
 
 /**
- * The outbox and bus key of a message's recall: distinct from the message key,
- * so the bus's duplicate window does not swallow a recall of a message
- * published moments before.
+ * Outbox and bus keys. A message is published under its key; its recall and
+ * each edit under keys of their own, so the bus's duplicate window does not
+ * swallow a recall or an edit published moments after the message.
  */
 export const recallKeyOf = (messageKey: string): string => `${messageKey}#recall`;
-/** The message key of an outbox key (a message's or its recall's). */
-export const messageKeyOfOutboxKey = (key: string): string =>
-  key.endsWith("#recall") ? key.slice(0, -"#recall".length) : key;
-/** The outbox key a record is published under: its recall's once it is a tombstone. */
+export const editKeyOf = (messageKey: string, version: number): string =>
+  `${messageKey}#edit${version}`;
+
+/** What an outbox key stands for. Message keys end in ":<seq>", so a suffix is unambiguous. */
+export type OutboxKeyStage =
+  | { stage: "send" }
+  | { stage: "recall" }
+  | { stage: "edit"; version: number };
+export function parseOutboxKey(key: string): { messageKey: string } & OutboxKeyStage {
+  const m = /^(.*:\d+)#(recall|edit(\d+))$/.exec(key);
+  if (m === null) return { messageKey: key, stage: "send" };
+  const messageKey = m[1] as string;
+  return m[2] === "recall"
+    ? { messageKey, stage: "recall" }
+    : { messageKey, stage: "edit", version: Number(m[3]) };
+}
+/** The message key of an outbox key (a message's, its recall's or an edit's). */
+export const messageKeyOfOutboxKey = (key: string): string => parseOutboxKey(key).messageKey;
+/**
+ * The outbox key a record is published under: its recall's once it is a
+ * tombstone, else its latest edit's once edited.
+ */
 export const outboxKeyOf = (message: SequencedMessage): string =>
-  message.recall === undefined ? message.messageKey : recallKeyOf(message.messageKey);
+  message.recall !== undefined
+    ? recallKeyOf(message.messageKey)
+    : message.edit !== undefined
+      ? editKeyOf(message.messageKey, message.edit.version)
+      : message.messageKey;
+/**
+ * The outbox marks that publishing `key` settles: the record published is the
+ * message as it stood then, so the message's own mark and its edits' up to
+ * that version need no publishing of their own. (A recall removes the edits'
+ * marks when it is stored: a recalled message's edits never go out.)
+ */
+export function keysSettledBy(key: string): string[] {
+  const k = parseOutboxKey(key);
+  if (k.stage === "send") return [key];
+  if (k.stage === "recall") return [k.messageKey, key];
+  return [
+    k.messageKey,
+    ...Array.from({ length: k.version }, (_, i) => editKeyOf(k.messageKey, i + 1)),
+  ];
+}
 
 /**
  * insertMessage found the (conversation, seq) taken. On a backend whose
@@ -99,16 +140,17 @@ export interface ConversationMessageStore<
   /** The message stored under `dedupKey` at or after `sinceMs`, if any (the newest). */
   selectMessageByDedupKey(dedupKey: string, sinceMs: number): Promise<R | undefined>;
   /**
-   * Clears the outbox marks of the given keys (`outboxKeyOf`); unknown keys are
-   * ignored. A recall key clears the recall's mark and the message's own: once
-   * the tombstone is on the bus the original need never be published.
+   * Clears the outbox marks of the given keys (`outboxKeyOf`) and those each
+   * settles (`keysSettledBy`: a recall's key also the message's own mark, an
+   * edit's also the message's and earlier edits'); unknown keys are ignored.
    */
   markPublished(keys: readonly string[]): Promise<void>;
   /**
    * Messages with an outbox mark older than `beforeMs` (the message's time for
-   * its send, the recall's time for a recall), oldest first, as stored now (a
-   * recalled message as its tombstone). A recall mark whose message was never
-   * recalled (a crash between the two writes) is dropped.
+   * its send, the recall's for a recall, the edit's for an edit), oldest
+   * first, each once, as stored now (a recalled message as its tombstone, an
+   * edited one as its latest version). A recall or edit mark the message does
+   * not bear out (a crash between the two writes) is dropped.
    */
   selectUnpublished(beforeMs: number, limit: number): Promise<R[]>;
   /** The stored record at (conversation, seq), or undefined; `unpublished` is not filled in. */
@@ -121,6 +163,13 @@ export interface ConversationMessageStore<
    * "already-recalled". Recalled messages no longer count toward unread.
    */
   recallMessage(tombstone: M): Promise<RecallOutcome>;
+  /**
+   * Replaces the stored message with `edited` (same conversation and seq,
+   * `edit.version` one above the stored one's, 0 when never edited) unless it
+   * was recalled ("recalled") or another edit got there first ("stale"), with
+   * an outbox mark for the edit (`editKeyOf`, time: the edit's) written first.
+   */
+  editMessage(edited: M): Promise<EditOutcome>;
   /**
    * Messages with afterSeq < seq <= upToSeq (upToSeq 0: no upper bound) and
    * time >= minTimeMs, ascending by seq, at most `limit`.

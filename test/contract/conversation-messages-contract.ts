@@ -2,12 +2,13 @@ import { create } from "@bufbuild/protobuf";
 import { beforeEach, describe, expect, it } from "vitest";
 import {
   type ConversationMessageStore,
+  editKeyOf,
   recallKeyOf,
   SeqTakenError,
   type SequencedMessage,
   type StoredMessage,
 } from "../../src/conversations/store.js";
-import { MessageRecallSchema } from "../../src/gen/im/v1/recall_pb.js";
+import { MessageEditSchema, MessageRecallSchema } from "../../src/gen/im/v1/recall_pb.js";
 
 /** How a kind's records are made for the shared cases. */
 export interface ConversationFixture<M extends SequencedMessage, R extends StoredMessage<M>> {
@@ -49,6 +50,16 @@ export function describeConversationMessageStoreContract<
     m.recall = create(MessageRecallSchema, {
       recalledByUserId: "admin",
       recalledAtMs: BigInt(atMs),
+    });
+    return m;
+  };
+  /** The message at `seq` as edit `version`, made at `atMs`. */
+  const edited = (seq: number, version: number, atMs: number) => {
+    const m = record(seq).message;
+    m.edit = create(MessageEditSchema, {
+      version,
+      editedAtMs: BigInt(atMs),
+      editedByUserId: "alice",
     });
     return m;
   };
@@ -186,6 +197,54 @@ export function describeConversationMessageStoreContract<
       expect(newest.map((m) => m.recall?.recalledAtMs)).toEqual([undefined, 5000n]);
       // Nothing was left pending by the refused recalls.
       expect(await pendingSeqs(1e12)).toEqual([1]);
+    });
+
+    it("stores edits version by version, each marked for the outbox; a recall wins over later edits", async () => {
+      await store.insertMessage(record(1));
+      expect(await store.editMessage(edited(1, 1, 500))).toBe("edited");
+      // The same version again (a racing edit) or a skipped one: refused.
+      expect(await store.editMessage(edited(1, 1, 510))).toBe("stale");
+      expect(await store.editMessage(edited(1, 3, 510))).toBe("stale");
+      expect(await store.editMessage(edited(9, 1, 510))).toBe("not-found");
+      expect((await store.selectMessage(C, 1))?.message).toEqual(edited(1, 1, 500));
+      const [after] = await store.selectMessagesAfter(
+        C,
+        { afterSeq: 0, upToSeq: 0, minTimeMs: 0 },
+        1,
+      );
+      expect(after?.edit?.version).toBe(1);
+      expect(await pendingSeqs(400)).toEqual([]);
+      expect((await store.selectUnpublished(1000, 10)).map((r) => r.message.edit?.version)).toEqual(
+        [1],
+      );
+      expect(await store.editMessage(edited(1, 2, 600))).toBe("edited");
+      // Publishing version 1 (late) leaves version 2's mark; version 2's settles both.
+      await store.markPublished([editKeyOf(`${C}:1`, 1)]);
+      expect(await pendingSeqs(1000)).toEqual([1]);
+      await store.markPublished([editKeyOf(`${C}:1`, 2)]);
+      expect(await pendingSeqs(1e12)).toEqual([]);
+
+      expect(await store.editMessage(edited(1, 3, 700))).toBe("edited");
+      const t = tombstone(1, 800);
+      t.edit = edited(1, 3, 700).edit;
+      expect(await store.recallMessage(t)).toBe("recalled");
+      // The recall supersedes the pending edit: only the tombstone goes out.
+      const pending = await store.selectUnpublished(1e12, 10);
+      expect(pending.map((r) => r.message.recall?.recalledAtMs)).toEqual([800n]);
+      expect(await store.editMessage(edited(1, 4, 900))).toBe("recalled");
+      await store.markPublished([recallKeyOf(`${C}:1`)]);
+      expect(await pendingSeqs(1e12)).toEqual([]);
+    });
+
+    it("publishes a message edited while still in fan-out once, as its latest version", async () => {
+      await store.insertMessage(record(1, { unpublished: true, timeMs: 100 }));
+      await store.editMessage(edited(1, 1, 200));
+      const pending = await store.selectUnpublished(1000, 10);
+      expect(pending.map((r) => [Number(r.message.seq), r.message.edit?.version])).toEqual([
+        [1, 1],
+      ]);
+      await store.markPublished([editKeyOf(`${C}:1`, 1)]);
+      expect(await pendingSeqs(1e12)).toEqual([]);
     });
 
     it("marks a recall for the outbox by the recall's time; its key settles the message's own mark", async () => {

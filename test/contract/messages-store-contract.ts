@@ -2,7 +2,7 @@ import { clone, create } from "@bufbuild/protobuf";
 import { beforeEach, describe, expect, it } from "vitest";
 import type { MessageRecord, MessageStore } from "../../src/conversations/c2c/store.js";
 import { type Message, MessageSchema } from "../../src/gen/im/v1/message_pb.js";
-import { MessageRecallSchema } from "../../src/gen/im/v1/recall_pb.js";
+import { MessageEditSchema, MessageRecallSchema } from "../../src/gen/im/v1/recall_pb.js";
 
 const CONV = "c2c:alice:bob";
 
@@ -230,8 +230,25 @@ export function describeMessageStoreContract(makeStore: () => Promise<MessageSto
       for (const owner of ["bob", "alice"]) {
         expect((await store.selectConversation(owner, CONV))?.lastMessage).toEqual(tombstone);
       }
+      // A late edit's version never replaces a tombstone.
+      const late = record(2).message;
+      late.edit = create(MessageEditSchema, { version: 1, editedAtMs: 6000n });
+      await store.replaceLastMessage(["bob"], late);
+      expect((await store.selectConversation("bob", CONV))?.lastMessage).toEqual(tombstone);
+      // An edit replaces an earlier version, never a later one.
+      const v = (version: number) => {
+        const m = record(3).message;
+        m.edit = create(MessageEditSchema, { version, editedAtMs: BigInt(7000 + version) });
+        return m;
+      };
+      await store.replaceLastMessage(["carol"], v(2));
+      await store.replaceLastMessage(["carol"], v(1));
+      expect((await store.selectConversation("carol", CONV))?.lastMessage?.edit?.version).toBe(2);
+      await store.replaceLastMessage(["carol"], v(3));
+      expect((await store.selectConversation("carol", CONV))?.lastMessage?.edit?.version).toBe(3);
       const carol = await store.selectConversation("carol", CONV);
       expect([carol?.lastMessage?.seq, carol?.lastMessage?.recall]).toEqual([3n, undefined]);
+      expect(carol?.lastMessage?.body).toEqual(record(3).message.body);
       expect(await store.selectConversation("nobody", CONV)).toBeUndefined();
     });
 

@@ -116,6 +116,18 @@ export async function runTrigger(o: TriggerOptions): Promise<void> {
     o.log(`recalled ${conversationId} seq ${String(seq)}`);
   };
 
+  /** Edits what was just sent (as the app admin): the text gets " (edited)". */
+  const edit = async (conversationType: string, conversationId: string, seq: unknown) => {
+    const edited = [{ text: { text: `${o.text} (edited)` } }];
+    await call("MessageLifecycleService/EditMessage", {
+      conversationType,
+      conversationId,
+      seq,
+      body: edited,
+    });
+    o.log(`edited ${conversationId} seq ${String(seq)}`);
+  };
+
   switch (o.event) {
     case "c2c-before-send":
     case "c2c-after-send": {
@@ -183,6 +195,27 @@ export async function runTrigger(o: TriggerOptions): Promise<void> {
         body,
       });
       await recall("CONVERSATION_TYPE_GROUP", o.group, sent.seq);
+      return;
+    }
+    case "c2c-before-edit": {
+      await ensureAccounts([o.from, o.to]);
+      const sent = await call("MessageService/SendMessage", {
+        fromUserId: o.from,
+        toUserId: o.to,
+        body,
+      });
+      await edit("CONVERSATION_TYPE_C2C", String(sent.conversationId), sent.seq);
+      return;
+    }
+    case "group-before-edit": {
+      await ensureAccounts([o.from]);
+      await ensureGroup();
+      const sent = await call("GroupService/SendGroupMessage", {
+        groupId: o.group,
+        fromUserId: o.from,
+        body,
+      });
+      await edit("CONVERSATION_TYPE_GROUP", o.group, sent.seq);
       return;
     }
     case "group-after-disband": {

@@ -20,6 +20,7 @@ import { checkAdminOptions, MAX_CLIENT_MESSAGE_ID_BYTES } from "../send-steps.js
 import { bodyProblem, type MessageLimits, validateMessage } from "../validate-body.js";
 import { c2cConversationId } from "./conversation-id.js";
 import { createConversationListWriter } from "./conversation-list-writer.js";
+import { c2cBeforeEditEvent, c2cEdited, deliverC2cEdited } from "./edit.js";
 import { decodeFanoutEvent, encodeFanoutEvent } from "./fanout-event.js";
 import {
   c2cAfterRecallEvent,
@@ -194,6 +195,15 @@ export function createC2cKind(deps: C2cKindDeps): C2cKind {
       await replaceC2cLastMessage(store, tombstone);
     },
     afterRecallEvent: c2cAfterRecallEvent,
+
+    editedOf: c2cEdited,
+    beforeEditEvent: c2cBeforeEditEvent,
+    deliverEdited: (edited) => deliverC2cEdited(deps.live, edited),
+    async onEditFanout(edited, event) {
+      // As for a recall: the lists take the new version in the message's place.
+      await this.onFanout?.(edited, event);
+      await store.replaceLastMessage([edited.toUserId, edited.fromUserId], edited);
+    },
 
     encodeEvent: encodeFanoutEvent,
     decodeEvent: decodeFanoutEvent,

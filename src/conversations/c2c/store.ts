@@ -73,8 +73,9 @@ export interface MessageStore extends ClaimStore, ConversationMessageStore<Messa
   upsertConversation(update: ConversationUpdate): Promise<void>;
   /**
    * Replaces the last message of the owners' entries of `message`'s
-   * conversation with `message` (a tombstone) where that entry's last message
-   * has the same seq; other entries are left alone.
+   * conversation with `message` (a tombstone or a later version) where that
+   * entry's last message has the same seq, is not recalled and is not a later
+   * edit than `message`; other entries are left alone.
    */
   replaceLastMessage(ownerUserIds: readonly string[], message: Message): Promise<void>;
   /**

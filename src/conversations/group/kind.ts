@@ -34,6 +34,7 @@ import { type GroupAccessDeps, loadGroupAccess } from "./access.js";
 import { groupAfterSendEvent } from "./after-send-event.js";
 import { groupDedupKey } from "./dedup-key.js";
 import { deliverGroupMessage } from "./delivery.js";
+import { deliverGroupEdited, groupBeforeEditEvent, groupEdited } from "./edit.js";
 import { decodeGroupFanoutEvent, encodeGroupFanoutEvent } from "./fanout-event.js";
 import type { GroupRateLimiter } from "./rate-limiter.js";
 import {
@@ -240,6 +241,10 @@ export function createGroupKind(deps: GroupKindDeps): GroupKind {
     tombstoneOf: groupTombstone,
     deliverRecalled: (tombstone) => deliverGroupRecalled(deps.live, tombstone),
     afterRecallEvent: groupAfterRecallEvent,
+
+    editedOf: groupEdited,
+    beforeEditEvent: groupBeforeEditEvent,
+    deliverEdited: (edited) => deliverGroupEdited(deps.live, edited),
 
     encodeEvent: encodeGroupFanoutEvent,
     decodeEvent: decodeGroupFanoutEvent,

@@ -30,6 +30,7 @@ export function createMemoryGroupMessageStore(): GroupMessageStore {
     markPublished: marks.markPublished,
     selectUnpublished: marks.selectUnpublished,
     recallMessage: marks.recallMessage,
+    editMessage: marks.editMessage,
     async selectMessage(groupId, seq) {
       const r = groups.get(groupId)?.get(seq);
       return r && copy(r);

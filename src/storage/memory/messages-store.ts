@@ -32,6 +32,7 @@ export function createMemoryMessageStore(): MessageStore {
     markPublished: marks.markPublished,
     selectUnpublished: marks.selectUnpublished,
     recallMessage: marks.recallMessage,
+    editMessage: marks.editMessage,
     async selectMessage(conversationId, seq) {
       const r = messages.get(conversationId)?.get(seq);
       return r && copy(r);
@@ -39,7 +40,14 @@ export function createMemoryMessageStore(): MessageStore {
     async replaceLastMessage(ownerUserIds, message) {
       for (const owner of ownerUserIds) {
         const c = conversations.get(convKey(owner, message.conversationId));
-        if (c?.lastMessage !== undefined && c.lastMessage.seq === message.seq) {
+        const last = c?.lastMessage;
+        if (
+          c !== undefined &&
+          last !== undefined &&
+          last.seq === message.seq &&
+          last.recall === undefined &&
+          (last.edit?.version ?? 0) <= (message.edit?.version ?? 0)
+        ) {
           c.lastMessage = clone(MessageSchema, message);
         }
       }

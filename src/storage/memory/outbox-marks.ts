@@ -1,5 +1,7 @@
 import {
-  messageKeyOfOutboxKey,
+  type EditOutcome,
+  keysSettledBy,
+  parseOutboxKey,
   type RecallOutcome,
   type SequencedMessage,
   type StoredMessage,
@@ -7,9 +9,9 @@ import {
 
 /**
  * The outbox marks of a memory message store (a send's, on the record; a
- * recall's, here) and the recall that sets one, shared by every kind's store.
- * `byKey` holds the stored records themselves, so a recall replaces the
- * message wherever the store indexes it.
+ * recall's and the latest edit's, here) and the recall and edit that set
+ * them, shared by every kind's store. `byKey` holds the stored records
+ * themselves, so a recall or edit replaces the message wherever the store indexes it.
  */
 export function createMemoryOutboxMarks<M extends SequencedMessage, R extends StoredMessage<M>>(
   byKey: ReadonlyMap<string, R>,
@@ -17,23 +19,32 @@ export function createMemoryOutboxMarks<M extends SequencedMessage, R extends St
   cloneMessage: (m: M) => M,
 ) {
   const recallsPending = new Set<string>();
+  /** Message key -> highest edit version whose mark is pending. */
+  const editsPending = new Map<string, number>();
   /** The earliest outbox mark of a record; undefined: none. */
   const markTime = (r: R): number | undefined => {
+    const { message } = r;
     const times: number[] = [];
-    if (r.unpublished) times.push(Number(r.message.timeMs));
-    if (recallsPending.has(r.message.messageKey) && r.message.recall !== undefined) {
-      times.push(Number(r.message.recall.recalledAtMs));
+    if (r.unpublished) times.push(Number(message.timeMs));
+    if (recallsPending.has(message.messageKey) && message.recall !== undefined) {
+      times.push(Number(message.recall.recalledAtMs));
+    }
+    if (editsPending.has(message.messageKey) && message.edit !== undefined) {
+      times.push(Number(message.edit.editedAtMs));
     }
     return times.length === 0 ? undefined : Math.min(...times);
   };
   return {
     async markPublished(keys: readonly string[]): Promise<void> {
-      for (const key of keys) {
-        const messageKey = messageKeyOfOutboxKey(key);
-        const r = byKey.get(messageKey);
+      for (const key of keys.flatMap(keysSettledBy)) {
+        const k = parseOutboxKey(key);
+        const r = byKey.get(k.messageKey);
         if (r === undefined) continue;
-        r.unpublished = false;
-        if (key !== messageKey) recallsPending.delete(messageKey);
+        if (k.stage === "send") r.unpublished = false;
+        if (k.stage === "recall") recallsPending.delete(k.messageKey);
+        if (k.stage === "edit" && (editsPending.get(k.messageKey) ?? 0) <= k.version) {
+          editsPending.delete(k.messageKey);
+        }
       }
     },
     async selectUnpublished(beforeMs: number, limit: number): Promise<R[]> {
@@ -52,7 +63,19 @@ export function createMemoryOutboxMarks<M extends SequencedMessage, R extends St
       if (r.message.recall !== undefined) return "already-recalled";
       r.message = cloneMessage(tombstone);
       recallsPending.add(tombstone.messageKey);
+      // A recalled message's edits never go out.
+      editsPending.delete(tombstone.messageKey);
       return "recalled";
+    },
+    async editMessage(edited: M): Promise<EditOutcome> {
+      const r = byKey.get(edited.messageKey);
+      if (r === undefined) return "not-found";
+      if (r.message.recall !== undefined) return "recalled";
+      const version = edited.edit?.version ?? 0;
+      if ((r.message.edit?.version ?? 0) !== version - 1) return "stale";
+      r.message = cloneMessage(edited);
+      editsPending.set(edited.messageKey, version);
+      return "edited";
     },
   };
 }

@@ -24,6 +24,8 @@ interface GroupMessageDoc {
   skipSyncToSender: boolean;
   /** Set once recalled (`message` is then the tombstone); absent before. */
   recalled?: boolean;
+  /** The latest edit's version (`message` is that version); absent before the first edit. */
+  editVersion?: number;
   /** The message in proto JSON, so it reads naturally in the database. */
   message: JsonValue;
   /** For a TTL index on real MongoDB; reads enforce retention regardless. */
@@ -108,11 +110,24 @@ export async function createMongoGroupMessageStore(
       }),
     recallMessage: (tombstone) =>
       guard(() =>
-        outbox.recall(tombstone.messageKey, Number(tombstone.recall?.recalledAtMs ?? 0), {
-          recalled: true,
-          message: toJson(GroupMessageSchema, tombstone),
-        }),
+        outbox.recall(
+          tombstone.messageKey,
+          Number(tombstone.recall?.recalledAtMs ?? 0),
+          tombstone.edit?.version ?? 0,
+          {
+            recalled: true,
+            message: toJson(GroupMessageSchema, tombstone),
+          },
+        ),
       ),
+    editMessage: (edited) =>
+      guard(() => {
+        const version = edited.edit?.version ?? 0;
+        return outbox.edit(edited.messageKey, version, Number(edited.edit?.editedAtMs ?? 0), {
+          editVersion: version,
+          message: toJson(GroupMessageSchema, edited),
+        });
+      }),
     selectUnpublished: (beforeMs, limit) =>
       guard(async () => (await outbox.pending(beforeMs, limit)).map((d) => toRecord(d, true))),
     selectMessagesAfter: (groupId, { afterSeq, upToSeq, minTimeMs }, limit) =>

@@ -34,6 +34,8 @@ interface MessageDoc {
   noLastMessage: boolean;
   /** Set once recalled (`message` is then the tombstone); absent before. */
   recalled?: boolean;
+  /** The latest edit's version (`message` is that version); absent before the first edit. */
+  editVersion?: number;
   /** The message in proto JSON, so it reads naturally in the database. */
   message: JsonValue;
   /** For a TTL index on real MongoDB; reads enforce retention regardless. */
@@ -291,11 +293,24 @@ export async function createMongoMessageStore(
       }),
     recallMessage: (tombstone) =>
       guard(() =>
-        outbox.recall(tombstone.messageKey, Number(tombstone.recall?.recalledAtMs ?? 0), {
-          recalled: true,
-          message: toJson(MessageSchema, tombstone),
-        }),
+        outbox.recall(
+          tombstone.messageKey,
+          Number(tombstone.recall?.recalledAtMs ?? 0),
+          tombstone.edit?.version ?? 0,
+          {
+            recalled: true,
+            message: toJson(MessageSchema, tombstone),
+          },
+        ),
       ),
+    editMessage: (edited) =>
+      guard(() => {
+        const version = edited.edit?.version ?? 0;
+        return outbox.edit(edited.messageKey, version, Number(edited.edit?.editedAtMs ?? 0), {
+          editVersion: version,
+          message: toJson(MessageSchema, edited),
+        });
+      }),
     replaceLastMessage: (owners, message) =>
       guard(async () => {
         const last = { seq: Number(message.seq), message: toJson(MessageSchema, message) };
@@ -303,7 +318,15 @@ export async function createMongoMessageStore(
         await Promise.all(
           owners.map((owner) =>
             conversations.updateOne(
-              { _id: convId(owner, message.conversationId), "last.seq": last.seq },
+              {
+                _id: convId(owner, message.conversationId),
+                "last.seq": last.seq,
+                "last.message.recall": { $exists: false },
+                $or: [
+                  { "last.message.edit.version": { $exists: false } },
+                  { "last.message.edit.version": { $lte: message.edit?.version ?? 0 } },
+                ],
+              },
               { $set: { last } },
             ),
           ),

@@ -4,7 +4,13 @@
 
 import type { GenEnum, GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
 import { enumDesc, fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
-import type { MessageRecall } from "./recall_pb.js";
+import type { MessageElement } from "./elements_pb.js";
+import { file_im_v1_elements } from "./elements_pb.js";
+import type { GroupMessage } from "./group_pb.js";
+import { file_im_v1_group } from "./group_pb.js";
+import type { Message as Message$1 } from "./message_pb.js";
+import { file_im_v1_message } from "./message_pb.js";
+import type { MessageEdit, MessageRecall } from "./recall_pb.js";
 import { file_im_v1_recall } from "./recall_pb.js";
 import type { Message } from "@bufbuild/protobuf";
 
@@ -12,7 +18,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file im/v1/lifecycle.proto.
  */
 export const file_im_v1_lifecycle: GenFile = /*@__PURE__*/
-  fileDesc("ChVpbS92MS9saWZlY3ljbGUucHJvdG8SBWltLnYxInAKFFJlY2FsbE1lc3NhZ2VSZXF1ZXN0EjIKEWNvbnZlcnNhdGlvbl90eXBlGAEgASgOMhcuaW0udjEuQ29udmVyc2F0aW9uVHlwZRIXCg9jb252ZXJzYXRpb25faWQYAiABKAkSCwoDc2VxGAMgASgEIlcKFVJlY2FsbE1lc3NhZ2VSZXNwb25zZRIkCgZyZWNhbGwYASABKAsyFC5pbS52MS5NZXNzYWdlUmVjYWxsEhgKEGFscmVhZHlfcmVjYWxsZWQYAiABKAgivAEKD01lc3NhZ2VSZWNhbGxlZBIyChFjb252ZXJzYXRpb25fdHlwZRgBIAEoDjIXLmltLnYxLkNvbnZlcnNhdGlvblR5cGUSFwoPY29udmVyc2F0aW9uX2lkGAIgASgJEgsKA3NlcRgDIAEoBBITCgttZXNzYWdlX2tleRgEIAEoCRIUCgxmcm9tX3VzZXJfaWQYBSABKAkSJAoGcmVjYWxsGAYgASgLMhQuaW0udjEuTWVzc2FnZVJlY2FsbCptChBDb252ZXJzYXRpb25UeXBlEiEKHUNPTlZFUlNBVElPTl9UWVBFX1VOU1BFQ0lGSUVEEAASGQoVQ09OVkVSU0FUSU9OX1RZUEVfQzJDEAESGwoXQ09OVkVSU0FUSU9OX1RZUEVfR1JPVVAQAjJlChdNZXNzYWdlTGlmZWN5Y2xlU2VydmljZRJKCg1SZWNhbGxNZXNzYWdlEhsuaW0udjEuUmVjYWxsTWVzc2FnZVJlcXVlc3QaHC5pbS52MS5SZWNhbGxNZXNzYWdlUmVzcG9uc2ViBnByb3RvMw", [file_im_v1_recall]);
+  fileDesc("ChVpbS92MS9saWZlY3ljbGUucHJvdG8SBWltLnYxInAKFFJlY2FsbE1lc3NhZ2VSZXF1ZXN0EjIKEWNvbnZlcnNhdGlvbl90eXBlGAEgASgOMhcuaW0udjEuQ29udmVyc2F0aW9uVHlwZRIXCg9jb252ZXJzYXRpb25faWQYAiABKAkSCwoDc2VxGAMgASgEIlcKFVJlY2FsbE1lc3NhZ2VSZXNwb25zZRIkCgZyZWNhbGwYASABKAsyFC5pbS52MS5NZXNzYWdlUmVjYWxsEhgKEGFscmVhZHlfcmVjYWxsZWQYAiABKAgirgEKEkVkaXRNZXNzYWdlUmVxdWVzdBIyChFjb252ZXJzYXRpb25fdHlwZRgBIAEoDjIXLmltLnYxLkNvbnZlcnNhdGlvblR5cGUSFwoPY29udmVyc2F0aW9uX2lkGAIgASgJEgsKA3NlcRgDIAEoBBIjCgRib2R5GAQgAygLMhUuaW0udjEuTWVzc2FnZUVsZW1lbnQSGQoRY2xvdWRfY3VzdG9tX2RhdGEYBSABKAkiSAoTRWRpdE1lc3NhZ2VSZXNwb25zZRIgCgRlZGl0GAEgASgLMhIuaW0udjEuTWVzc2FnZUVkaXQSDwoHYXBwbGllZBgCIAEoCCJvCg1NZXNzYWdlRWRpdGVkEiUKC2MyY19tZXNzYWdlGAEgASgLMg4uaW0udjEuTWVzc2FnZUgAEiwKDWdyb3VwX21lc3NhZ2UYAiABKAsyEy5pbS52MS5Hcm91cE1lc3NhZ2VIAEIJCgdtZXNzYWdlIrwBCg9NZXNzYWdlUmVjYWxsZWQSMgoRY29udmVyc2F0aW9uX3R5cGUYASABKA4yFy5pbS52MS5Db252ZXJzYXRpb25UeXBlEhcKD2NvbnZlcnNhdGlvbl9pZBgCIAEoCRILCgNzZXEYAyABKAQSEwoLbWVzc2FnZV9rZXkYBCABKAkSFAoMZnJvbV91c2VyX2lkGAUgASgJEiQKBnJlY2FsbBgGIAEoCzIULmltLnYxLk1lc3NhZ2VSZWNhbGwqbQoQQ29udmVyc2F0aW9uVHlwZRIhCh1DT05WRVJTQVRJT05fVFlQRV9VTlNQRUNJRklFRBAAEhkKFUNPTlZFUlNBVElPTl9UWVBFX0MyQxABEhsKF0NPTlZFUlNBVElPTl9UWVBFX0dST1VQEAIyqwEKF01lc3NhZ2VMaWZlY3ljbGVTZXJ2aWNlEkoKDVJlY2FsbE1lc3NhZ2USGy5pbS52MS5SZWNhbGxNZXNzYWdlUmVxdWVzdBocLmltLnYxLlJlY2FsbE1lc3NhZ2VSZXNwb25zZRJECgtFZGl0TWVzc2FnZRIZLmltLnYxLkVkaXRNZXNzYWdlUmVxdWVzdBoaLmltLnYxLkVkaXRNZXNzYWdlUmVzcG9uc2ViBnByb3RvMw", [file_im_v1_elements, file_im_v1_group, file_im_v1_message, file_im_v1_recall]);
 
 /**
  * Request of MessageLifecycleService.RecallMessage.
@@ -79,6 +85,124 @@ export const RecallMessageResponseSchema: GenMessage<RecallMessageResponse> = /*
   messageDesc(file_im_v1_lifecycle, 1);
 
 /**
+ * Request of MessageLifecycleService.EditMessage.
+ *
+ * @generated from message im.v1.EditMessageRequest
+ */
+export type EditMessageRequest = Message<"im.v1.EditMessageRequest"> & {
+  /**
+   * Kind of conversation.
+   *
+   * @generated from field: im.v1.ConversationType conversation_type = 1;
+   */
+  conversationType: ConversationType;
+
+  /**
+   * The conversation: "c2c:<a>:<b>" or the group id.
+   *
+   * @generated from field: string conversation_id = 2;
+   */
+  conversationId: string;
+
+  /**
+   * Seq of the message to edit (at least 1, at most 2^53-1).
+   *
+   * @generated from field: uint64 seq = 3;
+   */
+  seq: bigint;
+
+  /**
+   * The new body: text and custom elements only, as in a send (at least one,
+   * at most one custom element).
+   *
+   * @generated from field: repeated im.v1.MessageElement body = 4;
+   */
+  body: MessageElement[];
+
+  /**
+   * The new cloud custom data (replaces the old; empty clears it).
+   *
+   * @generated from field: string cloud_custom_data = 5;
+   */
+  cloudCustomData: string;
+};
+
+/**
+ * Describes the message im.v1.EditMessageRequest.
+ * Use `create(EditMessageRequestSchema)` to create a new message.
+ */
+export const EditMessageRequestSchema: GenMessage<EditMessageRequest> = /*@__PURE__*/
+  messageDesc(file_im_v1_lifecycle, 2);
+
+/**
+ * Response of MessageLifecycleService.EditMessage.
+ *
+ * @generated from message im.v1.EditMessageResponse
+ */
+export type EditMessageResponse = Message<"im.v1.EditMessageResponse"> & {
+  /**
+   * The version now stored; when the before-edit webhook dropped the edit,
+   * the message's unchanged edit (absent if it was never edited).
+   *
+   * @generated from field: im.v1.MessageEdit edit = 1;
+   */
+  edit?: MessageEdit | undefined;
+
+  /**
+   * False when the before-edit webhook dropped the edit: nothing changed.
+   *
+   * @generated from field: bool applied = 2;
+   */
+  applied: boolean;
+};
+
+/**
+ * Describes the message im.v1.EditMessageResponse.
+ * Use `create(EditMessageResponseSchema)` to create a new message.
+ */
+export const EditMessageResponseSchema: GenMessage<EditMessageResponse> = /*@__PURE__*/
+  messageDesc(file_im_v1_lifecycle, 3);
+
+/**
+ * Event: a message of one of the caller's conversations was edited. Replace
+ * the message at its seq with this version unless a higher edit version (or a
+ * recall) is already known: events may arrive out of order.
+ *
+ * @generated from message im.v1.MessageEdited
+ */
+export type MessageEdited = Message<"im.v1.MessageEdited"> & {
+  /**
+   * The latest version of the message, exactly one set.
+   *
+   * @generated from oneof im.v1.MessageEdited.message
+   */
+  message: {
+    /**
+     * A one-to-one message.
+     *
+     * @generated from field: im.v1.Message c2c_message = 1;
+     */
+    value: Message$1;
+    case: "c2cMessage";
+  } | {
+    /**
+     * A group message.
+     *
+     * @generated from field: im.v1.GroupMessage group_message = 2;
+     */
+    value: GroupMessage;
+    case: "groupMessage";
+  } | { case: undefined; value?: undefined };
+};
+
+/**
+ * Describes the message im.v1.MessageEdited.
+ * Use `create(MessageEditedSchema)` to create a new message.
+ */
+export const MessageEditedSchema: GenMessage<MessageEdited> = /*@__PURE__*/
+  messageDesc(file_im_v1_lifecycle, 4);
+
+/**
  * Event: a message of one of the caller's conversations was recalled. Replace
  * the message (conversation_id, seq) with a tombstone; a message event for
  * that seq that arrives later (a redelivery of the original) is to be ignored:
@@ -136,7 +260,7 @@ export type MessageRecalled = Message<"im.v1.MessageRecalled"> & {
  * Use `create(MessageRecalledSchema)` to create a new message.
  */
 export const MessageRecalledSchema: GenMessage<MessageRecalled> = /*@__PURE__*/
-  messageDesc(file_im_v1_lifecycle, 2);
+  messageDesc(file_im_v1_lifecycle, 5);
 
 /**
  * The kind of conversation a message belongs to.
@@ -198,6 +322,28 @@ export const MessageLifecycleService: GenService<{
     methodKind: "unary";
     input: typeof RecallMessageRequestSchema;
     output: typeof RecallMessageResponseSchema;
+  },
+  /**
+   * Replaces the body and cloud custom data of a stored text or custom message
+   * (every element text or custom, before and after). The message keeps its
+   * seq and key and carries `edit` (version, time, editor); history and sync
+   * return the latest version; devices get an `edited` event. The new content
+   * is validated like a send (elements, MESSAGE_MAX_BYTES) and passes the
+   * before-edit webhook (c2c-before-edit, group-before-edit) with the
+   * before-send rules: DENY refuses it (BLOCKED_BY_WEBHOOK), DROP answers
+   * success with nothing changed, MODIFY replaces it.
+   *
+   * Who may edit: the sender within EDIT_WINDOW_MS of the message's time
+   * (default 2 minutes; later: EDIT_WINDOW_PASSED); an app admin at any time.
+   * A recalled message cannot be edited (MESSAGE_RECALLED): a recall wins
+   * over an edit racing it.
+   *
+   * @generated from rpc im.v1.MessageLifecycleService.EditMessage
+   */
+  editMessage: {
+    methodKind: "unary";
+    input: typeof EditMessageRequestSchema;
+    output: typeof EditMessageResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_im_v1_lifecycle, 0);

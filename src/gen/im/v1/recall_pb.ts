@@ -10,7 +10,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file im/v1/recall.proto.
  */
 export const file_im_v1_recall: GenFile = /*@__PURE__*/
-  fileDesc("ChJpbS92MS9yZWNhbGwucHJvdG8SBWltLnYxIkQKDU1lc3NhZ2VSZWNhbGwSGwoTcmVjYWxsZWRfYnlfdXNlcl9pZBgBIAEoCRIWCg5yZWNhbGxlZF9hdF9tcxgCIAEoA2IGcHJvdG8z");
+  fileDesc("ChJpbS92MS9yZWNhbGwucHJvdG8SBWltLnYxIkQKDU1lc3NhZ2VSZWNhbGwSGwoTcmVjYWxsZWRfYnlfdXNlcl9pZBgBIAEoCRIWCg5yZWNhbGxlZF9hdF9tcxgCIAEoAyJPCgtNZXNzYWdlRWRpdBIPCgd2ZXJzaW9uGAEgASgNEhQKDGVkaXRlZF9hdF9tcxgCIAEoAxIZChFlZGl0ZWRfYnlfdXNlcl9pZBgDIAEoCWIGcHJvdG8z");
 
 /**
  * A recalled message's tombstone: who recalled it and when. A message that
@@ -42,4 +42,40 @@ export type MessageRecall = Message<"im.v1.MessageRecall"> & {
  */
 export const MessageRecallSchema: GenMessage<MessageRecall> = /*@__PURE__*/
   messageDesc(file_im_v1_recall, 0);
+
+/**
+ * An edited message's latest version: it keeps its seq and key; body and cloud
+ * custom data are the latest edit's.
+ *
+ * @generated from message im.v1.MessageEdit
+ */
+export type MessageEdit = Message<"im.v1.MessageEdit"> & {
+  /**
+   * 1 for the first edit, then one more per edit.
+   *
+   * @generated from field: uint32 version = 1;
+   */
+  version: number;
+
+  /**
+   * Server time of the latest edit, ms since the epoch.
+   *
+   * @generated from field: int64 edited_at_ms = 2;
+   */
+  editedAtMs: bigint;
+
+  /**
+   * Who edited it: the sender or an app admin.
+   *
+   * @generated from field: string edited_by_user_id = 3;
+   */
+  editedByUserId: string;
+};
+
+/**
+ * Describes the message im.v1.MessageEdit.
+ * Use `create(MessageEditSchema)` to create a new message.
+ */
+export const MessageEditSchema: GenMessage<MessageEdit> = /*@__PURE__*/
+  messageDesc(file_im_v1_recall, 1);
 
