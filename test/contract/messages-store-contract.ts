@@ -213,43 +213,34 @@ export function describeMessageStoreContract(makeStore: () => Promise<MessageSto
       expect(await store.countUnread(CONV, "bob", 0, 0)).toBe(1);
     });
 
-    it("replaces the owners' last message with its tombstone where it is that message", async () => {
-      const base = { conversationId: CONV, seq: 2, lastMessage: record(2).message, timeMs: 200 };
-      await store.upsertConversation({ ...base, ownerUserId: "bob", peerUserId: "alice" });
-      await store.upsertConversation({ ...base, ownerUserId: "alice", peerUserId: "bob" });
-      // Carol's entry moved on to seq 3: left alone.
-      await store.upsertConversation({
-        ...base,
-        ownerUserId: "carol",
-        peerUserId: "x",
-        seq: 3,
-        lastMessage: record(3).message,
-      });
-      const tombstone = recalled(record(2).message);
-      await store.replaceLastMessage(["bob", "alice", "carol", "nobody"], tombstone);
-      for (const owner of ["bob", "alice"]) {
-        expect((await store.selectConversation(owner, CONV))?.lastMessage).toEqual(tombstone);
-      }
-      // A late edit's version never replaces a tombstone.
-      const late = record(2).message;
-      late.edit = create(MessageEditSchema, { version: 1, editedAtMs: 6000n });
-      await store.replaceLastMessage(["bob"], late);
-      expect((await store.selectConversation("bob", CONV))?.lastMessage).toEqual(tombstone);
-      // An edit replaces an earlier version, never a later one.
+    it("keeps of one message the latest version as the last message: edits in order, the recall for good", async () => {
+      const base = { ownerUserId: "bob", peerUserId: "alice", conversationId: CONV, timeMs: 200 };
       const v = (version: number) => {
-        const m = record(3).message;
+        const m = record(2).message;
         m.edit = create(MessageEditSchema, { version, editedAtMs: BigInt(7000 + version) });
         return m;
       };
-      await store.replaceLastMessage(["carol"], v(2));
-      await store.replaceLastMessage(["carol"], v(1));
-      expect((await store.selectConversation("carol", CONV))?.lastMessage?.edit?.version).toBe(2);
-      await store.replaceLastMessage(["carol"], v(3));
-      expect((await store.selectConversation("carol", CONV))?.lastMessage?.edit?.version).toBe(3);
-      const carol = await store.selectConversation("carol", CONV);
-      expect([carol?.lastMessage?.seq, carol?.lastMessage?.recall]).toEqual([3n, undefined]);
-      expect(carol?.lastMessage?.body).toEqual(record(3).message.body);
-      expect(await store.selectConversation("nobody", CONV)).toBeUndefined();
+      const last = async () => (await store.selectConversation("bob", CONV))?.lastMessage;
+      await store.upsertConversation({ ...base, seq: 2, lastMessage: record(2).message });
+      await store.upsertConversation({ ...base, seq: 2, lastMessage: v(2) });
+      // A late (redelivered) earlier version changes nothing.
+      await store.upsertConversation({ ...base, seq: 2, lastMessage: v(1) });
+      await store.upsertConversation({ ...base, seq: 2, lastMessage: record(2).message });
+      expect((await last())?.edit?.version).toBe(2);
+      const tombstone = recalled(v(2));
+      await store.upsertConversation({ ...base, seq: 2, lastMessage: tombstone });
+      await store.upsertConversation({ ...base, seq: 2, lastMessage: v(3) });
+      expect(await last()).toEqual(tombstone);
+      // A newer message still takes its place.
+      await store.upsertConversation({
+        ...base,
+        seq: 3,
+        lastMessage: record(3).message,
+        timeMs: 300,
+      });
+      expect([(await last())?.seq, (await last())?.recall]).toEqual([3n, undefined]);
+      const entry = await store.selectConversation("bob", CONV);
+      expect([entry?.lastSeq, entry?.updatedAtMs]).toEqual([3, 300]);
     });
 
     it("upserts conversations idempotently and in seq order, listing by recency with a cursor", async () => {

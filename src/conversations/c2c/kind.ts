@@ -27,7 +27,6 @@ import {
   c2cRecallAccess,
   c2cTombstone,
   deliverC2cRecalled,
-  replaceC2cLastMessage,
 } from "./recall.js";
 import type { C2CSendPolicy } from "./send-policy.js";
 import type { MessageRecord, MessageStore } from "./store.js";
@@ -63,6 +62,32 @@ export type C2cKind = ConversationKind<
 export function createC2cKind(deps: C2cKindDeps): C2cKind {
   const { store, clock } = deps;
   const lists = createConversationListWriter({ store, maxBatch: deps.writeBatchMax });
+  /** Both users' conversation lists take the message (or a later version of it). */
+  const recordInLists = async (message: Message, event: { noLastMessage?: boolean }) => {
+    const seq = Number(message.seq);
+
+    const timeMs = Number(message.timeMs);
+    const lastMessage = event.noLastMessage ? undefined : message;
+    const { conversationId } = message;
+    await Promise.all([
+      lists.record({
+        ownerUserId: message.toUserId,
+        conversationId,
+        peerUserId: message.fromUserId,
+        seq,
+        lastMessage,
+        timeMs,
+      }),
+      lists.record({
+        ownerUserId: message.fromUserId,
+        conversationId,
+        peerUserId: message.toUserId,
+        seq,
+        lastMessage,
+        timeMs,
+      }),
+    ]);
+  };
   return {
     name: "c2c",
     subject: deps.subject,
@@ -157,52 +182,26 @@ export function createC2cKind(deps: C2cKindDeps): C2cKind {
       deps.live.publishToUser(message.toUserId, event);
       if (!skipSyncToSender) deps.live.publishToUser(message.fromUserId, event);
     },
-    async onFanout(message, event) {
-      const seq = Number(message.seq);
-      const timeMs = Number(message.timeMs);
-      const lastMessage = event.noLastMessage ? undefined : message;
-      const { conversationId } = message;
-      await Promise.all([
-        lists.record({
-          ownerUserId: message.toUserId,
-          conversationId,
-          peerUserId: message.fromUserId,
-          seq,
-          lastMessage,
-          timeMs,
-        }),
-        lists.record({
-          ownerUserId: message.fromUserId,
-          conversationId,
-          peerUserId: message.toUserId,
-          seq,
-          lastMessage,
-          timeMs,
-        }),
-      ]);
-    },
+    onFanout: (message, event) => recordInLists(message, event),
     afterSendEvent,
 
     conversationType: ConversationType.C2C,
     recallAccess: c2cRecallAccess,
     tombstoneOf: c2cTombstone,
     deliverRecalled: (tombstone) => deliverC2cRecalled(deps.live, tombstone),
-    async onRecallFanout(tombstone, event) {
-      // The tombstone takes the message's place in the lists as the message
-      // would have (its own fan-out may never have run: recalled while still
-      // in the outbox), then replaces it where it already is the last message.
-      await this.onFanout?.(tombstone, event);
-      await replaceC2cLastMessage(store, tombstone);
+    // The tombstone, or an edit's version, takes the message's place in the
+    // lists as the message does (its own fan-out may never have run: still in
+    // the outbox when recalled or edited); the lists rank a message's versions.
+    onRecallFanout(tombstone, event) {
+      return recordInLists(tombstone, event);
     },
     afterRecallEvent: c2cAfterRecallEvent,
 
     editedOf: c2cEdited,
     beforeEditEvent: c2cBeforeEditEvent,
     deliverEdited: (edited) => deliverC2cEdited(deps.live, edited),
-    async onEditFanout(edited, event) {
-      // As for a recall: the lists take the new version in the message's place.
-      await this.onFanout?.(edited, event);
-      await store.replaceLastMessage([edited.toUserId, edited.fromUserId], edited);
+    onEditFanout(edited, event) {
+      return recordInLists(edited, event);
     },
 
     encodeEvent: encodeFanoutEvent,

@@ -9,7 +9,6 @@ import type { AfterRecallEvent } from "../../webhooks/index.js";
 import type { RecallAccess } from "../kind.js";
 import { messageNotFound, recalledEvent } from "../recall.js";
 import { c2cUsersOf } from "./conversation-id.js";
-import type { MessageStore } from "./store.js";
 
 /**
  * One-to-one recall: the sender recalls their own message (within the
@@ -52,12 +51,6 @@ export function deliverC2cRecalled(live: Pick<LiveHub, "publishToUser">, tombsto
   live.publishToUser(tombstone.toUserId, event);
   live.publishToUser(tombstone.fromUserId, event);
 }
-
-/** Both users' conversation lists: a recalled last message shows as its tombstone. */
-export const replaceC2cLastMessage = (
-  store: Pick<MessageStore, "replaceLastMessage">,
-  tombstone: Message,
-): Promise<void> => store.replaceLastMessage([tombstone.toUserId, tombstone.fromUserId], tombstone);
 
 export function c2cAfterRecallEvent(m: Message): AfterRecallEvent {
   return {

@@ -1,8 +1,9 @@
 import { clone } from "@bufbuild/protobuf";
-import type {
-  ConversationRecord,
-  MessageRecord,
-  MessageStore,
+import {
+  type ConversationRecord,
+  lastMessageRank,
+  type MessageRecord,
+  type MessageStore,
 } from "../../conversations/c2c/store.js";
 import { appendOneByOne, SeqTakenError } from "../../conversations/store.js";
 import { type Message, MessageSchema } from "../../gen/im/v1/message_pb.js";
@@ -36,21 +37,6 @@ export function createMemoryMessageStore(): MessageStore {
     async selectMessage(conversationId, seq) {
       const r = messages.get(conversationId)?.get(seq);
       return r && copy(r);
-    },
-    async replaceLastMessage(ownerUserIds, message) {
-      for (const owner of ownerUserIds) {
-        const c = conversations.get(convKey(owner, message.conversationId));
-        const last = c?.lastMessage;
-        if (
-          c !== undefined &&
-          last !== undefined &&
-          last.seq === message.seq &&
-          last.recall === undefined &&
-          (last.edit?.version ?? 0) <= (message.edit?.version ?? 0)
-        ) {
-          c.lastMessage = clone(MessageSchema, message);
-        }
-      }
     },
     claimDedupKeys(requests) {
       return Promise.all(requests.map((r) => this.claimDedupKey(r.key, r.nowMs, r.windowMs)));
@@ -159,15 +145,22 @@ export function createMemoryMessageStore(): MessageStore {
     async upsertConversation(u) {
       const key = convKey(u.ownerUserId, u.conversationId);
       const existing = conversations.get(key);
-      if (existing !== undefined && existing.lastSeq >= u.seq) return;
+      // The same order as MongoDB's $max on (seq, rank, message).
+      const last = existing?.lastMessage;
+      const newer =
+        u.lastMessage !== undefined &&
+        (last === undefined ||
+          u.lastMessage.seq > last.seq ||
+          (u.lastMessage.seq === last.seq &&
+            lastMessageRank(u.lastMessage) > lastMessageRank(last)));
       conversations.set(key, {
         ownerUserId: u.ownerUserId,
         conversationId: u.conversationId,
-        peerUserId: u.peerUserId,
-        lastSeq: u.seq,
-        lastMessage: u.lastMessage ? clone(MessageSchema, u.lastMessage) : existing?.lastMessage,
+        peerUserId: existing?.peerUserId ?? u.peerUserId,
+        lastSeq: Math.max(existing?.lastSeq ?? 0, u.seq),
+        lastMessage: newer && u.lastMessage ? clone(MessageSchema, u.lastMessage) : last,
         readSeq: existing?.readSeq ?? 0,
-        updatedAtMs: u.timeMs,
+        updatedAtMs: Math.max(existing?.updatedAtMs ?? 0, u.timeMs),
       });
     },
     async selectConversations(owner, after, limit) {

@@ -1,10 +1,11 @@
 import { fromJson, type JsonValue, toJson } from "@bufbuild/protobuf";
 import type { Db } from "mongodb";
-import type {
-  ConversationRecord,
-  ConversationUpdate,
-  MessageRecord,
-  MessageStore,
+import {
+  type ConversationRecord,
+  type ConversationUpdate,
+  lastMessageRank,
+  type MessageRecord,
+  type MessageStore,
 } from "../../conversations/c2c/store.js";
 import { type DedupClaim, messageKeyOf, SeqTakenError } from "../../conversations/store.js";
 import { type Message, MessageSchema } from "../../gen/im/v1/message_pb.js";
@@ -47,8 +48,11 @@ interface ConversationDoc {
   conversationId: string;
   peerUserId: string;
   lastSeq: number;
-  /** seq first: `$max` compares documents field by field, so the newest seq wins. */
-  last?: { seq: number; message: JsonValue };
+  /**
+   * seq, then rank (`lastMessageRank`): `$max` compares documents field by
+   * field, so the newest seq wins, and of one message its latest version.
+   */
+  last?: { seq: number; rank?: number; message: JsonValue };
   readSeq: number;
   updatedAtMs: number;
 }
@@ -167,7 +171,13 @@ export async function createMongoMessageStore(
         lastSeq: u.seq,
         updatedAtMs: u.timeMs,
         ...(u.lastMessage
-          ? { last: { seq: u.seq, message: toJson(MessageSchema, u.lastMessage) } }
+          ? {
+              last: {
+                seq: u.seq,
+                rank: lastMessageRank(u.lastMessage),
+                message: toJson(MessageSchema, u.lastMessage),
+              },
+            }
           : {}),
       },
       $setOnInsert: {
@@ -310,27 +320,6 @@ export async function createMongoMessageStore(
           editVersion: version,
           message: toJson(MessageSchema, edited),
         });
-      }),
-    replaceLastMessage: (owners, message) =>
-      guard(async () => {
-        const last = { seq: Number(message.seq), message: toJson(MessageSchema, message) };
-        // _id first: the one filter FerretDB serves from an index.
-        await Promise.all(
-          owners.map((owner) =>
-            conversations.updateOne(
-              {
-                _id: convId(owner, message.conversationId),
-                "last.seq": last.seq,
-                "last.message.recall": { $exists: false },
-                $or: [
-                  { "last.message.edit.version": { $exists: false } },
-                  { "last.message.edit.version": { $lte: message.edit?.version ?? 0 } },
-                ],
-              },
-              { $set: { last } },
-            ),
-          ),
-        );
       }),
     selectUnpublished: (beforeMs, limit) =>
       guard(async () => (await outbox.pending(beforeMs, limit)).map((d) => toRecord(d, true))),
