@@ -334,6 +334,13 @@ export interface MessagingSettings {
    * arriving while a batch is written go into the next one).
    */
   writeBatchMax: number;
+  /**
+   * How long after its time a sender may recall their own message (reference:
+   * 2 minutes). Group owners and admins where allowed, and app admins, are not bound by it.
+   */
+  recallWindowMs: number;
+  /** How long after its time a sender may edit their own message; app admins at any time. */
+  editWindowMs: number;
 }
 
 const DAY_MS = 24 * 3600 * 1000;
@@ -364,6 +371,8 @@ function readMessagingSettings(env: Env): MessagingSettings {
     }),
     outboxIntervalMs: intSetting(env, "OUTBOX_INTERVAL_MS", 1000, { min: 10, max: 600_000 }),
     outboxStaleMs: intSetting(env, "OUTBOX_STALE_MS", 3000, { min: 0, max: 600_000 }),
+    recallWindowMs: intSetting(env, "RECALL_WINDOW_MS", 120_000, { min: 0, max: 7 * DAY_MS }),
+    editWindowMs: intSetting(env, "EDIT_WINDOW_MS", 120_000, { min: 0, max: 7 * DAY_MS }),
   };
 }
 

@@ -9,7 +9,7 @@ import type { ConversationKind, FanoutEvent } from "./kind.js";
 import type { SequencedMessage, StoredMessage } from "./store.js";
 
 export interface FanoutDeps {
-  webhooks: Pick<WebhookClient, "afterSend">;
+  webhooks: Pick<WebhookClient, "afterSend" | "afterRecall">;
   logger: Logger;
   /** Fan-out count and lag; off by default. */
   meter?: Pick<MessageMeter, "messageFannedOut">;
@@ -27,8 +27,11 @@ export interface FanoutDeps {
  * Handles one stored message of a kind from the bus's shared work consumer, on
  * whichever process gets it: live delivery to the recipients on every node,
  * the kind's own fan-out work (conversation lists), the offline push work
- * (a job for the push consumer), then the after-send webhook. Delivery is at-least-once, so every step is idempotent (conversation
- * updates ignore stale seqs; clients drop events whose (conversation, seq) they have).
+ * (a job for the push consumer), then the after-send webhook. A recalled
+ * message's tombstone takes the same path to its `recalled` event, the kind's
+ * recall work and the after-recall webhook. Delivery is at-least-once, so every
+ * step is idempotent (conversation updates ignore stale seqs; clients drop
+ * events whose (conversation, seq) they have).
  */
 export function createFanoutHandler<
   Req,
@@ -49,6 +52,23 @@ export function createFanoutHandler<
     const message = decoded.message;
     if (message === undefined) {
       throw new PoisonEventError(`${kind.name} fan-out event without a message`);
+    }
+    if (message.recall !== undefined) {
+      // A tombstone: the recall's fan-out (the same at-least-once path as
+      // messages; every step is idempotent).
+      kind.deliverRecalled(message);
+      await kind.onRecallFanout?.(message, decoded);
+      deps.logger.debug("recall fanned out", { kind: kind.name, key: message.messageKey });
+      deps.webhooks.afterRecall(kind.afterRecallEvent(message));
+      return;
+    }
+    if (message.edit !== undefined) {
+      // An edited message's latest version, on the same path (no after-send
+      // webhook: the before-edit webhook saw it).
+      kind.deliverEdited(message);
+      await kind.onEditFanout?.(message, decoded);
+      deps.logger.debug("edit fanned out", { kind: kind.name, key: message.messageKey });
+      return;
     }
     // Live first and synchronously: handlers start in stream order, so streams
     // see a conversation's messages in seq order whenever one process consumes.

@@ -1,8 +1,15 @@
 import type { Caller } from "../auth/caller.js";
 import type { PushJob } from "../gen/im/internal/v1/push_pb.js";
 import type { MessageElement } from "../gen/im/v1/elements_pb.js";
+import type { ConversationType } from "../gen/im/v1/lifecycle_pb.js";
 import type { SendOptions } from "../gen/im/v1/message_pb.js";
-import type { AfterSendEvent, BeforeSendEvent, BodyValidator } from "../webhooks/index.js";
+import type { MessageEdit, MessageRecall } from "../gen/im/v1/recall_pb.js";
+import type {
+  AfterRecallEvent,
+  AfterSendEvent,
+  BeforeSendEvent,
+  BodyValidator,
+} from "../webhooks/index.js";
 import type { ConversationMessageStore, SequencedMessage, StoredMessage } from "./store.js";
 
 /** The part of a message the before-send webhook may replace. */
@@ -47,6 +54,19 @@ export interface FanoutEvent<M> {
   skipSyncToSender: boolean;
   /** One-to-one only: the conversation lists keep their last message. */
   noLastMessage?: boolean;
+}
+
+/**
+ * How far a caller's authority over a message reaches for a recall: "own",
+ * the sender's own message, bound by the recall window; "any": no window
+ * (group owner or admin where the type allows it, app admin).
+ */
+export type RecallAuthority = "own" | "any";
+
+/** What a kind decided about one caller recalling in one conversation. */
+export interface RecallAccess<M> {
+  /** The caller's authority over `message`; throws a DomainError when it has none. */
+  authorityOver(message: M): RecallAuthority;
 }
 
 /**
@@ -105,6 +125,38 @@ export interface ConversationKind<
    * says); undefined: it pushes nothing (online-only, unstored, push disabled).
    */
   pushJob?(message: M): PushJob | undefined;
+
+  /** The contract's name of the kind (RecallMessageRequest, MessageRecalled). */
+  conversationType: ConversationType;
+  /**
+   * Whether and how the caller may recall in `conversationId`: throws
+   * MESSAGE_NOT_FOUND (or the kind's own not-found/membership error) when the
+   * caller cannot see the conversation.
+   */
+  recallAccess(caller: Caller, conversationId: string): Promise<RecallAccess<M>>;
+  /** `message` as a tombstone: content removed, `recall` set. */
+  tombstoneOf(message: M, recall: MessageRecall): M;
+  /** The recipients' devices learn of a recall (on every node). */
+  deliverRecalled(tombstone: M): void;
+  /**
+   * Fan-out work of a recall beyond live delivery (one-to-one: the lists' last
+   * message, also when the original's own fan-out never ran).
+   */
+  onRecallFanout?(tombstone: M, event: FanoutEvent<M>): Promise<void>;
+  afterRecallEvent(tombstone: M): AfterRecallEvent;
+
+  /** `message` with new content and its edit set. */
+  editedOf(message: M, content: Content, edit: MessageEdit): M;
+  /** The before-edit webhook event (before-send rules) of `content` for `message`. */
+  beforeEditEvent(message: M, content: Content, edit: MessageEdit): BeforeSendEvent;
+  /** The recipients' devices learn of an edit (on every node). */
+  deliverEdited(edited: M): void;
+  /**
+   * Fan-out work of an edit beyond live delivery (one-to-one: the lists' last
+   * message, also when the original's own fan-out never ran).
+   */
+  onEditFanout?(edited: M, event: FanoutEvent<M>): Promise<void>;
+
   encodeEvent(record: R): Uint8Array;
   decodeEvent(data: Uint8Array): FanoutEvent<M>;
 }

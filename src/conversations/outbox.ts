@@ -3,7 +3,7 @@ import type { Clock } from "../common/clock.js";
 import type { Logger } from "../log/logger.js";
 import { noTracing, type Tracing } from "../tracing/tracing.js";
 import type { ConversationKind } from "./kind.js";
-import type { SequencedMessage, StoredMessage } from "./store.js";
+import { outboxKeyOf, type SequencedMessage, type StoredMessage } from "./store.js";
 
 /**
  * What an outbox publishes: one kind of stored record, the subject its events
@@ -14,7 +14,7 @@ export interface OutboxSource<R> {
   name: string;
   subject: string;
   encode(record: R): Uint8Array;
-  /** The bus dedup id (the message key). */
+  /** The bus dedup id (the message key, or its recall's key for a tombstone). */
   keyOf(record: R): string;
   /** Records still marked unpublished with time before `beforeMs`, oldest first. */
   selectUnpublished(beforeMs: number, limit: number): Promise<R[]>;
@@ -34,7 +34,7 @@ export function outboxSourceOf<M extends SequencedMessage, R extends StoredMessa
     name: kind.name,
     subject: kind.subject,
     encode: kind.encodeEvent,
-    keyOf: (r) => r.message.messageKey,
+    keyOf: (r) => outboxKeyOf(r.message),
     selectUnpublished: (beforeMs, limit) => kind.store.selectUnpublished(beforeMs, limit),
     countUnpublished: (beforeMs) => kind.store.countUnpublished(beforeMs),
     markPublished: (keys) => kind.store.markPublished(keys),

@@ -3,6 +3,7 @@ import type { Bus } from "../bus/index.js";
 import type { Clock } from "../common/clock.js";
 import { type Component, nothingToStop, type Worker } from "../common/component.js";
 import type { MessagingSettings } from "../config/config.js";
+import { MessageLifecycleService } from "../gen/im/v1/lifecycle_pb.js";
 import { MessageService } from "../gen/im/v1/message_pb.js";
 import type { GroupConfig } from "../groups/config.js";
 import type { TipStorer } from "../groups/notifier.js";
@@ -24,6 +25,7 @@ import type { C2CSendPolicy } from "./c2c/send-policy.js";
 import { createMessageService } from "./c2c/service.js";
 import type { MessageStore } from "./c2c/store.js";
 import { createClaimSweeper, createSendClaims } from "./claims.js";
+import { createEditor, type EditableMessage } from "./edit.js";
 import { createFanoutHandler, type FanoutDeps } from "./fanout.js";
 import { createGroupHistory } from "./group/history.js";
 import { createGroupKind } from "./group/kind.js";
@@ -33,9 +35,11 @@ import { createGroupMessagingHandlers } from "./group/service.js";
 import type { GroupMessageStore } from "./group/store.js";
 import { createTipStorer } from "./group/tip-storer.js";
 import type { ConversationKind } from "./kind.js";
+import { createMessageLifecycleService } from "./lifecycle-service.js";
 import { createOutbox, outboxSourceOf } from "./outbox.js";
 import { createConversationPipeline } from "./pipeline.js";
-import type { SequencedMessage, StoredMessage } from "./store.js";
+import { createRecaller } from "./recall.js";
+import type { StoredMessage } from "./store.js";
 
 export interface ConversationsSetupDeps {
   storage: {
@@ -93,7 +97,8 @@ const CLAIM_SWEEP_MS = 60_000;
 
 /**
  * Conversations: one pipeline, with one-to-one and group as its kinds. Serves
- * MessageService (GroupService's message RPCs go through `group`), owns the
+ * MessageService and MessageLifecycleService (recall, for every kind;
+ * GroupService's message RPCs go through `group`), owns the
  * fan-out subjects of its kinds, and runs an outbox per kind and the claim sweeper.
  */
 export function setupConversations(deps: ConversationsSetupDeps): ConversationsComponent {
@@ -112,7 +117,7 @@ export function setupConversations(deps: ConversationsSetupDeps): ConversationsC
   };
 
   /** The pipeline, outbox and fan-out of one kind. */
-  const plug = <Req, M extends SequencedMessage, R extends StoredMessage<M>, Res>(
+  const plug = <Req, M extends EditableMessage, R extends StoredMessage<M>, Res>(
     kind: ConversationKind<Req, M, R, Res>,
   ) => {
     claims.keepFor(kind.dedupWindowMs);
@@ -134,7 +139,19 @@ export function setupConversations(deps: ConversationsSetupDeps): ConversationsC
       ...observe,
       ...(deps.enqueuePush === undefined ? {} : { enqueuePush: deps.enqueuePush }),
     });
-    return createConversationPipeline(kind, {
+    const recaller = createRecaller(kind, {
+      outbox,
+      clock,
+      recallWindowMs: settings.recallWindowMs,
+    });
+    const editor = createEditor(kind, {
+      outbox,
+      webhooks,
+      clock,
+      editWindowMs: settings.editWindowMs,
+      messageLimits: settings.messageLimits,
+    });
+    const pipeline = createConversationPipeline(kind, {
       claims,
       claimLeaseMs: settings.claimLeaseMs,
       writeBatchMax: settings.writeBatchMax,
@@ -144,9 +161,10 @@ export function setupConversations(deps: ConversationsSetupDeps): ConversationsC
       logger,
       ...observe,
     });
+    return { pipeline, lifecycle: { recall: recaller.recall, edit: editor.edit } };
   };
 
-  const c2c = plug(
+  const { pipeline: c2c, lifecycle: c2cLifecycle } = plug(
     createC2cKind({
       store: storage.messages,
       accounts: storage.accounts,
@@ -168,7 +186,7 @@ export function setupConversations(deps: ConversationsSetupDeps): ConversationsC
   });
 
   const groupAccess = { groups: storage.groups, members: storage.groupMembers };
-  const group = plug(
+  const { pipeline: group, lifecycle: groupLifecycle } = plug(
     createGroupKind({
       ...(deps.groupSendStores ?? groupAccess),
       accounts: storage.accounts,
@@ -204,7 +222,14 @@ export function setupConversations(deps: ConversationsSetupDeps): ConversationsC
       deleteHistory: (groupId) => storage.groupMessages.deleteGroupMessages(groupId),
       unreadOf: groupHistory.unreadOf,
     },
-    services: [(router) => router.service(MessageService, createMessageService(c2c, c2cHistory))],
+    services: [
+      (router) => router.service(MessageService, createMessageService(c2c, c2cHistory)),
+      (router) =>
+        router.service(
+          MessageLifecycleService,
+          createMessageLifecycleService({ c2c: c2cLifecycle, group: groupLifecycle }),
+        ),
+    ],
     outboxInFlight: () =>
       Object.fromEntries(Object.entries(outboxes).map(([name, o]) => [name, o.inFlight()])),
     outboxStale: async () =>

@@ -1,3 +1,5 @@
+import type { MessageEdit, MessageRecall } from "../gen/im/v1/recall_pb.js";
+
 /**
  * The storage ports every conversation kind shares. A kind's store (one-to-one
  * messages, group messages) extends `ConversationMessageStore` with what only
@@ -11,6 +13,10 @@ export interface SequencedMessage {
   /** "<conversation id>:<seq>": the message's id and the bus dedup id. */
   messageKey: string;
   timeMs: bigint;
+  /** Set once the message was recalled: it is then a tombstone. */
+  recall?: MessageRecall | undefined;
+  /** Set once the message was edited: its latest version. */
+  edit?: MessageEdit | undefined;
 }
 
 /** A stored message and the fields the store indexes. */
@@ -23,6 +29,61 @@ export interface StoredMessage<M extends SequencedMessage> {
   /** Fan-out flags kept for outbox republishing. */
   skipAfterSendWebhook: boolean;
   skipSyncToSender: boolean;
+}
+
+/** What became of `recallMessage`. */
+export type RecallOutcome = "recalled" | "already-recalled" | "not-found";
+/** What became of `editMessage`. */
+export type EditOutcome = "edited" | "recalled" | "stale" | "not-found";
+
+/**
+ * Outbox and bus keys. A message is published under its key; its recall and
+ * each edit under keys of their own, so the bus's duplicate window does not
+ * swallow a recall or an edit published moments after the message.
+ */
+export const recallKeyOf = (messageKey: string): string => `${messageKey}#recall`;
+export const editKeyOf = (messageKey: string, version: number): string =>
+  `${messageKey}#edit${version}`;
+
+/** What an outbox key stands for. Message keys end in ":<seq>", so a suffix is unambiguous. */
+export type OutboxKeyStage =
+  | { stage: "send" }
+  | { stage: "recall" }
+  | { stage: "edit"; version: number };
+export function parseOutboxKey(key: string): { messageKey: string } & OutboxKeyStage {
+  const m = /^(.*:\d+)#(recall|edit(\d+))$/.exec(key);
+  if (m === null) return { messageKey: key, stage: "send" };
+  const messageKey = m[1] as string;
+  return m[2] === "recall"
+    ? { messageKey, stage: "recall" }
+    : { messageKey, stage: "edit", version: Number(m[3]) };
+}
+/** The message key of an outbox key (a message's, its recall's or an edit's). */
+export const messageKeyOfOutboxKey = (key: string): string => parseOutboxKey(key).messageKey;
+/**
+ * The outbox key a record is published under: its recall's once it is a
+ * tombstone, else its latest edit's once edited.
+ */
+export const outboxKeyOf = (message: SequencedMessage): string =>
+  message.recall !== undefined
+    ? recallKeyOf(message.messageKey)
+    : message.edit !== undefined
+      ? editKeyOf(message.messageKey, message.edit.version)
+      : message.messageKey;
+/**
+ * The outbox marks that publishing `key` settles: the record published is the
+ * message as it stood then, so the message's own mark and its edits' up to
+ * that version need no publishing of their own. (A recall removes the edits'
+ * marks when it is stored: a recalled message's edits never go out.)
+ */
+export function keysSettledBy(key: string): string[] {
+  const k = parseOutboxKey(key);
+  if (k.stage === "send") return [key];
+  if (k.stage === "recall") return [k.messageKey, key];
+  return [
+    k.messageKey,
+    ...Array.from({ length: k.version }, (_, i) => editKeyOf(k.messageKey, i + 1)),
+  ];
 }
 
 /**
@@ -78,12 +139,40 @@ export interface ConversationMessageStore<
   appendMessages(records: readonly R[]): Promise<AppendResult[]>;
   /** The message stored under `dedupKey` at or after `sinceMs`, if any (the newest). */
   selectMessageByDedupKey(dedupKey: string, sinceMs: number): Promise<R | undefined>;
-  /** Clears the outbox mark of the given message keys; unknown keys are ignored. */
-  markPublished(messageKeys: readonly string[]): Promise<void>;
-  /** Messages still marked unpublished with time before `beforeMs`, oldest first. */
+  /**
+   * Clears the outbox marks of the given keys (`outboxKeyOf`) and those each
+   * settles (`keysSettledBy`: a recall's key also the message's own mark, an
+   * edit's also the message's and earlier edits'); unknown keys are ignored.
+   */
+  markPublished(keys: readonly string[]): Promise<void>;
+  /**
+   * Messages with an outbox mark older than `beforeMs` (the message's time for
+   * its send, the recall's for a recall, the edit's for an edit), oldest
+   * first, each once, as stored now (a recalled message as its tombstone, an
+   * edited one as its latest version). A recall or edit mark the message does
+   * not bear out (a crash between the two writes) is dropped.
+   */
   selectUnpublished(beforeMs: number, limit: number): Promise<R[]>;
   /** How many messages are still marked unpublished with time before `beforeMs` (store-wide). */
   countUnpublished(beforeMs: number): Promise<number>;
+
+  /** The stored record at (conversation, seq), or undefined; `unpublished` is not filled in. */
+  selectMessage(conversationId: string, seq: number): Promise<R | undefined>;
+  /**
+   * Replaces the stored message with `tombstone` (same conversation and seq,
+   * `recall` set) unless it was already recalled, with an outbox mark for the
+   * recall (`recallKeyOf`, time: the recall's) written first. Atomic per
+   * message: of two racing recalls one gets "recalled", the other
+   * "already-recalled". Recalled messages no longer count toward unread.
+   */
+  recallMessage(tombstone: M): Promise<RecallOutcome>;
+  /**
+   * Replaces the stored message with `edited` (same conversation and seq,
+   * `edit.version` one above the stored one's, 0 when never edited) unless it
+   * was recalled ("recalled") or another edit got there first ("stale"), with
+   * an outbox mark for the edit (`editKeyOf`, time: the edit's) written first.
+   */
+  editMessage(edited: M): Promise<EditOutcome>;
   /**
    * Messages with afterSeq < seq <= upToSeq (upToSeq 0: no upper bound) and
    * time >= minTimeMs, ascending by seq, at most `limit`.

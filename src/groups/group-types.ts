@@ -53,6 +53,8 @@ export type Operation =
   | "modifyOwnMemberProfile"
   /** Send an ordinary message (mute and mute-all are checked separately). */
   | "sendMessage"
+  /** Recall another member's message (one's own: the sender, within the recall window). */
+  | "recallOthersMessage"
   /** Read stored history (and sync). */
   | "readHistory"
   /** Disband the group. */
@@ -78,6 +80,7 @@ export const OPERATIONS: readonly Operation[] = [
   "modifyMemberProfile",
   "modifyOwnMemberProfile",
   "sendMessage",
+  "recallOthersMessage",
   "readHistory",
   "disband",
 ];
@@ -172,6 +175,7 @@ export const PERMISSIONS: Readonly<Record<GroupType, PermissionRow>> = {
     modifyMemberProfile: OWNERS,
     modifyOwnMemberProfile: IN_GROUP,
     sendMessage: MEMBERS,
+    recallOthersMessage: OWNERS,
     readHistory: MEMBERS,
     disband: [A.appAdmin],
   },
@@ -196,6 +200,7 @@ export const PERMISSIONS: Readonly<Record<GroupType, PermissionRow>> = {
     modifyMemberProfile: MANAGERS,
     modifyOwnMemberProfile: IN_GROUP,
     sendMessage: MEMBERS,
+    recallOthersMessage: MANAGERS,
     readHistory: MEMBERS,
     disband: OWNERS,
   },
@@ -219,6 +224,7 @@ export const PERMISSIONS: Readonly<Record<GroupType, PermissionRow>> = {
     modifyMemberProfile: MANAGERS,
     modifyOwnMemberProfile: IN_GROUP,
     sendMessage: MEMBERS,
+    recallOthersMessage: MANAGERS,
     readHistory: MEMBERS,
     disband: OWNERS,
   },
@@ -250,6 +256,8 @@ export const PERMISSIONS: Readonly<Record<GroupType, PermissionRow>> = {
     // No member profiles are stored.
     modifyOwnMemberProfile: NOBODY,
     sendMessage: MEMBERS,
+    // AVChatRoom keeps no history: nothing to recall.
+    recallOthersMessage: NOBODY,
     readHistory: NOBODY,
     disband: OWNERS,
   },
@@ -276,6 +284,7 @@ export const PERMISSIONS: Readonly<Record<GroupType, PermissionRow>> = {
     modifyMemberProfile: MANAGERS,
     modifyOwnMemberProfile: IN_GROUP,
     sendMessage: MEMBERS,
+    recallOthersMessage: MANAGERS,
     readHistory: MEMBERS,
     disband: OWNERS,
   },

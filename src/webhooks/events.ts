@@ -14,6 +14,10 @@ export const WEBHOOK_EVENT_NAMES = [
   "group-after-member-join",
   "group-after-member-exit",
   "group-after-disband",
+  "c2c-after-recall",
+  "group-after-recall",
+  "c2c-before-edit",
+  "group-before-edit",
 ] as const;
 
 export type WebhookEventName = (typeof WEBHOOK_EVENT_NAMES)[number];
@@ -22,10 +26,18 @@ export type WebhookEventName = (typeof WEBHOOK_EVENT_NAMES)[number];
 export type WebhookEvent = Exclude<WebhookRequest["event"], { case: undefined }>;
 export type WebhookEventCase = WebhookEvent["case"];
 
-/** Events whose reply decides the message's fate. */
-export type BeforeSendEvent = Extract<WebhookEvent, { case: "c2cBeforeSend" | "groupBeforeSend" }>;
+/** Events whose reply decides the message's fate (a send's, or an edit's). */
+export type BeforeSendEvent = Extract<
+  WebhookEvent,
+  { case: "c2cBeforeSend" | "groupBeforeSend" | "c2cBeforeEdit" | "groupBeforeEdit" }
+>;
 /** Message events whose reply is ignored. */
 export type AfterSendEvent = Extract<WebhookEvent, { case: "c2cAfterSend" | "groupAfterSend" }>;
+/** A recalled message's tombstone was fanned out (reply ignored). */
+export type AfterRecallEvent = Extract<
+  WebhookEvent,
+  { case: "c2cAfterRecall" | "groupAfterRecall" }
+>;
 /** Group life-cycle events (reply ignored). */
 export type GroupChangeEvent = Extract<
   WebhookEvent,
@@ -85,6 +97,26 @@ const KINDS: Record<WebhookEventCase, EventKind> = {
     name: "group-after-disband",
     command: WebhookCommand.GROUP_AFTER_DISBAND,
     beforeSend: false,
+  },
+  c2cAfterRecall: {
+    name: "c2c-after-recall",
+    command: WebhookCommand.C2C_AFTER_RECALL,
+    beforeSend: false,
+  },
+  groupAfterRecall: {
+    name: "group-after-recall",
+    command: WebhookCommand.GROUP_AFTER_RECALL,
+    beforeSend: false,
+  },
+  c2cBeforeEdit: {
+    name: "c2c-before-edit",
+    command: WebhookCommand.C2C_BEFORE_EDIT,
+    beforeSend: true,
+  },
+  groupBeforeEdit: {
+    name: "group-before-edit",
+    command: WebhookCommand.GROUP_BEFORE_EDIT,
+    beforeSend: true,
   },
 };
 

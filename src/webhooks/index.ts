@@ -40,6 +40,7 @@ export {
 } from "./encoding.js";
 export { evaluateWebhookResult, type RequestEvaluation } from "./evaluate.js";
 export {
+  type AfterRecallEvent,
   type AfterSendEvent,
   type BeforeSendEvent,
   commandOfCase,

@@ -1,10 +1,14 @@
+import { create } from "@bufbuild/protobuf";
 import { beforeEach, describe, expect, it } from "vitest";
 import {
   type ConversationMessageStore,
+  editKeyOf,
+  recallKeyOf,
   SeqTakenError,
   type SequencedMessage,
   type StoredMessage,
 } from "../../src/conversations/store.js";
+import { MessageEditSchema, MessageRecallSchema } from "../../src/gen/im/v1/recall_pb.js";
 
 /** How a kind's records are made for the shared cases. */
 export interface ConversationFixture<M extends SequencedMessage, R extends StoredMessage<M>> {
@@ -36,12 +40,36 @@ export function describeConversationMessageStoreContract<
   const C = fixture.conversationId;
   const record = (seq: number, over: Parameters<typeof fixture.record>[2] = {}) =>
     fixture.record(C, seq, over);
-
+  /** The message at `seq` as a tombstone recalled at `atMs` (the kinds clear content themselves). */
+  const tombstone = (
+    seq: number,
+    atMs: number,
+    over: Parameters<typeof fixture.record>[2] = {},
+  ) => {
+    const m = record(seq, over).message;
+    m.recall = create(MessageRecallSchema, {
+      recalledByUserId: "admin",
+      recalledAtMs: BigInt(atMs),
+    });
+    return m;
+  };
+  /** The message at `seq` as edit `version`, made at `atMs`. */
+  const edited = (seq: number, version: number, atMs: number) => {
+    const m = record(seq).message;
+    m.edit = create(MessageEditSchema, {
+      version,
+      editedAtMs: BigInt(atMs),
+      editedByUserId: "alice",
+    });
+    return m;
+  };
   describe(`ConversationMessageStore (${name})`, () => {
     let store: ConversationMessageStore<M, R>;
     beforeEach(async () => {
       store = await makeStore();
     });
+    const pendingSeqs = async (beforeMs: number) =>
+      seqsOf((await store.selectUnpublished(beforeMs, 10)).map((r) => r.message));
 
     it("stores one message per (conversation, seq), in any order", async () => {
       // Out of order on purpose: concurrent sends insert in any order.
@@ -144,6 +172,106 @@ export function describeConversationMessageStoreContract<
       await store.markPublished([`${C}:1`, "unknown:1"]);
       expect(await unpublished(1000)).toEqual([2]);
       expect(await store.countUnpublished(1000)).toBe(1);
+    });
+
+    it("selects one message by (conversation, seq)", async () => {
+      await store.insertMessage(record(1));
+      await store.insertMessage(fixture.record(fixture.otherConversationId, 2, {}));
+      expect((await store.selectMessage(C, 1))?.message).toEqual(record(1).message);
+      expect(await store.selectMessage(C, 2)).toBeUndefined();
+      expect(await store.selectMessage(fixture.otherConversationId, 1)).toBeUndefined();
+    });
+
+    it("recalls a message once: its tombstone replaces it for every read", async () => {
+      await store.insertMessage(record(1));
+      await store.insertMessage(record(2));
+      expect(await store.recallMessage(tombstone(1, 5000))).toBe("recalled");
+      // The first recall stands; a second (or a racing one) changes nothing.
+      expect(await store.recallMessage(tombstone(1, 6000))).toBe("already-recalled");
+      expect(await store.recallMessage(tombstone(9, 6000))).toBe("not-found");
+      expect((await store.selectMessage(C, 1))?.message).toEqual(tombstone(1, 5000));
+      const all = await store.selectMessagesAfter(C, { afterSeq: 0, upToSeq: 0, minTimeMs: 0 }, 10);
+      expect(all.map((m) => m.recall?.recalledAtMs)).toEqual([5000n, undefined]);
+      const newest = await store.selectMessagesBefore(
+        C,
+        { aboveSeq: 0, beforeSeq: 0, minTimeMs: 0, maxTimeMs: 1e12 },
+        10,
+      );
+      expect(newest.map((m) => m.recall?.recalledAtMs)).toEqual([undefined, 5000n]);
+      // Nothing was left pending by the refused recalls.
+      expect(await pendingSeqs(1e12)).toEqual([1]);
+    });
+
+    it("stores edits version by version, each marked for the outbox; a recall wins over later edits", async () => {
+      await store.insertMessage(record(1));
+      expect(await store.editMessage(edited(1, 1, 500))).toBe("edited");
+      // The same version again (a racing edit) or a skipped one: refused.
+      expect(await store.editMessage(edited(1, 1, 510))).toBe("stale");
+      expect(await store.editMessage(edited(1, 3, 510))).toBe("stale");
+      expect(await store.editMessage(edited(9, 1, 510))).toBe("not-found");
+      expect((await store.selectMessage(C, 1))?.message).toEqual(edited(1, 1, 500));
+      const [after] = await store.selectMessagesAfter(
+        C,
+        { afterSeq: 0, upToSeq: 0, minTimeMs: 0 },
+        1,
+      );
+      expect(after?.edit?.version).toBe(1);
+      expect(await pendingSeqs(400)).toEqual([]);
+      expect((await store.selectUnpublished(1000, 10)).map((r) => r.message.edit?.version)).toEqual(
+        [1],
+      );
+      expect(await store.editMessage(edited(1, 2, 600))).toBe("edited");
+      // Publishing version 1 (late) leaves version 2's mark; version 2's settles both.
+      await store.markPublished([editKeyOf(`${C}:1`, 1)]);
+      expect(await pendingSeqs(1000)).toEqual([1]);
+      await store.markPublished([editKeyOf(`${C}:1`, 2)]);
+      expect(await pendingSeqs(1e12)).toEqual([]);
+
+      expect(await store.editMessage(edited(1, 3, 700))).toBe("edited");
+      const t = tombstone(1, 800);
+      t.edit = edited(1, 3, 700).edit;
+      expect(await store.recallMessage(t)).toBe("recalled");
+      // The recall supersedes the pending edit: only the tombstone goes out.
+      const pending = await store.selectUnpublished(1e12, 10);
+      expect(pending.map((r) => r.message.recall?.recalledAtMs)).toEqual([800n]);
+      expect(await store.editMessage(edited(1, 4, 900))).toBe("recalled");
+      await store.markPublished([recallKeyOf(`${C}:1`)]);
+      expect(await pendingSeqs(1e12)).toEqual([]);
+    });
+
+    it("publishes a message edited while still in fan-out once, as its latest version", async () => {
+      await store.insertMessage(record(1, { unpublished: true, timeMs: 100 }));
+      await store.editMessage(edited(1, 1, 200));
+      const pending = await store.selectUnpublished(1000, 10);
+      expect(pending.map((r) => [Number(r.message.seq), r.message.edit?.version])).toEqual([
+        [1, 1],
+      ]);
+      await store.markPublished([editKeyOf(`${C}:1`, 1)]);
+      expect(await pendingSeqs(1e12)).toEqual([]);
+    });
+
+    it("marks a recall for the outbox by the recall's time; its key settles the message's own mark", async () => {
+      // Seq 1 still in fan-out (marked); seq 2 published.
+      await store.insertMessage(record(1, { unpublished: true, timeMs: 100 }));
+      await store.insertMessage(record(2, { timeMs: 200 }));
+      await store.recallMessage(tombstone(2, 1000, { timeMs: 200 }));
+      expect(await pendingSeqs(900)).toEqual([1]);
+      const pending = await store.selectUnpublished(2000, 10);
+      expect(seqsOf(pending.map((r) => r.message))).toEqual([1, 2]);
+      expect(pending[1]?.message.recall?.recalledAtMs).toBe(1000n);
+      // Publishing seq 2's original (a late ack) leaves its recall pending.
+      await store.markPublished([`${C}:2`]);
+      expect(await pendingSeqs(2000)).toEqual([1, 2]);
+      await store.markPublished([recallKeyOf(`${C}:2`)]);
+      expect(await pendingSeqs(2000)).toEqual([1]);
+
+      // Recalled while still in fan-out: pending once, as its tombstone; the
+      // recall's publish settles both marks (the original need never go out).
+      await store.recallMessage(tombstone(1, 1100, { timeMs: 100 }));
+      const both = await store.selectUnpublished(2000, 10);
+      expect(both.map((r) => r.message.recall?.recalledAtMs)).toEqual([1100n]);
+      await store.markPublished([recallKeyOf(`${C}:1`)]);
+      expect(await pendingSeqs(1e12)).toEqual([]);
     });
   });
 }

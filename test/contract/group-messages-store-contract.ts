@@ -2,6 +2,7 @@ import { create } from "@bufbuild/protobuf";
 import { beforeEach, describe, expect, it } from "vitest";
 import type { GroupMessageRecord, GroupMessageStore } from "../../src/conversations/group/store.js";
 import { GroupMessageKind, GroupMessageSchema } from "../../src/gen/im/v1/group_pb.js";
+import { MessageRecallSchema } from "../../src/gen/im/v1/recall_pb.js";
 
 const G = "g:1 with spaces";
 
@@ -67,6 +68,15 @@ export function describeGroupMessageStoreContract(
       expect(await store.countGroupUnread(G, "alice", 1, 0)).toBe(2);
       expect(await store.countGroupUnread(G, "alice", 0, 1003)).toBe(1);
       expect(await store.countGroupUnread(G, "bob", 0, 0)).toBe(2);
+      // A recalled message no longer counts.
+      const tombstone = record(6, { from: "carol" }).message;
+      tombstone.body = [];
+      tombstone.recall = create(MessageRecallSchema, {
+        recalledByUserId: "carol",
+        recalledAtMs: 9n,
+      });
+      expect(await store.recallMessage(tombstone)).toBe("recalled");
+      expect(await store.countGroupUnread(G, "alice", 0, 0)).toBe(2);
     });
 
     it("deletes a group's messages and nothing else", async () => {

@@ -1,7 +1,8 @@
-import { create } from "@bufbuild/protobuf";
+import { clone, create } from "@bufbuild/protobuf";
 import { beforeEach, describe, expect, it } from "vitest";
 import type { MessageRecord, MessageStore } from "../../src/conversations/c2c/store.js";
-import { MessageSchema } from "../../src/gen/im/v1/message_pb.js";
+import { type Message, MessageSchema } from "../../src/gen/im/v1/message_pb.js";
+import { MessageEditSchema, MessageRecallSchema } from "../../src/gen/im/v1/recall_pb.js";
 
 const CONV = "c2c:alice:bob";
 
@@ -14,6 +15,14 @@ export function c2cRecord(
   r.message.conversationId = conversationId;
   r.message.messageKey = `${conversationId}:${seq}`;
   return r;
+}
+
+/** `m` recalled by an admin at 5000, content removed. */
+function recalled(m: Message): Message {
+  const t = clone(MessageSchema, m);
+  t.body = [];
+  t.recall = create(MessageRecallSchema, { recalledByUserId: "admin", recalledAtMs: 5000n });
+  return t;
 }
 
 function record(
@@ -229,6 +238,39 @@ export function describeMessageStoreContract(makeStore: () => Promise<MessageSto
       expect(await store.countUnread(CONV, "bob", 1, 0)).toBe(1);
       expect(await store.countUnread(CONV, "bob", 0, 5000)).toBe(1);
       expect(await store.countUnread(CONV, "alice", 0, 0)).toBe(1);
+      // A recalled message no longer counts.
+      await store.recallMessage(recalled(record(1, { to: "bob" }).message));
+      expect(await store.countUnread(CONV, "bob", 0, 0)).toBe(1);
+    });
+
+    it("keeps of one message the latest version as the last message: edits in order, the recall for good", async () => {
+      const base = { ownerUserId: "bob", peerUserId: "alice", conversationId: CONV, timeMs: 200 };
+      const v = (version: number) => {
+        const m = record(2).message;
+        m.edit = create(MessageEditSchema, { version, editedAtMs: BigInt(7000 + version) });
+        return m;
+      };
+      const last = async () => (await store.selectConversation("bob", CONV))?.lastMessage;
+      await store.upsertConversation({ ...base, seq: 2, lastMessage: record(2).message });
+      await store.upsertConversation({ ...base, seq: 2, lastMessage: v(2) });
+      // A late (redelivered) earlier version changes nothing.
+      await store.upsertConversation({ ...base, seq: 2, lastMessage: v(1) });
+      await store.upsertConversation({ ...base, seq: 2, lastMessage: record(2).message });
+      expect((await last())?.edit?.version).toBe(2);
+      const tombstone = recalled(v(2));
+      await store.upsertConversation({ ...base, seq: 2, lastMessage: tombstone });
+      await store.upsertConversation({ ...base, seq: 2, lastMessage: v(3) });
+      expect(await last()).toEqual(tombstone);
+      // A newer message still takes its place.
+      await store.upsertConversation({
+        ...base,
+        seq: 3,
+        lastMessage: record(3).message,
+        timeMs: 300,
+      });
+      expect([(await last())?.seq, (await last())?.recall]).toEqual([3n, undefined]);
+      const entry = await store.selectConversation("bob", CONV);
+      expect([entry?.lastSeq, entry?.updatedAtMs]).toEqual([3, 300]);
     });
 
     it("upserts conversations idempotently and in seq order, listing by recency with a cursor", async () => {

@@ -34,6 +34,7 @@ const EXPECTED: Record<Operation, [string, string, string, string, string]> = {
   modifyMemberProfile: ["XO", "XOA", "XOA", "", "XOA"],
   modifyOwnMemberProfile: ["OAM", "OAM", "OAM", "", "OAM"],
   sendMessage: ["XOAM", "XOAM", "XOAM", "XOAM", "XOAM"],
+  recallOthersMessage: ["XO", "XOA", "XOA", "", "XOA"],
   readHistory: ["XOAM", "XOAM", "XOAM", "", "XOAM"],
   disband: ["X", "XO", "XO", "XO", "XO"],
 };

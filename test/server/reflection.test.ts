@@ -43,6 +43,7 @@ const PUBLIC = [
   "im.v1.AccountService",
   "im.v1.EventService",
   "im.v1.GroupService",
+  "im.v1.MessageLifecycleService",
   "im.v1.MessageService",
   "im.v1.ProfileService",
   "im.v1.PushService",
@@ -163,7 +164,9 @@ describe.each([
       new Set([
         "im/v1/events.proto",
         "im/v1/group.proto",
+        "im/v1/lifecycle.proto",
         "im/v1/message.proto",
+        "im/v1/recall.proto",
         "im/v1/profile.proto",
         "im/v1/relation.proto",
         "im/v1/elements.proto",

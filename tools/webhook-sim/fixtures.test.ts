@@ -21,7 +21,12 @@ describe("fixtures", () => {
     const validate = createBodyValidator();
     for (const f of all) {
       const e = f.request.event;
-      if (e.case === "c2cBeforeSend" || e.case === "groupBeforeSend") {
+      if (
+        e.case === "c2cBeforeSend" ||
+        e.case === "groupBeforeSend" ||
+        e.case === "c2cBeforeEdit" ||
+        e.case === "groupBeforeEdit"
+      ) {
         expect(validate(e.value.body, e.value.cloudCustomData), f.name).toBeUndefined();
       }
     }

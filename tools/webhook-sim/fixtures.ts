@@ -205,6 +205,66 @@ const SAMPLES: [string, EventInit][] = [
       },
     },
   ],
+  [
+    "sender recalled a message",
+    {
+      case: "c2cAfterRecall",
+      value: {
+        fromAccount: "alice",
+        toAccount: "bob",
+        seq: 17n,
+        msgKey: "c2c:alice:bob:17",
+        msgTimeMs: BigInt(BASE_TIME_MS),
+        recalledByAccount: "alice",
+        recalledAtMs: BigInt(BASE_TIME_MS + 30_000),
+      },
+    },
+  ],
+  [
+    "admin recalled a member's message",
+    {
+      case: "groupAfterRecall",
+      value: {
+        groupId: "@TGS#2WORKGROUP",
+        fromAccount: "dave",
+        seq: 102n,
+        msgKey: "@TGS#2WORKGROUP:102",
+        msgTimeMs: BigInt(BASE_TIME_MS),
+        recalledByAccount: "carol",
+        recalledAtMs: BigInt(BASE_TIME_MS + 600_000),
+      },
+    },
+  ],
+  [
+    "sender fixes a typo",
+    {
+      case: "c2cBeforeEdit",
+      value: {
+        fromAccount: "alice",
+        toAccount: "bob",
+        seq: 17n,
+        msgKey: "c2c:alice:bob:17",
+        body: [text("hello, bob")],
+        editVersion: 1,
+        editorAccount: "alice",
+      },
+    },
+  ],
+  [
+    "edit to a word apps often filter",
+    {
+      case: "groupBeforeEdit",
+      value: {
+        groupId: "@TGS#2WORKGROUP",
+        fromAccount: "carol",
+        seq: 101n,
+        msgKey: "@TGS#2WORKGROUP:101",
+        body: [text("standup moved, buy cheap followers at spam.example")],
+        editVersion: 2,
+        editorAccount: "carol",
+      },
+    },
+  ],
 ];
 
 /** The built-in sample events, one or more per event type, in a stable order. */

@@ -220,6 +220,7 @@ function eventFacts(request: WebhookRequest): {
   switch (e.case) {
     case "c2cBeforeSend":
     case "c2cAfterSend":
+    case "c2cBeforeEdit":
       return {
         sender: e.value.fromAccount,
         recipient: e.value.toAccount,
@@ -228,6 +229,7 @@ function eventFacts(request: WebhookRequest): {
       };
     case "groupBeforeSend":
     case "groupAfterSend":
+    case "groupBeforeEdit":
       return {
         sender: e.value.fromAccount,
         recipient: "",
@@ -332,6 +334,8 @@ function originalBody(request: WebhookRequest): MessageElement[] {
   const e = request.event;
   return e.case === "c2cBeforeSend" ||
     e.case === "groupBeforeSend" ||
+    e.case === "c2cBeforeEdit" ||
+    e.case === "groupBeforeEdit" ||
     e.case === "c2cAfterSend" ||
     e.case === "groupAfterSend"
     ? e.value.body

@@ -212,6 +212,14 @@ function who(request: WebhookRequest): string {
     case "groupBeforeSend":
     case "groupAfterSend":
       return `${e.value.fromAccount}→${e.value.groupId}`;
+    case "c2cBeforeEdit":
+      return `${e.value.editorAccount}✎${e.value.fromAccount}→${e.value.toAccount}`;
+    case "groupBeforeEdit":
+      return `${e.value.editorAccount}✎${e.value.fromAccount}→${e.value.groupId}`;
+    case "c2cAfterRecall":
+      return `${e.value.recalledByAccount}↺${e.value.fromAccount}→${e.value.toAccount}`;
+    case "groupAfterRecall":
+      return `${e.value.recalledByAccount}↺${e.value.fromAccount}→${e.value.groupId}`;
     case undefined:
       return "";
     default:

@@ -87,6 +87,28 @@ describe("webhook-sim trigger", () => {
     },
   );
 
+  it("c2c-after-recall reaches the endpoint", async () => {
+    const result = await trigger("c2c.after-recall", "--from", "rfrom", "--to", "rto");
+    expect([result.stderr, result.code]).toEqual(["", 0]);
+    const event = decodeWebhookRequest((await arrived("c2c-after-recall")).body).event;
+    expect(event.case === "c2cAfterRecall" && event.value.recalledByAccount).toBe(ADMIN);
+  });
+
+  it("c2c-before-edit reaches the endpoint", async () => {
+    const result = await trigger(
+      "c2c.before-edit",
+      "--from",
+      "efrom",
+      "--to",
+      "eto",
+      "--text",
+      "hi",
+    );
+    expect([result.stderr, result.code]).toEqual(["", 0]);
+    const event = decodeWebhookRequest((await arrived("c2c-before-edit")).body).event;
+    expect(event.case === "c2cBeforeEdit" && event.value.editVersion).toBe(1);
+  });
+
   it("an unknown event is a usage error", async () => {
     expect((await trigger("c2c.sent")).code).toBe(2);
   });

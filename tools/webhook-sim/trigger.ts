@@ -110,6 +110,24 @@ export async function runTrigger(o: TriggerOptions): Promise<void> {
     return groupId;
   };
 
+  /** Sends, then recalls what was sent (as the app admin). */
+  const recall = async (conversationType: string, conversationId: string, seq: unknown) => {
+    await call("MessageLifecycleService/RecallMessage", { conversationType, conversationId, seq });
+    o.log(`recalled ${conversationId} seq ${String(seq)}`);
+  };
+
+  /** Edits what was just sent (as the app admin): the text gets " (edited)". */
+  const edit = async (conversationType: string, conversationId: string, seq: unknown) => {
+    const edited = [{ text: { text: `${o.text} (edited)` } }];
+    await call("MessageLifecycleService/EditMessage", {
+      conversationType,
+      conversationId,
+      seq,
+      body: edited,
+    });
+    o.log(`edited ${conversationId} seq ${String(seq)}`);
+  };
+
   switch (o.event) {
     case "c2c-before-send":
     case "c2c-after-send": {
@@ -156,6 +174,48 @@ export async function runTrigger(o: TriggerOptions): Promise<void> {
         userIds: [o.to],
       });
       o.log(`${o.to} ${join ? "added to" : "removed from"} group ${o.group}`);
+      return;
+    }
+    case "c2c-after-recall": {
+      await ensureAccounts([o.from, o.to]);
+      const sent = await call("MessageService/SendMessage", {
+        fromUserId: o.from,
+        toUserId: o.to,
+        body,
+      });
+      await recall("CONVERSATION_TYPE_C2C", String(sent.conversationId), sent.seq);
+      return;
+    }
+    case "group-after-recall": {
+      await ensureAccounts([o.from]);
+      await ensureGroup();
+      const sent = await call("GroupService/SendGroupMessage", {
+        groupId: o.group,
+        fromUserId: o.from,
+        body,
+      });
+      await recall("CONVERSATION_TYPE_GROUP", o.group, sent.seq);
+      return;
+    }
+    case "c2c-before-edit": {
+      await ensureAccounts([o.from, o.to]);
+      const sent = await call("MessageService/SendMessage", {
+        fromUserId: o.from,
+        toUserId: o.to,
+        body,
+      });
+      await edit("CONVERSATION_TYPE_C2C", String(sent.conversationId), sent.seq);
+      return;
+    }
+    case "group-before-edit": {
+      await ensureAccounts([o.from]);
+      await ensureGroup();
+      const sent = await call("GroupService/SendGroupMessage", {
+        groupId: o.group,
+        fromUserId: o.from,
+        body,
+      });
+      await edit("CONVERSATION_TYPE_GROUP", o.group, sent.seq);
       return;
     }
     case "group-after-disband": {

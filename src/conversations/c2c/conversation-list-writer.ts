@@ -1,5 +1,5 @@
 import { createGroupCommit } from "../group-commit.js";
-import type { ConversationUpdate, MessageStore } from "./store.js";
+import { type ConversationUpdate, lastMessageRank, type MessageStore } from "./store.js";
 
 /**
  * Conversation-list updates of fanned-out messages, group-committed: the
@@ -26,8 +26,17 @@ export function createConversationListWriter(deps: {
   return { record: (update) => commit.submit(update) };
 }
 
+/** Whether `u` supersedes `kept`: a higher seq, or a later version of the same message. */
+const supersedes = (u: ConversationUpdate, kept: ConversationUpdate): boolean =>
+  u.seq > kept.seq ||
+  (u.seq === kept.seq &&
+    u.lastMessage !== undefined &&
+    kept.lastMessage !== undefined &&
+    lastMessageRank(u.lastMessage) > lastMessageRank(kept.lastMessage));
+
 /**
- * Keeps the highest seq per (owner, conversation). An update without a last
+ * Keeps the highest seq per (owner, conversation), and of one message its
+ * latest version (edit, recall). An update without a last
  * message does not replace the last message an older one carries, so the
  * newest update carrying one is kept beside it.
  */
@@ -38,7 +47,7 @@ export function mergeConversationUpdates(
   for (const u of updates) {
     const key = `${u.ownerUserId}\n${u.conversationId}\n${u.lastMessage === undefined ? "-" : "m"}`;
     const kept = newest.get(key);
-    if (kept === undefined || u.seq > kept.seq) newest.set(key, u);
+    if (kept === undefined || supersedes(u, kept)) newest.set(key, u);
   }
   const merged: ConversationUpdate[] = [];
   for (const [key, u] of newest) {

@@ -6,6 +6,7 @@ import { assertUserId } from "../../common/user-id.js";
 import { ErrorReason, invalidArgument, invalidField, notFound } from "../../errors/domain-error.js";
 import { PushJobSchema } from "../../gen/im/internal/v1/push_pb.js";
 import { SubscribeResponseSchema } from "../../gen/im/v1/events_pb.js";
+import { ConversationType } from "../../gen/im/v1/lifecycle_pb.js";
 import {
   type Message,
   MessageSchema,
@@ -20,7 +21,14 @@ import { checkAdminOptions, MAX_CLIENT_MESSAGE_ID_BYTES } from "../send-steps.js
 import { bodyProblem, type MessageLimits, validateMessage } from "../validate-body.js";
 import { c2cConversationId } from "./conversation-id.js";
 import { createConversationListWriter } from "./conversation-list-writer.js";
+import { c2cBeforeEditEvent, c2cEdited, deliverC2cEdited } from "./edit.js";
 import { decodeFanoutEvent, encodeFanoutEvent } from "./fanout-event.js";
+import {
+  c2cAfterRecallEvent,
+  c2cRecallAccess,
+  c2cTombstone,
+  deliverC2cRecalled,
+} from "./recall.js";
 import type { C2CSendPolicy } from "./send-policy.js";
 import type { MessageRecord, MessageStore } from "./store.js";
 
@@ -55,6 +63,32 @@ export type C2cKind = ConversationKind<
 export function createC2cKind(deps: C2cKindDeps): C2cKind {
   const { store, clock } = deps;
   const lists = createConversationListWriter({ store, maxBatch: deps.writeBatchMax });
+  /** Both users' conversation lists take the message (or a later version of it). */
+  const recordInLists = async (message: Message, event: { noLastMessage?: boolean }) => {
+    const seq = Number(message.seq);
+
+    const timeMs = Number(message.timeMs);
+    const lastMessage = event.noLastMessage ? undefined : message;
+    const { conversationId } = message;
+    await Promise.all([
+      lists.record({
+        ownerUserId: message.toUserId,
+        conversationId,
+        peerUserId: message.fromUserId,
+        seq,
+        lastMessage,
+        timeMs,
+      }),
+      lists.record({
+        ownerUserId: message.fromUserId,
+        conversationId,
+        peerUserId: message.toUserId,
+        seq,
+        lastMessage,
+        timeMs,
+      }),
+    ]);
+  };
   return {
     name: "c2c",
     subject: deps.subject,
@@ -162,31 +196,28 @@ export function createC2cKind(deps: C2cKindDeps): C2cKind {
         audience: { case: "users", value: { userIds: [message.toUserId] } },
       });
     },
-    async onFanout(message, event) {
-      const seq = Number(message.seq);
-      const timeMs = Number(message.timeMs);
-      const lastMessage = event.noLastMessage ? undefined : message;
-      const { conversationId } = message;
-      await Promise.all([
-        lists.record({
-          ownerUserId: message.toUserId,
-          conversationId,
-          peerUserId: message.fromUserId,
-          seq,
-          lastMessage,
-          timeMs,
-        }),
-        lists.record({
-          ownerUserId: message.fromUserId,
-          conversationId,
-          peerUserId: message.toUserId,
-          seq,
-          lastMessage,
-          timeMs,
-        }),
-      ]);
-    },
+    onFanout: (message, event) => recordInLists(message, event),
     afterSendEvent,
+
+    conversationType: ConversationType.C2C,
+    recallAccess: c2cRecallAccess,
+    tombstoneOf: c2cTombstone,
+    deliverRecalled: (tombstone) => deliverC2cRecalled(deps.live, tombstone),
+    // The tombstone, or an edit's version, takes the message's place in the
+    // lists as the message does (its own fan-out may never have run: still in
+    // the outbox when recalled or edited); the lists rank a message's versions.
+    onRecallFanout(tombstone, event) {
+      return recordInLists(tombstone, event);
+    },
+    afterRecallEvent: c2cAfterRecallEvent,
+
+    editedOf: c2cEdited,
+    beforeEditEvent: c2cBeforeEditEvent,
+    deliverEdited: (edited) => deliverC2cEdited(deps.live, edited),
+    onEditFanout(edited, event) {
+      return recordInLists(edited, event);
+    },
+
     encodeEvent: encodeFanoutEvent,
     decodeEvent: decodeFanoutEvent,
   };

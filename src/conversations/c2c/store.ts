@@ -7,6 +7,12 @@ export interface MessageRecord extends StoredMessage<Message> {
   noLastMessage: boolean;
 }
 
+/** Above any edit version: a recalled message's tombstone outranks all its versions. */
+const RECALLED_RANK = 2 ** 31;
+/** The order of one message's versions in the conversation lists: original, edits, tombstone. */
+export const lastMessageRank = (m: Message): number =>
+  m.recall !== undefined ? RECALLED_RANK : (m.edit?.version ?? 0);
+
 /** `count` seqs of one conversation. */
 export interface SeqRangeRequest {
   conversationId: string;
@@ -67,7 +73,9 @@ export interface MessageStore extends ClaimStore, ConversationMessageStore<Messa
 
   /**
    * Records a fanned-out message in the owner's conversation. Idempotent and
-   * order-proof: a seq at or below the stored lastSeq changes nothing.
+   * order-proof: lastSeq and the time only grow, and the last message is the
+   * highest of the stored one and `lastMessage` by (seq, `lastMessageRank`),
+   * so a message's edits replace it in order and its recall for good.
    * `lastMessage` undefined keeps the previous last message.
    */
   upsertConversation(update: ConversationUpdate): Promise<void>;

@@ -20,6 +20,7 @@ import {
   type SendGroupMessageResponse,
   SendGroupMessageResponseSchema,
 } from "../../gen/im/v1/group_pb.js";
+import { ConversationType } from "../../gen/im/v1/lifecycle_pb.js";
 import { requireAllowed } from "../../groups/actor.js";
 import type { GroupConfig } from "../../groups/config.js";
 import type { Actor } from "../../groups/group-types.js";
@@ -33,9 +34,16 @@ import { type GroupAccessDeps, loadGroupAccess } from "./access.js";
 import { groupAfterSendEvent } from "./after-send-event.js";
 import { groupDedupKey } from "./dedup-key.js";
 import { deliverGroupMessage } from "./delivery.js";
+import { deliverGroupEdited, groupBeforeEditEvent, groupEdited } from "./edit.js";
 import { decodeGroupFanoutEvent, encodeGroupFanoutEvent } from "./fanout-event.js";
 import { groupPushJob } from "./push-job.js";
 import type { GroupRateLimiter } from "./rate-limiter.js";
+import {
+  deliverGroupRecalled,
+  groupAfterRecallEvent,
+  groupRecallAccess,
+  groupTombstone,
+} from "./recall.js";
 import type { GroupMessageRecord, GroupMessageStore } from "./store.js";
 
 export interface GroupKindDeps extends GroupAccessDeps {
@@ -229,6 +237,17 @@ export function createGroupKind(deps: GroupKindDeps): GroupKind {
       deliverGroupMessage(deps.live, message, skipSyncToSender ? message.fromUserId : undefined),
     afterSendEvent: groupAfterSendEvent,
     pushJob: groupPushJob,
+
+    conversationType: ConversationType.GROUP,
+    recallAccess: (caller, groupId) => groupRecallAccess(deps, caller, groupId),
+    tombstoneOf: groupTombstone,
+    deliverRecalled: (tombstone) => deliverGroupRecalled(deps.live, tombstone),
+    afterRecallEvent: groupAfterRecallEvent,
+
+    editedOf: groupEdited,
+    beforeEditEvent: groupBeforeEditEvent,
+    deliverEdited: (edited) => deliverGroupEdited(deps.live, edited),
+
     encodeEvent: encodeGroupFanoutEvent,
     decodeEvent: decodeGroupFanoutEvent,
   };

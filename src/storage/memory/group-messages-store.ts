@@ -6,6 +6,7 @@ import {
   GroupMessageKind,
   GroupMessageSchema,
 } from "../../gen/im/v1/group_pb.js";
+import { createMemoryOutboxMarks } from "./outbox-marks.js";
 
 /** Single-process GroupMessageStore; same semantics as MongoDB, nothing survives a restart. */
 export function createMemoryGroupMessageStore(): GroupMessageStore {
@@ -21,8 +22,20 @@ export function createMemoryGroupMessageStore(): GroupMessageStore {
   const inGroup = (groupId: string) => [...(groups.get(groupId)?.values() ?? [])];
   const seqOf = (r: GroupMessageRecord) => Number(r.message.seq);
   const timeOf = (r: GroupMessageRecord) => Number(r.message.timeMs);
+  const marks = createMemoryOutboxMarks<GroupMessage, GroupMessageRecord>(byKey, copy, (m) =>
+    clone(GroupMessageSchema, m),
+  );
 
   return {
+    markPublished: marks.markPublished,
+    selectUnpublished: marks.selectUnpublished,
+    countUnpublished: marks.countUnpublished,
+    recallMessage: marks.recallMessage,
+    editMessage: marks.editMessage,
+    async selectMessage(groupId, seq) {
+      const r = groups.get(groupId)?.get(seq);
+      return r && copy(r);
+    },
     appendMessages(records) {
       return appendOneByOne(records, (r) => this.insertMessage(r));
     },
@@ -42,24 +55,6 @@ export function createMemoryGroupMessageStore(): GroupMessageStore {
     async selectMessageByDedupKey(dedupKey, sinceMs) {
       const found = byDedupKey.get(dedupKey);
       return found && timeOf(found) >= sinceMs ? copy(found) : undefined;
-    },
-    async markPublished(keys) {
-      for (const key of keys) {
-        const r = byKey.get(key);
-        if (r) r.unpublished = false;
-      }
-    },
-    async selectUnpublished(beforeMs, limit) {
-      return [...byKey.values()]
-        .filter((r) => r.unpublished && timeOf(r) < beforeMs)
-        .sort((a, b) => timeOf(a) - timeOf(b))
-        .slice(0, limit)
-        .map(copy);
-    },
-    async countUnpublished(beforeMs) {
-      let n = 0;
-      for (const r of byKey.values()) if (r.unpublished && timeOf(r) < beforeMs) n++;
-      return n;
     },
     async selectMessagesAfter(groupId, { afterSeq, upToSeq, minTimeMs }, limit) {
       return inGroup(groupId)
@@ -91,6 +86,7 @@ export function createMemoryGroupMessageStore(): GroupMessageStore {
           timeOf(r) >= minTimeMs &&
           r.message.kind === GroupMessageKind.NORMAL &&
           !r.message.noUnread &&
+          r.message.recall === undefined &&
           r.message.fromUserId !== owner,
       ).length;
     },

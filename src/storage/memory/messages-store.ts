@@ -1,11 +1,13 @@
 import { clone } from "@bufbuild/protobuf";
-import type {
-  ConversationRecord,
-  MessageRecord,
-  MessageStore,
+import {
+  type ConversationRecord,
+  lastMessageRank,
+  type MessageRecord,
+  type MessageStore,
 } from "../../conversations/c2c/store.js";
 import { appendOneByOne, SeqTakenError } from "../../conversations/store.js";
-import { MessageSchema } from "../../gen/im/v1/message_pb.js";
+import { type Message, MessageSchema } from "../../gen/im/v1/message_pb.js";
+import { createMemoryOutboxMarks } from "./outbox-marks.js";
 
 /** Single-process MessageStore; same semantics as MongoDB, nothing survives a restart. */
 export function createMemoryMessageStore(): MessageStore {
@@ -23,8 +25,20 @@ export function createMemoryMessageStore(): MessageStore {
   const inConversation = (conversationId: string) => [
     ...(messages.get(conversationId)?.values() ?? []),
   ];
+  const marks = createMemoryOutboxMarks<Message, MessageRecord>(byKey, copy, (m) =>
+    clone(MessageSchema, m),
+  );
 
   return {
+    markPublished: marks.markPublished,
+    selectUnpublished: marks.selectUnpublished,
+    countUnpublished: marks.countUnpublished,
+    recallMessage: marks.recallMessage,
+    editMessage: marks.editMessage,
+    async selectMessage(conversationId, seq) {
+      const r = messages.get(conversationId)?.get(seq);
+      return r && copy(r);
+    },
     claimDedupKeys(requests) {
       return Promise.all(requests.map((r) => this.claimDedupKey(r.key, r.nowMs, r.windowMs)));
     },
@@ -88,24 +102,6 @@ export function createMemoryMessageStore(): MessageStore {
       conv.set(Number(seq), stored);
       byKey.set(messageKey, stored);
     },
-    async markPublished(keys) {
-      for (const key of keys) {
-        const r = byKey.get(key);
-        if (r) r.unpublished = false;
-      }
-    },
-    async selectUnpublished(beforeMs, limit) {
-      return [...byKey.values()]
-        .filter((r) => r.unpublished && Number(r.message.timeMs) < beforeMs)
-        .sort((a, b) => Number(a.message.timeMs - b.message.timeMs))
-        .slice(0, limit)
-        .map(copy);
-    },
-    async countUnpublished(beforeMs) {
-      let n = 0;
-      for (const r of byKey.values()) if (r.unpublished && Number(r.message.timeMs) < beforeMs) n++;
-      return n;
-    },
     async selectMessagesAfter(conversationId, { afterSeq, upToSeq, minTimeMs }, limit) {
       return inConversation(conversationId)
         .map((r) => r.message)
@@ -140,21 +136,32 @@ export function createMemoryMessageStore(): MessageStore {
     async countUnread(conversationId, owner, afterSeq, minTimeMs) {
       return inConversation(conversationId).filter(
         ({ message: m }) =>
-          m.toUserId === owner && !m.noUnread && m.seq > afterSeq && Number(m.timeMs) >= minTimeMs,
+          m.toUserId === owner &&
+          !m.noUnread &&
+          m.recall === undefined &&
+          m.seq > afterSeq &&
+          Number(m.timeMs) >= minTimeMs,
       ).length;
     },
     async upsertConversation(u) {
       const key = convKey(u.ownerUserId, u.conversationId);
       const existing = conversations.get(key);
-      if (existing !== undefined && existing.lastSeq >= u.seq) return;
+      // The same order as MongoDB's $max on (seq, rank, message).
+      const last = existing?.lastMessage;
+      const newer =
+        u.lastMessage !== undefined &&
+        (last === undefined ||
+          u.lastMessage.seq > last.seq ||
+          (u.lastMessage.seq === last.seq &&
+            lastMessageRank(u.lastMessage) > lastMessageRank(last)));
       conversations.set(key, {
         ownerUserId: u.ownerUserId,
         conversationId: u.conversationId,
-        peerUserId: u.peerUserId,
-        lastSeq: u.seq,
-        lastMessage: u.lastMessage ? clone(MessageSchema, u.lastMessage) : existing?.lastMessage,
+        peerUserId: existing?.peerUserId ?? u.peerUserId,
+        lastSeq: Math.max(existing?.lastSeq ?? 0, u.seq),
+        lastMessage: newer && u.lastMessage ? clone(MessageSchema, u.lastMessage) : last,
         readSeq: existing?.readSeq ?? 0,
-        updatedAtMs: u.timeMs,
+        updatedAtMs: Math.max(existing?.updatedAtMs ?? 0, u.timeMs),
       });
     },
     async selectConversations(owner, after, limit) {

@@ -1,7 +1,7 @@
 import { fromJson, type JsonValue, toJson } from "@bufbuild/protobuf";
 import type { Db } from "mongodb";
 import type { GroupMessageRecord, GroupMessageStore } from "../../conversations/group/store.js";
-import { SeqTakenError } from "../../conversations/store.js";
+import { messageKeyOf, SeqTakenError } from "../../conversations/store.js";
 import {
   type GroupMessage,
   GroupMessageKind,
@@ -22,6 +22,10 @@ interface GroupMessageDoc {
   dedupKey: string | null;
   skipAfterSendWebhook: boolean;
   skipSyncToSender: boolean;
+  /** Set once recalled (`message` is then the tombstone); absent before. */
+  recalled?: boolean;
+  /** The latest edit's version (`message` is that version); absent before the first edit. */
+  editVersion?: number;
   /** The message in proto JSON, so it reads naturally in the database. */
   message: JsonValue;
   /** For a TTL index on real MongoDB; reads enforce retention regardless. */
@@ -99,6 +103,31 @@ export async function createMongoGroupMessageStore(
         return doc === null ? undefined : toRecord(doc, await outbox.has(doc._id));
       }),
     markPublished: (keys) => guard(() => outbox.remove(keys)),
+    selectMessage: (groupId, seq) =>
+      guard(async () => {
+        const doc = await messages.findOne({ _id: messageKeyOf(groupId, seq) });
+        return doc === null ? undefined : toRecord(doc, false);
+      }),
+    recallMessage: (tombstone) =>
+      guard(() =>
+        outbox.recall(
+          tombstone.messageKey,
+          Number(tombstone.recall?.recalledAtMs ?? 0),
+          tombstone.edit?.version ?? 0,
+          {
+            recalled: true,
+            message: toJson(GroupMessageSchema, tombstone),
+          },
+        ),
+      ),
+    editMessage: (edited) =>
+      guard(() => {
+        const version = edited.edit?.version ?? 0;
+        return outbox.edit(edited.messageKey, version, Number(edited.edit?.editedAtMs ?? 0), {
+          editVersion: version,
+          message: toJson(GroupMessageSchema, edited),
+        });
+      }),
     selectUnpublished: (beforeMs, limit) =>
       guard(async () => (await outbox.pending(beforeMs, limit)).map((d) => toRecord(d, true))),
     countUnpublished: (beforeMs) => guard(() => outbox.count(beforeMs)),
@@ -138,6 +167,7 @@ export async function createMongoGroupMessageStore(
           timeMs: { $gte: minTimeMs },
           kind: GroupMessageKind.NORMAL,
           noUnread: false,
+          recalled: { $ne: true },
           fromUserId: { $ne: owner },
         }),
       ),

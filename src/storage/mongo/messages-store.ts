@@ -1,12 +1,13 @@
 import { fromJson, type JsonValue, toJson } from "@bufbuild/protobuf";
 import type { Db } from "mongodb";
-import type {
-  ConversationRecord,
-  ConversationUpdate,
-  MessageRecord,
-  MessageStore,
+import {
+  type ConversationRecord,
+  type ConversationUpdate,
+  lastMessageRank,
+  type MessageRecord,
+  type MessageStore,
 } from "../../conversations/c2c/store.js";
-import { type DedupClaim, SeqTakenError } from "../../conversations/store.js";
+import { type DedupClaim, messageKeyOf, SeqTakenError } from "../../conversations/store.js";
 import { type Message, MessageSchema } from "../../gen/im/v1/message_pb.js";
 import type { MongoCapabilities } from "./capabilities.js";
 import { bulkWriteErrorsOf, guard, isDuplicateKey, isDuplicateWriteError } from "./guard.js";
@@ -32,6 +33,10 @@ interface MessageDoc {
   skipAfterSendWebhook: boolean;
   skipSyncToSender: boolean;
   noLastMessage: boolean;
+  /** Set once recalled (`message` is then the tombstone); absent before. */
+  recalled?: boolean;
+  /** The latest edit's version (`message` is that version); absent before the first edit. */
+  editVersion?: number;
   /** The message in proto JSON, so it reads naturally in the database. */
   message: JsonValue;
   /** For a TTL index on real MongoDB; reads enforce retention regardless. */
@@ -43,8 +48,11 @@ interface ConversationDoc {
   conversationId: string;
   peerUserId: string;
   lastSeq: number;
-  /** seq first: `$max` compares documents field by field, so the newest seq wins. */
-  last?: { seq: number; message: JsonValue };
+  /**
+   * seq, then rank (`lastMessageRank`): `$max` compares documents field by
+   * field, so the newest seq wins, and of one message its latest version.
+   */
+  last?: { seq: number; rank?: number; message: JsonValue };
   readSeq: number;
   updatedAtMs: number;
 }
@@ -163,7 +171,13 @@ export async function createMongoMessageStore(
         lastSeq: u.seq,
         updatedAtMs: u.timeMs,
         ...(u.lastMessage
-          ? { last: { seq: u.seq, message: toJson(MessageSchema, u.lastMessage) } }
+          ? {
+              last: {
+                seq: u.seq,
+                rank: lastMessageRank(u.lastMessage),
+                message: toJson(MessageSchema, u.lastMessage),
+              },
+            }
           : {}),
       },
       $setOnInsert: {
@@ -291,6 +305,31 @@ export async function createMongoMessageStore(
         }
       }),
     markPublished: (keys) => guard(() => outbox.remove(keys)),
+    selectMessage: (conversationId, seq) =>
+      guard(async () => {
+        const doc = await messages.findOne({ _id: messageKeyOf(conversationId, seq) });
+        return doc === null ? undefined : toRecord(doc, false);
+      }),
+    recallMessage: (tombstone) =>
+      guard(() =>
+        outbox.recall(
+          tombstone.messageKey,
+          Number(tombstone.recall?.recalledAtMs ?? 0),
+          tombstone.edit?.version ?? 0,
+          {
+            recalled: true,
+            message: toJson(MessageSchema, tombstone),
+          },
+        ),
+      ),
+    editMessage: (edited) =>
+      guard(() => {
+        const version = edited.edit?.version ?? 0;
+        return outbox.edit(edited.messageKey, version, Number(edited.edit?.editedAtMs ?? 0), {
+          editVersion: version,
+          message: toJson(MessageSchema, edited),
+        });
+      }),
     selectUnpublished: (beforeMs, limit) =>
       guard(async () => (await outbox.pending(beforeMs, limit)).map((d) => toRecord(d, true))),
     countUnpublished: (beforeMs) => guard(() => outbox.count(beforeMs)),
@@ -329,6 +368,7 @@ export async function createMongoMessageStore(
           seq: { $gt: afterSeq },
           toUserId: owner,
           noUnread: false,
+          recalled: { $ne: true },
           timeMs: { $gte: minTimeMs },
         }),
       ),

@@ -1,5 +1,13 @@
 import type { Collection, Db, Filter, OptionalUnlessRequiredId } from "mongodb";
-import type { AppendResult } from "../../conversations/store.js";
+import {
+  type AppendResult,
+  type EditOutcome,
+  editKeyOf,
+  keysSettledBy,
+  parseOutboxKey,
+  type RecallOutcome,
+  recallKeyOf,
+} from "../../conversations/store.js";
 import { bulkWriteErrorsOf, isDuplicateKey, isDuplicateWriteError } from "./guard.js";
 
 /** What became of one document of `insertMany`. */
@@ -35,6 +43,7 @@ export async function insertEach<T extends { _id: string }>(
 }
 
 interface OutboxDoc {
+  /** The message key, or its recall's or an edit's key (`outboxKeyOf`). */
   _id: string;
   timeMs: number;
 }
@@ -45,11 +54,9 @@ interface OutboxDoc {
  * outbox, so recovery reads a small collection, and every hot-path write
  * filters on _id alone (the one filter FerretDB v1 serves from an index).
  */
-export async function createOutboxCollection<D extends { _id: string; timeMs: number }>(
-  db: Db,
-  name: string,
-  messages: Collection<D>,
-) {
+export async function createOutboxCollection<
+  D extends { _id: string; timeMs: number; recalled?: boolean; editVersion?: number },
+>(db: Db, name: string, messages: Collection<D>) {
   const outbox = db.collection<OutboxDoc>(name);
   await outbox.createIndex({ timeMs: 1 });
   const byId = (id: string) => ({ _id: id }) as Filter<D>;
@@ -119,9 +126,73 @@ export async function createOutboxCollection<D extends { _id: string; timeMs: nu
       if (orphaned.length > 0) await outbox.deleteMany({ _id: { $in: orphaned } });
       return outcomes;
     },
-    /** Clears the entries of published messages; unknown keys are ignored. */
+    /** Clears the entries of published keys and those each settles (`keysSettledBy`). */
     async remove(keys: readonly string[]): Promise<void> {
-      if (keys.length > 0) await outbox.deleteMany({ _id: { $in: [...keys] } });
+      const ids = new Set(keys.flatMap(keysSettledBy));
+      if (ids.size > 0) await outbox.deleteMany({ _id: { $in: [...ids] } });
+    },
+    /**
+     * Replaces a message with its recalled form (`update`, which must set
+     * `recalled: true`) unless already recalled. The recall's entry goes
+     * first, as an insert's does: a crash between the two leaves an entry
+     * whose message is not recalled, which `pending` drops. The entries of
+     * the message's edits up to `editVersion` go: a recalled message's edits
+     * are never published.
+     */
+    async recall(
+      id: string,
+      recalledAtMs: number,
+      editVersion: number,
+      update: Partial<D>,
+    ): Promise<RecallOutcome> {
+      try {
+        await outbox.insertOne({ _id: recallKeyOf(id), timeMs: recalledAtMs });
+      } catch (err) {
+        // A racing recall's entry: the update below decides which one recalled.
+        if (!isDuplicateKey(err)) throw err;
+      }
+      const filter = { _id: id, recalled: { $ne: true } } as Filter<D>;
+      const result = await messages.updateOne(filter, { $set: update });
+      if (result.matchedCount === 1) {
+        if (editVersion > 0) {
+          const edits = Array.from({ length: editVersion }, (_, i) => editKeyOf(id, i + 1));
+          await outbox.deleteMany({ _id: { $in: edits } });
+        }
+        return "recalled";
+      }
+      if ((await messages.findOne(byId(id))) !== null) return "already-recalled";
+      await outbox.deleteOne({ _id: recallKeyOf(id) });
+      return "not-found";
+    },
+    /**
+     * Replaces a message with its edited form (`update`, which must set
+     * `editVersion: version`) if it is not recalled and stands at version - 1.
+     * The edit's entry goes first (a crash leaves an entry `pending` drops).
+     */
+    async edit(
+      id: string,
+      version: number,
+      editedAtMs: number,
+      update: Partial<D>,
+    ): Promise<EditOutcome> {
+      const entry = editKeyOf(id, version);
+      try {
+        await outbox.insertOne({ _id: entry, timeMs: editedAtMs });
+      } catch (err) {
+        // A racing edit to the same version: the update below decides.
+        if (!isDuplicateKey(err)) throw err;
+      }
+      const atVersion = version === 1 ? { $exists: false } : version - 1;
+      const filter = { _id: id, recalled: { $ne: true }, editVersion: atVersion } as Filter<D>;
+      const result = await messages.updateOne(filter, { $set: update });
+      if (result.matchedCount === 1) return "edited";
+      const doc = (await messages.findOne(byId(id))) as D | null;
+      // Not ours to keep: the entry of a lost race is the winner's only if it stored this version.
+      if (doc === null || doc.recalled === true || (doc.editVersion ?? 0) < version) {
+        await outbox.deleteOne({ _id: entry });
+      }
+      if (doc === null) return "not-found";
+      return doc.recalled === true ? "recalled" : "stale";
     },
     async has(key: string): Promise<boolean> {
       return (await outbox.findOne({ _id: key })) !== null;
@@ -130,8 +201,10 @@ export async function createOutboxCollection<D extends { _id: string; timeMs: nu
     count: (beforeMs: number): Promise<number> =>
       outbox.countDocuments({ timeMs: { $lt: beforeMs } }),
     /**
-     * Messages still pending with time before `beforeMs`, oldest first. Entries
-     * whose message was never stored (nothing was acked) are dropped.
+     * Messages still pending with time before `beforeMs`, oldest first, each
+     * once. Entries whose message was never stored (nothing was acked), recall
+     * entries whose message was never recalled, and edit entries whose edit
+     * was never stored or whose message was recalled, are dropped.
      */
     async pending(beforeMs: number, limit: number): Promise<D[]> {
       const entries = await outbox
@@ -141,9 +214,14 @@ export async function createOutboxCollection<D extends { _id: string; timeMs: nu
         .toArray();
       const found: D[] = [];
       for (const entry of entries) {
-        const doc = (await messages.findOne(byId(entry._id))) as D | null;
-        if (doc === null) await outbox.deleteOne({ _id: entry._id });
-        else found.push(doc);
+        const key = parseOutboxKey(entry._id);
+        const doc = (await messages.findOne(byId(key.messageKey))) as D | null;
+        const orphan =
+          doc === null ||
+          (key.stage === "recall" && doc.recalled !== true) ||
+          (key.stage === "edit" && (doc.recalled === true || (doc.editVersion ?? 0) < key.version));
+        if (orphan) await outbox.deleteOne({ _id: entry._id });
+        else if (!found.some((d) => d._id === doc._id)) found.push(doc);
       }
       return found;
     },

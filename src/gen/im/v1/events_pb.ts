@@ -6,6 +6,8 @@ import type { GenEnum, GenFile, GenMessage, GenService } from "@bufbuild/protobu
 import { enumDesc, fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
 import type { GroupMessage, GroupReadReceipt, JoinApplication } from "./group_pb.js";
 import { file_im_v1_group } from "./group_pb.js";
+import type { MessageEdited, MessageRecalled } from "./lifecycle_pb.js";
+import { file_im_v1_lifecycle } from "./lifecycle_pb.js";
 import type { Message as Message$1 } from "./message_pb.js";
 import { file_im_v1_message } from "./message_pb.js";
 import type { ProfileChanged } from "./profile_pb.js";
@@ -18,7 +20,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file im/v1/events.proto.
  */
 export const file_im_v1_events: GenFile = /*@__PURE__*/
-  fileDesc("ChJpbS92MS9ldmVudHMucHJvdG8SBWltLnYxIkgKEFN1YnNjcmliZVJlcXVlc3QSIQoIcGxhdGZvcm0YASABKA4yDy5pbS52MS5QbGF0Zm9ybRIRCglkZXZpY2VfaWQYAiABKAkizwQKEVN1YnNjcmliZVJlc3BvbnNlEh0KBXJlYWR5GAEgASgLMgwuaW0udjEuUmVhZHlIABImCgprZWVwX2FsaXZlGAIgASgLMhAuaW0udjEuS2VlcEFsaXZlSAASIQoHbWVzc2FnZRgDIAEoCzIOLmltLnYxLk1lc3NhZ2VIABIiCgRyZWFkGAQgASgLMhIuaW0udjEuUmVhZFJlY2VpcHRIABIwCg9wcm9maWxlX2NoYW5nZWQYFCABKAsyFS5pbS52MS5Qcm9maWxlQ2hhbmdlZEgAEj0KFmZyaWVuZF9yZXF1ZXN0X2NoYW5nZWQYFSABKAsyGy5pbS52MS5GcmllbmRSZXF1ZXN0Q2hhbmdlZEgAEjAKD2ZyaWVuZHNfY2hhbmdlZBgWIAEoCzIVLmltLnYxLkZyaWVuZHNDaGFuZ2VkSAASOQoUZnJpZW5kX2xpc3RzX2NoYW5nZWQYFyABKAsyGS5pbS52MS5GcmllbmRMaXN0c0NoYW5nZWRIABI0ChFibG9ja2xpc3RfY2hhbmdlZBgYIAEoCzIXLmltLnYxLkJsb2NrbGlzdENoYW5nZWRIABIsCg1ncm91cF9tZXNzYWdlGCggASgLMhMuaW0udjEuR3JvdXBNZXNzYWdlSAASLQoKZ3JvdXBfcmVhZBgpIAEoCzIXLmltLnYxLkdyb3VwUmVhZFJlY2VpcHRIABIyChBqb2luX2FwcGxpY2F0aW9uGCogASgLMhYuaW0udjEuSm9pbkFwcGxpY2F0aW9uSABCBwoFZXZlbnQiPwoFUmVhZHkSFgoOc2VydmVyX3RpbWVfbXMYASABKAMSHgoWa2VlcF9hbGl2ZV9pbnRlcnZhbF9tcxgCIAEoDSIjCglLZWVwQWxpdmUSFgoOc2VydmVyX3RpbWVfbXMYASABKAMiZAoLUmVhZFJlY2VpcHQSFwoPY29udmVyc2F0aW9uX2lkGAEgASgJEhQKDHBlZXJfdXNlcl9pZBgCIAEoCRIQCghyZWFkX3NlcRgDIAEoBBIUCgx1bnJlYWRfY291bnQYBCABKA0qiQEKCFBsYXRmb3JtEhgKFFBMQVRGT1JNX1VOU1BFQ0lGSUVEEAASEAoMUExBVEZPUk1fSU9TEAESFAoQUExBVEZPUk1fQU5EUk9JRBACEhAKDFBMQVRGT1JNX1dFQhADEhQKEFBMQVRGT1JNX0RFU0tUT1AQBBITCg9QTEFURk9STV9TRVJWRVIQBTJQCgxFdmVudFNlcnZpY2USQAoJU3Vic2NyaWJlEhcuaW0udjEuU3Vic2NyaWJlUmVxdWVzdBoYLmltLnYxLlN1YnNjcmliZVJlc3BvbnNlMAFiBnByb3RvMw", [file_im_v1_group, file_im_v1_message, file_im_v1_profile, file_im_v1_relation]);
+  fileDesc("ChJpbS92MS9ldmVudHMucHJvdG8SBWltLnYxIkgKEFN1YnNjcmliZVJlcXVlc3QSIQoIcGxhdGZvcm0YASABKA4yDy5pbS52MS5QbGF0Zm9ybRIRCglkZXZpY2VfaWQYAiABKAkiowUKEVN1YnNjcmliZVJlc3BvbnNlEh0KBXJlYWR5GAEgASgLMgwuaW0udjEuUmVhZHlIABImCgprZWVwX2FsaXZlGAIgASgLMhAuaW0udjEuS2VlcEFsaXZlSAASIQoHbWVzc2FnZRgDIAEoCzIOLmltLnYxLk1lc3NhZ2VIABIiCgRyZWFkGAQgASgLMhIuaW0udjEuUmVhZFJlY2VpcHRIABIwCg9wcm9maWxlX2NoYW5nZWQYFCABKAsyFS5pbS52MS5Qcm9maWxlQ2hhbmdlZEgAEj0KFmZyaWVuZF9yZXF1ZXN0X2NoYW5nZWQYFSABKAsyGy5pbS52MS5GcmllbmRSZXF1ZXN0Q2hhbmdlZEgAEjAKD2ZyaWVuZHNfY2hhbmdlZBgWIAEoCzIVLmltLnYxLkZyaWVuZHNDaGFuZ2VkSAASOQoUZnJpZW5kX2xpc3RzX2NoYW5nZWQYFyABKAsyGS5pbS52MS5GcmllbmRMaXN0c0NoYW5nZWRIABI0ChFibG9ja2xpc3RfY2hhbmdlZBgYIAEoCzIXLmltLnYxLkJsb2NrbGlzdENoYW5nZWRIABIsCg1ncm91cF9tZXNzYWdlGCggASgLMhMuaW0udjEuR3JvdXBNZXNzYWdlSAASLQoKZ3JvdXBfcmVhZBgpIAEoCzIXLmltLnYxLkdyb3VwUmVhZFJlY2VpcHRIABIyChBqb2luX2FwcGxpY2F0aW9uGCogASgLMhYuaW0udjEuSm9pbkFwcGxpY2F0aW9uSAASKgoIcmVjYWxsZWQYZCABKAsyFi5pbS52MS5NZXNzYWdlUmVjYWxsZWRIABImCgZlZGl0ZWQYZSABKAsyFC5pbS52MS5NZXNzYWdlRWRpdGVkSABCBwoFZXZlbnQiPwoFUmVhZHkSFgoOc2VydmVyX3RpbWVfbXMYASABKAMSHgoWa2VlcF9hbGl2ZV9pbnRlcnZhbF9tcxgCIAEoDSIjCglLZWVwQWxpdmUSFgoOc2VydmVyX3RpbWVfbXMYASABKAMiZAoLUmVhZFJlY2VpcHQSFwoPY29udmVyc2F0aW9uX2lkGAEgASgJEhQKDHBlZXJfdXNlcl9pZBgCIAEoCRIQCghyZWFkX3NlcRgDIAEoBBIUCgx1bnJlYWRfY291bnQYBCABKA0qiQEKCFBsYXRmb3JtEhgKFFBMQVRGT1JNX1VOU1BFQ0lGSUVEEAASEAoMUExBVEZPUk1fSU9TEAESFAoQUExBVEZPUk1fQU5EUk9JRBACEhAKDFBMQVRGT1JNX1dFQhADEhQKEFBMQVRGT1JNX0RFU0tUT1AQBBITCg9QTEFURk9STV9TRVJWRVIQBTJQCgxFdmVudFNlcnZpY2USQAoJU3Vic2NyaWJlEhcuaW0udjEuU3Vic2NyaWJlUmVxdWVzdBoYLmltLnYxLlN1YnNjcmliZVJlc3BvbnNlMAFiBnByb3RvMw", [file_im_v1_group, file_im_v1_lifecycle, file_im_v1_message, file_im_v1_profile, file_im_v1_relation]);
 
 /**
  * Request of EventService.Subscribe.
@@ -157,6 +159,23 @@ export type SubscribeResponse = Message<"im.v1.SubscribeResponse"> & {
      */
     value: JoinApplication;
     case: "joinApplication";
+  } | {
+    /**
+     * A message of a one-to-one or group conversation of the caller was
+     * recalled (100-119 are reserved for the message lifecycle).
+     *
+     * @generated from field: im.v1.MessageRecalled recalled = 100;
+     */
+    value: MessageRecalled;
+    case: "recalled";
+  } | {
+    /**
+     * A message of a one-to-one or group conversation of the caller was edited.
+     *
+     * @generated from field: im.v1.MessageEdited edited = 101;
+     */
+    value: MessageEdited;
+    case: "edited";
   } | { case: undefined; value?: undefined };
 };
 

@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file im/v1/webhook.proto.
  */
 export const file_im_v1_webhook: GenFile = /*@__PURE__*/
-  fileDesc("ChNpbS92MS93ZWJob29rLnByb3RvEgVpbS52MSLaBAoOV2ViaG9va1JlcXVlc3QSJgoHY29tbWFuZBgBIAEoDjIVLmltLnYxLldlYmhvb2tDb21tYW5kEg4KBmFwcF9pZBgCIAEoCRIVCg1ldmVudF90aW1lX21zGAMgASgDEhAKCGV2ZW50X2lkGAQgASgJEjQKD2MyY19iZWZvcmVfc2VuZBgKIAEoCzIZLmltLnYxLkMyY0JlZm9yZVNlbmRFdmVudEgAEjIKDmMyY19hZnRlcl9zZW5kGAsgASgLMhguaW0udjEuQzJjQWZ0ZXJTZW5kRXZlbnRIABI4ChFncm91cF9iZWZvcmVfc2VuZBgMIAEoCzIbLmltLnYxLkdyb3VwQmVmb3JlU2VuZEV2ZW50SAASNgoQZ3JvdXBfYWZ0ZXJfc2VuZBgNIAEoCzIaLmltLnYxLkdyb3VwQWZ0ZXJTZW5kRXZlbnRIABI6ChJncm91cF9hZnRlcl9jcmVhdGUYDiABKAsyHC5pbS52MS5Hcm91cEFmdGVyQ3JlYXRlRXZlbnRIABJDChdncm91cF9hZnRlcl9tZW1iZXJfam9pbhgPIAEoCzIgLmltLnYxLkdyb3VwQWZ0ZXJNZW1iZXJKb2luRXZlbnRIABJDChdncm91cF9hZnRlcl9tZW1iZXJfZXhpdBgQIAEoCzIgLmltLnYxLkdyb3VwQWZ0ZXJNZW1iZXJFeGl0RXZlbnRIABI8ChNncm91cF9hZnRlcl9kaXNiYW5kGBEgASgLMh0uaW0udjEuR3JvdXBBZnRlckRpc2JhbmRFdmVudEgAQgcKBWV2ZW50IroBChJDMmNCZWZvcmVTZW5kRXZlbnQSFAoMZnJvbV9hY2NvdW50GAEgASgJEhIKCnRvX2FjY291bnQYAiABKAkSFQoNY2xpZW50X21zZ19pZBgDIAEoCRIOCgZyYW5kb20YBCABKA0SIwoEYm9keRgFIAMoCzIVLmltLnYxLk1lc3NhZ2VFbGVtZW50EhkKEWNsb3VkX2N1c3RvbV9kYXRhGAYgASgJEhMKC29ubGluZV9vbmx5GAcgASgIIuwBChFDMmNBZnRlclNlbmRFdmVudBIUCgxmcm9tX2FjY291bnQYASABKAkSEgoKdG9fYWNjb3VudBgCIAEoCRIVCg1jbGllbnRfbXNnX2lkGAMgASgJEg4KBnJhbmRvbRgEIAEoDRIjCgRib2R5GAUgAygLMhUuaW0udjEuTWVzc2FnZUVsZW1lbnQSGQoRY2xvdWRfY3VzdG9tX2RhdGEYBiABKAkSEwoLb25saW5lX29ubHkYByABKAgSCwoDc2VxGAggASgEEg8KB21zZ19rZXkYCSABKAkSEwoLbXNnX3RpbWVfbXMYCiABKAMiugEKFEdyb3VwQmVmb3JlU2VuZEV2ZW50EhQKDGZyb21fYWNjb3VudBgBIAEoCRIQCghncm91cF9pZBgCIAEoCRIVCg1jbGllbnRfbXNnX2lkGAMgASgJEg4KBnJhbmRvbRgEIAEoDRIjCgRib2R5GAUgAygLMhUuaW0udjEuTWVzc2FnZUVsZW1lbnQSGQoRY2xvdWRfY3VzdG9tX2RhdGEYBiABKAkSEwoLb25saW5lX29ubHkYByABKAgi7AEKE0dyb3VwQWZ0ZXJTZW5kRXZlbnQSFAoMZnJvbV9hY2NvdW50GAEgASgJEhAKCGdyb3VwX2lkGAIgASgJEhUKDWNsaWVudF9tc2dfaWQYAyABKAkSDgoGcmFuZG9tGAQgASgNEiMKBGJvZHkYBSADKAsyFS5pbS52MS5NZXNzYWdlRWxlbWVudBIZChFjbG91ZF9jdXN0b21fZGF0YRgGIAEoCRITCgtvbmxpbmVfb25seRgHIAEoCBILCgNzZXEYCCABKAQSDwoHbXNnX2tleRgJIAEoCRITCgttc2dfdGltZV9tcxgKIAEoAyKBAQoVR3JvdXBBZnRlckNyZWF0ZUV2ZW50EhAKCGdyb3VwX2lkGAEgASgJEgwKBG5hbWUYAiABKAkSFQoNb3duZXJfYWNjb3VudBgDIAEoCRIYChBvcGVyYXRvcl9hY2NvdW50GAQgASgJEhcKD21lbWJlcl9hY2NvdW50cxgFIAMoCSKPAQoZR3JvdXBBZnRlck1lbWJlckpvaW5FdmVudBIQCghncm91cF9pZBgBIAEoCRItCglqb2luX3R5cGUYAiABKA4yGi5pbS52MS5Hcm91cE1lbWJlckpvaW5UeXBlEhgKEG9wZXJhdG9yX2FjY291bnQYAyABKAkSFwoPbWVtYmVyX2FjY291bnRzGAQgAygJIo8BChlHcm91cEFmdGVyTWVtYmVyRXhpdEV2ZW50EhAKCGdyb3VwX2lkGAEgASgJEi0KCWV4aXRfdHlwZRgCIAEoDjIaLmltLnYxLkdyb3VwTWVtYmVyRXhpdFR5cGUSGAoQb3BlcmF0b3JfYWNjb3VudBgDIAEoCRIXCg9tZW1iZXJfYWNjb3VudHMYBCADKAkiaQoWR3JvdXBBZnRlckRpc2JhbmRFdmVudBIQCghncm91cF9pZBgBIAEoCRIMCgRuYW1lGAIgASgJEhUKDW93bmVyX2FjY291bnQYAyABKAkSGAoQb3BlcmF0b3JfYWNjb3VudBgEIAEoCSK5AQoPQmVmb3JlU2VuZFJlcGx5EicKBmFjdGlvbhgBIAEoDjIXLmltLnYxLkJlZm9yZVNlbmRBY3Rpb24SEAoIYXBwX2NvZGUYAiABKAUSEAoIYXBwX3RleHQYAyABKAkSIwoEYm9keRgEIAMoCzIVLmltLnYxLk1lc3NhZ2VFbGVtZW50Eh4KEWNsb3VkX2N1c3RvbV9kYXRhGAUgASgJSACIAQFCFAoSX2Nsb3VkX2N1c3RvbV9kYXRhKvICCg5XZWJob29rQ29tbWFuZBIfChtXRUJIT09LX0NPTU1BTkRfVU5TUEVDSUZJRUQQABIjCh9XRUJIT09LX0NPTU1BTkRfQzJDX0JFRk9SRV9TRU5EEAESIgoeV0VCSE9PS19DT01NQU5EX0MyQ19BRlRFUl9TRU5EEAISJQohV0VCSE9PS19DT01NQU5EX0dST1VQX0JFRk9SRV9TRU5EEAMSJAogV0VCSE9PS19DT01NQU5EX0dST1VQX0FGVEVSX1NFTkQQBBImCiJXRUJIT09LX0NPTU1BTkRfR1JPVVBfQUZURVJfQ1JFQVRFEAUSKwonV0VCSE9PS19DT01NQU5EX0dST1VQX0FGVEVSX01FTUJFUl9KT0lOEAYSKwonV0VCSE9PS19DT01NQU5EX0dST1VQX0FGVEVSX01FTUJFUl9FWElUEAcSJwojV0VCSE9PS19DT01NQU5EX0dST1VQX0FGVEVSX0RJU0JBTkQQCCqoAQoTR3JvdXBNZW1iZXJKb2luVHlwZRImCiJHUk9VUF9NRU1CRVJfSk9JTl9UWVBFX1VOU1BFQ0lGSUVEEAASIAocR1JPVVBfTUVNQkVSX0pPSU5fVFlQRV9BUFBMWRABEiEKHUdST1VQX01FTUJFUl9KT0lOX1RZUEVfSU5WSVRFEAISJAogR1JPVVBfTUVNQkVSX0pPSU5fVFlQRV9BRE1JTl9BREQQAyqBAQoTR3JvdXBNZW1iZXJFeGl0VHlwZRImCiJHUk9VUF9NRU1CRVJfRVhJVF9UWVBFX1VOU1BFQ0lGSUVEEAASHwobR1JPVVBfTUVNQkVSX0VYSVRfVFlQRV9RVUlUEAESIQodR1JPVVBfTUVNQkVSX0VYSVRfVFlQRV9LSUNLRUQQAiqtAQoQQmVmb3JlU2VuZEFjdGlvbhIiCh5CRUZPUkVfU0VORF9BQ1RJT05fVU5TUEVDSUZJRUQQABIcChhCRUZPUkVfU0VORF9BQ1RJT05fQUxMT1cQARIbChdCRUZPUkVfU0VORF9BQ1RJT05fREVOWRACEhsKF0JFRk9SRV9TRU5EX0FDVElPTl9EUk9QEAMSHQoZQkVGT1JFX1NFTkRfQUNUSU9OX01PRElGWRAEYgZwcm90bzM", [file_im_v1_elements]);
+  fileDesc("ChNpbS92MS93ZWJob29rLnByb3RvEgVpbS52MSK+BgoOV2ViaG9va1JlcXVlc3QSJgoHY29tbWFuZBgBIAEoDjIVLmltLnYxLldlYmhvb2tDb21tYW5kEg4KBmFwcF9pZBgCIAEoCRIVCg1ldmVudF90aW1lX21zGAMgASgDEhAKCGV2ZW50X2lkGAQgASgJEjQKD2MyY19iZWZvcmVfc2VuZBgKIAEoCzIZLmltLnYxLkMyY0JlZm9yZVNlbmRFdmVudEgAEjIKDmMyY19hZnRlcl9zZW5kGAsgASgLMhguaW0udjEuQzJjQWZ0ZXJTZW5kRXZlbnRIABI4ChFncm91cF9iZWZvcmVfc2VuZBgMIAEoCzIbLmltLnYxLkdyb3VwQmVmb3JlU2VuZEV2ZW50SAASNgoQZ3JvdXBfYWZ0ZXJfc2VuZBgNIAEoCzIaLmltLnYxLkdyb3VwQWZ0ZXJTZW5kRXZlbnRIABI6ChJncm91cF9hZnRlcl9jcmVhdGUYDiABKAsyHC5pbS52MS5Hcm91cEFmdGVyQ3JlYXRlRXZlbnRIABJDChdncm91cF9hZnRlcl9tZW1iZXJfam9pbhgPIAEoCzIgLmltLnYxLkdyb3VwQWZ0ZXJNZW1iZXJKb2luRXZlbnRIABJDChdncm91cF9hZnRlcl9tZW1iZXJfZXhpdBgQIAEoCzIgLmltLnYxLkdyb3VwQWZ0ZXJNZW1iZXJFeGl0RXZlbnRIABI8ChNncm91cF9hZnRlcl9kaXNiYW5kGBEgASgLMh0uaW0udjEuR3JvdXBBZnRlckRpc2JhbmRFdmVudEgAEjYKEGMyY19hZnRlcl9yZWNhbGwYKCABKAsyGi5pbS52MS5DMmNBZnRlclJlY2FsbEV2ZW50SAASOgoSZ3JvdXBfYWZ0ZXJfcmVjYWxsGCkgASgLMhwuaW0udjEuR3JvdXBBZnRlclJlY2FsbEV2ZW50SAASNAoPYzJjX2JlZm9yZV9lZGl0GCogASgLMhkuaW0udjEuQzJjQmVmb3JlRWRpdEV2ZW50SAASOAoRZ3JvdXBfYmVmb3JlX2VkaXQYKyABKAsyGy5pbS52MS5Hcm91cEJlZm9yZUVkaXRFdmVudEgAQgcKBWV2ZW50IroBChJDMmNCZWZvcmVTZW5kRXZlbnQSFAoMZnJvbV9hY2NvdW50GAEgASgJEhIKCnRvX2FjY291bnQYAiABKAkSFQoNY2xpZW50X21zZ19pZBgDIAEoCRIOCgZyYW5kb20YBCABKA0SIwoEYm9keRgFIAMoCzIVLmltLnYxLk1lc3NhZ2VFbGVtZW50EhkKEWNsb3VkX2N1c3RvbV9kYXRhGAYgASgJEhMKC29ubGluZV9vbmx5GAcgASgIIuwBChFDMmNBZnRlclNlbmRFdmVudBIUCgxmcm9tX2FjY291bnQYASABKAkSEgoKdG9fYWNjb3VudBgCIAEoCRIVCg1jbGllbnRfbXNnX2lkGAMgASgJEg4KBnJhbmRvbRgEIAEoDRIjCgRib2R5GAUgAygLMhUuaW0udjEuTWVzc2FnZUVsZW1lbnQSGQoRY2xvdWRfY3VzdG9tX2RhdGEYBiABKAkSEwoLb25saW5lX29ubHkYByABKAgSCwoDc2VxGAggASgEEg8KB21zZ19rZXkYCSABKAkSEwoLbXNnX3RpbWVfbXMYCiABKAMiugEKFEdyb3VwQmVmb3JlU2VuZEV2ZW50EhQKDGZyb21fYWNjb3VudBgBIAEoCRIQCghncm91cF9pZBgCIAEoCRIVCg1jbGllbnRfbXNnX2lkGAMgASgJEg4KBnJhbmRvbRgEIAEoDRIjCgRib2R5GAUgAygLMhUuaW0udjEuTWVzc2FnZUVsZW1lbnQSGQoRY2xvdWRfY3VzdG9tX2RhdGEYBiABKAkSEwoLb25saW5lX29ubHkYByABKAgi7AEKE0dyb3VwQWZ0ZXJTZW5kRXZlbnQSFAoMZnJvbV9hY2NvdW50GAEgASgJEhAKCGdyb3VwX2lkGAIgASgJEhUKDWNsaWVudF9tc2dfaWQYAyABKAkSDgoGcmFuZG9tGAQgASgNEiMKBGJvZHkYBSADKAsyFS5pbS52MS5NZXNzYWdlRWxlbWVudBIZChFjbG91ZF9jdXN0b21fZGF0YRgGIAEoCRITCgtvbmxpbmVfb25seRgHIAEoCBILCgNzZXEYCCABKAQSDwoHbXNnX2tleRgJIAEoCRITCgttc2dfdGltZV9tcxgKIAEoAyKBAQoVR3JvdXBBZnRlckNyZWF0ZUV2ZW50EhAKCGdyb3VwX2lkGAEgASgJEgwKBG5hbWUYAiABKAkSFQoNb3duZXJfYWNjb3VudBgDIAEoCRIYChBvcGVyYXRvcl9hY2NvdW50GAQgASgJEhcKD21lbWJlcl9hY2NvdW50cxgFIAMoCSKPAQoZR3JvdXBBZnRlck1lbWJlckpvaW5FdmVudBIQCghncm91cF9pZBgBIAEoCRItCglqb2luX3R5cGUYAiABKA4yGi5pbS52MS5Hcm91cE1lbWJlckpvaW5UeXBlEhgKEG9wZXJhdG9yX2FjY291bnQYAyABKAkSFwoPbWVtYmVyX2FjY291bnRzGAQgAygJIo8BChlHcm91cEFmdGVyTWVtYmVyRXhpdEV2ZW50EhAKCGdyb3VwX2lkGAEgASgJEi0KCWV4aXRfdHlwZRgCIAEoDjIaLmltLnYxLkdyb3VwTWVtYmVyRXhpdFR5cGUSGAoQb3BlcmF0b3JfYWNjb3VudBgDIAEoCRIXCg9tZW1iZXJfYWNjb3VudHMYBCADKAkiaQoWR3JvdXBBZnRlckRpc2JhbmRFdmVudBIQCghncm91cF9pZBgBIAEoCRIMCgRuYW1lGAIgASgJEhUKDW93bmVyX2FjY291bnQYAyABKAkSGAoQb3BlcmF0b3JfYWNjb3VudBgEIAEoCSK5AQoPQmVmb3JlU2VuZFJlcGx5EicKBmFjdGlvbhgBIAEoDjIXLmltLnYxLkJlZm9yZVNlbmRBY3Rpb24SEAoIYXBwX2NvZGUYAiABKAUSEAoIYXBwX3RleHQYAyABKAkSIwoEYm9keRgEIAMoCzIVLmltLnYxLk1lc3NhZ2VFbGVtZW50Eh4KEWNsb3VkX2N1c3RvbV9kYXRhGAUgASgJSACIAQFCFAoSX2Nsb3VkX2N1c3RvbV9kYXRhIqcBChNDMmNBZnRlclJlY2FsbEV2ZW50EhQKDGZyb21fYWNjb3VudBgBIAEoCRISCgp0b19hY2NvdW50GAIgASgJEgsKA3NlcRgDIAEoBBIPCgdtc2dfa2V5GAQgASgJEhMKC21zZ190aW1lX21zGAUgASgDEhsKE3JlY2FsbGVkX2J5X2FjY291bnQYBiABKAkSFgoOcmVjYWxsZWRfYXRfbXMYByABKAMipwEKFUdyb3VwQWZ0ZXJSZWNhbGxFdmVudBIQCghncm91cF9pZBgBIAEoCRIUCgxmcm9tX2FjY291bnQYAiABKAkSCwoDc2VxGAMgASgEEg8KB21zZ19rZXkYBCABKAkSEwoLbXNnX3RpbWVfbXMYBSABKAMSGwoTcmVjYWxsZWRfYnlfYWNjb3VudBgGIAEoCRIWCg5yZWNhbGxlZF9hdF9tcxgHIAEoAyLKAQoSQzJjQmVmb3JlRWRpdEV2ZW50EhQKDGZyb21fYWNjb3VudBgBIAEoCRISCgp0b19hY2NvdW50GAIgASgJEgsKA3NlcRgDIAEoBBIPCgdtc2dfa2V5GAQgASgJEiMKBGJvZHkYBSADKAsyFS5pbS52MS5NZXNzYWdlRWxlbWVudBIZChFjbG91ZF9jdXN0b21fZGF0YRgGIAEoCRIUCgxlZGl0X3ZlcnNpb24YByABKA0SFgoOZWRpdG9yX2FjY291bnQYCCABKAkiygEKFEdyb3VwQmVmb3JlRWRpdEV2ZW50EhAKCGdyb3VwX2lkGAEgASgJEhQKDGZyb21fYWNjb3VudBgCIAEoCRILCgNzZXEYAyABKAQSDwoHbXNnX2tleRgEIAEoCRIjCgRib2R5GAUgAygLMhUuaW0udjEuTWVzc2FnZUVsZW1lbnQSGQoRY2xvdWRfY3VzdG9tX2RhdGEYBiABKAkSFAoMZWRpdF92ZXJzaW9uGAcgASgNEhYKDmVkaXRvcl9hY2NvdW50GAggASgJKowECg5XZWJob29rQ29tbWFuZBIfChtXRUJIT09LX0NPTU1BTkRfVU5TUEVDSUZJRUQQABIjCh9XRUJIT09LX0NPTU1BTkRfQzJDX0JFRk9SRV9TRU5EEAESIgoeV0VCSE9PS19DT01NQU5EX0MyQ19BRlRFUl9TRU5EEAISJQohV0VCSE9PS19DT01NQU5EX0dST1VQX0JFRk9SRV9TRU5EEAMSJAogV0VCSE9PS19DT01NQU5EX0dST1VQX0FGVEVSX1NFTkQQBBImCiJXRUJIT09LX0NPTU1BTkRfR1JPVVBfQUZURVJfQ1JFQVRFEAUSKwonV0VCSE9PS19DT01NQU5EX0dST1VQX0FGVEVSX01FTUJFUl9KT0lOEAYSKwonV0VCSE9PS19DT01NQU5EX0dST1VQX0FGVEVSX01FTUJFUl9FWElUEAcSJwojV0VCSE9PS19DT01NQU5EX0dST1VQX0FGVEVSX0RJU0JBTkQQCBIkCiBXRUJIT09LX0NPTU1BTkRfQzJDX0FGVEVSX1JFQ0FMTBAeEiYKIldFQkhPT0tfQ09NTUFORF9HUk9VUF9BRlRFUl9SRUNBTEwQHxIjCh9XRUJIT09LX0NPTU1BTkRfQzJDX0JFRk9SRV9FRElUECASJQohV0VCSE9PS19DT01NQU5EX0dST1VQX0JFRk9SRV9FRElUECEqqAEKE0dyb3VwTWVtYmVySm9pblR5cGUSJgoiR1JPVVBfTUVNQkVSX0pPSU5fVFlQRV9VTlNQRUNJRklFRBAAEiAKHEdST1VQX01FTUJFUl9KT0lOX1RZUEVfQVBQTFkQARIhCh1HUk9VUF9NRU1CRVJfSk9JTl9UWVBFX0lOVklURRACEiQKIEdST1VQX01FTUJFUl9KT0lOX1RZUEVfQURNSU5fQUREEAMqgQEKE0dyb3VwTWVtYmVyRXhpdFR5cGUSJgoiR1JPVVBfTUVNQkVSX0VYSVRfVFlQRV9VTlNQRUNJRklFRBAAEh8KG0dST1VQX01FTUJFUl9FWElUX1RZUEVfUVVJVBABEiEKHUdST1VQX01FTUJFUl9FWElUX1RZUEVfS0lDS0VEEAIqrQEKEEJlZm9yZVNlbmRBY3Rpb24SIgoeQkVGT1JFX1NFTkRfQUNUSU9OX1VOU1BFQ0lGSUVEEAASHAoYQkVGT1JFX1NFTkRfQUNUSU9OX0FMTE9XEAESGwoXQkVGT1JFX1NFTkRfQUNUSU9OX0RFTlkQAhIbChdCRUZPUkVfU0VORF9BQ1RJT05fRFJPUBADEh0KGUJFRk9SRV9TRU5EX0FDVElPTl9NT0RJRlkQBGIGcHJvdG8z", [file_im_v1_elements]);
 
 /**
  * The body of every webhook POST.
@@ -118,6 +118,39 @@ export type WebhookRequest = Message<"im.v1.WebhookRequest"> & {
      */
     value: GroupAfterDisbandEvent;
     case: "groupAfterDisband";
+  } | {
+    /**
+     * Set when command is WEBHOOK_COMMAND_C2C_AFTER_RECALL (40-49 are
+     * reserved for the message lifecycle).
+     *
+     * @generated from field: im.v1.C2cAfterRecallEvent c2c_after_recall = 40;
+     */
+    value: C2cAfterRecallEvent;
+    case: "c2cAfterRecall";
+  } | {
+    /**
+     * Set when command is WEBHOOK_COMMAND_GROUP_AFTER_RECALL.
+     *
+     * @generated from field: im.v1.GroupAfterRecallEvent group_after_recall = 41;
+     */
+    value: GroupAfterRecallEvent;
+    case: "groupAfterRecall";
+  } | {
+    /**
+     * Set when command is WEBHOOK_COMMAND_C2C_BEFORE_EDIT.
+     *
+     * @generated from field: im.v1.C2cBeforeEditEvent c2c_before_edit = 42;
+     */
+    value: C2cBeforeEditEvent;
+    case: "c2cBeforeEdit";
+  } | {
+    /**
+     * Set when command is WEBHOOK_COMMAND_GROUP_BEFORE_EDIT.
+     *
+     * @generated from field: im.v1.GroupBeforeEditEvent group_before_edit = 43;
+     */
+    value: GroupBeforeEditEvent;
+    case: "groupBeforeEdit";
   } | { case: undefined; value?: undefined };
 };
 
@@ -653,6 +686,274 @@ export const BeforeSendReplySchema: GenMessage<BeforeSendReply> = /*@__PURE__*/
   messageDesc(file_im_v1_webhook, 9);
 
 /**
+ * A one-to-one message was recalled and its tombstone fanned out.
+ *
+ * @generated from message im.v1.C2cAfterRecallEvent
+ */
+export type C2cAfterRecallEvent = Message<"im.v1.C2cAfterRecallEvent"> & {
+  /**
+   * Sender of the recalled message.
+   *
+   * @generated from field: string from_account = 1;
+   */
+  fromAccount: string;
+
+  /**
+   * Recipient of the recalled message.
+   *
+   * @generated from field: string to_account = 2;
+   */
+  toAccount: string;
+
+  /**
+   * Sequence number of the message in its conversation.
+   *
+   * @generated from field: uint64 seq = 3;
+   */
+  seq: bigint;
+
+  /**
+   * Server-assigned key that identifies the message.
+   *
+   * @generated from field: string msg_key = 4;
+   */
+  msgKey: string;
+
+  /**
+   * Server time of the message, in ms since the epoch.
+   *
+   * @generated from field: int64 msg_time_ms = 5;
+   */
+  msgTimeMs: bigint;
+
+  /**
+   * Who recalled it (the sender or an app admin).
+   *
+   * @generated from field: string recalled_by_account = 6;
+   */
+  recalledByAccount: string;
+
+  /**
+   * Server time of the recall, in ms since the epoch.
+   *
+   * @generated from field: int64 recalled_at_ms = 7;
+   */
+  recalledAtMs: bigint;
+};
+
+/**
+ * Describes the message im.v1.C2cAfterRecallEvent.
+ * Use `create(C2cAfterRecallEventSchema)` to create a new message.
+ */
+export const C2cAfterRecallEventSchema: GenMessage<C2cAfterRecallEvent> = /*@__PURE__*/
+  messageDesc(file_im_v1_webhook, 10);
+
+/**
+ * A group message was recalled and its tombstone fanned out.
+ *
+ * @generated from message im.v1.GroupAfterRecallEvent
+ */
+export type GroupAfterRecallEvent = Message<"im.v1.GroupAfterRecallEvent"> & {
+  /**
+   * The group.
+   *
+   * @generated from field: string group_id = 1;
+   */
+  groupId: string;
+
+  /**
+   * Sender of the recalled message.
+   *
+   * @generated from field: string from_account = 2;
+   */
+  fromAccount: string;
+
+  /**
+   * Sequence number of the message in the group.
+   *
+   * @generated from field: uint64 seq = 3;
+   */
+  seq: bigint;
+
+  /**
+   * Server-assigned key that identifies the message.
+   *
+   * @generated from field: string msg_key = 4;
+   */
+  msgKey: string;
+
+  /**
+   * Server time of the message, in ms since the epoch.
+   *
+   * @generated from field: int64 msg_time_ms = 5;
+   */
+  msgTimeMs: bigint;
+
+  /**
+   * Who recalled it (the sender, a group owner or admin, or an app admin).
+   *
+   * @generated from field: string recalled_by_account = 6;
+   */
+  recalledByAccount: string;
+
+  /**
+   * Server time of the recall, in ms since the epoch.
+   *
+   * @generated from field: int64 recalled_at_ms = 7;
+   */
+  recalledAtMs: bigint;
+};
+
+/**
+ * Describes the message im.v1.GroupAfterRecallEvent.
+ * Use `create(GroupAfterRecallEventSchema)` to create a new message.
+ */
+export const GroupAfterRecallEventSchema: GenMessage<GroupAfterRecallEvent> = /*@__PURE__*/
+  messageDesc(file_im_v1_webhook, 11);
+
+/**
+ * A one-to-one message's new content as its editor submitted it, before it is
+ * stored. Reply with a BeforeSendReply: ALLOW, DENY, DROP or MODIFY apply to the edit.
+ *
+ * @generated from message im.v1.C2cBeforeEditEvent
+ */
+export type C2cBeforeEditEvent = Message<"im.v1.C2cBeforeEditEvent"> & {
+  /**
+   * Sender of the message.
+   *
+   * @generated from field: string from_account = 1;
+   */
+  fromAccount: string;
+
+  /**
+   * Recipient of the message.
+   *
+   * @generated from field: string to_account = 2;
+   */
+  toAccount: string;
+
+  /**
+   * Sequence number of the message in its conversation.
+   *
+   * @generated from field: uint64 seq = 3;
+   */
+  seq: bigint;
+
+  /**
+   * Server-assigned key that identifies the message.
+   *
+   * @generated from field: string msg_key = 4;
+   */
+  msgKey: string;
+
+  /**
+   * The new body.
+   *
+   * @generated from field: repeated im.v1.MessageElement body = 5;
+   */
+  body: MessageElement[];
+
+  /**
+   * The new cloud custom data; empty when none.
+   *
+   * @generated from field: string cloud_custom_data = 6;
+   */
+  cloudCustomData: string;
+
+  /**
+   * The edit version this edit would become (1 for the first edit).
+   *
+   * @generated from field: uint32 edit_version = 7;
+   */
+  editVersion: number;
+
+  /**
+   * Who edits it (the sender or an app admin).
+   *
+   * @generated from field: string editor_account = 8;
+   */
+  editorAccount: string;
+};
+
+/**
+ * Describes the message im.v1.C2cBeforeEditEvent.
+ * Use `create(C2cBeforeEditEventSchema)` to create a new message.
+ */
+export const C2cBeforeEditEventSchema: GenMessage<C2cBeforeEditEvent> = /*@__PURE__*/
+  messageDesc(file_im_v1_webhook, 12);
+
+/**
+ * A group message's new content as its editor submitted it, before it is
+ * stored. Reply with a BeforeSendReply: ALLOW, DENY, DROP or MODIFY apply to the edit.
+ *
+ * @generated from message im.v1.GroupBeforeEditEvent
+ */
+export type GroupBeforeEditEvent = Message<"im.v1.GroupBeforeEditEvent"> & {
+  /**
+   * The group.
+   *
+   * @generated from field: string group_id = 1;
+   */
+  groupId: string;
+
+  /**
+   * Sender of the message.
+   *
+   * @generated from field: string from_account = 2;
+   */
+  fromAccount: string;
+
+  /**
+   * Sequence number of the message in the group.
+   *
+   * @generated from field: uint64 seq = 3;
+   */
+  seq: bigint;
+
+  /**
+   * Server-assigned key that identifies the message.
+   *
+   * @generated from field: string msg_key = 4;
+   */
+  msgKey: string;
+
+  /**
+   * The new body.
+   *
+   * @generated from field: repeated im.v1.MessageElement body = 5;
+   */
+  body: MessageElement[];
+
+  /**
+   * The new cloud custom data; empty when none.
+   *
+   * @generated from field: string cloud_custom_data = 6;
+   */
+  cloudCustomData: string;
+
+  /**
+   * The edit version this edit would become (1 for the first edit).
+   *
+   * @generated from field: uint32 edit_version = 7;
+   */
+  editVersion: number;
+
+  /**
+   * Who edits it (the sender or an app admin).
+   *
+   * @generated from field: string editor_account = 8;
+   */
+  editorAccount: string;
+};
+
+/**
+ * Describes the message im.v1.GroupBeforeEditEvent.
+ * Use `create(GroupBeforeEditEventSchema)` to create a new message.
+ */
+export const GroupBeforeEditEventSchema: GenMessage<GroupBeforeEditEvent> = /*@__PURE__*/
+  messageDesc(file_im_v1_webhook, 13);
+
+/**
  * Which event a WebhookRequest reports. The value tells which field of
  * WebhookRequest.event is set.
  *
@@ -723,6 +1024,37 @@ export enum WebhookCommand {
    * @generated from enum value: WEBHOOK_COMMAND_GROUP_AFTER_DISBAND = 8;
    */
   GROUP_AFTER_DISBAND = 8,
+
+  /**
+   * A one-to-one message was recalled (30-39 are reserved for the message
+   * lifecycle). Reply ignored.
+   *
+   * @generated from enum value: WEBHOOK_COMMAND_C2C_AFTER_RECALL = 30;
+   */
+  C2C_AFTER_RECALL = 30,
+
+  /**
+   * A group message was recalled. Reply ignored.
+   *
+   * @generated from enum value: WEBHOOK_COMMAND_GROUP_AFTER_RECALL = 31;
+   */
+  GROUP_AFTER_RECALL = 31,
+
+  /**
+   * A sender is about to edit a one-to-one message; the reply decides its
+   * fate like a before-send reply (BeforeSendReply).
+   *
+   * @generated from enum value: WEBHOOK_COMMAND_C2C_BEFORE_EDIT = 32;
+   */
+  C2C_BEFORE_EDIT = 32,
+
+  /**
+   * A sender is about to edit a group message; the reply decides its fate
+   * like a before-send reply (BeforeSendReply).
+   *
+   * @generated from enum value: WEBHOOK_COMMAND_GROUP_BEFORE_EDIT = 33;
+   */
+  GROUP_BEFORE_EDIT = 33,
 }
 
 /**

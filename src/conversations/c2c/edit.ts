@@ -1,0 +1,44 @@
+import { clone, create } from "@bufbuild/protobuf";
+import { SubscribeResponseSchema } from "../../gen/im/v1/events_pb.js";
+import { type Message, MessageSchema } from "../../gen/im/v1/message_pb.js";
+import type { MessageEdit } from "../../gen/im/v1/recall_pb.js";
+import type { LiveHub } from "../../live/live-hub.js";
+import type { BeforeSendEvent } from "../../webhooks/index.js";
+import type { Content } from "../kind.js";
+
+/** A one-to-one message's next version. */
+export function c2cEdited(message: Message, content: Content, edit: MessageEdit): Message {
+  const edited = clone(MessageSchema, message);
+  edited.body = content.body;
+  edited.cloudCustomData = content.cloudCustomData;
+  edited.edit = edit;
+  return edited;
+}
+
+export const c2cBeforeEditEvent = (
+  m: Message,
+  content: Content,
+  edit: MessageEdit,
+): BeforeSendEvent => ({
+  case: "c2cBeforeEdit",
+  value: {
+    $typeName: "im.v1.C2cBeforeEditEvent",
+    fromAccount: m.fromUserId,
+    toAccount: m.toUserId,
+    seq: m.seq,
+    msgKey: m.messageKey,
+    body: content.body,
+    cloudCustomData: content.cloudCustomData,
+    editVersion: edit.version,
+    editorAccount: edit.editedByUserId,
+  },
+});
+
+/** Both users' devices (every node) get the new version. */
+export function deliverC2cEdited(live: Pick<LiveHub, "publishToUser">, edited: Message): void {
+  const event = create(SubscribeResponseSchema, {
+    event: { case: "edited", value: { message: { case: "c2cMessage", value: edited } } },
+  });
+  live.publishToUser(edited.toUserId, event);
+  live.publishToUser(edited.fromUserId, event);
+}

@@ -1,0 +1,101 @@
+import { create } from "@bufbuild/protobuf";
+import type { Caller } from "../auth/caller.js";
+import type { Clock } from "../common/clock.js";
+import { DomainError, ErrorReason, notFound } from "../errors/domain-error.js";
+import { type SubscribeResponse, SubscribeResponseSchema } from "../gen/im/v1/events_pb.js";
+import type { ConversationType } from "../gen/im/v1/lifecycle_pb.js";
+import { type MessageRecall, MessageRecallSchema } from "../gen/im/v1/recall_pb.js";
+import type { ConversationKind } from "./kind.js";
+import type { Outbox } from "./outbox.js";
+import type { SequencedMessage, StoredMessage } from "./store.js";
+
+export interface RecallDeps<R> {
+  /** The kind's outbox: a recall is published through it like a message. */
+  outbox: Pick<Outbox<R>, "publish">;
+  clock: Clock;
+  /** How long after its time a sender may recall their own message. */
+  recallWindowMs: number;
+}
+
+export interface RecallResult {
+  recall: MessageRecall;
+  alreadyRecalled: boolean;
+}
+
+export interface Recaller {
+  /**
+   * Recalls the message at (conversation, seq) for everyone: authorisation by
+   * the kind, the window for a sender's own message, the tombstone stored with
+   * its outbox mark, then published (outbox -> bus -> fan-out, like a message,
+   * so a crash after the answer still reaches every device). Idempotent.
+   */
+  recall(caller: Caller, conversationId: string, seq: number): Promise<RecallResult>;
+}
+
+export const messageNotFound = (): DomainError =>
+  notFound(ErrorReason.MESSAGE_NOT_FOUND, "no such message in this conversation", {
+    field: "seq",
+  });
+
+/** Recall, written once for every conversation kind. */
+export function createRecaller<Req, M extends SequencedMessage, R extends StoredMessage<M>, Res>(
+  kind: ConversationKind<Req, M, R, Res>,
+  deps: RecallDeps<R>,
+): Recaller {
+  const { clock } = deps;
+  return {
+    async recall(caller, conversationId, seq) {
+      const access = await kind.recallAccess(caller, conversationId);
+      const record = await kind.store.selectMessage(conversationId, seq);
+      if (record === undefined) throw messageNotFound();
+      const authority = access.authorityOver(record.message);
+      if (record.message.recall !== undefined) {
+        return { recall: record.message.recall, alreadyRecalled: true };
+      }
+      const now = clock();
+      if (authority === "own" && now - Number(record.message.timeMs) > deps.recallWindowMs) {
+        throw new DomainError(
+          "failed-precondition",
+          ErrorReason.RECALL_WINDOW_PASSED,
+          `the recall window (${deps.recallWindowMs} ms after the message) has passed`,
+          { field: "seq" },
+        );
+      }
+      const recall = create(MessageRecallSchema, {
+        recalledByUserId: caller.userId,
+        recalledAtMs: BigInt(now),
+      });
+      const tombstone = kind.tombstoneOf(record.message, recall);
+      const outcome = await kind.store.recallMessage(tombstone);
+      if (outcome === "not-found") throw messageNotFound();
+      if (outcome === "already-recalled") {
+        // A racing recall won: answer with its tombstone.
+        const won = await kind.store.selectMessage(conversationId, seq);
+        return { recall: won?.message.recall ?? recall, alreadyRecalled: true };
+      }
+      deps.outbox.publish({ ...record, message: tombstone, unpublished: true });
+      return { recall, alreadyRecalled: false };
+    },
+  };
+}
+
+/** The `recalled` event of a tombstone, for every kind. */
+export function recalledEvent(
+  conversationType: ConversationType,
+  conversationId: string,
+  tombstone: SequencedMessage & { fromUserId: string },
+): SubscribeResponse {
+  return create(SubscribeResponseSchema, {
+    event: {
+      case: "recalled",
+      value: {
+        conversationType,
+        conversationId,
+        seq: tombstone.seq,
+        messageKey: tombstone.messageKey,
+        fromUserId: tombstone.fromUserId,
+        recall: tombstone.recall,
+      },
+    },
+  });
+}
