@@ -2,6 +2,7 @@ import { runC2c } from "./c2c.js";
 import { C2C_USAGE, parseC2cOptions, UsageError } from "./c2c-options.js";
 import { runGroup } from "./group.js";
 import { GROUP_USAGE, type GroupOptions, parseGroupOptions } from "./group-options.js";
+import { runKeywords } from "./keywords.js";
 
 /**
  * `npm run bench -- <scenario> [options]`. Prints one JSON line on stdout and a
@@ -9,7 +10,7 @@ import { GROUP_USAGE, type GroupOptions, parseGroupOptions } from "./group-optio
  * keeps the machine-readable part clean. Bounded: a watchdog ends a run that
  * overstays, and every process it started is stopped however it ends.
  */
-const USAGE = `usage: npm run bench -- c2c|group [options]\n\n${C2C_USAGE}\n${GROUP_USAGE}`;
+const USAGE = `usage: npm run bench -- c2c|group|keywords [options]\n\n${C2C_USAGE}\n${GROUP_USAGE}`;
 
 const cleanups = new Set<() => Promise<void>>();
 const onAbort = (cleanup: () => Promise<void>) => {
@@ -29,6 +30,7 @@ async function abort(reason: string, code: number): Promise<never> {
 async function main(): Promise<void> {
   const [scenario, ...rest] = process.argv.slice(2);
   if (scenario === "group") return mainGroup(rest);
+  if (scenario === "keywords") return runKeywords();
   if (scenario !== "c2c") {
     process.stderr.write(
       scenario === undefined ? USAGE : `unknown scenario "${scenario}"\n${USAGE}`,

@@ -11,6 +11,7 @@ import { setupGroups } from "./groups/setup.js";
 import { setupLive } from "./live/setup.js";
 import type { Logger } from "./log/logger.js";
 import { setupMetrics } from "./metrics/setup.js";
+import { openKeywordFilter } from "./moderation/keyword-filter.js";
 import { setupProfiles } from "./profiles/setup.js";
 import { setupRelations } from "./relations/setup.js";
 import { startServer } from "./server/server.js";
@@ -25,6 +26,8 @@ export interface App {
   metricsPort: number | undefined;
   storage: Storage;
   bus: Bus;
+  /** Re-reads the keyword file (SIGHUP); false when it is off or the new file was refused. */
+  reloadKeywords(): Promise<boolean>;
   /** Graceful shutdown: server first, then workers, then the backends they used. */
   close(): Promise<void>;
 }
@@ -134,6 +137,11 @@ export async function startApp(
       clock,
       live: live.hub,
     });
+    const keywords =
+      config.keywordsFile === undefined
+        ? undefined
+        : await openKeywordFilter({ path: config.keywordsFile, logger });
+    if (keywords !== undefined) stops.push(async () => keywords.close());
     const conversations = setupConversations({
       storage,
       c2cPolicy: relations.sendPolicy,
@@ -146,6 +154,7 @@ export async function startApp(
       logger,
       tracing,
       ...(meters === undefined ? {} : { meter: meters }),
+      ...(keywords === undefined ? {} : { keywords }),
     });
     const groups = setupGroups({
       groups: storage.groups,
@@ -232,6 +241,7 @@ export async function startApp(
       metricsPort: metrics?.port,
       storage,
       bus,
+      reloadKeywords: async () => (await keywords?.reload()) ?? false,
       close: () => {
         closing ??= stopAll();
         return closing;

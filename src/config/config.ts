@@ -86,6 +86,8 @@ export interface Config {
     customFields: CustomFieldDef[];
   };
   messaging: MessagingSettings;
+  /** Keyword moderation (KEYWORDS_FILE); unset: off. */
+  keywordsFile: string | undefined;
   /** Request sizes, connection and HTTP/2 limits and timeouts (README "Limits"). */
   transport: TransportLimits;
   /** Unset: webhooks are off. */
@@ -183,6 +185,7 @@ export function readConfig(env: Env): Config {
       customFields: customFields(env, "FRIEND_CUSTOM_FIELDS", "Tag_SNS_Custom", false),
     },
     messaging,
+    keywordsFile: stringSetting(env, "KEYWORDS_FILE"),
     transport: readTransportLimits(env, messaging.messageLimits.maxMessageBytes),
     webhook,
     metrics: readMetrics(env),

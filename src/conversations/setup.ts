@@ -1,4 +1,5 @@
 import type { AccountStore } from "../accounts/store.js";
+import type { Caller } from "../auth/caller.js";
 import type { Bus } from "../bus/index.js";
 import type { Clock } from "../common/clock.js";
 import { type Component, nothingToStop, type Worker } from "../common/component.js";
@@ -16,6 +17,7 @@ import type {
 import type { LiveHub } from "../live/live-hub.js";
 import type { Logger } from "../log/logger.js";
 import type { MessageMeter } from "../metrics/meters.js";
+import type { KeywordFilter } from "../moderation/keyword-filter.js";
 import type { Tracing } from "../tracing/tracing.js";
 import type { WebhookClient } from "../webhooks/index.js";
 import { createHistory } from "./c2c/history.js";
@@ -32,7 +34,7 @@ import { createSendGroupSystemMessage } from "./group/send-system-message.js";
 import { createGroupMessagingHandlers } from "./group/service.js";
 import type { GroupMessageStore } from "./group/store.js";
 import { createTipStorer } from "./group/tip-storer.js";
-import type { ConversationKind } from "./kind.js";
+import type { Content, ConversationKind } from "./kind.js";
 import { createOutbox, outboxSourceOf } from "./outbox.js";
 import { createConversationPipeline } from "./pipeline.js";
 import type { SequencedMessage, StoredMessage } from "./store.js";
@@ -59,6 +61,8 @@ export interface ConversationsSetupDeps {
   meter?: MessageMeter;
   /** Spans for the store write, the publish and fan-out; off when unset. */
   tracing?: Tracing;
+  /** Keyword moderation of every kind's sends (admins exempt); off when unset. */
+  keywords?: Pick<KeywordFilter, "moderate">;
 }
 
 /**
@@ -101,6 +105,13 @@ export function setupConversations(deps: ConversationsSetupDeps): ConversationsC
     ...(deps.meter === undefined ? {} : { meter: deps.meter }),
     ...(deps.tracing === undefined ? {} : { tracing: deps.tracing }),
   };
+  const { keywords } = deps;
+  // App administrators' sends (server integrations) are not moderated.
+  const moderate =
+    keywords === undefined
+      ? undefined
+      : (caller: Caller, content: Content) =>
+          caller.isAdmin ? content : keywords.moderate(content);
 
   /** The pipeline, outbox and fan-out of one kind. */
   const plug = <Req, M extends SequencedMessage, R extends StoredMessage<M>, Res>(
@@ -128,6 +139,7 @@ export function setupConversations(deps: ConversationsSetupDeps): ConversationsC
       clock,
       logger,
       ...observe,
+      ...(moderate === undefined ? {} : { moderate }),
     });
   };
 
