@@ -13,6 +13,8 @@ import type { Logger } from "./log/logger.js";
 import { setupMetrics } from "./metrics/setup.js";
 import { openKeywordFilter } from "./moderation/keyword-filter.js";
 import { setupProfiles } from "./profiles/setup.js";
+import { rateLimitInterceptor } from "./rate-limits/interceptor.js";
+import { createRateLimiter } from "./rate-limits/rate-limiter.js";
 import { setupRelations } from "./relations/setup.js";
 import { startServer } from "./server/server.js";
 import { createSubscribeWriter } from "./server/subscribe-writer.js";
@@ -95,6 +97,12 @@ export async function startApp(
     logger.info(webhookState.message, webhookState.fields);
     stops.push(() => webhooks.close());
 
+    const rateLimiter = createRateLimiter({
+      counters: bus.counters,
+      settings: config.rateLimits,
+      clock,
+      logger,
+    });
     const authenticate = createAuthenticator({
       appId: config.appId,
       secretKey: config.secretKey,
@@ -201,6 +209,7 @@ export async function startApp(
       tls: config.tls,
       shutdownGraceMs: config.shutdownGraceMs,
       limits: config.transport,
+      interceptors: [rateLimitInterceptor(rateLimiter)],
       dependencies: [
         {
           name: "storage",
@@ -221,6 +230,7 @@ export async function startApp(
           logger,
           shutdown: streamsShutdown.signal,
           maxRequestBytes: config.transport.requestMaxBytes,
+          admit: (caller) => rateLimiter.check(caller, "sessions"),
         }),
       ],
       tracing,

@@ -93,6 +93,8 @@ export interface BusRegistry {
     /** A group message was persisted. */
     groupMessage: string;
   };
+  /** Where window counters (per-user rate limits) live: a stream of their own. */
+  counters: { stream: string; subjectPrefix: string };
   /** Core NATS subject every process holding a live stream for `userId` listens on. */
   liveUserSubject(userId: string): string;
   /**
@@ -152,6 +154,7 @@ export function createBusRegistry(
     streams: { messages },
     consumers: { fanout },
     subjects,
+    counters: { stream: `${namespace}-counters`, subjectPrefix: `${namespace}.counters` },
     liveUserSubject(userId) {
       // Validated here, not trusted: a '.', '*' or '>' would widen the subscription.
       if (!USER_ID.test(userId)) throw new Error(`invalid user id for live subject: "${userId}"`);

@@ -5,6 +5,7 @@ import type { MessageLimits } from "../conversations/validate-body.js";
 import { type GroupConfig, readGroupConfig } from "../groups/config.js";
 import type { LogLevel } from "../log/logger.js";
 import { type CustomFieldDef, parseCustomFieldSpecs } from "../profiles/custom-fields.js";
+import { type RateLimitSettings, readRateLimitSettings } from "../rate-limits/settings.js";
 import { readWebhookConfig, type WebhookConfig } from "../webhooks/index.js";
 import {
   booleanSetting,
@@ -86,6 +87,8 @@ export interface Config {
     customFields: CustomFieldDef[];
   };
   messaging: MessagingSettings;
+  /** Per-user rate limits (RATE_LIMIT_*), shared by every node. */
+  rateLimits: RateLimitSettings;
   /** Keyword moderation (KEYWORDS_FILE); unset: off. */
   keywordsFile: string | undefined;
   /** Request sizes, connection and HTTP/2 limits and timeouts (README "Limits"). */
@@ -186,6 +189,7 @@ export function readConfig(env: Env): Config {
     },
     messaging,
     keywordsFile: stringSetting(env, "KEYWORDS_FILE"),
+    rateLimits: readRateLimitSettings(env),
     transport: readTransportLimits(env, messaging.messageLimits.maxMessageBytes),
     webhook,
     metrics: readMetrics(env),
