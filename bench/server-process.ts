@@ -65,6 +65,7 @@ export async function startServerProcess(options: ServerOptions): Promise<Server
     RATE_LIMIT_SENDS: "1000000",
     RATE_LIMIT_HISTORY: "1000000",
     RATE_LIMIT_SESSIONS: "1000000",
+    RATE_LIMIT_TYPING: "1000000",
     ...(options.webhook === undefined
       ? {}
       : {

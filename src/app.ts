@@ -20,6 +20,7 @@ import { startServer } from "./server/server.js";
 import { createSubscribeWriter } from "./server/subscribe-writer.js";
 import { createMemoryStorage, openMongoStorage, type Storage } from "./storage/storage.js";
 import { createOtlpTracing, noTracing } from "./tracing/tracing.js";
+import { setupTyping } from "./typing/setup.js";
 import { createWebhookClient, describeWebhookConfig } from "./webhooks/index.js";
 
 export interface App {
@@ -145,6 +146,7 @@ export async function startApp(
       clock,
       live: live.hub,
     });
+    const typing = setupTyping({ live: live.hub, policy: relations.sendPolicy, clock });
     const keywords =
       config.keywordsFile === undefined
         ? undefined
@@ -177,7 +179,15 @@ export async function startApp(
       logger,
       newGroupId: generateGroupId,
     });
-    const components: Component[] = [live, accounts, profiles, relations, conversations, groups];
+    const components: Component[] = [
+      live,
+      accounts,
+      profiles,
+      relations,
+      conversations,
+      groups,
+      typing,
+    ];
     stops.push(async () => {
       for (const component of [...components].reverse()) await component.stop();
     });

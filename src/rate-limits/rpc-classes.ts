@@ -1,6 +1,7 @@
 import { EventService } from "../gen/im/v1/events_pb.js";
 import { GroupService } from "../gen/im/v1/group_pb.js";
 import { MessageService } from "../gen/im/v1/message_pb.js";
+import { TypingService } from "../gen/im/v1/typing_pb.js";
 import type { RateClass } from "./settings.js";
 
 const path = (service: { typeName: string }, method: { name: string }) =>
@@ -22,4 +23,5 @@ export const RPC_RATE_CLASSES: ReadonlyMap<string, RateClass> = new Map<string, 
   [path(EventService, EventService.method.subscribe), "sessions"],
   [path(GroupService, GroupService.method.applyJoinGroup), "sessions"],
   [path(GroupService, GroupService.method.quitGroup), "sessions"],
+  [path(TypingService, TypingService.method.sendTyping), "typing"],
 ]);

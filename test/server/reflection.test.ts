@@ -46,6 +46,7 @@ const PUBLIC = [
   "im.v1.MessageService",
   "im.v1.ProfileService",
   "im.v1.RelationService",
+  "im.v1.TypingService",
 ];
 
 describe("grpcurl", () => {
@@ -165,6 +166,7 @@ describe.each([
         "im/v1/message.proto",
         "im/v1/profile.proto",
         "im/v1/relation.proto",
+        "im/v1/typing.proto",
         "im/v1/elements.proto",
         "im/v1/paging.proto",
       ]),

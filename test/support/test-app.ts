@@ -11,6 +11,7 @@ export const UNREACHED_RATE_LIMITS = {
   RATE_LIMIT_SENDS: "1000000",
   RATE_LIMIT_HISTORY: "1000000",
   RATE_LIMIT_SESSIONS: "1000000",
+  RATE_LIMIT_TYPING: "1000000",
 };
 
 /** Config for an in-test server on a free port; `env` adds or overrides settings. */
