@@ -75,6 +75,8 @@ export interface GroupMessagingApi {
   storeTip: TipStorer;
   deleteHistory(groupId: string): Promise<void>;
   unreadOf(group: GroupRecord, member: GroupMemberRecord): Promise<number>;
+  /** Whether an unread message @-mentions the member, or everyone. */
+  mentionsOf(group: GroupRecord, member: GroupMemberRecord): Promise<{ me: boolean; all: boolean }>;
 }
 
 export interface ConversationsComponent extends Component {
@@ -200,6 +202,7 @@ export function setupConversations(deps: ConversationsSetupDeps): ConversationsC
       storeTip: createTipStorer({ pipeline: group, config: deps.groupConfig, logger }),
       deleteHistory: (groupId) => storage.groupMessages.deleteGroupMessages(groupId),
       unreadOf: groupHistory.unreadOf,
+      mentionsOf: groupHistory.mentionsOf,
     },
     services: [(router) => router.service(MessageService, createMessageService(c2c, c2cHistory))],
     outboxInFlight: () =>
