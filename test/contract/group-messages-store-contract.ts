@@ -82,7 +82,10 @@ export function describeGroupMessageStoreContract(
       expect(await store.selectGroupMentions(G, "alice", 0, 0)).toEqual({ me: true, all: true });
       expect(await store.selectGroupMentions(G, "alice", 1, 0)).toEqual({ me: false, all: true });
       expect(await store.selectGroupMentions(G, "alice", 2, 0)).toEqual({ me: false, all: false });
-      expect(await store.selectGroupMentions(G, "carol", 0, 1002)).toEqual({ me: false, all: true });
+      expect(await store.selectGroupMentions(G, "carol", 0, 1002)).toEqual({
+        me: false,
+        all: true,
+      });
       expect(await store.selectGroupMentions(G, "dave", 3, 0)).toEqual({ me: true, all: false });
       // Alice's own message 3 (@alice, @all) flags others, not her (above seq 2);
       // other groups do not count.
