@@ -124,7 +124,7 @@ export async function openNatsBus(options: NatsBusOptions): Promise<Bus> {
     jsm: () => jetstreamManager(nc, { timeout: COUNTER_TIMEOUT_MS }),
     registry,
     timeoutMs: COUNTER_TIMEOUT_MS,
-    logger,
+    isConnected: () => connected && !closed,
   });
 
   return {

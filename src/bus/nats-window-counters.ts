@@ -8,7 +8,7 @@ import {
   StorageType,
 } from "@nats-io/jetstream";
 import { nanos } from "@nats-io/transport-node";
-import type { Logger } from "../log/logger.js";
+import { BusUnavailableError } from "./errors.js";
 import type { BusRegistry } from "./registry.js";
 import { counterWindow, MAX_COUNTER_WINDOW_MS, type WindowCounters } from "./window-counters.js";
 
@@ -35,7 +35,8 @@ export function createNatsWindowCounters(deps: {
   jsm: () => Promise<JetStreamManager>;
   registry: BusRegistry;
   timeoutMs: number;
-  logger: Logger;
+  /** False while disconnected: an increment then fails at once instead of waiting out its timeout. */
+  isConnected: () => boolean;
 }): WindowCounters {
   const { js, registry, timeoutMs } = deps;
   const { stream, subjectPrefix } = registry.counters;
@@ -84,6 +85,7 @@ export function createNatsWindowCounters(deps: {
   const queues = new Map<string, Promise<unknown>>();
 
   const incrementNow = async (subject: string): Promise<number> => {
+    if (!deps.isConnected()) throw new BusUnavailableError("NATS is not connected");
     await ensureStream();
     for (let attempt = 1; ; attempt++) {
       const seen = known.get(subject) ?? { count: 0, seq: 0 };
