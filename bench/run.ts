@@ -2,6 +2,7 @@ import { runC2c } from "./c2c.js";
 import { C2C_USAGE, parseC2cOptions, UsageError } from "./c2c-options.js";
 import { runGroup } from "./group.js";
 import { GROUP_USAGE, type GroupOptions, parseGroupOptions } from "./group-options.js";
+import { runKeywords } from "./keywords.js";
 import { runPushBench } from "./push.js";
 
 /**
@@ -10,7 +11,7 @@ import { runPushBench } from "./push.js";
  * keeps the machine-readable part clean. Bounded: a watchdog ends a run that
  * overstays, and every process it started is stopped however it ends.
  */
-const USAGE = `usage: npm run bench -- c2c|group|push [options]\n\n${C2C_USAGE}\n${GROUP_USAGE}`;
+const USAGE = `usage: npm run bench -- c2c|group|push|keywords [options]\n\n${C2C_USAGE}\n${GROUP_USAGE}`;
 
 const cleanups = new Set<() => Promise<void>>();
 const onAbort = (cleanup: () => Promise<void>) => {
@@ -31,6 +32,8 @@ async function main(): Promise<void> {
   const [scenario, ...rest] = process.argv.slice(2);
   if (scenario === "group") return mainGroup(rest);
   if (scenario === "push") return runPushBench(rest);
+
+  if (scenario === "keywords") return runKeywords();
   if (scenario !== "c2c") {
     process.stderr.write(
       scenario === undefined ? USAGE : `unknown scenario "${scenario}"\n${USAGE}`,

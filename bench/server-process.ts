@@ -61,6 +61,11 @@ export async function startServerProcess(options: ServerOptions): Promise<Server
     LOG_LEVEL: options.monitorStoreCommands ? "info" : "warn",
     ...(options.monitorStoreCommands ? { MONGO_MONITOR_COMMANDS: "true" } : {}),
     SHUTDOWN_GRACE_MS: "2000",
+    // Load generators send faster than the per-user limits allow people to.
+    RATE_LIMIT_SENDS: "1000000",
+    RATE_LIMIT_HISTORY: "1000000",
+    RATE_LIMIT_SESSIONS: "1000000",
+    RATE_LIMIT_TYPING: "1000000",
     ...(options.webhook === undefined
       ? {}
       : {

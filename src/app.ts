@@ -12,14 +12,19 @@ import { setupGroups } from "./groups/setup.js";
 import { setupLive } from "./live/setup.js";
 import type { Logger } from "./log/logger.js";
 import { setupMetrics } from "./metrics/setup.js";
+import { openKeywordFilter } from "./moderation/keyword-filter.js";
 import { setupProfiles } from "./profiles/setup.js";
 import { reachableOnThisNode } from "./push/reachable.js";
 import { setupPush } from "./push/setup.js";
+
+import { rateLimitInterceptor } from "./rate-limits/interceptor.js";
+import { createRateLimiter } from "./rate-limits/rate-limiter.js";
 import { setupRelations } from "./relations/setup.js";
 import { startServer } from "./server/server.js";
 import { createSubscribeWriter } from "./server/subscribe-writer.js";
 import { createMemoryStorage, openMongoStorage, type Storage } from "./storage/storage.js";
 import { createOtlpTracing, noTracing } from "./tracing/tracing.js";
+import { setupTyping } from "./typing/setup.js";
 import { createWebhookClient, describeWebhookConfig } from "./webhooks/index.js";
 
 export interface App {
@@ -28,6 +33,8 @@ export interface App {
   metricsPort: number | undefined;
   storage: Storage;
   bus: Bus;
+  /** Re-reads the keyword file (SIGHUP); false when it is off or the new file was refused. */
+  reloadKeywords(): Promise<boolean>;
   /** Graceful shutdown: server first, then workers, then the backends they used. */
   close(): Promise<void>;
 }
@@ -105,6 +112,12 @@ export async function startApp(
       members: storage.groupMembers,
     });
 
+    const rateLimiter = createRateLimiter({
+      counters: bus.counters,
+      settings: config.rateLimits,
+      clock,
+      logger,
+    });
     const authenticate = createAuthenticator({
       appId: config.appId,
       secretKey: config.secretKey,
@@ -160,6 +173,13 @@ export async function startApp(
       clock,
       logger,
     });
+
+    const typing = setupTyping({ live: live.hub, policy: relations.sendPolicy, clock });
+    const keywords =
+      config.keywordsFile === undefined
+        ? undefined
+        : await openKeywordFilter({ path: config.keywordsFile, logger });
+    if (keywords !== undefined) stops.push(async () => keywords.close());
     const conversations = setupConversations({
       storage: {
         ...storage,
@@ -179,6 +199,8 @@ export async function startApp(
       tracing,
       ...(meters === undefined ? {} : { meter: meters }),
       enqueuePush: push.enqueue,
+
+      ...(keywords === undefined ? {} : { keywords }),
     });
     const groups = setupGroups({
       groups: groupStores.groups,
@@ -202,6 +224,8 @@ export async function startApp(
       conversations,
       groups,
       push,
+
+      typing,
     ];
     stops.push(async () => {
       for (const component of [...components].reverse()) await component.stop();
@@ -238,6 +262,7 @@ export async function startApp(
       tls: config.tls,
       shutdownGraceMs: config.shutdownGraceMs,
       limits: config.transport,
+      interceptors: [rateLimitInterceptor(rateLimiter)],
       dependencies: [
         {
           name: "storage",
@@ -259,6 +284,8 @@ export async function startApp(
           shutdown: streamsShutdown.signal,
           maxRequestBytes: config.transport.requestMaxBytes,
           ...(meters === undefined ? {} : { meter: meters }),
+
+          admit: (caller) => rateLimiter.check(caller, "sessions"),
         }),
       ],
       tracing,
@@ -279,6 +306,7 @@ export async function startApp(
       metricsPort: metrics?.port,
       storage,
       bus,
+      reloadKeywords: async () => (await keywords?.reload()) ?? false,
       close: () => {
         closing ??= stopAll();
         return closing;

@@ -43,6 +43,8 @@ async function main(): Promise<void> {
   process.on("SIGINT", () => stop("SIGINT"));
 
   const app = await starting;
+  // The keyword list is also reloaded when its file changes; SIGHUP forces it.
+  process.on("SIGHUP", () => void app.reloadKeywords());
   // With MONGO_MONITOR_COMMANDS, a benchmark reads the store's command counts here.
   const { commandCounts } = app.storage;
   if (commandCounts !== undefined) {

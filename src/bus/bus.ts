@@ -3,6 +3,7 @@
  * implement it (`openNatsBus`, `createMemoryBus`); only `src/bus` knows which one runs.
  */
 import type { BusRegistry, ConsumerKey } from "./registry.js";
+import type { WindowCounters } from "./window-counters.js";
 
 export interface PublishOptions {
   /**
@@ -74,6 +75,8 @@ export interface ReconcileReport {
 export interface Bus {
   readonly registry: BusRegistry;
   readonly reconcileReport: ReconcileReport;
+  /** Counters per time window shared by every process on the bus (rate limits). */
+  readonly counters: WindowCounters;
 
   /**
    * Durable publish. Resolves once the event is stored; rejects with

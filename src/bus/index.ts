@@ -26,3 +26,4 @@ export {
   streamKeys,
 } from "./registry.js";
 export { routeBySubject } from "./route-by-subject.js";
+export { MAX_COUNTER_WINDOW_MS, type WindowCounters } from "./window-counters.js";

@@ -55,6 +55,7 @@ export function createMemoryBus(options: MemoryBusOptions): Bus {
   return {
     registry,
     reconcileReport,
+    counters: hub.counters,
 
     async publish(subject, payload, { msgId }) {
       if (closed) throw new BusUnavailableError("bus is closed");

@@ -4,12 +4,15 @@
  * buses on one hub behave like several processes on one server. Nothing is stored
  * beyond what consumers still have to deliver, and nothing survives the process.
  */
+
 import type { Logger } from "../log/logger.js";
 import type { BusEvent, PublishResult, ReconcileAction } from "./bus.js";
 import { BusUnavailableError } from "./errors.js";
 import type { Verdict } from "./handle-event.js";
+import { createMemoryWindowCounters } from "./memory-window-counters.js";
 import type { StreamSpec } from "./registry.js";
 import { subjectMatches } from "./subject.js";
+import type { WindowCounters } from "./window-counters.js";
 
 /** The server-side part of a consumer's config (backoff and concurrency are client-side). */
 export interface HubConsumerConfig {
@@ -28,6 +31,8 @@ export interface HubWorker {
 }
 
 export interface MemoryHub {
+  /** Window counters shared by the buses on this hub. */
+  counters: WindowCounters;
   reconcileStream(spec: StreamSpec): ReconcileAction;
   reconcileConsumer(config: HubConsumerConfig): ReconcileAction;
   publish(subject: string, data: Uint8Array, msgId: string, now: number): PublishResult;
@@ -154,6 +159,7 @@ export function createMemoryHub(): MemoryHub {
   };
 
   return {
+    counters: createMemoryWindowCounters(),
     reconcileStream(spec) {
       const existing = streams.get(spec.name);
       if (!existing) {

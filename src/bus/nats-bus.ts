@@ -16,6 +16,7 @@ import { BusReplicasError, BusUnavailableError } from "./errors.js";
 import { natsClusterOf } from "./nats-cluster.js";
 import { type NatsConsumerHandle, startNatsConsumer } from "./nats-consumer.js";
 import { reconcileNats } from "./nats-reconcile.js";
+import { createNatsWindowCounters } from "./nats-window-counters.js";
 import { type BusSettings, createBusRegistry } from "./registry.js";
 import { assertLiteralSubject } from "./subject.js";
 
@@ -37,6 +38,12 @@ export interface NatsBusOptions {
   /** Connection name shown by the server's monitoring. */
   name?: string;
 }
+
+/**
+ * Bound on one counter update: a rate-limit check sits on the send path, so
+ * it gives up (and the caller fails open) long before a publish would.
+ */
+const COUNTER_TIMEOUT_MS = 1000;
 
 export async function openNatsBus(options: NatsBusOptions): Promise<Bus> {
   const { url, connectTimeoutMs = 5_000, publishTimeoutMs = 5_000 } = options;
@@ -112,9 +119,18 @@ export async function openNatsBus(options: NatsBusOptions): Promise<Bus> {
   })();
   void nc.closed().then(() => setConnected(false));
 
+  const counters = createNatsWindowCounters({
+    js,
+    jsm: () => jetstreamManager(nc, { timeout: COUNTER_TIMEOUT_MS }),
+    registry,
+    timeoutMs: COUNTER_TIMEOUT_MS,
+    isConnected: () => connected && !closed,
+  });
+
   return {
     registry,
     reconcileReport,
+    counters,
 
     async publish(subject, payload, { msgId, headers }) {
       // Not sending while disconnected: nats.js would buffer the publish and might store

@@ -95,6 +95,8 @@ export interface BusRegistry {
     /** Offline push work for a stored message (one job per message or group batch). */
     pushJob: string;
   };
+  /** Where window counters (per-user rate limits) live: a stream of their own. */
+  counters: { stream: string; subjectPrefix: string };
   /** Core NATS subject every process holding a live stream for `userId` listens on. */
   liveUserSubject(userId: string): string;
   /**
@@ -166,6 +168,7 @@ export function createBusRegistry(
     streams: { messages, push },
     consumers: { fanout, push: pushConsumer },
     subjects,
+    counters: { stream: `${namespace}-counters`, subjectPrefix: `${namespace}.counters` },
     liveUserSubject(userId) {
       // Validated here, not trusted: a '.', '*' or '>' would widen the subscription.
       if (!USER_ID.test(userId)) throw new Error(`invalid user id for live subject: "${userId}"`);

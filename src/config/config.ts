@@ -6,6 +6,8 @@ import { type GroupConfig, readGroupConfig } from "../groups/config.js";
 import type { LogLevel } from "../log/logger.js";
 import { type CustomFieldDef, parseCustomFieldSpecs } from "../profiles/custom-fields.js";
 import { type PushConfig, readPushConfig } from "../push/config.js";
+
+import { type RateLimitSettings, readRateLimitSettings } from "../rate-limits/settings.js";
 import { readWebhookConfig, type WebhookConfig } from "../webhooks/index.js";
 import {
   booleanSetting,
@@ -89,6 +91,11 @@ export interface Config {
   messaging: MessagingSettings;
   /** Hot-path read caches invalidated over the bus (src/caches). */
   lookupCache: { ttlMs: number; maxEntries: number };
+
+  /** Per-user rate limits (RATE_LIMIT_*), shared by every node. */
+  rateLimits: RateLimitSettings;
+  /** Keyword moderation (KEYWORDS_FILE); unset: off. */
+  keywordsFile: string | undefined;
   /** Request sizes, connection and HTTP/2 limits and timeouts (README "Limits"). */
   transport: TransportLimits;
   /** Unset: webhooks are off. */
@@ -192,6 +199,8 @@ export function readConfig(env: Env): Config {
       customFields: customFields(env, "FRIEND_CUSTOM_FIELDS", "Tag_SNS_Custom", false),
     },
     messaging,
+    keywordsFile: stringSetting(env, "KEYWORDS_FILE"),
+    rateLimits: readRateLimitSettings(env),
     transport: readTransportLimits(env, messaging.messageLimits.maxMessageBytes),
     webhook,
     push: readPushConfig(env),

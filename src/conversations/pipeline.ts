@@ -51,6 +51,11 @@ export interface PipelineDeps<R> {
   meter?: Pick<MessageMeter, "messageSent">;
   /** A span around the store write; off by default. */
   tracing?: Tracing;
+  /**
+   * Keyword moderation (src/moderation), before the before-send webhook:
+   * masked content, or a throw to refuse the send. Off when unset.
+   */
+  moderate?: (caller: Caller, content: Content) => Content;
 }
 
 export interface ConversationPipeline<Req, R, Res> {
@@ -209,7 +214,7 @@ export function createConversationPipeline<
     };
 
     try {
-      let content: Content = draft.content;
+      let content: Content = deps.moderate?.(caller, draft.content) ?? draft.content;
       if (!options?.skipBeforeSendWebhook) {
         const outcome = await runBeforeSend(
           webhooks,

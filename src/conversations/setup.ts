@@ -1,4 +1,5 @@
 import type { AccountStore } from "../accounts/store.js";
+import type { Caller } from "../auth/caller.js";
 import type { Bus } from "../bus/index.js";
 import type { Clock } from "../common/clock.js";
 import { type Component, nothingToStop, type Worker } from "../common/component.js";
@@ -17,6 +18,7 @@ import type {
 import type { LiveHub } from "../live/live-hub.js";
 import type { Logger } from "../log/logger.js";
 import type { MessageMeter } from "../metrics/meters.js";
+import type { KeywordFilter } from "../moderation/keyword-filter.js";
 import type { Tracing } from "../tracing/tracing.js";
 import type { WebhookClient } from "../webhooks/index.js";
 import { createHistory } from "./c2c/history.js";
@@ -34,7 +36,7 @@ import { createSendGroupSystemMessage } from "./group/send-system-message.js";
 import { createGroupMessagingHandlers } from "./group/service.js";
 import type { GroupMessageStore } from "./group/store.js";
 import { createTipStorer } from "./group/tip-storer.js";
-import type { ConversationKind } from "./kind.js";
+import type { Content, ConversationKind } from "./kind.js";
 import { createMessageLifecycleService } from "./lifecycle-service.js";
 import { createOutbox, outboxSourceOf } from "./outbox.js";
 import { createConversationPipeline } from "./pipeline.js";
@@ -70,6 +72,9 @@ export interface ConversationsSetupDeps {
   tracing?: Tracing;
   /** Offline push work of stored messages (the push component); unset: no push. */
   enqueuePush?: FanoutDeps["enqueuePush"];
+
+  /** Keyword moderation of every kind's sends (admins exempt); off when unset. */
+  keywords?: Pick<KeywordFilter, "moderate">;
 }
 
 /**
@@ -82,6 +87,8 @@ export interface GroupMessagingApi {
   storeTip: TipStorer;
   deleteHistory(groupId: string): Promise<void>;
   unreadOf(group: GroupRecord, member: GroupMemberRecord): Promise<number>;
+  /** Whether an unread message @-mentions the member, or everyone. */
+  mentionsOf(group: GroupRecord, member: GroupMemberRecord): Promise<{ me: boolean; all: boolean }>;
 }
 
 export interface ConversationsComponent extends Component {
@@ -115,6 +122,13 @@ export function setupConversations(deps: ConversationsSetupDeps): ConversationsC
     ...(deps.meter === undefined ? {} : { meter: deps.meter }),
     ...(deps.tracing === undefined ? {} : { tracing: deps.tracing }),
   };
+  const { keywords } = deps;
+  // App administrators' sends (server integrations) are not moderated.
+  const moderate =
+    keywords === undefined
+      ? undefined
+      : (caller: Caller, content: Content) =>
+          caller.isAdmin ? content : keywords.moderate(content);
 
   /** The pipeline, outbox and fan-out of one kind. */
   const plug = <Req, M extends EditableMessage, R extends StoredMessage<M>, Res>(
@@ -160,6 +174,7 @@ export function setupConversations(deps: ConversationsSetupDeps): ConversationsC
       clock,
       logger,
       ...observe,
+      ...(moderate === undefined ? {} : { moderate }),
     });
     return { pipeline, lifecycle: { recall: recaller.recall, edit: editor.edit } };
   };
@@ -221,6 +236,7 @@ export function setupConversations(deps: ConversationsSetupDeps): ConversationsC
       storeTip: createTipStorer({ pipeline: group, config: deps.groupConfig, logger }),
       deleteHistory: (groupId) => storage.groupMessages.deleteGroupMessages(groupId),
       unreadOf: groupHistory.unreadOf,
+      mentionsOf: groupHistory.mentionsOf,
     },
     services: [
       (router) => router.service(MessageService, createMessageService(c2c, c2cHistory)),

@@ -23,6 +23,8 @@ export interface DomainErrorOptions {
   appCode?: number;
   /** Text passed through from the app's webhook (BLOCKED_BY_WEBHOOK). */
   appText?: string;
+  /** RATE_LIMITED: milliseconds until the call may succeed again. */
+  retryAfterMs?: number;
   /** Internal cause; logged, never sent to clients. */
   cause?: unknown;
 }
@@ -35,6 +37,7 @@ export class DomainError extends Error {
   readonly field: string | undefined;
   readonly appCode: number | undefined;
   readonly appText: string | undefined;
+  readonly retryAfterMs: number | undefined;
 
   constructor(
     readonly kind: ErrorKind,
@@ -47,6 +50,7 @@ export class DomainError extends Error {
     this.field = options.field;
     this.appCode = options.appCode;
     this.appText = options.appText;
+    this.retryAfterMs = options.retryAfterMs;
   }
 }
 

@@ -1,4 +1,5 @@
 import {
+  booleanSetting,
   ConfigError,
   type Env,
   enumSetting,
@@ -43,6 +44,8 @@ export interface GroupConfig {
   removeMembersMax: number;
   /** Same sender + random + content within this window is a duplicate (reference: 5 min). */
   duplicateWindowMs: number;
+  /** Any member may @-mention everyone; default: owner and admins only. */
+  atAllByMembers: boolean;
 }
 
 const FIELD_KEY = /^[A-Za-z0-9_]{1,16}$/;
@@ -90,6 +93,7 @@ export function readGroupConfig(env: Env): GroupConfig {
     }),
     addMembersMax: intSetting(env, "GROUP_ADD_MEMBERS_MAX", 100, { min: 1, max: 10_000 }),
     removeMembersMax: intSetting(env, "GROUP_REMOVE_MEMBERS_MAX", 500, { min: 1, max: 10_000 }),
+    atAllByMembers: booleanSetting(env, "GROUP_AT_ALL_BY_MEMBERS", false),
     duplicateWindowMs: intSetting(env, "GROUP_DUPLICATE_WINDOW_MS", 300_000, {
       min: 0,
       max: 86_400_000,

@@ -32,6 +32,11 @@ export interface GroupsDeps {
   deleteHistory?: (groupId: string) => Promise<void>;
   /** A member's unread count (group messaging), as MarkGroupRead answers it. */
   unreadOf: (group: GroupRecord, member: GroupMemberRecord) => Promise<number>;
+  /** Whether an unread message @-mentions the member, or everyone (group messaging). */
+  mentionsOf?: (
+    group: GroupRecord,
+    member: GroupMemberRecord,
+  ) => Promise<{ me: boolean; all: boolean }>;
   /** Generates a group id for a type; injected so tests can force collisions. */
   newGroupId: (type: GroupType) => string;
 }

@@ -286,10 +286,16 @@ export function createLifecycle(ctx: GroupContext) {
           // A membership can outlive a group being disbanded by moments; skip it.
           if (g === undefined || isHidden(g, m)) return undefined;
           const actor = roleActor(m.role);
+          const [unreadCount, mentions] = await Promise.all([
+            deps.unreadOf(g, m),
+            deps.mentionsOf?.(g, m),
+          ]);
           return create(JoinedGroupSchema, {
             group: groupToProto(g, actor, config),
             self: memberToProto(m, mutes.get(m.groupId) ?? 0, actor, config),
-            unreadCount: await deps.unreadOf(g, m),
+            unreadCount,
+            mentionedMe: mentions?.me ?? false,
+            mentionedAll: mentions?.all ?? false,
           });
         }),
       );

@@ -50,6 +50,7 @@ export function setupGroups(deps: GroupsSetupDeps): Component {
     newGroupId: deps.newGroupId,
     deleteHistory: messaging.deleteHistory,
     unreadOf: messaging.unreadOf,
+    mentionsOf: messaging.mentionsOf,
   });
   return {
     services: [

@@ -46,6 +46,7 @@ export function toConnectError(err: unknown, logger: Logger): ConnectError {
           field: clip(err.field ?? "", FIELD_MAX_CHARS),
           appCode: err.appCode ?? 0,
           appText: err.appText ?? "",
+          retryAfterMs: err.retryAfterMs ?? 0,
         }),
       },
     ]);

@@ -1,4 +1,4 @@
-import { type ConnectRouter, createConnectRouter } from "@connectrpc/connect";
+import { type ConnectRouter, createConnectRouter, type Interceptor } from "@connectrpc/connect";
 import type { Authenticate } from "../auth/authenticator.js";
 import type { TransportLimits } from "../config/transport-limits.js";
 import { Health } from "../gen/grpc/health/v1/health_pb.js";
@@ -39,6 +39,8 @@ export interface ServerOptions {
   streamsShutdown: AbortController;
   /** Tried in order before Connect: the server's own writers (e.g. live streams). */
   rawRoutes?: readonly RawRoute[];
+  /** Run after authentication, before the handlers (per-user rate limits). */
+  interceptors?: readonly Interceptor[];
   /** RPC metrics and server spans; off by default. */
   meters?: RpcMeter & TransportMeter;
   tracing?: Tracing;
@@ -64,6 +66,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       requestLogInterceptor(logger),
       errorInterceptor(logger),
       authInterceptor(options.authenticate),
+      ...(options.interceptors ?? []),
     ],
     acceptCompression: limitedCompressions(logger),
     // Unknown JSON keys and enum names are the client's mistake, answered

@@ -28,6 +28,7 @@ import {
   trailerSerialize,
 } from "@connectrpc/connect/protocol-grpc-web";
 import type { Authenticate } from "../auth/authenticator.js";
+import type { Caller } from "../auth/caller.js";
 import {
   EventService,
   SubscribeRequestSchema,
@@ -58,6 +59,9 @@ export interface SubscribeWriterDeps {
   /** Largest SubscribeRequest body accepted, enveloped. */
   maxRequestBytes: number;
   meter?: TransportMeter;
+
+  /** Admission of an authenticated caller before the stream opens (the login rate limit). */
+  admit?: (caller: Caller) => Promise<void>;
 }
 
 type Protocol = "grpc" | "grpc-web" | "connect";
@@ -169,6 +173,7 @@ async function serve(deps: SubscribeWriterDeps, wire: Wire, req: Request, res: R
     // Authentication from the headers, before the body is read.
     const sig = bearerSig(header(req, "authorization"));
     const caller = await deps.authenticate(sig);
+    await deps.admit?.(caller);
     const request = await readRequest(req, wire, deps.maxRequestBytes, logger);
     const owner = streamOwner(caller, request.deviceId);
     const stream = deps.hub.batches(owner, abort.signal);

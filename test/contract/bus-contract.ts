@@ -432,6 +432,40 @@ export function describeBusContract(name: string, makeBus: MakeBus, hooks: BusCo
       });
     });
 
+    describe("window counters", () => {
+      const MINUTE = 60_000;
+      it("counts per scope, id and window; a new window starts from 1", async () => {
+        const bus = await open(uniqueName("bus_cnt"));
+        const t = 1_000 * MINUTE; // the start of a window
+        const c = bus.counters;
+        expect(await c.increment("send", "alice", MINUTE, t)).toBe(1);
+        expect(await c.increment("send", "alice", MINUTE, t + MINUTE - 1)).toBe(2);
+        expect(await c.increment("send", "bob", MINUTE, t)).toBe(1);
+        expect(await c.increment("history", "alice", MINUTE, t)).toBe(1);
+        expect(await c.increment("send", "alice", MINUTE, t + MINUTE)).toBe(1);
+        expect(await c.increment("send", "alice", 1000, t)).toBe(1);
+        await expect(c.increment("send", "a.b", MINUTE, t)).rejects.toThrow(/invalid counter id/);
+        await expect(c.increment("Send>", "alice", MINUTE, t)).rejects.toThrow(/scope/);
+      });
+
+      it("is shared by the processes of one namespace: concurrent increments each get their own count", async () => {
+        const namespace = uniqueName("bus_cnt2");
+        const [one, two] = [await open(namespace), await open(namespace)];
+        const other = await open(uniqueName("bus_cnt3"));
+        const t = 2_000 * MINUTE;
+        const counts = await Promise.all(
+          Array.from({ length: 20 }, (_, i) =>
+            (i % 2 === 0 ? one : two).counters.increment("send", "carol", MINUTE, t),
+          ),
+        );
+        expect(counts.sort((a, b) => a - b)).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
+        expect(await two.counters.increment("send", "carol", MINUTE, t)).toBe(21);
+        expect(await one.counters.increment("send", "carol", MINUTE, t)).toBe(22);
+        // Another namespace (deployment) counts on its own.
+        expect(await other.counters.increment("send", "carol", MINUTE, t)).toBe(1);
+      });
+    });
+
     describe("connection state", () => {
       it("is connected while open and reports the change on close", async () => {
         const bus = await open(uniqueName("bus_state"));

@@ -22,6 +22,8 @@ function record(
     noUnread: boolean;
     dedupKey: string;
     unpublished: boolean;
+    atUserIds: string[];
+    atAll: boolean;
   }> = {},
 ): GroupMessageRecord {
   const groupId = over.groupId ?? G;
@@ -35,6 +37,8 @@ function record(
       timeMs: BigInt(over.timeMs ?? 1000 + seq),
       body: [{ element: { case: "text", value: { text: `m${seq}` } } }],
       noUnread: over.noUnread ?? false,
+      atUserIds: over.atUserIds ?? [],
+      atAll: over.atAll ?? false,
     }),
     dedupKey: over.dedupKey,
     unpublished: over.unpublished ?? false,
@@ -77,6 +81,26 @@ export function describeGroupMessageStoreContract(
       });
       expect(await store.recallMessage(tombstone)).toBe("recalled");
       expect(await store.countGroupUnread(G, "alice", 0, 0)).toBe(2);
+    });
+
+    it("finds mentions of a user and of everyone in others' messages above a seq and time", async () => {
+      await store.insertMessage(record(1, { from: "bob", atUserIds: ["alice", "carol"] }));
+      await store.insertMessage(record(2, { from: "bob", atAll: true }));
+      await store.insertMessage(record(3, { from: "alice", atUserIds: ["alice"], atAll: true }));
+      await store.insertMessage(record(4, { from: "bob", atUserIds: ["dave"] }));
+      await store.insertMessage(record(5, { groupId: "other", from: "bob", atUserIds: ["erin"] }));
+      expect(await store.selectGroupMentions(G, "alice", 0, 0)).toEqual({ me: true, all: true });
+      expect(await store.selectGroupMentions(G, "alice", 1, 0)).toEqual({ me: false, all: true });
+      expect(await store.selectGroupMentions(G, "alice", 2, 0)).toEqual({ me: false, all: false });
+      expect(await store.selectGroupMentions(G, "carol", 0, 1002)).toEqual({
+        me: false,
+        all: true,
+      });
+      expect(await store.selectGroupMentions(G, "dave", 3, 0)).toEqual({ me: true, all: false });
+      // Alice's own message 3 (@alice, @all) flags others, not her (above seq 2);
+      // other groups do not count.
+      expect(await store.selectGroupMentions(G, "bob", 0, 0)).toEqual({ me: false, all: true });
+      expect(await store.selectGroupMentions(G, "erin", 3, 0)).toEqual({ me: false, all: false });
     });
 
     it("deletes a group's messages and nothing else", async () => {

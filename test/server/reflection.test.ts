@@ -48,6 +48,7 @@ const PUBLIC = [
   "im.v1.ProfileService",
   "im.v1.PushService",
   "im.v1.RelationService",
+  "im.v1.TypingService",
 ];
 
 describe("grpcurl", () => {
@@ -169,6 +170,7 @@ describe.each([
         "im/v1/recall.proto",
         "im/v1/profile.proto",
         "im/v1/relation.proto",
+        "im/v1/typing.proto",
         "im/v1/elements.proto",
         "im/v1/paging.proto",
       ]),

@@ -1,6 +1,6 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { TEST_APP_ID, TEST_SECRET_KEY } from "./clients.js";
-import { ADMIN } from "./test-app.js";
+import { ADMIN, UNREACHED_RATE_LIMITS } from "./test-app.js";
 
 export interface ServerProcess {
   port: number;
@@ -32,6 +32,7 @@ export async function startServerProcess(env: Record<string, string>): Promise<S
         env: {
           PATH: process.env.PATH ?? "",
           HOST: "127.0.0.1",
+          ...UNREACHED_RATE_LIMITS,
           PORT: String(port),
           APP_ID: String(TEST_APP_ID),
           APP_SECRET_KEY: TEST_SECRET_KEY,

@@ -6,6 +6,14 @@ import { TEST_APP_ID, TEST_SECRET_KEY } from "./clients.js";
 
 export const ADMIN = "admin_test";
 
+/** Per-user rate limits no test reaches by accident. */
+export const UNREACHED_RATE_LIMITS = {
+  RATE_LIMIT_SENDS: "1000000",
+  RATE_LIMIT_HISTORY: "1000000",
+  RATE_LIMIT_SESSIONS: "1000000",
+  RATE_LIMIT_TYPING: "1000000",
+};
+
 /** Config for an in-test server on a free port; `env` adds or overrides settings. */
 export function testConfig(env: Record<string, string> = {}): Config {
   return readConfig({
@@ -15,6 +23,9 @@ export function testConfig(env: Record<string, string> = {}): Config {
     APP_SECRET_KEY: TEST_SECRET_KEY,
     ADMIN_USER_IDS: ADMIN,
     SHUTDOWN_GRACE_MS: "2000",
+    // Counted (the path runs) but out of reach: tests send faster than people do.
+    // test/rate-limits sets real limits.
+    ...UNREACHED_RATE_LIMITS,
     ...env,
   });
 }

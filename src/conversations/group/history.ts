@@ -76,6 +76,26 @@ export function createGroupHistory(deps: GroupHistoryDeps) {
       return unreadAfter(group.groupId, member.userId, member.readSeq, hiddenUpTo);
     },
 
+    /**
+     * "Mentioned me / mentioned all": an unread message of someone else
+     * @-mentions the member or everyone. Cleared by reading past it; false for
+     * types without unread counts (they have no read state to clear it).
+     */
+    async mentionsOf(
+      group: GroupRecord,
+      member: GroupMemberRecord,
+    ): Promise<{ me: boolean; all: boolean }> {
+      const traits = config.traits[group.type];
+      if (!traits.unreadCounts || member.readSeq >= group.lastSeq) return { me: false, all: false };
+      const hiddenUpTo = traits.preJoinHistory ? 0 : member.joinSeq;
+      return messages.selectGroupMentions(
+        group.groupId,
+        member.userId,
+        Math.max(member.readSeq, hiddenUpTo),
+        oldestVisible(),
+      );
+    },
+
     /** Raises the caller's read seq (clamped to the latest) and tells all the caller's devices. */
     async markRead(caller: Caller, groupId: string, requestedSeq: number) {
       const { group, member, hiddenUpTo } = await openHistory(caller, groupId);

@@ -36,6 +36,7 @@ import { groupDedupKey } from "./dedup-key.js";
 import { deliverGroupMessage } from "./delivery.js";
 import { deliverGroupEdited, groupBeforeEditEvent, groupEdited } from "./edit.js";
 import { decodeGroupFanoutEvent, encodeGroupFanoutEvent } from "./fanout-event.js";
+import { checkMentions } from "./mentions.js";
 import { groupPushJob } from "./push-job.js";
 import type { GroupRateLimiter } from "./rate-limiter.js";
 import {
@@ -48,7 +49,10 @@ import type { GroupMessageRecord, GroupMessageStore } from "./store.js";
 
 export interface GroupKindDeps extends GroupAccessDeps {
   groups: Pick<GroupStore, "selectGroup" | "allocateGroupSeqs">;
-  members: Pick<GroupMemberStore, "selectMember" | "selectMutes" | "updateMemberLastSend">;
+  members: Pick<
+    GroupMemberStore,
+    "selectMember" | "selectMembers" | "selectMutes" | "updateMemberLastSend"
+  >;
   accounts: Pick<AccountStore, "selectExistingUserIds">;
   messages: GroupMessageStore;
   live: Pick<LiveHub, "publishToGroup">;
@@ -145,6 +149,7 @@ export function createGroupKind(deps: GroupKindDeps): GroupKind {
       requireAllowed(group, "sendMessage", actor);
       if (actor === "appAdmin") await checkSenderAccount(caller, fromUserId);
       else await checkMutes(group, fromUserId, actor);
+      await checkMentions(deps, group.groupId, actor, req);
 
       const traits = config.traits[group.type];
       const onlineOnly = options?.onlineOnly ?? false;

@@ -24,6 +24,16 @@ export interface GroupMessageStore extends ConversationMessageStore<GroupMessage
     afterSeq: number,
     minTimeMs: number,
   ): Promise<number>;
+  /**
+   * Whether an ordinary message of the group with seq > afterSeq and time >=
+   * minTimeMs, not sent by `userId`, @-mentions `userId` (me) or everyone (all).
+   */
+  selectGroupMentions(
+    groupId: string,
+    userId: string,
+    afterSeq: number,
+    minTimeMs: number,
+  ): Promise<{ me: boolean; all: boolean }>;
   /** Deletes every message of the group (disband: a later group may reuse the id). */
   deleteGroupMessages(groupId: string): Promise<void>;
 }

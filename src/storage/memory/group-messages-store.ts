@@ -90,6 +90,19 @@ export function createMemoryGroupMessageStore(): GroupMessageStore {
           r.message.fromUserId !== owner,
       ).length;
     },
+    async selectGroupMentions(groupId, userId, afterSeq, minTimeMs) {
+      const unread = inGroup(groupId).filter(
+        (r) =>
+          seqOf(r) > afterSeq &&
+          timeOf(r) >= minTimeMs &&
+          r.message.kind === GroupMessageKind.NORMAL &&
+          r.message.fromUserId !== userId,
+      );
+      return {
+        me: unread.some((r) => r.message.atUserIds.includes(userId)),
+        all: unread.some((r) => r.message.atAll),
+      };
+    },
     async deleteGroupMessages(groupId) {
       for (const r of inGroup(groupId)) {
         byKey.delete(r.message.messageKey);

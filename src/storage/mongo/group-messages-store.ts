@@ -1,5 +1,5 @@
 import { fromJson, type JsonValue, toJson } from "@bufbuild/protobuf";
-import type { Db } from "mongodb";
+import type { Db, Filter } from "mongodb";
 import type { GroupMessageRecord, GroupMessageStore } from "../../conversations/group/store.js";
 import { messageKeyOf, SeqTakenError } from "../../conversations/store.js";
 import {
@@ -19,6 +19,9 @@ interface GroupMessageDoc {
   kind: number;
   fromUserId: string;
   noUnread: boolean;
+  /** Who the message @-mentions, for "mentioned me / all" (absent on older documents). */
+  atUserIds?: string[];
+  atAll?: boolean;
   dedupKey: string | null;
   skipAfterSendWebhook: boolean;
   skipSyncToSender: boolean;
@@ -65,6 +68,8 @@ export async function createMongoGroupMessageStore(
     kind: r.message.kind,
     fromUserId: r.message.fromUserId,
     noUnread: r.message.noUnread,
+    atUserIds: r.message.atUserIds,
+    atAll: r.message.atAll,
     dedupKey: r.dedupKey ?? null,
     skipAfterSendWebhook: r.skipAfterSendWebhook,
     skipSyncToSender: r.skipSyncToSender,
@@ -171,6 +176,20 @@ export async function createMongoGroupMessageStore(
           fromUserId: { $ne: owner },
         }),
       ),
+    selectGroupMentions: (groupId, userId, afterSeq, minTimeMs) =>
+      guard(async () => {
+        const unread = {
+          groupId,
+          seq: { $gt: afterSeq },
+          timeMs: { $gte: minTimeMs },
+          kind: GroupMessageKind.NORMAL,
+          fromUserId: { $ne: userId },
+        };
+        const found = (filter: Filter<GroupMessageDoc>) =>
+          messages.findOne({ ...unread, ...filter }, { projection: { _id: 1 } });
+        const [me, all] = await Promise.all([found({ atUserIds: userId }), found({ atAll: true })]);
+        return { me: me !== null, all: all !== null };
+      }),
     deleteGroupMessages: (groupId) =>
       guard(async () => {
         await messages.deleteMany({ groupId });

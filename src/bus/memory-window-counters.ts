@@ -1,0 +1,31 @@
+import { counterWindow, type WindowCounters } from "./window-counters.js";
+
+/** How often windows that have ended are forgotten, in counted events. */
+const SWEEP_EVERY = 1024;
+
+/**
+ * Counters of the in-process bus: shared by the buses of one MemoryHub (the
+ * "processes" of one server), gone with the process.
+ */
+export function createMemoryWindowCounters(): WindowCounters {
+  // key -> [window index, count]; the window's end, for the sweep.
+  const counts = new Map<string, { window: number; count: number; endsAt: number }>();
+  let untilSweep = SWEEP_EVERY;
+  return {
+    async increment(scope, id, windowMs, nowMs) {
+      const window = counterWindow(scope, id, windowMs, nowMs);
+      if (--untilSweep <= 0) {
+        untilSweep = SWEEP_EVERY;
+        for (const [key, entry] of counts) if (entry.endsAt <= nowMs) counts.delete(key);
+      }
+      const key = `${scope}.${id}.${windowMs}`;
+      const entry = counts.get(key);
+      if (entry === undefined || entry.window !== window) {
+        counts.set(key, { window, count: 1, endsAt: (window + 1) * windowMs });
+        return 1;
+      }
+      entry.count += 1;
+      return entry.count;
+    },
+  };
+}

@@ -1,0 +1,52 @@
+import { describe, expect, it } from "vitest";
+import { createMemoryWindowCounters } from "../bus/memory-window-counters.js";
+import type { WindowCounters } from "../bus/window-counters.js";
+import { DomainError, ErrorReason } from "../errors/domain-error.js";
+import { silentLogger } from "../log/logger.js";
+import { createRateLimiter } from "./rate-limiter.js";
+
+const user = { userId: "alice", isAdmin: false, sigExpiresAtMs: 0, sigIssuedAtMs: 0 };
+const admin = { ...user, userId: "root", isAdmin: true };
+
+function limiter(counters: WindowCounters, now: { ms: number }) {
+  return createRateLimiter({
+    counters,
+    settings: { windowMs: 10_000, max: { sends: 2, history: 0, sessions: 1, typing: 1 } },
+    clock: () => now.ms,
+    logger: silentLogger,
+  });
+}
+
+describe("rate limiter", () => {
+  it("refuses past the limit with RATE_LIMITED and the time left in the window", async () => {
+    const now = { ms: 1_000_003_000 };
+    const l = limiter(createMemoryWindowCounters(), now);
+    await l.check(user, "sends");
+    await l.check(user, "sends");
+    const err = await l.check(user, "sends").catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(DomainError);
+    expect(err).toMatchObject({
+      kind: "resource-exhausted",
+      reason: ErrorReason.RATE_LIMITED,
+      retryAfterMs: 7_000,
+    });
+    now.ms += 7_000; // the next window
+    await l.check(user, "sends");
+  });
+
+  it("does not count admins or classes set to 0", async () => {
+    const l = limiter(createMemoryWindowCounters(), { ms: 0 });
+    for (let i = 0; i < 5; i++) {
+      await l.check(admin, "sessions");
+      await l.check(user, "history");
+    }
+  });
+
+  it("lets calls through when the counters cannot be reached", async () => {
+    const down: WindowCounters = {
+      increment: () => Promise.reject(new Error("bus unreachable")),
+    };
+    const l = limiter(down, { ms: 0 });
+    for (let i = 0; i < 3; i++) await l.check(user, "sessions");
+  });
+});
