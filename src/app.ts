@@ -11,6 +11,7 @@ import { setupGroups } from "./groups/setup.js";
 import { setupLive } from "./live/setup.js";
 import type { Logger } from "./log/logger.js";
 import { setupMetrics } from "./metrics/setup.js";
+import { setupPresence } from "./presence/setup.js";
 import { setupProfiles } from "./profiles/setup.js";
 import { setupRelations } from "./relations/setup.js";
 import { startServer } from "./server/server.js";
@@ -160,7 +161,23 @@ export async function startApp(
       logger,
       newGroupId: generateGroupId,
     });
-    const components: Component[] = [live, accounts, profiles, relations, conversations, groups];
+    const presence = await setupPresence({
+      bus,
+      hub: live.hub,
+      clock,
+      logger,
+      config: config.presence,
+      existingUserIds: (ids) => storage.accounts.selectExistingUserIds(ids),
+    });
+    const components: Component[] = [
+      live,
+      accounts,
+      profiles,
+      relations,
+      conversations,
+      groups,
+      presence,
+    ];
     stops.push(async () => {
       for (const component of [...components].reverse()) await component.stop();
     });

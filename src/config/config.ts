@@ -4,6 +4,7 @@ import { isValidUserId } from "../common/user-id.js";
 import type { MessageLimits } from "../conversations/validate-body.js";
 import { type GroupConfig, readGroupConfig } from "../groups/config.js";
 import type { LogLevel } from "../log/logger.js";
+import { type PresenceConfig, readPresenceConfig } from "../presence/config.js";
 import { type CustomFieldDef, parseCustomFieldSpecs } from "../profiles/custom-fields.js";
 import { readWebhookConfig, type WebhookConfig } from "../webhooks/index.js";
 import {
@@ -86,6 +87,8 @@ export interface Config {
     customFields: CustomFieldDef[];
   };
   messaging: MessagingSettings;
+  /** Online status and the multi-device login policy (PRESENCE_*), see src/presence. */
+  presence: PresenceConfig;
   /** Request sizes, connection and HTTP/2 limits and timeouts (README "Limits"). */
   transport: TransportLimits;
   /** Unset: webhooks are off. */
@@ -183,6 +186,7 @@ export function readConfig(env: Env): Config {
       customFields: customFields(env, "FRIEND_CUSTOM_FIELDS", "Tag_SNS_Custom", false),
     },
     messaging,
+    presence: readPresenceConfig(env),
     transport: readTransportLimits(env, messaging.messageLimits.maxMessageBytes),
     webhook,
     metrics: readMetrics(env),

@@ -1,19 +1,34 @@
 import type { ServiceImpl } from "@connectrpc/connect";
 import { type Caller, requireCaller } from "../auth/caller.js";
-import { invalidField } from "../errors/domain-error.js";
-import type { EventService } from "../gen/im/v1/events_pb.js";
+import { DomainError, ErrorReason, invalidField } from "../errors/domain-error.js";
+import type { EventService, Platform } from "../gen/im/v1/events_pb.js";
+import { isKnownPlatform } from "../presence/platforms.js";
 import type { LiveHub, StreamOwner } from "./live-hub.js";
 
 const DEVICE_ID = /^[A-Za-z0-9_.:-]{1,64}$/;
 
-/** Whose stream a Subscribe call opens; throws for an invalid device id. */
-export function streamOwner(caller: Caller, deviceId: string): StreamOwner {
+/** Throws for a device id that is not 1-64 characters of [A-Za-z0-9_.:-]. */
+export function validateDeviceId(deviceId: string, field = "device_id"): void {
   if (!DEVICE_ID.test(deviceId)) {
-    throw invalidField("device_id", "1-64 characters of [A-Za-z0-9_.:-] required");
+    throw invalidField(field, "1-64 characters of [A-Za-z0-9_.:-] required");
+  }
+}
+
+/** Whose stream a Subscribe call opens; throws for an invalid device id or platform. */
+export function streamOwner(caller: Caller, deviceId: string, platform: Platform): StreamOwner {
+  validateDeviceId(deviceId);
+  if (!isKnownPlatform(platform)) {
+    throw new DomainError(
+      "invalid-argument",
+      ErrorReason.UNKNOWN_PLATFORM,
+      `platform: unknown value ${platform}`,
+      { field: "platform" },
+    );
   }
   return {
     userId: caller.userId,
     deviceId,
+    platform,
     sigIssuedAtMs: caller.sigIssuedAtMs,
     sigExpiresAtMs: caller.sigExpiresAtMs,
   };
@@ -31,7 +46,7 @@ export function createEventService(
 ): ServiceImpl<typeof EventService> {
   return {
     subscribe(req, ctx) {
-      const owner = streamOwner(requireCaller(ctx), req.deviceId);
+      const owner = streamOwner(requireCaller(ctx), req.deviceId, req.platform);
       return hub.stream(owner, AbortSignal.any([ctx.signal, shutdown]));
     },
   };

@@ -44,6 +44,7 @@ const PUBLIC = [
   "im.v1.EventService",
   "im.v1.GroupService",
   "im.v1.MessageService",
+  "im.v1.PresenceService",
   "im.v1.ProfileService",
   "im.v1.RelationService",
 ];
