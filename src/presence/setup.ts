@@ -6,9 +6,11 @@ import type { Platform } from "../gen/im/v1/events_pb.js";
 import { PresenceService } from "../gen/im/v1/presence_pb.js";
 import type { LiveHub } from "../live/live-hub.js";
 import type { Logger } from "../log/logger.js";
+import type { StateChangeEvent } from "../webhooks/index.js";
 import type { PresenceConfig } from "./config.js";
 import { createPresence, defaultHasPushRegistration, type Presence } from "./presence.js";
 import { createPresenceService } from "./service.js";
+import { stateChangeEvent } from "./state-webhook.js";
 
 export interface PresenceSetupDeps {
   bus: Pick<Bus, "openKv">;
@@ -17,6 +19,8 @@ export interface PresenceSetupDeps {
   logger: Logger;
   config: PresenceConfig;
   existingUserIds(userIds: readonly string[]): Promise<Set<string>>;
+  /** The state-change webhook (after-style: never awaited). */
+  webhooks: { notifyStateChange(event: StateChangeEvent): void };
   /** Defaults to "every mobile device" until the push component answers it. */
   hasPushRegistration?: (userId: string, deviceId: string, platform: Platform) => Promise<boolean>;
 }
@@ -45,6 +49,7 @@ export async function setupPresence(deps: PresenceSetupDeps): Promise<PresenceCo
     nodeId: randomUUID(),
     hasPushRegistration: deps.hasPushRegistration ?? defaultHasPushRegistration,
   });
+  presence.onStateChange((change) => deps.webhooks.notifyStateChange(stateChangeEvent(change)));
   deps.hub.observeSessions(presence.sessions);
   await presence.start();
   return {

@@ -23,6 +23,7 @@ import {
   contentOf,
   eventNameOfCase,
   type GroupChangeEvent,
+  type StateChangeEvent,
   type WebhookEvent,
   type WebhookEventName,
 } from "./events.js";
@@ -82,6 +83,8 @@ export interface WebhookClient {
   afterSend(event: AfterSendEvent): void;
   /** Reports a group life-cycle change, like afterSend. */
   notifyGroupChange(event: GroupChangeEvent): void;
+  /** Reports a device's login, logout, disconnect or kick, like afterSend. */
+  notifyStateChange(event: StateChangeEvent): void;
   stats(): WebhookStats;
   /** Resolves when every fire-and-forget request has finished (graceful shutdown, tests). */
   drain(): Promise<void>;
@@ -183,7 +186,7 @@ export function createWebhookClient(deps: WebhookClientDeps): WebhookClient {
     }
   };
 
-  const notify = (event: AfterSendEvent | GroupChangeEvent): void => {
+  const notify = (event: AfterSendEvent | GroupChangeEvent | StateChangeEvent): void => {
     try {
       const name = eventNameOfCase(event.case);
       if (config === undefined || !config.enabledEvents.has(name)) return;
@@ -233,6 +236,7 @@ export function createWebhookClient(deps: WebhookClientDeps): WebhookClient {
     beforeSend,
     afterSend: notify,
     notifyGroupChange: notify,
+    notifyStateChange: notify,
     stats: () => ({
       beforeSend: { ...beforeSendCounts },
       notifications: { ...notificationCounts, droppedOverload, inFlight: inFlight.size },

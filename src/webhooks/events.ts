@@ -14,6 +14,7 @@ export const WEBHOOK_EVENT_NAMES = [
   "group-after-member-join",
   "group-after-member-exit",
   "group-after-disband",
+  "user-after-state-change",
 ] as const;
 
 export type WebhookEventName = (typeof WEBHOOK_EVENT_NAMES)[number];
@@ -37,6 +38,9 @@ export type GroupChangeEvent = Extract<
       | "groupAfterDisband";
   }
 >;
+
+/** A device's session changed state (presence; reply ignored). */
+export type StateChangeEvent = Extract<WebhookEvent, { case: "userAfterStateChange" }>;
 
 interface EventKind {
   name: WebhookEventName;
@@ -84,6 +88,11 @@ const KINDS: Record<WebhookEventCase, EventKind> = {
   groupAfterDisband: {
     name: "group-after-disband",
     command: WebhookCommand.GROUP_AFTER_DISBAND,
+    beforeSend: false,
+  },
+  userAfterStateChange: {
+    name: "user-after-state-change",
+    command: WebhookCommand.USER_AFTER_STATE_CHANGE,
     beforeSend: false,
   },
 };

@@ -51,6 +51,7 @@ export {
   isWebhookEventName,
   type MessageContent,
   requestShapeError,
+  type StateChangeEvent,
   WEBHOOK_EVENT_NAMES,
   type WebhookEvent,
   type WebhookEventCase,

@@ -212,6 +212,8 @@ function who(request: WebhookRequest): string {
     case "groupBeforeSend":
     case "groupAfterSend":
       return `${e.value.fromAccount}→${e.value.groupId}`;
+    case "userAfterStateChange":
+      return `${e.value.userAccount}/${e.value.deviceId}`;
     case undefined:
       return "";
     default:
