@@ -1,7 +1,7 @@
 /** The KV port on a JetStream KV bucket: the bucket's max age is the TTL. */
-
+import { jetstreamManager } from "@nats-io/jetstream";
 import { type KV, Kvm } from "@nats-io/kv";
-import type { NatsConnection } from "@nats-io/transport-node";
+import { type NatsConnection, nanos } from "@nats-io/transport-node";
 import { BusUnavailableError } from "./errors.js";
 import { assertKvKey, type Kv, type KvBucketOptions } from "./kv.js";
 
@@ -15,6 +15,17 @@ export async function openNatsKv(
   let kv: KV;
   try {
     kv = await new Kvm(nc).create(bucket, { ttl: ttlMs, history: 1, replicas, timeout: timeoutMs });
+    // An existing bucket is opened as it is: a changed TTL is applied here.
+    const jsm = await jetstreamManager(nc, { timeout: timeoutMs });
+    const stream = `KV_${bucket}`;
+    const { config } = await jsm.streams.info(stream);
+    const maxAge = nanos(ttlMs);
+    if (config.max_age !== maxAge) {
+      // JetStream refuses a duplicate window longer than the max age (0: no max age).
+      const window =
+        maxAge === 0 ? config.duplicate_window : Math.min(config.duplicate_window, maxAge);
+      await jsm.streams.update(stream, { ...config, max_age: maxAge, duplicate_window: window });
+    }
   } catch (err) {
     throw new BusUnavailableError(`cannot open KV bucket ${bucket}: ${messageOf(err)}`, {
       cause: err,

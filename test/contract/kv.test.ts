@@ -107,5 +107,14 @@ for (const [name, backend] of Object.entries(backends)) {
       // An expired key can be created again (the presence reaper relies on it).
       expect(await kvB.create("n1", enc("again"))).toBeDefined();
     });
+
+    it("applies a changed TTL to an existing bucket (a new heartbeat timeout after a restart)", async () => {
+      const { a, b } = await open();
+      const long = await a.openKv("resized", { ttlMs: 3_600_000 });
+      await long.put("k", enc("1"));
+      const short = await b.openKv("resized", { ttlMs: 1_000 });
+      await backend.elapse(1_000);
+      await eventually(async () => expect(await short.get("k")).toBeUndefined());
+    });
   });
 }
