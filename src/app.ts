@@ -168,6 +168,7 @@ export async function startApp(
       logger,
       config: config.presence,
       existingUserIds: (ids) => storage.accounts.selectExistingUserIds(ids),
+      friendsOf: (userId) => storage.relations.selectFriendOwners(userId),
       webhooks,
     });
     const components: Component[] = [

@@ -1,4 +1,4 @@
-import { type Env, enumSetting, intSetting } from "../config/settings.js";
+import { booleanSetting, type Env, enumSetting, intSetting } from "../config/settings.js";
 import { LOGIN_POLICIES, type LoginPolicy } from "./platforms.js";
 
 export interface PresenceConfig {
@@ -19,6 +19,8 @@ export interface PresenceConfig {
   queryMax: number;
   /** Users one user may follow the status of. */
   subscriptionsMax: number;
+  /** Users also follow their friends' status without subscribing (not counted in the cap). */
+  friendsAutoSubscribe: boolean;
 }
 
 export function readPresenceConfig(env: Env): PresenceConfig {
@@ -43,5 +45,6 @@ export function readPresenceConfig(env: Env): PresenceConfig {
     }),
     queryMax: intSetting(env, "PRESENCE_QUERY_MAX", 500, { min: 1, max: 10_000 }),
     subscriptionsMax: intSetting(env, "PRESENCE_SUBSCRIPTIONS_MAX", 200, { min: 0, max: 100_000 }),
+    friendsAutoSubscribe: booleanSetting(env, "PRESENCE_FRIENDS_AUTO_SUBSCRIBE", false),
   };
 }

@@ -28,6 +28,7 @@ const config: PresenceConfig = {
   statusTextMaxBytes: 100,
   queryMax: 500,
   subscriptionsMax: 200,
+  friendsAutoSubscribe: false,
 };
 
 let now = 1_800_000_000_000;
@@ -47,6 +48,10 @@ async function node(
   shared: MemoryHub,
   name: string,
   push = defaultHasPushRegistration,
+  extra: {
+    config?: Partial<PresenceConfig>;
+    friendsOf?: (userId: string) => Promise<string[]>;
+  } = {},
 ): Promise<Node> {
   const bus = createMemoryBus({ clock, logger: silentLogger, hub: shared });
   const hub = createLiveHub({
@@ -70,9 +75,10 @@ async function node(
     hub,
     clock,
     logger: silentLogger,
-    config,
+    config: { ...config, ...extra.config },
     nodeId: name,
     hasPushRegistration: push,
+    ...(extra.friendsOf === undefined ? {} : { friendsOf: extra.friendsOf }),
   });
   hub.observeSessions(presence.sessions);
   // start() also sets timers; at these periods they never fire within a test.
@@ -200,5 +206,29 @@ describe("presence across nodes", () => {
     ]);
     expect(await desk.ended).toMatchObject({ reason: ErrorReason.LOGGED_OUT });
     expect((await statusOf(a.presence, "u"))?.status).toBe(UserStatus.OFFLINE);
+  });
+
+  it("with friendsAutoSubscribe, friends hear of status changes without subscribing", async () => {
+    const friendsOf = async (userId: string) => (userId === "star" ? ["buddy"] : []);
+    for (const on of [true, false]) {
+      const a = await node(createMemoryHub(), "a", defaultHasPushRegistration, {
+        config: { friendsAutoSubscribe: on },
+        friendsOf,
+      });
+      const buddy = await device(a, "buddy", "buddy-web", Platform.WEB);
+      const star = await device(a, "star", "star-web", Platform.WEB);
+      star.close();
+      // A later event to buddy (its own other device logging in) shows delivery caught up.
+      await device(a, "buddy", "buddy-mac", Platform.MACOS);
+      await eventually(async () =>
+        expect(buddy.events.some((e) => e.event.case === "ownDeviceChanged")).toBe(true),
+      );
+      await eventually(async () => {
+        const told = buddy.events.flatMap((e) =>
+          e.event.case === "userStatusChanged" ? [e.event.value.status?.status] : [],
+        );
+        expect(told).toEqual(on ? [UserStatus.ONLINE, UserStatus.OFFLINE] : []);
+      });
+    }
   });
 });

@@ -88,6 +88,8 @@ export interface PresenceDeps {
    * (`defaultHasPushRegistration`).
    */
   hasPushRegistration(userId: string, deviceId: string, platform: Platform): Promise<boolean>;
+  /** Users who have `userId` as a friend (followers too when friendsAutoSubscribe is on). */
+  friendsOf?(userId: string): Promise<string[]>;
 }
 
 /** Until the push component answers: mobile devices have a push registration. */
@@ -253,8 +255,11 @@ export function createPresence(deps: PresenceDeps): Presence {
     return entry === undefined ? "" : dec.decode(entry.value);
   };
 
-  const followersOf = async (userId: string): Promise<string[]> =>
-    readList(buckets.subs, `to.${userId}`);
+  const followersOf = async (userId: string): Promise<string[]> => {
+    const subscribed = await readList(buckets.subs, `to.${userId}`);
+    if (!config.friendsAutoSubscribe || deps.friendsOf === undefined) return subscribed;
+    return [...new Set([...subscribed, ...(await deps.friendsOf(userId))])];
+  };
 
   const infoOf = (
     userId: string,

@@ -19,6 +19,8 @@ export interface PresenceSetupDeps {
   logger: Logger;
   config: PresenceConfig;
   existingUserIds(userIds: readonly string[]): Promise<Set<string>>;
+  /** Users who have `userId` as a friend (PRESENCE_FRIENDS_AUTO_SUBSCRIBE). */
+  friendsOf(userId: string): Promise<string[]>;
   /** The state-change webhook (after-style: never awaited). */
   webhooks: { notifyStateChange(event: StateChangeEvent): void };
   /** Defaults to "every mobile device" until the push component answers it. */
@@ -48,6 +50,7 @@ export async function setupPresence(deps: PresenceSetupDeps): Promise<PresenceCo
     config,
     nodeId: randomUUID(),
     hasPushRegistration: deps.hasPushRegistration ?? defaultHasPushRegistration,
+    friendsOf: deps.friendsOf,
   });
   presence.onStateChange((change) => deps.webhooks.notifyStateChange(stateChangeEvent(change)));
   deps.hub.observeSessions(presence.sessions);
