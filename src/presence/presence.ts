@@ -436,7 +436,8 @@ export function createPresence(deps: PresenceDeps): Presence {
         await announce(userId, before, after);
       }
     }
-    if (lastHere) await buckets.nodes.delete(`user.${nodeId}.${userId}`);
+    // Not if the user opened another stream here meanwhile (its login writes the key again).
+    if (lastHere && !local.has(userId)) await buckets.nodes.delete(`user.${nodeId}.${userId}`);
   };
 
   const sessions: SessionObserver = {
