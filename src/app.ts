@@ -13,8 +13,10 @@ import { setupLive } from "./live/setup.js";
 import type { Logger } from "./log/logger.js";
 import { setupMetrics } from "./metrics/setup.js";
 import { openKeywordFilter } from "./moderation/keyword-filter.js";
+
+import { setupPresence } from "./presence/setup.js";
 import { setupProfiles } from "./profiles/setup.js";
-import { reachableOnThisNode } from "./push/reachable.js";
+import { reachableViaPresence } from "./push/reachable.js";
 import { setupPush } from "./push/setup.js";
 
 import { rateLimitInterceptor } from "./rate-limits/interceptor.js";
@@ -166,8 +168,10 @@ export async function startApp(
       groups: storage.groups,
       members: storage.groupMembers,
       nicknameOf: profiles.nicknameOf,
-      // Single-node view for now; the lead wires this to presence (PushOnline on any node).
-      reachableLive: reachableOnThisNode(live.hub),
+      // Presence is set up below; the push consumer asks it only once messages flow.
+      reachableLive: reachableViaPresence({
+        statuses: (...args) => presence.presence.statuses(...args),
+      }),
       bus,
       config: config.push,
       clock,
@@ -215,6 +219,22 @@ export async function startApp(
       logger,
       newGroupId: generateGroupId,
     });
+    const presence = await setupPresence({
+      bus,
+      hub: live.hub,
+      clock,
+      logger,
+      config: config.presence,
+      existingUserIds: (ids) => storage.accounts.selectExistingUserIds(ids),
+      friendsOf: (userId) => storage.relations.selectFriendOwners(userId),
+      webhooks,
+      hasPushRegistration: push.hasRegistration,
+    });
+    presence.presence.onSessionEnded((e) => {
+      push.unbind(e.userId, e.deviceId).catch((err: unknown) => {
+        logger.warn("could not remove the push registration of a signed-out device", { err });
+      });
+    });
     const components: Component[] = [
       lookups,
       live,
@@ -224,8 +244,9 @@ export async function startApp(
       conversations,
       groups,
       push,
-
       typing,
+
+      presence,
     ];
     stops.push(async () => {
       for (const component of [...components].reverse()) await component.stop();

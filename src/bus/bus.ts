@@ -2,6 +2,7 @@
  * The message bus port: what messaging needs from NATS, and nothing more. Two adapters
  * implement it (`openNatsBus`, `createMemoryBus`); only `src/bus` knows which one runs.
  */
+import type { Kv, KvBucketOptions } from "./kv.js";
 import type { BusRegistry, ConsumerKey } from "./registry.js";
 import type { WindowCounters } from "./window-counters.js";
 
@@ -109,6 +110,12 @@ export interface Bus {
    * reconnect).
    */
   flushLive(): Promise<void>;
+
+  /**
+   * Opens (creating it if missing) the KV bucket `name` of this namespace. Rejects with
+   * `BusUnavailableError` when the bus cannot reach its server.
+   */
+  openKv(name: string, options: KvBucketOptions): Promise<Kv>;
 
   /** True while the connection to the bus is up (publish will be attempted). */
   isConnected(): boolean;

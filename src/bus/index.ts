@@ -12,6 +12,7 @@ export type {
   ReconcileReport,
 } from "./bus.js";
 export { BusReplicasError, BusUnavailableError, PoisonEventError } from "./errors.js";
+export type { Kv, KvBucketOptions, KvEntry } from "./kv.js";
 export { createMemoryBus, type MemoryBusOptions } from "./memory-bus.js";
 export { createMemoryHub, type MemoryHub } from "./memory-hub.js";
 export { type NatsBusOptions, openNatsBus } from "./nats-bus.js";

@@ -14,6 +14,7 @@ import { BusUnavailableError } from "./errors.js";
 import { handleEvent } from "./handle-event.js";
 import { createInFlight } from "./in-flight.js";
 import { createMemoryHub, type MemoryHub } from "./memory-hub.js";
+import { createMemoryKv } from "./memory-kv.js";
 import { type BusSettings, createBusRegistry } from "./registry.js";
 import { assertLiteralSubject } from "./subject.js";
 
@@ -122,6 +123,11 @@ export function createMemoryBus(options: MemoryBusOptions): Bus {
       };
       liveSubs.add(remove);
       return remove;
+    },
+
+    async openKv(name, { ttlMs }) {
+      if (closed) throw new BusUnavailableError("bus is closed");
+      return createMemoryKv(hub.kvBucket(registry.kvBucketName(name)), ttlMs, clock);
     },
 
     isConnected: () => !closed,

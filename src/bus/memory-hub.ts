@@ -9,6 +9,7 @@ import type { Logger } from "../log/logger.js";
 import type { BusEvent, PublishResult, ReconcileAction } from "./bus.js";
 import { BusUnavailableError } from "./errors.js";
 import type { Verdict } from "./handle-event.js";
+import { createMemoryKvBucket, type MemoryKvBucket } from "./memory-kv.js";
 import { createMemoryWindowCounters } from "./memory-window-counters.js";
 import type { StreamSpec } from "./registry.js";
 import { subjectMatches } from "./subject.js";
@@ -40,6 +41,8 @@ export interface MemoryHub {
   addWorker(durable: string, worker: HubWorker): () => void;
   publishLive(subject: string, data: Uint8Array): void;
   subscribeLive(subject: string, fn: (data: Uint8Array, subject: string) => void): () => void;
+  /** A KV bucket's shared state, made on first use. */
+  kvBucket(name: string): MemoryKvBucket;
 }
 
 interface StreamState {
@@ -75,6 +78,7 @@ export function createMemoryHub(): MemoryHub {
   const streams = new Map<string, StreamState>();
   const consumers = new Map<string, ConsumerState>();
   const live = new Map<string, Set<(data: Uint8Array, subject: string) => void>>();
+  const kvBuckets = new Map<string, MemoryKvBucket>();
 
   const pickWorker = (c: ConsumerState): WorkerState | undefined => {
     for (let i = 0; i < c.workers.length; i++) {
@@ -226,6 +230,15 @@ export function createMemoryHub(): MemoryHub {
         if (i >= 0) c.workers.splice(i, 1);
         c.nextWorker = 0;
       };
+    },
+
+    kvBucket(name) {
+      let bucket = kvBuckets.get(name);
+      if (bucket === undefined) {
+        bucket = createMemoryKvBucket();
+        kvBuckets.set(name, bucket);
+      }
+      return bucket;
     },
 
     publishLive(subject, data) {

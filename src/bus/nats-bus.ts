@@ -15,6 +15,7 @@ import type { Bus } from "./bus.js";
 import { BusReplicasError, BusUnavailableError } from "./errors.js";
 import { natsClusterOf } from "./nats-cluster.js";
 import { type NatsConsumerHandle, startNatsConsumer } from "./nats-consumer.js";
+import { openNatsKv } from "./nats-kv.js";
 import { reconcileNats } from "./nats-reconcile.js";
 import { createNatsWindowCounters } from "./nats-window-counters.js";
 import { type BusSettings, createBusRegistry } from "./registry.js";
@@ -223,6 +224,17 @@ export async function openNatsBus(options: NatsBusOptions): Promise<Bus> {
         if (!liveSubs.delete(sub)) return;
         if (!nc.isClosed()) sub.unsubscribe();
       };
+    },
+
+    async openKv(name, options) {
+      if (closed) throw new BusUnavailableError("bus is closed");
+      return openNatsKv(
+        nc,
+        registry.kvBucketName(name),
+        options,
+        registry.settings.streamReplicas,
+        publishTimeoutMs,
+      );
     },
 
     isConnected: () => connected && !closed,

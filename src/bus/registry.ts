@@ -109,6 +109,10 @@ export interface BusRegistry {
   liveGroupMembershipSubject: string;
   /** Core NATS subject on which a node tells the others a device opened a stream (it replaces older ones). */
   liveDeviceClaimsSubject: string;
+  /** Core NATS subject on which a device's session is ended by the server (`DeviceSessionEnd`). */
+  liveSessionEndsSubject: string;
+  /** The name of KV bucket `name` of this namespace. */
+  kvBucketName(name: string): string;
   /** Core NATS subject on which sig invalidations and account deletions reach every node's streams. */
   liveAuthoritySubject: string;
   /** Core NATS subject on which a node tells the others which cached store facts it changed. */
@@ -174,6 +178,11 @@ export function createBusRegistry(
       if (!USER_ID.test(userId)) throw new Error(`invalid user id for live subject: "${userId}"`);
       return `${namespace}.live.user.${userId}`;
     },
+    kvBucketName(name) {
+      if (!NAMESPACE.test(name)) throw new Error(`invalid kv bucket name: "${name}"`);
+      return `${namespace}-${name}`;
+    },
+    liveSessionEndsSubject: `${namespace}.live.session-ends`,
     liveGroupsSubject: `${namespace}.live.groups`,
     liveGroupMembershipSubject: `${namespace}.live.memberships`,
     liveDeviceClaimsSubject: `${namespace}.live.devices`,

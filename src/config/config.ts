@@ -4,6 +4,7 @@ import { isValidUserId } from "../common/user-id.js";
 import type { MessageLimits } from "../conversations/validate-body.js";
 import { type GroupConfig, readGroupConfig } from "../groups/config.js";
 import type { LogLevel } from "../log/logger.js";
+import { type PresenceConfig, readPresenceConfig } from "../presence/config.js";
 import { type CustomFieldDef, parseCustomFieldSpecs } from "../profiles/custom-fields.js";
 import { type PushConfig, readPushConfig } from "../push/config.js";
 
@@ -96,6 +97,9 @@ export interface Config {
   rateLimits: RateLimitSettings;
   /** Keyword moderation (KEYWORDS_FILE); unset: off. */
   keywordsFile: string | undefined;
+
+  /** Online status and the multi-device login policy (PRESENCE_*), see src/presence. */
+  presence: PresenceConfig;
   /** Request sizes, connection and HTTP/2 limits and timeouts (README "Limits"). */
   transport: TransportLimits;
   /** Unset: webhooks are off. */
@@ -201,6 +205,8 @@ export function readConfig(env: Env): Config {
     messaging,
     keywordsFile: stringSetting(env, "KEYWORDS_FILE"),
     rateLimits: readRateLimitSettings(env),
+
+    presence: readPresenceConfig(env),
     transport: readTransportLimits(env, messaging.messageLimits.maxMessageBytes),
     webhook,
     push: readPushConfig(env),

@@ -3,7 +3,11 @@ import { afterEach, describe, expect, it } from "vitest";
 import { eventually } from "../../test/support/eventually.js";
 import { createMemoryBus } from "../bus/memory-bus.js";
 import { createMemoryHub } from "../bus/memory-hub.js";
-import { type SubscribeResponse, SubscribeResponseSchema } from "../gen/im/v1/events_pb.js";
+import {
+  Platform,
+  type SubscribeResponse,
+  SubscribeResponseSchema,
+} from "../gen/im/v1/events_pb.js";
 import { GroupMessageSchema } from "../gen/im/v1/group_pb.js";
 import { silentLogger } from "../log/logger.js";
 import { createLiveHub, type FollowedGroup, type LiveHub } from "./live-hub.js";
@@ -50,6 +54,7 @@ async function open(hub: LiveHub, userId: string): Promise<Reader> {
     {
       userId,
       deviceId: `device-${++devices}`,
+      platform: Platform.UNSPECIFIED,
       sigIssuedAtMs: 0,
       sigExpiresAtMs: Number.MAX_SAFE_INTEGER,
     },

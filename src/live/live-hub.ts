@@ -7,6 +7,8 @@ import { DomainError, ErrorReason } from "../errors/domain-error.js";
 import {
   type AuthorityChange,
   AuthorityChangeSchema,
+  type DeviceSessionEnd,
+  DeviceSessionEndSchema,
   type DeviceStreamClaim,
   DeviceStreamClaimSchema,
   type GroupLiveEvent,
@@ -14,7 +16,11 @@ import {
   type GroupMembershipChange,
   GroupMembershipChangeSchema,
 } from "../gen/im/internal/v1/live_pb.js";
-import { type SubscribeResponse, SubscribeResponseSchema } from "../gen/im/v1/events_pb.js";
+import {
+  type Platform,
+  type SubscribeResponse,
+  SubscribeResponseSchema,
+} from "../gen/im/v1/events_pb.js";
 import type { Logger } from "../log/logger.js";
 
 /** A group a user's streams follow, and whether the user discards its messages. */
@@ -58,6 +64,8 @@ export interface StreamOwner {
   userId: string;
   /** SubscribeRequest.device_id: a newer stream of the same device replaces this one. */
   deviceId: string;
+  /** SubscribeRequest.platform (validated). */
+  platform: Platform;
   sigIssuedAtMs: number;
   sigExpiresAtMs: number;
 }
@@ -73,8 +81,34 @@ export interface StreamAuthority {
   accountsDeleted(userIds: readonly string[], atMs: number): void;
 }
 
+/**
+ * Told when a device's stream opens and ends on this node (presence). `opened` runs
+ * before Ready and is awaited; it must not throw.
+ */
+export interface SessionObserver {
+  opened(owner: StreamOwner, streamId: string): Promise<void>;
+  /** `endedWith`: the server's reason, or undefined when the client left or the node shuts down. */
+  closed(owner: StreamOwner, streamId: string, endedWith: DomainError | undefined): void;
+}
+
+/** How the server ends a device's session (`LiveHub.endSession`). */
+export interface SessionEnd {
+  userId: string;
+  deviceId: string;
+  /** Only this stream of the device; undefined: whichever it holds. */
+  streamId?: string;
+  /** Sent on the stream just before it ends. */
+  lastEvent?: SubscribeResponse;
+  /** The error the stream ends with. */
+  reason: ErrorReason.KICKED_OFFLINE | ErrorReason.LOGGED_OUT;
+}
+
 /** Delivers events to users' live device streams, on whichever node holds them. */
 export interface LiveHub extends StreamAuthority {
+  /** Sets the one observer of this node's stream openings and endings. */
+  observeSessions(observer: SessionObserver): void;
+  /** Ends a device's stream on whichever node holds it: its last event, then the reason. */
+  endSession(end: SessionEnd): void;
   /** At-most-once delivery to every open stream of `userId`, on any node. */
   publishToUser(userId: string, event: SubscribeResponse): void;
   /** The same to each of `userIds`, the event encoded once. */
@@ -136,6 +170,8 @@ interface DeviceStream {
   wake: (() => void) | undefined;
   /** Set when the server ends the stream; the stream throws it when it looks next. */
   endedWith: DomainError | undefined;
+  /** The events queued before `endedWith` still go out (a KickedOffline event). */
+  drainBeforeEnd: boolean;
 }
 
 /** A user's sigs revoked or account deleted, remembered for streams still on their way in. */
@@ -164,6 +200,7 @@ export function createLiveHub(deps: LiveHubDeps): LiveHub {
   const users = new Map<string, UserEntry>();
   // Per group: this node's users in it, and whether each discards its messages.
   const groups = new Map<string, Map<string, boolean>>();
+  let sessions: SessionObserver | undefined;
 
   // Waking thousands of streams at once would run all their writes in one
   // unbroken chain of microtasks, and every other request (a send waiting for
@@ -284,7 +321,14 @@ export function createLiveHub(deps: LiveHubDeps): LiveHub {
       const unsubscribe = bus.subscribeLive(bus.registry.liveUserSubject(userId), (data) => {
         const event = decodeEvent(data, { userId });
         if (event === undefined) return;
-        for (const device of devices.values()) enqueue(device, event);
+        // A device is not told about its own login or logout.
+        const about =
+          event.message.event.case === "ownDeviceChanged"
+            ? event.message.event.value.deviceId
+            : undefined;
+        for (const device of devices.values()) {
+          if (device.owner.deviceId !== about) enqueue(device, event);
+        }
       });
       entry = { devices, unsubscribe, groups: new Set(), changesDuringRead: undefined };
       users.set(userId, entry);
@@ -298,6 +342,7 @@ export function createLiveHub(deps: LiveHubDeps): LiveHub {
       events: [],
       wake: undefined,
       endedWith: undefined,
+      drainBeforeEnd: false,
     };
     if (previous !== undefined) {
       // Ended without release(): the user's entry (and its groups) stays for the successor.
@@ -425,6 +470,28 @@ export function createLiveHub(deps: LiveHubDeps): LiveHub {
     }
   });
 
+  // The server ended a device's session (kicked, logged out) on whichever node served that.
+  bus.subscribeLive(bus.registry.liveSessionEndsSubject, (data) => {
+    let msg: DeviceSessionEnd;
+    try {
+      msg = fromBinary(DeviceSessionEndSchema, data);
+    } catch (err) {
+      logger.warn("undecodable session end dropped", { err });
+      return;
+    }
+    const stream = users.get(msg.userId)?.devices.get(msg.deviceId);
+    if (stream === undefined || (msg.streamId !== "" && msg.streamId !== stream.id)) return;
+    if (stream.endedWith !== undefined) return;
+    if (msg.event.length > 0) {
+      const event = decodeEvent(msg.event, { userId: msg.userId });
+      if (event !== undefined) {
+        stream.events.push(event);
+        stream.drainBeforeEnd = true;
+      }
+    }
+    end(stream, sessionEndError(msg.reason));
+  });
+
   bus.subscribeLive(bus.registry.liveAuthoritySubject, (data) => {
     let change: AuthorityChange;
     try {
@@ -501,14 +568,23 @@ export function createLiveHub(deps: LiveHubDeps): LiveHub {
     const { stream: queue, entry, firstHere } = register(owner);
     const onAbort = () => queue.wake?.();
     signal.addEventListener("abort", onAbort);
+    const observer = sessions;
     try {
       if (firstHere) await followGroups(owner.userId, entry);
+      await observer?.opened(owner, queue.id);
       // Ready promises that later events reach this stream, whichever node publishes them.
       await bus.flushLive();
       if (queue.endedWith !== undefined) throw queue.endedWith;
       yield [ownEvent(ready(clock(), deps.keepAliveMs))];
       while (!signal.aborted) {
-        if (queue.endedWith !== undefined) throw queue.endedWith;
+        if (queue.endedWith !== undefined) {
+          if (queue.drainBeforeEnd && queue.events.length > 0) {
+            const last = queue.events;
+            queue.events = [];
+            yield last;
+          }
+          throw queue.endedWith;
+        }
         if (queue.events.length > 0) {
           const batch = queue.events;
           queue.events = [];
@@ -528,10 +604,34 @@ export function createLiveHub(deps: LiveHubDeps): LiveHub {
     } finally {
       signal.removeEventListener("abort", onAbort);
       release(queue);
+      observer?.closed(owner, queue.id, queue.endedWith);
     }
   }
 
   return {
+    observeSessions(observer) {
+      sessions = observer;
+    },
+
+    endSession(e) {
+      bus.publishLive(
+        bus.registry.liveSessionEndsSubject,
+        toBinary(
+          DeviceSessionEndSchema,
+          create(DeviceSessionEndSchema, {
+            userId: e.userId,
+            deviceId: e.deviceId,
+            streamId: e.streamId ?? "",
+            event:
+              e.lastEvent === undefined
+                ? new Uint8Array()
+                : toBinary(SubscribeResponseSchema, e.lastEvent),
+            reason: e.reason,
+          }),
+        ),
+      );
+    },
+
     publishToUser(userId, event) {
       bus.publishLive(
         bus.registry.liveUserSubject(userId),
@@ -607,6 +707,15 @@ const streamOverflowError = () =>
     ErrorReason.STREAM_OVERFLOW,
     "stream fell behind; reconnect and sync",
   );
+
+const sessionEndError = (reason: number) =>
+  reason === ErrorReason.LOGGED_OUT
+    ? new DomainError("aborted", ErrorReason.LOGGED_OUT, "this device logged out")
+    : new DomainError(
+        "aborted",
+        ErrorReason.KICKED_OFFLINE,
+        "this device was signed out: the user signed in elsewhere or an admin kicked it",
+      );
 
 const sigExpiredError = () =>
   new DomainError("unauthenticated", ErrorReason.SIG_EXPIRED, "UserSig has expired");

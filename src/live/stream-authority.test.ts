@@ -3,7 +3,11 @@ import { afterEach, describe, expect, it } from "vitest";
 import { createMemoryBus } from "../bus/memory-bus.js";
 import { createMemoryHub } from "../bus/memory-hub.js";
 import { DomainError, ErrorReason } from "../errors/domain-error.js";
-import { type SubscribeResponse, SubscribeResponseSchema } from "../gen/im/v1/events_pb.js";
+import {
+  Platform,
+  type SubscribeResponse,
+  SubscribeResponseSchema,
+} from "../gen/im/v1/events_pb.js";
 import { silentLogger } from "../log/logger.js";
 import { createLiveHub, type LiveHub, type StreamOwner } from "./live-hub.js";
 
@@ -36,6 +40,7 @@ afterEach(() => {
 const owner = (userId: string, deviceId: string, sig: Partial<StreamOwner> = {}): StreamOwner => ({
   userId,
   deviceId,
+  platform: Platform.UNSPECIFIED,
   sigIssuedAtMs: T0 - HOUR,
   sigExpiresAtMs: T0 + HOUR,
   ...sig,

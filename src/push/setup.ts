@@ -20,7 +20,7 @@ export interface PushSetupDeps {
   groups: Pick<GroupStore, "selectGroup">;
   members: Pick<GroupMemberStore, "selectMembersPage">;
   nicknameOf(userId: string): Promise<string>;
-  /** Which devices a live stream reaches (the lead wires presence here). */
+  /** Which devices a live stream reaches on any node (presence). */
   reachableLive: ReachableLive;
   bus: Pick<Bus, "publish" | "registry">;
   config: PushConfig;
@@ -36,6 +36,10 @@ export interface PushComponent extends Component {
   /** The handler of the durable "push" consumer. */
   jobHandler: EventHandler;
   stats: PushStats;
+  /** For presence: a mobile device whose stream ended stays PushOnline only with a registration. */
+  hasRegistration(userId: string, deviceId: string): Promise<boolean>;
+  /** For presence: a device that logged out or was kicked gets no more pushes. */
+  unbind(userId: string, deviceId: string): Promise<void>;
 }
 
 /** Push: PushService (device registrations) and the offline push work consumer. */
@@ -67,6 +71,11 @@ export function setupPush(deps: PushSetupDeps): PushComponent {
       ...(deps.sleep === undefined ? {} : { sleep: deps.sleep }),
     }),
     stats,
+    hasRegistration: async (userId, deviceId) =>
+      (await deps.store.selectPushRegistrations([userId])).some((r) => r.deviceId === deviceId),
+    unbind: async (userId, deviceId) => {
+      await deps.store.deletePushRegistration(userId, deviceId);
+    },
     services: [
       (router) =>
         router.service(PushService, createPushService({ store: deps.store, clock, stats })),

@@ -175,7 +175,7 @@ async function serve(deps: SubscribeWriterDeps, wire: Wire, req: Request, res: R
     const caller = await deps.authenticate(sig);
     await deps.admit?.(caller);
     const request = await readRequest(req, wire, deps.maxRequestBytes, logger);
-    const owner = streamOwner(caller, request.deviceId);
+    const owner = streamOwner(caller, request.deviceId, request.platform);
     const stream = deps.hub.batches(owner, abort.signal);
     for await (const batch of stream) {
       if (!res.headersSent) writeHead(res, 200, wire.headers);

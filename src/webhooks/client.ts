@@ -24,6 +24,7 @@ import {
   contentOf,
   eventNameOfCase,
   type GroupChangeEvent,
+  type StateChangeEvent,
   type WebhookEvent,
   type WebhookEventName,
 } from "./events.js";
@@ -85,6 +86,9 @@ export interface WebhookClient {
   notifyGroupChange(event: GroupChangeEvent): void;
   /** Reports a recalled message, like afterSend. */
   afterRecall(event: AfterRecallEvent): void;
+
+  /** Reports a device's login, logout, disconnect or kick, like afterSend. */
+  notifyStateChange(event: StateChangeEvent): void;
   stats(): WebhookStats;
   /** Resolves when every fire-and-forget request has finished (graceful shutdown, tests). */
   drain(): Promise<void>;
@@ -186,7 +190,9 @@ export function createWebhookClient(deps: WebhookClientDeps): WebhookClient {
     }
   };
 
-  const notify = (event: AfterSendEvent | GroupChangeEvent | AfterRecallEvent): void => {
+  const notify = (
+    event: AfterSendEvent | GroupChangeEvent | AfterRecallEvent | StateChangeEvent,
+  ): void => {
     try {
       const name = eventNameOfCase(event.case);
       if (config === undefined || !config.enabledEvents.has(name)) return;
@@ -237,6 +243,8 @@ export function createWebhookClient(deps: WebhookClientDeps): WebhookClient {
     afterSend: notify,
     notifyGroupChange: notify,
     afterRecall: notify,
+
+    notifyStateChange: notify,
     stats: () => ({
       beforeSend: { ...beforeSendCounts },
       notifications: { ...notificationCounts, droppedOverload, inFlight: inFlight.size },

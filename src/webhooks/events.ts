@@ -18,6 +18,8 @@ export const WEBHOOK_EVENT_NAMES = [
   "group-after-recall",
   "c2c-before-edit",
   "group-before-edit",
+
+  "user-after-state-change",
 ] as const;
 
 export type WebhookEventName = (typeof WEBHOOK_EVENT_NAMES)[number];
@@ -49,6 +51,9 @@ export type GroupChangeEvent = Extract<
       | "groupAfterDisband";
   }
 >;
+
+/** A device's session changed state (presence; reply ignored). */
+export type StateChangeEvent = Extract<WebhookEvent, { case: "userAfterStateChange" }>;
 
 interface EventKind {
   name: WebhookEventName;
@@ -117,6 +122,12 @@ const KINDS: Record<WebhookEventCase, EventKind> = {
     name: "group-before-edit",
     command: WebhookCommand.GROUP_BEFORE_EDIT,
     beforeSend: true,
+  },
+
+  userAfterStateChange: {
+    name: "user-after-state-change",
+    command: WebhookCommand.USER_AFTER_STATE_CHANGE,
+    beforeSend: false,
   },
 };
 

@@ -52,6 +52,7 @@ export {
   isWebhookEventName,
   type MessageContent,
   requestShapeError,
+  type StateChangeEvent,
   WEBHOOK_EVENT_NAMES,
   type WebhookEvent,
   type WebhookEventCase,

@@ -45,6 +45,7 @@ const PUBLIC = [
   "im.v1.GroupService",
   "im.v1.MessageLifecycleService",
   "im.v1.MessageService",
+  "im.v1.PresenceService",
   "im.v1.ProfileService",
   "im.v1.PushService",
   "im.v1.RelationService",

@@ -1,6 +1,6 @@
 import { createClient } from "@connectrpc/connect";
 import type { SubscribeResponse } from "../../src/gen/im/v1/events_pb.js";
-import { EventService } from "../../src/gen/im/v1/events_pb.js";
+import { EventService, Platform } from "../../src/gen/im/v1/events_pb.js";
 import type { Message } from "../../src/gen/im/v1/message_pb.js";
 import { type Protocol, sigFor, transportFor } from "./clients.js";
 
@@ -30,6 +30,7 @@ export async function openStream(
   deviceId = `device-${++devices}`,
   protocol: Protocol = "connect-h2",
   sig: string = sigFor(userId),
+  platform: Platform = Platform.UNSPECIFIED,
 ): Promise<OpenStream> {
   const abort = new AbortController();
   const events: SubscribeResponse[] = [];
@@ -39,7 +40,7 @@ export async function openStream(
     for (const w of waiters) w();
   };
   const stream = createClient(EventService, transportFor(protocol, baseUrl, sig)).subscribe(
-    { deviceId },
+    { deviceId, platform },
     { signal: abort.signal },
   );
   const ended = (async () => {

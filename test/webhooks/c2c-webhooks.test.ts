@@ -604,7 +604,10 @@ describe.each([
         timeoutMs: SHORT_TIMEOUT_MS,
         recordPath: dir.file("other-secret.jsonl"),
       });
-      const forged = await startTestApp(webhookEnv(other.url));
+      // The message's two requests only (a stream's login would be a third).
+      const forged = await startTestApp(
+        webhookEnv(other.url, { WEBHOOK_EVENTS: "c2c-before-send,c2c-after-send" }),
+      );
       try {
         const [a, b] = await users(forged, 2);
         const bDevice = await openStream(forged.baseUrl, b);

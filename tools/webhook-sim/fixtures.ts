@@ -1,8 +1,10 @@
 import { create, type MessageInitShape } from "@bufbuild/protobuf";
 import { ImageFormat, ImageType } from "../../src/gen/im/v1/elements_pb.js";
+import { Platform } from "../../src/gen/im/v1/events_pb.js";
 import {
   GroupMemberExitType,
   GroupMemberJoinType,
+  UserStateAction,
   type WebhookRequest,
   WebhookRequestSchema,
 } from "../../src/gen/im/v1/webhook_pb.js";
@@ -265,6 +267,32 @@ const SAMPLES: [string, EventInit][] = [
       },
     },
   ],
+
+  ...(
+    [
+      ["login on a phone", "alice", "alice-iphone", Platform.IOS, UserStateAction.LOGIN, ""],
+      ["logout", "alice", "alice-iphone", Platform.IOS, UserStateAction.LOGOUT, "LOGOUT"],
+      [
+        "phone lost its connection (PushOnline now)",
+        "bob",
+        "bob-android",
+        Platform.ANDROID,
+        UserStateAction.DISCONNECT,
+        "HEARTBEAT_TIMEOUT",
+      ],
+      [
+        "kicked by a login on another desktop",
+        "carol",
+        "carol-mac",
+        Platform.MACOS,
+        UserStateAction.KICKED,
+        "LOGIN_ELSEWHERE",
+      ],
+    ] as const
+  ).map(([label, userAccount, deviceId, platform, action, reason]): [string, EventInit] => [
+    label,
+    { case: "userAfterStateChange", value: { userAccount, deviceId, platform, action, reason } },
+  ]),
 ];
 
 /** The built-in sample events, one or more per event type, in a stable order. */

@@ -310,6 +310,8 @@ describe("webhook-sim replay", () => {
         "group-after-recall",
         "c2c-before-edit",
         "group-before-edit",
+
+        "user-after-state-change",
       ]),
     );
   });

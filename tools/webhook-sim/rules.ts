@@ -246,6 +246,8 @@ function eventFacts(request: WebhookRequest): {
         group: e.value.groupId,
         text: undefined,
       };
+    case "userAfterStateChange":
+      return { sender: e.value.userAccount, recipient: "", group: "", text: undefined };
     default:
       return { sender: "", recipient: "", group: "", text: undefined };
   }

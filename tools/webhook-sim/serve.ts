@@ -220,6 +220,9 @@ function who(request: WebhookRequest): string {
       return `${e.value.recalledByAccount}↺${e.value.fromAccount}→${e.value.toAccount}`;
     case "groupAfterRecall":
       return `${e.value.recalledByAccount}↺${e.value.fromAccount}→${e.value.groupId}`;
+
+    case "userAfterStateChange":
+      return `${e.value.userAccount}/${e.value.deviceId}`;
     case undefined:
       return "";
     default:

@@ -1,4 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { Platform } from "../../src/gen/im/v1/events_pb.js";
+import { UserStateAction } from "../../src/gen/im/v1/webhook_pb.js";
 import {
   decodeWebhookRequest,
   verifySignature,
@@ -107,6 +109,24 @@ describe("webhook-sim trigger", () => {
     expect([result.stderr, result.code]).toEqual(["", 0]);
     const event = decodeWebhookRequest((await arrived("c2c-before-edit")).body).event;
     expect(event.case === "c2cBeforeEdit" && event.value.editVersion).toBe(1);
+  });
+
+  it("user-after-state-change: a device logs in and out; the requests say so, signed", async () => {
+    const result = await trigger("user-after-state-change");
+    expect(result.stderr).toBe("");
+    expect(result.code).toBe(0);
+    const states = await eventually(async () => {
+      const got = endpoint.received
+        .filter((r) => r.headers["x-im-command"] === "user-after-state-change")
+        .map((r) => decodeWebhookRequest(r.body).event)
+        .flatMap((e) => (e.case === "userAfterStateChange" ? [e.value] : []));
+      expect(got).toHaveLength(2);
+      return got;
+    });
+    expect(states.map((s) => [s.userAccount, s.platform, s.action, s.reason])).toEqual([
+      [ADMIN, Platform.WEB, UserStateAction.LOGIN, ""],
+      [ADMIN, Platform.WEB, UserStateAction.LOGOUT, "LOGOUT"],
+    ]);
   });
 
   it("an unknown event is a usage error", async () => {

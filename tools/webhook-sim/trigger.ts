@@ -218,6 +218,36 @@ export async function runTrigger(o: TriggerOptions): Promise<void> {
       await edit("CONVERSATION_TYPE_GROUP", o.group, sent.seq);
       return;
     }
+    case "user-after-state-change": {
+      // A device of the admin logs in (opens its stream) and logs out: two events.
+      const deviceId = `webhook-sim-${randomUUID().slice(0, 8)}`;
+      const abort = new AbortController();
+      const json = new TextEncoder().encode(JSON.stringify({ deviceId, platform: "PLATFORM_WEB" }));
+      const frame = new Uint8Array(5 + json.length);
+      new DataView(frame.buffer).setUint32(1, json.length);
+      frame.set(json, 5);
+      const res = await fetch(`${o.server.replace(/\/$/, "")}/im.v1.EventService/Subscribe`, {
+        method: "POST",
+        headers: {
+          "content-type": "application/connect+json",
+          authorization: `Bearer ${o.adminSig}`,
+        },
+        body: frame,
+        signal: abort.signal,
+      });
+      try {
+        if (!res.ok || res.body === null) {
+          throw new RpcError(String(res.status), `EventService/Subscribe: ${res.statusText}`);
+        }
+        // The first frame is Ready: the login has been recorded.
+        await res.body.getReader().read();
+        await call("PresenceService/Logout", { deviceId });
+      } finally {
+        abort.abort();
+      }
+      o.log(`device ${deviceId} logged in and out`);
+      return;
+    }
     case "group-after-disband": {
       await ensureAccounts([o.from, o.to]);
       const groupId = await newGroup();

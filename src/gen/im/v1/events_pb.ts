@@ -22,7 +22,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file im/v1/events.proto.
  */
 export const file_im_v1_events: GenFile = /*@__PURE__*/
-  fileDesc("ChJpbS92MS9ldmVudHMucHJvdG8SBWltLnYxIkgKEFN1YnNjcmliZVJlcXVlc3QSIQoIcGxhdGZvcm0YASABKA4yDy5pbS52MS5QbGF0Zm9ybRIRCglkZXZpY2VfaWQYAiABKAkiyQUKEVN1YnNjcmliZVJlc3BvbnNlEh0KBXJlYWR5GAEgASgLMgwuaW0udjEuUmVhZHlIABImCgprZWVwX2FsaXZlGAIgASgLMhAuaW0udjEuS2VlcEFsaXZlSAASIQoHbWVzc2FnZRgDIAEoCzIOLmltLnYxLk1lc3NhZ2VIABIiCgRyZWFkGAQgASgLMhIuaW0udjEuUmVhZFJlY2VpcHRIABIwCg9wcm9maWxlX2NoYW5nZWQYFCABKAsyFS5pbS52MS5Qcm9maWxlQ2hhbmdlZEgAEj0KFmZyaWVuZF9yZXF1ZXN0X2NoYW5nZWQYFSABKAsyGy5pbS52MS5GcmllbmRSZXF1ZXN0Q2hhbmdlZEgAEjAKD2ZyaWVuZHNfY2hhbmdlZBgWIAEoCzIVLmltLnYxLkZyaWVuZHNDaGFuZ2VkSAASOQoUZnJpZW5kX2xpc3RzX2NoYW5nZWQYFyABKAsyGS5pbS52MS5GcmllbmRMaXN0c0NoYW5nZWRIABI0ChFibG9ja2xpc3RfY2hhbmdlZBgYIAEoCzIXLmltLnYxLkJsb2NrbGlzdENoYW5nZWRIABIsCg1ncm91cF9tZXNzYWdlGCggASgLMhMuaW0udjEuR3JvdXBNZXNzYWdlSAASLQoKZ3JvdXBfcmVhZBgpIAEoCzIXLmltLnYxLkdyb3VwUmVhZFJlY2VpcHRIABIyChBqb2luX2FwcGxpY2F0aW9uGCogASgLMhYuaW0udjEuSm9pbkFwcGxpY2F0aW9uSAASKgoIcmVjYWxsZWQYZCABKAsyFi5pbS52MS5NZXNzYWdlUmVjYWxsZWRIABImCgZlZGl0ZWQYZSABKAsyFC5pbS52MS5NZXNzYWdlRWRpdGVkSAASJAoGdHlwaW5nGHggASgLMhIuaW0udjEuVHlwaW5nRXZlbnRIAEIHCgVldmVudCI/CgVSZWFkeRIWCg5zZXJ2ZXJfdGltZV9tcxgBIAEoAxIeChZrZWVwX2FsaXZlX2ludGVydmFsX21zGAIgASgNIiMKCUtlZXBBbGl2ZRIWCg5zZXJ2ZXJfdGltZV9tcxgBIAEoAyJkCgtSZWFkUmVjZWlwdBIXCg9jb252ZXJzYXRpb25faWQYASABKAkSFAoMcGVlcl91c2VyX2lkGAIgASgJEhAKCHJlYWRfc2VxGAMgASgEEhQKDHVucmVhZF9jb3VudBgEIAEoDSqJAQoIUGxhdGZvcm0SGAoUUExBVEZPUk1fVU5TUEVDSUZJRUQQABIQCgxQTEFURk9STV9JT1MQARIUChBQTEFURk9STV9BTkRST0lEEAISEAoMUExBVEZPUk1fV0VCEAMSFAoQUExBVEZPUk1fREVTS1RPUBAEEhMKD1BMQVRGT1JNX1NFUlZFUhAFMlAKDEV2ZW50U2VydmljZRJACglTdWJzY3JpYmUSFy5pbS52MS5TdWJzY3JpYmVSZXF1ZXN0GhguaW0udjEuU3Vic2NyaWJlUmVzcG9uc2UwAWIGcHJvdG8z", [file_im_v1_group, file_im_v1_lifecycle, file_im_v1_message, file_im_v1_profile, file_im_v1_relation, file_im_v1_typing]);
+  fileDesc("ChJpbS92MS9ldmVudHMucHJvdG8SBWltLnYxIkgKEFN1YnNjcmliZVJlcXVlc3QSIQoIcGxhdGZvcm0YASABKA4yDy5pbS52MS5QbGF0Zm9ybRIRCglkZXZpY2VfaWQYAiABKAki6QYKEVN1YnNjcmliZVJlc3BvbnNlEh0KBXJlYWR5GAEgASgLMgwuaW0udjEuUmVhZHlIABImCgprZWVwX2FsaXZlGAIgASgLMhAuaW0udjEuS2VlcEFsaXZlSAASIQoHbWVzc2FnZRgDIAEoCzIOLmltLnYxLk1lc3NhZ2VIABIiCgRyZWFkGAQgASgLMhIuaW0udjEuUmVhZFJlY2VpcHRIABIwCg9wcm9maWxlX2NoYW5nZWQYFCABKAsyFS5pbS52MS5Qcm9maWxlQ2hhbmdlZEgAEj0KFmZyaWVuZF9yZXF1ZXN0X2NoYW5nZWQYFSABKAsyGy5pbS52MS5GcmllbmRSZXF1ZXN0Q2hhbmdlZEgAEjAKD2ZyaWVuZHNfY2hhbmdlZBgWIAEoCzIVLmltLnYxLkZyaWVuZHNDaGFuZ2VkSAASOQoUZnJpZW5kX2xpc3RzX2NoYW5nZWQYFyABKAsyGS5pbS52MS5GcmllbmRMaXN0c0NoYW5nZWRIABI0ChFibG9ja2xpc3RfY2hhbmdlZBgYIAEoCzIXLmltLnYxLkJsb2NrbGlzdENoYW5nZWRIABIsCg1ncm91cF9tZXNzYWdlGCggASgLMhMuaW0udjEuR3JvdXBNZXNzYWdlSAASLQoKZ3JvdXBfcmVhZBgpIAEoCzIXLmltLnYxLkdyb3VwUmVhZFJlY2VpcHRIABIyChBqb2luX2FwcGxpY2F0aW9uGCogASgLMhYuaW0udjEuSm9pbkFwcGxpY2F0aW9uSAASKgoIcmVjYWxsZWQYZCABKAsyFi5pbS52MS5NZXNzYWdlUmVjYWxsZWRIABImCgZlZGl0ZWQYZSABKAsyFC5pbS52MS5NZXNzYWdlRWRpdGVkSAASJAoGdHlwaW5nGHggASgLMhIuaW0udjEuVHlwaW5nRXZlbnRIABI3ChN1c2VyX3N0YXR1c19jaGFuZ2VkGFAgASgLMhguaW0udjEuVXNlclN0YXR1c0NoYW5nZWRIABIuCg5raWNrZWRfb2ZmbGluZRhRIAEoCzIULmltLnYxLktpY2tlZE9mZmxpbmVIABI1ChJvd25fZGV2aWNlX2NoYW5nZWQYUiABKAsyFy5pbS52MS5Pd25EZXZpY2VDaGFuZ2VkSABCBwoFZXZlbnQiPwoFUmVhZHkSFgoOc2VydmVyX3RpbWVfbXMYASABKAMSHgoWa2VlcF9hbGl2ZV9pbnRlcnZhbF9tcxgCIAEoDSIjCglLZWVwQWxpdmUSFgoOc2VydmVyX3RpbWVfbXMYASABKAMiZAoLUmVhZFJlY2VpcHQSFwoPY29udmVyc2F0aW9uX2lkGAEgASgJEhQKDHBlZXJfdXNlcl9pZBgCIAEoCRIQCghyZWFkX3NlcRgDIAEoBBIUCgx1bnJlYWRfY291bnQYBCABKA0ieQoMRGV2aWNlU3RhdHVzEhEKCWRldmljZV9pZBgBIAEoCRIhCghwbGF0Zm9ybRgCIAEoDjIPLmltLnYxLlBsYXRmb3JtEiEKBnN0YXR1cxgDIAEoDjIRLmltLnYxLlVzZXJTdGF0dXMSEAoIc2luY2VfbXMYBCABKAMifwoOVXNlclN0YXR1c0luZm8SDwoHdXNlcl9pZBgBIAEoCRIhCgZzdGF0dXMYAiABKA4yES5pbS52MS5Vc2VyU3RhdHVzEhMKC3N0YXR1c190ZXh0GAMgASgJEiQKB2RldmljZXMYBCADKAsyEy5pbS52MS5EZXZpY2VTdGF0dXMiSwoRVXNlclN0YXR1c0NoYW5nZWQSJQoGc3RhdHVzGAEgASgLMhUuaW0udjEuVXNlclN0YXR1c0luZm8SDwoHdGltZV9tcxgCIAEoAyJuCg1LaWNrZWRPZmZsaW5lEiEKBnJlYXNvbhgBIAEoDjIRLmltLnYxLktpY2tSZWFzb24SFAoMYnlfZGV2aWNlX2lkGAIgASgJEiQKC2J5X3BsYXRmb3JtGAMgASgOMg8uaW0udjEuUGxhdGZvcm0ifAoQT3duRGV2aWNlQ2hhbmdlZBIRCglkZXZpY2VfaWQYASABKAkSIQoIcGxhdGZvcm0YAiABKA4yDy5pbS52MS5QbGF0Zm9ybRIhCgZzdGF0dXMYAyABKA4yES5pbS52MS5Vc2VyU3RhdHVzEg8KB3RpbWVfbXMYBCABKAMq9QEKCFBsYXRmb3JtEhgKFFBMQVRGT1JNX1VOU1BFQ0lGSUVEEAASEAoMUExBVEZPUk1fSU9TEAESFAoQUExBVEZPUk1fQU5EUk9JRBACEhAKDFBMQVRGT1JNX1dFQhADEhQKEFBMQVRGT1JNX0RFU0tUT1AQBBITCg9QTEFURk9STV9TRVJWRVIQBRIRCg1QTEFURk9STV9JUEFEEAYSFAoQUExBVEZPUk1fV0lORE9XUxAHEhIKDlBMQVRGT1JNX01BQ09TEAgSEgoOUExBVEZPUk1fTElOVVgQCRIZChVQTEFURk9STV9NSU5JX1BST0dSQU0QCip3CgpVc2VyU3RhdHVzEhsKF1VTRVJfU1RBVFVTX1VOU1BFQ0lGSUVEEAASFwoTVVNFUl9TVEFUVVNfT0ZGTElORRABEhYKElVTRVJfU1RBVFVTX09OTElORRACEhsKF1VTRVJfU1RBVFVTX1BVU0hfT05MSU5FEAMqYQoKS2lja1JlYXNvbhIbChdLSUNLX1JFQVNPTl9VTlNQRUNJRklFRBAAEh8KG0tJQ0tfUkVBU09OX0xPR0lOX0VMU0VXSEVSRRABEhUKEUtJQ0tfUkVBU09OX0FETUlOEAIyUAoMRXZlbnRTZXJ2aWNlEkAKCVN1YnNjcmliZRIXLmltLnYxLlN1YnNjcmliZVJlcXVlc3QaGC5pbS52MS5TdWJzY3JpYmVSZXNwb25zZTABYgZwcm90bzM", [file_im_v1_group, file_im_v1_lifecycle, file_im_v1_message, file_im_v1_profile, file_im_v1_relation, file_im_v1_typing]);
 
 /**
  * Request of EventService.Subscribe.
@@ -31,7 +31,7 @@ export const file_im_v1_events: GenFile = /*@__PURE__*/
  */
 export type SubscribeRequest = Message<"im.v1.SubscribeRequest"> & {
   /**
-   * Platform of the device.
+   * Platform of the device; an unknown value is refused (UNKNOWN_PLATFORM).
    *
    * @generated from field: im.v1.Platform platform = 1;
    */
@@ -187,6 +187,32 @@ export type SubscribeResponse = Message<"im.v1.SubscribeResponse"> & {
      */
     value: TypingEvent;
     case: "typing";
+  } | {
+    /**
+     * A user whose status the caller follows changed status or status text
+     * (80-99 are reserved for presence).
+     *
+     * @generated from field: im.v1.UserStatusChanged user_status_changed = 80;
+     */
+    value: UserStatusChanged;
+    case: "userStatusChanged";
+  } | {
+    /**
+     * This device was signed out by the server (login policy or admin kick);
+     * the stream ends right after with KICKED_OFFLINE.
+     *
+     * @generated from field: im.v1.KickedOffline kicked_offline = 81;
+     */
+    value: KickedOffline;
+    case: "kickedOffline";
+  } | {
+    /**
+     * Another device of the caller logged in or out.
+     *
+     * @generated from field: im.v1.OwnDeviceChanged own_device_changed = 82;
+     */
+    value: OwnDeviceChanged;
+    case: "ownDeviceChanged";
   } | { case: undefined; value?: undefined };
 };
 
@@ -289,52 +315,278 @@ export const ReadReceiptSchema: GenMessage<ReadReceipt> = /*@__PURE__*/
   messageDesc(file_im_v1_events, 4);
 
 /**
- * Device platform.
+ * One device's status.
+ *
+ * @generated from message im.v1.DeviceStatus
+ */
+export type DeviceStatus = Message<"im.v1.DeviceStatus"> & {
+  /**
+   * SubscribeRequest.device_id.
+   *
+   * @generated from field: string device_id = 1;
+   */
+  deviceId: string;
+
+  /**
+   * Its platform.
+   *
+   * @generated from field: im.v1.Platform platform = 2;
+   */
+  platform: Platform;
+
+  /**
+   * ONLINE or PUSH_ONLINE (offline devices are not listed).
+   *
+   * @generated from field: im.v1.UserStatus status = 3;
+   */
+  status: UserStatus;
+
+  /**
+   * When it entered this status, server time in ms.
+   *
+   * @generated from field: int64 since_ms = 4;
+   */
+  sinceMs: bigint;
+};
+
+/**
+ * Describes the message im.v1.DeviceStatus.
+ * Use `create(DeviceStatusSchema)` to create a new message.
+ */
+export const DeviceStatusSchema: GenMessage<DeviceStatus> = /*@__PURE__*/
+  messageDesc(file_im_v1_events, 5);
+
+/**
+ * A user's status: the best of their devices' (Online > PushOnline > Offline).
+ *
+ * @generated from message im.v1.UserStatusInfo
+ */
+export type UserStatusInfo = Message<"im.v1.UserStatusInfo"> & {
+  /**
+   * The user.
+   *
+   * @generated from field: string user_id = 1;
+   */
+  userId: string;
+
+  /**
+   * The status.
+   *
+   * @generated from field: im.v1.UserStatus status = 2;
+   */
+  status: UserStatus;
+
+  /**
+   * The user's custom status text; empty when none.
+   *
+   * @generated from field: string status_text = 3;
+   */
+  statusText: string;
+
+  /**
+   * Devices that are Online or PushOnline; only for the caller themself and for admins.
+   *
+   * @generated from field: repeated im.v1.DeviceStatus devices = 4;
+   */
+  devices: DeviceStatus[];
+};
+
+/**
+ * Describes the message im.v1.UserStatusInfo.
+ * Use `create(UserStatusInfoSchema)` to create a new message.
+ */
+export const UserStatusInfoSchema: GenMessage<UserStatusInfo> = /*@__PURE__*/
+  messageDesc(file_im_v1_events, 6);
+
+/**
+ * Live event: a followed user's status or status text changed.
+ *
+ * @generated from message im.v1.UserStatusChanged
+ */
+export type UserStatusChanged = Message<"im.v1.UserStatusChanged"> & {
+  /**
+   * The user, their new status and status text (no devices).
+   *
+   * @generated from field: im.v1.UserStatusInfo status = 1;
+   */
+  status?: UserStatusInfo | undefined;
+
+  /**
+   * Server time of the change, ms.
+   *
+   * @generated from field: int64 time_ms = 2;
+   */
+  timeMs: bigint;
+};
+
+/**
+ * Describes the message im.v1.UserStatusChanged.
+ * Use `create(UserStatusChangedSchema)` to create a new message.
+ */
+export const UserStatusChangedSchema: GenMessage<UserStatusChanged> = /*@__PURE__*/
+  messageDesc(file_im_v1_events, 7);
+
+/**
+ * Live event: this device was signed out by the server.
+ *
+ * @generated from message im.v1.KickedOffline
+ */
+export type KickedOffline = Message<"im.v1.KickedOffline"> & {
+  /**
+   * Why.
+   *
+   * @generated from field: im.v1.KickReason reason = 1;
+   */
+  reason: KickReason;
+
+  /**
+   * The device that signed in (LOGIN_ELSEWHERE); empty otherwise.
+   *
+   * @generated from field: string by_device_id = 2;
+   */
+  byDeviceId: string;
+
+  /**
+   * Its platform.
+   *
+   * @generated from field: im.v1.Platform by_platform = 3;
+   */
+  byPlatform: Platform;
+};
+
+/**
+ * Describes the message im.v1.KickedOffline.
+ * Use `create(KickedOfflineSchema)` to create a new message.
+ */
+export const KickedOfflineSchema: GenMessage<KickedOffline> = /*@__PURE__*/
+  messageDesc(file_im_v1_events, 8);
+
+/**
+ * Live event: another device of the caller logged in or out.
+ *
+ * @generated from message im.v1.OwnDeviceChanged
+ */
+export type OwnDeviceChanged = Message<"im.v1.OwnDeviceChanged"> & {
+  /**
+   * The device.
+   *
+   * @generated from field: string device_id = 1;
+   */
+  deviceId: string;
+
+  /**
+   * Its platform.
+   *
+   * @generated from field: im.v1.Platform platform = 2;
+   */
+  platform: Platform;
+
+  /**
+   * Its status now (ONLINE after a login, OFFLINE or PUSH_ONLINE after it left).
+   *
+   * @generated from field: im.v1.UserStatus status = 3;
+   */
+  status: UserStatus;
+
+  /**
+   * Server time, ms.
+   *
+   * @generated from field: int64 time_ms = 4;
+   */
+  timeMs: bigint;
+};
+
+/**
+ * Describes the message im.v1.OwnDeviceChanged.
+ * Use `create(OwnDeviceChangedSchema)` to create a new message.
+ */
+export const OwnDeviceChangedSchema: GenMessage<OwnDeviceChanged> = /*@__PURE__*/
+  messageDesc(file_im_v1_events, 9);
+
+/**
+ * Device platform. Mobile platforms (iOS, Android, iPad) stay PushOnline after
+ * their stream ends without a logout; the others go Offline. The login policy
+ * (PRESENCE_LOGIN_POLICY) groups platforms into classes: see README "Presence".
  *
  * @generated from enum im.v1.Platform
  */
 export enum Platform {
   /**
-   * Not given.
+   * Not given: a headless client, outside the login policy, never PushOnline.
    *
    * @generated from enum value: PLATFORM_UNSPECIFIED = 0;
    */
   UNSPECIFIED = 0,
 
   /**
-   * iOS.
+   * iPhone (iOS). Mobile.
    *
    * @generated from enum value: PLATFORM_IOS = 1;
    */
   IOS = 1,
 
   /**
-   * Android.
+   * Android. Mobile.
    *
    * @generated from enum value: PLATFORM_ANDROID = 2;
    */
   ANDROID = 2,
 
   /**
-   * Web browser.
+   * Web browser. Web class.
    *
    * @generated from enum value: PLATFORM_WEB = 3;
    */
   WEB = 3,
 
   /**
-   * Desktop (Windows, macOS, Linux).
+   * A desktop that does not say which (Windows, macOS and Linux are preferred). Desktop.
    *
    * @generated from enum value: PLATFORM_DESKTOP = 4;
    */
   DESKTOP = 4,
 
   /**
-   * A server or other headless client.
+   * A server or other headless client: outside the login policy, never PushOnline.
    *
    * @generated from enum value: PLATFORM_SERVER = 5;
    */
   SERVER = 5,
+
+  /**
+   * iPad. Mobile.
+   *
+   * @generated from enum value: PLATFORM_IPAD = 6;
+   */
+  IPAD = 6,
+
+  /**
+   * Windows. Desktop.
+   *
+   * @generated from enum value: PLATFORM_WINDOWS = 7;
+   */
+  WINDOWS = 7,
+
+  /**
+   * macOS. Desktop.
+   *
+   * @generated from enum value: PLATFORM_MACOS = 8;
+   */
+  MACOS = 8,
+
+  /**
+   * Linux. Desktop.
+   *
+   * @generated from enum value: PLATFORM_LINUX = 9;
+   */
+  LINUX = 9,
+
+  /**
+   * Mini program (runs in a host app like a web page). Web class.
+   *
+   * @generated from enum value: PLATFORM_MINI_PROGRAM = 10;
+   */
+  MINI_PROGRAM = 10,
 }
 
 /**
@@ -342,6 +594,81 @@ export enum Platform {
  */
 export const PlatformSchema: GenEnum<Platform> = /*@__PURE__*/
   enumDesc(file_im_v1_events, 0);
+
+/**
+ * A user's (or device's) status.
+ *
+ * @generated from enum im.v1.UserStatus
+ */
+export enum UserStatus {
+  /**
+   * Not used.
+   *
+   * @generated from enum value: USER_STATUS_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * Not signed in, logged out, or PushOnline for longer than PRESENCE_PUSH_ONLINE_MS.
+   *
+   * @generated from enum value: USER_STATUS_OFFLINE = 1;
+   */
+  OFFLINE = 1,
+
+  /**
+   * A device holds a live stream on some node.
+   *
+   * @generated from enum value: USER_STATUS_ONLINE = 2;
+   */
+  ONLINE = 2,
+
+  /**
+   * A mobile device with a push registration whose stream ended without a logout.
+   *
+   * @generated from enum value: USER_STATUS_PUSH_ONLINE = 3;
+   */
+  PUSH_ONLINE = 3,
+}
+
+/**
+ * Describes the enum im.v1.UserStatus.
+ */
+export const UserStatusSchema: GenEnum<UserStatus> = /*@__PURE__*/
+  enumDesc(file_im_v1_events, 1);
+
+/**
+ * Why a device was signed out by the server.
+ *
+ * @generated from enum im.v1.KickReason
+ */
+export enum KickReason {
+  /**
+   * Not used.
+   *
+   * @generated from enum value: KICK_REASON_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * The same user signed in on another device of the same platform class.
+   *
+   * @generated from enum value: KICK_REASON_LOGIN_ELSEWHERE = 1;
+   */
+  LOGIN_ELSEWHERE = 1,
+
+  /**
+   * An admin kicked the device or the user.
+   *
+   * @generated from enum value: KICK_REASON_ADMIN = 2;
+   */
+  ADMIN = 2,
+}
+
+/**
+ * Describes the enum im.v1.KickReason.
+ */
+export const KickReasonSchema: GenEnum<KickReason> = /*@__PURE__*/
+  enumDesc(file_im_v1_events, 2);
 
 /**
  * The live event stream each signed-in device opens.

@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file im/internal/v1/live.proto.
  */
 export const file_im_internal_v1_live: GenFile = /*@__PURE__*/
-  fileDesc("ChlpbS9pbnRlcm5hbC92MS9saXZlLnByb3RvEg5pbS5pbnRlcm5hbC52MSJeChVHcm91cE1lbWJlcnNoaXBDaGFuZ2USEAoIZ3JvdXBfaWQYASABKAkSDwoHdXNlcl9pZBgCIAEoCRIOCgZtZW1iZXIYAyABKAgSEgoKZGlzY2FyZGluZxgEIAEoCCJjCg5Hcm91cExpdmVFdmVudBIQCghncm91cF9pZBgBIAEoCRINCgVldmVudBgCIAEoDBIXCg9leGNlcHRfdXNlcl9pZHMYAyADKAkSFwoPc2tpcF9kaXNjYXJkaW5nGAQgASgIImAKEURldmljZVN0cmVhbUNsYWltEg8KB3VzZXJfaWQYASABKAkSEQoJZGV2aWNlX2lkGAIgASgJEhQKDG9wZW5lZF9hdF9tcxgDIAEoAxIRCglzdHJlYW1faWQYBCABKAkiVAoPQXV0aG9yaXR5Q2hhbmdlEhAKCHVzZXJfaWRzGAEgAygJEh4KFnNpZ3NfaW52YWxpZF9iZWZvcmVfbXMYAiABKAMSDwoHZGVsZXRlZBgDIAEoCGIGcHJvdG8z");
+  fileDesc("ChlpbS9pbnRlcm5hbC92MS9saXZlLnByb3RvEg5pbS5pbnRlcm5hbC52MSJeChVHcm91cE1lbWJlcnNoaXBDaGFuZ2USEAoIZ3JvdXBfaWQYASABKAkSDwoHdXNlcl9pZBgCIAEoCRIOCgZtZW1iZXIYAyABKAgSEgoKZGlzY2FyZGluZxgEIAEoCCJjCg5Hcm91cExpdmVFdmVudBIQCghncm91cF9pZBgBIAEoCRINCgVldmVudBgCIAEoDBIXCg9leGNlcHRfdXNlcl9pZHMYAyADKAkSFwoPc2tpcF9kaXNjYXJkaW5nGAQgASgIImAKEURldmljZVN0cmVhbUNsYWltEg8KB3VzZXJfaWQYASABKAkSEQoJZGV2aWNlX2lkGAIgASgJEhQKDG9wZW5lZF9hdF9tcxgDIAEoAxIRCglzdHJlYW1faWQYBCABKAkiVAoPQXV0aG9yaXR5Q2hhbmdlEhAKCHVzZXJfaWRzGAEgAygJEh4KFnNpZ3NfaW52YWxpZF9iZWZvcmVfbXMYAiABKAMSDwoHZGVsZXRlZBgDIAEoCCJoChBEZXZpY2VTZXNzaW9uRW5kEg8KB3VzZXJfaWQYASABKAkSEQoJZGV2aWNlX2lkGAIgASgJEhEKCXN0cmVhbV9pZBgDIAEoCRINCgVldmVudBgEIAEoDBIOCgZyZWFzb24YBSABKAViBnByb3RvMw");
 
 /**
  * A user joined or left a group (or changed whether they discard its
@@ -180,4 +180,55 @@ export type AuthorityChange = Message<"im.internal.v1.AuthorityChange"> & {
  */
 export const AuthorityChangeSchema: GenMessage<AuthorityChange> = /*@__PURE__*/
   messageDesc(file_im_internal_v1_live, 3);
+
+/**
+ * A device's session ended by the server (login policy, admin kick, logout on
+ * another node): every node holding a stream of the device sends `event` (if
+ * any) on it and ends it with `reason`.
+ *
+ * @generated from message im.internal.v1.DeviceSessionEnd
+ */
+export type DeviceSessionEnd = Message<"im.internal.v1.DeviceSessionEnd"> & {
+  /**
+   * The user.
+   *
+   * @generated from field: string user_id = 1;
+   */
+  userId: string;
+
+  /**
+   * The device.
+   *
+   * @generated from field: string device_id = 2;
+   */
+  deviceId: string;
+
+  /**
+   * Only this stream of the device; empty: whichever the device holds.
+   *
+   * @generated from field: string stream_id = 3;
+   */
+  streamId: string;
+
+  /**
+   * An encoded im.v1.SubscribeResponse sent last on the stream; empty: none.
+   *
+   * @generated from field: bytes event = 4;
+   */
+  event: Uint8Array;
+
+  /**
+   * The im.v1.ErrorReason the stream ends with (KICKED_OFFLINE, LOGGED_OUT).
+   *
+   * @generated from field: int32 reason = 5;
+   */
+  reason: number;
+};
+
+/**
+ * Describes the message im.internal.v1.DeviceSessionEnd.
+ * Use `create(DeviceSessionEndSchema)` to create a new message.
+ */
+export const DeviceSessionEndSchema: GenMessage<DeviceSessionEnd> = /*@__PURE__*/
+  messageDesc(file_im_internal_v1_live, 4);
 

@@ -1,0 +1,69 @@
+/** The in-process KV: entries in a map the hub shares, expiry judged with the injected clock. */
+import type { Clock } from "../common/clock.js";
+import { assertKvKey, type Kv } from "./kv.js";
+
+export interface StoredKvEntry {
+  value: Uint8Array;
+  revision: number;
+  writtenAtMs: number;
+}
+
+/** One bucket's entries and its revision counter, shared by every bus on a hub. */
+export interface MemoryKvBucket {
+  entries: Map<string, StoredKvEntry>;
+  lastRevision: number;
+}
+
+export function createMemoryKvBucket(): MemoryKvBucket {
+  return { entries: new Map(), lastRevision: 0 };
+}
+
+export function createMemoryKv(bucket: MemoryKvBucket, ttlMs: number, clock: Clock): Kv {
+  const live = (key: string): StoredKvEntry | undefined => {
+    const entry = bucket.entries.get(key);
+    if (entry === undefined) return undefined;
+    if (ttlMs > 0 && clock() - entry.writtenAtMs >= ttlMs) {
+      bucket.entries.delete(key);
+      return undefined;
+    }
+    return entry;
+  };
+  const write = (key: string, value: Uint8Array): number => {
+    const revision = ++bucket.lastRevision;
+    // Copied: the caller may reuse its buffer.
+    bucket.entries.set(key, { value: value.slice(), revision, writtenAtMs: clock() });
+    return revision;
+  };
+  return {
+    async get(key) {
+      assertKvKey(key);
+      const entry = live(key);
+      return entry === undefined ? undefined : { value: entry.value, revision: entry.revision };
+    },
+    async put(key, value) {
+      assertKvKey(key);
+      return write(key, value);
+    },
+    async create(key, value) {
+      assertKvKey(key);
+      return live(key) === undefined ? write(key, value) : undefined;
+    },
+    async update(key, value, revision) {
+      assertKvKey(key);
+      return live(key)?.revision === revision ? write(key, value) : undefined;
+    },
+    async delete(key) {
+      assertKvKey(key);
+      bucket.entries.delete(key);
+    },
+    async keys(prefix) {
+      if (prefix !== undefined) assertKvKey(prefix);
+      const out: string[] = [];
+      for (const key of [...bucket.entries.keys()]) {
+        if (prefix !== undefined && !key.startsWith(`${prefix}.`)) continue;
+        if (live(key) !== undefined) out.push(key);
+      }
+      return out;
+    },
+  };
+}

@@ -1,0 +1,106 @@
+/** The KV port on a JetStream KV bucket: the bucket's max age is the TTL. */
+import { jetstreamManager } from "@nats-io/jetstream";
+import { type KV, Kvm } from "@nats-io/kv";
+import { type NatsConnection, nanos } from "@nats-io/transport-node";
+import { BusUnavailableError } from "./errors.js";
+import { assertKvKey, type Kv, type KvBucketOptions } from "./kv.js";
+
+export async function openNatsKv(
+  nc: NatsConnection,
+  bucket: string,
+  { ttlMs }: KvBucketOptions,
+  replicas: number,
+  timeoutMs: number,
+): Promise<Kv> {
+  let kv: KV;
+  try {
+    kv = await new Kvm(nc).create(bucket, { ttl: ttlMs, history: 1, replicas, timeout: timeoutMs });
+    // An existing bucket is opened as it is: a changed TTL is applied here.
+    const jsm = await jetstreamManager(nc, { timeout: timeoutMs });
+    const stream = `KV_${bucket}`;
+    const { config } = await jsm.streams.info(stream);
+    const maxAge = nanos(ttlMs);
+    if (config.max_age !== maxAge) {
+      // JetStream refuses a duplicate window longer than the max age (0: no max age).
+      const window =
+        maxAge === 0 ? config.duplicate_window : Math.min(config.duplicate_window, maxAge);
+      await jsm.streams.update(stream, { ...config, max_age: maxAge, duplicate_window: window });
+    }
+  } catch (err) {
+    throw new BusUnavailableError(`cannot open KV bucket ${bucket}: ${messageOf(err)}`, {
+      cause: err,
+    });
+  }
+  const unavailable = (what: string, err: unknown) =>
+    new BusUnavailableError(`KV ${bucket}: ${what} failed: ${messageOf(err)}`, { cause: err });
+  return {
+    async get(key) {
+      assertKvKey(key);
+      try {
+        const entry = await kv.get(key);
+        if (entry === null || entry.operation !== "PUT") return undefined;
+        return { value: entry.value, revision: entry.revision };
+      } catch (err) {
+        throw unavailable("get", err);
+      }
+    },
+    async put(key, value) {
+      assertKvKey(key);
+      try {
+        return await kv.put(key, value);
+      } catch (err) {
+        throw unavailable("put", err);
+      }
+    },
+    async create(key, value) {
+      assertKvKey(key);
+      try {
+        return await kv.create(key, value);
+      } catch (err) {
+        if (isWrongSequence(err)) return undefined;
+        throw unavailable("create", err);
+      }
+    },
+    async update(key, value, revision) {
+      assertKvKey(key);
+      try {
+        return await kv.update(key, value, revision);
+      } catch (err) {
+        if (isWrongSequence(err)) return undefined;
+        throw unavailable("update", err);
+      }
+    },
+    async delete(key) {
+      assertKvKey(key);
+      try {
+        await kv.delete(key);
+      } catch (err) {
+        throw unavailable("delete", err);
+      }
+    },
+    async keys(prefix) {
+      if (prefix !== undefined) assertKvKey(prefix);
+      try {
+        const out: string[] = [];
+        for await (const key of await kv.keys(prefix === undefined ? ">" : `${prefix}.>`)) {
+          out.push(key);
+        }
+        return out;
+      } catch (err) {
+        throw unavailable("keys", err);
+      }
+    },
+  };
+}
+
+// JetStream answers a failed expectation (create of an existing key, update at a stale
+// revision) with error 10071 "wrong last sequence".
+function isWrongSequence(err: unknown): boolean {
+  if (!(err instanceof Error)) return false;
+  const code = (err as { api_error?: { err_code?: number } }).api_error?.err_code;
+  return code === 10071 || /wrong last sequence|key exists/i.test(err.message);
+}
+
+function messageOf(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}

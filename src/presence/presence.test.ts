@@ -1,0 +1,234 @@
+import { afterEach, describe, expect, it } from "vitest";
+import { eventually } from "../../test/support/eventually.js";
+import type { Bus } from "../bus/bus.js";
+import { createMemoryBus } from "../bus/memory-bus.js";
+import { createMemoryHub, type MemoryHub } from "../bus/memory-hub.js";
+import { ErrorReason } from "../errors/domain-error.js";
+import { Platform, type SubscribeResponse, UserStatus } from "../gen/im/v1/events_pb.js";
+import { createLiveHub, type LiveHub } from "../live/live-hub.js";
+import { silentLogger } from "../log/logger.js";
+import type { PresenceConfig } from "./config.js";
+import {
+  createPresence,
+  defaultHasPushRegistration,
+  type Presence,
+  type SessionEnded,
+  type StateChange,
+} from "./presence.js";
+
+// Two nodes on one in-process bus, an injected clock, and the timers left to the
+// test (refreshOnce / reapOnce): a node "dies" by no longer refreshing its lease
+// while the clock moves past the heartbeat timeout.
+const HEARTBEAT = 400_000;
+const config: PresenceConfig = {
+  loginPolicy: "dual",
+  heartbeatTimeoutMs: HEARTBEAT,
+  reapIntervalMs: 5_000,
+  pushOnlineMs: 7 * 86_400_000,
+  statusTextMaxBytes: 100,
+  queryMax: 500,
+  subscriptionsMax: 200,
+  friendsAutoSubscribe: false,
+};
+
+let now = 1_800_000_000_000;
+const clock = () => now;
+const aborts: AbortController[] = [];
+afterEach(() => {
+  for (const a of aborts.splice(0)) a.abort();
+});
+
+interface Node {
+  hub: LiveHub;
+  presence: Presence;
+  bus: Bus;
+}
+
+async function node(
+  shared: MemoryHub,
+  name: string,
+  push = defaultHasPushRegistration,
+  extra: {
+    config?: Partial<PresenceConfig>;
+    friendsOf?: (userId: string) => Promise<string[]>;
+  } = {},
+): Promise<Node> {
+  const bus = createMemoryBus({ clock, logger: silentLogger, hub: shared });
+  const hub = createLiveHub({
+    bus,
+    clock,
+    logger: silentLogger,
+    keepAliveMs: 3_600_000,
+    maxQueuedEvents: 1000,
+    maxStreamsPerUser: 10,
+    authorityCheckMs: 3_600_000,
+  });
+  const open = (bucket: string, ttlMs: number) => bus.openKv(bucket, { ttlMs });
+  const presence = createPresence({
+    buckets: {
+      users: await open("presence-users", 0),
+      leases: await open("presence-leases", config.heartbeatTimeoutMs),
+      nodes: await open("presence-nodes", 0),
+      texts: await open("presence-texts", 0),
+      subs: await open("presence-subs", 0),
+    },
+    hub,
+    clock,
+    logger: silentLogger,
+    config: { ...config, ...extra.config },
+    nodeId: name,
+    hasPushRegistration: push,
+    ...(extra.friendsOf === undefined ? {} : { friendsOf: extra.friendsOf }),
+  });
+  hub.observeSessions(presence.sessions);
+  // start() also sets timers; at these periods they never fire within a test.
+  await presence.start();
+  return { hub, presence, bus };
+}
+
+/** Opens a device stream; collects its events; resolves once Ready (and the login) are through. */
+async function device(n: Node, userId: string, deviceId: string, platform: Platform) {
+  const abort = new AbortController();
+  aborts.push(abort);
+  const events: SubscribeResponse[] = [];
+  const it = n.hub.stream(
+    { userId, deviceId, platform, sigIssuedAtMs: 0, sigExpiresAtMs: Number.MAX_SAFE_INTEGER },
+    abort.signal,
+  );
+  const first = await it.next();
+  expect(first.value?.event.case).toBe("ready");
+  const ended = (async () => {
+    try {
+      for await (const e of it) events.push(e);
+    } catch (err) {
+      return err;
+    }
+    return undefined;
+  })();
+  return { events, ended, close: () => abort.abort() };
+}
+
+const statusOf = async (p: Presence, userId: string) => (await p.statuses([userId], () => true))[0];
+
+describe("presence across nodes", () => {
+  it("a node whose lease lapses has its mobile users PushOnline and others Offline; followers are told", async () => {
+    const shared = createMemoryHub();
+    const a = await node(shared, "node-a");
+    const b = await node(shared, "node-b");
+    const fan = await device(b, "fan", "fan-web", Platform.WEB);
+    await b.presence.subscribe("fan", ["phoneuser", "webuser"]);
+    const changes: StateChange[] = [];
+    b.presence.onStateChange((c) => changes.push(c));
+    await device(a, "phoneuser", "p1", Platform.ANDROID);
+    await device(a, "webuser", "w1", Platform.WEB);
+    expect((await statusOf(b.presence, "phoneuser"))?.status).toBe(UserStatus.ONLINE);
+    // Node A stops refreshing (killed); B keeps refreshing.
+    now += HEARTBEAT - 1;
+    await b.presence.refreshOnce();
+    await b.presence.reapOnce();
+    expect((await statusOf(b.presence, "phoneuser"))?.status).toBe(UserStatus.ONLINE);
+    now += 1;
+    await b.presence.refreshOnce();
+    // Queries see it as soon as the lease lapsed, before any reaper pass.
+    expect((await statusOf(b.presence, "phoneuser"))?.status).toBe(UserStatus.PUSH_ONLINE);
+    expect((await statusOf(b.presence, "webuser"))?.status).toBe(UserStatus.OFFLINE);
+    await b.presence.reapOnce();
+    const told = () =>
+      fan.events.flatMap((e) =>
+        e.event.case === "userStatusChanged"
+          ? [[e.event.value.status?.userId, e.event.value.status?.status]]
+          : [],
+      );
+    await eventually(async () =>
+      expect(told().slice(-2).sort()).toEqual([
+        ["phoneuser", UserStatus.PUSH_ONLINE],
+        ["webuser", UserStatus.OFFLINE],
+      ]),
+    );
+    expect(changes.map((c) => [c.userId, c.action, c.reason]).sort()).toEqual([
+      ["phoneuser", "disconnect", "HEARTBEAT_TIMEOUT"],
+      ["webuser", "disconnect", "HEARTBEAT_TIMEOUT"],
+    ]);
+    // A second pass (or another node) finds nothing more to do.
+    await b.presence.reapOnce();
+    expect(changes).toHaveLength(2);
+
+    // Node A was only cut off (a NATS restart, a partition): its next refresh puts its streams back.
+    await a.presence.refreshOnce();
+    expect((await statusOf(b.presence, "phoneuser"))?.status).toBe(UserStatus.ONLINE);
+    expect((await statusOf(b.presence, "webuser"))?.status).toBe(UserStatus.ONLINE);
+    await eventually(async () =>
+      expect(told().slice(-2).sort()).toEqual([
+        ["phoneuser", UserStatus.ONLINE],
+        ["webuser", UserStatus.ONLINE],
+      ]),
+    );
+  });
+
+  it("PushOnline needs a push registration (injectable) and lapses after the period", async () => {
+    const shared = createMemoryHub();
+    const registered = new Set(["with-push"]);
+    const a = await node(shared, "a", async (_u, deviceId) => registered.has(deviceId));
+    const withPush = await device(a, "m1", "with-push", Platform.IOS);
+    const without = await device(a, "m2", "no-push", Platform.IOS);
+    withPush.close();
+    without.close();
+    await eventually(async () => {
+      expect((await statusOf(a.presence, "m1"))?.status).toBe(UserStatus.PUSH_ONLINE);
+      expect((await statusOf(a.presence, "m2"))?.status).toBe(UserStatus.OFFLINE);
+    });
+    now += config.pushOnlineMs - 1;
+    expect((await statusOf(a.presence, "m1"))?.status).toBe(UserStatus.PUSH_ONLINE);
+    now += 1;
+    expect((await statusOf(a.presence, "m1"))?.status).toBe(UserStatus.OFFLINE);
+  });
+
+  it("tells session-ended listeners of logouts and kicks (to clear push bindings), not of disconnects", async () => {
+    const shared = createMemoryHub();
+    const a = await node(shared, "a");
+    const b = await node(shared, "b");
+    const ended: SessionEnded[] = [];
+    a.presence.onSessionEnded((e) => ended.push(e));
+    b.presence.onSessionEnded((e) => ended.push(e));
+    const phone = await device(a, "u", "phone", Platform.IOS);
+    phone.close();
+    await eventually(async () =>
+      expect((await statusOf(a.presence, "u"))?.status).toBe(UserStatus.PUSH_ONLINE),
+    );
+    expect(ended).toEqual([]);
+    // The PushOnline phone is signed out by a desktop login in its slot (dual).
+    const desk = await device(b, "u", "desk", Platform.WINDOWS);
+    expect(ended.map((e) => [e.deviceId, e.reason])).toEqual([["phone", "kicked"]]);
+    await a.presence.logout("u", "desk");
+    expect(ended.map((e) => [e.deviceId, e.reason])).toEqual([
+      ["phone", "kicked"],
+      ["desk", "logout"],
+    ]);
+    expect(await desk.ended).toMatchObject({ reason: ErrorReason.LOGGED_OUT });
+    expect((await statusOf(a.presence, "u"))?.status).toBe(UserStatus.OFFLINE);
+  });
+
+  it("with friendsAutoSubscribe, friends hear of status changes without subscribing", async () => {
+    const friendsOf = async (userId: string) => (userId === "star" ? ["buddy"] : []);
+    for (const on of [true, false]) {
+      const a = await node(createMemoryHub(), "a", defaultHasPushRegistration, {
+        config: { friendsAutoSubscribe: on },
+        friendsOf,
+      });
+      const buddy = await device(a, "buddy", "buddy-web", Platform.WEB);
+      const star = await device(a, "star", "star-web", Platform.WEB);
+      star.close();
+      // A later event to buddy (its own other device logging in) shows delivery caught up.
+      await device(a, "buddy", "buddy-mac", Platform.MACOS);
+      await eventually(async () =>
+        expect(buddy.events.some((e) => e.event.case === "ownDeviceChanged")).toBe(true),
+      );
+      await eventually(async () => {
+        const told = buddy.events.flatMap((e) =>
+          e.event.case === "userStatusChanged" ? [e.event.value.status?.status] : [],
+        );
+        expect(told).toEqual(on ? [UserStatus.ONLINE, UserStatus.OFFLINE] : []);
+      });
+    }
+  });
+});
