@@ -443,7 +443,9 @@ export function createPresence(deps: PresenceDeps): Presence {
   const sessions: SessionObserver = {
     async opened(owner, streamId) {
       addLocal(owner, streamId);
-      await guarded("login", { userId: owner.userId, deviceId: owner.deviceId }, () =>
+      // Not awaited: a stream gets Ready even while presence's store is slow or
+      // unreachable (a NATS restart); a failed login is repaired on the next refresh.
+      void guarded("login", { userId: owner.userId, deviceId: owner.deviceId }, () =>
         login(owner, streamId),
       );
     },

@@ -102,7 +102,7 @@ export async function openMongoStorage(
     groups: await createMongoGroupStore(db, capabilities),
     groupMembers: await createMongoGroupMemberStore(db, capabilities),
     groupApplications: await createMongoJoinApplicationStore(db, capabilities),
-    groupMessages: await createMongoGroupMessageStore(db, { retentionMs }),
+    groupMessages: await createMongoGroupMessageStore(db, { retentionMs }, capabilities),
     messages: await createMongoMessageStore(db, { retentionMs }, capabilities),
     profiles: await createMongoProfileStore(db),
     pushTokens: await createMongoPushTokenStore(db),

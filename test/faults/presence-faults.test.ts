@@ -5,6 +5,7 @@ import { PresenceService } from "../../src/gen/im/v1/presence_pb.js";
 import { startNatsServer, testMongoUrl, testNatsUrl, uniqueName } from "../services/index.js";
 import { clientAs, sigFor } from "../support/clients.js";
 import { eventually } from "../support/eventually.js";
+import { registerPush } from "../support/push.js";
 import { startServerProcess } from "../support/server-process.js";
 import { type OpenStream, openStream } from "../support/streams.js";
 import { ADMIN, startTestApp } from "../support/test-app.js";
@@ -52,6 +53,7 @@ it("a kill -9 of the node holding a user's only stream turns them PushOnline (mo
   await clientAs(PresenceService, survivor.baseUrl, "fan").subscribeUserStatus({
     userIds: ["phone", "webby"],
   });
+  await registerPush(survivor.baseUrl, "phone", "phone-1");
   const phone = await stream(doomed.baseUrl, "phone", "phone-1", Platform.IOS);
   const web = await stream(doomed.baseUrl, "webby", "web-1", Platform.WEB);
   cleanups.push(

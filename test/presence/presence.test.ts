@@ -12,13 +12,14 @@ import { PresenceService } from "../../src/gen/im/v1/presence_pb.js";
 import { testMongoUrl, testNatsUrl, uniqueName } from "../services/index.js";
 import { clientAs, failureOf, sigFor } from "../support/clients.js";
 import { eventually } from "../support/eventually.js";
+import { registerPush } from "../support/push.js";
 import { type OpenStream, openStream } from "../support/streams.js";
 import { ADMIN, startTestApp, type TestApp } from "../support/test-app.js";
 
 // Presence over real streams, on the embedded default (one node, memory store and
 // in-process bus) and on FerretDB + nats-server with two nodes: a login on one node
 // is seen, kicked and followed from the other.
-const USERS = ["u1", "u2", "u3", "u4", "u5", "u6", "u7", "u8", "u9", "fan"];
+const USERS = ["u1", "u2", "u3", "u4", "u5", "u6", "u7", "u8", "u9", "u10", "fan"];
 const PUSH_ONLINE_MS = 60_000;
 
 type Backend = "memory" | "nats";
@@ -68,6 +69,7 @@ for (const backend of ["memory", "nats"] as Backend[]) {
 
     it("is Online while a device streams; a mobile device that leaves is PushOnline, then Offline after the period", async () => {
       expect((await statusOf("u1"))?.status).toBe(UserStatus.OFFLINE);
+      await registerPush(last(), "u1", "u1-phone");
       const phone = await stream("u1", "u1-phone", Platform.IOS);
       await eventually(async () => expect((await statusOf("u1"))?.status).toBe(UserStatus.ONLINE));
       const own = await statusOf("u1", "u1");
@@ -82,6 +84,15 @@ for (const backend of ["memory", "nats"] as Backend[]) {
       );
       offset += PUSH_ONLINE_MS;
       await eventually(async () => expect((await statusOf("u1"))?.status).toBe(UserStatus.OFFLINE));
+    });
+
+    it("turns a mobile device without a push registration Offline when it leaves", async () => {
+      const phone = await stream("u10", "u10-phone", Platform.ANDROID);
+      await eventually(async () => expect((await statusOf("u10"))?.status).toBe(UserStatus.ONLINE));
+      phone.close();
+      await eventually(async () =>
+        expect((await statusOf("u10"))?.status).toBe(UserStatus.OFFLINE),
+      );
     });
 
     it("turns a desktop or web device that leaves Offline at once (no PushOnline)", async () => {
@@ -166,6 +177,7 @@ for (const backend of ["memory", "nats"] as Backend[]) {
             ? [[e.event.value.status.status, e.event.value.status.statusText]]
             : [],
         );
+      await registerPush(last(), "u6", "u6-phone");
       const u6 = await stream("u6", "u6-phone", Platform.ANDROID, last());
       await eventually(async () => expect(statusEvents()).toEqual([[UserStatus.ONLINE, ""]]));
       await presenceAs("u6").setStatusText({ statusText: "busy" });

@@ -5,6 +5,7 @@ import { PresenceService } from "../../src/gen/im/v1/presence_pb.js";
 import { UserStateAction } from "../../src/gen/im/v1/webhook_pb.js";
 import { clientAs, sigFor } from "../support/clients.js";
 import { eventually } from "../support/eventually.js";
+import { registerPush } from "../support/push.js";
 import { openStream } from "../support/streams.js";
 import { ADMIN, startTestApp, type TestApp } from "../support/test-app.js";
 import { type SimServe, scratchDir, startSimServeProcess } from "../support/webhook-sim.js";
@@ -42,6 +43,7 @@ const stream = (deviceId: string, platform: Platform) =>
   openStream(app.baseUrl, "sam", deviceId, "connect-h2", sigFor("sam"), platform);
 
 it("reports login, disconnect, kick and logout with user, device, platform and reason", async () => {
+  await registerPush(app.baseUrl, "sam", "sam-phone");
   const phone = await stream("sam-phone", Platform.ANDROID);
   phone.close();
   await eventually(async () => expect((await serve.recorded()).length).toBe(2));

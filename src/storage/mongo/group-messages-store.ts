@@ -7,7 +7,9 @@ import {
   GroupMessageKind,
   GroupMessageSchema,
 } from "../../gen/im/v1/group_pb.js";
+import type { MongoCapabilities } from "./capabilities.js";
 import { guard } from "./guard.js";
+import { createKeyedMutex } from "./keyed-mutex.js";
 import { appendResultOf, createOutboxCollection } from "./outbox-collection.js";
 
 interface GroupMessageDoc {
@@ -46,6 +48,7 @@ export interface MongoGroupMessageStoreOptions {
 export async function createMongoGroupMessageStore(
   db: Db,
   options: MongoGroupMessageStoreOptions,
+  capabilities: Pick<MongoCapabilities, "atomicUpdates">,
 ): Promise<GroupMessageStore> {
   // Shard keys (docs/deployment.md, Shard keys): messages {groupId: 1, seq: 1}; the
   // outbox {_id: "hashed"}.
@@ -56,7 +59,12 @@ export async function createMongoGroupMessageStore(
     messages.createIndex({ dedupKey: 1, timeMs: 1 }),
   ]);
   // Not a flag on each message: FerretDB would scan every group message to find them.
-  const outbox = await createOutboxCollection(db, "group_message_outbox", messages);
+  const outbox = await createOutboxCollection(
+    db,
+    "group_message_outbox",
+    messages,
+    createKeyedMutex(capabilities),
+  );
   // An extra where supported (FerretDB v1 does not expire documents).
   await messages.createIndex({ expireAt: 1 }, { expireAfterSeconds: 0 }).catch(() => {});
 

@@ -77,7 +77,8 @@ export async function createMongoMessageStore(
   const seqs = db.collection<SeqDoc>("conversation_seqs");
   const messages = db.collection<MessageDoc>("messages");
   const conversations = db.collection<ConversationDoc>("conversations");
-  const outbox = await createOutboxCollection(db, "message_outbox", messages);
+  const exclusive = createKeyedMutex(capabilities);
+  const outbox = await createOutboxCollection(db, "message_outbox", messages, exclusive);
   await Promise.all([
     messages.createIndex({ conversationId: 1, seq: 1 }, { unique: true }),
     messages.createIndex({ dedupKey: 1, timeMs: 1 }),
@@ -120,7 +121,6 @@ export async function createMongoMessageStore(
     updatedAtMs: d.updatedAtMs,
   });
   const convId = (owner: string, conversationId: string) => `${owner}|${conversationId}`;
-  const exclusive = createKeyedMutex(capabilities);
   /** `$inc` upsert of a conversation's counter, returning it after (run under its lock). */
   const incrementCounter = async (conversationId: string, by: number): Promise<SeqDoc> => {
     for (let attempt = 0; ; attempt++) {

@@ -9,6 +9,7 @@ import {
   recallKeyOf,
 } from "../../conversations/store.js";
 import { bulkWriteErrorsOf, isDuplicateKey, isDuplicateWriteError } from "./guard.js";
+import type { KeyedMutex } from "./keyed-mutex.js";
 
 /** What became of one document of `insertMany`. */
 export type InsertOutcome = "inserted" | "duplicate" | { error: unknown };
@@ -56,7 +57,13 @@ interface OutboxDoc {
  */
 export async function createOutboxCollection<
   D extends { _id: string; timeMs: number; recalled?: boolean; editVersion?: number },
->(db: Db, name: string, messages: Collection<D>) {
+>(
+  db: Db,
+  name: string,
+  messages: Collection<D>,
+  /** Serialises a recall and an edit of one message where updates are not atomic (FerretDB). */
+  exclusive: KeyedMutex,
+) {
   const outbox = db.collection<OutboxDoc>(name);
   await outbox.createIndex({ timeMs: 1 });
   const byId = (id: string) => ({ _id: id }) as Filter<D>;
@@ -152,7 +159,7 @@ export async function createOutboxCollection<
         if (!isDuplicateKey(err)) throw err;
       }
       const filter = { _id: id, recalled: { $ne: true } } as Filter<D>;
-      const result = await messages.updateOne(filter, { $set: update });
+      const result = await exclusive(id, () => messages.updateOne(filter, { $set: update }));
       if (result.matchedCount === 1) {
         if (editVersion > 0) {
           const edits = Array.from({ length: editVersion }, (_, i) => editKeyOf(id, i + 1));
@@ -184,7 +191,7 @@ export async function createOutboxCollection<
       }
       const atVersion = version === 1 ? { $exists: false } : version - 1;
       const filter = { _id: id, recalled: { $ne: true }, editVersion: atVersion } as Filter<D>;
-      const result = await messages.updateOne(filter, { $set: update });
+      const result = await exclusive(id, () => messages.updateOne(filter, { $set: update }));
       if (result.matchedCount === 1) return "edited";
       const doc = (await messages.findOne(byId(id))) as D | null;
       // Not ours to keep: the entry of a lost race is the winner's only if it stored this version.
