@@ -116,6 +116,28 @@ export async function runTrigger(o: TriggerOptions): Promise<void> {
     o.log(`recalled ${conversationId} seq ${String(seq)}`);
   };
 
+  /** Sends `body` from --from to --to; returns where it went, for a recall or an edit. */
+  const sendToPeer = async (): Promise<[string, string, unknown]> => {
+    await ensureAccounts([o.from, o.to]);
+    const sent = await call("MessageService/SendMessage", {
+      fromUserId: o.from,
+      toUserId: o.to,
+      body,
+    });
+    return ["CONVERSATION_TYPE_C2C", String(sent.conversationId), sent.seq];
+  };
+  /** Sends `body` from --from to --group; returns where it went. */
+  const sendToGroup = async (): Promise<[string, string, unknown]> => {
+    await ensureAccounts([o.from]);
+    await ensureGroup();
+    const sent = await call("GroupService/SendGroupMessage", {
+      groupId: o.group,
+      fromUserId: o.from,
+      body,
+    });
+    return ["CONVERSATION_TYPE_GROUP", o.group, sent.seq];
+  };
+
   /** Edits what was just sent (as the app admin): the text gets " (edited)". */
   const edit = async (conversationType: string, conversationId: string, seq: unknown) => {
     const edited = [{ text: { text: `${o.text} (edited)` } }];
@@ -176,48 +198,14 @@ export async function runTrigger(o: TriggerOptions): Promise<void> {
       o.log(`${o.to} ${join ? "added to" : "removed from"} group ${o.group}`);
       return;
     }
-    case "c2c-after-recall": {
-      await ensureAccounts([o.from, o.to]);
-      const sent = await call("MessageService/SendMessage", {
-        fromUserId: o.from,
-        toUserId: o.to,
-        body,
-      });
-      await recall("CONVERSATION_TYPE_C2C", String(sent.conversationId), sent.seq);
-      return;
-    }
-    case "group-after-recall": {
-      await ensureAccounts([o.from]);
-      await ensureGroup();
-      const sent = await call("GroupService/SendGroupMessage", {
-        groupId: o.group,
-        fromUserId: o.from,
-        body,
-      });
-      await recall("CONVERSATION_TYPE_GROUP", o.group, sent.seq);
-      return;
-    }
-    case "c2c-before-edit": {
-      await ensureAccounts([o.from, o.to]);
-      const sent = await call("MessageService/SendMessage", {
-        fromUserId: o.from,
-        toUserId: o.to,
-        body,
-      });
-      await edit("CONVERSATION_TYPE_C2C", String(sent.conversationId), sent.seq);
-      return;
-    }
-    case "group-before-edit": {
-      await ensureAccounts([o.from]);
-      await ensureGroup();
-      const sent = await call("GroupService/SendGroupMessage", {
-        groupId: o.group,
-        fromUserId: o.from,
-        body,
-      });
-      await edit("CONVERSATION_TYPE_GROUP", o.group, sent.seq);
-      return;
-    }
+    case "c2c-after-recall":
+      return recall(...(await sendToPeer()));
+    case "group-after-recall":
+      return recall(...(await sendToGroup()));
+    case "c2c-before-edit":
+      return edit(...(await sendToPeer()));
+    case "group-before-edit":
+      return edit(...(await sendToGroup()));
     case "user-after-state-change": {
       // A device of the admin logs in (opens its stream) and logs out: two events.
       const deviceId = `webhook-sim-${randomUUID().slice(0, 8)}`;

@@ -122,25 +122,8 @@ export async function createMongoGroupMessageStore(
         return doc === null ? undefined : toRecord(doc, false);
       }),
     recallMessage: (tombstone) =>
-      guard(() =>
-        outbox.recall(
-          tombstone.messageKey,
-          Number(tombstone.recall?.recalledAtMs ?? 0),
-          tombstone.edit?.version ?? 0,
-          {
-            recalled: true,
-            message: toJson(GroupMessageSchema, tombstone),
-          },
-        ),
-      ),
-    editMessage: (edited) =>
-      guard(() => {
-        const version = edited.edit?.version ?? 0;
-        return outbox.edit(edited.messageKey, version, Number(edited.edit?.editedAtMs ?? 0), {
-          editVersion: version,
-          message: toJson(GroupMessageSchema, edited),
-        });
-      }),
+      guard(() => outbox.recall(tombstone, toJson(GroupMessageSchema, tombstone))),
+    editMessage: (edited) => guard(() => outbox.edit(edited, toJson(GroupMessageSchema, edited))),
     selectUnpublished: (beforeMs, limit) =>
       guard(async () => (await outbox.pending(beforeMs, limit)).map((d) => toRecord(d, true))),
     countUnpublished: (beforeMs) => guard(() => outbox.count(beforeMs)),

@@ -1,3 +1,4 @@
+import type { JsonValue } from "@bufbuild/protobuf";
 import type { Collection, Db, Filter, OptionalUnlessRequiredId } from "mongodb";
 import {
   type AppendResult,
@@ -43,6 +44,13 @@ export async function insertEach<T extends { _id: string }>(
   return outcomes;
 }
 
+/** What a recall or an edit needs of the message it stores. */
+interface VersionedMessage {
+  messageKey: string;
+  recall?: { recalledAtMs: bigint };
+  edit?: { version: number; editedAtMs: bigint };
+}
+
 interface OutboxDoc {
   /** The message key, or its recall's or an edit's key (`outboxKeyOf`). */
   _id: string;
@@ -56,7 +64,13 @@ interface OutboxDoc {
  * filters on _id alone (the one filter FerretDB v1 serves from an index).
  */
 export async function createOutboxCollection<
-  D extends { _id: string; timeMs: number; recalled?: boolean; editVersion?: number },
+  D extends {
+    _id: string;
+    timeMs: number;
+    message: JsonValue;
+    recalled?: boolean;
+    editVersion?: number;
+  },
 >(
   db: Db,
   name: string,
@@ -139,19 +153,18 @@ export async function createOutboxCollection<
       if (ids.size > 0) await outbox.deleteMany({ _id: { $in: [...ids] } });
     },
     /**
-     * Replaces a message with its recalled form (`update`, which must set
-     * `recalled: true`) unless already recalled. The recall's entry goes
+     * Replaces a message with its tombstone (`stored`: the tombstone as the
+     * document holds it) unless already recalled. The recall's entry goes
      * first, as an insert's does: a crash between the two leaves an entry
      * whose message is not recalled, which `pending` drops. The entries of
      * the message's edits up to `editVersion` go: a recalled message's edits
      * are never published.
      */
-    async recall(
-      id: string,
-      recalledAtMs: number,
-      editVersion: number,
-      update: Partial<D>,
-    ): Promise<RecallOutcome> {
+    async recall(tombstone: VersionedMessage, stored: JsonValue): Promise<RecallOutcome> {
+      const id = tombstone.messageKey;
+      const recalledAtMs = Number(tombstone.recall?.recalledAtMs ?? 0);
+      const editVersion = tombstone.edit?.version ?? 0;
+      const update = { recalled: true, message: stored } as Partial<D>;
       try {
         await outbox.insertOne({ _id: recallKeyOf(id), timeMs: recalledAtMs });
       } catch (err) {
@@ -172,16 +185,15 @@ export async function createOutboxCollection<
       return "not-found";
     },
     /**
-     * Replaces a message with its edited form (`update`, which must set
-     * `editVersion: version`) if it is not recalled and stands at version - 1.
-     * The edit's entry goes first (a crash leaves an entry `pending` drops).
+     * Replaces a message with its edited version (`stored`: as the document
+     * holds it) if it is not recalled and stands at the version before. The
+     * edit's entry goes first (a crash leaves an entry `pending` drops).
      */
-    async edit(
-      id: string,
-      version: number,
-      editedAtMs: number,
-      update: Partial<D>,
-    ): Promise<EditOutcome> {
+    async edit(edited: VersionedMessage, stored: JsonValue): Promise<EditOutcome> {
+      const id = edited.messageKey;
+      const version = edited.edit?.version ?? 0;
+      const editedAtMs = Number(edited.edit?.editedAtMs ?? 0);
+      const update = { editVersion: version, message: stored } as Partial<D>;
       const entry = editKeyOf(id, version);
       try {
         await outbox.insertOne({ _id: entry, timeMs: editedAtMs });
