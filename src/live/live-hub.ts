@@ -144,8 +144,6 @@ export interface LiveHub extends StreamAuthority {
   batches(owner: StreamOwner, signal: AbortSignal): AsyncGenerator<readonly LiveEvent[]>;
   /** Streams open on this node. */
   openStreams(): number;
-  /** Devices of `userId` with a stream open on this node (this node's view only). */
-  devicesOnThisNode(userId: string): string[];
 }
 
 /**
@@ -675,8 +673,6 @@ export function createLiveHub(deps: LiveHubDeps): LiveHub {
     },
 
     batches,
-
-    devicesOnThisNode: (userId) => [...(users.get(userId)?.devices.keys() ?? [])],
     openStreams: () => {
       let n = 0;
       for (const entry of users.values()) n += entry.devices.size;
