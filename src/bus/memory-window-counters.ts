@@ -12,8 +12,8 @@ export function createMemoryWindowCounters(): WindowCounters {
   const counts = new Map<string, { window: number; count: number; endsAt: number }>();
   let untilSweep = SWEEP_EVERY;
   return {
-    async increment(scope, id, windowMs, nowMs) {
-      const window = counterWindow(scope, id, windowMs, nowMs);
+    async increment(scope, id, windowMs, nowMs, by = 1) {
+      const window = counterWindow(scope, id, windowMs, nowMs, by);
       if (--untilSweep <= 0) {
         untilSweep = SWEEP_EVERY;
         for (const [key, entry] of counts) if (entry.endsAt <= nowMs) counts.delete(key);
@@ -21,10 +21,10 @@ export function createMemoryWindowCounters(): WindowCounters {
       const key = `${scope}.${id}.${windowMs}`;
       const entry = counts.get(key);
       if (entry === undefined || entry.window !== window) {
-        counts.set(key, { window, count: 1, endsAt: (window + 1) * windowMs });
-        return 1;
+        counts.set(key, { window, count: by, endsAt: (window + 1) * windowMs });
+        return by;
       }
-      entry.count += 1;
+      entry.count += by;
       return entry.count;
     },
   };

@@ -84,12 +84,12 @@ export function createNatsWindowCounters(deps: {
   /** Increments of one subject in this process, one after another (see `increment`). */
   const queues = new Map<string, Promise<unknown>>();
 
-  const incrementNow = async (subject: string): Promise<number> => {
+  const incrementNow = async (subject: string, by: number): Promise<number> => {
     if (!deps.isConnected()) throw new BusUnavailableError("NATS is not connected");
     await ensureStream();
     for (let attempt = 1; ; attempt++) {
       const seen = known.get(subject) ?? { count: 0, seq: 0 };
-      const count = seen.count + 1;
+      const count = seen.count + by;
       try {
         const ack = await js.publish(subject, encoder.encode(String(count)), {
           expect: { lastSubjectSequence: seen.seq },
@@ -119,15 +119,15 @@ export function createNatsWindowCounters(deps: {
   };
 
   return {
-    async increment(scope, id, windowMs, nowMs) {
-      const window = counterWindow(scope, id, windowMs, nowMs);
+    async increment(scope, id, windowMs, nowMs, by = 1) {
+      const window = counterWindow(scope, id, windowMs, nowMs, by);
       const subject = `${subjectPrefix}.${scope}.${windowMs}.${id}.${window}`;
       // Queued per subject: concurrent increments in one process would all
       // expect the same last sequence and all but one lose, over and over.
       const previous = queues.get(subject) ?? Promise.resolve();
       const result = previous.then(
-        () => incrementNow(subject),
-        () => incrementNow(subject),
+        () => incrementNow(subject, by),
+        () => incrementNow(subject, by),
       );
       const tail = result.catch(() => undefined);
       queues.set(subject, tail);

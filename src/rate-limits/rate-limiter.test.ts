@@ -49,4 +49,58 @@ describe("rate limiter", () => {
     const l = limiter(down, { ms: 0 });
     for (let i = 0; i < 3; i++) await l.check(user, "sessions");
   });
+
+  it("claims calls in shares: a busy user costs a counter round trip every few calls, none once limited", async () => {
+    const shared = createMemoryWindowCounters();
+    let roundTrips = 0;
+    const counting: WindowCounters = {
+      increment: (...args) => {
+        roundTrips++;
+        return shared.increment(...args);
+      },
+    };
+    const busy = (counters: WindowCounters) =>
+      createRateLimiter({
+        counters,
+        settings: { windowMs: 60_000, max: { sends: 64, history: 0, sessions: 0, typing: 0 } },
+        clock: () => 0,
+        logger: silentLogger,
+      });
+    const l = busy(counting);
+    for (let i = 0; i < 64; i++) await l.check(user, "sends");
+    expect(roundTrips).toBe(8);
+    for (let i = 0; i < 3; i++) {
+      await expect(l.check(user, "sends")).rejects.toMatchObject({
+        reason: ErrorReason.RATE_LIMITED,
+      });
+    }
+    expect(roundTrips).toBe(8);
+  });
+
+  it("never lets the nodes of one counter grant more than the limit together", async () => {
+    const shared = createMemoryWindowCounters();
+    const nodes = [0, 1, 2].map(() =>
+      createRateLimiter({
+        counters: shared,
+        settings: { windowMs: 60_000, max: { sends: 40, history: 0, sessions: 0, typing: 0 } },
+        clock: () => 0,
+        logger: silentLogger,
+      }),
+    );
+    let allowed = 0;
+    for (let i = 0; i < 100; i++) {
+      const node = nodes[i % 3];
+      if (node === undefined) throw new Error("no node");
+      if (
+        await node.check(user, "sends").then(
+          () => true,
+          () => false,
+        )
+      )
+        allowed++;
+    }
+    // Shares of 5: each node may hold up to 4 unspent calls when the counter runs out.
+    expect(allowed).toBeLessThanOrEqual(40);
+    expect(allowed).toBeGreaterThanOrEqual(40 - 3 * 4);
+  });
 });

@@ -444,6 +444,7 @@ export function describeBusContract(name: string, makeBus: MakeBus, hooks: BusCo
         expect(await c.increment("history", "alice", MINUTE, t)).toBe(1);
         expect(await c.increment("send", "alice", MINUTE, t + MINUTE)).toBe(1);
         expect(await c.increment("send", "alice", 1000, t)).toBe(1);
+        expect(await c.increment("send", "alice", 1000, t, 5)).toBe(6);
         await expect(c.increment("send", "a.b", MINUTE, t)).rejects.toThrow(/invalid counter id/);
         await expect(c.increment("Send>", "alice", MINUTE, t)).rejects.toThrow(/scope/);
       });
