@@ -163,6 +163,7 @@ export async function startApp(
       clock,
       live: live.hub,
     });
+    const pushing = config.push.apns !== undefined || config.push.fcm !== undefined;
     const push = setupPush({
       store: storage.pushTokens,
       groups: storage.groups,
@@ -202,8 +203,8 @@ export async function startApp(
       logger,
       tracing,
       ...(meters === undefined ? {} : { meter: meters }),
-      enqueuePush: push.enqueue,
-
+      // No provider configured: no push work at all (fan-out publishes no jobs).
+      ...(pushing ? { enqueuePush: push.enqueue } : {}),
       ...(keywords === undefined ? {} : { keywords }),
     });
     const groups = setupGroups({
@@ -256,8 +257,10 @@ export async function startApp(
     const fanout = await bus.consume("fanout", routeBySubject(mergeBusHandlers(components)));
     stops.push(() => fanout.stop());
     // Offline push has its own durable work consumer: slow providers never hold up fan-out.
-    const pushJobs = await bus.consume("push", push.jobHandler);
-    stops.push(() => pushJobs.stop());
+    if (pushing) {
+      const pushJobs = await bus.consume("push", push.jobHandler);
+      stops.push(() => pushJobs.stop());
+    }
     metrics?.sample({
       openStreams: live.hub.openStreams,
       outboxInFlight: conversations.outboxInFlight,
