@@ -50,8 +50,9 @@ export function createCachedAccounts(deps: CachedAccountsDeps): AccountStore {
 
     async selectExistingUserIds(userIds) {
       // An account whose record is cached (its user authenticated here) exists.
-      const known = userIds.filter((id) => records.peek(id) !== undefined);
-      const rest = userIds.filter((id) => records.peek(id) === undefined);
+      const known: string[] = [];
+      const rest: string[] = [];
+      for (const id of userIds) (records.peek(id) === undefined ? rest : known).push(id);
       const found = await existing.getMany(rest, async (missing) => {
         const ids = await store.selectExistingUserIds(missing);
         return new Map([...ids].map((id) => [id, true as const]));

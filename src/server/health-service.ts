@@ -5,6 +5,7 @@ import {
   HealthCheckResponseSchema,
   HealthCheckResponse_ServingStatus as ServingStatus,
 } from "../gen/grpc/health/v1/health_pb.js";
+import { clip } from "./error-mapper.js";
 
 /** A dependency the server cannot serve without (the document store, the bus). */
 export interface Liveness {
@@ -43,7 +44,7 @@ export function createHealthService(deps: HealthDeps): Partial<ServiceImpl<typeo
   return {
     check(req) {
       if (!deps.services.has(req.service)) {
-        throw new ConnectError(`unknown service ${req.service.slice(0, 128)}`, Code.NotFound);
+        throw new ConnectError(`unknown service ${clip(req.service)}`, Code.NotFound);
       }
       return create(HealthCheckResponseSchema, { status: statusOf(req.service) });
     },

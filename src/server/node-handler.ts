@@ -104,10 +104,15 @@ export function createNodeHandler(options: NodeHandlerOptions): NodeHandler {
     const uRes = await handler({ ...uReq, body });
     // connect-node drains an unread HTTP/1.1 body before it answers, without a
     // time limit: a trickling body would hold the answer for ever. The guard has
-    // already given up on such a body, so the connection closes instead.
-    const header = new Headers(uRes.header);
-    if (!("stream" in res) && !req.complete) header.set("connection", "close");
-    await universalResponseToNodeResponse({ ...uRes, header }, res);
+    // already given up on such a body, so the connection closes instead. Only
+    // then are the headers copied: a complete request is answered as is.
+    if (!("stream" in res) && !req.complete) {
+      const header = new Headers(uRes.header);
+      header.set("connection", "close");
+      await universalResponseToNodeResponse({ ...uRes, header }, res);
+      return;
+    }
+    await universalResponseToNodeResponse(uRes, res);
   }
 
   return (req, res) => {

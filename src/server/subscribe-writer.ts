@@ -277,8 +277,9 @@ async function readRequest(req: Request, wire: Wire, maxBytes: number, logger: L
       ? fromBinary(SubscribeRequestSchema, data)
       : fromJsonString(SubscribeRequestSchema, data.toString("utf8"));
   } catch (err) {
+    // Clipped with every other error message by normalizeCodecError.
     throw new ConnectError(
-      `parse SubscribeRequest: ${(err as Error).message.slice(0, 200)}`,
+      `parse SubscribeRequest: ${(err as Error).message}`,
       Code.InvalidArgument,
     );
   }

@@ -12,9 +12,9 @@ import {
   uniqueName,
 } from "../services/index.js";
 import { clientAs } from "../support/clients.js";
-import { text } from "../support/elements.js";
 import { eventually } from "../support/eventually.js";
 import { startServerProcess } from "../support/server-process.js";
+import { type SteadySender, steadySender } from "../support/steady-sender.js";
 import { type OpenStream, openStream } from "../support/streams.js";
 import { ADMIN } from "../support/test-app.js";
 
@@ -30,52 +30,6 @@ const SEND_OUTAGE_MAX_MS = 5_000;
 
 /** Fast outbox timings so republishing after an election happens within the test. */
 const OUTBOX = { OUTBOX_INTERVAL_MS: "200", OUTBOX_STALE_MS: "300" };
-
-/**
- * A steady sender: numbered messages with client message ids, the same id retried after
- * a failure (a client's retry on Unavailable), recording each ack's time and each run
- * of failures.
- */
-function steadySender(client: Client<typeof MessageService>) {
-  const acked = new Map<string, { seq: bigint; at: number }>();
-  const outages: { from: number; to: number }[] = [];
-  let failingSince: number | undefined;
-  let running = true;
-  const done = (async () => {
-    for (let i = 0; running; ) {
-      const id = `m-${i}`;
-      try {
-        const r = await client.sendMessage({
-          toUserId: "bob",
-          body: [text(id)],
-          clientMessageId: id,
-        });
-        const at = Date.now();
-        if (failingSince !== undefined) outages.push({ from: failingSince, to: at });
-        failingSince = undefined;
-        acked.set(id, { seq: r.seq, at });
-        i++;
-      } catch {
-        failingSince ??= Date.now();
-        // A client's retry pause; the test waits on acks, never on this.
-        await new Promise((r) => setTimeout(r, 50));
-      }
-    }
-  })();
-  return {
-    acked,
-    outages,
-    ackedAfter: (t: number) => new Set([...acked].filter(([, a]) => a.at > t).map(([id]) => id)),
-    untilAcked: (n: number, timeoutMs = 60_000) =>
-      eventually(async () => expect(acked.size).toBeGreaterThanOrEqual(n), timeoutMs, 20),
-    stop: async () => {
-      running = false;
-      await done;
-    },
-  };
-}
-
-type Sender = ReturnType<typeof steadySender>;
 
 /** Every message of the conversation, paging SyncMessages from `after` to the end. */
 async function syncFrom(client: Client<typeof MessageService>, after = 0n): Promise<Message[]> {
@@ -118,7 +72,7 @@ interface Recovery {
 
 async function killAndMeasure(
   victim: ServiceProcess,
-  sender: Sender,
+  sender: SteadySender,
   bobDevice: OpenStream,
   jsm: JetStreamManager,
   stream: string,

@@ -16,6 +16,7 @@ import { clientAs, failureOf } from "../support/clients.js";
 import { text } from "../support/elements.js";
 import { eventually } from "../support/eventually.js";
 import { startServerProcess } from "../support/server-process.js";
+import { type SteadySender, steadySender } from "../support/steady-sender.js";
 import { type OpenStream, openStream } from "../support/streams.js";
 import { ADMIN, startTestApp } from "../support/test-app.js";
 
@@ -31,44 +32,6 @@ const LOST_LIVE_AT_FAULT_MAX = 3;
 /** Fast outbox timings so recovery happens within the test. */
 const OUTBOX = { OUTBOX_INTERVAL_MS: "200", OUTBOX_STALE_MS: "300" };
 
-/**
- * A steady sender: sends numbered messages with client message ids, retrying
- * the same id after a failure (as a client would), and records every ack.
- */
-function steadySender(client: Client<typeof MessageService>) {
-  const acked = new Map<string, bigint>();
-  let failures = 0;
-  let running = true;
-  const done = (async () => {
-    for (let i = 0; running; ) {
-      const id = `m-${i}`;
-      try {
-        const r = await client.sendMessage({
-          toUserId: "bob",
-          body: [text(id)],
-          clientMessageId: id,
-        });
-        acked.set(id, r.seq);
-        i++;
-      } catch {
-        failures++;
-        await sleep(50);
-      }
-    }
-  })();
-  return {
-    acked,
-    failures: () => failures,
-    // A hang guard: on a loaded machine a send may take a second or more.
-    untilAcked: (n: number, timeoutMs = 120_000) =>
-      eventually(async () => expect(acked.size).toBeGreaterThanOrEqual(n), timeoutMs, 20),
-    stop: async () => {
-      running = false;
-      await done;
-    },
-  };
-}
-
 /** Every message of the conversation, by paging SyncMessages to the end. */
 async function history(client: Client<typeof MessageService>): Promise<Message[]> {
   const all: Message[] = [];
@@ -83,7 +46,7 @@ async function history(client: Client<typeof MessageService>): Promise<Message[]
 
 /** Each acked message is in history exactly once, with its acked seq, and reached bob's device. */
 async function expectNoLoss(
-  acked: Map<string, bigint>,
+  acked: SteadySender["acked"],
   bobClient: Client<typeof MessageService>,
   bobDevice: OpenStream,
 ) {
@@ -91,7 +54,7 @@ async function expectNoLoss(
   const byClientId = new Map<string, Message[]>();
   for (const m of stored)
     byClientId.set(m.clientMessageId, [...(byClientId.get(m.clientMessageId) ?? []), m]);
-  for (const [id, seq] of acked) {
+  for (const [id, { seq }] of acked) {
     expect(
       byClientId.get(id)?.map((m) => m.seq),
       id,
@@ -102,7 +65,7 @@ async function expectNoLoss(
   // is at most once: an event inside a process or nats-server at the instant it is
   // killed can be lost live. The client still sees each such gap (later seqs arrive
   // live) and fills it from history, which holds every acked message (above).
-  const ackedSeqs = [...acked.values()];
+  const ackedSeqs = [...acked.values()].map((a) => a.seq);
   const lastAcked = ackedSeqs.at(-1) ?? 0n; // one sender, one send at a time: acks come in seq order
   await eventually(
     async () => {

@@ -9,11 +9,12 @@ import {
   GroupType,
   MessageReceiveOption,
 } from "../../src/gen/im/v1/group_pb.js";
+import { MessageService } from "../../src/gen/im/v1/message_pb.js";
 import { WebhookCommand, type WebhookRequest } from "../../src/gen/im/v1/webhook_pb.js";
 import { decodeWebhookRequest } from "../../src/webhooks/index.js";
 import { startTestServer, type TestServer } from "../../src/webhooks/test-server.js";
 import { testMongoUrl, testNatsUrl, uniqueName } from "../services/index.js";
-import { failureOf } from "../support/clients.js";
+import { clientAs, failureOf } from "../support/clients.js";
 import { text } from "../support/elements.js";
 import { eventually } from "../support/eventually.js";
 import { ADMIN, startTestApp, type TestApp } from "../support/test-app.js";
@@ -345,8 +346,9 @@ describe.each([
     // Streaming before joining: the stream follows the room once the user joins.
     const vS = await stream(viewer);
     const oS = await stream(owner);
+    // No wait needed: the join's membership change is on the bus before the send's
+    // events (one connection per node, published in order).
     await c.as(viewer).applyJoinGroup({ groupId });
-    await sleep(100);
     const r = await send(owner, groupId, "live!");
     expect(r.seq).toBe(0n);
     await soon(() => expect(messagesOf(vS, groupId).map(textOf)).toEqual(["live!"]));
@@ -360,10 +362,15 @@ describe.each([
     expect(noHistory.reason).toBe(ErrorReason.GROUP_TYPE_UNSUPPORTED);
     // After quitting, the room's traffic stops reaching the stream.
     await c.as(late).quitGroup({ groupId });
-    await sleep(100);
     await send(owner, groupId, "after quit");
     await soon(() => expect(messagesOf(vS, groupId)).toHaveLength(3));
-    await sleep(100);
+    // A sentinel sent once "after quit" was out: a stream gets its events in order,
+    // so had "after quit" been written to lS, it would be there before this.
+    await clientAs(MessageService, app.baseUrl, owner).sendMessage({
+      toUserId: late,
+      body: [text("sentinel")],
+    });
+    await lS.waitFor((e) => e.event.case === "message");
     expect(messagesOf(lS, groupId).map(textOf)).toEqual(["hello room"]);
     // System messages reach the room too.
     await c.admin.sendGroupSystemMessage({ groupId, body: [text("sys")] });

@@ -46,15 +46,6 @@ const CONTENT_TYPE: Record<RawProtocol, string> = {
   "grpc-web": "application/grpc-web+proto",
 };
 
-/** A length-prefixed message (gRPC, gRPC-Web, Connect streaming). */
-export function envelope(payload: Uint8Array, compressed = false): Uint8Array {
-  const out = new Uint8Array(5 + payload.byteLength);
-  out[0] = compressed ? 1 : 0;
-  new DataView(out.buffer).setUint32(1, payload.byteLength);
-  out.set(payload, 5);
-  return out;
-}
-
 /** Sends one raw call and decodes the answer as its protocol's error, if it is one. */
 export function rawCall(call: RawCall): Promise<RawResult> {
   return call.httpVersion === 2 ? rawH2(call) : rawH1(call);

@@ -10,14 +10,8 @@ import { clientAs, failureOf, sigFor } from "../support/clients.js";
 import { text } from "../support/elements.js";
 import { type ServerProcess, startServerProcess } from "../support/server-process.js";
 import { ADMIN } from "../support/test-app.js";
-import {
-  envelope,
-  type RawProtocol,
-  type RawResult,
-  rawCall,
-  resetPeakRss,
-  rssOf,
-} from "./raw-rpc.js";
+import { envelope } from "./raw-call.js";
+import { type RawProtocol, type RawResult, rawCall, resetPeakRss, rssOf } from "./raw-rpc.js";
 
 /**
  * Requests that must cost the server no more than their headers (no UserSig)
@@ -109,7 +103,7 @@ describe("authentication comes before the body", () => {
   it("refuses an unauthenticated gzip bomb from its headers, over Connect and gRPC", async () => {
     for (const [protocol, body] of [
       ["connect", bomb],
-      ["grpc", envelope(bomb, true)],
+      ["grpc", envelope(1, bomb)],
     ] as const) {
       const r = await within(
         10_000,
@@ -141,8 +135,8 @@ describe("every RPC has a request limit, enforced before parsing", () => {
     for (const [protocol, httpVersion, body] of [
       ["connect", 1, bomb],
       ["connect", 2, bomb],
-      ["grpc", 2, envelope(bomb, true)],
-      ["grpc-web", 1, envelope(bomb, true)],
+      ["grpc", 2, envelope(1, bomb)],
+      ["grpc-web", 1, envelope(1, bomb)],
     ] as const) {
       const r = await within(
         10_000,
@@ -182,7 +176,7 @@ describe("every RPC has a request limit, enforced before parsing", () => {
       ["connect, declared length", "connect", 1, big, { "content-length": String(big.length) }],
       ["connect, chunked", "connect", 1, big, {}],
       ["connect h2", "connect", 2, big, {}],
-      ["grpc, one huge envelope", "grpc", 2, envelope(big), {}],
+      ["grpc, one huge envelope", "grpc", 2, envelope(0, big), {}],
     ] as const) {
       const r = await within(
         20_000,
@@ -235,7 +229,7 @@ describe("every RPC has a request limit, enforced before parsing", () => {
         httpVersion: 2,
         path: SEND,
         headers: auth(),
-        body: envelope(sized(bytes)),
+        body: envelope(0, sized(bytes)),
       });
     expect((await call(REQUEST_MAX_BYTES + 1)).reason).toBe(ErrorReason.REQUEST_TOO_LARGE);
     // Past the size check: refused for what it says (over the 12 KB message limit).

@@ -35,9 +35,12 @@ export async function guard<T>(op: () => Promise<T>): Promise<T> {
 export const DUPLICATE_KEY = 11000;
 
 /** A unique index rejected the write. FerretDB v1 reports this on update as a raw SQLite error. */
+const isDuplicate = (code: unknown, message: string): boolean =>
+  code === DUPLICATE_KEY || message.includes("UNIQUE constraint failed");
+
+/** `isDuplicate` of a whole command's error. */
 export const isDuplicateKey = (err: unknown): boolean =>
-  err instanceof MongoServerError &&
-  (err.code === DUPLICATE_KEY || err.message.includes("UNIQUE constraint failed"));
+  err instanceof MongoServerError && isDuplicate(err.code, err.message);
 
 /**
  * The per-operation errors of an unordered bulk command; rethrows anything
@@ -50,6 +53,6 @@ export function bulkWriteErrorsOf(err: unknown): WriteError[] {
   return failed;
 }
 
-/** One operation of a bulk command hit a unique index (FerretDB: a raw SQLite error). */
+/** One operation of a bulk command hit a unique index. */
 export const isDuplicateWriteError = (e: WriteError): boolean =>
-  e.code === DUPLICATE_KEY || String(e.errmsg ?? "").includes("UNIQUE constraint failed");
+  isDuplicate(e.code, String(e.errmsg ?? ""));

@@ -164,7 +164,7 @@ export async function createMongoMessageStore(
   };
   // $max makes each update order-proof and idempotent in one atomic _id-only
   // write: a stale or repeated seq changes nothing.
-  const entryUpdate = (u: ConversationUpdate) => ({
+  const entryUpdate = (u: ConversationUpdate, jsonOf: (m: Message) => JsonValue) => ({
     filter: { _id: convId(u.ownerUserId, u.conversationId) },
     update: {
       $max: {
@@ -175,7 +175,7 @@ export async function createMongoMessageStore(
               last: {
                 seq: u.seq,
                 rank: lastMessageRank(u.lastMessage),
-                message: toJson(MessageSchema, u.lastMessage),
+                message: jsonOf(u.lastMessage),
               },
             }
           : {}),
@@ -200,7 +200,17 @@ export async function createMongoMessageStore(
   /** One unordered bulkWrite; entries that lost an insert race are updated again, one by one. */
   const upsertEntries = async (updates: readonly ConversationUpdate[]): Promise<void> => {
     if (updates.length === 0) return;
-    const ops = updates.map(entryUpdate);
+    // A message is the last one of its sender's entry and its recipient's: encoded once.
+    const json = new Map<Message, JsonValue>();
+    const jsonOf = (m: Message) => {
+      let j = json.get(m);
+      if (j === undefined) {
+        j = toJson(MessageSchema, m);
+        json.set(m, j);
+      }
+      return j;
+    };
+    const ops = updates.map((u) => entryUpdate(u, jsonOf));
     const keys = [...new Set(ops.map((o) => o.filter._id))].sort();
     await exclusiveAll(keys, async () => {
       if (!capabilities.bulkUpdates) {
@@ -208,7 +218,11 @@ export async function createMongoMessageStore(
         // once lose one (an older update's last message over a newer seq), so
         // one entry's updates go one after the other.
         const byEntry = new Map<string, (typeof ops)[number][]>();
-        for (const o of ops) byEntry.set(o.filter._id, [...(byEntry.get(o.filter._id) ?? []), o]);
+        for (const o of ops) {
+          const entryOps = byEntry.get(o.filter._id);
+          if (entryOps === undefined) byEntry.set(o.filter._id, [o]);
+          else entryOps.push(o);
+        }
         await Promise.all(
           [...byEntry.values()].map(async (entryOps) => {
             for (const o of entryOps) await upsertEntry(o);
