@@ -1,4 +1,5 @@
-import { create } from "@bufbuild/protobuf";
+import { clone, create } from "@bufbuild/protobuf";
+import type { GenMessage } from "@bufbuild/protobuf/codegenv2";
 import type { Caller } from "../auth/caller.js";
 import type { Clock } from "../common/clock.js";
 import { DomainError, ErrorReason, permissionDenied } from "../errors/domain-error.js";
@@ -8,7 +9,7 @@ import { type MessageEdit, MessageEditSchema } from "../gen/im/v1/recall_pb.js";
 import type { WebhookClient } from "../webhooks/index.js";
 import type { Content, ConversationKind } from "./kind.js";
 import type { Outbox } from "./outbox.js";
-import { messageNotFound } from "./recall.js";
+import { type ContentMessage, messageNotFound, requireWithinWindow } from "./recall.js";
 import { runBeforeSend } from "./send-steps.js";
 import type { SequencedMessage, StoredMessage } from "./store.js";
 import { bodyProblem, type MessageLimits, validateMessage } from "./validate-body.js";
@@ -40,7 +41,7 @@ export interface Editor {
   /**
    * Edits the message at (conversation, seq): visibility by the kind, the
    * sender within the window or an app admin, text and custom messages only,
-   * the new content validated like a send and passed through the before-edit
+   * the new content validated like a send, passed through the before-edit
    * webhook, stored as the next version with its outbox mark, then published
    * (outbox -> bus -> fan-out). A recall wins: a recalled message is refused.
    */
@@ -60,6 +61,20 @@ const recalled = () =>
   new DomainError("failed-precondition", ErrorReason.MESSAGE_RECALLED, "the message was recalled", {
     field: "seq",
   });
+
+/** `message`'s next version (for every kind): new content, `edit` set. */
+export function editedOf<M extends ContentMessage>(
+  schema: GenMessage<M>,
+  message: M,
+  content: Content,
+  edit: MessageEdit,
+): M {
+  const edited = clone(schema, message);
+  edited.body = content.body;
+  edited.cloudCustomData = content.cloudCustomData;
+  edited.edit = edit;
+  return edited;
+}
 
 /** Edit, written once for every conversation kind. */
 export function createEditor<Req, M extends EditableMessage, R extends StoredMessage<M>, Res>(
@@ -85,13 +100,8 @@ export function createEditor<Req, M extends EditableMessage, R extends StoredMes
       );
     }
     const now = clock();
-    if (!caller.isAdmin && now - Number(message.timeMs) > deps.editWindowMs) {
-      throw new DomainError(
-        "failed-precondition",
-        ErrorReason.EDIT_WINDOW_PASSED,
-        `the edit window (${deps.editWindowMs} ms after the message) has passed`,
-        { field: "seq" },
-      );
+    if (!caller.isAdmin) {
+      requireWithinWindow("edit", ErrorReason.EDIT_WINDOW_PASSED, deps.editWindowMs, message, now);
     }
     if (!editable(message.body)) throw notEditable("only text and custom messages can be edited");
     if (!editable(requested.body)) throw notEditable("an edit holds text and custom elements only");
