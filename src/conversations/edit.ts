@@ -29,6 +29,8 @@ export interface EditDeps<R> {
   /** How long after its time a sender may edit their own message. */
   editWindowMs: number;
   messageLimits: MessageLimits;
+  /** The sends' keyword moderation (pipeline `moderate`): an edit must not get around it. */
+  moderate?: ((caller: Caller, content: Content) => Content) | undefined;
 }
 
 export interface EditResult {
@@ -41,7 +43,7 @@ export interface Editor {
   /**
    * Edits the message at (conversation, seq): visibility by the kind, the
    * sender within the window or an app admin, text and custom messages only,
-   * the new content validated like a send, passed through the before-edit
+   * the new content validated and moderated like a send, passed through the before-edit
    * webhook, stored as the next version with its outbox mark, then published
    * (outbox -> bus -> fan-out). A recall wins: a recalled message is refused.
    */
@@ -107,6 +109,7 @@ export function createEditor<Req, M extends EditableMessage, R extends StoredMes
     if (!editable(requested.body)) throw notEditable("an edit holds text and custom elements only");
     // The same rules as a send; the push info stays and still counts toward the size.
     validateMessage({ ...requested, offlinePushInfo: message.offlinePushInfo }, deps.messageLimits);
+    const content = deps.moderate?.(caller, requested) ?? requested;
 
     const edit = create(MessageEditSchema, {
       version: (message.edit?.version ?? 0) + 1,
@@ -116,8 +119,8 @@ export function createEditor<Req, M extends EditableMessage, R extends StoredMes
     const sendProblem = bodyProblem(deps.messageLimits, message.offlinePushInfo);
     const outcome = await runBeforeSend(
       deps.webhooks,
-      kind.beforeEditEvent(message, requested, edit),
-      requested,
+      kind.beforeEditEvent(message, content, edit),
+      content,
       // A modification is held to what an edit may be, too.
       (body, cloudCustomData) =>
         editable(body) ? sendProblem(body, cloudCustomData) : "only text and custom elements",
