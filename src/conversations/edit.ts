@@ -106,7 +106,6 @@ export function createEditor<Req, M extends EditableMessage, R extends StoredMes
       requireWithinWindow("edit", ErrorReason.EDIT_WINDOW_PASSED, deps.editWindowMs, message, now);
     }
     if (!editable(message.body)) throw notEditable("only text and custom messages can be edited");
-    if (!editable(requested.body)) throw notEditable("an edit holds text and custom elements only");
     // The same rules as a send; the push info stays and still counts toward the size.
     validateMessage({ ...requested, offlinePushInfo: message.offlinePushInfo }, deps.messageLimits);
     const content = deps.moderate?.(caller, requested) ?? requested;
@@ -141,6 +140,8 @@ export function createEditor<Req, M extends EditableMessage, R extends StoredMes
 
   return {
     async edit(caller, conversationId, seq, content) {
+      // The request's own shape first: no store read for an edit that cannot be.
+      if (!editable(content.body)) throw notEditable("an edit holds text and custom elements only");
       // Visibility is the kind's (a conversation the caller cannot see has no message).
       await kind.recallAccess(caller, conversationId);
       for (let attempt = 1; ; attempt++) {
