@@ -1,4 +1,5 @@
-import { create } from "@bufbuild/protobuf";
+import { clone, create } from "@bufbuild/protobuf";
+import type { GenMessage } from "@bufbuild/protobuf/codegenv2";
 import type { Caller } from "../auth/caller.js";
 import type { Clock } from "../common/clock.js";
 import { DomainError, ErrorReason, permissionDenied } from "../errors/domain-error.js";
@@ -8,7 +9,7 @@ import { type MessageEdit, MessageEditSchema } from "../gen/im/v1/recall_pb.js";
 import type { WebhookClient } from "../webhooks/index.js";
 import type { Content, ConversationKind } from "./kind.js";
 import type { Outbox } from "./outbox.js";
-import { messageNotFound } from "./recall.js";
+import { type ContentMessage, messageNotFound, requireWithinWindow } from "./recall.js";
 import { runBeforeSend } from "./send-steps.js";
 import type { SequencedMessage, StoredMessage } from "./store.js";
 import { bodyProblem, type MessageLimits, validateMessage } from "./validate-body.js";
@@ -28,6 +29,8 @@ export interface EditDeps<R> {
   /** How long after its time a sender may edit their own message. */
   editWindowMs: number;
   messageLimits: MessageLimits;
+  /** The sends' keyword moderation (pipeline `moderate`): an edit must not get around it. */
+  moderate?: ((caller: Caller, content: Content) => Content) | undefined;
 }
 
 export interface EditResult {
@@ -40,7 +43,7 @@ export interface Editor {
   /**
    * Edits the message at (conversation, seq): visibility by the kind, the
    * sender within the window or an app admin, text and custom messages only,
-   * the new content validated like a send and passed through the before-edit
+   * the new content validated and moderated like a send, passed through the before-edit
    * webhook, stored as the next version with its outbox mark, then published
    * (outbox -> bus -> fan-out). A recall wins: a recalled message is refused.
    */
@@ -60,6 +63,20 @@ const recalled = () =>
   new DomainError("failed-precondition", ErrorReason.MESSAGE_RECALLED, "the message was recalled", {
     field: "seq",
   });
+
+/** `message`'s next version (for every kind): new content, `edit` set. */
+export function editedOf<M extends ContentMessage>(
+  schema: GenMessage<M>,
+  message: M,
+  content: Content,
+  edit: MessageEdit,
+): M {
+  const edited = clone(schema, message);
+  edited.body = content.body;
+  edited.cloudCustomData = content.cloudCustomData;
+  edited.edit = edit;
+  return edited;
+}
 
 /** Edit, written once for every conversation kind. */
 export function createEditor<Req, M extends EditableMessage, R extends StoredMessage<M>, Res>(
@@ -85,18 +102,13 @@ export function createEditor<Req, M extends EditableMessage, R extends StoredMes
       );
     }
     const now = clock();
-    if (!caller.isAdmin && now - Number(message.timeMs) > deps.editWindowMs) {
-      throw new DomainError(
-        "failed-precondition",
-        ErrorReason.EDIT_WINDOW_PASSED,
-        `the edit window (${deps.editWindowMs} ms after the message) has passed`,
-        { field: "seq" },
-      );
+    if (!caller.isAdmin) {
+      requireWithinWindow("edit", ErrorReason.EDIT_WINDOW_PASSED, deps.editWindowMs, message, now);
     }
     if (!editable(message.body)) throw notEditable("only text and custom messages can be edited");
-    if (!editable(requested.body)) throw notEditable("an edit holds text and custom elements only");
     // The same rules as a send; the push info stays and still counts toward the size.
     validateMessage({ ...requested, offlinePushInfo: message.offlinePushInfo }, deps.messageLimits);
+    const content = deps.moderate?.(caller, requested) ?? requested;
 
     const edit = create(MessageEditSchema, {
       version: (message.edit?.version ?? 0) + 1,
@@ -106,8 +118,8 @@ export function createEditor<Req, M extends EditableMessage, R extends StoredMes
     const sendProblem = bodyProblem(deps.messageLimits, message.offlinePushInfo);
     const outcome = await runBeforeSend(
       deps.webhooks,
-      kind.beforeEditEvent(message, requested, edit),
-      requested,
+      kind.beforeEditEvent(message, content, edit),
+      content,
       // A modification is held to what an edit may be, too.
       (body, cloudCustomData) =>
         editable(body) ? sendProblem(body, cloudCustomData) : "only text and custom elements",
@@ -128,6 +140,8 @@ export function createEditor<Req, M extends EditableMessage, R extends StoredMes
 
   return {
     async edit(caller, conversationId, seq, content) {
+      // The request's own shape first: no store read for an edit that cannot be.
+      if (!editable(content.body)) throw notEditable("an edit holds text and custom elements only");
       // Visibility is the kind's (a conversation the caller cannot see has no message).
       await kind.recallAccess(caller, conversationId);
       for (let attempt = 1; ; attempt++) {

@@ -1,9 +1,12 @@
-import { create } from "@bufbuild/protobuf";
+import { clone, create, type Message as ProtoMessage } from "@bufbuild/protobuf";
+import type { GenMessage } from "@bufbuild/protobuf/codegenv2";
 import type { Caller } from "../auth/caller.js";
 import type { Clock } from "../common/clock.js";
 import { DomainError, ErrorReason, notFound } from "../errors/domain-error.js";
+import type { MessageElement } from "../gen/im/v1/elements_pb.js";
 import { type SubscribeResponse, SubscribeResponseSchema } from "../gen/im/v1/events_pb.js";
 import type { ConversationType } from "../gen/im/v1/lifecycle_pb.js";
+import type { OfflinePushInfo } from "../gen/im/v1/message_pb.js";
 import { type MessageRecall, MessageRecallSchema } from "../gen/im/v1/recall_pb.js";
 import type { ConversationKind } from "./kind.js";
 import type { Outbox } from "./outbox.js";
@@ -37,6 +40,45 @@ export const messageNotFound = (): DomainError =>
     field: "seq",
   });
 
+/** The recall or edit window of a sender's own message: throws `reason` once it has passed. */
+export function requireWithinWindow(
+  what: "recall" | "edit",
+  reason: ErrorReason,
+  windowMs: number,
+  message: SequencedMessage,
+  nowMs: number,
+): void {
+  if (nowMs - Number(message.timeMs) > windowMs) {
+    throw new DomainError(
+      "failed-precondition",
+      reason,
+      `the ${what} window (${windowMs} ms after the message) has passed`,
+      { field: "seq" },
+    );
+  }
+}
+
+/** A kind's generated message with the content a recall removes and an edit replaces. */
+export interface ContentMessage extends ProtoMessage, SequencedMessage {
+  body: MessageElement[];
+  cloudCustomData: string;
+  offlinePushInfo?: OfflinePushInfo | undefined;
+}
+
+/** `message` as a tombstone (for every kind): content removed, `recall` set. */
+export function tombstoneOf<M extends ContentMessage>(
+  schema: GenMessage<M>,
+  message: M,
+  recall: MessageRecall,
+): M {
+  const tombstone = clone(schema, message);
+  tombstone.body = [];
+  tombstone.cloudCustomData = "";
+  tombstone.offlinePushInfo = undefined;
+  tombstone.recall = recall;
+  return tombstone;
+}
+
 /** Recall, written once for every conversation kind. */
 export function createRecaller<Req, M extends SequencedMessage, R extends StoredMessage<M>, Res>(
   kind: ConversationKind<Req, M, R, Res>,
@@ -53,12 +95,13 @@ export function createRecaller<Req, M extends SequencedMessage, R extends Stored
         return { recall: record.message.recall, alreadyRecalled: true };
       }
       const now = clock();
-      if (authority === "own" && now - Number(record.message.timeMs) > deps.recallWindowMs) {
-        throw new DomainError(
-          "failed-precondition",
+      if (authority === "own") {
+        requireWithinWindow(
+          "recall",
           ErrorReason.RECALL_WINDOW_PASSED,
-          `the recall window (${deps.recallWindowMs} ms after the message) has passed`,
-          { field: "seq" },
+          deps.recallWindowMs,
+          record.message,
+          now,
         );
       }
       const recall = create(MessageRecallSchema, {

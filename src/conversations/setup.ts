@@ -164,6 +164,7 @@ export function setupConversations(deps: ConversationsSetupDeps): ConversationsC
       clock,
       editWindowMs: settings.editWindowMs,
       messageLimits: settings.messageLimits,
+      moderate,
     });
     const pipeline = createConversationPipeline(kind, {
       claims,

@@ -6,7 +6,7 @@ import { assertUserId } from "../common/user-id.js";
 import type { C2CSendPolicy } from "../conversations/c2c/send-policy.js";
 import { ErrorReason, invalidArgument } from "../errors/domain-error.js";
 import { SubscribeResponseSchema } from "../gen/im/v1/events_pb.js";
-import { TypingState, TypingStateSchema } from "../gen/im/v1/typing_pb.js";
+import { type TypingState, TypingStateSchema } from "../gen/im/v1/typing_pb.js";
 import type { LiveHub } from "../live/live-hub.js";
 
 export interface TypingDeps {
@@ -42,5 +42,3 @@ export function createSendTyping(deps: TypingDeps) {
     );
   };
 }
-
-export { TypingState };

@@ -103,6 +103,16 @@ export function describeGroupMessageStoreContract(
       expect(await store.selectGroupMentions(G, "erin", 3, 0)).toEqual({ me: false, all: false });
     });
 
+    it("does not count mentions in recalled messages", async () => {
+      await store.insertMessage(record(1, { from: "bob", atUserIds: ["alice"], atAll: true }));
+      expect(await store.selectGroupMentions(G, "alice", 0, 0)).toEqual({ me: true, all: true });
+      const tombstone = record(1, { from: "bob", atUserIds: ["alice"], atAll: true }).message;
+      tombstone.body = [];
+      tombstone.recall = create(MessageRecallSchema, { recalledByUserId: "bob", recalledAtMs: 9n });
+      expect(await store.recallMessage(tombstone)).toBe("recalled");
+      expect(await store.selectGroupMentions(G, "alice", 0, 0)).toEqual({ me: false, all: false });
+    });
+
     it("deletes a group's messages and nothing else", async () => {
       await store.insertMessage(record(1, { dedupKey: "k" }));
       await store.insertMessage(record(1, { groupId: "other" }));

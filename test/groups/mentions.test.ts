@@ -2,8 +2,9 @@ import { Code } from "@connectrpc/connect";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ErrorReason } from "../../src/gen/im/v1/errors_pb.js";
 import { GroupMessageKind, GroupRole, GroupType } from "../../src/gen/im/v1/group_pb.js";
+import { ConversationType, MessageLifecycleService } from "../../src/gen/im/v1/lifecycle_pb.js";
 import { testMongoUrl, testNatsUrl, uniqueName } from "../services/index.js";
-import { failureOf } from "../support/clients.js";
+import { clientAs, failureOf } from "../support/clients.js";
 import { text } from "../support/elements.js";
 import { startTestApp, type TestApp } from "../support/test-app.js";
 import { groupClients, openGroupStream } from "./support.js";
@@ -71,7 +72,9 @@ describe.each([
     // The sender is not flagged by their own mention.
     expect(await flags(bob, groupId)).toMatchObject({ me: false, all: false });
 
-    await c.as(admin).sendGroupMessage({ groupId, body: [text("all hands")], atAll: true });
+    const allHands = await c
+      .as(admin)
+      .sendGroupMessage({ groupId, body: [text("all hands")], atAll: true });
     expect(await flags(owner, groupId)).toEqual({ me: false, all: true, unread: 2 });
     expect(await flags(carol, groupId)).toEqual({ me: true, all: true, unread: 2 });
 
@@ -80,8 +83,14 @@ describe.each([
     expect(await flags(carol, groupId)).toEqual({ me: false, all: true, unread: 1 });
     await c.as(carol).markGroupRead({ groupId });
     expect(await flags(carol, groupId)).toEqual({ me: false, all: false, unread: 0 });
-    // The owner has not read: still flagged.
+    // The owner has not read: still flagged, until the mention is recalled.
     expect(await flags(owner, groupId)).toMatchObject({ all: true });
+    await clientAs(MessageLifecycleService, app.baseUrl, admin).recallMessage({
+      conversationType: ConversationType.GROUP,
+      conversationId: groupId,
+      seq: allHands.seq,
+    });
+    expect(await flags(owner, groupId)).toEqual({ me: false, all: false, unread: 1 });
     carolDevice.close();
   });
 

@@ -8,6 +8,7 @@ import { AccountService } from "../../src/gen/im/v1/account_pb.js";
 import { MessageElementSchema } from "../../src/gen/im/v1/elements_pb.js";
 import { ErrorReason } from "../../src/gen/im/v1/errors_pb.js";
 import { GroupService, GroupType } from "../../src/gen/im/v1/group_pb.js";
+import { ConversationType, MessageLifecycleService } from "../../src/gen/im/v1/lifecycle_pb.js";
 import { MessageService } from "../../src/gen/im/v1/message_pb.js";
 import { WebhookCommand } from "../../src/gen/im/v1/webhook_pb.js";
 import { decodeWebhookRequest } from "../../src/webhooks/index.js";
@@ -139,6 +140,29 @@ describe.each([
     expect(messages.map((m) => m.body[0]?.element.value)).toEqual([
       expect.objectContaining({ text: "****" }),
     ]);
+  });
+
+  it("holds an edit to the same rules as a send", async () => {
+    const [a, b] = await users(2);
+    const sent = await clientAs(MessageService, app.baseUrl, a).sendMessage({
+      toUserId: b,
+      body: [text("hello")],
+    });
+    const edit = (said: string) =>
+      clientAs(MessageLifecycleService, app.baseUrl, a).editMessage({
+        conversationType: ConversationType.C2C,
+        conversationId: sent.conversationId,
+        seq: sent.seq,
+        body: [text(said)],
+      });
+    expect(await failureOf(edit("buy now"))).toMatchObject({
+      code: Code.InvalidArgument,
+      reason: ErrorReason.KEYWORD_REJECTED,
+      field: "body[0].text.text",
+    });
+    await edit("darn");
+    const history = await clientAs(MessageService, app.baseUrl, b).listMessages({ peerUserId: a });
+    expect(history.messages[0]?.body[0]?.element.value).toMatchObject({ text: "****" });
   });
 
   it("exempts app administrators", async () => {

@@ -1,19 +1,10 @@
-import { clone, create } from "@bufbuild/protobuf";
+import { create } from "@bufbuild/protobuf";
 import { SubscribeResponseSchema } from "../../gen/im/v1/events_pb.js";
-import { type Message, MessageSchema } from "../../gen/im/v1/message_pb.js";
+import type { Message } from "../../gen/im/v1/message_pb.js";
 import type { MessageEdit } from "../../gen/im/v1/recall_pb.js";
 import type { LiveHub } from "../../live/live-hub.js";
 import type { BeforeSendEvent } from "../../webhooks/index.js";
 import type { Content } from "../kind.js";
-
-/** A one-to-one message's next version. */
-export function c2cEdited(message: Message, content: Content, edit: MessageEdit): Message {
-  const edited = clone(MessageSchema, message);
-  edited.body = content.body;
-  edited.cloudCustomData = content.cloudCustomData;
-  edited.edit = edit;
-  return edited;
-}
 
 export const c2cBeforeEditEvent = (
   m: Message,

@@ -16,19 +16,16 @@ import {
 } from "../../gen/im/v1/message_pb.js";
 import type { LiveHub } from "../../live/live-hub.js";
 import type { AfterSendEvent } from "../../webhooks/index.js";
+import { editedOf } from "../edit.js";
 import type { ConversationKind } from "../kind.js";
+import { tombstoneOf } from "../recall.js";
 import { checkAdminOptions, MAX_CLIENT_MESSAGE_ID_BYTES } from "../send-steps.js";
 import { bodyProblem, type MessageLimits, validateMessage } from "../validate-body.js";
 import { c2cConversationId } from "./conversation-id.js";
 import { createConversationListWriter } from "./conversation-list-writer.js";
-import { c2cBeforeEditEvent, c2cEdited, deliverC2cEdited } from "./edit.js";
+import { c2cBeforeEditEvent, deliverC2cEdited } from "./edit.js";
 import { decodeFanoutEvent, encodeFanoutEvent } from "./fanout-event.js";
-import {
-  c2cAfterRecallEvent,
-  c2cRecallAccess,
-  c2cTombstone,
-  deliverC2cRecalled,
-} from "./recall.js";
+import { c2cAfterRecallEvent, c2cRecallAccess, deliverC2cRecalled } from "./recall.js";
 import type { C2CSendPolicy } from "./send-policy.js";
 import type { MessageRecord, MessageStore } from "./store.js";
 
@@ -201,7 +198,7 @@ export function createC2cKind(deps: C2cKindDeps): C2cKind {
 
     conversationType: ConversationType.C2C,
     recallAccess: c2cRecallAccess,
-    tombstoneOf: c2cTombstone,
+    tombstoneOf: (message, recall) => tombstoneOf(MessageSchema, message, recall),
     deliverRecalled: (tombstone) => deliverC2cRecalled(deps.live, tombstone),
     // The tombstone, or an edit's version, takes the message's place in the
     // lists as the message does (its own fan-out may never have run: still in
@@ -211,7 +208,7 @@ export function createC2cKind(deps: C2cKindDeps): C2cKind {
     },
     afterRecallEvent: c2cAfterRecallEvent,
 
-    editedOf: c2cEdited,
+    editedOf: (message, content, edit) => editedOf(MessageSchema, message, content, edit),
     beforeEditEvent: c2cBeforeEditEvent,
     deliverEdited: (edited) => deliverC2cEdited(deps.live, edited),
     onEditFanout(edited, event) {

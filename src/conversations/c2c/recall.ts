@@ -1,9 +1,7 @@
-import { clone } from "@bufbuild/protobuf";
 import type { Caller } from "../../auth/caller.js";
 import { ErrorReason, permissionDenied } from "../../errors/domain-error.js";
 import { ConversationType } from "../../gen/im/v1/lifecycle_pb.js";
-import { type Message, MessageSchema } from "../../gen/im/v1/message_pb.js";
-import type { MessageRecall } from "../../gen/im/v1/recall_pb.js";
+import type { Message } from "../../gen/im/v1/message_pb.js";
 import type { LiveHub } from "../../live/live-hub.js";
 import type { AfterRecallEvent } from "../../webhooks/index.js";
 import type { RecallAccess } from "../kind.js";
@@ -33,16 +31,6 @@ export async function c2cRecallAccess(
       );
     },
   };
-}
-
-/** A message with its content removed and the recall set. */
-export function c2cTombstone(message: Message, recall: MessageRecall): Message {
-  const tombstone = clone(MessageSchema, message);
-  tombstone.body = [];
-  tombstone.cloudCustomData = "";
-  tombstone.offlinePushInfo = undefined;
-  tombstone.recall = recall;
-  return tombstone;
 }
 
 /** Both users' devices (every node) learn of the recall. */

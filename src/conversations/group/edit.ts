@@ -1,23 +1,10 @@
-import { clone, create } from "@bufbuild/protobuf";
+import { create } from "@bufbuild/protobuf";
 import { SubscribeResponseSchema } from "../../gen/im/v1/events_pb.js";
-import { type GroupMessage, GroupMessageSchema } from "../../gen/im/v1/group_pb.js";
+import type { GroupMessage } from "../../gen/im/v1/group_pb.js";
 import type { MessageEdit } from "../../gen/im/v1/recall_pb.js";
 import type { LiveHub } from "../../live/live-hub.js";
 import type { BeforeSendEvent } from "../../webhooks/index.js";
 import type { Content } from "../kind.js";
-
-/** A group message's next version. */
-export function groupEdited(
-  message: GroupMessage,
-  content: Content,
-  edit: MessageEdit,
-): GroupMessage {
-  const edited = clone(GroupMessageSchema, message);
-  edited.body = content.body;
-  edited.cloudCustomData = content.cloudCustomData;
-  edited.edit = edit;
-  return edited;
-}
 
 export const groupBeforeEditEvent = (
   m: GroupMessage,

@@ -27,24 +27,21 @@ import type { Actor } from "../../groups/group-types.js";
 import type { GroupMemberStore, GroupRecord, GroupStore } from "../../groups/store.js";
 import type { LiveHub } from "../../live/live-hub.js";
 import type { Logger } from "../../log/logger.js";
+import { editedOf } from "../edit.js";
 import type { ConversationKind } from "../kind.js";
+import { tombstoneOf } from "../recall.js";
 import { checkAdminOptions, MAX_CLIENT_MESSAGE_ID_BYTES } from "../send-steps.js";
 import { bodyProblem, type MessageLimits, validateMessage } from "../validate-body.js";
 import { type GroupAccessDeps, loadGroupAccess } from "./access.js";
 import { groupAfterSendEvent } from "./after-send-event.js";
 import { groupDedupKey } from "./dedup-key.js";
 import { deliverGroupMessage } from "./delivery.js";
-import { deliverGroupEdited, groupBeforeEditEvent, groupEdited } from "./edit.js";
+import { deliverGroupEdited, groupBeforeEditEvent } from "./edit.js";
 import { decodeGroupFanoutEvent, encodeGroupFanoutEvent } from "./fanout-event.js";
 import { checkMentions } from "./mentions.js";
 import { groupPushJob } from "./push-job.js";
 import type { GroupRateLimiter } from "./rate-limiter.js";
-import {
-  deliverGroupRecalled,
-  groupAfterRecallEvent,
-  groupRecallAccess,
-  groupTombstone,
-} from "./recall.js";
+import { deliverGroupRecalled, groupAfterRecallEvent, groupRecallAccess } from "./recall.js";
 import type { GroupMessageRecord, GroupMessageStore } from "./store.js";
 
 export interface GroupKindDeps extends GroupAccessDeps {
@@ -245,11 +242,11 @@ export function createGroupKind(deps: GroupKindDeps): GroupKind {
 
     conversationType: ConversationType.GROUP,
     recallAccess: (caller, groupId) => groupRecallAccess(deps, caller, groupId),
-    tombstoneOf: groupTombstone,
+    tombstoneOf: (message, recall) => tombstoneOf(GroupMessageSchema, message, recall),
     deliverRecalled: (tombstone) => deliverGroupRecalled(deps.live, tombstone),
     afterRecallEvent: groupAfterRecallEvent,
 
-    editedOf: groupEdited,
+    editedOf: (message, content, edit) => editedOf(GroupMessageSchema, message, content, edit),
     beforeEditEvent: groupBeforeEditEvent,
     deliverEdited: (edited) => deliverGroupEdited(deps.live, edited),
 

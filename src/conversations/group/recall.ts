@@ -1,13 +1,7 @@
-import { clone } from "@bufbuild/protobuf";
 import type { Caller } from "../../auth/caller.js";
 import { DomainError, ErrorReason, permissionDenied } from "../../errors/domain-error.js";
-import {
-  type GroupMessage,
-  GroupMessageKind,
-  GroupMessageSchema,
-} from "../../gen/im/v1/group_pb.js";
+import { type GroupMessage, GroupMessageKind } from "../../gen/im/v1/group_pb.js";
 import { ConversationType } from "../../gen/im/v1/lifecycle_pb.js";
-import type { MessageRecall } from "../../gen/im/v1/recall_pb.js";
 import { requireAllowed } from "../../groups/actor.js";
 import { isAllowed } from "../../groups/group-types.js";
 import type { LiveHub } from "../../live/live-hub.js";
@@ -48,16 +42,6 @@ export async function groupRecallAccess(
       );
     },
   };
-}
-
-/** A group message with its content removed and the recall set. */
-export function groupTombstone(message: GroupMessage, recall: MessageRecall): GroupMessage {
-  const tombstone = clone(GroupMessageSchema, message);
-  tombstone.body = [];
-  tombstone.cloudCustomData = "";
-  tombstone.offlinePushInfo = undefined;
-  tombstone.recall = recall;
-  return tombstone;
 }
 
 /**

@@ -26,7 +26,8 @@ export interface GroupMessageStore extends ConversationMessageStore<GroupMessage
   ): Promise<number>;
   /**
    * Whether an ordinary message of the group with seq > afterSeq and time >=
-   * minTimeMs, not sent by `userId`, @-mentions `userId` (me) or everyone (all).
+   * minTimeMs, not sent by `userId` and not recalled, @-mentions `userId` (me)
+   * or everyone (all).
    */
   selectGroupMentions(
     groupId: string,

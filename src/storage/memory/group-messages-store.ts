@@ -96,6 +96,7 @@ export function createMemoryGroupMessageStore(): GroupMessageStore {
           seqOf(r) > afterSeq &&
           timeOf(r) >= minTimeMs &&
           r.message.kind === GroupMessageKind.NORMAL &&
+          r.message.recall === undefined &&
           r.message.fromUserId !== userId,
       );
       return {

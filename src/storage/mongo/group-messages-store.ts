@@ -174,6 +174,7 @@ export async function createMongoGroupMessageStore(
           seq: { $gt: afterSeq },
           timeMs: { $gte: minTimeMs },
           kind: GroupMessageKind.NORMAL,
+          recalled: { $ne: true },
           fromUserId: { $ne: userId },
         };
         const found = (filter: Filter<GroupMessageDoc>) =>

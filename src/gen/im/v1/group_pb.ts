@@ -578,15 +578,16 @@ export type JoinedGroup = Message<"im.v1.JoinedGroup"> & {
   unreadCount: number;
 
   /**
-   * "Mentioned me": an unread message (after self.read_seq, by someone else)
-   * @-mentions the user in at_user_ids. Cleared by MarkGroupRead past it.
+   * "Mentioned me": an unread message (after self.read_seq, by someone else,
+   * not recalled) @-mentions the user in at_user_ids. Cleared by MarkGroupRead
+   * past it or by the message's recall.
    *
    * @generated from field: bool mentioned_me = 4;
    */
   mentionedMe: boolean;
 
   /**
-   * "Mentioned all": an unread message @-mentions everyone (at_all).
+   * "Mentioned all": an unread, not recalled message @-mentions everyone (at_all).
    *
    * @generated from field: bool mentioned_all = 5;
    */

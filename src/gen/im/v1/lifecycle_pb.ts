@@ -328,10 +328,11 @@ export const MessageLifecycleService: GenService<{
    * (every element text or custom, before and after). The message keeps its
    * seq and key and carries `edit` (version, time, editor); history and sync
    * return the latest version; devices get an `edited` event. The new content
-   * is validated like a send (elements, MESSAGE_MAX_BYTES) and passes the
-   * before-edit webhook (c2c-before-edit, group-before-edit) with the
-   * before-send rules: DENY refuses it (BLOCKED_BY_WEBHOOK), DROP answers
-   * success with nothing changed, MODIFY replaces it.
+   * is validated and keyword-moderated like a send (elements,
+   * MESSAGE_MAX_BYTES, KEYWORD_REJECTED) and passes the before-edit webhook
+   * (c2c-before-edit, group-before-edit) with the before-send rules: DENY
+   * refuses it (BLOCKED_BY_WEBHOOK), DROP answers success with nothing
+   * changed, MODIFY replaces it.
    *
    * Who may edit: the sender within EDIT_WINDOW_MS of the message's time
    * (default 2 minutes; later: EDIT_WINDOW_PASSED); an app admin at any time.
