@@ -687,7 +687,7 @@ export function createPresence(deps: PresenceDeps): Presence {
     },
 
     async subscribe(subscriber, targets) {
-      const added = await mutateList(buckets.subs, `of.${subscriber}`, (list) => {
+      await mutateList(buckets.subs, `of.${subscriber}`, (list) => {
         const set = new Set(list);
         for (const t of targets) set.add(t);
         if (set.size > config.subscriptionsMax) {
@@ -699,7 +699,6 @@ export function createPresence(deps: PresenceDeps): Presence {
         }
         return [...set];
       });
-      void added;
       for (const t of targets) {
         await mutateList(buckets.subs, `to.${t}`, (list) =>
           list.includes(subscriber) ? list : [...list, subscriber],
