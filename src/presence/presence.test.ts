@@ -227,6 +227,26 @@ describe("presence across nodes", () => {
     expect((await statusOf(a.presence, "m1"))?.status).toBe(UserStatus.OFFLINE);
   });
 
+  it("asks push only about devices whose status depends on it (mobile, not Online)", async () => {
+    const asked: string[] = [];
+    const a = await node(createMemoryHub(), "a", async (_u, deviceId) => {
+      asked.push(deviceId);
+      return true;
+    });
+    const phone = await device(a, "asker", "phone", Platform.ANDROID);
+    await device(a, "asker", "web", Platform.WEB);
+    expect((await statusOf(a.presence, "asker"))?.status).toBe(UserStatus.ONLINE);
+    expect(asked).toEqual([]);
+    phone.close();
+    await eventually(async () =>
+      expect((await statusOf(a.presence, "asker"))?.devices.map((d) => d.status)).toEqual([
+        UserStatus.PUSH_ONLINE,
+        UserStatus.ONLINE,
+      ]),
+    );
+    expect(new Set(asked)).toEqual(new Set(["phone"]));
+  });
+
   it("tells session-ended listeners of logouts and kicks (to clear push bindings), not of disconnects", async () => {
     const shared = createMemoryHub();
     const a = await node(shared, "a");

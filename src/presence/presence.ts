@@ -180,9 +180,8 @@ export function createPresence(deps: PresenceDeps): Presence {
   // ---- status context -------------------------------------------------------
 
   /** Node liveness, read once per operation (one KV get per distinct node). */
-  const livenessOf = async (records: readonly UserRecord[], assumeAlive?: string) => {
+  const livenessOf = async (records: readonly UserRecord[]) => {
     const alive = new Map<string, boolean>([[nodeId, !stopped]]);
-    if (assumeAlive !== undefined) alive.set(assumeAlive, true);
     for (const r of records) {
       for (const d of Object.values(r.devices)) {
         if (d.state !== "online" || alive.has(d.nodeId)) continue;
@@ -192,11 +191,22 @@ export function createPresence(deps: PresenceDeps): Presence {
     return alive;
   };
 
-  const pushRegistrationsOf = async (userId: string, records: readonly UserRecord[]) => {
+  /**
+   * Asks push (a store read) only about the devices whose status depends on it:
+   * mobile, not Online, within the PushOnline period.
+   */
+  const pushRegistrationsOf = async (
+    userId: string,
+    records: readonly UserRecord[],
+    nodeAlive: (id: string) => boolean,
+    nowMs: number,
+  ) => {
     const registered = new Map<string, boolean>();
     for (const r of records) {
       for (const [id, d] of Object.entries(r.devices)) {
         if (registered.has(id) || !isMobile(d.platform)) continue;
+        if (d.state === "online" && nodeAlive(d.nodeId)) continue;
+        if (nowMs - d.sinceMs >= config.pushOnlineMs) continue;
         registered.set(id, await deps.hasPushRegistration(userId, id, d.platform));
       }
     }
@@ -206,14 +216,15 @@ export function createPresence(deps: PresenceDeps): Presence {
   const contextFor = async (
     userId: string,
     records: readonly UserRecord[],
-    assumeAlive?: string,
   ): Promise<StatusContext> => {
-    const alive = await livenessOf(records, assumeAlive);
-    const push = await pushRegistrationsOf(userId, records);
+    const nowMs = clock();
+    const alive = await livenessOf(records);
+    const nodeAlive = (id: string) => alive.get(id) ?? false;
+    const push = await pushRegistrationsOf(userId, records, nodeAlive, nowMs);
     return {
-      nowMs: clock(),
+      nowMs,
       pushOnlineMs: config.pushOnlineMs,
-      nodeAlive: (id) => alive.get(id) ?? false,
+      nodeAlive,
       pushRegistered: (id) => push.get(id) ?? false,
     };
   };
@@ -297,9 +308,13 @@ export function createPresence(deps: PresenceDeps): Presence {
     after: UserRecord,
     assumeAlive?: string,
   ) => {
-    const beforeCtx = await contextFor(userId, [before], assumeAlive);
-    const afterCtx = await contextFor(userId, [after]);
-    const now = clock();
+    // One context for both: each node's lease and each device's push registration read once.
+    const afterCtx = await contextFor(userId, [before, after]);
+    const beforeCtx: StatusContext =
+      assumeAlive === undefined
+        ? afterCtx
+        : { ...afterCtx, nodeAlive: (id) => id === assumeAlive || afterCtx.nodeAlive(id) };
+    const now = afterCtx.nowMs;
     const ids = new Set([...Object.keys(before.devices), ...Object.keys(after.devices)]);
     for (const deviceId of ids) {
       const b = before.devices[deviceId];
