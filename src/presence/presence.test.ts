@@ -289,12 +289,18 @@ describe("presence across nodes", () => {
     const gate = writeGate();
     const a = await node(createMemoryHub(), "a", defaultHasPushRegistration, { users: gate.wrap });
     gate.close();
+    const changes: StateChange[] = [];
+    a.presence.onStateChange((c) => changes.push(c));
     const web = await device(a, "quick", "web", Platform.WEB, false);
     await a.presence.logout("quick", "web");
     expect(await web.ended).toMatchObject({ reason: ErrorReason.LOGGED_OUT });
     gate.open();
     await a.presence.settled();
     expect((await statusOf(a.presence, "quick"))?.status).toBe(UserStatus.OFFLINE);
+    expect(changes.map((c) => [c.action, c.reason])).toEqual([
+      ["login", ""],
+      ["logout", "LOGOUT"],
+    ]);
   });
 
   it("a logout ends the stream it found, not a newer stream of the device opened meanwhile", async () => {

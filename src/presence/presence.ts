@@ -457,14 +457,17 @@ export function createPresence(deps: PresenceDeps): Presence {
         return { write: true, result: undefined };
       });
       if (written) {
-        emitChange({
-          userId,
-          deviceId,
-          platform,
-          action: signedOut ? "logout" : "disconnect",
-          reason: reason === undefined ? "STREAM_CLOSED" : ErrorReason[reason],
-          atMs: now,
-        });
+        // A logout or kick that beat the login is told as signOut tells it.
+        const [action, why]: [StateChange["action"], string] =
+          reason === ErrorReason.LOGGED_OUT
+            ? ["logout", "LOGOUT"]
+            : reason === ErrorReason.KICKED_OFFLINE
+              ? ["kicked", "ADMIN"]
+              : [
+                  signedOut ? "logout" : "disconnect",
+                  reason === undefined ? "STREAM_CLOSED" : ErrorReason[reason],
+                ];
+        emitChange({ userId, deviceId, platform, action, reason: why, atMs: now });
         await announce(userId, before, after);
       }
     }
