@@ -222,6 +222,10 @@ for (const backend of ["memory", "nats"] as Backend[]) {
         Code.InvalidArgument,
         ErrorReason.STATUS_TEXT_TOO_LONG,
       ]);
+      // The cap counts UTF-8 bytes: 6 characters of 2 bytes are too long for 10.
+      const wide = await failureOf(presenceAs("u8").setStatusText({ statusText: "é".repeat(6) }));
+      expect(wide.reason).toBe(ErrorReason.STATUS_TEXT_TOO_LONG);
+      await presenceAs("u8").setStatusText({ statusText: "é".repeat(5) });
       const ghost = await failureOf(
         presenceAs("u8").subscribeUserStatus({ userIds: ["u9", "nobody"] }),
       );
