@@ -1,5 +1,5 @@
 /** The KV port on a JetStream KV bucket: the bucket's max age is the TTL. */
-import { jetstreamManager } from "@nats-io/jetstream";
+import { JetStreamApiCodes, JetStreamApiError, jetstreamManager } from "@nats-io/jetstream";
 import { type KV, Kvm } from "@nats-io/kv";
 import { type NatsConnection, nanos } from "@nats-io/transport-node";
 import { BusUnavailableError } from "./errors.js";
@@ -94,11 +94,13 @@ export async function openNatsKv(
 }
 
 // JetStream answers a failed expectation (create of an existing key, update at a stale
-// revision) with error 10071 "wrong last sequence".
+// revision) with "wrong last sequence" (the KV client rethrows that error as it is).
 function isWrongSequence(err: unknown): boolean {
-  if (!(err instanceof Error)) return false;
-  const code = (err as { api_error?: { err_code?: number } }).api_error?.err_code;
-  return code === 10071 || /wrong last sequence|key exists/i.test(err.message);
+  return (
+    err instanceof JetStreamApiError &&
+    (err.code === JetStreamApiCodes.StreamWrongLastSequence ||
+      err.code === JetStreamApiCodes.StreamWrongLastSequenceUnknown)
+  );
 }
 
 function messageOf(err: unknown): string {

@@ -83,10 +83,10 @@ export interface StreamAuthority {
 
 /**
  * Told when a device's stream opens and ends on this node (presence). `opened` runs
- * before Ready and is awaited; it must not throw.
+ * before Ready and must neither throw nor block it: its writes go on in the background.
  */
 export interface SessionObserver {
-  opened(owner: StreamOwner, streamId: string): Promise<void>;
+  opened(owner: StreamOwner, streamId: string): void;
   /** `endedWith`: the server's reason, or undefined when the client left or the node shuts down. */
   closed(owner: StreamOwner, streamId: string, endedWith: DomainError | undefined): void;
 }
@@ -569,7 +569,7 @@ export function createLiveHub(deps: LiveHubDeps): LiveHub {
     const observer = sessions;
     try {
       if (firstHere) await followGroups(owner.userId, entry);
-      await observer?.opened(owner, queue.id);
+      observer?.opened(owner, queue.id);
       // Ready promises that later events reach this stream, whichever node publishes them.
       await bus.flushLive();
       if (queue.endedWith !== undefined) throw queue.endedWith;

@@ -1,10 +1,17 @@
+import { create } from "@bufbuild/protobuf";
 import { afterEach, describe, expect, it } from "vitest";
 import { eventually } from "../../test/support/eventually.js";
 import type { Bus } from "../bus/bus.js";
+import type { Kv } from "../bus/kv.js";
 import { createMemoryBus } from "../bus/memory-bus.js";
 import { createMemoryHub, type MemoryHub } from "../bus/memory-hub.js";
 import { ErrorReason } from "../errors/domain-error.js";
-import { Platform, type SubscribeResponse, UserStatus } from "../gen/im/v1/events_pb.js";
+import {
+  Platform,
+  type SubscribeResponse,
+  SubscribeResponseSchema,
+  UserStatus,
+} from "../gen/im/v1/events_pb.js";
 import { createLiveHub, type LiveHub } from "../live/live-hub.js";
 import { silentLogger } from "../log/logger.js";
 import type { PresenceConfig } from "./config.js";
@@ -51,6 +58,8 @@ async function node(
   extra: {
     config?: Partial<PresenceConfig>;
     friendsOf?: (userId: string) => Promise<string[]>;
+    /** Wraps the users bucket (to hold its writes back). */
+    users?: (kv: Kv) => Kv;
   } = {},
 ): Promise<Node> {
   const bus = createMemoryBus({ clock, logger: silentLogger, hub: shared });
@@ -66,7 +75,7 @@ async function node(
   const open = (bucket: string, ttlMs: number) => bus.openKv(bucket, { ttlMs });
   const presence = createPresence({
     buckets: {
-      users: await open("presence-users", 0),
+      users: (extra.users ?? ((kv) => kv))(await open("presence-users", 0)),
       leases: await open("presence-leases", config.heartbeatTimeoutMs),
       nodes: await open("presence-nodes", 0),
       texts: await open("presence-texts", 0),
@@ -86,8 +95,42 @@ async function node(
   return { hub, presence, bus };
 }
 
-/** Opens a device stream; collects its events; resolves once Ready (and the login) are through. */
-async function device(n: Node, userId: string, deviceId: string, platform: Platform) {
+/** Holds a bucket's writes back while closed; reads go through. */
+function writeGate() {
+  let gate: Promise<void> | undefined;
+  let release = () => {};
+  return {
+    wrap: (kv: Kv): Kv => ({
+      ...kv,
+      create: async (key, value) => {
+        await gate;
+        return kv.create(key, value);
+      },
+      update: async (key, value, revision) => {
+        await gate;
+        return kv.update(key, value, revision);
+      },
+    }),
+    close() {
+      gate = new Promise((r) => {
+        release = r;
+      });
+    },
+    open() {
+      gate = undefined;
+      release();
+    },
+  };
+}
+
+/** Opens a device stream; collects its events; resolves once Ready and, unless `settle` is false, the login are through. */
+async function device(
+  n: Node,
+  userId: string,
+  deviceId: string,
+  platform: Platform,
+  settle = true,
+) {
   const abort = new AbortController();
   aborts.push(abort);
   const events: SubscribeResponse[] = [];
@@ -97,6 +140,7 @@ async function device(n: Node, userId: string, deviceId: string, platform: Platf
   );
   const first = await it.next();
   expect(first.value?.event.case).toBe("ready");
+  if (settle) await n.presence.settled();
   const ended = (async () => {
     try {
       for await (const e of it) events.push(e);
@@ -183,6 +227,26 @@ describe("presence across nodes", () => {
     expect((await statusOf(a.presence, "m1"))?.status).toBe(UserStatus.OFFLINE);
   });
 
+  it("asks push only about devices whose status depends on it (mobile, not Online)", async () => {
+    const asked: string[] = [];
+    const a = await node(createMemoryHub(), "a", async (_u, deviceId) => {
+      asked.push(deviceId);
+      return true;
+    });
+    const phone = await device(a, "asker", "phone", Platform.ANDROID);
+    await device(a, "asker", "web", Platform.WEB);
+    expect((await statusOf(a.presence, "asker"))?.status).toBe(UserStatus.ONLINE);
+    expect(asked).toEqual([]);
+    phone.close();
+    await eventually(async () =>
+      expect((await statusOf(a.presence, "asker"))?.devices.map((d) => d.status)).toEqual([
+        UserStatus.PUSH_ONLINE,
+        UserStatus.ONLINE,
+      ]),
+    );
+    expect(new Set(asked)).toEqual(new Set(["phone"]));
+  });
+
   it("tells session-ended listeners of logouts and kicks (to clear push bindings), not of disconnects", async () => {
     const shared = createMemoryHub();
     const a = await node(shared, "a");
@@ -206,6 +270,59 @@ describe("presence across nodes", () => {
     ]);
     expect(await desk.ended).toMatchObject({ reason: ErrorReason.LOGGED_OUT });
     expect((await statusOf(a.presence, "u"))?.status).toBe(UserStatus.OFFLINE);
+  });
+
+  it("a stream that ends before its login write lands does not stay Online", async () => {
+    const gate = writeGate();
+    const a = await node(createMemoryHub(), "a", defaultHasPushRegistration, { users: gate.wrap });
+    gate.close();
+    // Ready comes while the login write is held back; the stream ends before it lands.
+    const web = await device(a, "early", "web", Platform.WEB, false);
+    web.close();
+    expect(await web.ended).toBeUndefined();
+    gate.open();
+    await a.presence.settled();
+    expect((await statusOf(a.presence, "early"))?.status).toBe(UserStatus.OFFLINE);
+  });
+
+  it("a logout before the stream's login write lands leaves the device Offline", async () => {
+    const gate = writeGate();
+    const a = await node(createMemoryHub(), "a", defaultHasPushRegistration, { users: gate.wrap });
+    gate.close();
+    const changes: StateChange[] = [];
+    a.presence.onStateChange((c) => changes.push(c));
+    const web = await device(a, "quick", "web", Platform.WEB, false);
+    await a.presence.logout("quick", "web");
+    expect(await web.ended).toMatchObject({ reason: ErrorReason.LOGGED_OUT });
+    gate.open();
+    await a.presence.settled();
+    expect((await statusOf(a.presence, "quick"))?.status).toBe(UserStatus.OFFLINE);
+    expect(changes.map((c) => [c.action, c.reason])).toEqual([
+      ["login", ""],
+      ["logout", "LOGOUT"],
+    ]);
+  });
+
+  it("a logout ends the stream it found, not a newer stream of the device opened meanwhile", async () => {
+    const gate = writeGate();
+    const a = await node(createMemoryHub(), "a", defaultHasPushRegistration, { users: gate.wrap });
+    await device(a, "u", "web", Platform.WEB);
+    gate.close();
+    const loggingOut = a.presence.logout("u", "web");
+    // The device reconnects while the logout's write is held back.
+    const newer = await device(a, "u", "web", Platform.WEB, false);
+    gate.open();
+    await loggingOut;
+    await a.presence.settled();
+    // Still open: an event published now reaches it.
+    a.hub.publishToUser(
+      "u",
+      create(SubscribeResponseSchema, { event: { case: "keepAlive", value: {} } }),
+    );
+    await eventually(async () =>
+      expect(newer.events.map((e) => e.event.case)).toContain("keepAlive"),
+    );
+    expect((await statusOf(a.presence, "u"))?.status).toBe(UserStatus.ONLINE);
   });
 
   it("with friendsAutoSubscribe, friends hear of status changes without subscribing", async () => {

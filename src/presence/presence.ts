@@ -122,6 +122,8 @@ export interface Presence {
   onSessionEnded(listener: (e: SessionEnded) => void): () => void;
   /** Hook: every login, logout, disconnect and kick. Returns the unsubscribe function. */
   onStateChange(listener: (e: StateChange) => void): () => void;
+  /** Resolves once the presence writes started so far are through (tests, shutdown). */
+  settled(): Promise<void>;
   /** Starts the lease refresher and the reaper. */
   start(): Promise<void>;
   /** Stops them, waits for pending writes, and withdraws this node's lease. */
@@ -143,6 +145,8 @@ export function createPresence(deps: PresenceDeps): Presence {
   /** This node's open streams: user -> device -> owner and stream id. */
   const local = new Map<string, Map<string, { owner: StreamOwner; streamId: string }>>();
   const pending = new Set<Promise<unknown>>();
+  /** Per user, the last of this node's login and stream-end writes: they land in stream order. */
+  const sessionWrites = new Map<string, Promise<void>>();
   /** A presence write failed (bus down): re-assert this node's streams on the next refresh. */
   let dirty = false;
   let timers: NodeJS.Timeout[] = [];
@@ -176,9 +180,8 @@ export function createPresence(deps: PresenceDeps): Presence {
   // ---- status context -------------------------------------------------------
 
   /** Node liveness, read once per operation (one KV get per distinct node). */
-  const livenessOf = async (records: readonly UserRecord[], assumeAlive?: string) => {
+  const livenessOf = async (records: readonly UserRecord[]) => {
     const alive = new Map<string, boolean>([[nodeId, !stopped]]);
-    if (assumeAlive !== undefined) alive.set(assumeAlive, true);
     for (const r of records) {
       for (const d of Object.values(r.devices)) {
         if (d.state !== "online" || alive.has(d.nodeId)) continue;
@@ -188,11 +191,22 @@ export function createPresence(deps: PresenceDeps): Presence {
     return alive;
   };
 
-  const pushRegistrationsOf = async (userId: string, records: readonly UserRecord[]) => {
+  /**
+   * Asks push (a store read) only about the devices whose status depends on it:
+   * mobile, not Online, within the PushOnline period.
+   */
+  const pushRegistrationsOf = async (
+    userId: string,
+    records: readonly UserRecord[],
+    nodeAlive: (id: string) => boolean,
+    nowMs: number,
+  ) => {
     const registered = new Map<string, boolean>();
     for (const r of records) {
       for (const [id, d] of Object.entries(r.devices)) {
         if (registered.has(id) || !isMobile(d.platform)) continue;
+        if (d.state === "online" && nodeAlive(d.nodeId)) continue;
+        if (nowMs - d.sinceMs >= config.pushOnlineMs) continue;
         registered.set(id, await deps.hasPushRegistration(userId, id, d.platform));
       }
     }
@@ -202,14 +216,15 @@ export function createPresence(deps: PresenceDeps): Presence {
   const contextFor = async (
     userId: string,
     records: readonly UserRecord[],
-    assumeAlive?: string,
   ): Promise<StatusContext> => {
-    const alive = await livenessOf(records, assumeAlive);
-    const push = await pushRegistrationsOf(userId, records);
+    const nowMs = clock();
+    const alive = await livenessOf(records);
+    const nodeAlive = (id: string) => alive.get(id) ?? false;
+    const push = await pushRegistrationsOf(userId, records, nodeAlive, nowMs);
     return {
-      nowMs: clock(),
+      nowMs,
       pushOnlineMs: config.pushOnlineMs,
-      nodeAlive: (id) => alive.get(id) ?? false,
+      nodeAlive,
       pushRegistered: (id) => push.get(id) ?? false,
     };
   };
@@ -293,9 +308,13 @@ export function createPresence(deps: PresenceDeps): Presence {
     after: UserRecord,
     assumeAlive?: string,
   ) => {
-    const beforeCtx = await contextFor(userId, [before], assumeAlive);
-    const afterCtx = await contextFor(userId, [after]);
-    const now = clock();
+    // One context for both: each node's lease and each device's push registration read once.
+    const afterCtx = await contextFor(userId, [before, after]);
+    const beforeCtx: StatusContext =
+      assumeAlive === undefined
+        ? afterCtx
+        : { ...afterCtx, nodeAlive: (id) => id === assumeAlive || afterCtx.nodeAlive(id) };
+    const now = afterCtx.nowMs;
     const ids = new Set([...Object.keys(before.devices), ...Object.keys(after.devices)]);
     for (const deviceId of ids) {
       const b = before.devices[deviceId];
@@ -332,6 +351,18 @@ export function createPresence(deps: PresenceDeps): Presence {
     );
 
   // ---- sessions (this node's streams) ---------------------------------------
+
+  /**
+   * Runs `write` after the user's earlier session writes on this node: a stream
+   * that ends before its login write landed must not be written Online after its end.
+   */
+  const inStreamOrder = (userId: string, write: () => Promise<void>) => {
+    const next = (sessionWrites.get(userId) ?? Promise.resolve()).then(write);
+    sessionWrites.set(userId, next);
+    void track(next).finally(() => {
+      if (sessionWrites.get(userId) === next) sessionWrites.delete(userId);
+    });
+  };
 
   const addLocal = (owner: StreamOwner, streamId: string) => {
     let devices = local.get(owner.userId);
@@ -406,14 +437,15 @@ export function createPresence(deps: PresenceDeps): Presence {
     const now = clock();
     const lastHere = removeLocal(owner, streamId);
     const reason = endedWith?.reason;
-    // Whoever ended these already wrote the record (kick, logout) or a newer stream owns it.
-    const handled =
-      reason === ErrorReason.KICKED_OFFLINE ||
-      reason === ErrorReason.LOGGED_OUT ||
-      reason === ErrorReason.STREAM_REPLACED;
-    if (!handled) {
+    // A newer stream of the device owns its entry.
+    if (reason !== ErrorReason.STREAM_REPLACED) {
+      // A kick or logout normally removed the entry already; it is still there
+      // (and goes now) when it ended the stream before the stream's login landed.
       const signedOut =
-        reason === ErrorReason.SIG_REVOKED || reason === ErrorReason.ACCOUNT_NOT_FOUND;
+        reason === ErrorReason.SIG_REVOKED ||
+        reason === ErrorReason.ACCOUNT_NOT_FOUND ||
+        reason === ErrorReason.KICKED_OFFLINE ||
+        reason === ErrorReason.LOGGED_OUT;
       const { before, after, written } = await mutateUser(userId, (r) => {
         const d = r.devices[deviceId];
         if (d === undefined || d.streamId !== streamId || d.state !== "online") {
@@ -425,14 +457,17 @@ export function createPresence(deps: PresenceDeps): Presence {
         return { write: true, result: undefined };
       });
       if (written) {
-        emitChange({
-          userId,
-          deviceId,
-          platform,
-          action: signedOut ? "logout" : "disconnect",
-          reason: reason === undefined ? "STREAM_CLOSED" : ErrorReason[reason],
-          atMs: now,
-        });
+        // A logout or kick that beat the login is told as signOut tells it.
+        const [action, why]: [StateChange["action"], string] =
+          reason === ErrorReason.LOGGED_OUT
+            ? ["logout", "LOGOUT"]
+            : reason === ErrorReason.KICKED_OFFLINE
+              ? ["kicked", "ADMIN"]
+              : [
+                  signedOut ? "logout" : "disconnect",
+                  reason === undefined ? "STREAM_CLOSED" : ErrorReason[reason],
+                ];
+        emitChange({ userId, deviceId, platform, action, reason: why, atMs: now });
         await announce(userId, before, after);
       }
     }
@@ -441,17 +476,21 @@ export function createPresence(deps: PresenceDeps): Presence {
   };
 
   const sessions: SessionObserver = {
-    async opened(owner, streamId) {
+    opened(owner, streamId) {
       addLocal(owner, streamId);
       // Not awaited: a stream gets Ready even while presence's store is slow or
       // unreachable (a NATS restart); a failed login is repaired on the next refresh.
-      void guarded("login", { userId: owner.userId, deviceId: owner.deviceId }, () =>
-        login(owner, streamId),
+      inStreamOrder(owner.userId, () =>
+        guarded("login", { userId: owner.userId, deviceId: owner.deviceId }, () =>
+          login(owner, streamId),
+        ),
       );
     },
     closed(owner, streamId, endedWith) {
-      void guarded("stream end", { userId: owner.userId, deviceId: owner.deviceId }, () =>
-        leave(owner, streamId, endedWith),
+      inStreamOrder(owner.userId, () =>
+        guarded("stream end", { userId: owner.userId, deviceId: owner.deviceId }, () =>
+          leave(owner, streamId, endedWith),
+        ),
       );
     },
   };
@@ -616,6 +655,10 @@ export function createPresence(deps: PresenceDeps): Presence {
 
   // ---- queries and commands --------------------------------------------------
 
+  const settled = async () => {
+    while (pending.size > 0) await Promise.allSettled([...pending]);
+  };
+
   const statuses: Presence["statuses"] = async (userIds, withDevices) =>
     Promise.all(
       userIds.map(async (userId) => {
@@ -630,9 +673,12 @@ export function createPresence(deps: PresenceDeps): Presence {
     statuses,
 
     logout: async (userId, deviceId) => {
-      await signOut(userId, (id) => id === deviceId, "logout");
-      // A stream the record no longer knew of (a write lost while the bus was down) ends too.
-      hub.endSession({ userId, deviceId, reason: ErrorReason.LOGGED_OUT });
+      // The record did not know the device (its login not written yet, or lost while
+      // the bus was down): whichever stream it holds ends. Otherwise signOut ended the
+      // recorded stream by its id, and a newer stream of the device opened since stays.
+      if ((await signOut(userId, (id) => id === deviceId, "logout")) === 0) {
+        hub.endSession({ userId, deviceId, reason: ErrorReason.LOGGED_OUT });
+      }
     },
 
     kickDevice: async (userId, deviceId) =>
@@ -659,7 +705,7 @@ export function createPresence(deps: PresenceDeps): Presence {
     },
 
     async subscribe(subscriber, targets) {
-      const added = await mutateList(buckets.subs, `of.${subscriber}`, (list) => {
+      await mutateList(buckets.subs, `of.${subscriber}`, (list) => {
         const set = new Set(list);
         for (const t of targets) set.add(t);
         if (set.size > config.subscriptionsMax) {
@@ -671,7 +717,6 @@ export function createPresence(deps: PresenceDeps): Presence {
         }
         return [...set];
       });
-      void added;
       for (const t of targets) {
         await mutateList(buckets.subs, `to.${t}`, (list) =>
           list.includes(subscriber) ? list : [...list, subscriber],
@@ -709,10 +754,12 @@ export function createPresence(deps: PresenceDeps): Presence {
       every(config.reapIntervalMs, reapOnce);
     },
 
+    settled,
+
     async stop() {
       for (const t of timers) clearInterval(t);
       timers = [];
-      while (pending.size > 0) await Promise.allSettled([...pending]);
+      await settled();
       stopped = true;
       // Whatever streams are still recorded here count as lost at once, not after the timeout.
       await buckets.leases.delete(nodeId).catch(() => undefined);

@@ -2,7 +2,7 @@ import type { ServiceImpl } from "@connectrpc/connect";
 import { requireAdmin, requireCaller } from "../auth/caller.js";
 import { assertDeviceId } from "../common/device-id.js";
 import { assertUserId, assertUserIdBatch } from "../common/user-id.js";
-import { ErrorReason, invalidArgument, invalidField, notFound } from "../errors/domain-error.js";
+import { ErrorReason, invalidField, notFound } from "../errors/domain-error.js";
 import type { PresenceService } from "../gen/im/v1/presence_pb.js";
 import type { PresenceConfig } from "./config.js";
 import type { Presence } from "./presence.js";
@@ -67,15 +67,12 @@ export function createPresenceService(
 
     async unsubscribeUserStatus(req, ctx) {
       const caller = requireCaller(ctx);
-      if (req.userIds.length > config.subscriptionsMax) {
-        throw invalidArgument(
-          ErrorReason.TOO_MANY_ITEMS,
-          `user_ids: at most ${config.subscriptionsMax} user ids per call`,
-          { field: "user_ids" },
-        );
-      }
-      for (const [i, id] of req.userIds.entries()) assertUserId(id, `user_ids[${i}]`);
-      await presence.unsubscribe(caller.userId, [...new Set(req.userIds)]);
+      // Empty: everyone.
+      const ids =
+        req.userIds.length === 0
+          ? []
+          : assertUserIdBatch(req.userIds, "user_ids", config.subscriptionsMax);
+      await presence.unsubscribe(caller.userId, ids);
       return {};
     },
 

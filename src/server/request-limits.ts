@@ -3,7 +3,8 @@ import type { TransportLimits } from "../config/transport-limits.js";
 
 /**
  * RPCs whose request is a batch (up to ACCOUNT_/PROFILE_/RELATION_BATCH_MAX
- * users with their fields, or a group's initial members): they get the batch
+ * users with their fields, a group's initial members, up to PRESENCE_QUERY_MAX /
+ * PRESENCE_SUBSCRIPTIONS_MAX user ids): they get the batch
  * limit, every other RPC the ordinary one.
  */
 const BATCH_RPCS = new Set([
@@ -26,6 +27,9 @@ const BATCH_RPCS = new Set([
   "im.v1.GroupService.RemoveGroupMembers",
   "im.v1.GroupService.GetGroupMembers",
   "im.v1.GroupService.MuteGroupMembers",
+  "im.v1.PresenceService.GetUserStatus",
+  "im.v1.PresenceService.SubscribeUserStatus",
+  "im.v1.PresenceService.UnsubscribeUserStatus",
 ]);
 
 /** The most bytes a request of `method` may have, compressed or decompressed. */

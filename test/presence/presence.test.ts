@@ -60,6 +60,9 @@ for (const backend of ["memory", "nats"] as Backend[]) {
       const res = await presenceAs(asUser).getUserStatus({ userIds: [userId] });
       return res.statuses[0];
     };
+    /** The user's devices that are not Offline (logins land after Ready: wait for them). */
+    const devicesOf = async (userId: string) =>
+      (await statusOf(userId, userId))?.devices.map((d) => d.deviceId).sort();
     const stream = (userId: string, deviceId: string, platform: Platform, url = first()) =>
       openStream(url, userId, deviceId, "connect-h2", sigFor(userId), platform);
     const endReason = async (s: OpenStream) => {
@@ -111,7 +114,7 @@ for (const backend of ["memory", "nats"] as Backend[]) {
     it("Logout ends the device's stream (LOGGED_OUT) and makes a mobile device Offline, not PushOnline", async () => {
       const phone = await stream("u3", "u3-phone", Platform.ANDROID);
       const tablet = await stream("u3", "u3-web", Platform.WEB, last());
-      await eventually(async () => expect((await statusOf("u3"))?.status).toBe(UserStatus.ONLINE));
+      await eventually(async () => expect(await devicesOf("u3")).toEqual(["u3-phone", "u3-web"]));
       await presenceAs("u3").logout({ deviceId: "u3-phone" });
       expect(await endReason(phone)).toBe(ErrorReason.LOGGED_OUT);
       // The user's other device hears of it.
@@ -121,13 +124,15 @@ for (const backend of ["memory", "nats"] as Backend[]) {
           e.event.value.deviceId === "u3-phone" &&
           e.event.value.status === UserStatus.OFFLINE,
       );
-      expect((await statusOf("u3", "u3"))?.devices.map((d) => d.deviceId)).toEqual(["u3-web"]);
+      expect(await devicesOf("u3")).toEqual(["u3-web"]);
       tablet.close();
     });
 
     it("kicks the older device of the same platform class (dual policy) over real streams, across nodes", async () => {
       const phone = await stream("u4", "u4-phone", Platform.IOS, first());
       const web = await stream("u4", "u4-web", Platform.WEB, first());
+      // Which device a login kicks follows the order the logins land in, not the streams'.
+      await eventually(async () => expect(await devicesOf("u4")).toEqual(["u4-phone", "u4-web"]));
       // A desktop shares the app slot with the phone under dual: the phone is kicked.
       const desktop = await stream("u4", "u4-mac", Platform.MACOS, last());
       const kicked = await phone.waitFor((e) => e.event.case === "kickedOffline");
@@ -139,8 +144,7 @@ for (const backend of ["memory", "nats"] as Backend[]) {
       expect(await endReason(phone)).toBe(ErrorReason.KICKED_OFFLINE);
       // The kick is the stream's last event.
       expect(phone.events.at(-1)?.event.case).toBe("kickedOffline");
-      const own = await statusOf("u4", "u4");
-      expect(own?.devices.map((d) => d.deviceId).sort()).toEqual(["u4-mac", "u4-web"]);
+      expect(await devicesOf("u4")).toEqual(["u4-mac", "u4-web"]);
       // Web and desktop stay.
       await web.waitFor(
         (e) => e.event.case === "ownDeviceChanged" && e.event.value.deviceId === "u4-mac",
@@ -152,6 +156,7 @@ for (const backend of ["memory", "nats"] as Backend[]) {
     it("admin KickDevice and KickUser sign devices out with KICKED_OFFLINE; others may not", async () => {
       const a = await stream("u5", "u5-a", Platform.WEB);
       const b = await stream("u5", "u5-b", Platform.ANDROID, last());
+      await eventually(async () => expect(await devicesOf("u5")).toEqual(["u5-a", "u5-b"]));
       expect((await failureOf(presenceAs("u6").kickUser({ userId: "u5" }))).reason).toBe(
         ErrorReason.ADMIN_REQUIRED,
       );
@@ -217,6 +222,10 @@ for (const backend of ["memory", "nats"] as Backend[]) {
         Code.InvalidArgument,
         ErrorReason.STATUS_TEXT_TOO_LONG,
       ]);
+      // The cap counts UTF-8 bytes: 6 characters of 2 bytes are too long for 10.
+      const wide = await failureOf(presenceAs("u8").setStatusText({ statusText: "é".repeat(6) }));
+      expect(wide.reason).toBe(ErrorReason.STATUS_TEXT_TOO_LONG);
+      await presenceAs("u8").setStatusText({ statusText: "é".repeat(5) });
       const ghost = await failureOf(
         presenceAs("u8").subscribeUserStatus({ userIds: ["u9", "nobody"] }),
       );

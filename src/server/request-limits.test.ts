@@ -1,0 +1,18 @@
+import { describe, expect, it } from "vitest";
+import { EventService } from "../gen/im/v1/events_pb.js";
+import { PresenceService } from "../gen/im/v1/presence_pb.js";
+import { requestMaxBytesOf } from "./request-limits.js";
+
+const limits = { requestMaxBytes: 64 * 1024, batchRequestMaxBytes: 1024 * 1024 };
+
+describe("requestMaxBytesOf", () => {
+  it("gives presence's user-id batches the batch limit (PRESENCE_QUERY_MAX ids may exceed the ordinary one)", () => {
+    const { getUserStatus, subscribeUserStatus, unsubscribeUserStatus, logout } =
+      PresenceService.method;
+    for (const m of [getUserStatus, subscribeUserStatus, unsubscribeUserStatus]) {
+      expect(requestMaxBytesOf(m, limits)).toBe(limits.batchRequestMaxBytes);
+    }
+    expect(requestMaxBytesOf(logout, limits)).toBe(limits.requestMaxBytes);
+    expect(requestMaxBytesOf(EventService.method.subscribe, limits)).toBe(limits.requestMaxBytes);
+  });
+});
