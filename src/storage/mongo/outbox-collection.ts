@@ -175,8 +175,9 @@ export async function createOutboxCollection<
       const result = await exclusive(id, () => messages.updateOne(filter, { $set: update }));
       if (result.matchedCount === 1) {
         if (editVersion > 0) {
-          const edits = Array.from({ length: editVersion }, (_, i) => editKeyOf(id, i + 1));
-          await outbox.deleteMany({ _id: { $in: edits } });
+          // Every "<id>#edit<digits>" entry, as one range: an app admin's edits are unbounded.
+          const edits = editKeyOf(id, 0).slice(0, -1);
+          await outbox.deleteMany({ _id: { $gt: edits, $lt: `${edits}:` } });
         }
         return "recalled";
       }
