@@ -137,14 +137,8 @@ export function createPushJobHandler(deps: PushWorkerDeps): EventHandler {
       return window === undefined || !inDoNotDisturb(window, now);
     });
     if (registered.length === 0) return;
-    const liveByUser = new Map(
-      await Promise.all(
-        [...new Set(registered.map((r) => r.userId))].map(
-          async (userId) => [userId, new Set(await deps.reachableLive(userId))] as const,
-        ),
-      ),
-    );
-    const offline = registered.filter((r) => liveByUser.get(r.userId)?.has(r.deviceId) !== true);
+    const live = await deps.reachableLive([...new Set(registered.map((r) => r.userId))]);
+    const offline = registered.filter((r) => live.get(r.userId)?.includes(r.deviceId) !== true);
     if (offline.length === 0) return;
     const [senderNick, group] = await Promise.all([
       deps.nicknameOf(job.fromUserId),
