@@ -33,12 +33,16 @@ async function world(
   const members = createMemoryGroupMemberStore();
   const sent: ApnsRequest[] = [];
   const queue: PushJob[] = [];
+  const lookups = { nick: 0 };
   const handler = createPushJobHandler({
     store,
     clock: () => Date.parse("2026-06-01T12:00:00Z"),
     groups,
     members,
-    nicknameOf: async (userId) => `Nick ${userId}`,
+    nicknameOf: async (userId) => {
+      lookups.nick++;
+      return `Nick ${userId}`;
+    },
     reachableLive: async (userIds) => new Map(userIds.map((u) => [u, live[u] ?? []])),
     apns: {
       send: async (request) => {
@@ -128,12 +132,12 @@ async function world(
     }
     return sent.map((r) => r.token.replace("tok-", "")).sort();
   };
-  return { store, pushGroupMessage };
+  return { store, pushGroupMessage, sent, lookups };
 }
 
 describe("push worker decisions", () => {
   it("pushes to exactly the members whose receive option, mentions, quiet hours and live streams allow it", async () => {
-    const { store, pushGroupMessage } = await world(
+    const { store, pushGroupMessage, sent, lookups } = await world(
       {
         notify: MessageReceiveOption.ACCEPT_AND_NOTIFY,
         quiet: ACCEPT_NOT_NOTIFY,
@@ -142,6 +146,7 @@ describe("push worker decisions", () => {
         discard: DISCARD,
         resting: MessageReceiveOption.ACCEPT_AND_NOTIFY,
         streaming: MessageReceiveOption.ACCEPT_AND_NOTIFY,
+        zed: MessageReceiveOption.ACCEPT_AND_NOTIFY,
       },
       { streaming: ["phone"] },
     );
@@ -151,8 +156,19 @@ describe("push worker decisions", () => {
     expect(await pushGroupMessage({ atUserIds: ["mentioned", "quiet"] })).toEqual([
       "mentioned",
       "notify",
+      "zed",
     ]);
+    // The text names sender and group, read once for the whole group (not per batch of 2).
+    expect(new Set(sent.map((r) => JSON.parse(r.payload).aps.alert.body))).toEqual(
+      new Set(["Nick owner (Climbers): hi"]),
+    );
+    expect(lookups.nick).toBe(1);
     // @all reaches ACCEPT_NOT_NOTIFY_EXCEPT_AT members, never ACCEPT_NOT_NOTIFY or DISCARD.
-    expect(await pushGroupMessage({ atAll: true })).toEqual(["exceptAt", "mentioned", "notify"]);
+    expect(await pushGroupMessage({ atAll: true })).toEqual([
+      "exceptAt",
+      "mentioned",
+      "notify",
+      "zed",
+    ]);
   });
 });
