@@ -16,7 +16,6 @@ import { openKeywordFilter } from "./moderation/keyword-filter.js";
 
 import { setupPresence } from "./presence/setup.js";
 import { setupProfiles } from "./profiles/setup.js";
-import { reachableViaPresence } from "./push/reachable.js";
 import { setupPush } from "./push/setup.js";
 
 import { rateLimitInterceptor } from "./rate-limits/interceptor.js";
@@ -170,9 +169,7 @@ export async function startApp(
       members: storage.groupMembers,
       nicknameOf: profiles.nicknameOf,
       // Presence is set up below; the push consumer asks it only once messages flow.
-      reachableLive: reachableViaPresence({
-        statuses: (...args) => presence.presence.statuses(...args),
-      }),
+      reachableLive: (userIds) => presence.presence.onlineDevices(userIds),
       bus,
       config: config.push,
       clock,

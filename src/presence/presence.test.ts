@@ -166,6 +166,14 @@ describe("presence across nodes", () => {
     await device(a, "phoneuser", "p1", Platform.ANDROID);
     await device(a, "webuser", "w1", Platform.WEB);
     expect((await statusOf(b.presence, "phoneuser"))?.status).toBe(UserStatus.ONLINE);
+    const online = () => b.presence.onlineDevices(["phoneuser", "webuser", "nobody"]);
+    expect(await online()).toEqual(
+      new Map([
+        ["phoneuser", ["p1"]],
+        ["webuser", ["w1"]],
+        ["nobody", []],
+      ]),
+    );
     // Node A stops refreshing (killed); B keeps refreshing.
     now += HEARTBEAT - 1;
     await b.presence.refreshOnce();
@@ -176,6 +184,14 @@ describe("presence across nodes", () => {
     // Queries see it as soon as the lease lapsed, before any reaper pass.
     expect((await statusOf(b.presence, "phoneuser"))?.status).toBe(UserStatus.PUSH_ONLINE);
     expect((await statusOf(b.presence, "webuser"))?.status).toBe(UserStatus.OFFLINE);
+    // PushOnline is not Online: push goes to the phone again.
+    expect(await online()).toEqual(
+      new Map([
+        ["phoneuser", []],
+        ["webuser", []],
+        ["nobody", []],
+      ]),
+    );
     await b.presence.reapOnce();
     const told = () =>
       fan.events.flatMap((e) =>

@@ -107,6 +107,12 @@ export interface Presence {
     userIds: readonly string[],
     withDevices: (userId: string) => boolean,
   ): Promise<UserStatusInfo[]>;
+  /**
+   * The devices of each user with a live stream on a live node (status Online),
+   * for push: no status text and no push-registration lookups, and each node's
+   * lease read once for the whole batch.
+   */
+  onlineDevices(userIds: readonly string[]): Promise<Map<string, string[]>>;
   /** Ends the device's session: stream ends (LOGGED_OUT), device Offline. Idempotent. */
   logout(userId: string, deviceId: string): Promise<void>;
   /** Admin: signs one device out; false when it was not signed in. */
@@ -668,9 +674,30 @@ export function createPresence(deps: PresenceDeps): Presence {
       }),
     );
 
+  const onlineDevices: Presence["onlineDevices"] = async (userIds) => {
+    const records = await Promise.all(userIds.map(readRecord));
+    const alive = await livenessOf(records);
+    // Online is decided before the push registration is consulted (see deviceStatus).
+    const ctx: StatusContext = {
+      nowMs: clock(),
+      pushOnlineMs: config.pushOnlineMs,
+      nodeAlive: (id) => alive.get(id) ?? false,
+      pushRegistered: () => false,
+    };
+    return new Map(
+      userIds.map((userId, i) => [
+        userId,
+        Object.entries(records[i]?.devices ?? {})
+          .filter(([deviceId, d]) => deviceStatus(deviceId, d, ctx) === UserStatus.ONLINE)
+          .map(([deviceId]) => deviceId),
+      ]),
+    );
+  };
+
   return {
     sessions,
     statuses,
+    onlineDevices,
 
     logout: async (userId, deviceId) => {
       // The record did not know the device (its login not written yet, or lost while

@@ -58,6 +58,7 @@ export function createPushJobHandler(deps: PushWorkerDeps): EventHandler {
     // AVChatRoom never pushes (its members are the room's live audience).
     if (group === undefined || group.type === GroupType.AV_CHAT_ROOM) return;
     const mentioned = new Set(job.atUserIds);
+    const senderNick = await deps.nicknameOf(job.fromUserId);
     let after = "";
     for (;;) {
       const page = await deps.members.selectMembersPage(groupId, after, deps.batchSize);
@@ -73,6 +74,8 @@ export function createPushJobHandler(deps: PushWorkerDeps): EventHandler {
         const batch = clone(PushJobSchema, job);
         batch.audience = { case: "users", value: create(PushUsersSchema, { userIds }) };
         batch.batchGroupId = groupId;
+        batch.senderNick = senderNick;
+        batch.groupName = group.name;
         // Keyed by where the page starts, so a redelivered group job republishes the same ids.
         await deps.publishJob(batch, `push:${job.messageKey}:${after}`);
       }
@@ -137,24 +140,21 @@ export function createPushJobHandler(deps: PushWorkerDeps): EventHandler {
       return window === undefined || !inDoNotDisturb(window, now);
     });
     if (registered.length === 0) return;
-    const liveByUser = new Map(
-      await Promise.all(
-        [...new Set(registered.map((r) => r.userId))].map(
-          async (userId) => [userId, new Set(await deps.reachableLive(userId))] as const,
-        ),
-      ),
-    );
-    const offline = registered.filter((r) => liveByUser.get(r.userId)?.has(r.deviceId) !== true);
+    const live = await deps.reachableLive([...new Set(registered.map((r) => r.userId))]);
+    const offline = registered.filter((r) => live.get(r.userId)?.includes(r.deviceId) !== true);
     if (offline.length === 0) return;
-    const [senderNick, group] = await Promise.all([
-      deps.nicknameOf(job.fromUserId),
-      job.batchGroupId === "" ? undefined : deps.groups.selectGroup(job.batchGroupId),
+    const [senderNick, groupName] = await Promise.all([
+      job.senderNick ?? deps.nicknameOf(job.fromUserId),
+      job.groupName ??
+        (job.batchGroupId === ""
+          ? undefined
+          : deps.groups.selectGroup(job.batchGroupId).then((g) => g?.name)),
     ]);
     const content = renderPush({
       body: job.body,
       pushInfo: job.offlinePushInfo,
       senderNick,
-      ...(group === undefined ? {} : { groupName: group.name }),
+      ...(groupName === undefined ? {} : { groupName }),
     });
     if (content === undefined) return;
     const badges = content.countsBadge

@@ -1,7 +1,3 @@
-import { execFileSync } from "node:child_process";
-import { mkdtempSync, readFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { Code, createClient, type ServiceImpl } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { describe, expect, it } from "vitest";
@@ -17,6 +13,7 @@ import { silentLogger } from "../../src/log/logger.js";
 import { startServer } from "../../src/server/server.js";
 import { clientAs, failureOf } from "../support/clients.js";
 import { deferred } from "../support/deferred.js";
+import { selfSignedLocalhostCert } from "../support/self-signed-cert.js";
 
 const acceptAnyone: Authenticate = async () => ({
   userId: "caller",
@@ -101,30 +98,8 @@ describe("health", () => {
 
 describe("TLS", () => {
   it("serves gRPC and Connect over TLS on the same port", async () => {
-    const dir = mkdtempSync(join(tmpdir(), "im-tls-"));
-    execFileSync(
-      "openssl",
-      [
-        "req",
-        "-x509",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-days",
-        "1",
-        "-subj",
-        "/CN=localhost",
-        "-addext",
-        "subjectAltName=DNS:localhost,IP:127.0.0.1",
-        "-keyout",
-        join(dir, "key.pem"),
-        "-out",
-        join(dir, "cert.pem"),
-      ],
-      { stdio: "ignore" },
-    );
-    const cert = readFileSync(join(dir, "cert.pem"));
-    const server = await start({ cert, key: readFileSync(join(dir, "key.pem")) });
+    const { certPem: cert, keyPem: key } = selfSignedLocalhostCert();
+    const server = await start({ cert: Buffer.from(cert), key: Buffer.from(key) });
     const baseUrl = `https://localhost:${server.port}`;
     const grpc = createClient(Health, createGrpcTransport({ baseUrl, nodeOptions: { ca: cert } }));
     expect((await grpc.check({})).status).toBe(HealthCheckResponse_ServingStatus.SERVING);

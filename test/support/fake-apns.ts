@@ -1,6 +1,4 @@
-import { execFileSync } from "node:child_process";
 import { generateKeyPairSync, type KeyObject, randomUUID, verify } from "node:crypto";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import {
   createSecureServer,
   type Http2SecureServer,
@@ -8,8 +6,7 @@ import {
   type ServerHttp2Session,
 } from "node:http2";
 import type { AddressInfo } from "node:net";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { selfSignedLocalhostCert } from "./self-signed-cert.js";
 
 /** One request the fake APNs accepted (200). */
 export interface ApnsDelivery {
@@ -73,33 +70,7 @@ export async function startFakeApns(options: {
   topics: string[];
   nowMs?: () => number;
 }): Promise<FakeApns> {
-  const dir = mkdtempSync(join(tmpdir(), "fake-apns-"));
-  execFileSync(
-    "openssl",
-    [
-      "req",
-      "-x509",
-      "-newkey",
-      "ec",
-      "-pkeyopt",
-      "ec_paramgen_curve:prime256v1",
-      "-nodes",
-      "-days",
-      "2",
-      "-subj",
-      "/CN=localhost",
-      "-addext",
-      "subjectAltName=DNS:localhost,IP:127.0.0.1",
-      "-keyout",
-      join(dir, "key.pem"),
-      "-out",
-      join(dir, "cert.pem"),
-    ],
-    { stdio: "ignore" },
-  );
-  const caPem = readFileSync(join(dir, "cert.pem"), "utf8");
-  const tlsKey = readFileSync(join(dir, "key.pem"), "utf8");
-  rmSync(dir, { recursive: true, force: true });
+  const { certPem: caPem, keyPem: tlsKey } = selfSignedLocalhostCert();
 
   const { privateKey, publicKey } = generateKeyPairSync("ec", { namedCurve: "P-256" });
   const keyId = "ABC123DEFG";

@@ -4,7 +4,6 @@ import type { Caller } from "../../auth/caller.js";
 import type { Clock } from "../../common/clock.js";
 import { assertUserId } from "../../common/user-id.js";
 import { ErrorReason, invalidArgument, invalidField, notFound } from "../../errors/domain-error.js";
-import { PushJobSchema } from "../../gen/im/internal/v1/push_pb.js";
 import { SubscribeResponseSchema } from "../../gen/im/v1/events_pb.js";
 import { ConversationType } from "../../gen/im/v1/lifecycle_pb.js";
 import {
@@ -18,6 +17,7 @@ import type { LiveHub } from "../../live/live-hub.js";
 import type { AfterSendEvent } from "../../webhooks/index.js";
 import { editedOf } from "../edit.js";
 import type { ConversationKind } from "../kind.js";
+import { storedMessagePushJob } from "../push-job.js";
 import { tombstoneOf } from "../recall.js";
 import { checkAdminOptions, MAX_CLIENT_MESSAGE_ID_BYTES } from "../send-steps.js";
 import { bodyProblem, type MessageLimits, validateMessage } from "../validate-body.js";
@@ -180,19 +180,8 @@ export function createC2cKind(deps: C2cKindDeps): C2cKind {
       deps.live.publishToUser(message.toUserId, event);
       if (!skipSyncToSender) deps.live.publishToUser(message.fromUserId, event);
     },
-    pushJob(message) {
-      if (message.onlineOnly || message.seq === 0n || message.offlinePushInfo?.disabled) return;
-      return create(PushJobSchema, {
-        messageKey: message.messageKey,
-        fromUserId: message.fromUserId,
-        timeMs: message.timeMs,
-        body: message.body,
-        ...(message.offlinePushInfo === undefined
-          ? {}
-          : { offlinePushInfo: message.offlinePushInfo }),
-        audience: { case: "users", value: { userIds: [message.toUserId] } },
-      });
-    },
+    pushJob: (message) =>
+      storedMessagePushJob(message, { case: "users", value: { userIds: [message.toUserId] } }),
     onFanout: (message, event) => recordInLists(message, event),
     afterSendEvent,
 

@@ -16,7 +16,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file im/internal/v1/push.proto.
  */
 export const file_im_internal_v1_push: GenFile = /*@__PURE__*/
-  fileDesc("ChlpbS9pbnRlcm5hbC92MS9wdXNoLnByb3RvEg5pbS5pbnRlcm5hbC52MSKmAgoHUHVzaEpvYhITCgttZXNzYWdlX2tleRgBIAEoCRIUCgxmcm9tX3VzZXJfaWQYAiABKAkSDwoHdGltZV9tcxgDIAEoAxIjCgRib2R5GAQgAygLMhUuaW0udjEuTWVzc2FnZUVsZW1lbnQSMQoRb2ZmbGluZV9wdXNoX2luZm8YBSABKAsyFi5pbS52MS5PZmZsaW5lUHVzaEluZm8SKgoFdXNlcnMYBiABKAsyGS5pbS5pbnRlcm5hbC52MS5QdXNoVXNlcnNIABISCghncm91cF9pZBgHIAEoCUgAEhYKDmJhdGNoX2dyb3VwX2lkGAggASgJEhMKC2F0X3VzZXJfaWRzGAkgAygJEg4KBmF0X2FsbBgKIAEoCEIKCghhdWRpZW5jZSIdCglQdXNoVXNlcnMSEAoIdXNlcl9pZHMYASADKAliBnByb3RvMw", [file_im_v1_elements, file_im_v1_message]);
+  fileDesc("ChlpbS9pbnRlcm5hbC92MS9wdXNoLnByb3RvEg5pbS5pbnRlcm5hbC52MSL4AgoHUHVzaEpvYhITCgttZXNzYWdlX2tleRgBIAEoCRIUCgxmcm9tX3VzZXJfaWQYAiABKAkSDwoHdGltZV9tcxgDIAEoAxIjCgRib2R5GAQgAygLMhUuaW0udjEuTWVzc2FnZUVsZW1lbnQSMQoRb2ZmbGluZV9wdXNoX2luZm8YBSABKAsyFi5pbS52MS5PZmZsaW5lUHVzaEluZm8SKgoFdXNlcnMYBiABKAsyGS5pbS5pbnRlcm5hbC52MS5QdXNoVXNlcnNIABISCghncm91cF9pZBgHIAEoCUgAEhYKDmJhdGNoX2dyb3VwX2lkGAggASgJEhMKC2F0X3VzZXJfaWRzGAkgAygJEg4KBmF0X2FsbBgKIAEoCBIYCgtzZW5kZXJfbmljaxgLIAEoCUgBiAEBEhcKCmdyb3VwX25hbWUYDCABKAlIAogBAUIKCghhdWRpZW5jZUIOCgxfc2VuZGVyX25pY2tCDQoLX2dyb3VwX25hbWUiHQoJUHVzaFVzZXJzEhAKCHVzZXJfaWRzGAEgAygJYgZwcm90bzM", [file_im_v1_elements, file_im_v1_message]);
 
 /**
  * A stored message whose recipients may need an offline push, on its way to
@@ -106,6 +106,21 @@ export type PushJob = Message<"im.internal.v1.PushJob"> & {
    * @generated from field: bool at_all = 10;
    */
   atAll: boolean;
+
+  /**
+   * Set on a group's batches: the sender's nickname, read once when the group
+   * job was expanded rather than per batch (absent on older jobs: read then).
+   *
+   * @generated from field: optional string sender_nick = 11;
+   */
+  senderNick?: string | undefined;
+
+  /**
+   * Set on a group's batches: the group's name, read once like sender_nick.
+   *
+   * @generated from field: optional string group_name = 12;
+   */
+  groupName?: string | undefined;
 };
 
 /**
