@@ -1,14 +1,18 @@
 import type { BenchProtocol } from "./clients.js";
-import { addServerEnv, SERVER_ENV_USAGE } from "./server-env-option.js";
+import { parseFlags, UsageError } from "./flags.js";
+import { SERVER_ENV_USAGE } from "./server-env-option.js";
 
-export type C2cMode = "sustained" | "fixed-rate" | "webhook";
+export type C2cMode = "sustained" | "fixed-rate" | "half-max" | "webhook";
 
 export interface C2cOptions {
   mode: C2cMode;
   pairs: number;
   durationSec: number;
   warmupSec: number;
-  /** Messages/s across all senders; undefined in sustained mode (as fast as acked). */
+  /**
+   * Messages/s across all senders; undefined in sustained mode (as fast as
+   * acked) and in half-max mode (half of what its sustained phase delivered).
+   */
   rate: number | undefined;
   /** Sends outstanding at most. */
   concurrency: number;
@@ -31,7 +35,11 @@ export interface C2cOptions {
 export const C2C_USAGE = `usage: npm run bench -- c2c [options]
 
   (default)           sustained: every sender sends its next message when the last is acked
-  --rate R            fixed rate: R messages/s in total, open loop (e.g. --rate 1000)
+  --rate R            fixed rate: R messages/s in total, open loop (e.g. --rate 1000); first
+                      health Check at the same rate on the same server and client (the
+                      latency floor of this machine in this run)
+  --rate half         half-max: sustained (closed loop) on one server, then a fixed rate of
+                      half what it delivered on a fresh one: p99 send->deliver <= 50 ms there
   --webhook           before-send webhook cost: the same fixed rate (default 200/s) without,
                       then with, a local endpoint that answers ALLOW; reports the added p50
   --pairs N           sender/receiver pairs (default 200); N*2 accounts, N live streams
@@ -41,62 +49,44 @@ export const C2C_USAGE = `usage: npm run bench -- c2c [options]
   --connections K     HTTP/2 connections for senders, and K more for receivers (default 8)
   --protocol P        grpc (default) or connect (binary, HTTP/2)
   --store S           ferretdb (default) or memory: the server's in-process store, to see
-                      the server's own ceiling with the database out of the path (diagnostic)
+                      the server's own ceiling with the database out of the path (diagnostic);
+                      sustained runs first measure trivial unary calls (health Check,
+                      WhoAmI) with the same client and judge delivered/s >= 0.8x Check
   --baseline S        seconds per raw-stack baseline (default min(5, max(2, duration/10)))
   --cpu-prof DIR      write a V8 CPU profile of the server to DIR (node --cpu-prof)
 ${SERVER_ENV_USAGE}`;
 
-export class UsageError extends Error {}
-
 export function parseC2cOptions(argv: string[]): C2cOptions {
-  const flags = new Map<string, string>();
-  const bools = new Set<string>();
-  const serverEnv: Record<string, string> = {};
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i] ?? "";
-    if (!arg.startsWith("--")) throw new UsageError(`unexpected argument "${arg}"`);
-    const [name, inline] = arg.slice(2).split("=", 2) as [string, string | undefined];
-    if (name === "webhook" || name === "help") {
-      bools.add(name);
-      continue;
-    }
-    const value = inline ?? argv[++i];
-    if (value === undefined) throw new UsageError(`--${name} needs a value`);
-    if (name === "server-env") {
-      const problem = addServerEnv(value, serverEnv);
-      if (problem !== undefined) throw new UsageError(problem);
-      continue;
-    }
-    flags.set(name, value);
-  }
-  if (bools.has("help")) throw new UsageError("");
-  const known = [
-    "rate",
-    "pairs",
-    "duration",
-    "warmup",
-    "concurrency",
-    "connections",
-    "protocol",
-    "store",
-    "baseline",
-    "cpu-prof",
-  ];
-  const unknown = [...flags.keys()].find((k) => !known.includes(k));
-  if (unknown !== undefined) throw new UsageError(`unknown option --${unknown}`);
-
-  const num = (name: string, fallback: number, min: number, max: number): number => {
-    const raw = flags.get(name);
-    if (raw === undefined) return fallback;
-    const value = Number(raw);
-    if (!Number.isFinite(value) || value < min || value > max) {
-      throw new UsageError(`--${name} must be a number from ${min} to ${max}, got "${raw}"`);
-    }
-    return value;
-  };
-
+  const {
+    values: flags,
+    bools,
+    serverEnv,
+    num,
+  } = parseFlags(
+    argv,
+    [
+      "rate",
+      "pairs",
+      "duration",
+      "warmup",
+      "concurrency",
+      "connections",
+      "protocol",
+      "store",
+      "baseline",
+      "cpu-prof",
+    ],
+    ["webhook"],
+  );
   const webhook = bools.has("webhook");
-  const mode: C2cMode = webhook ? "webhook" : flags.has("rate") ? "fixed-rate" : "sustained";
+  const halfMax = flags.get("rate") === "half";
+  const mode: C2cMode = webhook
+    ? "webhook"
+    : halfMax
+      ? "half-max"
+      : flags.has("rate")
+        ? "fixed-rate"
+        : "sustained";
   // Bounded so a typo cannot start an hour-long run or thousands of streams.
   const pairs = Math.floor(num("pairs", 200, 1, 5000));
   const durationSec = num("duration", 60, 1, 600);
@@ -113,7 +103,10 @@ export function parseC2cOptions(argv: string[]): C2cOptions {
     pairs,
     durationSec,
     warmupSec: num("warmup", Math.min(5, durationSec / 10), 0, 60),
-    rate: mode === "sustained" ? undefined : num("rate", webhook ? 200 : 1000, 1, 100_000),
+    rate:
+      mode === "sustained" || mode === "half-max"
+        ? undefined
+        : num("rate", webhook ? 200 : 1000, 1, 100_000),
     concurrency: Math.floor(num("concurrency", pairs, 1, 20_000)),
     connections: Math.floor(num("connections", 8, 1, 256)),
     protocol,

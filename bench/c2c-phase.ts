@@ -4,12 +4,13 @@ import { freePort } from "../test/services/local-process.js";
 import { importAccounts } from "./accounts.js";
 import type { C2cOptions } from "./c2c-options.js";
 import { authHeader, type BenchApp, createTransportPool } from "./clients.js";
-import { createCpuMeter, readPeakRssKb, sampleRss } from "./proc-stats.js";
+import { createCpuMeter, readCpuSeconds, readPeakRssKb, sampleRss } from "./proc-stats.js";
 import { openReceivers } from "./receivers.js";
 import { type Pair, runLoad } from "./senders.js";
-import { startServerProcess } from "./server-process.js";
+import { type ServerCounts, startServerProcess } from "./server-process.js";
 import type { Stack } from "./stack.js";
 import { createTracker, type TrackerResult } from "./tracker.js";
+import { measureUnaryBaseline, type UnaryBaseline, type UnaryCall } from "./unary-baseline.js";
 import type { WebhookEndpoint } from "./webhook-endpoint.js";
 
 /** One server process, fresh database and bus namespace, one load: the unit every mode runs. */
@@ -26,9 +27,15 @@ export interface PhaseResult {
   serverRssPeakMb: number | undefined;
   /** CPU during the measurement window, % of one core per process. */
   cpuPct: Record<string, number>;
+  /** Server CPU (user + system) in the window per message acked in it, ms: send + live delivery. */
+  serverCpuMsPerMessage: number;
+  /** Trivial unary calls measured on the same server and client just before the sends. */
+  unary: UnaryBaseline[];
   webhookRequests: number | undefined;
   /** Store commands per message acked in the window (driver command monitoring); MongoDB only. */
   storeCommands: StoreCommandsPerMessage | undefined;
+  /** NATS messages the server sent and received in the window per acked message. */
+  busMessages: { sentPerMessage: number; receivedPerMessage: number } | undefined;
 }
 
 export interface StoreCommandsPerMessage {
@@ -58,7 +65,14 @@ const DRAIN_TIMEOUT_MS = 15_000;
 
 export async function runPhase(
   ctx: PhaseContext,
-  phase: { name: string; webhook: WebhookEndpoint | undefined },
+  phase: {
+    name: string;
+    webhook: WebhookEndpoint | undefined;
+    /** Trivial calls measured first, at `rate` (open loop) when there is one. */
+    unary?: readonly UnaryCall[];
+    /** Messages/s, open loop; default: the options' (closed loop when unset). */
+    rate?: number;
+  },
 ): Promise<PhaseResult> {
   const { options, stack, app } = ctx;
   const suffix = `${ctx.tag}_${phase.name.replace(/[^a-z0-9]/g, "")}`;
@@ -73,7 +87,8 @@ export async function runPhase(
     webhook:
       phase.webhook === undefined ? undefined : { url: phase.webhook.url, secret: "bench-secret" },
     cpuProfDir: options.cpuProfDir,
-    monitorStoreCommands: options.store !== "memory",
+    // Bus message counts come on the same line, so every store asks for it.
+    monitorStoreCommands: true,
     env: options.serverEnv,
   });
   const forget = ctx.onAbort(() => server.stop());
@@ -109,7 +124,7 @@ export async function runPhase(
       pairs.flatMap((p) => [p.sender, p.receiver]),
     );
     const tracker = createTracker();
-    let commandsAtOpen: Promise<StoreCommandCounts> | undefined;
+    let countsAtOpen: Promise<ServerCounts> | undefined;
     ctx.log(`[${phase.name}] opening ${pairs.length} live streams`);
     const receivers = await openReceivers({
       userIds: pairs.map((p) => p.receiver),
@@ -118,6 +133,25 @@ export async function runPhase(
       tracker,
       readyTimeoutMs: 60_000,
     });
+    const unary: UnaryBaseline[] = [];
+    const rate = phase.rate ?? options.rate;
+    for (const call of phase.unary ?? []) {
+      ctx.log(
+        `[${phase.name}] unary baseline ${call}: ${options.warmupSec} s warm-up + ${options.durationSec} s measured, ${rate === undefined ? "closed loop" : `${rate}/s open loop, at most`} ${options.concurrency} outstanding`,
+      );
+      unary.push(
+        await measureUnaryBaseline(call, {
+          transports: senderTransports,
+          headers: pairs.map((p) => headersOf(p.sender)),
+          concurrency: options.concurrency,
+          warmupMs: options.warmupSec * 1000,
+          durationMs: options.durationSec * 1000,
+          serverPid: server.pid,
+          ...(rate === undefined ? {} : { rate }),
+        }),
+      );
+    }
+    let serverCpuAtOpen: { cpuSec: number | undefined; at: number } | undefined;
     const cpu = createCpuMeter({
       server: server.pid,
       ferretdb: stack.pids.ferretdb,
@@ -127,9 +161,9 @@ export async function runPhase(
     const requestsBefore = phase.webhook?.requests() ?? 0;
     ctx.log(
       `[${phase.name}] sending: ${options.warmupSec} s warm-up + ${options.durationSec} s measured, ` +
-        (options.rate === undefined
+        (rate === undefined
           ? `closed loop, ${options.concurrency} outstanding`
-          : `${options.rate} msg/s open loop, at most ${options.concurrency} outstanding`),
+          : `${rate} msg/s open loop, at most ${options.concurrency} outstanding`),
     );
     const load = await runLoad({
       pairs,
@@ -138,15 +172,17 @@ export async function runPhase(
       tracker,
       warmupMs: options.warmupSec * 1000,
       durationMs: options.durationSec * 1000,
-      rate: options.rate,
+      rate,
       concurrency: options.concurrency,
       onWindowOpen: () => {
         cpu.mark();
-        if (options.store !== "memory") commandsAtOpen = server.storeCommands();
+        serverCpuAtOpen = { cpuSec: readCpuSeconds(server.pid), at: performance.now() };
+        countsAtOpen = server.counts();
       },
     });
-    const commandsAtClose = commandsAtOpen && (await server.storeCommands());
+    const countsAtClose = countsAtOpen && (await server.counts());
     const cpuPct = cpu.read();
+    const serverCpuAtClose = { cpuSec: readCpuSeconds(server.pid), at: performance.now() };
     const drainDeadline = performance.now() + DRAIN_TIMEOUT_MS;
     while (tracker.pendingDeliveries() > 0 && performance.now() < drainDeadline) await sleep(50);
     const webhookRequests =
@@ -160,16 +196,15 @@ export async function runPhase(
       name: phase.name,
       webhook: phase.webhook !== undefined,
       load: result,
-      storeCommands:
-        commandsAtOpen && commandsAtClose
-          ? perMessage(await commandsAtOpen, commandsAtClose, result.acked, result.attempted)
-          : undefined,
+      ...(await countsPerMessage(countsAtOpen, countsAtClose, result.acked, result.attempted)),
       maxBacklog: load.maxBacklog,
       streamFailures: streamFailures.count,
       firstStreamFailure: streamFailures.first,
       serverRssMaxMb: rssStats.maxKb / 1024,
       serverRssPeakMb: peakKb === undefined ? undefined : peakKb / 1024,
       cpuPct,
+      serverCpuMsPerMessage: cpuMsPerMessage(serverCpuAtOpen, serverCpuAtClose, result.ackedPerSec),
+      unary,
       webhookRequests,
     };
   } finally {
@@ -177,6 +212,46 @@ export async function runPhase(
     await server.stop();
     forget();
   }
+}
+
+/**
+ * Server CPU per message: the cores it used between window open and the read
+ * (which follows the last acks by a moment) over the window's acked rate.
+ */
+function cpuMsPerMessage(
+  open: { cpuSec: number | undefined; at: number } | undefined,
+  close: { cpuSec: number | undefined; at: number },
+  ackedPerSec: number,
+): number {
+  if (open?.cpuSec === undefined || close.cpuSec === undefined || ackedPerSec <= 0) {
+    return Number.NaN;
+  }
+  const cores = (close.cpuSec - open.cpuSec) / ((close.at - open.at) / 1000);
+  return (cores / ackedPerSec) * 1000;
+}
+
+/** The window's store commands and bus messages per message acked in it. */
+async function countsPerMessage(
+  atOpen: Promise<ServerCounts> | undefined,
+  close: ServerCounts | undefined,
+  acked: number,
+  attempted: number,
+): Promise<Pick<PhaseResult, "storeCommands" | "busMessages">> {
+  const open = await atOpen;
+  const per = (n: number) => (acked === 0 ? 0 : Math.round((n / acked) * 100) / 100);
+  return {
+    storeCommands:
+      open?.commands !== undefined && close?.commands !== undefined
+        ? perMessage(open.commands, close.commands, acked, attempted)
+        : undefined,
+    busMessages:
+      open?.bus !== undefined && close?.bus !== undefined
+        ? {
+            sentPerMessage: per(close.bus.sent - open.bus.sent),
+            receivedPerMessage: per(close.bus.received - open.bus.received),
+          }
+        : undefined,
+  };
 }
 
 /** Commands sent during the window per message acked in it (sends still in flight at either edge blur it slightly). */

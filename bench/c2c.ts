@@ -6,6 +6,7 @@ import { createBenchApp } from "./clients.js";
 import { round, roundSummary } from "./latency.js";
 import { measureRawBaseline, type RawBaseline } from "./raw-baseline.js";
 import { startStack } from "./stack.js";
+import type { UnaryBaseline, UnaryCall } from "./unary-baseline.js";
 import { startAllowEndpoint } from "./webhook-endpoint.js";
 
 export interface C2cReport {
@@ -44,8 +45,28 @@ export async function runC2c(
       tag: randomBytes(3).toString("hex"),
       ...hooks,
     };
+    if (options.mode === "half-max") {
+      const max = await runPhase(ctx, { name: "sustained", webhook: undefined });
+      const rate = Math.max(1, Math.round(max.load.deliveredPerSec / 2));
+      log(`max sustained ${round(max.load.deliveredPerSec)} delivered/s: half is ${rate}/s`);
+      const half = await runPhase(ctx, {
+        name: "half",
+        webhook: undefined,
+        unary: ["health-check"],
+        rate,
+      });
+      return reportHalfMax(options, raw, max, half, rate);
+    }
     if (options.mode !== "webhook") {
-      const phase = await runPhase(ctx, { name: options.mode, webhook: undefined });
+      // The in-memory CPU target compares the send loop with trivial calls on the
+      // same server; a fixed rate is compared with the trivial call's latency at it.
+      const unary: UnaryCall[] =
+        options.mode === "fixed-rate"
+          ? ["health-check"]
+          : options.store === "memory"
+            ? ["health-check", "who-am-i"]
+            : [];
+      const phase = await runPhase(ctx, { name: options.mode, webhook: undefined, unary });
       return reportSingle(options, raw, phase);
     }
     const endpoint = await startAllowEndpoint();
@@ -115,7 +136,9 @@ function phaseJson(p: PhaseResult) {
     serverRssMaxMb: round(p.serverRssMaxMb),
     serverRssPeakMb: p.serverRssPeakMb === undefined ? null : round(p.serverRssPeakMb),
     cpuPctOfOneCore: p.cpuPct,
+    serverCpuMsPerMessage: round(p.serverCpuMsPerMessage, 3),
     storeCommandsPerMessage: p.storeCommands ?? null,
+    busMessagesPerMessage: p.busMessages ?? null,
     ...(p.webhookRequests === undefined ? {} : { webhookRequests: p.webhookRequests }),
   };
 }
@@ -166,9 +189,14 @@ function reportSingle(options: C2cOptions, raw: RawBaseline, p: PhaseResult): C2
       met: rate >= 1000 && l.deliveredPerSec >= 0.98 * rate && l.sendToDeliverMs.p99 <= 50,
     });
   }
+  const unary = options.mode === "sustained" ? unaryJudgement(p) : undefined;
+  if (unary !== undefined) targets.push(unary.target);
+  const floor = latencyFloor(p);
   const json = {
     ...header(options),
     result: phaseJson(p),
+    ...(unary === undefined ? {} : { unary: unary.json }),
+    ...(floor === undefined ? {} : { latencyFloor: floor.json }),
     raw: rawJson(raw),
     ratios: ratios(raw, p),
     targets,
@@ -176,11 +204,130 @@ function reportSingle(options: C2cOptions, raw: RawBaseline, p: PhaseResult): C2
   const lines = [
     `c2c ${options.mode}${options.store === "memory" ? " (in-memory store)" : ""}: ${options.pairs} pairs, ${options.durationSec} s measured${options.rate === undefined ? "" : `, ${options.rate} msg/s asked`}`,
     ...phaseLines(p),
+    ...(unary?.lines ?? []),
+    ...(floor?.lines ?? []),
     rawLine(raw),
     `  ratios            acked/raw insert ${json.ratios.ackedVsRawInsert}, delivered/raw publish ${json.ratios.deliveredVsRawPublish}`,
     ...targetLines(targets),
   ];
   return { json, summary: lines.join("\n") };
+}
+
+/**
+ * The latency floor of a fixed-rate run: health Check at the same rate, open
+ * loop, on the same server and client just before the sends. Its tail is what
+ * this machine, the server's process and the client add to any call; what the
+ * send loop's tail has beyond it is the message path's.
+ */
+function latencyFloor(
+  p: PhaseResult,
+): { json: Record<string, unknown>; lines: string[] } | undefined {
+  const check = p.unary.find((u) => u.call === "health-check");
+  if (check === undefined) return undefined;
+  const lat = check.latencyMs;
+  return {
+    json: {
+      call: check.call,
+      perSec: round(check.perSec),
+      latencyMs: roundSummary(lat),
+      serverCpuMsPerCall: round(check.serverCpuMsPerCall, 3),
+      sendToDeliverP99VsCallP99: round(p.load.sendToDeliverMs.p99 / lat.p99, 2),
+    },
+    lines: [
+      `  floor             health Check at ${round(check.perSec)}/s (same server, client, rate): p50 ${ms(lat.p50)} / p90 ${ms(lat.p90)} / p99 ${ms(lat.p99)} / max ${ms(lat.max)} ms; server CPU ${round(check.serverCpuMsPerCall, 3)} ms per call`,
+    ],
+  };
+}
+
+/** Half-max (issue 12): the sustained rate, then p99 send->deliver at half of it. */
+function reportHalfMax(
+  options: C2cOptions,
+  raw: RawBaseline,
+  max: PhaseResult,
+  half: PhaseResult,
+  rate: number,
+): C2cReport {
+  const floor = latencyFloor(half);
+  const l = half.load;
+  const targets: Target[] = [
+    {
+      target: "p99 send->deliver <= 50 ms at half the maximum sustained rate",
+      measured: `p99 ${ms(l.sendToDeliverMs.p99)} ms (p50 ${ms(l.sendToDeliverMs.p50)}) at ${round(l.deliveredPerSec)} delivered/s (asked ${rate}/s, half of ${round(max.load.deliveredPerSec)})`,
+      met:
+        l.deliveredPerSec >= 0.98 * rate &&
+        l.failed === 0 &&
+        l.undelivered === 0 &&
+        l.sendToDeliverMs.p99 <= 50,
+    },
+  ];
+  const json = {
+    ...header(options),
+    halfRate: rate,
+    phases: { sustained: phaseJson(max), half: phaseJson(half) },
+    ...(floor === undefined ? {} : { latencyFloor: floor.json }),
+    raw: rawJson(raw),
+    targets,
+  };
+  const lines = [
+    `c2c half-max${options.store === "memory" ? " (in-memory store)" : ""}: ${options.pairs} pairs, ${options.durationSec} s per phase`,
+    "  sustained (closed loop):",
+    ...phaseLines(max),
+    `  half of it (${rate} msg/s, open loop):`,
+    ...phaseLines(half),
+    ...(floor?.lines ?? []),
+    rawLine(raw),
+    ...targetLines(targets),
+  ];
+  return { json, summary: lines.join("\n") };
+}
+
+/**
+ * The in-memory CPU target (issue 12): sent-and-delivered messages per second
+ * against a trivial unary call's rate, same server, client and concurrency.
+ * Judged against grpc.health.v1 Check (the empty call: Connect's pipeline and
+ * nothing of ours); WhoAmI (plus the UserSig check) is shown beside it.
+ */
+function unaryJudgement(
+  p: PhaseResult,
+): { json: Record<string, unknown>; lines: string[]; target: Target } | undefined {
+  const check = p.unary.find((u) => u.call === "health-check");
+  if (check === undefined) return undefined;
+  const rate = p.load.deliveredPerSec;
+  const ratio = (u: UnaryBaseline) => round(rate / u.perSec, 3);
+  const cpuRatio = (u: UnaryBaseline) => round(p.serverCpuMsPerMessage / u.serverCpuMsPerCall, 2);
+  const json = {
+    calls: p.unary.map((u) => ({
+      call: u.call,
+      perSec: round(u.perSec),
+      ops: u.ops,
+      latencyMs: roundSummary(u.latencyMs),
+      serverCpuMsPerCall: round(u.serverCpuMsPerCall, 3),
+      serverCpuPct: u.serverCpuPct,
+      deliveredVsCall: ratio(u),
+      cpuPerMessageVsCall: cpuRatio(u),
+    })),
+    judgedAgainst: check.call,
+  };
+  const lines = p.unary.map(
+    (u) =>
+      `  unary ${u.call.padEnd(12)} ${round(u.perSec)}/s (p50 ${ms(u.latencyMs.p50)} ms), server CPU ${round(u.serverCpuMsPerCall, 3)} ms per call (${u.serverCpuPct}% of a core); delivered/call ${ratio(u)}, CPU per message ${cpuRatio(u)}x a call`,
+  );
+  lines.unshift(
+    `  server CPU        ${round(p.serverCpuMsPerMessage, 3)} ms per acked message (send + live delivery)`,
+  );
+  // On a shared machine the server may not be the busy process, and then the
+  // rates say little: the CPU per operation must meet the same bound (1/0.8).
+  const target: Target = {
+    target:
+      "in-memory delivered/s >= 0.8x a trivial unary call (health Check, same client), and server CPU per message <= 1.25x per call",
+    measured: `${round(rate)} delivered/s vs ${round(check.perSec)} calls/s: ${ratio(check)}x; CPU ${round(p.serverCpuMsPerMessage, 3)} vs ${round(check.serverCpuMsPerCall, 3)} ms: ${cpuRatio(check)}x`,
+    met:
+      rate >= 0.8 * check.perSec &&
+      p.serverCpuMsPerMessage <= 1.25 * check.serverCpuMsPerCall &&
+      p.load.undelivered === 0 &&
+      p.load.failed === 0,
+  };
+  return { json, lines, target };
 }
 
 function reportWebhook(
@@ -250,6 +397,11 @@ function phaseLines(p: PhaseResult): string[] {
     `  messages          ${l.attempted} sent, ${l.acked} acked, ${l.failed} failed${l.failed > 0 ? ` ${JSON.stringify(l.failures)}` : ""}, ${l.delivered} delivered, ${l.undelivered} undelivered, ${l.duplicates} duplicate${p.maxBacklog > 0 ? `, backlog up to ${p.maxBacklog}` : ""}${p.streamFailures > 0 ? `, ${p.streamFailures} streams failed (${p.firstStreamFailure})` : ""}`,
     `  server RSS        max ${round(p.serverRssMaxMb)} MB (peak ${p.serverRssPeakMb === undefined ? "?" : round(p.serverRssPeakMb)} MB)`,
     `  CPU (% of a core) ${cpu}`,
+    ...(p.busMessages === undefined
+      ? []
+      : [
+          `  bus messages      ${p.busMessages.sentPerMessage} sent, ${p.busMessages.receivedPerMessage} received by the server per acked message (NATS)`,
+        ]),
     ...(p.storeCommands === undefined
       ? []
       : [

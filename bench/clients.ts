@@ -47,13 +47,17 @@ export function createTransportPool(
   options: { gzipRequests?: boolean } = {},
 ): Transport[] {
   const compression = options.gzipRequests ? { sendCompression: compressionGzip } : {};
+  // Hundreds of connections opened at once on a loaded machine: connect-node's 20 s
+  // default for establishing one is not a figure under test.
+  const connectTimeoutMs = 120_000;
   return Array.from({ length: count }, () =>
     protocol === "grpc"
-      ? createGrpcTransport({ baseUrl, ...compression })
+      ? createGrpcTransport({ baseUrl, connectTimeoutMs, ...compression })
       : createConnectTransport({
           baseUrl,
           httpVersion: "2",
           useBinaryFormat: true,
+          connectTimeoutMs,
           ...compression,
         }),
   );

@@ -1,4 +1,4 @@
-import { createLatencyRecorder, type LatencySummary } from "./latency.js";
+import { createLatencyRecorder, type LatencyRecorder, type LatencySummary } from "./latency.js";
 
 export interface ClosedLoopResult {
   ops: number;
@@ -35,6 +35,16 @@ export async function runClosedLoop(
     }
   };
   await Promise.all(Array.from({ length: options.concurrency }, worker));
+  return loopResult(latency, errors, firstError, started);
+}
+
+/** What a loop that started at `started` did; throws when it mostly failed. */
+export function loopResult(
+  latency: LatencyRecorder,
+  errors: number,
+  firstError: unknown,
+  started: number,
+): ClosedLoopResult {
   const elapsedSec = (performance.now() - started) / 1000;
   // A baseline that mostly failed measured nothing: say so instead of reporting a rate.
   if (errors > latency.count) {

@@ -1,5 +1,5 @@
-import { UsageError } from "./c2c-options.js";
-import { addServerEnv, SERVER_ENV_USAGE } from "./server-env-option.js";
+import { parseFlags, UsageError } from "./flags.js";
+import { SERVER_ENV_USAGE } from "./server-env-option.js";
 
 export interface GroupOptions {
   /** Sizes of the all-online groups (Public up to 2,000 members, Community above). */
@@ -37,6 +37,8 @@ export interface GroupOptions {
    * comparison) Connect's implementation, reached by gzip-compressed requests.
    */
   subscribe: "writer" | "connect";
+  /** After the server's phases, the raw pre-encoded-frame baseline of each all-online group. */
+  rawFrames: boolean;
 }
 
 export const GROUP_USAGE = `usage: npm run bench -- group [options]
@@ -67,6 +69,10 @@ export const GROUP_USAGE = `usage: npm run bench -- group [options]
   --subscribe S       writer (default): the server's own Subscribe writer serves the
                       streams; connect: gzip-compressed Subscribe requests, which the
                       writer leaves to Connect's implementation (for comparison)
+  --raw-frames B      on (default): after the server's phases, each all-online group's
+                      load again against a bare node:http2 server writing one pre-encoded
+                      frame per message to the same number of streams and connections
+                      (the runtime's ceiling; ratio = server / raw); off skips it
 ${SERVER_ENV_USAGE}`;
 
 /** The issue's throughput target, offered where the frequency limit allows. */
@@ -77,23 +83,12 @@ export const rateFor = (options: GroupOptions, members: number): number =>
   options.rate ?? Math.min(30, Math.ceil(TARGET_DELIVERIES_PER_SEC / members));
 
 export function parseGroupOptions(argv: string[]): GroupOptions {
-  const flags = new Map<string, string>();
-  const serverEnv: Record<string, string> = {};
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i] ?? "";
-    if (arg === "--help") throw new UsageError("");
-    if (!arg.startsWith("--")) throw new UsageError(`unexpected argument "${arg}"`);
-    const [name, inline] = arg.slice(2).split("=", 2) as [string, string | undefined];
-    const value = inline ?? argv[++i];
-    if (value === undefined) throw new UsageError(`--${name} needs a value`);
-    if (name === "server-env") {
-      const problem = addServerEnv(value, serverEnv);
-      if (problem !== undefined) throw new UsageError(problem);
-      continue;
-    }
-    flags.set(name, value);
-  }
-  const known = [
+  const {
+    values: flags,
+    serverEnv,
+    parse,
+    num,
+  } = parseFlags(argv, [
     "members",
     "duration",
     "warmup",
@@ -109,21 +104,8 @@ export function parseGroupOptions(argv: string[]): GroupOptions {
     "baseline",
     "cpu-prof",
     "subscribe",
-  ];
-  const unknown = [...flags.keys()].find((k) => !known.includes(k));
-  if (unknown !== undefined) throw new UsageError(`unknown option --${unknown}`);
-
-  const parse = (name: string, raw: string, min: number, max: number): number => {
-    const value = Number(raw);
-    if (!Number.isFinite(value) || value < min || value > max) {
-      throw new UsageError(`--${name} must be a number from ${min} to ${max}, got "${raw}"`);
-    }
-    return value;
-  };
-  const num = (name: string, fallback: number, min: number, max: number): number => {
-    const raw = flags.get(name);
-    return raw === undefined ? fallback : parse(name, raw, min, max);
-  };
+    "raw-frames",
+  ]);
 
   // Bounded so a typo cannot start tens of thousands of streams or an hour-long run.
   const members = (flags.get("members") ?? "1000,10000")
@@ -143,8 +125,13 @@ export function parseGroupOptions(argv: string[]): GroupOptions {
   if (subscribe !== "writer" && subscribe !== "connect") {
     throw new UsageError(`--subscribe must be writer or connect, got "${subscribe}"`);
   }
+  const rawFrames = flags.get("raw-frames") ?? "on";
+  if (rawFrames !== "on" && rawFrames !== "off") {
+    throw new UsageError(`--raw-frames must be on or off, got "${rawFrames}"`);
+  }
   return {
     subscribe,
+    rawFrames: rawFrames === "on",
     members,
     durationSec: num("duration", 10, 1, 300),
     warmupSec: num("warmup", 2, 0, 60),

@@ -22,6 +22,8 @@ export interface GroupRunResult {
   errors: string[];
   serverRssMaxMb: number;
   serverRssPeakMb: number | undefined;
+  /** The raw pre-encoded-frame baseline of each of `groups` (same index), if run. */
+  rawFrames: GroupPhaseResult[];
 }
 
 export interface GroupReport {
@@ -42,18 +44,30 @@ export function reportGroup(
   raw: RawBaseline,
   r: GroupRunResult,
 ): GroupReport {
-  const groups = r.groups.map((g) => ({
-    members: g.group.memberIds.length,
-    type: TYPE_NAMES[g.group.type] ?? String(g.group.type),
-    paced: pacedJson(g.paced),
-    loaded: { rate: g.rate, ...loadedJson(g.loaded) },
-    ratios: {
-      deliveriesVsRawPublish: round(
-        g.loaded.result.deliveriesPerSec / raw.jetstreamPublishPerSec,
-        2,
-      ),
-    },
-  }));
+  const groups = r.groups.map((g, i) => {
+    const frames = r.rawFrames[i];
+    return {
+      members: g.group.memberIds.length,
+      type: TYPE_NAMES[g.group.type] ?? String(g.group.type),
+      paced: pacedJson(g.paced),
+      loaded: { rate: g.rate, ...loadedJson(g.loaded) },
+      ...(frames === undefined ? {} : { rawFrames: loadedJson(frames) }),
+      ratios: {
+        deliveriesVsRawPublish: round(
+          g.loaded.result.deliveriesPerSec / raw.jetstreamPublishPerSec,
+          2,
+        ),
+        ...(frames === undefined
+          ? {}
+          : {
+              deliveriesVsRawFrames: round(
+                g.loaded.result.deliveriesPerSec / frames.result.deliveriesPerSec,
+                2,
+              ),
+            }),
+      },
+    };
+  });
   const targets = targetsOf(r);
   const json = {
     bench: "group",
@@ -210,12 +224,15 @@ function summaryLines(
   const lines = [
     `group${options.store === "memory" ? " (in-memory store)" : ""}: ${r.streams} live streams over ${r.connections} HTTP/2 connections, ${r.accounts} accounts (set-up ${round(r.setupSec)} s, streams open in ${round(r.streamsOpenSec)} s)`,
   ];
-  for (const g of r.groups) {
-    const n = g.group.memberIds.length;
-    const x = g.loaded.result;
-    const cpu = Object.entries(g.loaded.cpuPct)
+  const cpuOf = (p: GroupPhaseResult) =>
+    Object.entries(p.cpuPct)
       .map(([k, v]) => `${k} ${v}%`)
       .join(", ");
+  for (const [i, g] of r.groups.entries()) {
+    const n = g.group.memberIds.length;
+    const x = g.loaded.result;
+    const cpu = cpuOf(g.loaded);
+    const frames = r.rawFrames[i];
     lines.push(
       `  ${n} members (${TYPE_NAMES[g.group.type]}), all online`,
       `    unloaded          send->last member ${lat(g.paced.result.sendToLastMs)} (${g.paced.result.fullyDelivered}/${g.paced.result.sent} complete)`,
@@ -224,6 +241,13 @@ function summaryLines(
       `    messages          ${x.sent} sent, ${x.accepted} stored, ${x.dropped} dropped, ${x.failed} failed, ${x.fullyDelivered} fully delivered, ${x.incompleteMessages} incomplete (${x.missingDeliveries} deliveries missing), ${x.extraDeliveries} extra`,
       `    server RSS max ${round(g.loaded.serverRssMaxMb)} MB; CPU (% of a core) ${cpu}`,
     );
+    if (frames !== undefined) {
+      const f = frames.result;
+      lines.push(
+        `    raw frames        ${round(f.deliveriesPerSec)} deliveries/s, ${round(f.sent / f.windowSec, 1)} msg/s sent; send->last ${lat(f.sendToLastMs)}; CPU (% of a core) ${cpuOf(frames)}`,
+        `    server / raw      ${round(x.deliveriesPerSec / f.deliveriesPerSec, 2)}x (a ratio only where both sent below the asked rate, i.e. both saturated)`,
+      );
+    }
   }
   if (r.work !== undefined) {
     const w = r.work;

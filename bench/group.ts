@@ -7,7 +7,14 @@ import type { PhaseContext } from "./c2c-phase.js";
 import { authHeader, createBenchApp, createTransportPool } from "./clients.js";
 import { runDrop } from "./group-drop.js";
 import { type GroupOptions, rateFor } from "./group-options.js";
-import { type GroupPhaseContext, runAtRate, runPaced, settle } from "./group-phase.js";
+import {
+  type GroupPhaseContext,
+  type GroupPhaseResult,
+  runAtRate,
+  runPaced,
+  settle,
+} from "./group-phase.js";
+import { runRawFrames } from "./group-raw-frames.js";
 import { type GroupReport, type GroupRunResult, reportGroup } from "./group-report.js";
 import { createGroupSender } from "./group-sender.js";
 import {
@@ -81,8 +88,19 @@ export async function runGroup(
         },
       });
       const peakKb = readPeakRssKb(server.pid);
+      const rawFrames: GroupPhaseResult[] = [];
+      if (options.rawFrames) {
+        for (const g of result.groups) {
+          rawFrames.push(await runRawFrames(options, g.group, { rate: g.rate, log }));
+          const x = rawFrames.at(-1)?.result;
+          log(
+            `[${g.group.memberIds.length}] raw frames: ${Math.round(x?.deliveriesPerSec ?? 0)} deliveries/s`,
+          );
+        }
+      }
       return reportGroup(options, raw, {
         ...result,
+        rawFrames,
         serverRssMaxMb: rss.stop().maxKb / 1024,
         serverRssPeakMb: peakKb === undefined ? undefined : peakKb / 1024,
       });
@@ -106,7 +124,7 @@ async function runAgainst(
     app: ReturnType<typeof createBenchApp>;
     pids: Record<string, number | undefined>;
   },
-): Promise<Omit<GroupRunResult, "serverRssMaxMb" | "serverRssPeakMb">> {
+): Promise<Omit<GroupRunResult, "serverRssMaxMb" | "serverRssPeakMb" | "rawFrames">> {
   const { log, app } = env;
   const setupStarted = performance.now();
   const bigMembers = options.members.map((size, k) => userIdsOf(`g${k}`, size));

@@ -8,19 +8,35 @@
  * load generator), whose CPU is reported apart.
  *
  *   node --expose-gc --import tsx bench/idle-streams.ts [--streams 10000] [--connections 100]
+ *     [--phase all|raw|writer|connect]   (raw: a bare node:http2 server, the floor)
+ *     [--heap-snapshot PREFIX]           (writes PREFIX-PHASE-{before,after}.heapsnapshot
+ *                                         around the opening; diff with bench/heap-diff.ts)
+ *     [--cpu-profile PREFIX]             (writes PREFIX-PHASE.cpuprofile of the opening only)
+ *     [--alloc-profile PREFIX]           (writes PREFIX-PHASE.heapprofile: what the opening
+ *                                         allocated, garbage included, sampled every 4 KB)
+ *     [--settle-ms 2000]                 (idle time between the last Ready and the GC and
+ *                                         reading: V8 keeps the young generation it grew for the
+ *                                         burst until its allocation rate has been low a while)
+ *     [--gc regular|last-resort]         (the forced collection before each reading)
+ *     [--server-from src|dist|DIR]       (dist: the server as `npm start` runs it, compiled by
+ *                                         `npm run build`, not through tsx; DIR: another build's
+ *                                         dist/src, e.g. of the commit compared with; default src)
  */
 import { fork } from "node:child_process";
 import { setMaxListeners } from "node:events";
+import { writeFileSync } from "node:fs";
+import { Session } from "node:inspector/promises";
+import { resolve } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import { fileURLToPath } from "node:url";
+import { fileURLToPath, pathToFileURL } from "node:url";
+import v8 from "node:v8";
 import { createClient } from "@connectrpc/connect";
 import { compressionGzip, createGrpcTransport } from "@connectrpc/connect-node";
-import { startApp } from "../src/app.js";
-import { readConfig } from "../src/config/config.js";
 import { EventService } from "../src/gen/im/v1/events_pb.js";
-import { silentLogger } from "../src/log/logger.js";
 import { importAccounts } from "./accounts.js";
 import { authHeader, type BenchApp, createBenchApp } from "./clients.js";
+import { readRssByMapping } from "./proc-stats.js";
+import { startRawFrameServer } from "./raw-frame-server.js";
 
 const arg = (name: string, fallback: string) => {
   const i = process.argv.indexOf(`--${name}`);
@@ -29,18 +45,66 @@ const arg = (name: string, fallback: string) => {
 const streams = Number(arg("streams", "10000"));
 const connections = Number(arg("connections", "100"));
 const userIds = Array.from({ length: streams }, (_, i) => `idle${i}`);
+const WAVE = 500;
+const snapshotPrefix = arg("heap-snapshot", "");
+const profilePrefix = arg("cpu-profile", "");
+const allocPrefix = arg("alloc-profile", "");
+const serverFrom = arg("server-from", "src");
+const settleMs = Number(arg("settle-ms", "2000"));
+const gcFlavor = arg("gc", "regular");
+
+/**
+ * The server's modules from the sources (through tsx, as the other benches run
+ * it) or from the build: tsx keeps every function's name by defining it on the
+ * function object, which costs memory and time per closure that production,
+ * running tsc's output, does not pay.
+ */
+async function serverModules() {
+  const root =
+    serverFrom === "src"
+      ? "../src"
+      : serverFrom === "dist"
+        ? "../dist/src"
+        : pathToFileURL(resolve(serverFrom)).href;
+  const [app, config, log] = await Promise.all([
+    import(`${root}/app.js`) as Promise<typeof import("../src/app.js")>,
+    import(`${root}/config/config.js`) as Promise<typeof import("../src/config/config.js")>,
+    import(`${root}/log/logger.js`) as Promise<typeof import("../src/log/logger.js")>,
+  ]);
+  return { startApp: app.startApp, readConfig: config.readConfig, silentLogger: log.silentLogger };
+}
 
 if (process.argv.includes("--client")) await runClient();
 else await runServer();
 
 async function runServer() {
-  const gc = (globalThis as { gc?: () => void }).gc;
-  if (gc === undefined) throw new Error("run with node --expose-gc");
+  const gcOf = (globalThis as { gc?: (options?: { type: string; flavor: string }) => void }).gc;
+  if (gcOf === undefined) throw new Error("run with node --expose-gc");
+  // last-resort: the collection V8 makes under memory pressure, which also gives
+  // back the young generation and the page pool the opening burst grew.
+  const gc =
+    gcFlavor === "last-resort"
+      ? () => gcOf({ type: "major", flavor: "last-resort" })
+      : () => gcOf();
   const bench = createBenchApp();
-  for (const [label, viaConnect] of [
-    ["own writer", false],
-    ["Connect (fallback)", true],
-  ] as const) {
+  const phases = [
+    ["raw", "raw node:http2 (floor)", false],
+    ["writer", "own writer", false],
+    ["connect", "Connect (fallback)", true],
+  ] as const;
+  // One phase per process gives each the same fresh heap: a later phase would
+  // reuse memory an earlier one grew and freed, and look cheaper than it is.
+  const only = arg("phase", "all");
+  for (const [name, label, viaConnect] of phases) {
+    if (only !== "all" && only !== name) continue;
+    if (name === "raw") {
+      // The runtime's floor in the same conditions: a bare HTTP/2 server answering Ready.
+      const raw = await startRawFrameServer();
+      await measure(name, label, `http://127.0.0.1:${raw.port}`, false);
+      await raw.close();
+      continue;
+    }
+    const { startApp, readConfig, silentLogger } = await serverModules();
     const app = await startApp(
       readConfig({
         HOST: "127.0.0.1",
@@ -59,10 +123,37 @@ async function runServer() {
       userIds,
       1000,
     );
+    await measure(name, label, baseUrl, viaConnect);
+    await app.close();
+  }
+
+  async function measure(phase: string, label: string, baseUrl: string, viaConnect: boolean) {
+    if (gc === undefined) return;
     gc();
     await sleep(500);
     gc();
     const before = process.memoryUsage();
+    const spacesBefore = v8.getHeapSpaceStatistics();
+    const mapsBefore = readRssByMapping(process.pid);
+    // Written after the memory is read: a snapshot grows the heap it describes.
+    if (snapshotPrefix !== "")
+      v8.writeHeapSnapshot(`${snapshotPrefix}-${phase}-before.heapsnapshot`);
+    const profiler = profilePrefix === "" ? undefined : new Session();
+    if (profiler !== undefined) {
+      profiler.connect();
+      await profiler.post("Profiler.enable");
+      await profiler.post("Profiler.setSamplingInterval", { interval: 200 });
+      await profiler.post("Profiler.start");
+    }
+    const allocations = allocPrefix === "" ? undefined : new Session();
+    if (allocations !== undefined) {
+      allocations.connect();
+      await allocations.post("HeapProfiler.startSampling", {
+        samplingInterval: 4096,
+        includeObjectsCollectedByMajorGC: true,
+        includeObjectsCollectedByMinorGC: true,
+      });
+    }
     const cpuBefore = process.cpuUsage();
     const t0 = performance.now();
     const child = fork(fileURLToPath(import.meta.url), [
@@ -83,22 +174,55 @@ async function runServer() {
     });
     const openSec = (performance.now() - t0) / 1000;
     const cpu = process.cpuUsage(cpuBefore);
+    if (allocations !== undefined) {
+      const { profile } = await allocations.post("HeapProfiler.stopSampling");
+      writeFileSync(`${allocPrefix}-${phase}.heapprofile`, JSON.stringify(profile));
+      allocations.disconnect();
+    }
+    if (profiler !== undefined) {
+      const { profile } = await profiler.post("Profiler.stop");
+      writeFileSync(`${profilePrefix}-${phase}.cpuprofile`, JSON.stringify(profile));
+      profiler.disconnect();
+    }
     const openCpuMs = (cpu.user + cpu.system) / 1000 / streams;
-    await sleep(2000);
+    await sleep(settleMs);
     gc();
     await sleep(500);
     gc();
     const after = process.memoryUsage();
+    const spacesAfter = v8.getHeapSpaceStatistics();
+    const mapsAfter = readRssByMapping(process.pid);
+    if (snapshotPrefix !== "")
+      v8.writeHeapSnapshot(`${snapshotPrefix}-${phase}-after.heapsnapshot`);
     const perStream = (a: number, b: number) => ((a - b) / 1024 / streams).toFixed(1);
     console.log(
       `${label}: ${streams} idle streams over ${connections} connections, open in ${openSec.toFixed(1)} s; ` +
-        `after forced GC: RSS ${perStream(after.rss, before.rss)} KB, heap ${perStream(after.heapUsed, before.heapUsed)} KB, ` +
+        `after forced GC: RSS ${perStream(after.rss, before.rss)} KB, heap ${perStream(after.heapUsed, before.heapUsed)} KB ` +
+        `(of ${perStream(after.heapTotal, before.heapTotal)} KB committed), ` +
         `external ${perStream(after.external + after.arrayBuffers, before.external + before.arrayBuffers)} KB per stream; ` +
         `server CPU ${openCpuMs.toFixed(2)} ms per stream opened (with authentication); ` +
         `load generator CPU ${(childCpu / streams).toFixed(2)} ms per stream`,
     );
+    // Where the committed heap grew: live objects, or room V8 kept after the burst.
+    console.log(
+      `  heap spaces, committed (used) KB per stream: ${spacesAfter
+        .map((a) => {
+          const b = spacesBefore.find((x) => x.space_name === a.space_name);
+          const grew = (a.space_size - (b?.space_size ?? 0)) / 1024 / streams;
+          const used = (a.space_used_size - (b?.space_used_size ?? 0)) / 1024 / streams;
+          return `${a.space_name} ${grew.toFixed(1)} (${used.toFixed(1)})`;
+        })
+        .join(", ")}`,
+    );
+    if (mapsBefore !== undefined && mapsAfter !== undefined) {
+      const grew = (k: keyof typeof mapsAfter) =>
+        ((mapsAfter[k] - mapsBefore[k]) / streams).toFixed(1);
+      console.log(
+        `  RSS KB per stream by mapping: malloc heap ${grew("mallocHeap")}, ` +
+          `other anonymous (V8 pages, mmapped chunks) ${grew("anonymous")}, files ${grew("files")}`,
+      );
+    }
     child.kill();
-    await app.close();
     gc();
     await sleep(1000);
   }
@@ -113,27 +237,33 @@ async function runClient() {
   );
   const abort = new AbortController();
   setMaxListeners(0, abort.signal);
-  let ready = 0;
   const cpu0 = process.cpuUsage();
-  await new Promise<void>((resolve, reject) => {
-    userIds.forEach((userId, i) => {
-      const transport = transports[i % connections];
-      if (transport === undefined) throw new Error("no transports");
-      const client = createClient(EventService, transport);
-      void (async () => {
-        try {
-          for await (const e of client.subscribe(
-            { deviceId: "bench" },
-            { headers: authHeader(bench, userId), signal: abort.signal },
-          )) {
-            if (e.event.case === "ready" && ++ready === streams) resolve();
+  // In waves of WAVE streams (each wave once the previous is Ready): 10,000 calls
+  // started at once would hold the loop long enough for the connections' own
+  // establishment to time out on a loaded machine. Per-stream costs are the same.
+  for (let from = 0; from < streams; from += WAVE) {
+    const wave = userIds.slice(from, from + WAVE);
+    let ready = 0;
+    await new Promise<void>((resolve, reject) => {
+      wave.forEach((userId, k) => {
+        const transport = transports[(from + k) % connections];
+        if (transport === undefined) throw new Error("no transports");
+        const client = createClient(EventService, transport);
+        void (async () => {
+          try {
+            for await (const e of client.subscribe(
+              { deviceId: "bench" },
+              { headers: authHeader(bench, userId), signal: abort.signal },
+            )) {
+              if (e.event.case === "ready" && ++ready === wave.length) resolve();
+            }
+          } catch (err) {
+            if (!abort.signal.aborted) reject(err);
           }
-        } catch (err) {
-          if (!abort.signal.aborted) reject(err);
-        }
-      })();
+        })();
+      });
     });
-  });
+  }
   const cpu = process.cpuUsage(cpu0);
   process.send?.({ cpuMs: (cpu.user + cpu.system) / 1000 });
   // Idle until the server's process ends this one.

@@ -163,3 +163,33 @@ export function sampleRss(pid: number, everyMs = 250): RssSampler {
     },
   };
 }
+
+/** Resident KiB by kind of mapping: the malloc heap ([heap]), other anonymous memory, files. */
+export interface RssByMapping {
+  mallocHeap: number;
+  anonymous: number;
+  files: number;
+}
+
+/** The process's RSS split by mapping (from /proc/PID/smaps); undefined off Linux. */
+export function readRssByMapping(pid: number): RssByMapping | undefined {
+  let text: string;
+  try {
+    text = readFileSync(`/proc/${pid}/smaps`, "utf8");
+  } catch {
+    return undefined;
+  }
+  const out: RssByMapping = { mallocHeap: 0, anonymous: 0, files: 0 };
+  let kind: keyof RssByMapping = "anonymous";
+  for (const line of text.split("\n")) {
+    const header = /^[0-9a-f]+-[0-9a-f]+ \S+ \S+ \S+ (\d+)\s*(.*)$/.exec(line);
+    if (header !== null) {
+      const name = header[2] ?? "";
+      kind = name === "[heap]" ? "mallocHeap" : name.startsWith("/") ? "files" : "anonymous";
+      continue;
+    }
+    const rss = /^Rss:\s+(\d+) kB/.exec(line);
+    if (rss !== null) out[kind] += Number(rss[1]);
+  }
+  return out;
+}

@@ -1,5 +1,5 @@
 import { mkdtempSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
@@ -13,15 +13,19 @@ import { createApnsSender } from "../src/push/apns-sender.js";
 import { createLimiter } from "../src/push/limiter.js";
 import { startFakeApns } from "../test/support/fake-apns.js";
 import { GROUP_BENCH_SERVER_ENV, SETUP_BATCH, userIdsOf } from "./group-setup.js";
+import { createCpuMeter } from "./proc-stats.js";
+import { type Stack, startStack } from "./stack.js";
 
 /**
- * `npm run -s bench -- push [--members N] [--messages M]`: one Community group
+ * `npm run -s bench -- push [--members N] [--messages M] [--stack]`: one Community group
  * of N members (default 10,000), half of them with an APNs registration and
  * no live stream (the PushOnline half); the owner sends M messages (default
  * 5) and every push reaches a local fake APNs over HTTP/2 + TLS with JWT
  * checks. Reports pushes/s from the first send to the last push received and
  * the send→push-received latency (p50, p99). The store and bus are the
- * embedded ones unless MONGO_URL / NATS_URL are set in the environment.
+ * embedded ones unless MONGO_URL / NATS_URL are set in the environment;
+ * `--stack` starts a fresh FerretDB and nats-server for the run and reports
+ * the store commands per push (by command and collection) and CPU use.
  */
 export async function runPushBench(args: readonly string[]): Promise<void> {
   const arg = (name: string, fallback: number) => {
@@ -31,7 +35,20 @@ export async function runPushBench(args: readonly string[]): Promise<void> {
   const members = arg("members", 10_000);
   const messages = arg("messages", 5);
   const log = (line: string) => process.stderr.write(`bench push: ${line}\n`);
+  const stack: Stack | undefined = args.includes("--stack") ? await startStack() : undefined;
+  try {
+    await runPushScenario(members, messages, stack, log);
+  } finally {
+    await stack?.dispose();
+  }
+}
 
+async function runPushScenario(
+  members: number,
+  messages: number,
+  stack: Stack | undefined,
+  log: (line: string) => void,
+): Promise<void> {
   const apns = await startFakeApns({ topics: ["com.bench.app"] });
   const dir = mkdtempSync(join(tmpdir(), "bench-push-"));
   writeFileSync(join(dir, "k.p8"), apns.signingKeyPem);
@@ -45,8 +62,9 @@ export async function runPushBench(args: readonly string[]): Promise<void> {
     APP_SECRET_KEY: secret,
     ADMIN_USER_IDS: "admin",
     LOG_LEVEL: "warn",
-    MONGO_URL: process.env.MONGO_URL,
-    NATS_URL: process.env.NATS_URL,
+    MONGO_URL: stack?.mongoUrl ?? process.env.MONGO_URL,
+    NATS_URL: stack?.natsUrl ?? process.env.NATS_URL,
+    MONGO_MONITOR_COMMANDS: "true",
     ...GROUP_BENCH_SERVER_ENV,
     PUSH_APNS_KEY_FILE: join(dir, "k.p8"),
     PUSH_APNS_KEY_ID: apns.keyId,
@@ -90,22 +108,33 @@ export async function runPushBench(args: readonly string[]): Promise<void> {
       );
     }
     const pushOnline = ids.filter((_, i) => i % 2 === 0);
-    for (const [i, u] of pushOnline.entries()) {
-      await app.storage.pushTokens.upsertPushRegistration(
-        u,
-        "phone",
-        {
-          channel: "apns",
-          token: i.toString(16).padStart(64, "0"),
-          environment: "production",
-          bundleId: "com.bench.app",
-        },
-        Date.now(),
+    // 20 at a time: registration is not what is measured, and one by one takes minutes on FerretDB.
+    for (let i = 0; i < pushOnline.length; i += 20) {
+      await Promise.all(
+        pushOnline.slice(i, i + 20).map((u, j) =>
+          app.storage.pushTokens.upsertPushRegistration(
+            u,
+            "phone",
+            {
+              channel: "apns",
+              token: (i + j).toString(16).padStart(64, "0"),
+              environment: "production",
+              bundleId: "com.bench.app",
+            },
+            Date.now(),
+          ),
+        ),
       );
     }
     log(`${members} members, ${pushOnline.length} with a push registration; sending ${messages}`);
     const rawPerSec = await rawApnsBaseline(env);
     apns.delivered.length = 0;
+    const commandsBefore = app.storage.commandCounts?.();
+    const cpu = createCpuMeter({
+      server: process.pid,
+      ...(stack === undefined ? {} : { ferretdb: stack.pids.ferretdb, nats: stack.pids.nats }),
+    });
+    cpu.mark();
 
     const sentAt = new Map<string, number>();
     const start = Date.now();
@@ -118,20 +147,16 @@ export async function runPushBench(args: readonly string[]): Promise<void> {
     }
     const expected = pushOnline.length * messages;
     const deadline = Date.now() + 600_000;
-    const receivedAt: number[] = [];
-    let seen = 0;
     while (apns.delivered.length < expected && Date.now() < deadline) {
-      const now = Date.now();
-      for (; seen < apns.delivered.length; seen++) receivedAt.push(now);
       await new Promise((r) => setTimeout(r, 20));
     }
-    const end = Date.now();
-    for (; seen < apns.delivered.length; seen++) receivedAt.push(end);
+    // The last push received, not when this loop noticed it.
+    const end = Math.max(start + 1, ...apns.delivered.map((d) => d.at));
+    const cpuPercent = cpu.read();
+    const commandsAfter = app.storage.commandCounts?.();
+    const received = apns.delivered.length;
     const latencies = apns.delivered
-      .map(
-        (d, i) =>
-          (receivedAt[i] ?? end) - (sentAt.get(String(d.headers["apns-collapse-id"])) ?? start),
-      )
+      .map((d) => d.at - (sentAt.get(String(d.headers["apns-collapse-id"])) ?? start))
       .sort((a, b) => a - b);
     const pct = (p: number) =>
       latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))] ?? 0;
@@ -143,13 +168,24 @@ export async function runPushBench(args: readonly string[]): Promise<void> {
       registered: pushOnline.length,
       messages,
       expected,
-      received: apns.delivered.length,
+      received,
       pushesPerSec: Math.round((apns.delivered.length / (end - start)) * 1000),
       rawApnsPerSec: Math.round(rawPerSec),
       pushesPerRaw: Number(
         (((apns.delivered.length / (end - start)) * 1000) / rawPerSec).toFixed(2),
       ),
       sendToPushMs: { p50: pct(0.5), p99: pct(0.99) },
+      cpuPercent,
+      ...(commandsAfter === undefined || commandsBefore === undefined
+        ? {}
+        : {
+            storeCommandsPerPush: Number(
+              ((commandsAfter.total - commandsBefore.total) / Math.max(1, received)).toFixed(3),
+            ),
+            storeCommands: delta(commandsBefore.byTarget, commandsAfter.byTarget),
+            storeCommandMs: delta(commandsBefore.msByTarget, commandsAfter.msByTarget),
+          }),
+      loadAvg1: Number(loadavg()[0]?.toFixed(2)),
     };
     process.stdout.write(`${JSON.stringify(report)}\n`);
     log(
@@ -159,6 +195,19 @@ export async function runPushBench(args: readonly string[]): Promise<void> {
     await app.close();
     await apns.close();
   }
+}
+
+/** What grew from `before` to `after`, by key, largest first. */
+function delta(
+  before: Record<string, number>,
+  after: Record<string, number>,
+): Record<string, number> {
+  return Object.fromEntries(
+    Object.entries(after)
+      .map(([k, v]): [string, number] => [k, Math.round(v - (before[k] ?? 0))])
+      .filter(([, v]) => v > 0)
+      .sort((a, b) => b[1] - a[1]),
+  );
 }
 
 /**

@@ -50,7 +50,7 @@ export async function measureRawBaseline(options: RawBaselineOptions): Promise<R
   };
 }
 
-interface Measured {
+export interface Measured {
   throughput: ClosedLoopResult;
   sequential: ClosedLoopResult;
 }
@@ -70,8 +70,16 @@ async function measure(
   return { throughput, sequential };
 }
 
-async function measureJetStreamPublish(options: RawBaselineOptions): Promise<Measured> {
-  const nc = await connect({ servers: options.natsUrl });
+/**
+ * JetStream publishes to a stream of `replicas` copies (on a cluster: the cost of
+ * replication, R3 against R1 on the same servers).
+ */
+export async function measureJetStreamPublish(
+  options: RawBaselineOptions,
+  replicas = 1,
+): Promise<Measured> {
+  // NATS_URL form: a cluster is its servers, comma-separated.
+  const nc = await connect({ servers: options.natsUrl.split(",") });
   const tag = randomBytes(4).toString("hex");
   const stream = `bench-raw-${tag}`;
   const subject = `bench.raw.${tag}`;
@@ -83,6 +91,7 @@ async function measureJetStreamPublish(options: RawBaselineOptions): Promise<Mea
       subjects: [subject],
       storage: StorageType.File,
       duplicate_window: nanos(120_000),
+      num_replicas: replicas,
     });
     const js = jsm.jetstream();
     const payload = randomBytes(PAYLOAD_BYTES);

@@ -3,6 +3,9 @@ import { type Client, ConnectError, createClient, type Transport } from "@connec
 import { EventService, Platform } from "../src/gen/im/v1/events_pb.js";
 import type { Tracker } from "./tracker.js";
 
+/** Streams opened at once. */
+const WAVE = 500;
+
 export interface Receivers {
   /** Streams that ended while they should have stayed open, with the first reason. */
   failures(): { count: number; first: string | undefined };
@@ -34,7 +37,7 @@ export async function openReceivers(options: {
   const ended: Promise<void>[] = [];
   const ready: Promise<void>[] = [];
 
-  userIds.forEach((userId, i) => {
+  const openOne = (userId: string, i: number) => {
     const client = clients[i % clients.length];
     if (client === undefined) throw new Error("no transports");
     let markReady: () => void = () => {};
@@ -67,12 +70,23 @@ export async function openReceivers(options: {
         }
       })(),
     );
-  });
+  };
+
+  // In waves, each once the previous said Ready: thousands of calls started at
+  // once hold the loop so long that the connections' own establishment times out.
+  const opened = (async () => {
+    for (let from = 0; from < userIds.length; from += WAVE) {
+      for (let i = from; i < Math.min(from + WAVE, userIds.length); i++) {
+        openOne(userIds[i] ?? "", i);
+      }
+      await Promise.all(ready.slice(from));
+    }
+  })();
 
   let timer: NodeJS.Timeout | undefined;
   try {
     await Promise.race([
-      Promise.all(ready),
+      opened,
       new Promise((_, reject) => {
         timer = setTimeout(
           () => reject(new Error(`receiver streams not ready within ${options.readyTimeoutMs} ms`)),

@@ -1,9 +1,14 @@
 import { runC2c } from "./c2c.js";
-import { C2C_USAGE, parseC2cOptions, UsageError } from "./c2c-options.js";
+import { C2C_USAGE, parseC2cOptions } from "./c2c-options.js";
+import { runCluster } from "./cluster.js";
+import { CLUSTER_USAGE, parseClusterOptions } from "./cluster-options.js";
+import { UsageError } from "./flags.js";
 import { runGroup } from "./group.js";
-import { GROUP_USAGE, type GroupOptions, parseGroupOptions } from "./group-options.js";
+import { GROUP_USAGE, parseGroupOptions } from "./group-options.js";
 import { runKeywords } from "./keywords.js";
+import { PRESENCE_USAGE, runPresenceBench } from "./presence.js";
 import { runPushBench } from "./push.js";
+import { READ_RECEIPTS_USAGE, runReadReceipts } from "./read-receipts.js";
 
 /**
  * `npm run bench -- <scenario> [options]`. Prints one JSON line on stdout and a
@@ -11,7 +16,7 @@ import { runPushBench } from "./push.js";
  * keeps the machine-readable part clean. Bounded: a watchdog ends a run that
  * overstays, and every process it started is stopped however it ends.
  */
-const USAGE = `usage: npm run bench -- c2c|group|push|keywords [options]\n\n${C2C_USAGE}\n${GROUP_USAGE}`;
+const USAGE = `usage: npm run bench -- c2c|group|cluster|push|presence|keywords|read-receipts [options]\n\n${C2C_USAGE}\n${GROUP_USAGE}\n${CLUSTER_USAGE}\n${PRESENCE_USAGE}\n${READ_RECEIPTS_USAGE}`;
 
 const cleanups = new Set<() => Promise<void>>();
 const onAbort = (cleanup: () => Promise<void>) => {
@@ -28,80 +33,77 @@ async function abort(reason: string, code: number): Promise<never> {
   process.exit(code);
 }
 
-async function main(): Promise<void> {
-  const [scenario, ...rest] = process.argv.slice(2);
-  if (scenario === "group") return mainGroup(rest);
-  if (scenario === "push") return runPushBench(rest);
-
-  if (scenario === "keywords") return runKeywords();
-  if (scenario !== "c2c") {
-    process.stderr.write(
-      scenario === undefined ? USAGE : `unknown scenario "${scenario}"\n${USAGE}`,
-    );
-    process.exit(2);
-  }
-  let options: ReturnType<typeof parseC2cOptions>;
+/** Parses the scenario's options, exiting with its usage on a usage error. */
+function parsed<T>(parse: (argv: string[]) => T, usage: string, argv: string[]): T {
   try {
-    options = parseC2cOptions(rest);
+    return parse(argv);
   } catch (err) {
     if (!(err instanceof UsageError)) throw err;
-    process.stderr.write(err.message === "" ? C2C_USAGE : `${err.message}\n${C2C_USAGE}`);
+    process.stderr.write(err.message === "" ? usage : `${err.message}\n${usage}`);
     process.exit(err.message === "" ? 0 : 2);
   }
+}
 
-  // Generous (start-up, baselines, drains), but finite.
-  const phases = options.mode === "webhook" ? 2 : 1;
-  const budgetMs =
-    (180 + options.baselineSec * 5 + phases * (options.warmupSec + options.durationSec + 90)) *
-    1000;
+/** Runs one scenario under a watchdog of `budgetSec` and the signal handlers, then prints it. */
+async function bounded(
+  budgetSec: number,
+  run: () => Promise<{ json: Record<string, unknown>; summary: string }>,
+): Promise<never> {
   const watchdog = setTimeout(
-    () => void abort(`still running after ${budgetMs / 1000} s`, 3),
-    budgetMs,
+    () => void abort(`still running after ${budgetSec} s`, 3),
+    budgetSec * 1000,
   );
   watchdog.unref();
   process.once("SIGINT", () => void abort("interrupted", 130));
   process.once("SIGTERM", () => void abort("terminated", 143));
-
-  const report = await runC2c(options, { log, onAbort });
+  const report = await run();
   clearTimeout(watchdog);
-  finish(report);
-}
-
-function finish(report: { json: Record<string, unknown>; summary: string }): never {
   process.stdout.write(`${JSON.stringify(report.json)}\n`);
   process.stderr.write(`${report.summary}\n`);
   // HTTP/2 sessions and timers of the clients would keep the loop alive for minutes.
   process.exit(0);
 }
 
-async function mainGroup(argv: string[]): Promise<void> {
-  let options: GroupOptions;
-  try {
-    options = parseGroupOptions(argv);
-  } catch (err) {
-    if (!(err instanceof UsageError)) throw err;
-    process.stderr.write(err.message === "" ? GROUP_USAGE : `${err.message}\n${GROUP_USAGE}`);
-    process.exit(err.message === "" ? 0 : 2);
+async function main(): Promise<void> {
+  const [scenario, ...rest] = process.argv.slice(2);
+  const deps = { log, onAbort };
+  if (scenario === "c2c") {
+    const options = parsed(parseC2cOptions, C2C_USAGE, rest);
+    // Generous (start-up, baselines, drains), but finite.
+    const phases = options.mode === "webhook" ? 2 : 1;
+    return bounded(
+      180 + options.baselineSec * 5 + phases * (options.warmupSec + options.durationSec + 90),
+      () => runC2c(options, deps),
+    );
   }
-  // Set-up of ~12,000 accounts and streams, the baselines, each phase with its drain.
-  const perGroupSec = options.warmupSec + options.durationSec + options.pacedMessages * 11 + 60;
-  const budgetMs =
-    (600 +
-      options.baselineSec * 5 +
-      options.members.length * perGroupSec +
-      (options.workMembers > 0 ? options.warmupSec + options.durationSec + 180 : 0) +
-      (options.dropSec > 0 ? options.dropSec + 60 : 0)) *
-    1000;
-  const watchdog = setTimeout(
-    () => void abort(`still running after ${budgetMs / 1000} s`, 3),
-    budgetMs,
-  );
-  watchdog.unref();
-  process.once("SIGINT", () => void abort("interrupted", 130));
-  process.once("SIGTERM", () => void abort("terminated", 143));
-  const report = await runGroup(options, { log, onAbort });
-  clearTimeout(watchdog);
-  finish(report);
+  if (scenario === "group") {
+    const options = parsed(parseGroupOptions, GROUP_USAGE, rest);
+    // Set-up of ~12,000 accounts and streams, the baselines, each phase with its drain.
+    const perGroupSec = options.warmupSec + options.durationSec + options.pacedMessages * 11 + 60;
+    return bounded(
+      600 +
+        options.baselineSec * 5 +
+        options.members.length * perGroupSec +
+        (options.workMembers > 0 ? options.warmupSec + options.durationSec + 180 : 0) +
+        (options.dropSec > 0 ? options.dropSec + 60 : 0),
+      () => runGroup(options, deps),
+    );
+  }
+  if (scenario === "cluster") {
+    const options = parsed(parseClusterOptions, CLUSTER_USAGE, rest);
+    // Start-up of the cluster and nodes, four baselines, two phases with their set-up and drains.
+    return bounded(
+      300 + options.baselineSec * 8 + 2 * (options.warmupSec + options.durationSec + 120),
+      () => runCluster(options, deps),
+    );
+  }
+  // Set-up, two phases of users/rate seconds per round, their drains.
+  if (scenario === "presence") return bounded(3600, () => runPresenceBench(rest, deps));
+  if (scenario === "push") return runPushBench(rest);
+  if (scenario === "read-receipts") return runReadReceipts(rest);
+  if (scenario === "keywords") return runKeywords();
+  process.stderr.write(scenario === undefined ? USAGE : `unknown scenario "${scenario}"\n${USAGE}`);
+  process.exit(2);
 }
 
 main().catch(

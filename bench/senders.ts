@@ -1,8 +1,8 @@
-import { setTimeout as sleep } from "node:timers/promises";
 import { create } from "@bufbuild/protobuf";
 import { type Client, Code, ConnectError, createClient, type Transport } from "@connectrpc/connect";
 import { type MessageElement, MessageElementSchema } from "../src/gen/im/v1/elements_pb.js";
 import { MessageService } from "../src/gen/im/v1/message_pb.js";
+import { openLoop } from "./open-loop.js";
 import type { Tracker } from "./tracker.js";
 
 export interface Pair {
@@ -109,39 +109,4 @@ async function closedLoop(
     while (performance.now() < endAt) await sendOne(w % pairCount);
   };
   await Promise.all(Array.from({ length: concurrency }, (_, w) => worker(w)));
-}
-
-async function openLoop(
-  rate: number,
-  concurrency: number,
-  pairCount: number,
-  startedAt: number,
-  endAt: number,
-  sendOne: (pairIndex: number) => Promise<void>,
-): Promise<LoadResult> {
-  let issued = 0;
-  let inFlight = 0;
-  let maxBacklog = 0;
-  const outstanding = new Set<Promise<void>>();
-  for (;;) {
-    const now = performance.now();
-    if (now >= endAt) break;
-    // Sends due by now, from the schedule: a late tick catches up instead of lowering the rate.
-    const due = Math.floor(((now - startedAt) * rate) / 1000) - issued;
-    let started = 0;
-    while (started < due && inFlight < concurrency) {
-      const p = sendOne(issued % pairCount).finally(() => {
-        inFlight--;
-        outstanding.delete(p);
-      });
-      outstanding.add(p);
-      inFlight++;
-      issued++;
-      started++;
-    }
-    maxBacklog = Math.max(maxBacklog, due - started);
-    await sleep(1);
-  }
-  await Promise.all(outstanding);
-  return { maxBacklog };
 }

@@ -4,6 +4,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import { createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
+import type { BusMessageCounts } from "../src/bus/index.js";
 import { AccountService } from "../src/gen/im/v1/account_pb.js";
 import type { StoreCommandCounts } from "../src/storage/storage.js";
 import { killOnExit } from "../test/services/process-reaper.js";
@@ -19,7 +20,10 @@ export interface ServerOptions {
   natsUrl: string;
   namespace: string;
   webhook?: { url: string; secret: string };
-  /** Count the server's store commands (driver command monitoring); MongoDB only. */
+  /**
+   * Count the server's store commands (driver command monitoring, MongoDB only)
+   * and answer `counts` (bus messages too, NATS only).
+   */
   monitorStoreCommands?: boolean;
   /** Directory for a V8 CPU profile of the server (node --cpu-prof), written at exit. */
   cpuProfDir?: string;
@@ -39,6 +43,16 @@ export interface ServerProcess {
    * `monitorStoreCommands`): asks it with SIGUSR2 and reads its log line.
    */
   storeCommands(): Promise<StoreCommandCounts>;
+  /**
+   * The same with the bus messages the server sent and received (NATS only), and
+   * no store commands unless it runs with `monitorStoreCommands`.
+   */
+  counts(): Promise<ServerCounts>;
+}
+
+export interface ServerCounts {
+  commands: StoreCommandCounts | undefined;
+  bus: BusMessageCounts | undefined;
 }
 
 export async function startServerProcess(options: ServerOptions): Promise<ServerProcess> {
@@ -59,7 +73,9 @@ export async function startServerProcess(options: ServerOptions): Promise<Server
     NATS_NAMESPACE: options.namespace,
     // The command counts come as an info line; nothing else logs at info under load.
     LOG_LEVEL: options.monitorStoreCommands ? "info" : "warn",
-    ...(options.monitorStoreCommands ? { MONGO_MONITOR_COMMANDS: "true" } : {}),
+    ...(options.monitorStoreCommands && options.mongo !== undefined
+      ? { MONGO_MONITOR_COMMANDS: "true" }
+      : {}),
     SHUTDOWN_GRACE_MS: "2000",
     // Load generators send faster than the per-user limits allow people to.
     RATE_LIMIT_SENDS: "1000000",
@@ -99,15 +115,15 @@ export async function startServerProcess(options: ServerOptions): Promise<Server
   child.stdout?.on("data", append);
   child.stderr?.on("data", append);
   // Answers to SIGUSR2, in order: the logger writes one JSON line per record on stderr.
-  const countWaiters: ((counts: StoreCommandCounts) => void)[] = [];
+  const countWaiters: ((counts: ServerCounts) => void)[] = [];
   let partial = "";
   child.stderr?.on("data", (chunk: Buffer) => {
     const lines = (partial + chunk.toString()).split("\n");
     partial = lines.pop() ?? "";
     for (const line of lines) {
       if (!line.includes('"store commands"')) continue;
-      const record = JSON.parse(line) as { commands: StoreCommandCounts };
-      countWaiters.shift()?.(record.commands);
+      const record = JSON.parse(line) as Partial<ServerCounts>;
+      countWaiters.shift()?.({ commands: record.commands, bus: record.bus });
     }
   });
   const exited = exitOf(child);
@@ -126,6 +142,11 @@ export async function startServerProcess(options: ServerOptions): Promise<Server
     await exited;
     throw new Error(`${(err as Error).message}\n--- server output ---\n${log}`);
   }
+  const counts = () =>
+    new Promise<ServerCounts>((resolve) => {
+      countWaiters.push(resolve);
+      child.kill("SIGUSR2");
+    });
   return {
     baseUrl,
     pid,
@@ -137,11 +158,12 @@ export async function startServerProcess(options: ServerOptions): Promise<Server
       await exited;
     },
     logTail: () => log,
-    storeCommands: () =>
-      new Promise<StoreCommandCounts>((resolve) => {
-        countWaiters.push(resolve);
-        child.kill("SIGUSR2");
-      }),
+    counts,
+    storeCommands: async () => {
+      const { commands } = await counts();
+      if (commands === undefined) throw new Error("the server does not count store commands");
+      return commands;
+    },
   };
 }
 

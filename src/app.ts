@@ -20,6 +20,7 @@ import { setupPush } from "./push/setup.js";
 
 import { rateLimitInterceptor } from "./rate-limits/interceptor.js";
 import { createRateLimiter } from "./rate-limits/rate-limiter.js";
+import { setupReceipts } from "./receipts/setup.js";
 import { setupRelations } from "./relations/setup.js";
 import { startServer } from "./server/server.js";
 import { createSubscribeWriter } from "./server/subscribe-writer.js";
@@ -80,6 +81,8 @@ export async function startApp(
         })
       : createMemoryStorage();
     stops.push(() => storage.close());
+    // A short ack wait hands a dead node's push job over soon; running jobs renew it.
+    const pushAckWait = { push: config.push.jobAckWaitMs };
     const bus = config.nats
       ? await openNatsBus({
           url: config.nats.url,
@@ -87,10 +90,11 @@ export async function startApp(
           settings: {
             streamReplicas: config.nats.streamReplicas,
             streamReplicasOf: config.nats.streamReplicasOf,
+            ackWaitMsOf: pushAckWait,
           },
           logger,
         })
-      : createMemoryBus({ clock, logger });
+      : createMemoryBus({ clock, logger, settings: { ackWaitMsOf: pushAckWait } });
     stops.push(() => bus.close());
     const webhooks = createWebhookClient({
       config: config.webhook,
@@ -124,6 +128,7 @@ export async function startApp(
       secretKey: config.secretKey,
       adminUserIds: config.adminUserIds,
       maxSkewSec: config.userSigMaxSkewSec,
+      verifiedSigsMax: config.verifiedSigsMax,
       accounts: accountStore,
       clock,
     });
@@ -135,7 +140,8 @@ export async function startApp(
       clock,
       logger,
       settings: messaging,
-      groupsOf: createGroupsOf({ members: groupStores.members }),
+      // Cached per user: a reconnecting device reads no memberships.
+      groupsOf: lookups.groupsOf(createGroupsOf({ members: groupStores.members })),
       streamsShutdown: streamsShutdown.signal,
     });
     const accounts = setupAccounts({
@@ -165,6 +171,10 @@ export async function startApp(
     const pushing = config.push.apns !== undefined || config.push.fcm !== undefined;
     const push = setupPush({
       store: storage.pushTokens,
+      broadcasts: storage.broadcasts,
+      existingUserIds: (ids) => accountStore.selectExistingUserIds(ids),
+      live: live.hub,
+      messageLimits: messaging.messageLimits,
       groups: storage.groups,
       members: storage.groupMembers,
       nicknameOf: profiles.nicknameOf,
@@ -182,6 +192,20 @@ export async function startApp(
         ? undefined
         : await openKeywordFilter({ path: config.keywordsFile, logger });
     if (keywords !== undefined) stops.push(async () => keywords.close());
+    const receipts = setupReceipts({
+      store: storage.receipts,
+      messages: storage.messages,
+      groupMessages: storage.groupMessages,
+      groups: groupStores.groups,
+      members: groupStores.members,
+      live: live.hub,
+      settings: config.receipts,
+      groupConfig: config.groups,
+      clock,
+      logger,
+      retentionMs: messaging.retentionMs,
+      writeBatchMax: messaging.writeBatchMax,
+    });
     const conversations = setupConversations({
       storage: {
         ...storage,
@@ -203,6 +227,7 @@ export async function startApp(
       // No provider configured: no push work at all (fan-out publishes no jobs).
       ...(pushing ? { enqueuePush: push.enqueue } : {}),
       ...(keywords === undefined ? {} : { keywords }),
+      readObserver: receipts.observer,
     });
     const groups = setupGroups({
       groups: groupStores.groups,
@@ -223,7 +248,8 @@ export async function startApp(
       clock,
       logger,
       config: config.presence,
-      existingUserIds: (ids) => storage.accounts.selectExistingUserIds(ids),
+      // The cached account store: a subscription of 200 users is 200 point reads on FerretDB.
+      existingUserIds: (ids) => accountStore.selectExistingUserIds(ids),
       friendsOf: (userId) => storage.relations.selectFriendOwners(userId),
       webhooks,
       hasPushRegistration: push.hasRegistration,
@@ -240,6 +266,7 @@ export async function startApp(
       profiles,
       relations,
       conversations,
+      receipts,
       groups,
       push,
       typing,
@@ -255,9 +282,14 @@ export async function startApp(
     stops.push(() => fanout.stop());
     // Offline push has its own durable work consumer: slow providers never hold up fan-out.
     if (pushing) {
-      const pushJobs = await bus.consume("push", push.jobHandler);
+      const pushJobs = await bus.consume("push", push.jobHandler, {
+        renewal: { maxMs: config.push.jobMaxMs },
+      });
       stops.push(() => pushJobs.stop());
     }
+    // Broadcasts reach online users live even when no provider is configured.
+    const broadcastBatches = await bus.consume("broadcast", push.broadcastHandler);
+    stops.push(() => broadcastBatches.stop());
     metrics?.sample({
       openStreams: live.hub.openStreams,
       outboxInFlight: conversations.outboxInFlight,
@@ -304,6 +336,8 @@ export async function startApp(
           logger,
           shutdown: streamsShutdown.signal,
           maxRequestBytes: config.transport.requestMaxBytes,
+          rejectedBodyLingerMs: config.transport.rejectedBodyLingerMs,
+          requestBodyTimeoutMs: config.transport.requestBodyTimeoutMs,
           ...(meters === undefined ? {} : { meter: meters }),
 
           admit: (caller) => rateLimiter.check(caller, "sessions"),

@@ -45,11 +45,12 @@ async function main(): Promise<void> {
   const app = await starting;
   // The keyword list is also reloaded when its file changes; SIGHUP forces it.
   process.on("SIGHUP", () => void app.reloadKeywords());
-  // With MONGO_MONITOR_COMMANDS, a benchmark reads the store's command counts here.
+  // A benchmark reads the store's command counts (with MONGO_MONITOR_COMMANDS)
+  // and the bus's message counts here.
   const { commandCounts } = app.storage;
-  if (commandCounts !== undefined) {
-    process.on("SIGUSR2", () => logger.info("store commands", { commands: commandCounts() }));
-  }
+  process.on("SIGUSR2", () =>
+    logger.info("store commands", { commands: commandCounts?.(), bus: app.bus.messageCounts() }),
+  );
 }
 
 await main();

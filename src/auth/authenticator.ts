@@ -2,13 +2,16 @@ import type { AccountStore } from "../accounts/store.js";
 import type { Clock } from "../common/clock.js";
 import { DomainError, ErrorReason } from "../errors/domain-error.js";
 import { type Caller, sigRevoked } from "./caller.js";
-import { type UserSigFailure, verifyUserSig } from "./usersig.js";
+import type { UserSigFailure } from "./usersig.js";
+import { createVerifiedSigs } from "./verified-sigs.js";
 
 export interface AuthenticatorDeps {
   appId: number;
   secretKey: string;
   adminUserIds: ReadonlySet<string>;
   maxSkewSec: number;
+  /** Sigs whose signature verified, kept until they expire (0: none). */
+  verifiedSigsMax: number;
   accounts: Pick<AccountStore, "selectAccount">;
   clock: Clock;
 }
@@ -29,6 +32,12 @@ const FAILURE_REASON: Record<UserSigFailure, ErrorReason> = {
  * sigs were not invalidated after this one was issued.
  */
 export function createAuthenticator(deps: AuthenticatorDeps): Authenticate {
+  const sigs = createVerifiedSigs({
+    appId: deps.appId,
+    secretKey: deps.secretKey,
+    maxSkewSec: deps.maxSkewSec,
+    maxEntries: deps.verifiedSigsMax,
+  });
   return async (userSig) => {
     if (userSig === undefined || userSig === "") {
       throw unauthenticated(
@@ -37,13 +46,7 @@ export function createAuthenticator(deps: AuthenticatorDeps): Authenticate {
       );
     }
     const nowMs = deps.clock();
-    const result = verifyUserSig({
-      sig: userSig,
-      appId: deps.appId,
-      secretKey: deps.secretKey,
-      nowSec: Math.floor(nowMs / 1000),
-      maxSkewSec: deps.maxSkewSec,
-    });
+    const result = sigs.verify(userSig, Math.floor(nowMs / 1000));
     if (!result.ok) throw unauthenticated(FAILURE_REASON[result.failure], result.detail);
     const { userId, issuedAtSec, expireSec } = result.claims;
     const sigExpiresAtMs = (issuedAtSec + expireSec) * 1000;

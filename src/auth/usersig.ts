@@ -1,5 +1,6 @@
-import { createHmac, timingSafeEqual } from "node:crypto";
-import { deflateSync, inflateSync } from "node:zlib";
+import { createHmac, type KeyObject, timingSafeEqual } from "node:crypto";
+import { deflateSync } from "node:zlib";
+import { inflateZlibText } from "./inflate.js";
 
 /**
  * UserSig in the TLSSigAPIv2 format, so app servers keep using the generators
@@ -59,37 +60,68 @@ export interface VerifyUserSigInput {
 }
 
 export function verifyUserSig(input: VerifyUserSigInput): UserSigResult {
-  const doc = decode(input.sig);
+  const result = checkUserSigSignature(input.sig, input.appId, input.secretKey);
+  return result.ok ? checkUserSigTime(result.claims, input.nowSec, input.maxSkewSec) : result;
+}
+
+/**
+ * The time-independent half of verifyUserSig: format, app and HMAC. Its answer
+ * for a given sig never changes (per app and key), so callers may keep it.
+ */
+export function checkUserSigSignature(
+  sig: string,
+  appId: number,
+  /** A KeyObject made once spares converting the key on every check. */
+  secretKey: string | KeyObject,
+): UserSigResult {
+  const doc = decode(sig);
   if (doc === undefined) return fail("SIG_MALFORMED", "UserSig is not valid base64/zlib/JSON");
   const userId = doc["TLS.identifier"];
-  const appId = doc["TLS.sdkappid"];
+  const sigAppId = doc["TLS.sdkappid"];
   const time = doc["TLS.time"];
   const expire = doc["TLS.expire"];
-  const sig = doc["TLS.sig"];
+  const mac = doc["TLS.sig"];
   if (
     doc["TLS.ver"] !== "2.0" ||
     typeof userId !== "string" ||
-    !isWholeNumber(appId) ||
+    !isWholeNumber(sigAppId) ||
     !isWholeNumber(time) ||
     !isWholeNumber(expire) ||
-    typeof sig !== "string"
+    typeof mac !== "string"
   ) {
     return fail("SIG_MALFORMED", "UserSig lacks TLS.ver 2.0 or a required field");
   }
-  if (appId !== input.appId) return fail("SIG_WRONG_APP", `UserSig is for app ${appId}`);
-  const expected = Buffer.from(signature(input.secretKey, userId, appId, time, expire));
-  const given = Buffer.from(sig);
+  if (sigAppId !== appId) return fail("SIG_WRONG_APP", `UserSig is for app ${sigAppId}`);
+  const expected = Buffer.from(signature(secretKey, userId, sigAppId, time, expire));
+  const given = Buffer.from(mac);
   if (expected.length !== given.length || !timingSafeEqual(expected, given)) {
     return fail("SIG_BAD_SIGNATURE", "UserSig signature does not verify");
   }
-  if (time + expire < input.nowSec) return fail("SIG_EXPIRED", "UserSig has expired");
-  if (time > input.nowSec + (input.maxSkewSec ?? 300)) {
-    return fail("SIG_NOT_YET_VALID", "UserSig is issued in the future");
-  }
-  return { ok: true, claims: { userId, appId, issuedAtSec: time, expireSec: expire } };
+  return { ok: true, claims: { userId, appId: sigAppId, issuedAtSec: time, expireSec: expire } };
 }
 
-function signature(key: string, userId: string, appId: number, time: number, expire: number) {
+/** The time-dependent half of verifyUserSig: expiry and issue time (with tolerated skew). */
+export function checkUserSigTime(
+  claims: UserSigClaims,
+  nowSec: number,
+  maxSkewSec = 300,
+): UserSigResult {
+  if (claims.issuedAtSec + claims.expireSec < nowSec) {
+    return fail("SIG_EXPIRED", "UserSig has expired");
+  }
+  if (claims.issuedAtSec > nowSec + maxSkewSec) {
+    return fail("SIG_NOT_YET_VALID", "UserSig is issued in the future");
+  }
+  return { ok: true, claims };
+}
+
+function signature(
+  key: string | KeyObject,
+  userId: string,
+  appId: number,
+  time: number,
+  expire: number,
+) {
   const content =
     `TLS.identifier:${userId}\nTLS.sdkappid:${appId}\n` +
     `TLS.time:${time}\nTLS.expire:${expire}\n`;
@@ -102,7 +134,7 @@ function decode(sig: string): Record<string, unknown> | undefined {
       sig.replace(/\*/g, "+").replace(/-/g, "/").replace(/_/g, "="),
       "base64",
     );
-    const parsed: unknown = JSON.parse(inflateSync(raw, { maxOutputLength: 64 * 1024 }).toString());
+    const parsed: unknown = JSON.parse(inflateZlibText(raw, 64 * 1024));
     return typeof parsed === "object" && parsed !== null && !Array.isArray(parsed)
       ? (parsed as Record<string, unknown>)
       : undefined;

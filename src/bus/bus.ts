@@ -55,6 +55,16 @@ export type EventHandler = (event: BusEvent) => Promise<void>;
 export interface ConsumeOptions {
   /** Handlers this process runs at once; defaults to the registry's consumer config. */
   concurrency?: number;
+  /**
+   * Renews a running handler's ack wait (JetStream "in progress") every third of
+   * the consumer's ackWaitMs, so a short ack wait hands the events of a dead
+   * process to another soon without redelivering those still being worked. A
+   * handler still running `maxMs` after its delivery is taken for hung: renewals
+   * stop and its event is redelivered (to any process) once ack wait passes,
+   * while the hung handler is left to finish or not. Without it an event is
+   * redelivered after ackWaitMs however long its handler runs.
+   */
+  renewal?: { maxMs: number };
 }
 
 export interface ConsumerHandle {
@@ -117,12 +127,29 @@ export interface Bus {
    */
   openKv(name: string, options: KvBucketOptions): Promise<Kv>;
 
-  /** True while the connection to the bus is up (publish will be attempted). */
+  /**
+   * True while the connection to the bus is up (publish will be attempted); after an
+   * outage, only once the other nodes are back too (or had their time), so a live
+   * event published then reaches every node's streams.
+   */
   isConnected(): boolean;
+
+  /**
+   * Messages this node sent to and received from the bus server since it
+   * connected (publishes, KV and JetStream requests and their replies,
+   * deliveries), for benchmarks; undefined for the in-process bus.
+   */
+  messageCounts(): BusMessageCounts | undefined;
 
   /** Calls `listener` on every change of `isConnected()`; returns the unsubscribe function. */
   onConnectionChange(listener: (connected: boolean) => void): () => void;
 
   /** Stops consumers (draining in-flight handlers), drops live subscriptions, disconnects. */
   close(): Promise<void>;
+}
+
+/** Bus traffic of one node, counted by its client (`Bus.messageCounts`). */
+export interface BusMessageCounts {
+  sent: number;
+  received: number;
 }

@@ -2,6 +2,7 @@
 export type {
   Bus,
   BusEvent,
+  BusMessageCounts,
   ConsumeOptions,
   ConsumerHandle,
   EventHandler,
@@ -23,6 +24,8 @@ export {
   createBusRegistry,
   defaultBusSettings,
   MAX_STREAM_REPLICAS,
+  type ReplicaClass,
+  replicaClasses,
   type StreamKey,
   streamKeys,
 } from "./registry.js";

@@ -9,13 +9,14 @@
  */
 import type { Clock } from "../common/clock.js";
 import type { Logger } from "../log/logger.js";
-import type { Bus, ConsumerHandle, ReconcileReport } from "./bus.js";
+import type { Bus, ConsumerHandle, LiveHandler, ReconcileReport } from "./bus.js";
 import { BusUnavailableError } from "./errors.js";
 import { handleEvent } from "./handle-event.js";
 import { createInFlight } from "./in-flight.js";
-import { createMemoryHub, type MemoryHub } from "./memory-hub.js";
+import { createMemoryHub, type HubLiveSubscriber, type MemoryHub } from "./memory-hub.js";
 import { createMemoryKv } from "./memory-kv.js";
 import { type BusSettings, createBusRegistry } from "./registry.js";
+import { renewWhileRunning } from "./renewal.js";
 import { assertLiteralSubject } from "./subject.js";
 
 export interface MemoryBusOptions {
@@ -50,7 +51,8 @@ export function createMemoryBus(options: MemoryBusOptions): Bus {
 
   let closed = false;
   const handles = new Set<ConsumerHandle>();
-  const liveSubs = new Set<() => void>();
+  const liveSubs = new Set<LiveSubscription>();
+  const liveState: LiveState = { hub, liveSubs, logger };
   const listeners = new Set<(connected: boolean) => void>();
 
   return {
@@ -72,8 +74,19 @@ export function createMemoryBus(options: MemoryBusOptions): Bus {
       const removeWorker = hub.addWorker(spec.durable, {
         concurrency: consumeOptions.concurrency ?? spec.concurrency,
         logger,
-        run: (event) => {
-          const verdict = handleEvent(handler, event, spec, logger);
+        run: (event, renew) => {
+          const handled = handleEvent(handler, event, spec, logger);
+          const { renewal } = consumeOptions;
+          const verdict =
+            renewal === undefined
+              ? handled
+              : renewWhileRunning(handled, renew, {
+                  ackWaitMs: spec.ackWaitMs,
+                  maxMs: renewal.maxMs,
+                  event,
+                  durable: spec.durable,
+                  logger,
+                });
           inFlight.track(verdict);
           return verdict;
         },
@@ -110,19 +123,10 @@ export function createMemoryBus(options: MemoryBusOptions): Bus {
     subscribeLive(subject, handler) {
       if (closed) throw new BusUnavailableError("bus is closed");
       assertLiteralSubject(subject);
-      const unsubscribe = hub.subscribeLive(subject, (data, s) => {
-        try {
-          handler(data, s);
-        } catch (err) {
-          logger.error("bus: live handler threw", { subject: s, err });
-        }
-      });
-      const remove = () => {
-        unsubscribe();
-        liveSubs.delete(remove);
-      };
-      liveSubs.add(remove);
-      return remove;
+      const sub = new LiveSubscription(subject, handler, liveState);
+      hub.subscribeLive(sub);
+      liveSubs.add(sub);
+      return sub.remove.bind(sub);
     },
 
     async openKv(name, { ttlMs }) {
@@ -131,6 +135,7 @@ export function createMemoryBus(options: MemoryBusOptions): Bus {
     },
 
     isConnected: () => !closed,
+    messageCounts: () => undefined,
 
     onConnectionChange(listener) {
       listeners.add(listener);
@@ -140,9 +145,37 @@ export function createMemoryBus(options: MemoryBusOptions): Bus {
     async close() {
       if (closed) return;
       closed = true;
-      for (const remove of [...liveSubs]) remove();
+      for (const sub of [...liveSubs]) sub.remove();
       await Promise.all([...handles].map((h) => h.stop()));
       for (const listener of listeners) listener(false);
     },
   };
+}
+
+interface LiveState {
+  hub: MemoryHub;
+  liveSubs: Set<LiveSubscription>;
+  logger: Logger;
+}
+
+/** One subscription: an object, not closures (a node holds one per user with a live stream). */
+class LiveSubscription implements HubLiveSubscriber {
+  constructor(
+    readonly subject: string,
+    private readonly handler: LiveHandler,
+    private readonly state: LiveState,
+  ) {}
+
+  deliver(data: Uint8Array, subject: string): void {
+    try {
+      this.handler(data, subject);
+    } catch (err) {
+      this.state.logger.error("bus: live handler threw", { subject, err });
+    }
+  }
+
+  remove(): void {
+    this.state.hub.unsubscribeLive(this);
+    this.state.liveSubs.delete(this);
+  }
 }

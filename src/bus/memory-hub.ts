@@ -28,7 +28,8 @@ export interface HubConsumerConfig {
 export interface HubWorker {
   concurrency: number;
   logger: Logger;
-  run(event: BusEvent): Promise<Verdict>;
+  /** `renew` restarts the delivery's ack wait, as JetStream's "in progress" does. */
+  run(event: BusEvent, renew: () => void): Promise<Verdict>;
 }
 
 export interface MemoryHub {
@@ -40,9 +41,20 @@ export interface MemoryHub {
   /** Starts delivering to `worker`; the returned function stops new deliveries to it. */
   addWorker(durable: string, worker: HubWorker): () => void;
   publishLive(subject: string, data: Uint8Array): void;
-  subscribeLive(subject: string, fn: (data: Uint8Array, subject: string) => void): () => void;
+  /** Adds `sub` to its subject's subscribers (the same object twice: once). */
+  subscribeLive(sub: HubLiveSubscriber): void;
+  unsubscribeLive(sub: HubLiveSubscriber): void;
   /** A KV bucket's shared state, made on first use. */
   kvBucket(name: string): MemoryKvBucket;
+}
+
+/**
+ * A live subscription as the hub keeps it: one object per subscription, no
+ * closures (a node holds one per user with a live stream).
+ */
+export interface HubLiveSubscriber {
+  readonly subject: string;
+  deliver(data: Uint8Array, subject: string): void;
 }
 
 interface StreamState {
@@ -77,7 +89,8 @@ interface ConsumerState {
 export function createMemoryHub(): MemoryHub {
   const streams = new Map<string, StreamState>();
   const consumers = new Map<string, ConsumerState>();
-  const live = new Map<string, Set<(data: Uint8Array, subject: string) => void>>();
+  // A subject's one subscriber (the usual case: a user's node), or its set of them.
+  const live = new Map<string, HubLiveSubscriber | Set<HubLiveSubscriber>>();
   const kvBuckets = new Map<string, MemoryKvBucket>();
 
   const pickWorker = (c: ConsumerState): WorkerState | undefined => {
@@ -120,7 +133,7 @@ export function createMemoryHub(): MemoryHub {
     w.inFlight++;
     // A delivery ends once: by its handler's verdict or by ack wait, whichever is first.
     let ended = false;
-    const timer = setTimeout(() => {
+    const expire = () => {
       if (ended) return;
       ended = true;
       c.outstanding--;
@@ -136,8 +149,15 @@ export function createMemoryHub(): MemoryHub {
         requeue(c, p, 0);
       }
       dispatch(c);
-    }, c.config.ackWaitMs);
+    };
+    let timer = setTimeout(expire, c.config.ackWaitMs);
     timer.unref();
+    const renew = () => {
+      if (ended) return;
+      clearTimeout(timer);
+      timer = setTimeout(expire, c.config.ackWaitMs);
+      timer.unref();
+    };
 
     const event: BusEvent = {
       subject: p.subject,
@@ -147,7 +167,7 @@ export function createMemoryHub(): MemoryHub {
       streamSeq: p.streamSeq,
       deliveryCount: p.deliveryCount,
     };
-    void w.worker.run(event).then((verdict) => {
+    void w.worker.run(event, renew).then((verdict) => {
       w.inFlight--;
       if (!ended) {
         ended = true;
@@ -243,24 +263,27 @@ export function createMemoryHub(): MemoryHub {
 
     publishLive(subject, data) {
       const subs = live.get(subject);
-      if (!subs) return;
+      if (subs === undefined) return;
       // Asynchronous like the network: subscribers run after the publisher continues.
-      for (const fn of [...subs]) queueMicrotask(() => fn(data.slice(), subject));
+      for (const sub of subs instanceof Set ? [...subs] : [subs]) {
+        queueMicrotask(() => sub.deliver(data.slice(), subject));
+      }
     },
 
-    subscribeLive(subject, fn) {
-      let subs = live.get(subject);
-      if (!subs) {
-        subs = new Set();
-        live.set(subject, subs);
+    subscribeLive(sub) {
+      const subs = live.get(sub.subject);
+      if (subs === undefined) live.set(sub.subject, sub);
+      else if (subs instanceof Set) subs.add(sub);
+      else if (subs !== sub) live.set(sub.subject, new Set([subs, sub]));
+    },
+
+    unsubscribeLive(sub) {
+      const subs = live.get(sub.subject);
+      if (subs === sub) live.delete(sub.subject);
+      else if (subs instanceof Set) {
+        subs.delete(sub);
+        if (subs.size === 0) live.delete(sub.subject);
       }
-      // Wrapped so the same handler can subscribe twice and unsubscribe each separately.
-      const entry = (data: Uint8Array, s: string) => fn(data, s);
-      subs.add(entry);
-      return () => {
-        subs.delete(entry);
-        if (subs.size === 0 && live.get(subject) === subs) live.delete(subject);
-      };
     },
   };
 }

@@ -1,9 +1,15 @@
 /** The in-process KV: entries in a map the hub shares, expiry judged with the injected clock. */
 import type { Clock } from "../common/clock.js";
+import { flat } from "../common/flat-string.js";
 import { assertKvKey, type Kv } from "./kv.js";
 
 export interface StoredKvEntry {
-  value: Uint8Array;
+  /**
+   * The value's bytes as a latin1 string: a string lives in the JS heap alone,
+   * where a Uint8Array of its own is three objects and a native allocation
+   * (presence keeps a record per user with a stream).
+   */
+  bytes: string;
   revision: number;
   writtenAtMs: number;
 }
@@ -30,15 +36,21 @@ export function createMemoryKv(bucket: MemoryKvBucket, ttlMs: number, clock: Clo
   };
   const write = (key: string, value: Uint8Array): number => {
     const revision = ++bucket.lastRevision;
-    // Copied: the caller may reuse its buffer.
-    bucket.entries.set(key, { value: value.slice(), revision, writtenAtMs: clock() });
+    // Copied (the caller may reuse its buffer); keys are kept flat.
+    bucket.entries.set(flat(key), {
+      bytes: Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString("latin1"),
+      revision,
+      writtenAtMs: clock(),
+    });
     return revision;
   };
   return {
     async get(key) {
       assertKvKey(key);
       const entry = live(key);
-      return entry === undefined ? undefined : { value: entry.value, revision: entry.revision };
+      return entry === undefined
+        ? undefined
+        : { value: Buffer.from(entry.bytes, "latin1"), revision: entry.revision };
     },
     async put(key, value) {
       assertKvKey(key);

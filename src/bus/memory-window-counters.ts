@@ -1,3 +1,4 @@
+import { flat } from "../common/flat-string.js";
 import { counterWindow, type WindowCounters } from "./window-counters.js";
 
 /** How often windows that have ended are forgotten, in counted events. */
@@ -21,7 +22,8 @@ export function createMemoryWindowCounters(): WindowCounters {
       const key = `${scope}.${id}.${windowMs}`;
       const entry = counts.get(key);
       if (entry === undefined || entry.window !== window) {
-        counts.set(key, { window, count: by, endsAt: (window + 1) * windowMs });
+        // Kept for the window: flat, not a rope of the key's parts.
+        counts.set(flat(key), { window, count: by, endsAt: (window + 1) * windowMs });
         return by;
       }
       entry.count += by;

@@ -3,7 +3,12 @@
  * fast at start when the server is unreachable; afterwards reconnects forever, and
  * re-reconciles the registry on every reconnect in case the server came back empty.
  */
-import { type JetStreamClient, type JetStreamManager, jetstreamManager } from "@nats-io/jetstream";
+import {
+  type JetStreamClient,
+  type JetStreamManager,
+  jetstreamManager,
+  type PubAck,
+} from "@nats-io/jetstream";
 import {
   connect,
   type NatsConnection,
@@ -11,15 +16,26 @@ import {
   type Subscription,
 } from "@nats-io/transport-node";
 import type { Logger } from "../log/logger.js";
-import type { Bus } from "./bus.js";
+import type { Bus, ReconcileReport } from "./bus.js";
 import { BusReplicasError, BusUnavailableError } from "./errors.js";
 import { natsClusterOf } from "./nats-cluster.js";
 import { type NatsConsumerHandle, startNatsConsumer } from "./nats-consumer.js";
 import { openNatsKv } from "./nats-kv.js";
+import { createNatsPeers } from "./nats-peers.js";
 import { reconcileNats } from "./nats-reconcile.js";
-import { createNatsWindowCounters } from "./nats-window-counters.js";
+import { createNatsWindowCounters, reconcileCounterStream } from "./nats-window-counters.js";
 import { type BusSettings, createBusRegistry } from "./registry.js";
 import { assertLiteralSubject } from "./subject.js";
+import { createTurnWrites } from "./turn-writes.js";
+
+/** Between reconnect attempts (nats.js adds up to 100 ms of jitter). */
+const RECONNECT_WAIT_MS = 500;
+/** The nodes' roll call (nats-peers.ts): answers within this, */
+const PEER_ANSWER_MS = 250;
+/** the known nodes refreshed this often, */
+const PEER_REFRESH_MS = 5000;
+/** and a node missing after an outage waited for this long at most (by default). */
+const PEER_WAIT_CAP_MS = 5000;
 
 export interface NatsBusOptions {
   /**
@@ -38,6 +54,8 @@ export interface NatsBusOptions {
   publishTimeoutMs?: number;
   /** Connection name shown by the server's monitoring. */
   name?: string;
+  /** Bound on waiting for the other nodes after an outage (see nats-peers.ts). Default 5000 ms. */
+  peerWaitCapMs?: number;
 }
 
 /**
@@ -60,7 +78,7 @@ export async function openNatsBus(options: NatsBusOptions): Promise<Bus> {
       timeout: connectTimeoutMs,
       // Once up, never give up: the outbox and consumers ride out an outage.
       maxReconnectAttempts: -1,
-      reconnectTimeWait: 500,
+      reconnectTimeWait: RECONNECT_WAIT_MS,
       // An Error per request for async stack traces cost ~3% CPU on the send path.
       noAsyncTraces: true,
     });
@@ -70,13 +88,36 @@ export async function openNatsBus(options: NatsBusOptions): Promise<Bus> {
     });
   }
 
+  let countersReconciled = false;
+  /**
+   * The registry's streams and consumers, then the counter stream (not in the report:
+   * the in-process bus has none), through the same replica checks. A refused replica
+   * count stops start-up; any other failure of the counter stream is left to its first
+   * use (rate limits fail open meanwhile).
+   */
+  const reconcile = async (jsm: JetStreamManager): Promise<ReconcileReport> => {
+    const cluster = natsClusterOf(nc);
+    const report = await reconcileNats(jsm, registry, logger, cluster);
+    try {
+      const counters = await reconcileCounterStream(jsm, registry, cluster, logger);
+      countersReconciled = true;
+      if (counters !== "unchanged") {
+        logger.info("bus: reconciled the counter stream", { [registry.counters.stream]: counters });
+      }
+    } catch (err) {
+      if (err instanceof BusReplicasError) throw err;
+      logger.warn("bus: counter stream not reconciled; trying again on first use", { err });
+    }
+    return report;
+  };
+
   let js: JetStreamClient;
   let jsm: JetStreamManager;
   let reconcileReport: Bus["reconcileReport"];
   try {
     jsm = await jetstreamManager(nc, { timeout: publishTimeoutMs });
     js = jsm.jetstream();
-    reconcileReport = await reconcileNats(jsm, registry, logger, natsClusterOf(nc));
+    reconcileReport = await reconcile(jsm);
   } catch (err) {
     await nc.close().catch(() => undefined);
     if (err instanceof BusReplicasError) throw err;
@@ -88,9 +129,14 @@ export async function openNatsBus(options: NatsBusOptions): Promise<Bus> {
 
   let connected = true;
   let closed = false;
+  /** The round trip the flushLive calls of this turn share (see flushLive). */
+  let liveFlush: Promise<void> | undefined;
   const listeners = new Set<(connected: boolean) => void>();
   const consumers = new Set<NatsConsumerHandle>();
   const liveSubs = new Set<Subscription>();
+
+  // Writes of one turn share a socket write (see turn-writes.ts).
+  const writes = createTurnWrites((err) => logger.warn("bus: write failed", { err }));
 
   const setConnected = (value: boolean): void => {
     if (connected === value) return;
@@ -98,16 +144,36 @@ export async function openNatsBus(options: NatsBusOptions): Promise<Bus> {
     for (const listener of listeners) listener(value);
   };
 
+  /** Connections lost so far, and whether NATS is up (before the other nodes are). */
+  let disconnects = 0;
+  let natsUp = true;
+  const peers = createNatsPeers(nc, {
+    subject: registry.peersSubject,
+    logger,
+    answerMs: PEER_ANSWER_MS,
+    refreshMs: PEER_REFRESH_MS,
+    capMs: options.peerWaitCapMs ?? PEER_WAIT_CAP_MS,
+    connection: () => (natsUp ? disconnects : undefined),
+  });
+
   void (async () => {
     for await (const s of nc.status()) {
       if (s.type === "disconnect") {
         logger.warn("bus: disconnected from NATS", { server: s.server });
+        disconnects++;
+        natsUp = false;
         setConnected(false);
       } else if (s.type === "reconnect") {
         logger.info("bus: reconnected to NATS", { server: s.server });
-        setConnected(true);
+        // Connected for this node's users once the other nodes are back too (see
+        // nats-peers.ts): what the outbox then delivers live reaches every node.
+        natsUp = true;
+        const connection = disconnects;
+        void peers.rejoined().then(() => {
+          if (connection === disconnects && !nc.isClosed()) setConnected(true);
+        });
         jetstreamManager(nc, { timeout: publishTimeoutMs })
-          .then((jsm) => reconcileNats(jsm, registry, logger, natsClusterOf(nc)))
+          .then(reconcile)
           .then((report) => {
             // The server came back without our consumers: pick up the recreated ones now.
             if (Object.values(report.consumers).includes("created")) {
@@ -124,6 +190,14 @@ export async function openNatsBus(options: NatsBusOptions): Promise<Bus> {
     js,
     jsm: () => jetstreamManager(nc, { timeout: COUNTER_TIMEOUT_MS }),
     registry,
+    reconciled: countersReconciled,
+    reconcileStream: async () =>
+      reconcileCounterStream(
+        await jetstreamManager(nc, { timeout: COUNTER_TIMEOUT_MS }),
+        registry,
+        natsClusterOf(nc),
+        logger,
+      ),
     timeoutMs: COUNTER_TIMEOUT_MS,
     isConnected: () => connected && !closed,
   });
@@ -140,11 +214,17 @@ export async function openNatsBus(options: NatsBusOptions): Promise<Bus> {
         throw new BusUnavailableError(`NATS at ${where} is not connected`);
       }
       try {
-        const ack = await js.publish(subject, payload, {
-          msgID: msgId,
-          timeout: publishTimeoutMs,
-          headers: toNatsHeaders(headers),
-        });
+        const ack = await new Promise<PubAck>((resolve, reject) =>
+          writes.defer(() => {
+            // Still not while disconnected (it may have gone since the call).
+            if (!connected) throw new Error("not connected");
+            js.publish(subject, payload, {
+              msgID: msgId,
+              timeout: publishTimeoutMs,
+              headers: toNatsHeaders(headers),
+            }).then(resolve, reject);
+          }, reject),
+        );
         return { seq: ack.seq, duplicate: ack.duplicate };
       } catch (err) {
         throw new BusUnavailableError(
@@ -164,10 +244,12 @@ export async function openNatsBus(options: NatsBusOptions): Promise<Bus> {
         spec,
         handler,
         concurrency: consumeOptions.concurrency ?? spec.concurrency,
+        renewal: consumeOptions.renewal,
         logger,
+        // Nothing waits on an ack: it rides with the next publish.
+        defer: writes.deferLazy,
         recover: async () => {
-          const jsm = await jetstreamManager(nc, { timeout: publishTimeoutMs });
-          await reconcileNats(jsm, registry, logger, natsClusterOf(nc));
+          await reconcile(await jetstreamManager(nc, { timeout: publishTimeoutMs }));
         },
       });
       consumers.add(running);
@@ -189,18 +271,27 @@ export async function openNatsBus(options: NatsBusOptions): Promise<Bus> {
     publishLive(subject, payload) {
       if (closed) return;
       assertLiteralSubject(subject);
-      try {
-        nc.publish(subject, payload);
-      } catch (err) {
+      writes.defer(
+        () => nc.publish(subject, payload),
         // At-most-once by contract: a dropped live event is repaired by the client's sync.
-        logger.warn("bus: live publish dropped", { subject, err });
-      }
+        (err) => logger.warn("bus: live publish dropped", { subject, err }),
+      );
     },
 
     async flushLive() {
+      writes.flush();
       // While disconnected a flush would wait for the reconnect; subscriptions are re-sent then.
       if (closed || !connected || nc.isClosed()) return;
-      await nc.flush().catch(() => undefined);
+      // Streams opening together (a reconnect wave) share one PING: it is sent
+      // after the turn, so after the subscriptions of every caller that joins it.
+      liveFlush ??= new Promise<void>((resolve) => {
+        setImmediate(() => {
+          liveFlush = undefined;
+          if (nc.isClosed()) resolve();
+          else nc.flush().then(resolve, () => resolve());
+        });
+      });
+      await liveFlush;
     },
 
     subscribeLive(subject, handler) {
@@ -232,12 +323,16 @@ export async function openNatsBus(options: NatsBusOptions): Promise<Bus> {
         nc,
         registry.kvBucketName(name),
         options,
-        registry.settings.streamReplicas,
+        { replicas: registry.kvReplicas, cluster: natsClusterOf(nc), logger },
         publishTimeoutMs,
       );
     },
 
     isConnected: () => connected && !closed,
+    messageCounts: () => {
+      const stats = nc.stats();
+      return { sent: stats.outMsgs, received: stats.inMsgs };
+    },
 
     onConnectionChange(listener) {
       listeners.add(listener);
@@ -250,6 +345,8 @@ export async function openNatsBus(options: NatsBusOptions): Promise<Bus> {
       if (closed) return;
       closed = true;
       await Promise.all([...consumers].map((c) => c.stop()));
+      peers.stop();
+      writes.flush();
       liveSubs.clear();
       // Drain flushes pending acks and live publishes; bounded, since it cannot finish
       // while the server is gone.

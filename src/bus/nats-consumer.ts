@@ -21,6 +21,7 @@ import type { BusEvent, ConsumerHandle, EventHandler } from "./bus.js";
 import { handleEvent } from "./handle-event.js";
 import { createInFlight } from "./in-flight.js";
 import type { ConsumerSpec } from "./registry.js";
+import { renewWhileRunning } from "./renewal.js";
 
 export interface NatsConsumerDeps {
   nc: NatsConnection;
@@ -29,7 +30,11 @@ export interface NatsConsumerDeps {
   spec: ConsumerSpec;
   handler: EventHandler;
   concurrency: number;
+  /** See `ConsumeOptions.renewal`. */
+  renewal: { maxMs: number } | undefined;
   logger: Logger;
+  /** Issues a write (an ack) with the next writes of this or a later turn (bounded). */
+  defer(write: () => void): void;
   /** Recreates the registry's streams and consumers (after ours was deleted). */
   recover(): Promise<void>;
 }
@@ -121,12 +126,21 @@ export function startNatsConsumer(deps: NatsConsumerDeps): NatsConsumerHandle {
       deliveryCount: m.info.deliveryCount,
       header: (name) => m.headers?.get(name) || undefined,
     };
-    const verdict = await handleEvent(handler, event, spec, logger);
+    const handled = handleEvent(handler, event, spec, logger);
+    const verdict = await (deps.renewal === undefined
+      ? handled
+      : renewWhileRunning(handled, () => deps.defer(() => m.working()), {
+          ackWaitMs: spec.ackWaitMs,
+          maxMs: deps.renewal.maxMs,
+          event,
+          durable: spec.durable,
+          logger,
+        }));
     // Acks are fire-and-forget: if one is lost the event is redelivered after ack wait,
     // which at-least-once handlers absorb.
-    if (verdict.kind === "ack") m.ack();
-    else if (verdict.kind === "nak") m.nak(verdict.delayMs);
-    else m.term();
+    if (verdict.kind === "ack") deps.defer(() => m.ack());
+    else if (verdict.kind === "nak") deps.defer(() => m.nak(verdict.delayMs));
+    else deps.defer(() => m.term());
   };
 
   const runOnce = async (): Promise<void> => {

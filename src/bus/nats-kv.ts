@@ -2,31 +2,60 @@
 import { JetStreamApiCodes, JetStreamApiError, jetstreamManager } from "@nats-io/jetstream";
 import { type KV, Kvm } from "@nats-io/kv";
 import { type NatsConnection, nanos } from "@nats-io/transport-node";
-import { BusUnavailableError } from "./errors.js";
+import type { Logger } from "../log/logger.js";
+import { BusReplicasError, BusUnavailableError } from "./errors.js";
 import { assertKvKey, type Kv, type KvBucketOptions } from "./kv.js";
+import type { NatsCluster } from "./nats-cluster.js";
+import { infoOrNull } from "./nats-reconcile.js";
+import { checkReplicaChange, checkReplicas, placed } from "./nats-replicas.js";
+
+/** How many copies of the bucket JetStream keeps, checked against the cluster. */
+export interface KvReplicas {
+  replicas: number;
+  cluster: NatsCluster;
+  logger: Logger;
+}
 
 export async function openNatsKv(
   nc: NatsConnection,
   bucket: string,
   { ttlMs }: KvBucketOptions,
-  replicas: number,
+  { replicas, cluster, logger }: KvReplicas,
   timeoutMs: number,
 ): Promise<Kv> {
   let kv: KV;
+  const stream = `KV_${bucket}`;
+  const target = { name: stream, replicas, replicaClass: "kv" as const };
   try {
-    kv = await new Kvm(nc).create(bucket, { ttl: ttlMs, history: 1, replicas, timeout: timeoutMs });
-    // An existing bucket is opened as it is: a changed TTL is applied here.
     const jsm = await jetstreamManager(nc, { timeout: timeoutMs });
-    const stream = `KV_${bucket}`;
+    // A replica count the cluster cannot hold is refused before anything is written
+    // (a standalone server would take R3 on update and keep one copy).
+    const before = await infoOrNull(() => jsm.streams.info(stream));
+    if (before === null) checkReplicas(target, cluster);
+    else checkReplicaChange(target, before.config.num_replicas, cluster, logger);
+    kv = await placed(target, cluster, () =>
+      new Kvm(nc).create(bucket, { ttl: ttlMs, history: 1, replicas, timeout: timeoutMs }),
+    );
+    // Kvm.create opens an existing bucket as it is: a changed TTL or replica count is
+    // applied here, as the start-up reconcile does for the registry's streams.
     const { config } = await jsm.streams.info(stream);
     const maxAge = nanos(ttlMs);
-    if (config.max_age !== maxAge) {
+    if (config.max_age !== maxAge || config.num_replicas !== replicas) {
       // JetStream refuses a duplicate window longer than the max age (0: no max age).
       const window =
         maxAge === 0 ? config.duplicate_window : Math.min(config.duplicate_window, maxAge);
-      await jsm.streams.update(stream, { ...config, max_age: maxAge, duplicate_window: window });
+      await placed(target, cluster, () =>
+        jsm.streams.update(stream, {
+          ...config,
+          max_age: maxAge,
+          duplicate_window: window,
+          num_replicas: replicas,
+        }),
+      );
     }
   } catch (err) {
+    // A configuration error, not an outage: start-up stops with it as it is.
+    if (err instanceof BusReplicasError) throw err;
     throw new BusUnavailableError(`cannot open KV bucket ${bucket}: ${messageOf(err)}`, {
       cause: err,
     });

@@ -4,8 +4,9 @@
  * cannot change in place (storage, retention, ack and deliver policy) fail loudly
  * instead of being silently ignored. A replica count is applied in place (JetStream
  * scales a stream up or down and moves its copies), after checking the cluster has
- * enough servers for it: a standalone server would accept num_replicas 3 on update
- * and keep one copy.
+ * enough servers for it (nats-replicas.ts). The counter stream and KV buckets are not
+ * in the registry; they go through the same checks (`reconcileCounterStream`,
+ * nats-kv.ts).
  */
 import {
   AckPolicy,
@@ -22,8 +23,8 @@ import {
 import { nanos } from "@nats-io/transport-node";
 import type { Logger } from "../log/logger.js";
 import type { ReconcileAction, ReconcileReport } from "./bus.js";
-import { BusReplicasError } from "./errors.js";
 import type { NatsCluster } from "./nats-cluster.js";
+import { checkReplicaChange, checkReplicas, placed } from "./nats-replicas.js";
 import type { BusRegistry, ConsumerSpec, StreamSpec } from "./registry.js";
 
 export async function reconcileNats(
@@ -80,55 +81,9 @@ async function reconcileStream(
     c.max_age === desired.max_age &&
     c.num_replicas === desired.num_replicas;
   if (same) return "unchanged";
-  if (c.num_replicas !== desired.num_replicas) {
-    checkReplicas(spec, cluster);
-    // Said out loud: scaling copies a whole stream between servers.
-    logger.warn("bus: changing the replicas of a stream", {
-      stream: spec.name,
-      from: c.num_replicas,
-      to: desired.num_replicas,
-    });
-  }
+  checkReplicaChange(spec, c.num_replicas, cluster, logger);
   await placed(spec, cluster, () => jsm.streams.update(spec.name, desired));
   return "updated";
-}
-
-// JetStream API error codes nats.js does not name: no suitable peers for placement,
-// insufficient resources, replicas > 1 not supported in non-clustered mode.
-const PLACEMENT_REFUSED: readonly number[] = [10005, 10023, 10074];
-
-/** Refuses a replica count the cluster (as the connected server describes it) cannot hold. */
-function checkReplicas(spec: StreamSpec, cluster: NatsCluster): void {
-  if (spec.replicas > (cluster.servers ?? Number.POSITIVE_INFINITY)) {
-    throw replicasError(spec, cluster);
-  }
-}
-
-/** The server's own placement refusal, told in our terms. */
-async function placed<T>(spec: StreamSpec, cluster: NatsCluster, op: () => Promise<T>): Promise<T> {
-  try {
-    return await op();
-  } catch (err) {
-    if (err instanceof JetStreamApiError && PLACEMENT_REFUSED.includes(err.code)) {
-      throw replicasError(spec, cluster, err);
-    }
-    throw err;
-  }
-}
-
-function replicasError(spec: StreamSpec, cluster: NatsCluster, cause?: unknown): BusReplicasError {
-  const has = cluster.clustered
-    ? `a cluster of which ${cluster.servers ?? "too few"} server(s) are up`
-    : "a single server, not a cluster";
-  // JetStream places replicas on servers that have joined its meta group: a cluster
-  // just started may refuse until all have.
-  const refused = cause instanceof Error ? ` (JetStream: ${cause.message})` : "";
-  return new BusReplicasError(
-    `stream ${spec.name} wants ${spec.replicas} replicas (NATS_STREAM_REPLICAS) but NATS is ` +
-      `${has}${refused}; run at least ${spec.replicas} JetStream servers in one cluster ` +
-      "or lower the replicas",
-    cause === undefined ? undefined : { cause },
-  );
 }
 
 async function reconcileConsumer(
@@ -169,7 +124,8 @@ async function reconcileConsumer(
   return "updated";
 }
 
-async function infoOrNull<T>(get: () => Promise<T>): Promise<T | null> {
+/** The info `get` answers, or null when the stream or consumer does not exist. */
+export async function infoOrNull<T>(get: () => Promise<T>): Promise<T | null> {
   try {
     return await get();
   } catch (err) {

@@ -8,7 +8,12 @@ import {
   StorageType,
 } from "@nats-io/jetstream";
 import { nanos } from "@nats-io/transport-node";
+import type { Logger } from "../log/logger.js";
+import type { ReconcileAction } from "./bus.js";
 import { BusUnavailableError } from "./errors.js";
+import type { NatsCluster } from "./nats-cluster.js";
+import { infoOrNull } from "./nats-reconcile.js";
+import { checkReplicaChange, checkReplicas, placed } from "./nats-replicas.js";
 import type { BusRegistry } from "./registry.js";
 import { counterWindow, MAX_COUNTER_WINDOW_MS, type WindowCounters } from "./window-counters.js";
 
@@ -34,6 +39,10 @@ export function createNatsWindowCounters(deps: {
   js: JetStreamClient;
   jsm: () => Promise<JetStreamManager>;
   registry: BusRegistry;
+  /** Whether the bus reconciled the counter stream at start. */
+  reconciled: boolean;
+  /** Creates or corrects the counter stream (`reconcileCounterStream`). */
+  reconcileStream: () => Promise<unknown>;
   timeoutMs: number;
   /** False while disconnected: an increment then fails at once instead of waiting out its timeout. */
   isConnected: () => boolean;
@@ -42,35 +51,17 @@ export function createNatsWindowCounters(deps: {
   const { stream, subjectPrefix } = registry.counters;
   /** subject -> the count and its stream sequence as this process last saw them. */
   const known = new Map<string, { count: number; seq: number }>();
-  let ensured: Promise<void> | undefined;
+  let ensured: Promise<void> | undefined = deps.reconciled ? Promise.resolve() : undefined;
 
-  /** Creates (or corrects) the stream; once per process unless it goes missing. */
+  /** Creates or corrects the stream unless the bus did at start, or again once it went missing. */
   const ensureStream = (): Promise<void> => {
-    ensured ??= (async () => {
-      const jsm = await deps.jsm();
-      const config = {
-        subjects: [`${subjectPrefix}.>`],
-        retention: RetentionPolicy.Limits,
-        storage: StorageType.Memory,
-        discard: DiscardPolicy.Old,
-        max_msgs_per_subject: 1,
-        max_age: nanos(2 * MAX_COUNTER_WINDOW_MS),
-        duplicate_window: nanos(1000),
-        num_replicas: registry.settings.streamReplicas,
-      };
-      try {
-        await jsm.streams.info(stream);
-        await jsm.streams.update(stream, config);
-      } catch (err) {
-        if (!(err instanceof JetStreamApiError && err.code === JetStreamApiCodes.StreamNotFound)) {
-          throw err;
-        }
-        await jsm.streams.add({ name: stream, ...config });
-      }
-    })().catch((err: unknown) => {
-      ensured = undefined;
-      throw err;
-    });
+    ensured ??= deps.reconcileStream().then(
+      () => undefined,
+      (err: unknown) => {
+        ensured = undefined;
+        throw err;
+      },
+    );
     return ensured;
   };
 
@@ -137,4 +128,53 @@ export function createNatsWindowCounters(deps: {
       return result;
     },
   };
+}
+
+/**
+ * Creates the counter stream, or brings it in line with the registry: a changed
+ * replica count is checked against the cluster, logged and applied, like the
+ * registry's streams (nats-reconcile.ts).
+ */
+export async function reconcileCounterStream(
+  jsm: JetStreamManager,
+  registry: BusRegistry,
+  cluster: NatsCluster,
+  logger: Logger,
+): Promise<ReconcileAction> {
+  const { stream, subjectPrefix, replicas } = registry.counters;
+  const target = { name: stream, replicas, replicaClass: "counters" as const };
+  const desired = {
+    subjects: [`${subjectPrefix}.>`],
+    discard: DiscardPolicy.Old,
+    max_msgs_per_subject: 1,
+    max_age: nanos(2 * MAX_COUNTER_WINDOW_MS),
+    duplicate_window: nanos(1000),
+    num_replicas: replicas,
+  };
+  const current = await infoOrNull(() => jsm.streams.info(stream));
+  if (current === null) {
+    checkReplicas(target, cluster);
+    await placed(target, cluster, () =>
+      jsm.streams.add({
+        name: stream,
+        retention: RetentionPolicy.Limits,
+        storage: StorageType.Memory,
+        ...desired,
+      }),
+    );
+    return "created";
+  }
+  const c = current.config;
+  const same =
+    c.subjects?.length === 1 &&
+    c.subjects[0] === desired.subjects[0] &&
+    c.discard === desired.discard &&
+    c.max_msgs_per_subject === desired.max_msgs_per_subject &&
+    c.max_age === desired.max_age &&
+    c.duplicate_window === desired.duplicate_window &&
+    c.num_replicas === desired.num_replicas;
+  if (same) return "unchanged";
+  checkReplicaChange(target, c.num_replicas, cluster, logger);
+  await placed(target, cluster, () => jsm.streams.update(stream, desired));
+  return "updated";
 }

@@ -16,6 +16,11 @@ export interface BusSettings {
   maxAgeMs: number;
   /** An event not acked within this is redelivered (covers a crashed or hung handler). */
   ackWaitMs: number;
+  /**
+   * Per consumer overrides of `ackWaitMs`. A short one (push) hands a dead process's
+   * event to another soon; its handlers then renew it while they run (`ConsumeOptions.renewal`).
+   */
+  ackWaitMsOf: Readonly<Partial<Record<ConsumerKey, number>>>;
   /** Deliveries before an event is given up as poison (logged and terminated). */
   maxDeliver: number;
   /** Nak delay after the n-th failed delivery; the last entry repeats. */
@@ -30,14 +35,15 @@ export interface BusSettings {
    * Must not exceed the servers of the cluster (checked at start-up).
    */
   streamReplicas: number;
-  /** Per stream class overrides of `streamReplicas`. */
-  streamReplicasOf: Readonly<Partial<Record<StreamKey, number>>>;
+  /** Per stream class overrides of `streamReplicas` (KV buckets and counters included). */
+  streamReplicasOf: Readonly<Partial<Record<ReplicaClass, number>>>;
 }
 
 export const defaultBusSettings: Readonly<BusSettings> = Object.freeze({
   duplicateWindowMs: 120_000,
   maxAgeMs: 24 * 60 * 60 * 1000,
   ackWaitMs: 30_000,
+  ackWaitMsOf: Object.freeze({}),
   maxDeliver: 8,
   backoffMs: Object.freeze([1_000, 5_000, 30_000, 60_000]),
   maxAckPending: 4_000,
@@ -62,6 +68,8 @@ export interface StreamSpec {
   maxAgeMs: number;
   /** Copies kept across the cluster (1 = no replication). */
   replicas: number;
+  /** Whose replica setting `replicas` is (named when a count is refused). */
+  replicaClass: ReplicaClass;
 }
 
 /** A durable pull consumer shared by every process that calls `consume` on it. */
@@ -77,10 +85,20 @@ export interface ConsumerSpec {
 }
 
 /** The stream classes; each may have its own replica count (`streamReplicasOf`). */
-export type StreamKey = "messages" | "push";
-export const streamKeys: readonly StreamKey[] = Object.freeze(["messages", "push"]);
+export type StreamKey = "messages" | "push" | "broadcast";
+export const streamKeys: readonly StreamKey[] = Object.freeze(["messages", "push", "broadcast"]);
+/**
+ * What a replica count is set for: the registry's streams, every KV bucket
+ * (presence, leases) and the window counters' stream.
+ */
+export type ReplicaClass = StreamKey | "kv" | "counters";
+export const replicaClasses: readonly ReplicaClass[] = Object.freeze([
+  ...streamKeys,
+  "kv",
+  "counters",
+]);
 /** The durable consumers `Bus.consume` accepts. */
-export type ConsumerKey = "fanout" | "push";
+export type ConsumerKey = "fanout" | "push" | "broadcast";
 
 export interface BusRegistry {
   namespace: string;
@@ -94,9 +112,13 @@ export interface BusRegistry {
     groupMessage: string;
     /** Offline push work for a stored message (one job per message or group batch). */
     pushJob: string;
+    /** One batch of a broadcast task (push to all / by tag / by attribute). */
+    broadcastBatch: string;
   };
   /** Where window counters (per-user rate limits) live: a stream of their own. */
-  counters: { stream: string; subjectPrefix: string };
+  counters: { stream: string; subjectPrefix: string; replicas: number };
+  /** Copies JetStream keeps of each KV bucket. */
+  kvReplicas: number;
   /** Core NATS subject every process holding a live stream for `userId` listens on. */
   liveUserSubject(userId: string): string;
   /**
@@ -117,6 +139,8 @@ export interface BusRegistry {
   liveAuthoritySubject: string;
   /** Core NATS subject on which a node tells the others which cached store facts it changed. */
   liveLookupsSubject: string;
+  /** Core NATS subject of the nodes' roll call (who is back after an outage). */
+  peersSubject: string;
 }
 
 // A namespace is one subject token and part of stream names, which forbid ".", "*", ">".
@@ -132,11 +156,13 @@ export function createBusRegistry(
   }
   const settings: Readonly<BusSettings> = Object.freeze({ ...defaultBusSettings, ...overrides });
   validateSettings(settings);
+  const replicasOf = (c: ReplicaClass) => settings.streamReplicasOf[c] ?? settings.streamReplicas;
 
   const subjects = {
     c2cMessage: `${namespace}.msg.c2c`,
     groupMessage: `${namespace}.msg.group`,
     pushJob: `${namespace}.push.job`,
+    broadcastBatch: `${namespace}.broadcast.batch`,
   };
   const messages: StreamSpec = {
     name: `${namespace}-messages`,
@@ -145,12 +171,13 @@ export function createBusRegistry(
     storage: "file",
     duplicateWindowMs: settings.duplicateWindowMs,
     maxAgeMs: settings.maxAgeMs,
-    replicas: settings.streamReplicasOf.messages ?? settings.streamReplicas,
+    replicas: replicasOf("messages"),
+    replicaClass: "messages",
   };
   const fanout: ConsumerSpec = {
     durable: `${namespace}-fanout`,
     stream: "messages",
-    ackWaitMs: settings.ackWaitMs,
+    ackWaitMs: settings.ackWaitMsOf.fanout ?? settings.ackWaitMs,
     maxDeliver: settings.maxDeliver,
     backoffMs: settings.backoffMs,
     maxAckPending: settings.maxAckPending,
@@ -162,17 +189,42 @@ export function createBusRegistry(
     ...messages,
     name: `${namespace}-push`,
     subjects: [subjects.pushJob],
-    replicas: settings.streamReplicasOf.push ?? settings.streamReplicas,
+    replicas: replicasOf("push"),
+    replicaClass: "push",
   };
-  const pushConsumer: ConsumerSpec = { ...fanout, durable: `${namespace}-push`, stream: "push" };
+  const pushConsumer: ConsumerSpec = {
+    ...fanout,
+    durable: `${namespace}-push`,
+    stream: "push",
+    ackWaitMs: settings.ackWaitMsOf.push ?? settings.ackWaitMs,
+  };
+  // Broadcast batches too: a broadcast to every user never delays a message's push.
+  const broadcast: StreamSpec = {
+    ...messages,
+    name: `${namespace}-broadcast`,
+    subjects: [subjects.broadcastBatch],
+    replicas: replicasOf("broadcast"),
+    replicaClass: "broadcast",
+  };
+  const broadcastConsumer: ConsumerSpec = {
+    ...fanout,
+    durable: `${namespace}-broadcast`,
+    stream: "broadcast",
+    ackWaitMs: settings.ackWaitMsOf.broadcast ?? settings.ackWaitMs,
+  };
 
   return {
     namespace,
     settings,
-    streams: { messages, push },
-    consumers: { fanout, push: pushConsumer },
+    streams: { messages, push, broadcast },
+    consumers: { fanout, push: pushConsumer, broadcast: broadcastConsumer },
     subjects,
-    counters: { stream: `${namespace}-counters`, subjectPrefix: `${namespace}.counters` },
+    counters: {
+      stream: `${namespace}-counters`,
+      subjectPrefix: `${namespace}.counters`,
+      replicas: replicasOf("counters"),
+    },
+    kvReplicas: replicasOf("kv"),
     liveUserSubject(userId) {
       // Validated here, not trusted: a '.', '*' or '>' would widen the subscription.
       if (!USER_ID.test(userId)) throw new Error(`invalid user id for live subject: "${userId}"`);
@@ -188,6 +240,7 @@ export function createBusRegistry(
     liveDeviceClaimsSubject: `${namespace}.live.devices`,
     liveAuthoritySubject: `${namespace}.live.authority`,
     liveLookupsSubject: `${namespace}.live.lookups`,
+    peersSubject: `${namespace}.bus.peers`,
   };
 }
 
@@ -206,6 +259,9 @@ function validateSettings(s: BusSettings): void {
     if (typeof v !== "number" || !Number.isFinite(v) || v <= 0) {
       throw new Error(`bus setting ${key} must be a positive number`);
     }
+  }
+  if (Object.values(s.ackWaitMsOf).some((v) => !(Number.isFinite(v) && v > 0))) {
+    throw new Error("bus setting ackWaitMsOf must hold positive numbers");
   }
   const replicas = [s.streamReplicas, ...Object.values(s.streamReplicasOf)];
   if (replicas.some((r) => !Number.isInteger(r) || r < 1 || r > MAX_STREAM_REPLICAS)) {

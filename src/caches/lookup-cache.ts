@@ -82,7 +82,8 @@ export function createLookupCache<V>(options: LookupCacheOptions): LookupCache<V
       prefixInvalidatedAt.clear();
       return;
     }
-    const oldest = Math.min(...loadsUnderWay);
+    // Ticks only grow and the set keeps insertion order: its first is the oldest.
+    const oldest = loadsUnderWay.values().next().value ?? tick;
     for (const [key, at] of invalidatedAt) if (at < oldest) invalidatedAt.delete(key);
     for (const [key, at] of prefixInvalidatedAt) if (at < oldest) prefixInvalidatedAt.delete(key);
   };

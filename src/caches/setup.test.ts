@@ -1,5 +1,7 @@
+import { create, toBinary } from "@bufbuild/protobuf";
 import { describe, expect, it } from "vitest";
 import { createMemoryBus, createMemoryHub } from "../bus/index.js";
+import { GroupMembershipChangeSchema } from "../gen/im/internal/v1/live_pb.js";
 import { silentLogger } from "../log/logger.js";
 import type { RelationStore } from "../relations/store.js";
 import { createMemoryAccountStore } from "../storage/memory/accounts-store.js";
@@ -73,5 +75,39 @@ describe("lookup caches", () => {
     await b.lookups.blockedAmong("bob", ["alice"]);
     await b.lookups.blockedAmong("bob", ["alice"]);
     expect(blockReads()).toBe(3);
+  });
+
+  it("read a user's groups once, and again after a join, an exit or a disband told by another node", async () => {
+    const { a, b } = await twoNodes();
+    let reads = 0;
+    const groupsOf = b.caches.groupsOf(async (userId) => {
+      reads++;
+      return [{ groupId: `g-${userId}-${reads}`, discarding: false }];
+    });
+    const tell = async (groupId: string, userId: string, member: boolean) => {
+      a.bus.publishLive(
+        a.bus.registry.liveGroupMembershipSubject,
+        toBinary(
+          GroupMembershipChangeSchema,
+          create(GroupMembershipChangeSchema, { groupId, userId, member, discarding: false }),
+        ),
+      );
+      await a.bus.flushLive();
+    };
+    expect(await groupsOf("dan")).toEqual([{ groupId: "g-dan-1", discarding: false }]);
+    expect(await groupsOf("dan")).toEqual([{ groupId: "g-dan-1", discarding: false }]);
+    expect(reads).toBe(1);
+    await tell("g-new", "dan", true);
+    expect((await groupsOf("dan"))[0]?.groupId).toBe("g-dan-2");
+    await groupsOf("eve");
+    expect(reads).toBe(3);
+    await tell("g-dan-2", "dan", false);
+    expect((await groupsOf("dan"))[0]?.groupId).toBe("g-dan-4");
+    expect((await groupsOf("eve"))[0]?.groupId).toBe("g-eve-3");
+    // A disband: whose lists held the group is not known, so every list goes.
+    await tell("g-eve-3", "", false);
+    await groupsOf("dan");
+    await groupsOf("eve");
+    expect(reads).toBe(6);
   });
 });

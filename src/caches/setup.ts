@@ -14,6 +14,7 @@ import type {
   GroupRecord,
   GroupStore,
 } from "../groups/store.js";
+import type { FollowedGroup } from "../live/live-hub.js";
 import type { Logger } from "../log/logger.js";
 import type { RelationLookups } from "../relations/send-policy.js";
 import type { RelationPair, RelationStore } from "../relations/store.js";
@@ -26,6 +27,7 @@ import {
   groupMembersPrefix,
   memberKey,
 } from "./cached-groups.js";
+import { createCachedGroupsOf, type GroupsOf } from "./cached-groups-of.js";
 import {
   createCachedRelationLookups,
   createNotifyingRelations,
@@ -36,7 +38,7 @@ import { createLookupCache, type LookupCache } from "./lookup-cache.js";
 export interface LookupCacheSettings {
   /** How long a cached fact may be served without an invalidation; 0: no caching. */
   ttlMs: number;
-  /** Most entries per cache (accounts, account existence, relation facts, groups, memberships, mutes). */
+  /** Most entries per cache (accounts, account existence, relation facts, groups, memberships, mutes, users' groups). */
   maxEntries: number;
 }
 
@@ -78,6 +80,8 @@ export interface LookupCachesComponent extends Component {
   groupStores(stores: GroupStores): GroupStores;
   /** The group stores as the group send path reads them (group, membership, mute cached). */
   groupSendStores(stores: GroupStores): GroupStores;
+  /** A user's groups as the live hub reads them at stream open, cached per user. */
+  groupsOf(load: GroupsOf): GroupsOf;
   /** Entries held, per cache (metrics, tests). */
   sizes(): Record<string, number>;
 }
@@ -99,6 +103,7 @@ export function setupLookupCaches(deps: LookupCachesDeps): LookupCachesComponent
   const groupRecords = createLookupCache<GroupRecord>(options);
   const groupMembers = createLookupCache<GroupMemberRecord>(options);
   const groupMutes = createLookupCache<number>(options);
+  const userGroups = createLookupCache<readonly FollowedGroup[]>(options);
   const all: Record<string, Pick<LookupCache<unknown>, "clear" | "setEnabled" | "size">> = {
     accountRecords,
     accountExists,
@@ -106,6 +111,7 @@ export function setupLookupCaches(deps: LookupCachesDeps): LookupCachesComponent
     groupRecords,
     groupMembers,
     groupMutes,
+    userGroups,
   };
   const caches = Object.values(all);
 
@@ -126,6 +132,7 @@ export function setupLookupCaches(deps: LookupCachesDeps): LookupCachesComponent
     const keys = refs.map((r) => memberKey(r.groupId, r.userId));
     groupMembers.invalidate(keys);
     groupMutes.invalidate(keys);
+    userGroups.invalidate(refs.map((r) => r.userId));
   };
 
   /** Drops here at once, then tells every node; resolves once the bus has it. */
@@ -185,12 +192,17 @@ export function setupLookupCaches(deps: LookupCachesDeps): LookupCachesComponent
     bus.subscribeLive(bus.registry.liveGroupMembershipSubject, (data) => {
       try {
         const change = fromBinary(GroupMembershipChangeSchema, data);
-        if (change.userId === "") dropGroups([change.groupId]);
-        else dropMembers([change]);
+        if (change.userId !== "") dropMembers([change]);
+        else {
+          // Disbanded: whose lists held it is not known here, and disbands are rare.
+          dropGroups([change.groupId]);
+          userGroups.clear();
+        }
       } catch (err) {
         groupRecords.clear();
         groupMembers.clear();
         groupMutes.clear();
+        userGroups.clear();
         logger.warn("undecodable membership change: group caches cleared", { err });
       }
     }),
@@ -228,6 +240,7 @@ export function setupLookupCaches(deps: LookupCachesDeps): LookupCachesComponent
         mutes: groupMutes,
       }),
     relationLookups: (store) => createCachedRelationLookups(store, relationFacts),
+    groupsOf: (load) => createCachedGroupsOf(load, userGroups),
     sizes: () => Object.fromEntries(Object.entries(all).map(([name, c]) => [name, c.size()])),
     services: [],
     busHandlers: noBusHandlers,

@@ -78,13 +78,15 @@ describe("readConfig", () => {
       NATS_URL: "nats://n1:4222, nats://n2:4222,n3:4222",
       NATS_STREAM_REPLICAS: "3",
       NATS_STREAM_REPLICAS_MESSAGES: "5",
+      NATS_STREAM_REPLICAS_KV: "1",
+      NATS_STREAM_REPLICAS_COUNTERS: "1",
     });
     expect(c.mongo?.writeConcern).toBe(2);
     expect(c.nats).toEqual({
       url: "nats://n1:4222, nats://n2:4222,n3:4222",
       namespace: "im",
       streamReplicas: 3,
-      streamReplicasOf: { messages: 5 },
+      streamReplicasOf: { messages: 5, kv: 1, counters: 1 },
     });
   });
 

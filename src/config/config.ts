@@ -1,5 +1,5 @@
 import { readFileSync } from "node:fs";
-import { MAX_STREAM_REPLICAS, type StreamKey, streamKeys } from "../bus/index.js";
+import { MAX_STREAM_REPLICAS, type ReplicaClass, replicaClasses } from "../bus/index.js";
 import { isValidUserId } from "../common/user-id.js";
 import type { MessageLimits } from "../conversations/validate-body.js";
 import { type GroupConfig, readGroupConfig } from "../groups/config.js";
@@ -9,6 +9,7 @@ import { type CustomFieldDef, parseCustomFieldSpecs } from "../profiles/custom-f
 import { type PushConfig, readPushConfig } from "../push/config.js";
 
 import { type RateLimitSettings, readRateLimitSettings } from "../rate-limits/settings.js";
+import { type ReceiptSettings, readReceiptSettings } from "../receipts/settings.js";
 import { readWebhookConfig, type WebhookConfig } from "../webhooks/index.js";
 import {
   booleanSetting,
@@ -55,7 +56,7 @@ export interface Config {
         namespace: string;
         /** JetStream copies of each stream; `replicasOf` overrides it per stream class. */
         streamReplicas: number;
-        streamReplicasOf: Partial<Record<StreamKey, number>>;
+        streamReplicasOf: Partial<Record<ReplicaClass, number>>;
       }
     | undefined;
   logLevel: LogLevel;
@@ -63,6 +64,8 @@ export interface Config {
   shutdownGraceMs: number;
   /** Clock skew tolerated for UserSigs issued in the future. */
   userSigMaxSkewSec: number;
+  /** UserSigs whose signature verified, kept until expiry so a call skips the inflate and HMAC. */
+  verifiedSigsMax: number;
   /** Accounts per import/delete/check call (reference: 100). */
   accountBatchMax: number;
   /** Group type defaults and limits (GROUP_*), see src/groups/config.ts. */
@@ -95,6 +98,8 @@ export interface Config {
 
   /** Per-user rate limits (RATE_LIMIT_*), shared by every node. */
   rateLimits: RateLimitSettings;
+  /** Delivered and read receipts. */
+  receipts: ReceiptSettings;
   /** Keyword moderation (KEYWORDS_FILE); unset: off. */
   keywordsFile: string | undefined;
 
@@ -184,6 +189,10 @@ export function readConfig(env: Env): Config {
     logLevel: enumSetting(env, "LOG_LEVEL", ["debug", "info", "warn", "error"], "info"),
     shutdownGraceMs: intSetting(env, "SHUTDOWN_GRACE_MS", 10_000, { min: 0, max: 600_000 }),
     userSigMaxSkewSec: intSetting(env, "USERSIG_MAX_SKEW_SEC", 300, { min: 0, max: 86_400 }),
+    verifiedSigsMax: intSetting(env, "USERSIG_CACHE_MAX_ENTRIES", 100_000, {
+      min: 0,
+      max: 10_000_000,
+    }),
     accountBatchMax: intSetting(env, "ACCOUNT_BATCH_MAX", 100, { min: 1, max: 10_000 }),
     lookupCache: {
       ttlMs: intSetting(env, "LOOKUP_CACHE_TTL_MS", 60_000, { min: 0, max: 3_600_000 }),
@@ -205,6 +214,7 @@ export function readConfig(env: Env): Config {
     messaging,
     keywordsFile: stringSetting(env, "KEYWORDS_FILE"),
     rateLimits: readRateLimitSettings(env),
+    receipts: readReceiptSettings(env),
 
     presence: readPresenceConfig(env),
     transport: readTransportLimits(env, messaging.messageLimits.maxMessageBytes),
@@ -290,14 +300,14 @@ function writeConcern(env: Env): "majority" | number {
   );
 }
 
-/** NATS_STREAM_REPLICAS, and NATS_STREAM_REPLICAS_<CLASS> per stream class. */
+/** NATS_STREAM_REPLICAS, and NATS_STREAM_REPLICAS_<CLASS> per stream class (KV, COUNTERS too). */
 function readStreamReplicas(
   env: Env,
 ): Pick<NonNullable<Config["nats"]>, "streamReplicas" | "streamReplicasOf"> {
   const range = { min: 1, max: MAX_STREAM_REPLICAS };
   const streamReplicas = intSetting(env, "NATS_STREAM_REPLICAS", 1, range);
-  const streamReplicasOf: Partial<Record<StreamKey, number>> = {};
-  for (const key of streamKeys) {
+  const streamReplicasOf: Partial<Record<ReplicaClass, number>> = {};
+  for (const key of replicaClasses) {
     const name = `NATS_STREAM_REPLICAS_${key.toUpperCase()}`;
     if (stringSetting(env, name) !== undefined) {
       streamReplicasOf[key] = intSetting(env, name, streamReplicas, range);
@@ -356,6 +366,13 @@ export interface MessagingSettings {
   recallWindowMs: number;
   /** How long after its time a sender may edit their own message; app admins at any time. */
   editWindowMs: number;
+  /** Most seqs of one DeleteMessages or DeleteMessagesForMe call. */
+  deleteBatchMax: number;
+  /**
+   * Most seqs one user keeps deleted for themselves per conversation (above
+   * its cleared seq): bounds the per-user document and the unread query.
+   */
+  deletedForMeMax: number;
 }
 
 const DAY_MS = 24 * 3600 * 1000;
@@ -388,6 +405,8 @@ function readMessagingSettings(env: Env): MessagingSettings {
     outboxStaleMs: intSetting(env, "OUTBOX_STALE_MS", 3000, { min: 0, max: 600_000 }),
     recallWindowMs: intSetting(env, "RECALL_WINDOW_MS", 120_000, { min: 0, max: 7 * DAY_MS }),
     editWindowMs: intSetting(env, "EDIT_WINDOW_MS", 120_000, { min: 0, max: 7 * DAY_MS }),
+    deleteBatchMax: intSetting(env, "DELETE_BATCH_MAX", 100, { min: 1, max: 1000 }),
+    deletedForMeMax: intSetting(env, "DELETED_FOR_ME_MAX", 1000, { min: 1, max: 10_000 }),
   };
 }
 

@@ -1,5 +1,6 @@
 import type { Clock } from "../common/clock.js";
 import type { Worker } from "../common/component.js";
+import { createPeriodicWorker } from "../common/periodic-worker.js";
 import type { Logger } from "../log/logger.js";
 import { createGroupCommit } from "./group-commit.js";
 import type { ClaimRequest, ClaimStore, DedupClaim } from "./store.js";
@@ -64,29 +65,10 @@ export function createClaimSweeper(deps: {
   logger: Logger;
   intervalMs: number;
 }): Worker {
-  let timer: NodeJS.Timeout | undefined;
-  let running: Promise<unknown> | undefined;
-  const tick = () => {
-    timer = setTimeout(() => {
-      running = deps.claims
-        .sweep()
-        .catch((err: unknown) => deps.logger.warn("sweeping send claims failed", { err }))
-        .finally(() => {
-          running = undefined;
-          if (timer !== undefined) tick();
-        });
-    }, deps.intervalMs);
-    timer.unref();
-  };
-  return {
-    name: "claim-sweeper",
-    start() {
-      if (timer === undefined) tick();
-    },
-    async stop() {
-      clearTimeout(timer);
-      timer = undefined;
-      await running;
-    },
-  };
+  return createPeriodicWorker({
+    name: "sweeping send claims",
+    run: () => deps.claims.sweep(),
+    intervalMs: deps.intervalMs,
+    logger: deps.logger,
+  });
 }

@@ -24,9 +24,26 @@ export interface FanoutDeps {
 }
 
 /**
+ * Live delivery of a stored record on every node: a message, a recall's
+ * tombstone or an edit's latest version, each to its own event.
+ */
+export function deliverLiveOf<M extends SequencedMessage>(
+  kind: Pick<
+    ConversationKind<unknown, M, StoredMessage<M>, unknown>,
+    "deliverLive" | "deliverRecalled" | "deliverEdited"
+  >,
+  message: M,
+  skipSyncToSender: boolean,
+): void {
+  if (message.recall !== undefined) kind.deliverRecalled(message);
+  else if (message.edit !== undefined) kind.deliverEdited(message);
+  else kind.deliverLive(message, skipSyncToSender);
+}
+
+/**
  * Handles one stored message of a kind from the bus's shared work consumer, on
- * whichever process gets it: live delivery to the recipients on every node,
- * the kind's own fan-out work (conversation lists), the offline push work
+ * whichever process gets it: live delivery to the recipients on every node
+ * (unless the storing node did it, see `Outbox.publish`), the kind's own fan-out work (conversation lists), the offline push work
  * (a job for the push consumer), then the after-send webhook. A recalled
  * message's tombstone takes the same path to its `recalled` event, the kind's
  * recall work and the after-recall webhook. Delivery is at-least-once, so every
@@ -53,27 +70,23 @@ export function createFanoutHandler<
     if (message === undefined) {
       throw new PoisonEventError(`${kind.name} fan-out event without a message`);
     }
+    if (!decoded.liveSent) deliverLiveOf(kind, message, decoded.skipSyncToSender);
     if (message.recall !== undefined) {
       // A tombstone: the recall's fan-out (the same at-least-once path as
       // messages; every step is idempotent).
-      kind.deliverRecalled(message);
-      await kind.onRecallFanout?.(message, decoded);
       deps.logger.debug("recall fanned out", { kind: kind.name, key: message.messageKey });
-      deps.webhooks.afterRecall(kind.afterRecallEvent(message));
+      // A delete for everyone is an admin's own act: no after-recall webhook.
+      if (!message.recall.deletedForEveryone) {
+        deps.webhooks.afterRecall(kind.afterRecallEvent(message));
+      }
       return;
     }
     if (message.edit !== undefined) {
       // An edited message's latest version, on the same path (no after-send
       // webhook: the before-edit webhook saw it).
-      kind.deliverEdited(message);
-      await kind.onEditFanout?.(message, decoded);
       deps.logger.debug("edit fanned out", { kind: kind.name, key: message.messageKey });
       return;
     }
-    // Live first and synchronously: handlers start in stream order, so streams
-    // see a conversation's messages in seq order whenever one process consumes.
-    kind.deliverLive(message, decoded.skipSyncToSender);
-    await kind.onFanout?.(message, decoded);
     const job = deps.enqueuePush && kind.pushJob?.(message);
     if (job !== undefined) await deps.enqueuePush?.(job);
     deps.logger.debug("message fanned out", { kind: kind.name, key: message.messageKey });

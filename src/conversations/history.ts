@@ -1,19 +1,40 @@
 import type { Clock } from "../common/clock.js";
 import { decodeCursor, encodeCursor, pageSize } from "../common/cursor.js";
 import { seqFromRequest, timeMsFromRequest } from "../common/proto-numbers.js";
+import type { HiddenForMe } from "./deleted-for-me.js";
 import type { ConversationMessageStore, SequencedMessage } from "./store.js";
 
 const SYNC_MAX = 100;
 const HISTORY_DEFAULT = 20;
 const HISTORY_MAX = 100;
 
-/** What one reader may see of a conversation (its kind's history visibility). */
+/** What one reader may see of a conversation (its kind's visibility and their own deletes). */
 export interface HistoryView {
   /** Seqs up to this are hidden from the reader (0: none). */
   hiddenUpTo: number;
+  /** Further seqs the reader deleted for themselves (DeletedForMe). */
+  deletedSeqs: readonly number[];
   /** The conversation's latest seq as the reader's kind knows it. */
   lastSeq: number;
 }
+
+/** The reader's view: the kind's hidden seqs and the reader's own deletes together. */
+export const viewWith = (
+  hidden: HiddenForMe,
+  view: { hiddenUpTo: number; lastSeq: number },
+): HistoryView => ({
+  hiddenUpTo: Math.max(view.hiddenUpTo, hidden.clearedUpToSeq),
+  deletedSeqs: hidden.deletedSeqs,
+  lastSeq: view.lastSeq,
+});
+
+/**
+ * Drops the reader's deleted seqs from a page. Paging follows the unfiltered
+ * page (cursors, coverage), so a page may come back shorter than asked, even
+ * empty with a cursor to continue: the hidden messages were there.
+ */
+const visibleOf = <M extends SequencedMessage>(messages: M[], deleted: readonly number[]): M[] =>
+  deleted.length === 0 ? messages : messages.filter((m) => !deleted.includes(Number(m.seq)));
 
 export interface HistoryPagesDeps<M extends SequencedMessage> {
   store: Pick<ConversationMessageStore<M>, "selectMessagesAfter" | "selectMessagesBefore">;
@@ -52,7 +73,7 @@ export function createHistoryPages<M extends SequencedMessage>(deps: HistoryPage
       const lastSeq = Math.max(view.lastSeq, lastReturned);
       const bound = upToSeq === 0 ? lastSeq : Math.min(upToSeq, lastSeq);
       return {
-        messages,
+        messages: visibleOf(messages, view.deletedSeqs),
         coveredUpToSeq: BigInt(hasMore ? lastReturned : Math.max(bound, lastReturned, afterSeq)),
         hasMore,
         lastSeq: BigInt(lastSeq),
@@ -68,7 +89,7 @@ export function createHistoryPages<M extends SequencedMessage>(deps: HistoryPage
         maxTimeMs: bigint;
         page?: { pageSize: number; cursor: string };
       },
-      hiddenUpTo: number,
+      view: Pick<HistoryView, "hiddenUpTo" | "deletedSeqs">,
     ) {
       const limit = pageSize(req.page?.pageSize ?? 0, HISTORY_DEFAULT, HISTORY_MAX);
       const cursor = decodeCursor(req.page?.cursor ?? "", { s: "number" });
@@ -82,7 +103,7 @@ export function createHistoryPages<M extends SequencedMessage>(deps: HistoryPage
       const messages = await store.selectMessagesBefore(
         conversationId,
         {
-          aboveSeq: hiddenUpTo,
+          aboveSeq: view.hiddenUpTo,
           beforeSeq,
           minTimeMs: Math.max(timeMsFromRequest(req.minTimeMs, "min_time_ms"), oldestVisible()),
           maxTimeMs:
@@ -93,7 +114,7 @@ export function createHistoryPages<M extends SequencedMessage>(deps: HistoryPage
       const last = messages.at(-1);
       const nextCursor =
         messages.length === limit && last ? encodeCursor({ s: Number(last.seq) }) : "";
-      return { messages, nextCursor };
+      return { messages: visibleOf(messages, view.deletedSeqs), nextCursor };
     },
   };
 }

@@ -52,8 +52,8 @@ export interface FanoutEvent<M> {
   message?: M | undefined;
   skipAfterSendWebhook: boolean;
   skipSyncToSender: boolean;
-  /** One-to-one only: the conversation lists keep their last message. */
-  noLastMessage?: boolean;
+  /** The storing node delivered it live already (see the internal fanout.proto). */
+  liveSent: boolean;
 }
 
 /**
@@ -117,8 +117,6 @@ export interface ConversationKind<
 
   /** Recipients: live delivery on every node (the sender's other devices unless skipped). */
   deliverLive(message: M, skipSyncToSender: boolean): void;
-  /** Fan-out work beyond live delivery (one-to-one: both users' conversation lists). */
-  onFanout?(message: M, event: FanoutEvent<M>): Promise<void>;
   afterSendEvent(message: M): AfterSendEvent;
   /**
    * The offline push work of a stored message (who may get it and what it
@@ -134,15 +132,16 @@ export interface ConversationKind<
    * caller cannot see the conversation.
    */
   recallAccess(caller: Caller, conversationId: string): Promise<RecallAccess<M>>;
+  /**
+   * The caller's own standing in `conversationId` for deleting for
+   * themselves: throws when they take no part in it (one-to-one: not one of
+   * the two users; group: not a member); the conversation's latest seq.
+   */
+  participantView(caller: Caller, conversationId: string): Promise<{ lastSeq: number }>;
   /** `message` as a tombstone: content removed, `recall` set. */
   tombstoneOf(message: M, recall: MessageRecall): M;
   /** The recipients' devices learn of a recall (on every node). */
   deliverRecalled(tombstone: M): void;
-  /**
-   * Fan-out work of a recall beyond live delivery (one-to-one: the lists' last
-   * message, also when the original's own fan-out never ran).
-   */
-  onRecallFanout?(tombstone: M, event: FanoutEvent<M>): Promise<void>;
   afterRecallEvent(tombstone: M): AfterRecallEvent;
 
   /** `message` with new content and its edit set. */
@@ -151,12 +150,7 @@ export interface ConversationKind<
   beforeEditEvent(message: M, content: Content, edit: MessageEdit): BeforeSendEvent;
   /** The recipients' devices learn of an edit (on every node). */
   deliverEdited(edited: M): void;
-  /**
-   * Fan-out work of an edit beyond live delivery (one-to-one: the lists' last
-   * message, also when the original's own fan-out never ran).
-   */
-  onEditFanout?(edited: M, event: FanoutEvent<M>): Promise<void>;
 
-  encodeEvent(record: R): Uint8Array;
+  encodeEvent(record: R, liveSent: boolean): Uint8Array;
   decodeEvent(data: Uint8Array): FanoutEvent<M>;
 }

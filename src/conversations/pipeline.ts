@@ -1,5 +1,6 @@
 import type { Caller } from "../auth/caller.js";
 import type { Clock } from "../common/clock.js";
+import { storageUnavailable } from "../errors/domain-error.js";
 import type { Logger } from "../log/logger.js";
 import { type MessageMeter, noMeters, type SendOutcome } from "../metrics/meters.js";
 import { noTracing, type Tracing } from "../tracing/tracing.js";
@@ -34,7 +35,8 @@ interface AppendItem<R> {
 type AppendOutcome = AppendResult;
 
 /** How many times one send takes a new seq after finding its seq taken. */
-const MAX_SEQ_ATTEMPTS = 5;
+const MAX_SEQ_ATTEMPTS = 8;
+const SEQ_RETRY_JITTER_MS = 10;
 
 export interface PipelineDeps<R> {
   claims: Pick<SendClaims, "claimDedupKey" | "releaseDedupKey">;
@@ -168,9 +170,15 @@ export function createConversationPipeline<
       if (outcome.kind === "stored") return;
       if (outcome.kind === "failed") throw outcome.error;
       if (attempt >= MAX_SEQ_ATTEMPTS) {
-        throw new Error(`seq taken ${attempt} times in a row: ${record.message.messageKey}`);
+        // Nothing stored: the sender may retry (its dedup key makes that safe).
+        throw storageUnavailable(
+          new Error(`seq taken ${attempt} times in a row: ${record.message.messageKey}`),
+        );
       }
       logger.warn("seq handed out twice; taking another", { key: record.message.messageKey });
+      // Nodes racing for one counter (FerretDB's updates are not atomic across
+      // processes) would collide again if all retried at once: a random pause.
+      await new Promise((r) => setTimeout(r, Math.random() * SEQ_RETRY_JITTER_MS * attempt));
     }
   };
   const insert = (record: R) => insertWithSignal(record, undefined, undefined);

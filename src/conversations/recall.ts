@@ -10,7 +10,7 @@ import type { OfflinePushInfo } from "../gen/im/v1/message_pb.js";
 import { type MessageRecall, MessageRecallSchema } from "../gen/im/v1/recall_pb.js";
 import type { ConversationKind } from "./kind.js";
 import type { Outbox } from "./outbox.js";
-import type { SequencedMessage, StoredMessage } from "./store.js";
+import type { RecallOutcome, SequencedMessage, StoredMessage } from "./store.js";
 
 export interface RecallDeps<R> {
   /** The kind's outbox: a recall is published through it like a message. */
@@ -108,37 +108,47 @@ export function createRecaller<Req, M extends SequencedMessage, R extends Stored
         recalledByUserId: caller.userId,
         recalledAtMs: BigInt(now),
       });
-      const tombstone = kind.tombstoneOf(record.message, recall);
-      const outcome = await kind.store.recallMessage(tombstone);
+      const outcome = await storeTombstone(kind, deps.outbox, record, recall);
       if (outcome === "not-found") throw messageNotFound();
       if (outcome === "already-recalled") {
         // A racing recall won: answer with its tombstone.
         const won = await kind.store.selectMessage(conversationId, seq);
         return { recall: won?.message.recall ?? recall, alreadyRecalled: true };
       }
-      deps.outbox.publish({ ...record, message: tombstone, unpublished: true });
       return { recall, alreadyRecalled: false };
     },
   };
 }
 
-/** The `recalled` event of a tombstone, for every kind. */
+/**
+ * Turns a stored message into its tombstone (a recall, or a delete for
+ * everyone) and publishes it through the kind's outbox: the one path of both,
+ * so history, sync, the lists, unread and fan-out treat them alike.
+ */
+export async function storeTombstone<M extends SequencedMessage, R extends StoredMessage<M>>(
+  kind: Pick<ConversationKind<unknown, M, R, unknown>, "store" | "tombstoneOf">,
+  outbox: Pick<Outbox<R>, "publish">,
+  record: R,
+  recall: MessageRecall,
+): Promise<RecallOutcome> {
+  const tombstone = kind.tombstoneOf(record.message, recall);
+  const outcome = await kind.store.recallMessage(tombstone);
+  if (outcome === "recalled") outbox.publish({ ...record, message: tombstone, unpublished: true });
+  return outcome;
+}
+
+/** The `recalled` event of a tombstone (`deleted` for a delete for everyone), for every kind. */
 export function recalledEvent(
   conversationType: ConversationType,
   conversationId: string,
   tombstone: SequencedMessage & { fromUserId: string },
 ): SubscribeResponse {
+  const { seq, messageKey, fromUserId, recall } = tombstone;
+  const where = { conversationType, conversationId, seq, messageKey, fromUserId };
   return create(SubscribeResponseSchema, {
-    event: {
-      case: "recalled",
-      value: {
-        conversationType,
-        conversationId,
-        seq: tombstone.seq,
-        messageKey: tombstone.messageKey,
-        fromUserId: tombstone.fromUserId,
-        recall: tombstone.recall,
-      },
-    },
+    event:
+      recall?.deletedForEveryone === true
+        ? { case: "deleted", value: { ...where, deletion: recall } }
+        : { case: "recalled", value: { ...where, recall } },
   });
 }

@@ -27,6 +27,8 @@ import type { C2CSendPolicy } from "./c2c/send-policy.js";
 import { createMessageService } from "./c2c/service.js";
 import type { MessageStore } from "./c2c/store.js";
 import { createClaimSweeper, createSendClaims } from "./claims.js";
+import { createDeleter } from "./delete.js";
+import type { DeletedForMeStore } from "./deleted-for-me-store.js";
 import { createEditor, type EditableMessage } from "./edit.js";
 import { createFanoutHandler, type FanoutDeps } from "./fanout.js";
 import { createGroupHistory } from "./group/history.js";
@@ -40,7 +42,9 @@ import type { Content, ConversationKind } from "./kind.js";
 import { createMessageLifecycleService } from "./lifecycle-service.js";
 import { createOutbox, outboxSourceOf } from "./outbox.js";
 import { createConversationPipeline } from "./pipeline.js";
+import type { ReadObserver } from "./read-observer.js";
 import { createRecaller } from "./recall.js";
+import { createRecoveryLease } from "./recovery-lease.js";
 import type { StoredMessage } from "./store.js";
 
 export interface ConversationsSetupDeps {
@@ -48,6 +52,8 @@ export interface ConversationsSetupDeps {
     /** One-to-one messages, conversation lists and the send claims of every kind. */
     messages: MessageStore;
     groupMessages: GroupMessageStore;
+    /** What users deleted for themselves, in conversations of every kind. */
+    deletedForMe: DeletedForMeStore;
     groups: GroupStore;
     groupMembers: GroupMemberStore;
     accounts: Pick<AccountStore, "selectExistingUserIds">;
@@ -59,7 +65,7 @@ export interface ConversationsSetupDeps {
   groupSendStores?: { groups: GroupStore; members: GroupMemberStore };
   /** Who may message whom one-to-one (the relationship chain's policy). */
   c2cPolicy: C2CSendPolicy;
-  bus: Pick<Bus, "publish" | "isConnected" | "registry">;
+  bus: Pick<Bus, "publish" | "isConnected" | "onConnectionChange" | "openKv" | "registry">;
   live: LiveHub;
   webhooks: WebhookClient;
   settings: MessagingSettings;
@@ -72,6 +78,9 @@ export interface ConversationsSetupDeps {
   tracing?: Tracing;
   /** Offline push work of stored messages (the push component); unset: no push. */
   enqueuePush?: FanoutDeps["enqueuePush"];
+
+  /** Told of reads and syncs of every kind (receipts); none when unset. */
+  readObserver?: ReadObserver;
 
   /** Keyword moderation of every kind's sends (admins exempt); off when unset. */
   keywords?: Pick<KeywordFilter, "moderate">;
@@ -130,6 +139,15 @@ export function setupConversations(deps: ConversationsSetupDeps): ConversationsC
       : (caller: Caller, content: Content) =>
           caller.isAdmin ? content : keywords.moderate(content);
 
+  // Renewed on every outbox pass; a dead holder's lease lapses after a few passes.
+  const recoveryLeaseTtlMs = 5 * settings.outboxIntervalMs;
+  const recoveryLease = createRecoveryLease({
+    openKv: () => bus.openKv("outbox-lease", { ttlMs: recoveryLeaseTtlMs }),
+    ttlMs: recoveryLeaseTtlMs,
+    clock,
+    logger,
+  });
+
   /** The pipeline, outbox and fan-out of one kind. */
   const plug = <Req, M extends EditableMessage, R extends StoredMessage<M>, Res>(
     kind: ConversationKind<Req, M, R, Res>,
@@ -142,6 +160,7 @@ export function setupConversations(deps: ConversationsSetupDeps): ConversationsC
       logger,
       intervalMs: settings.outboxIntervalMs,
       staleMs: settings.outboxStaleMs,
+      recoveryLease,
       ...observe,
     });
     outboxes[kind.name] = outbox;
@@ -177,7 +196,15 @@ export function setupConversations(deps: ConversationsSetupDeps): ConversationsC
       ...observe,
       ...(moderate === undefined ? {} : { moderate }),
     });
-    return { pipeline, lifecycle: { recall: recaller.recall, edit: editor.edit } };
+    const deleter = createDeleter(kind, {
+      outbox,
+      deletedForMe: storage.deletedForMe,
+      live,
+      clock,
+      deleteBatchMax: settings.deleteBatchMax,
+      deletedForMeMax: settings.deletedForMeMax,
+    });
+    return { pipeline, lifecycle: { recall: recaller.recall, edit: editor.edit, ...deleter } };
   };
 
   const { pipeline: c2c, lifecycle: c2cLifecycle } = plug(
@@ -190,21 +217,23 @@ export function setupConversations(deps: ConversationsSetupDeps): ConversationsC
       clock,
       messageLimits: settings.messageLimits,
       dedupWindowMs: settings.dedupWindowMs,
-      writeBatchMax: settings.writeBatchMax,
     }),
   );
   const c2cHistory = createHistory({
     store: storage.messages,
+    deletedForMe: storage.deletedForMe,
     live,
     clock,
     retentionMs: settings.retentionMs,
     recentContactsMax: settings.recentContactsMax,
+    ...(deps.readObserver === undefined ? {} : { readObserver: deps.readObserver }),
   });
 
   const groupAccess = { groups: storage.groups, members: storage.groupMembers };
   const { pipeline: group, lifecycle: groupLifecycle } = plug(
     createGroupKind({
       ...(deps.groupSendStores ?? groupAccess),
+      current: groupAccess,
       accounts: storage.accounts,
       messages: storage.groupMessages,
       live,
@@ -219,10 +248,12 @@ export function setupConversations(deps: ConversationsSetupDeps): ConversationsC
   const groupHistory = createGroupHistory({
     ...groupAccess,
     messages: storage.groupMessages,
+    deletedForMe: storage.deletedForMe,
     live,
     config: deps.groupConfig,
     clock,
     retentionMs: settings.retentionMs,
+    ...(deps.readObserver === undefined ? {} : { readObserver: deps.readObserver }),
   });
   const sendSystem = createSendGroupSystemMessage({
     ...groupAccess,
@@ -235,7 +266,12 @@ export function setupConversations(deps: ConversationsSetupDeps): ConversationsC
     group: {
       handlers: createGroupMessagingHandlers(group, sendSystem, groupHistory),
       storeTip: createTipStorer({ pipeline: group, config: deps.groupConfig, logger }),
-      deleteHistory: (groupId) => storage.groupMessages.deleteGroupMessages(groupId),
+      // A later group may reuse the id, and its seqs: members' marks and reads go too.
+      deleteHistory: async (groupId) => {
+        await storage.groupMessages.deleteGroupMessages(groupId);
+        await storage.deletedForMe.deleteDeletedForMe(groupId);
+        await deps.readObserver?.groupHistoryDeleted(groupId);
+      },
       unreadOf: groupHistory.unreadOf,
       mentionsOf: groupHistory.mentionsOf,
     },

@@ -19,6 +19,12 @@ export interface SequencedMessage {
   edit?: MessageEdit | undefined;
 }
 
+/** Above any edit version: a recalled message's tombstone outranks all its versions. */
+const RECALLED_RANK = 2 ** 31;
+/** The order of one message's versions: original, edits, tombstone. */
+export const versionRank = (m: SequencedMessage): number =>
+  m.recall !== undefined ? RECALLED_RANK : (m.edit?.version ?? 0);
+
 /** A stored message and the fields the store indexes. */
 export interface StoredMessage<M extends SequencedMessage> {
   message: M;
@@ -226,3 +232,11 @@ export interface ClaimStore {
 /** The key of a conversation's message: unique across kinds, the bus dedup id. */
 export const messageKeyOf = (conversationId: string, seq: number): string =>
   `${conversationId}:${seq}`;
+/**
+ * The conversation (or group) and seq of a message key; undefined if `key` is
+ * not one. Ids may hold ":", the seq never does.
+ */
+export function splitMessageKey(key: string): { conversationId: string; seq: number } | undefined {
+  const m = /^(.+):(\d+)$/.exec(key);
+  return m === null ? undefined : { conversationId: m[1] as string, seq: Number(m[2]) };
+}

@@ -54,7 +54,8 @@ const FIELD_KEY = /^[A-Za-z0-9_]{1,16}$/;
  * Reads GROUP_* settings. Per type (TYPE = WORK, PUBLIC, MEETING, AVCHATROOM,
  * COMMUNITY): GROUP_<TYPE>_MEMBER_LIMIT, GROUP_<TYPE>_PREJOIN_HISTORY,
  * GROUP_<TYPE>_MEMBER_CHANGE_TIPS / _PROFILE_CHANGE_TIPS / _GROUP_MUTE_TIPS /
- * _MEMBER_PROFILE_CHANGE_TIPS (off | notify | store). AVChatRoom never stores.
+ * _MEMBER_PROFILE_CHANGE_TIPS (off | notify | store), GROUP_<TYPE>_READ_RECEIPTS.
+ * AVChatRoom never stores.
  */
 export function readGroupConfig(env: Env): GroupConfig {
   const traits = { ...TYPE_TRAITS };
@@ -76,6 +77,7 @@ export function readGroupConfig(env: Env): GroupConfig {
       preJoinHistory: base.storesHistory
         ? booleanOr(env, `${p}PREJOIN_HISTORY`, base.preJoinHistory)
         : false,
+      readReceipts: readReceiptsSetting(env, `${p}READ_RECEIPTS`, base),
       memberChangeTips: tips("MEMBER_CHANGE_TIPS", base.memberChangeTips),
       profileChangeTips: tips("PROFILE_CHANGE_TIPS", base.profileChangeTips),
       groupMuteTips: tips("GROUP_MUTE_TIPS", base.groupMuteTips),
@@ -129,3 +131,12 @@ function fieldSpecs(env: Env, name: string, max: number): Map<string, CustomFiel
 }
 
 const isLevel = (s: string): s is FieldLevel => (FIELD_LEVELS as readonly string[]).includes(s);
+
+/** Read receipts need per-member read state: a type without it refuses the setting. */
+function readReceiptsSetting(env: Env, name: string, base: GroupTypeTraits): boolean {
+  const on = booleanOr(env, name, base.readReceipts);
+  if (on && !base.unreadCounts) {
+    throw new ConfigError(name, "this type keeps no per-member read state; read receipts need it");
+  }
+  return on;
+}

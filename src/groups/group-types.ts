@@ -119,6 +119,11 @@ export interface GroupTypeTraits {
   mutingSupported: boolean;
   /** Whether per-member read seq and unread counts are kept. */
   unreadCounts: boolean;
+  /**
+   * Whether senders may ask for read receipts (setting). Only types with
+   * per-member read state (unreadCounts) can give them.
+   */
+  readReceipts: boolean;
   /** Receive option of a new member. */
   defaultReceiveOption: MessageReceiveOption;
   /** Member limit (setting); 0 is unlimited. */
@@ -389,6 +394,7 @@ function traits(t: Partial<GroupTypeTraits> & Pick<GroupTypeTraits, "key">): Gro
     needsActivation: false,
     mutingSupported: true,
     unreadCounts: false,
+    readReceipts: t.unreadCounts ?? false,
     defaultReceiveOption: MessageReceiveOption.ACCEPT_AND_NOTIFY,
     memberLimit: 0,
     ...t,

@@ -23,7 +23,7 @@ import type { GroupRecord } from "./store.js";
  */
 export type GroupLive = Pick<
   LiveHub,
-  "publishToUser" | "publishToGroup" | "changeGroupMembership" | "closeGroup"
+  "publishToUsers" | "publishToGroup" | "changeGroupMembership" | "closeGroup"
 >;
 
 /**
@@ -117,7 +117,7 @@ export function createGroupNotifier(deps: GroupNotifierDeps): GroupNotifier {
     }
     const event = eventOf(message);
     const extra = [...new Set(alsoTo)];
-    for (const userId of extra) live.publishToUser(userId, event);
+    live.publishToUsers(extra, event);
     live.publishToGroup(group.groupId, event, { exceptUserIds: extra });
   };
 
@@ -129,7 +129,7 @@ export function createGroupNotifier(deps: GroupNotifierDeps): GroupNotifier {
     tipTo(group, tip, userIds) {
       enqueue(group.groupId, async () => {
         const event = eventOf(tipMessage(group, tip));
-        for (const userId of new Set(userIds)) live.publishToUser(userId, event);
+        live.publishToUsers(new Set(userIds), event);
       });
     },
     async tipAllNow(group, tip) {
@@ -159,7 +159,7 @@ export function createGroupNotifier(deps: GroupNotifierDeps): GroupNotifier {
       const event = create(SubscribeResponseSchema, {
         event: { case: "joinApplication", value: application },
       });
-      for (const userId of new Set(userIds)) live.publishToUser(userId, event);
+      live.publishToUsers(new Set(userIds), event);
     },
     async drain() {
       while (chains.size > 0) await Promise.all([...chains.values()]);

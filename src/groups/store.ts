@@ -152,10 +152,14 @@ export interface GroupMemberStore {
     patch: GroupMemberPatch,
   ): Promise<GroupMemberRecord | undefined>;
   /**
-   * Raises readSeq to `seq` (never lowers it). Returns the stored readSeq, or
-   * undefined when the user is not a member.
+   * Raises readSeq to `seq` (never lowers it). Returns the stored readSeq
+   * before and after, or undefined when the user is not a member.
    */
-  updateMemberReadSeq(groupId: string, userId: string, seq: number): Promise<number | undefined>;
+  updateMemberReadSeq(
+    groupId: string,
+    userId: string,
+    seq: number,
+  ): Promise<{ before: number; after: number } | undefined>;
   /** Records the time of the member's last message; no-op for a non-member. */
   updateMemberLastSend(groupId: string, userId: string, atMs: number): Promise<void>;
   /**

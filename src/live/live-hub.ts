@@ -3,6 +3,7 @@ import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { sigExpired, sigRevoked } from "../auth/caller.js";
 import type { Bus } from "../bus/bus.js";
 import type { Clock } from "../common/clock.js";
+import { flat } from "../common/flat-string.js";
 import { DomainError, ErrorReason } from "../errors/domain-error.js";
 import {
   type AuthorityChange,
@@ -86,7 +87,8 @@ export interface StreamAuthority {
  * before Ready and must neither throw nor block it: its writes go on in the background.
  */
 export interface SessionObserver {
-  opened(owner: StreamOwner, streamId: string): void;
+  /** `openedAtMs`: the stream's place in the device's order across nodes (newer wins). */
+  opened(owner: StreamOwner, streamId: string, openedAtMs: number): void;
   /** `endedWith`: the server's reason, or undefined when the client left or the node shuts down. */
   closed(owner: StreamOwner, streamId: string, endedWith: DomainError | undefined): void;
 }
@@ -136,12 +138,18 @@ export interface LiveHub extends StreamAuthority {
    */
   stream(owner: StreamOwner, signal: AbortSignal): AsyncGenerator<SubscribeResponse>;
   /**
-   * The same stream for a writer of pre-encoded frames: each step yields every
-   * event queued since the last one (Ready alone first), for one coalesced
-   * write. The writer takes the next batch only once its connection has room,
-   * so a slow reader's events queue here, up to the overflow limit.
+   * The same stream driven by the hub, for a writer that keeps no task per
+   * stream: registers it, writes Ready to `sink` and resolves with its handle.
+   * From then on the hub writes every event (coalesced while the sink is full)
+   * and keep-alives to `sink`, and calls `sink.end` when it ends the stream
+   * with an error. Rejects, having written nothing, when the stream is refused
+   * or ended while opening.
    */
-  batches(owner: StreamOwner, signal: AbortSignal): AsyncGenerator<readonly LiveEvent[]>;
+  open(owner: StreamOwner, sink: LiveSink): Promise<LiveStreamHandle>;
+  /** The sink that returned false from `write` takes more again. */
+  resume(stream: LiveStreamHandle): void;
+  /** The writer ends the stream (client gone, deadline, shutdown): the hub forgets it, `sink.end` is not called. */
+  close(stream: LiveStreamHandle): void;
   /** Streams open on this node. */
   openStreams(): number;
 }
@@ -157,16 +165,46 @@ export interface LiveEvent {
   readonly framed: Map<string, Uint8Array>;
 }
 
+/**
+ * Where the hub writes a stream's events. One object per stream, written to
+ * only by the hub; it holds no task of its own.
+ */
+export interface LiveSink {
+  /** Writes the events in one go; false when the transport is full: nothing more until `resume`. */
+  write(events: readonly LiveEvent[]): boolean;
+  /** The hub ended the stream with `error` (after writing any last events). */
+  end(error: DomainError): void;
+}
+
+/** An open stream as its writer knows it (opaque). */
+export interface LiveStreamHandle {
+  readonly id: string;
+}
+
 export type FollowedChange = { member: false } | { member: true; discarding: boolean };
 
+/**
+ * The whole per-stream state: the hub drives the sink from here (no task,
+ * timer or listener per stream).
+ */
 interface DeviceStream {
   owner: StreamOwner;
   /** Random; with openedAtMs orders two streams of one device across nodes. */
   id: string;
   openedAtMs: number;
+  sink: LiveSink;
+  /**
+   * opening: registered, Ready not yet written (events queue); live: events go
+   * to the sink; ending: ended by the server, its end not yet written; done.
+   */
+  phase: "opening" | "live" | "ending" | "done";
+  /** Events not yet written: the sink is full, or the stream is waiting for its turn. */
   events: LiveEvent[];
-  wake: (() => void) | undefined;
-  /** Set when the server ends the stream; the stream throws it when it looks next. */
+  /** The sink returned false: events queue until it drains. */
+  blocked: boolean;
+  /** The keep-alive tick of the last write. */
+  lastWriteTick: number;
+  /** Set when the server ends the stream. */
   endedWith: DomainError | undefined;
   /** The events queued before `endedWith` still go out (a KickedOffline event). */
   drainBeforeEnd: boolean;
@@ -183,8 +221,8 @@ interface UserEntry {
   /** This node's streams of the user, by device id. */
   devices: Map<string, DeviceStream>;
   unsubscribe: () => void;
-  /** Groups whose traffic this node feeds to the user's devices. */
-  groups: Set<string>;
+  /** Groups whose traffic this node feeds to the user's devices (made at the first). */
+  groups: Set<string> | undefined;
   /**
    * While the user's groups are being read at stream open: the changes seen
    * meanwhile, applied after the read because they are newer than it.
@@ -207,25 +245,69 @@ export function createLiveHub(deps: LiveHubDeps): LiveHub {
   const toWake = new Set<DeviceStream>();
   const wakeBatch = () => {
     let woken = 0;
-    for (const queue of toWake) {
-      toWake.delete(queue);
-      queue.wake?.();
+    for (const stream of toWake) {
+      toWake.delete(stream);
+      step(stream);
       if (++woken === WAKE_BATCH) break;
     }
     if (toWake.size > 0) setImmediate(wakeBatch);
   };
-  const enqueue = (queue: DeviceStream, event: LiveEvent) => {
-    if (queue.events.length >= deps.maxQueuedEvents) {
-      // Too far behind: it leaves the registry at once, so nothing more queues up for
-      // a reader that may never read again, and it ends when its writer looks next.
-      queue.events = [];
-      end(queue, streamOverflowError());
+  const schedule = (stream: DeviceStream) => {
+    if (toWake.size === 0) setImmediate(wakeBatch);
+    toWake.add(stream);
+  };
+  /** A stream's turn: its queued events in one write, or its end. */
+  const step = (stream: DeviceStream) => {
+    if (stream.phase === "ending") {
+      stream.phase = "done";
+      if (stream.drainBeforeEnd && stream.events.length > 0) stream.sink.write(stream.events);
+      stream.events = [];
+      const error = stream.endedWith ?? streamOverflowError();
+      sessions?.closed(stream.owner, stream.id, error);
+      stream.sink.end(error);
       return;
     }
-    queue.events.push(event);
-    if (queue.wake === undefined) return; // busy: it takes the event when it looks next
-    if (toWake.size === 0) setImmediate(wakeBatch);
-    toWake.add(queue);
+    if (stream.phase !== "live" || stream.blocked || stream.events.length === 0) return;
+    const batch = stream.events;
+    stream.events = [];
+    stream.lastWriteTick = tick;
+    if (!stream.sink.write(batch)) stream.blocked = true;
+  };
+  const enqueue = (stream: DeviceStream, event: LiveEvent) => {
+    if (stream.events.length >= deps.maxQueuedEvents) {
+      // Too far behind: it leaves the registry at once, so nothing more queues up for
+      // a reader that may never read again.
+      stream.events = [];
+      end(stream, streamOverflowError());
+      return;
+    }
+    stream.events.push(event);
+    // Busy or opening: it takes the event when it writes next.
+    if (stream.phase === "live" && !stream.blocked && stream.events.length === 1) schedule(stream);
+  };
+
+  // Keep-alives: one timer for all streams. Every KEEPALIVE_TICKS-th of the
+  // interval, streams that wrote nothing for the whole interval get one shared
+  // keep-alive event (written in their turn, as events are).
+  let tick = 0;
+  let keepAliveTimer: NodeJS.Timeout | undefined;
+  const keepAliveTick = () => {
+    tick++;
+    if (users.size === 0) {
+      clearInterval(keepAliveTimer);
+      keepAliveTimer = undefined;
+      return;
+    }
+    let event: LiveEvent | undefined;
+    for (const entry of users.values()) {
+      for (const stream of entry.devices.values()) {
+        if (stream.phase !== "live" || stream.blocked || stream.events.length > 0) continue;
+        if (tick - stream.lastWriteTick < KEEPALIVE_TICKS) continue;
+        event ??= ownEvent(keepAlive(clock()));
+        stream.events.push(event);
+        schedule(stream);
+      }
+    }
   };
 
   const decodeEvent = (data: Uint8Array, what: Record<string, string>): LiveEvent | undefined => {
@@ -238,6 +320,24 @@ export function createLiveHub(deps: LiveHubDeps): LiveHub {
     } catch (err) {
       logger.warn("undecodable live event dropped", { ...what, err });
       return undefined;
+    }
+  };
+
+  // One handler serves every user's subscription; the subject says whose it is.
+  const userOfSubject = new Map<string, string>();
+  const onUserEvent = (data: Uint8Array, subject: string) => {
+    const userId = userOfSubject.get(subject);
+    const entry = userId === undefined ? undefined : users.get(userId);
+    if (userId === undefined || entry === undefined) return;
+    const event = decodeEvent(data, { userId });
+    if (event === undefined) return;
+    // A device is not told about its own login or logout.
+    const about =
+      event.message.event.case === "ownDeviceChanged"
+        ? event.message.event.value.deviceId
+        : undefined;
+    for (const device of entry.devices.values()) {
+      if (device.owner.deviceId !== about) enqueue(device, event);
     }
   };
 
@@ -277,12 +377,17 @@ export function createLiveHub(deps: LiveHubDeps): LiveHub {
     nextExpiryMs = next;
   };
 
-  /** Ends a stream from the server side; it leaves the registry at once. */
+  /**
+   * Ends a stream from the server side; it leaves the registry at once, and
+   * its end is written in its turn (an opening stream is refused instead).
+   */
   const end = (stream: DeviceStream, error: DomainError) => {
-    if (stream.endedWith !== undefined) return;
+    if (stream.endedWith !== undefined || stream.phase === "done") return;
     stream.endedWith = error;
     release(stream);
-    stream.wake?.();
+    if (stream.phase !== "live") return;
+    stream.phase = "ending";
+    schedule(stream);
   };
 
   /**
@@ -292,6 +397,7 @@ export function createLiveHub(deps: LiveHubDeps): LiveHub {
    */
   const register = (
     owner: StreamOwner,
+    sink: LiveSink,
   ): { stream: DeviceStream; entry: UserEntry; firstHere: boolean } => {
     const { userId, deviceId } = owner;
     const now = clock();
@@ -315,43 +421,43 @@ export function createLiveHub(deps: LiveHubDeps): LiveHub {
     }
     const firstHere = entry === undefined;
     if (entry === undefined) {
-      const devices = new Map<string, DeviceStream>();
-      const unsubscribe = bus.subscribeLive(bus.registry.liveUserSubject(userId), (data) => {
-        const event = decodeEvent(data, { userId });
-        if (event === undefined) return;
-        // A device is not told about its own login or logout.
-        const about =
-          event.message.event.case === "ownDeviceChanged"
-            ? event.message.event.value.deviceId
-            : undefined;
-        for (const device of devices.values()) {
-          if (device.owner.deviceId !== about) enqueue(device, event);
-        }
-      });
-      entry = { devices, unsubscribe, groups: new Set(), changesDuringRead: undefined };
+      // One handler for every user's subscription: no closure per user.
+      const subject = flat(bus.registry.liveUserSubject(userId));
+      userOfSubject.set(subject, userId);
+      const unsubscribe = bus.subscribeLive(subject, onUserEvent);
+      entry = { devices: new Map(), unsubscribe, groups: undefined, changesDuringRead: undefined };
       users.set(userId, entry);
     }
     const stream: DeviceStream = {
       owner,
-      id: randomUUID(),
+      // Kept by the stream and presence's record of it: flat, not randomUUID's rope.
+      id: flat(randomUUID()),
       // Later than the stream it replaces, whatever the clock did: every node
       // must order the two the same way.
       openedAtMs: previous === undefined ? now : Math.max(now, previous.openedAtMs + 1),
+      sink,
+      phase: "opening",
       events: [],
-      wake: undefined,
+      blocked: false,
+      lastWriteTick: tick,
       endedWith: undefined,
       drainBeforeEnd: false,
     };
-    if (previous !== undefined) {
-      // Ended without release(): the user's entry (and its groups) stays for the successor.
-      previous.endedWith = streamReplacedError();
-      previous.wake?.();
-    }
     entry.devices.set(deviceId, stream);
+    // The successor is registered first, so the end releases nothing: the
+    // user's entry (and its groups) stays.
+    if (previous !== undefined) end(previous, streamReplacedError());
     nextExpiryMs = Math.min(nextExpiryMs, owner.sigExpiresAtMs);
     if (sweepTimer === undefined) {
       sweepTimer = setInterval(sweep, deps.authorityCheckMs);
       sweepTimer.unref();
+    }
+    if (keepAliveTimer === undefined) {
+      keepAliveTimer = setInterval(
+        keepAliveTick,
+        Math.max(1, Math.floor(deps.keepAliveMs / KEEPALIVE_TICKS)),
+      );
+      keepAliveTimer.unref();
     }
     bus.publishLive(
       bus.registry.liveDeviceClaimsSubject,
@@ -376,7 +482,8 @@ export function createLiveHub(deps: LiveHubDeps): LiveHub {
     entry.devices.delete(deviceId);
     if (entry.devices.size === 0) {
       entry.unsubscribe();
-      for (const groupId of [...entry.groups]) unfollow(groupId, userId);
+      userOfSubject.delete(bus.registry.liveUserSubject(userId));
+      for (const groupId of [...(entry.groups ?? [])]) unfollow(groupId, userId);
       users.delete(userId);
     }
   };
@@ -384,6 +491,7 @@ export function createLiveHub(deps: LiveHubDeps): LiveHub {
   const follow = (groupId: string, userId: string, discarding: boolean) => {
     const entry = users.get(userId);
     if (entry === undefined) return;
+    entry.groups ??= new Set();
     entry.groups.add(groupId);
     let members = groups.get(groupId);
     if (members === undefined) {
@@ -394,7 +502,7 @@ export function createLiveHub(deps: LiveHubDeps): LiveHub {
   };
 
   const unfollow = (groupId: string, userId: string) => {
-    users.get(userId)?.groups.delete(groupId);
+    users.get(userId)?.groups?.delete(groupId);
     const members = groups.get(groupId);
     if (members === undefined) return;
     members.delete(userId);
@@ -479,7 +587,7 @@ export function createLiveHub(deps: LiveHubDeps): LiveHub {
     }
     const stream = users.get(msg.userId)?.devices.get(msg.deviceId);
     if (stream === undefined || (msg.streamId !== "" && msg.streamId !== stream.id)) return;
-    if (stream.endedWith !== undefined) return;
+    if (stream.endedWith !== undefined || stream.phase === "done") return;
     if (msg.event.length > 0) {
       const event = decodeEvent(msg.event, { userId: msg.userId });
       if (event !== undefined) {
@@ -559,53 +667,115 @@ export function createLiveHub(deps: LiveHubDeps): LiveHub {
       ),
     );
 
+  async function open(owner: StreamOwner, sink: LiveSink): Promise<LiveStreamHandle> {
+    const { stream, entry, firstHere } = register(owner, sink);
+    let observed = false;
+    try {
+      if (firstHere) await followGroups(owner.userId, entry);
+      sessions?.opened(owner, stream.id, stream.openedAtMs);
+      observed = true;
+      // Ready promises that later events reach this stream, whichever node publishes them.
+      await bus.flushLive();
+      if (stream.endedWith !== undefined) throw stream.endedWith;
+    } catch (err) {
+      release(stream);
+      stream.phase = "done";
+      if (observed) sessions?.closed(stream.owner, stream.id, stream.endedWith);
+      throw err;
+    }
+    stream.phase = "live";
+    stream.lastWriteTick = tick;
+    if (!sink.write([readyEvent(clock())])) stream.blocked = true;
+    else if (stream.events.length > 0) schedule(stream);
+    return stream;
+  }
+
+  // Streams opening in the same millisecond (a reconnect wave) share one Ready:
+  // encoded once, and framed once per codec by the writer.
+  let lastReady: { atMs: number; event: LiveEvent } | undefined;
+  const readyEvent = (now: number): LiveEvent => {
+    if (lastReady?.atMs !== now) {
+      lastReady = { atMs: now, event: ownEvent(ready(now, deps.keepAliveMs)) };
+    }
+    return lastReady.event;
+  };
+
+  const streamOf = (handle: LiveStreamHandle) => handle as DeviceStream;
+
+  function resume(handle: LiveStreamHandle) {
+    const stream = streamOf(handle);
+    if (!stream.blocked) return;
+    stream.blocked = false;
+    if (stream.events.length > 0 && stream.phase === "live") schedule(stream);
+  }
+
+  function close(handle: LiveStreamHandle) {
+    const stream = streamOf(handle);
+    if (stream.phase === "done") return;
+    const endedWith = stream.phase === "ending" ? stream.endedWith : undefined;
+    stream.phase = "done";
+    stream.events = [];
+    toWake.delete(stream);
+    release(stream);
+    sessions?.closed(stream.owner, stream.id, endedWith);
+  }
+
+  /**
+   * `open` as an async generator of the batches the hub writes, for `stream`
+   * (Connect's handler): a batch not yet taken by the reader holds the sink
+   * full, so a slow reader's events queue in the hub, up to the overflow limit.
+   */
   async function* batches(
     owner: StreamOwner,
     signal: AbortSignal,
   ): AsyncGenerator<readonly LiveEvent[]> {
-    const { stream: queue, entry, firstHere } = register(owner);
-    const onAbort = () => queue.wake?.();
+    // The sink reports itself full while a batch waits for the reader, so the
+    // hub queues (and counts towards overflow) what the reader has not taken.
+    const box: {
+      batch: LiveEvent[] | undefined;
+      ended: DomainError | undefined;
+      wake: (() => void) | undefined;
+    } = { batch: undefined, ended: undefined, wake: undefined };
+    const sink: LiveSink = {
+      write(events) {
+        box.batch = box.batch === undefined ? [...events] : [...box.batch, ...events];
+        box.wake?.();
+        return false;
+      },
+      end(error) {
+        box.ended = error;
+        box.wake?.();
+      },
+    };
+    const onAbort = () => box.wake?.();
     signal.addEventListener("abort", onAbort);
-    const observer = sessions;
+    let handle: LiveStreamHandle | undefined;
     try {
-      if (firstHere) await followGroups(owner.userId, entry);
-      observer?.opened(owner, queue.id);
-      // Ready promises that later events reach this stream, whichever node publishes them.
-      await bus.flushLive();
-      if (queue.endedWith !== undefined) throw queue.endedWith;
-      yield [ownEvent(ready(clock(), deps.keepAliveMs))];
+      handle = await open(owner, sink);
       while (!signal.aborted) {
-        if (queue.endedWith !== undefined) {
-          if (queue.drainBeforeEnd && queue.events.length > 0) {
-            const last = queue.events;
-            queue.events = [];
-            yield last;
-          }
-          throw queue.endedWith;
-        }
-        if (queue.events.length > 0) {
-          const batch = queue.events;
-          queue.events = [];
+        if (box.batch !== undefined) {
+          const batch = box.batch;
+          box.batch = undefined;
           yield batch;
+          resume(handle);
           continue;
         }
-        const woke = await new Promise<boolean>((resolve) => {
-          const timer = setTimeout(() => resolve(false), deps.keepAliveMs);
-          queue.wake = () => {
-            clearTimeout(timer);
-            resolve(true);
-          };
+        if (box.ended !== undefined) throw box.ended;
+        await new Promise<void>((resolve) => {
+          box.wake = resolve;
         });
-        queue.wake = undefined;
-        if (!woke && !signal.aborted) yield [ownEvent(keepAlive(clock()))];
+        box.wake = undefined;
       }
     } finally {
       signal.removeEventListener("abort", onAbort);
-      release(queue);
-      observer?.closed(owner, queue.id, queue.endedWith);
+      if (handle !== undefined) close(handle);
     }
   }
 
+  const publishToUsers = (userIds: Iterable<string>, event: SubscribeResponse): void => {
+    const data = toBinary(SubscribeResponseSchema, event);
+    for (const userId of userIds) bus.publishLive(bus.registry.liveUserSubject(userId), data);
+  };
   return {
     observeSessions(observer) {
       sessions = observer;
@@ -630,17 +800,8 @@ export function createLiveHub(deps: LiveHubDeps): LiveHub {
       );
     },
 
-    publishToUser(userId, event) {
-      bus.publishLive(
-        bus.registry.liveUserSubject(userId),
-        toBinary(SubscribeResponseSchema, event),
-      );
-    },
-
-    publishToUsers(userIds, event) {
-      const data = toBinary(SubscribeResponseSchema, event);
-      for (const userId of userIds) bus.publishLive(bus.registry.liveUserSubject(userId), data);
-    },
+    publishToUser: (userId, event) => publishToUsers([userId], event),
+    publishToUsers,
 
     publishToGroup(groupId, event, options = {}) {
       bus.publishLive(
@@ -672,7 +833,9 @@ export function createLiveHub(deps: LiveHubDeps): LiveHub {
       }
     },
 
-    batches,
+    open,
+    resume,
+    close,
     openStreams: () => {
       let n = 0;
       for (const entry of users.values()) n += entry.devices.size;
@@ -683,6 +846,9 @@ export function createLiveHub(deps: LiveHubDeps): LiveHub {
 
 /** Streams woken per event-loop turn. */
 const WAKE_BATCH = 256;
+
+/** Keep-alive timer ticks per keep-alive interval: a quiet stream's keep-alive comes 7/8 to 1 interval after its last write. */
+const KEEPALIVE_TICKS = 8;
 
 /**
  * How long a node remembers a revocation for streams still being opened: far

@@ -187,8 +187,8 @@ describe("a reader too far behind", () => {
     const [a] = twoNodes(); // 100 events may queue
     const abort = new AbortController();
     aborts.push(abort);
-    const slow = a.batches(owner("ann", "phone"), abort.signal);
-    expect((await slow.next()).value?.[0]?.message.event.case).toBe("ready");
+    const slow = a.stream(owner("ann", "phone"), abort.signal);
+    expect((await slow.next()).value?.event.case).toBe("ready");
     const witness = await open(a, owner("bob", "phone"));
     for (let n = 1; n <= 101; n++) a.publishToUser("ann", tip(n));
     a.publishToUser("bob", tip(1)); // delivered after ann's 101

@@ -60,6 +60,8 @@ async function node(
     friendsOf?: (userId: string) => Promise<string[]>;
     /** Wraps the users bucket (to hold its writes back). */
     users?: (kv: Kv) => Kv;
+    /** Wraps the subscriptions bucket. */
+    subs?: (kv: Kv) => Kv;
   } = {},
 ): Promise<Node> {
   const bus = createMemoryBus({ clock, logger: silentLogger, hub: shared });
@@ -79,7 +81,7 @@ async function node(
       leases: await open("presence-leases", config.heartbeatTimeoutMs),
       nodes: await open("presence-nodes", 0),
       texts: await open("presence-texts", 0),
-      subs: await open("presence-subs", 0),
+      subs: (extra.subs ?? ((kv) => kv))(await open("presence-subs", 0)),
     },
     hub,
     clock,
@@ -99,18 +101,27 @@ async function node(
 function writeGate() {
   let gate: Promise<void> | undefined;
   let release = () => {};
+  const held = new Set<string>();
+  const hold = async (key: string) => {
+    if (gate === undefined) return;
+    held.add(key);
+    await gate;
+    held.delete(key);
+  };
   return {
     wrap: (kv: Kv): Kv => ({
       ...kv,
       create: async (key, value) => {
-        await gate;
+        await hold(key);
         return kv.create(key, value);
       },
       update: async (key, value, revision) => {
-        await gate;
+        await hold(key);
         return kv.update(key, value, revision);
       },
     }),
+    /** Keys whose writes wait at the closed gate now. */
+    held: () => [...held].sort(),
     close() {
       gate = new Promise((r) => {
         release = r;
@@ -243,6 +254,55 @@ describe("presence across nodes", () => {
     expect((await statusOf(a.presence, "m1"))?.status).toBe(UserStatus.OFFLINE);
   });
 
+  it("tells followers once when a PushOnline period lapses (a change by time alone)", async () => {
+    const shared = createMemoryHub();
+    // Phone and tablet both online under the multi policy.
+    const extra = { config: { loginPolicy: "multi" as const } };
+    const a = await node(shared, "a", defaultHasPushRegistration, extra);
+    const b = await node(shared, "b", defaultHasPushRegistration, extra);
+    const fan = await device(b, "fan", "fan-web", Platform.WEB);
+    await b.presence.subscribe("fan", ["roamer"]);
+    const changes: StateChange[] = [];
+    for (const n of [a, b]) n.presence.onStateChange((c) => changes.push(c));
+    const phone = await device(a, "roamer", "phone", Platform.IOS);
+    const tablet = await device(b, "roamer", "tablet", Platform.IPAD);
+    phone.close();
+    await eventually(async () =>
+      expect(tablet.events.some((e) => e.event.case === "ownDeviceChanged")).toBe(true),
+    );
+    tablet.close();
+    const told = () =>
+      fan.events.flatMap((e) =>
+        e.event.case === "userStatusChanged" ? [e.event.value.status?.status] : [],
+      );
+    await eventually(async () =>
+      expect(told()).toEqual([UserStatus.ONLINE, UserStatus.PUSH_ONLINE]),
+    );
+    // A reaper pass within the period tells nothing.
+    now += config.pushOnlineMs - 1;
+    await a.presence.reapOnce();
+    await b.presence.reapOnce();
+    // Past the period (and its filing slot): the next pass on some node tells it, once.
+    now += 2 * Math.ceil(config.pushOnlineMs / 1000) + 1;
+    await Promise.all([a.presence.reapOnce(), b.presence.reapOnce()]);
+    await a.presence.reapOnce();
+    await b.presence.reapOnce();
+    // A later event to fan shows delivery caught up.
+    await device(b, "fan", "fan-mac", Platform.MACOS);
+    await eventually(async () =>
+      expect(fan.events.some((e) => e.event.case === "ownDeviceChanged")).toBe(true),
+    );
+    expect(told()).toEqual([UserStatus.ONLINE, UserStatus.PUSH_ONLINE, UserStatus.OFFLINE]);
+    expect((await statusOf(b.presence, "roamer"))?.status).toBe(UserStatus.OFFLINE);
+    // No state-change webhook: the reference's callback has no such event (the disconnect was told).
+    expect(changes.filter((c) => c.userId === "roamer").map((c) => c.action)).toEqual([
+      "login",
+      "login",
+      "disconnect",
+      "disconnect",
+    ]);
+  });
+
   it("asks push only about devices whose status depends on it (mobile, not Online)", async () => {
     const asked: string[] = [];
     const a = await node(createMemoryHub(), "a", async (_u, deviceId) => {
@@ -294,6 +354,8 @@ describe("presence across nodes", () => {
     gate.close();
     // Ready comes while the login write is held back; the stream ends before it lands.
     const web = await device(a, "early", "web", Platform.WEB, false);
+    // The race under test, not a close before the write starts: the write waits at the gate.
+    await eventually(async () => expect(gate.held()).not.toEqual([]));
     web.close();
     expect(await web.ended).toBeUndefined();
     gate.open();
@@ -308,6 +370,7 @@ describe("presence across nodes", () => {
     const changes: StateChange[] = [];
     a.presence.onStateChange((c) => changes.push(c));
     const web = await device(a, "quick", "web", Platform.WEB, false);
+    await eventually(async () => expect(gate.held()).not.toEqual([]));
     await a.presence.logout("quick", "web");
     expect(await web.ended).toMatchObject({ reason: ErrorReason.LOGGED_OUT });
     gate.open();
@@ -317,6 +380,20 @@ describe("presence across nodes", () => {
       ["login", ""],
       ["logout", "LOGOUT"],
     ]);
+  });
+
+  it("a kick before the stream's login write lands still signs the device out", async () => {
+    const gate = writeGate();
+    const a = await node(createMemoryHub(), "a", defaultHasPushRegistration, { users: gate.wrap });
+    gate.close();
+    const web = await device(a, "early", "web", Platform.WEB, false);
+    // The record does not have it yet: the answer says so, but the stream ends.
+    expect(await a.presence.kickDevice("early", "web")).toBe(false);
+    expect(await web.ended).toMatchObject({ reason: ErrorReason.KICKED_OFFLINE });
+    expect(web.events.map((e) => e.event.case)).toEqual(["kickedOffline"]);
+    gate.open();
+    await a.presence.settled();
+    expect((await statusOf(a.presence, "early"))?.status).toBe(UserStatus.OFFLINE);
   });
 
   it("a logout ends the stream it found, not a newer stream of the device opened meanwhile", async () => {
@@ -341,6 +418,50 @@ describe("presence across nodes", () => {
     expect((await statusOf(a.presence, "u"))?.status).toBe(UserStatus.ONLINE);
   });
 
+  it("of two logins in one slot on two nodes the newer stream wins, whichever write lands last", async () => {
+    const shared = createMemoryHub();
+    const gate = writeGate();
+    const a = await node(shared, "a", defaultHasPushRegistration, { users: gate.wrap });
+    const b = await node(shared, "b");
+    const changes: StateChange[] = [];
+    a.presence.onStateChange((c) => changes.push(c));
+    // The older login (Windows on A) is written after the newer one (Mac on B, same slot in dual).
+    gate.close();
+    const older = await device(a, "u", "win", Platform.WINDOWS, false);
+    await eventually(async () => expect(gate.held()).not.toEqual([]));
+    now += 1000;
+    const newer = await device(b, "u", "mac", Platform.MACOS);
+    gate.open();
+    await a.presence.settled();
+    expect(await older.ended).toMatchObject({ reason: ErrorReason.KICKED_OFFLINE });
+    expect(older.events.at(-1)?.event).toMatchObject({
+      case: "kickedOffline",
+      value: { byDeviceId: "mac", byPlatform: Platform.MACOS },
+    });
+    expect(changes.map((c) => [c.deviceId, c.action, c.reason])).toEqual([
+      ["win", "login", ""],
+      ["win", "kicked", "LOGIN_ELSEWHERE"],
+    ]);
+    await a.presence.settled();
+    expect((await statusOf(b.presence, "u"))?.devices.map((d) => d.deviceId)).toEqual(["mac"]);
+    expect(newer.events.some((e) => e.event.case === "kickedOffline")).toBe(false);
+
+    // One device on both nodes: the hub keeps the newer stream, and so does the record.
+    gate.close();
+    const first = await device(a, "v", "web", Platform.WEB, false);
+    now += 1000;
+    const second = await device(b, "v", "web", Platform.WEB);
+    expect(await first.ended).toMatchObject({ reason: ErrorReason.STREAM_REPLACED });
+    gate.open();
+    await a.presence.settled();
+    expect((await statusOf(b.presence, "v"))?.status).toBe(UserStatus.ONLINE);
+    // The record follows the surviving stream: its end leaves the device Offline.
+    second.close();
+    await eventually(async () =>
+      expect((await statusOf(a.presence, "v"))?.status).toBe(UserStatus.OFFLINE),
+    );
+  });
+
   it("with friendsAutoSubscribe, friends hear of status changes without subscribing", async () => {
     const friendsOf = async (userId: string) => (userId === "star" ? ["buddy"] : []);
     for (const on of [true, false]) {
@@ -363,5 +484,33 @@ describe("presence across nodes", () => {
         expect(told).toEqual(on ? [UserStatus.ONLINE, UserStatus.OFFLINE] : []);
       });
     }
+  });
+});
+
+describe("status subscriptions", () => {
+  it("writes the followed users' follower lists together, not one after another", async () => {
+    const gate = writeGate();
+    const a = await node(createMemoryHub(), "a", defaultHasPushRegistration, { subs: gate.wrap });
+    const targets = ["t1", "t2", "t3", "t4"];
+    await a.presence.subscribe("fan", ["t0"]);
+    gate.close();
+    const subscribing = a.presence.subscribe("fan", targets);
+    // The subscriber's own list first, then every target's at once.
+    await eventually(async () => expect(gate.held()).toEqual(["of.fan"]));
+    gate.open();
+    gate.close();
+    await eventually(async () => expect(gate.held()).toEqual(targets.map((t) => `to.${t}`)));
+    gate.open();
+    expect((await subscribing).map((s) => s.userId)).toEqual(targets);
+    gate.close();
+    const unsubscribing = a.presence.unsubscribe("fan", []);
+    await eventually(async () => expect(gate.held()).toEqual(["of.fan"]));
+    gate.open();
+    gate.close();
+    await eventually(async () =>
+      expect(gate.held()).toEqual(["t0", ...targets].map((t) => `to.${t}`)),
+    );
+    gate.open();
+    await unsubscribing;
   });
 });

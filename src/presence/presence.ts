@@ -36,6 +36,7 @@ import {
   deviceStatus,
   emptyRecord,
   encodeRecord,
+  openedAfter,
   pruneRecord,
   type StatusContext,
   type UserRecord,
@@ -115,7 +116,10 @@ export interface Presence {
   onlineDevices(userIds: readonly string[]): Promise<Map<string, string[]>>;
   /** Ends the device's session: stream ends (LOGGED_OUT), device Offline. Idempotent. */
   logout(userId: string, deviceId: string): Promise<void>;
-  /** Admin: signs one device out; false when it was not signed in. */
+  /**
+   * Admin: signs one device out; false when the record had it not signed in (a
+   * stream it opened whose login is not recorded yet is ended all the same).
+   */
   kickDevice(userId: string, deviceId: string): Promise<boolean>;
   /** Admin: signs every device of the user out; returns how many. */
   kickUser(userId: string): Promise<number>;
@@ -140,7 +144,22 @@ export interface Presence {
   refreshOnce(): Promise<void>;
 }
 
+/** A stream of this node, as presence keeps it to write it back (reassert). */
+interface LocalStream {
+  owner: StreamOwner;
+  streamId: string;
+  openedAtMs: number;
+}
+
 const MAX_CAS_ATTEMPTS = 20;
+/** The nodes-bucket key holding the next lapse slot to walk. */
+const LAPSE_CURSOR = "lapse-cursor";
+/**
+ * Lapses are filed in slots of a thousandth of the PushOnline period (10 min of
+ * 7 days), at least a reaper interval: followers hear that late at most, and a
+ * cluster down for a whole period walks at most this many slots to catch up.
+ */
+const LAPSE_SLOTS_PER_PERIOD = 1000;
 const enc = new TextEncoder();
 const dec = new TextDecoder();
 
@@ -148,14 +167,21 @@ export function createPresence(deps: PresenceDeps): Presence {
   const { buckets, hub, clock, logger, config, nodeId } = deps;
   const sessionListeners = new Set<(e: SessionEnded) => void>();
   const changeListeners = new Set<(e: StateChange) => void>();
-  /** This node's open streams: user -> device -> owner and stream id. */
-  const local = new Map<string, Map<string, { owner: StreamOwner; streamId: string }>>();
+  /**
+   * This node's open streams by user, one per device (owner.deviceId). An array:
+   * a user has a device or two here, and a Map each cost ~100 bytes more per user.
+   */
+  const local = new Map<string, LocalStream[]>();
   const pending = new Set<Promise<unknown>>();
   /** Per user, the last of this node's login and stream-end writes: they land in stream order. */
   const sessionWrites = new Map<string, Promise<void>>();
   /** A presence write failed (bus down): re-assert this node's streams on the next refresh. */
   let dirty = false;
   let timers: NodeJS.Timeout[] = [];
+  const lapseSlotMs = Math.max(
+    config.reapIntervalMs,
+    Math.ceil(config.pushOnlineMs / LAPSE_SLOTS_PER_PERIOD),
+  );
   let stopped = false;
 
   const track = <T>(p: Promise<T>): Promise<T> => {
@@ -219,11 +245,12 @@ export function createPresence(deps: PresenceDeps): Presence {
     return registered;
   };
 
+  /** `nowMs`: the moment the statuses are taken at (a lapse is told as of just before it). */
   const contextFor = async (
     userId: string,
     records: readonly UserRecord[],
+    nowMs = clock(),
   ): Promise<StatusContext> => {
-    const nowMs = clock();
     const alive = await livenessOf(records);
     const nodeAlive = (id: string) => alive.get(id) ?? false;
     const push = await pushRegistrationsOf(userId, records, nodeAlive, nowMs);
@@ -306,21 +333,24 @@ export function createPresence(deps: PresenceDeps): Presence {
   /**
    * After a record changed: followers hear of a new user status, the user's other
    * devices of each device that came or went. `assumeAlive`: a node whose lease
-   * just lapsed still counts as alive in `before` (the reaper's change).
+   * just lapsed still counts as alive in `before` (the reaper's change);
+   * `beforeAtMs`: `before` is taken at that moment (a PushOnline period that lapsed).
    */
   const announce = async (
     userId: string,
     before: UserRecord,
     after: UserRecord,
-    assumeAlive?: string,
+    as: { assumeAlive?: string; beforeAtMs?: number } = {},
   ) => {
+    const { assumeAlive, beforeAtMs } = as;
+    const now = clock();
     // One context for both: each node's lease and each device's push registration read once.
-    const afterCtx = await contextFor(userId, [before, after]);
+    const ctx = await contextFor(userId, [before, after], beforeAtMs ?? now);
+    const afterCtx: StatusContext = { ...ctx, nowMs: now };
     const beforeCtx: StatusContext =
       assumeAlive === undefined
-        ? afterCtx
-        : { ...afterCtx, nodeAlive: (id) => id === assumeAlive || afterCtx.nodeAlive(id) };
-    const now = afterCtx.nowMs;
+        ? ctx
+        : { ...ctx, nodeAlive: (id) => id === assumeAlive || ctx.nodeAlive(id) };
     const ids = new Set([...Object.keys(before.devices), ...Object.keys(after.devices)]);
     for (const deviceId of ids) {
       const b = before.devices[deviceId];
@@ -370,45 +400,86 @@ export function createPresence(deps: PresenceDeps): Presence {
     });
   };
 
-  const addLocal = (owner: StreamOwner, streamId: string) => {
-    let devices = local.get(owner.userId);
+  const addLocal = (owner: StreamOwner, streamId: string, openedAtMs: number) => {
+    const stream: LocalStream = { owner, streamId, openedAtMs };
+    const devices = local.get(owner.userId);
     if (devices === undefined) {
-      devices = new Map();
-      local.set(owner.userId, devices);
+      local.set(owner.userId, [stream]);
+      return;
     }
-    devices.set(owner.deviceId, { owner, streamId });
+    const i = devices.findIndex((d) => d.owner.deviceId === owner.deviceId);
+    if (i === -1) devices.push(stream);
+    else devices[i] = stream;
   };
   const removeLocal = (owner: StreamOwner, streamId: string): boolean => {
     const devices = local.get(owner.userId);
-    if (devices?.get(owner.deviceId)?.streamId !== streamId) return false;
-    devices.delete(owner.deviceId);
-    if (devices.size > 0) return false;
+    const i =
+      devices?.findIndex((d) => d.owner.deviceId === owner.deviceId && d.streamId === streamId) ??
+      -1;
+    if (devices === undefined || i === -1) return false;
+    devices.splice(i, 1);
+    if (devices.length > 0) return false;
     local.delete(owner.userId);
     return true;
   };
 
-  const login = async (owner: StreamOwner, streamId: string) => {
+  const login = async (owner: StreamOwner, streamId: string, openedAtMs: number) => {
     const { userId, deviceId, platform } = owner;
     const now = clock();
     const slot = loginSlot(config.loginPolicy, platform);
     const {
       before,
       after,
-      result: kicked,
-    } = await mutateUser(userId, (r) => {
+      result: { kicked, newer },
+    } = await mutateUser<{
+      kicked: [string, DeviceEntry][];
+      newer: [string, DeviceEntry] | undefined;
+    }>(userId, (r) => {
+      // Logins on two nodes land in any order: a newer stream in the record (of
+      // this device, or online in its slot) wins, as the live hub orders streams.
+      const superseding = Object.entries(r.devices).find(
+        ([id, d]) =>
+          (id === deviceId || (d.state === "online" && sameSlot(slot, d.platform))) &&
+          d.streamId !== streamId &&
+          openedAfter(d, openedAtMs, streamId),
+      );
+      if (superseding !== undefined) {
+        return { write: false, result: { kicked: [], newer: superseding } };
+      }
       const out: [string, DeviceEntry][] = [];
-      if (slot !== undefined) {
-        for (const [id, d] of Object.entries(r.devices)) {
-          if (id !== deviceId && loginSlot(config.loginPolicy, d.platform) === slot) {
-            out.push([id, d]);
-            delete r.devices[id];
-          }
+      for (const [id, d] of Object.entries(r.devices)) {
+        if (id !== deviceId && sameSlot(slot, d.platform)) {
+          out.push([id, d]);
+          delete r.devices[id];
         }
       }
-      r.devices[deviceId] = { platform, state: "online", nodeId, streamId, sinceMs: now };
+      r.devices[deviceId] = {
+        platform,
+        state: "online",
+        nodeId,
+        streamId,
+        sinceMs: now,
+        openedAtMs,
+      };
       pruneRecord(r, now, config.pushOnlineMs);
-      return { write: true, result: out };
+      return { write: true, result: { kicked: out, newer: undefined } };
     });
+    if (newer !== undefined) {
+      const [byId, by] = newer;
+      // The same device: the hub ends this stream (STREAM_REPLACED) by itself.
+      if (byId === deviceId) return;
+      // Another device of the slot logged in later: this one is the older login.
+      hub.endSession({
+        userId,
+        deviceId,
+        streamId,
+        lastEvent: kickedEvent(KickReason.LOGIN_ELSEWHERE, byId, by.platform),
+        reason: ErrorReason.KICKED_OFFLINE,
+      });
+      emitChange({ userId, deviceId, platform, action: "login", reason: "", atMs: now });
+      kickedBy(userId, deviceId, platform, now);
+      return;
+    }
     await buckets.nodes.put(`user.${nodeId}.${userId}`, new Uint8Array());
     for (const [id, d] of kicked) {
       if (d.state === "online") {
@@ -420,18 +491,20 @@ export function createPresence(deps: PresenceDeps): Presence {
           reason: ErrorReason.KICKED_OFFLINE,
         });
       }
-      emitSessionEnded({ userId, deviceId: id, platform: d.platform, reason: "kicked", atMs: now });
-      emitChange({
-        userId,
-        deviceId: id,
-        platform: d.platform,
-        action: "kicked",
-        reason: "LOGIN_ELSEWHERE",
-        atMs: now,
-      });
+      kickedBy(userId, id, d.platform, now);
     }
     emitChange({ userId, deviceId, platform, action: "login", reason: "", atMs: now });
     await announce(userId, before, after);
+  };
+
+  /** Whether a device on `platform` shares the login slot `slot` (none: outside the policy). */
+  const sameSlot = (slot: string | undefined, platform: Platform) =>
+    slot !== undefined && loginSlot(config.loginPolicy, platform) === slot;
+
+  /** A device signed out by a login elsewhere: its push binding goes, the webhook hears. */
+  const kickedBy = (userId: string, deviceId: string, platform: Platform, atMs: number) => {
+    emitSessionEnded({ userId, deviceId, platform, reason: "kicked", atMs });
+    emitChange({ userId, deviceId, platform, action: "kicked", reason: "LOGIN_ELSEWHERE", atMs });
   };
 
   const leave = async (
@@ -475,6 +548,7 @@ export function createPresence(deps: PresenceDeps): Presence {
                 ];
         emitChange({ userId, deviceId, platform, action, reason: why, atMs: now });
         await announce(userId, before, after);
+        if (!signedOut) await lapseLater(userId, [[deviceId, owner]], now);
       }
     }
     // Not if the user opened another stream here meanwhile (its login writes the key again).
@@ -482,13 +556,13 @@ export function createPresence(deps: PresenceDeps): Presence {
   };
 
   const sessions: SessionObserver = {
-    opened(owner, streamId) {
-      addLocal(owner, streamId);
+    opened(owner, streamId, openedAtMs) {
+      addLocal(owner, streamId, openedAtMs);
       // Not awaited: a stream gets Ready even while presence's store is slow or
       // unreachable (a NATS restart); a failed login is repaired on the next refresh.
       inStreamOrder(owner.userId, () =>
         guarded("login", { userId: owner.userId, deviceId: owner.deviceId }, () =>
-          login(owner, streamId),
+          login(owner, streamId, openedAtMs),
         ),
       );
     },
@@ -543,6 +617,68 @@ export function createPresence(deps: PresenceDeps): Presence {
     return removed.length;
   };
 
+  // ---- PushOnline periods that lapse ------------------------------------------
+  //
+  // A PushOnline device turns Offline by time alone, so no write tells its
+  // followers. Each device going away files its user under the slot of its lapse
+  // (`lapse.<slot>.<userId>` in the nodes bucket); reaper passes walk the slots
+  // that have fully passed, each claimed by one node (compare-and-set on the
+  // cursor), prune the users' records and announce as of just before the lapse.
+
+  const slotOf = (ms: number) => Math.floor(ms / lapseSlotMs);
+
+  /** Files the user under the lapse of its devices that went away at `atMs` (mobile ones). */
+  const lapseLater = async (
+    userId: string,
+    devices: readonly [string, { platform: Platform }][],
+    atMs: number,
+  ) => {
+    if (!devices.some(([, d]) => isMobile(d.platform))) return;
+    await buckets.nodes.put(
+      `lapse.${slotOf(atMs + config.pushOnlineMs)}.${userId}`,
+      new Uint8Array(),
+    );
+  };
+
+  const lapseUser = async (userId: string) => {
+    const now = clock();
+    const { before, after, written } = await mutateUser(userId, (r) => {
+      const count = Object.keys(r.devices).length;
+      pruneRecord(r, now, config.pushOnlineMs);
+      return { write: Object.keys(r.devices).length !== count, result: undefined };
+    });
+    if (!written) return;
+    // Statuses as of just before the earliest lapse among the pruned devices.
+    let lapsedAt = now;
+    for (const [id, d] of Object.entries(before.devices)) {
+      if (after.devices[id] === undefined && d.state === "away") {
+        lapsedAt = Math.min(lapsedAt, d.sinceMs + config.pushOnlineMs);
+      }
+    }
+    await announce(userId, before, after, { beforeAtMs: lapsedAt - 1 });
+  };
+
+  const lapseOnce = async () => {
+    for (;;) {
+      const cursor = await buckets.nodes.get(LAPSE_CURSOR);
+      if (cursor === undefined) {
+        await buckets.nodes.create(LAPSE_CURSOR, enc.encode(String(slotOf(clock()))));
+        return;
+      }
+      const slot = Number(dec.decode(cursor.value));
+      // Only slots whose every lapse has passed.
+      if (!(slot < slotOf(clock()))) return;
+      const next = enc.encode(String(slot + 1));
+      if ((await buckets.nodes.update(LAPSE_CURSOR, next, cursor.revision)) === undefined) {
+        continue; // another node took this slot
+      }
+      for (const key of await buckets.nodes.keys(`lapse.${slot}`)) {
+        await lapseUser(key.slice(`lapse.${slot}.`.length));
+        await buckets.nodes.delete(key);
+      }
+    }
+  };
+
   // ---- this node's lease, and the reaper of lapsed ones ----------------------
 
   /** Writes this node's streams back as Online (after its lease lapsed, or a failed write). */
@@ -550,7 +686,8 @@ export function createPresence(deps: PresenceDeps): Presence {
     for (const [userId, devices] of local) {
       const { before, after, written } = await mutateUser(userId, (r) => {
         let write = false;
-        for (const [deviceId, { owner, streamId }] of devices) {
+        for (const { owner, streamId, openedAtMs } of devices) {
+          const { deviceId } = owner;
           const d = r.devices[deviceId];
           // A newer stream of the device elsewhere owns the entry.
           if (d !== undefined && d.streamId !== streamId) continue;
@@ -561,6 +698,7 @@ export function createPresence(deps: PresenceDeps): Presence {
             nodeId,
             streamId,
             sinceMs: clock(),
+            openedAtMs,
           };
           write = true;
         }
@@ -627,7 +765,10 @@ export function createPresence(deps: PresenceDeps): Presence {
           atMs: now,
         });
       }
-      if (written) await announce(userId, before, after, deadId);
+      if (written) {
+        await announce(userId, before, after, { assumeAlive: deadId });
+        await lapseLater(userId, result, now);
+      }
       await buckets.nodes.delete(key);
     }
     await buckets.nodes.delete(`node.${deadId}`);
@@ -641,6 +782,7 @@ export function createPresence(deps: PresenceDeps): Presence {
         if (id === nodeId || (await buckets.leases.get(id)) !== undefined) continue;
         await reapNode(id);
       }
+      await lapseOnce();
     } catch (err) {
       logger.warn("presence: reaper pass failed", { err });
     }
@@ -708,8 +850,19 @@ export function createPresence(deps: PresenceDeps): Presence {
       }
     },
 
-    kickDevice: async (userId, deviceId) =>
-      (await signOut(userId, (id) => id === deviceId, "kicked")) > 0,
+    kickDevice: async (userId, deviceId) => {
+      if ((await signOut(userId, (id) => id === deviceId, "kicked")) > 0) return true;
+      // As logout: a device whose login is not recorded yet (it lands after Ready)
+      // still loses whichever stream it holds, and its entry goes when that stream
+      // ends (KICKED_OFFLINE). The answer is the record's: it was not signed in.
+      hub.endSession({
+        userId,
+        deviceId,
+        lastEvent: kickedEvent(KickReason.ADMIN, "", 0),
+        reason: ErrorReason.KICKED_OFFLINE,
+      });
+      return false;
+    },
 
     kickUser: (userId) => signOut(userId, () => true, "kicked"),
 
@@ -744,11 +897,14 @@ export function createPresence(deps: PresenceDeps): Presence {
         }
         return [...set];
       });
-      for (const t of targets) {
-        await mutateList(buckets.subs, `to.${t}`, (list) =>
-          list.includes(subscriber) ? list : [...list, subscriber],
-        );
-      }
+      // One key per target: their writes go out together (pipelined on the bus), not one by one.
+      await Promise.all(
+        targets.map((t) =>
+          mutateList(buckets.subs, `to.${t}`, (list) =>
+            list.includes(subscriber) ? list : [...list, subscriber],
+          ),
+        ),
+      );
       return statuses(targets, () => false);
     },
 
@@ -759,9 +915,11 @@ export function createPresence(deps: PresenceDeps): Presence {
         removed = list.filter((t) => drop.has(t));
         return list.filter((t) => !drop.has(t));
       });
-      for (const t of targets.length === 0 ? removed : targets) {
-        await mutateList(buckets.subs, `to.${t}`, (list) => list.filter((s) => s !== subscriber));
-      }
+      await Promise.all(
+        (targets.length === 0 ? removed : targets).map((t) =>
+          mutateList(buckets.subs, `to.${t}`, (list) => list.filter((s) => s !== subscriber)),
+        ),
+      );
     },
 
     onSessionEnded(listener) {
@@ -777,6 +935,8 @@ export function createPresence(deps: PresenceDeps): Presence {
       stopped = false;
       await buckets.nodes.put(`node.${nodeId}`, enc.encode("up"));
       await buckets.leases.put(nodeId, enc.encode(String(clock())));
+      // The first node ever starts the lapse walk now (nothing lapses before a start).
+      await buckets.nodes.create(LAPSE_CURSOR, enc.encode(String(slotOf(clock()))));
       every(Math.max(100, Math.floor(config.heartbeatTimeoutMs / 3)), refreshOnce);
       every(config.reapIntervalMs, reapOnce);
     },

@@ -13,7 +13,19 @@ export interface DeviceEntry {
   streamId: string;
   /** When it entered `state`, ms. */
   sinceMs: number;
+  /**
+   * When its stream opened (the live hub's order of a device's streams): of two
+   * logins in one slot the newer stream wins, whichever write lands last.
+   * Absent in records written before it existed (counts as oldest).
+   */
+  openedAtMs?: number;
 }
+
+/** Whether `d`'s stream opened after the stream (`openedAtMs`, `streamId`); the live hub's order. */
+export const openedAfter = (d: DeviceEntry, openedAtMs: number, streamId: string): boolean => {
+  const at = d.openedAtMs ?? 0;
+  return at > openedAtMs || (at === openedAtMs && d.streamId > streamId);
+};
 
 export interface UserRecord {
   devices: Record<string, DeviceEntry>;
@@ -31,7 +43,11 @@ export function decodeRecord(data: Uint8Array): UserRecord {
   return { devices: { ...(parsed?.devices ?? {}) } };
 }
 
-export const cloneRecord = (r: UserRecord): UserRecord => decodeRecord(encodeRecord(r));
+/** A copy to change (a JSON round trip of each login's record cost more than the rest of it). */
+export const cloneRecord = (r: UserRecord): UserRecord => ({
+  // fromEntries defines own properties, as JSON.parse did (a device id "__proto__" stays a key).
+  devices: Object.fromEntries(Object.entries(r.devices).map(([id, d]) => [id, { ...d }])),
+});
 
 /** What a device's status depends on besides its entry. */
 export interface StatusContext {

@@ -31,7 +31,7 @@ export interface ProfilesDeps {
   batchMax: number;
   clock: Clock;
   /** Live delivery to every device of a user. */
-  events: Pick<LiveHub, "publishToUser">;
+  events: Pick<LiveHub, "publishToUsers">;
   /** Users who have `userId` as a friend: they see its profile changes. */
   profileWatchers(userId: string): Promise<readonly string[]>;
 }
@@ -79,7 +79,7 @@ export function createProfiles(deps: ProfilesDeps) {
     if (visible.size === 0) return;
     const event = profileChangedEvent(userId, visible, atMs);
     const watchers = await deps.profileWatchers(userId);
-    for (const id of new Set([userId, ...watchers])) events.publishToUser(id, event);
+    events.publishToUsers(new Set([userId, ...watchers]), event);
   };
 
   return {

@@ -13,7 +13,7 @@ export interface ProfilesSetupDeps {
   accounts: Pick<AccountStore, "selectAccount">;
   settings: { customFields: readonly CustomFieldDef[]; batchMax: number };
   clock: Clock;
-  live: Pick<LiveHub, "publishToUser">;
+  live: Pick<LiveHub, "publishToUsers">;
   /** Users who see `userId`'s profile changes (its friends' owners, from relations). */
   profileWatchers(userId: string): Promise<readonly string[]>;
 }

@@ -39,6 +39,14 @@ describe("push settings", () => {
     const config = readPushConfig({});
     expect([config.apns, config.fcm]).toEqual([undefined, undefined]);
     expect(config.retry).toEqual({ maxAttempts: 3, backoffMs: 500, maxBackoffMs: 5000 });
+    expect([config.jobAckWaitMs, config.jobMaxMs]).toEqual([5_000, 120_000]);
+  });
+
+  it("refuses a job bound shorter than the job ack wait", () => {
+    expect(settingOf({ PUSH_JOB_ACK_WAIT_MS: "9000", PUSH_JOB_MAX_MS: "8000" })).toBe(
+      "PUSH_JOB_MAX_MS",
+    );
+    expect(settingOf({ PUSH_JOB_ACK_WAIT_MS: "9000", PUSH_JOB_MAX_MS: "9000" })).toBe("ok");
   });
 
   it.each([
@@ -82,5 +90,15 @@ describe("push settings", () => {
     ],
   ])("%o → %s", (env, setting) => {
     expect(settingOf(env)).toBe(setting);
+  });
+
+  it("refuses a broadcast pace that would make one batch outlast the bus's ack wait", () => {
+    expect(() =>
+      readPushConfig({ BROADCAST_BATCH_SIZE: "500", BROADCAST_USERS_PER_SECOND: "10" }),
+    ).toThrow(/BROADCAST_USERS_PER_SECOND/);
+    expect(
+      readPushConfig({ BROADCAST_BATCH_SIZE: "500", BROADCAST_USERS_PER_SECOND: "50" }).broadcast
+        .usersPerSecond,
+    ).toBe(50);
   });
 });

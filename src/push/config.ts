@@ -1,4 +1,5 @@
 import { readFileSync } from "node:fs";
+import { MAX_COUNTER_WINDOW_MS } from "../bus/window-counters.js";
 import { ConfigError, type Env, intSetting, stringSetting } from "../config/settings.js";
 import type { ApnsSettings } from "./apns-sender.js";
 import type { FcmSettings } from "./fcm-sender.js";
@@ -15,6 +16,36 @@ export interface PushConfig {
   /** Notifications one process sends at once, per provider. */
   concurrency: number;
   retry: RetryPolicy;
+  /** Pushes one user may get per window across the cluster; max 0: no limit. */
+  userRate: { max: number; windowMs: number };
+  /**
+   * Ack wait of the push work consumer: how soon a job of a dead process is taken
+   * over. A job being worked renews it (bus renewal) up to `jobMaxMs`.
+   */
+  jobAckWaitMs: number;
+  /** A job still running this long is taken for hung (a stuck provider) and handed to another process. */
+  jobMaxMs: number;
+  /** How long a delivery claim (message or task, and device) is kept: longer than any redelivery. */
+  claimRetentionMs: number;
+  broadcast: BroadcastSettings;
+}
+
+/** Push to all / by tag / by attribute. */
+export interface BroadcastSettings {
+  /** Users per batch of a broadcast task. */
+  batchSize: number;
+  /** Users a broadcast task processes per second at most (its batches are paced to it). */
+  usersPerSecond: number;
+  /** Tags one user may have (the reference's Tencent Cloud Chat REST API: 10). */
+  tagsPerUserMax: number;
+  /** Bytes of one tag. */
+  tagMaxBytes: number;
+  /** Attributes one user may have. */
+  attributesPerUserMax: number;
+  /** Bytes of one attribute key or value. */
+  attributeMaxBytes: number;
+  /** Users one label request may name. */
+  usersPerRequestMax: number;
 }
 
 const MINUTE = 60_000;
@@ -39,7 +70,60 @@ export function readPushConfig(env: Env): PushConfig {
       backoffMs: intSetting(env, "PUSH_BACKOFF_MS", 500, { min: 0, max: 60_000 }),
       maxBackoffMs: intSetting(env, "PUSH_MAX_BACKOFF_MS", 5_000, { min: 0, max: 60_000 }),
     },
+    userRate: {
+      max: intSetting(env, "PUSH_USER_RATE_MAX", 0, { min: 0, max: 1_000_000 }),
+      windowMs: intSetting(env, "PUSH_USER_RATE_WINDOW_MS", 60_000, {
+        min: 1_000,
+        max: MAX_COUNTER_WINDOW_MS,
+      }),
+    },
+    ...readJobTimes(env),
+    claimRetentionMs: intSetting(env, "PUSH_CLAIM_RETENTION_MS", 86_400_000, {
+      min: 600_000,
+      max: 30 * 86_400_000,
+    }),
+    broadcast: readBroadcast(env),
   };
+}
+
+function readJobTimes(env: Env): Pick<PushConfig, "jobAckWaitMs" | "jobMaxMs"> {
+  const jobAckWaitMs = intSetting(env, "PUSH_JOB_ACK_WAIT_MS", 5_000, { min: 500, max: 300_000 });
+  const jobMaxMs = intSetting(env, "PUSH_JOB_MAX_MS", 120_000, { min: 1_000, max: 3_600_000 });
+  if (jobMaxMs < jobAckWaitMs) {
+    throw new ConfigError("PUSH_JOB_MAX_MS", "must be at least PUSH_JOB_ACK_WAIT_MS");
+  }
+  return { jobAckWaitMs, jobMaxMs };
+}
+
+/** A paced batch must end well within the bus's ack wait (30 s), or it would be redelivered while it runs. */
+const MAX_BATCH_PACING_MS = 10_000;
+
+function readBroadcast(env: Env): BroadcastSettings {
+  const settings: BroadcastSettings = {
+    batchSize: intSetting(env, "BROADCAST_BATCH_SIZE", 500, { min: 1, max: 10_000 }),
+    usersPerSecond: intSetting(env, "BROADCAST_USERS_PER_SECOND", 5_000, {
+      min: 1,
+      max: 1_000_000,
+    }),
+    tagsPerUserMax: intSetting(env, "BROADCAST_TAGS_PER_USER_MAX", 10, { min: 1, max: 1_000 }),
+    tagMaxBytes: intSetting(env, "BROADCAST_TAG_MAX_BYTES", 50, { min: 1, max: 1_000 }),
+    attributesPerUserMax: intSetting(env, "BROADCAST_ATTRIBUTES_PER_USER_MAX", 10, {
+      min: 1,
+      max: 1_000,
+    }),
+    attributeMaxBytes: intSetting(env, "BROADCAST_ATTRIBUTE_MAX_BYTES", 50, { min: 1, max: 1_000 }),
+    usersPerRequestMax: intSetting(env, "BROADCAST_USERS_PER_REQUEST_MAX", 500, {
+      min: 1,
+      max: 10_000,
+    }),
+  };
+  if ((settings.batchSize * 1000) / settings.usersPerSecond > MAX_BATCH_PACING_MS) {
+    throw new ConfigError(
+      "BROADCAST_USERS_PER_SECOND",
+      `must be at least BROADCAST_BATCH_SIZE / ${MAX_BATCH_PACING_MS / 1000} (a batch may take at most ${MAX_BATCH_PACING_MS / 1000} s)`,
+    );
+  }
+  return settings;
 }
 
 function readFile(name: string, path: string): string {

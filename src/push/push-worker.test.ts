@@ -1,6 +1,7 @@
 import { create } from "@bufbuild/protobuf";
 import { describe, expect, it } from "vitest";
 import type { BusEvent } from "../bus/index.js";
+import { createMemoryWindowCounters } from "../bus/memory-window-counters.js";
 import { type PushJob, PushJobSchema } from "../gen/im/internal/v1/push_pb.js";
 import { TextElementSchema } from "../gen/im/v1/elements_pb.js";
 import {
@@ -10,10 +11,12 @@ import {
   MessageReceiveOption,
 } from "../gen/im/v1/group_pb.js";
 import { silentLogger } from "../log/logger.js";
+import { createMemoryBroadcastStore } from "../storage/memory/broadcast-store.js";
 import { createMemoryGroupMemberStore } from "../storage/memory/group-member-store.js";
 import { createMemoryGroupStore } from "../storage/memory/group-store.js";
 import { createMemoryPushTokenStore } from "../storage/memory/push-store.js";
 import type { ApnsRequest } from "./apns-sender.js";
+import { createOfflinePusher } from "./offline-push.js";
 import { createPushJobHandler, encodePushJob } from "./push-worker.js";
 import { createPushStats } from "./stats.js";
 
@@ -27,23 +30,18 @@ const { ACCEPT_NOT_NOTIFY, ACCEPT_NOT_NOTIFY_EXCEPT_AT, DISCARD } = MessageRecei
 async function world(
   options: Record<string, MessageReceiveOption>,
   live: Record<string, string[]>,
+  userRate?: { max: number; windowMs: number },
 ) {
   const store = createMemoryPushTokenStore();
+  const claims = createMemoryBroadcastStore({ accountIds: () => [] });
   const groups = createMemoryGroupStore();
   const members = createMemoryGroupMemberStore();
   const sent: ApnsRequest[] = [];
   const queue: PushJob[] = [];
   const lookups = { nick: 0 };
-  const handler = createPushJobHandler({
+  const pusher = createOfflinePusher({
     store,
     clock: () => Date.parse("2026-06-01T12:00:00Z"),
-    groups,
-    members,
-    nicknameOf: async (userId) => {
-      lookups.nick++;
-      return `Nick ${userId}`;
-    },
-    reachableLive: async (userIds) => new Map(userIds.map((u) => [u, live[u] ?? []])),
     apns: {
       send: async (request) => {
         sent.push(request);
@@ -52,14 +50,27 @@ async function world(
       close: async () => {},
     },
     fcm: undefined,
-    publishJob: async (job) => {
-      queue.push(job);
-    },
-    batchSize: 2,
     concurrency: 4,
     retry: { maxAttempts: 1, backoffMs: 1, maxBackoffMs: 1 },
     stats: createPushStats(),
     logger: silentLogger,
+    claimDeliveries: (keys) => claims.claimDeliveries(keys, 0),
+    userRate: userRate ?? { max: 0, windowMs: 60_000 },
+    counters: createMemoryWindowCounters(),
+  });
+  const handler = createPushJobHandler({
+    groups,
+    members,
+    nicknameOf: async (userId) => {
+      lookups.nick++;
+      return `Nick ${userId}`;
+    },
+    reachableLive: async (userIds) => new Map(userIds.map((u) => [u, live[u] ?? []])),
+    pusher,
+    publishJob: async (job) => {
+      queue.push(job);
+    },
+    batchSize: 2,
   });
   await groups.insertGroup({
     groupId: "g",
@@ -105,10 +116,14 @@ async function world(
     );
   }
   /** Handles the group job and every batch it published, in order; the users pushed to. */
-  const pushGroupMessage = async (mentions: {
-    atUserIds?: string[];
-    atAll?: boolean;
-  }): Promise<string[]> => {
+  const pushGroupMessage = async (
+    mentions: {
+      atUserIds?: string[];
+      atAll?: boolean;
+    },
+    /** Deliveries of every job (more than 1: JetStream redelivered it after a crash). */
+    deliveries = 1,
+  ): Promise<string[]> => {
     sent.length = 0;
     queue.push(
       create(PushJobSchema, {
@@ -121,14 +136,16 @@ async function world(
     );
     for (let seq = 1; queue.length > 0; seq++) {
       const job = queue.shift() as PushJob;
-      const event: BusEvent = {
-        subject: "push",
-        data: encodePushJob(job),
-        msgId: undefined,
-        streamSeq: seq,
-        deliveryCount: 1,
-      };
-      await handler(event);
+      for (let deliveryCount = 1; deliveryCount <= deliveries; deliveryCount++) {
+        const event: BusEvent = {
+          subject: "push",
+          data: encodePushJob(job),
+          msgId: undefined,
+          streamSeq: seq,
+          deliveryCount,
+        };
+        await handler(event);
+      }
     }
     return sent.map((r) => r.token.replace("tok-", "")).sort();
   };
@@ -170,5 +187,23 @@ describe("push worker decisions", () => {
       "notify",
       "zed",
     ]);
+  });
+
+  it("pushes each device once when the group job and its batches are delivered again", async () => {
+    const { pushGroupMessage } = await world(
+      { ann: ACCEPT_NOT_NOTIFY_EXCEPT_AT, bob: 0, cy: 0 },
+      {},
+    );
+    // A redelivered batch finds its devices claimed; the redelivered group job
+    // republishes batches with the same ids (deduplicated by JetStream, not here).
+    expect(await pushGroupMessage({ atAll: true }, 2)).toEqual(["ann", "bob", "cy"]);
+  });
+
+  it("pushes a user at most PUSH_USER_RATE_MAX times per window", async () => {
+    const { pushGroupMessage } = await world({ ann: 0, bob: 0 }, {}, { max: 2, windowMs: 60_000 });
+    expect(await pushGroupMessage({})).toEqual(["ann", "bob"]);
+    expect(await pushGroupMessage({})).toEqual(["ann", "bob"]);
+    // The third message inside the minute reaches no one by push.
+    expect(await pushGroupMessage({})).toEqual([]);
   });
 });

@@ -1,42 +1,22 @@
 import { clone, create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { type EventHandler, PoisonEventError } from "../bus/index.js";
-import type { Clock } from "../common/clock.js";
 import { type PushJob, PushJobSchema, PushUsersSchema } from "../gen/im/internal/v1/push_pb.js";
 import { GroupType } from "../gen/im/v1/group_pb.js";
 import type { GroupMemberStore, GroupStore } from "../groups/store.js";
-import type { Logger } from "../log/logger.js";
-import { apnsPayload } from "./apns-payload.js";
-import type { ApnsSender } from "./apns-sender.js";
-import { inDoNotDisturb } from "./do-not-disturb.js";
-import { fcmMessage } from "./fcm-message.js";
-import type { FcmSender } from "./fcm-sender.js";
-import { createLimiter } from "./limiter.js";
-import type { SendOutcome } from "./provider.js";
-import { type PushContent, receiveOptionNotifies, renderPush } from "./push-text.js";
+import type { OfflinePusher } from "./offline-push.js";
+import { receiveOptionNotifies, renderPush } from "./push-text.js";
 import type { ReachableLive } from "./reachable.js";
-import { type RetryPolicy, realSleep, type Sleep, sendWithRetry } from "./retry.js";
-import type { PushStats } from "./stats.js";
-import { deviceKey, type PushRegistration, type PushTokenStore } from "./store.js";
 
 export interface PushWorkerDeps {
-  store: PushTokenStore;
-  clock: Clock;
   groups: Pick<GroupStore, "selectGroup">;
   members: Pick<GroupMemberStore, "selectMembersPage">;
   /** The sender's nickname as profiles show it; empty when none. */
   nicknameOf(userId: string): Promise<string>;
   reachableLive: ReachableLive;
-  apns: ApnsSender | undefined;
-  fcm: FcmSender | undefined;
+  pusher: OfflinePusher;
   /** Publishes a job to the push consumer (a group's batches) with a dedup id. */
   publishJob(job: PushJob, msgId: string): Promise<void>;
   batchSize: number;
-  /** Notifications in flight at once per provider, in this process. */
-  concurrency: number;
-  retry: RetryPolicy;
-  stats: PushStats;
-  logger: Logger;
-  sleep?: Sleep;
 }
 
 export const encodePushJob = (job: PushJob): Uint8Array => toBinary(PushJobSchema, job);
@@ -50,9 +30,6 @@ export const encodePushJob = (job: PushJob): Uint8Array => toBinary(PushJobSchem
  * logged, never redelivered (the provider retries are done here).
  */
 export function createPushJobHandler(deps: PushWorkerDeps): EventHandler {
-  const sleep = deps.sleep ?? realSleep;
-  const limiters = { apns: createLimiter(deps.concurrency), fcm: createLimiter(deps.concurrency) };
-
   const expandGroup = async (job: PushJob, groupId: string) => {
     const group = await deps.groups.selectGroup(groupId);
     // AVChatRoom never pushes (its members are the room's live audience).
@@ -84,89 +61,27 @@ export function createPushJobHandler(deps: PushWorkerDeps): EventHandler {
     }
   };
 
-  const deliver = async (
-    reg: PushRegistration,
-    content: PushContent,
-    badge: number | undefined,
-    collapseKey: string,
-  ) => {
-    const channel = reg.target.channel;
-    let send: (() => Promise<SendOutcome>) | undefined;
-    if (reg.target.channel === "apns" && deps.apns !== undefined) {
-      const { apns } = deps;
-      const request = {
-        token: reg.target.token,
-        environment: reg.target.environment,
-        topic: reg.target.bundleId,
-        payload: apnsPayload(content, badge),
-        collapseId: collapseKey,
-      };
-      send = () => apns.send(request);
-    } else if (reg.target.channel === "fcm" && deps.fcm !== undefined) {
-      const { fcm } = deps;
-      const token = reg.target.token;
-      const message = fcmMessage(content, collapseKey, badge);
-      send = () => fcm.send(token, message);
-    }
-    if (send === undefined) {
-      deps.stats.record(channel, "not-configured");
-      return;
-    }
-    const sendOnce = send;
-    const { outcome } = await limiters[channel].run(() =>
-      sendWithRetry(sendOnce, deps.retry, sleep),
-    );
-    if (outcome.kind === "sent") {
-      deps.stats.record(channel, "sent");
-    } else if (outcome.kind === "invalid-token") {
-      await deps.store.deletePushToken(channel, reg.target.token);
-      deps.stats.record(channel, "removed");
-      deps.logger.info("push: token removed", { channel, reason: outcome.reason });
-    } else {
-      deps.stats.record(channel, { failed: outcome.reason });
-      deps.logger.warn("push: not delivered", { channel, reason: outcome.reason });
-    }
-  };
-
   const pushToUsers = async (job: PushJob, userIds: readonly string[]) => {
-    const recipients = userIds.filter((id) => id !== job.fromUserId);
-    const [all, quiet] = await Promise.all([
-      deps.store.selectPushRegistrations(recipients),
-      deps.store.selectDoNotDisturb(recipients),
-    ]);
-    const now = deps.clock();
-    const registered = all.filter((r) => {
-      const window = quiet.get(r.userId);
-      return window === undefined || !inDoNotDisturb(window, now);
+    await deps.pusher.push({
+      userIds: userIds.filter((id) => id !== job.fromUserId),
+      live: deps.reachableLive,
+      collapseKey: job.messageKey,
+      content: async () => {
+        const [senderNick, groupName] = await Promise.all([
+          job.senderNick ?? deps.nicknameOf(job.fromUserId),
+          job.groupName ??
+            (job.batchGroupId === ""
+              ? undefined
+              : deps.groups.selectGroup(job.batchGroupId).then((g) => g?.name)),
+        ]);
+        return renderPush({
+          body: job.body,
+          pushInfo: job.offlinePushInfo,
+          senderNick,
+          ...(groupName === undefined ? {} : { groupName }),
+        });
+      },
     });
-    if (registered.length === 0) return;
-    const live = await deps.reachableLive([...new Set(registered.map((r) => r.userId))]);
-    const offline = registered.filter((r) => live.get(r.userId)?.includes(r.deviceId) !== true);
-    if (offline.length === 0) return;
-    const [senderNick, groupName] = await Promise.all([
-      job.senderNick ?? deps.nicknameOf(job.fromUserId),
-      job.groupName ??
-        (job.batchGroupId === ""
-          ? undefined
-          : deps.groups.selectGroup(job.batchGroupId).then((g) => g?.name)),
-    ]);
-    const content = renderPush({
-      body: job.body,
-      pushInfo: job.offlinePushInfo,
-      senderNick,
-      ...(groupName === undefined ? {} : { groupName }),
-    });
-    if (content === undefined) return;
-    const badges = content.countsBadge
-      ? await deps.store.incrementBadges(
-          offline.map((r) => ({ userId: r.userId, deviceId: r.deviceId })),
-        )
-      : new Map(offline.map((r) => [deviceKey(r.userId, r.deviceId), r.badge]));
-    await Promise.all(
-      offline.map((r) =>
-        deliver(r, content, badges.get(deviceKey(r.userId, r.deviceId)), job.messageKey),
-      ),
-    );
   };
 
   return async (event) => {

@@ -12,8 +12,6 @@ export interface PushRegistration {
   userId: string;
   deviceId: string;
   target: PushTarget;
-  /** The badge last pushed to (or reported by) the device. */
-  badge: number;
   updatedAtMs: number;
 }
 
@@ -41,6 +39,14 @@ export interface PushTokenStore {
   deletePushToken(channel: PushChannel, token: string): Promise<boolean>;
   /** Registrations of the given users (users without one are absent), in no set order. */
   selectPushRegistrations(userIds: readonly string[]): Promise<PushRegistration[]>;
+  /**
+   * The badge last pushed to (or reported by) each given device, by
+   * `deviceKey(userId, deviceId)`; devices without a registration are absent.
+   * Apart from the registrations: a push reads it only when it does not count.
+   */
+  selectBadges(
+    devices: readonly { userId: string; deviceId: string }[],
+  ): Promise<Map<string, number>>;
   /** Sets the badge of a device's registration; a device without one is a no-op. */
   updateBadge(userId: string, deviceId: string, badge: number): Promise<void>;
   /**

@@ -77,6 +77,29 @@ describe("rate limiter", () => {
     expect(roundTrips).toBe(8);
   });
 
+  it("lets a concurrent burst on each of two nodes share the limit (one claim at a time per node)", async () => {
+    const shared = createMemoryWindowCounters();
+    const slow: WindowCounters = {
+      // A bus round trip: every concurrent check is waiting when it answers.
+      increment: async (...args) => {
+        await new Promise((r) => setImmediate(r));
+        return shared.increment(...args);
+      },
+    };
+    const nodes = [0, 1].map(() =>
+      createRateLimiter({
+        counters: slow,
+        settings: { windowMs: 60_000, max: { sends: 80, history: 0, sessions: 0, typing: 0 } },
+        clock: () => 0,
+        logger: silentLogger,
+      }),
+    );
+    const burst = nodes.flatMap((node) =>
+      Array.from({ length: 30 }, () => node.check(user, "sends")),
+    );
+    await Promise.all(burst);
+  });
+
   it("never lets the nodes of one counter grant more than the limit together", async () => {
     const shared = createMemoryWindowCounters();
     const nodes = [0, 1, 2].map(() =>

@@ -1,6 +1,7 @@
 import type { Caller } from "../auth/caller.js";
 import type { WindowCounters } from "../bus/index.js";
 import type { Clock } from "../common/clock.js";
+import { flat } from "../common/flat-string.js";
 import { DomainError, ErrorReason } from "../errors/domain-error.js";
 import type { Logger } from "../log/logger.js";
 import type { RateClass, RateLimitSettings } from "./settings.js";
@@ -36,6 +37,11 @@ interface Share {
   used: number;
   /** The shared count reached the limit: no claim can grant more this window. */
   exhausted: boolean;
+  /**
+   * The claim in flight: concurrent calls wait for it instead of each claiming a
+   * share (a burst of N calls would take N shares, up to the whole limit).
+   */
+  claiming?: Promise<void> | undefined;
 }
 
 export function createRateLimiter(deps: {
@@ -83,11 +89,16 @@ export function createRateLimiter(deps: {
           for (const [k, s] of shares) if (s.window < window) shares.delete(k);
         }
         share = { window, granted: 0, used: 0, exhausted: false };
-        shares.set(key, share);
+        // Kept for the window (a stream's login counts): flat, not a rope of two.
+        shares.set(flat(key), share);
       }
-      if (share.used >= share.granted && !share.exhausted) {
+      while (share.used >= share.granted && !share.exhausted) {
+        const s = share;
+        s.claiming ??= claim(s, [rateClass, caller.userId], max, now).finally(() => {
+          s.claiming = undefined;
+        });
         try {
-          await claim(share, [rateClass, caller.userId], max, now);
+          await s.claiming;
         } catch (err) {
           if (now - lastFailureLog >= FAILURE_LOG_EVERY_MS) {
             lastFailureLog = now;

@@ -1,6 +1,7 @@
 import { EventService } from "../gen/im/v1/events_pb.js";
 import { GroupService } from "../gen/im/v1/group_pb.js";
 import { MessageService } from "../gen/im/v1/message_pb.js";
+import { ReceiptService } from "../gen/im/v1/receipts_pb.js";
 import { TypingService } from "../gen/im/v1/typing_pb.js";
 import type { RateClass } from "./settings.js";
 
@@ -19,6 +20,8 @@ export const RPC_RATE_CLASSES: ReadonlyMap<string, RateClass> = new Map<string, 
   [path(MessageService, MessageService.method.listConversations), "history"],
   [path(GroupService, GroupService.method.syncGroupMessages), "history"],
   [path(GroupService, GroupService.method.listGroupMessages), "history"],
+  [path(ReceiptService, ReceiptService.method.getGroupReceipts), "history"],
+  [path(ReceiptService, ReceiptService.method.listGroupReaders), "history"],
   // Login: opening a device's live stream.
   [path(EventService, EventService.method.subscribe), "sessions"],
   [path(GroupService, GroupService.method.applyJoinGroup), "sessions"],

@@ -1,3 +1,4 @@
+import { assertBatch } from "../common/batch.js";
 import { assertUserId, assertUserIdBatch } from "../common/user-id.js";
 import {
   DomainError,
@@ -20,7 +21,6 @@ import {
   requestToProto,
 } from "./relation-proto.js";
 import {
-  assertBatch,
   assertListName,
   assertRemark,
   assertSource,

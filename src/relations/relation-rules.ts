@@ -1,4 +1,4 @@
-import { ErrorReason, invalidArgument, invalidField } from "../errors/domain-error.js";
+import { invalidField } from "../errors/domain-error.js";
 import {
   CUSTOM_VALUE_MAX_BYTES,
   type CustomFieldDef,
@@ -33,14 +33,6 @@ export function assertSource(source: string, field: string): void {
 export function assertListName(name: string, field: string): void {
   if (name === "" || bytes(name) > LIST_NAME_MAX_BYTES) {
     throw invalidField(field, `a friend list name is 1-${LIST_NAME_MAX_BYTES} bytes`);
-  }
-}
-
-/** Throws TOO_MANY_ITEMS / INVALID_FIELD unless 1..max items. */
-export function assertBatch(items: readonly unknown[], field: string, max: number): void {
-  if (items.length === 0) throw invalidField(field, "at least one item is required");
-  if (items.length > max) {
-    throw invalidArgument(ErrorReason.TOO_MANY_ITEMS, `at most ${max} items per call`, { field });
   }
 }
 

@@ -12,8 +12,18 @@ type Handler = (
   res: http.ServerResponse | http2.Http2ServerResponse,
 ) => void;
 
+export type StreamHandler = (
+  stream: http2.ServerHttp2Stream,
+  headers: http2.IncomingHttpHeaders,
+) => boolean;
+
 export interface ListenOptions {
   handler: Handler;
+  /**
+   * Offered every HTTP/2 stream before Node's compatibility layer makes a
+   * request/response pair of it: returns true when it serves the stream itself.
+   */
+  streamHandler?: StreamHandler;
   host: string;
   port: number;
   tls: { cert: Buffer; key: Buffer } | undefined;
@@ -35,6 +45,31 @@ export interface Listener {
 
 const H2_PREFACE = Buffer.from("PRI * HTTP/2.0");
 
+type StreamListener = (
+  stream: http2.ServerHttp2Stream,
+  headers: http2.IncomingHttpHeaders,
+  flags: number,
+  rawHeaders: string[],
+) => void;
+
+/**
+ * Node makes its compatibility request/response pair in a "stream" listener
+ * of the server (installed with the request handler). Those listeners now run
+ * only for streams `take` leaves: a stream it serves costs no such objects.
+ */
+function routeStreamsFirst(
+  server: http2.Http2Server | http2.Http2SecureServer,
+  take: StreamHandler,
+): void {
+  const others = server.listeners("stream") as StreamListener[];
+  server.removeAllListeners("stream");
+  const route: StreamListener = (stream, headers, flags, rawHeaders) => {
+    if (take(stream, headers)) return;
+    for (const listener of others) listener.call(server, stream, headers, flags, rawHeaders);
+  };
+  server.on("stream", route);
+}
+
 /**
  * One port for everything. With TLS, ALPN chooses h2 or HTTP/1.1. Without TLS,
  * Node's http2 server cannot also speak HTTP/1.1, so we sniff the HTTP/2
@@ -45,14 +80,25 @@ export async function listen(options: ListenOptions): Promise<Listener> {
   const { logger } = options;
   let inFlight = 0;
   let onIdle: (() => void) | undefined;
+  const settled = () => {
+    inFlight--;
+    if (inFlight === 0) onIdle?.();
+  };
   const handler: Handler = (req, res) => {
     inFlight++;
-    res.once("close", () => {
-      inFlight--;
-      if (inFlight === 0) onIdle?.();
-    });
+    res.once("close", settled);
     options.handler(req, res);
   };
+  const streamHandler = options.streamHandler;
+  const takeStream: StreamHandler | undefined =
+    streamHandler &&
+    ((stream, headers) => {
+      if (!streamHandler(stream, headers)) return false;
+      inFlight++;
+      // "close" comes once; `on` spares the wrapper `once` makes per stream.
+      stream.on("close", settled);
+      return true;
+    });
 
   const { limits } = options;
   const sessions = new Set<http2.ServerHttp2Session>();
@@ -118,6 +164,7 @@ export async function listen(options: ListenOptions): Promise<Listener> {
       });
     });
   }
+  if (takeStream !== undefined) routeStreamsFirst(h2, takeStream);
   h2.on("session", (session: http2.ServerHttp2Session) => {
     sessions.add(session);
     session.once("close", () => sessions.delete(session));

@@ -15,8 +15,7 @@ import type { Authenticate } from "../auth/authenticator.js";
 import { callerKey } from "../auth/caller.js";
 import type { Logger } from "../log/logger.js";
 import type { TransportMeter } from "../metrics/meters.js";
-import { reasonOf, toConnectError } from "./error-mapper.js";
-import { bearerSig } from "./interceptors.js";
+import { createCallGate } from "./call-gate.js";
 import { detectProtocol, ENVELOPE_HEADER_BYTES } from "./protocol/detect.js";
 import {
   abandonRequestBody,
@@ -57,10 +56,8 @@ export type NodeHandler = (req: NodeRequest, res: NodeResponse) => void;
 export function createNodeHandler(options: NodeHandlerOptions): NodeHandler {
   const { logger, meter } = options;
   const linger = { lingerMs: options.rejectedBodyLingerMs };
-  const rejected = (error: ConnectError): ConnectError => {
-    meter.requestRejected(reasonOf(error));
-    return error;
-  };
+  const gate = createCallGate(options);
+  const { rejected } = gate;
   const routes = new Map<string, UniversalHandler>();
   for (const handler of options.router.handlers) routes.set(handler.requestPath, handler);
 
@@ -77,19 +74,19 @@ export function createNodeHandler(options: NodeHandlerOptions): NodeHandler {
     }
     const limit = options.readMaxBytesOf(handler.method);
     const rawLimit = limit + (protocol.enveloped ? ENVELOPE_HEADER_BYTES : 0);
-    if (Number(req.headers["content-length"]) > rawLimit) {
-      writeError(req, res, protocol, rejected(requestTooLarge(limit, logger)), linger);
+    const tooLarge = gate.declaredTooLarge(req.headers["content-length"], protocol, limit);
+    if (tooLarge !== undefined) {
+      writeError(req, res, protocol, tooLarge, linger);
       return;
     }
     let contextValues: ContextValues | undefined;
     if (!options.publicServices.has(handler.service.typeName)) {
-      try {
-        const caller = await options.authenticate(bearerSig(req.headers.authorization));
-        contextValues = createContextValues().set(callerKey, caller);
-      } catch (err) {
-        writeError(req, res, protocol, rejected(toConnectError(err, logger)), linger);
+      const caller = await gate.caller(req.headers.authorization);
+      if (caller instanceof ConnectError) {
+        writeError(req, res, protocol, caller, linger);
         return;
       }
+      contextValues = createContextValues().set(callerKey, caller);
     }
     const uReq = universalRequestFromNodeRequest(req, res, undefined, contextValues);
     const body = guardBody(uReq.body as AsyncIterable<Uint8Array>, {

@@ -1,3 +1,4 @@
+import type { IncomingHttpHeaders, ServerHttp2Stream } from "node:http2";
 import { type ConnectRouter, createConnectRouter, type Interceptor } from "@connectrpc/connect";
 import type { Authenticate } from "../auth/authenticator.js";
 import type { TransportLimits } from "../config/transport-limits.js";
@@ -20,7 +21,7 @@ import { createNodeHandler } from "./node-handler.js";
 import { observeInterceptor } from "./observe-interceptor.js";
 import { registerReflection } from "./reflection-service.js";
 import { requestMaxBytesOf } from "./request-limits.js";
-import type { RawRoute } from "./subscribe-writer.js";
+import type { RawRoutes } from "./subscribe-writer.js";
 
 export interface ServerOptions {
   /** Registers the app's services. Health and reflection are added here. */
@@ -38,7 +39,7 @@ export interface ServerOptions {
   /** Aborted when shutdown begins, so long-lived streams end cleanly. */
   streamsShutdown: AbortController;
   /** Tried in order before Connect: the server's own writers (e.g. live streams). */
-  rawRoutes?: readonly RawRoute[];
+  rawRoutes?: readonly RawRoutes[];
   /** Run after authentication, before the handlers (per-user rate limits). */
   interceptors?: readonly Interceptor[];
   /** RPC metrics and server spans; off by default. */
@@ -102,9 +103,15 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const rawRoutes = options.rawRoutes ?? [];
   const listener = await listen({
     handler: (req, res) => {
-      for (const route of rawRoutes) if (route(req, res)) return;
+      for (const route of rawRoutes) if (route.request(req, res)) return;
       handler(req, res);
     },
+    ...(rawRoutes.length === 0
+      ? {}
+      : {
+          streamHandler: (stream: ServerHttp2Stream, headers: IncomingHttpHeaders) =>
+            rawRoutes.some((route) => route.stream(stream, headers)),
+        }),
     host: options.host,
     port: options.port,
     tls: options.tls,

@@ -1,15 +1,13 @@
 import { randomUUID } from "node:crypto";
-import { setMaxListeners } from "node:events";
 import type http from "node:http";
 import type http2 from "node:http2";
+import type { Readable } from "node:stream";
 import { fromBinary, fromJsonString, toJsonString } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { encodeEnvelope } from "@connectrpc/connect/protocol";
 import {
   contentTypeStreamJson,
   contentTypeStreamProto,
-  endStreamFlag,
-  endStreamToJson,
   parseContentType as parseConnectContentType,
   parseTimeout as parseConnectTimeout,
 } from "@connectrpc/connect/protocol-connect";
@@ -18,189 +16,439 @@ import {
   contentTypeProto as grpcContentTypeProto,
   parseContentType as parseGrpcContentType,
   parseTimeout as parseGrpcTimeout,
-  setTrailerStatus,
 } from "@connectrpc/connect/protocol-grpc";
 import {
   contentTypeJson as grpcWebContentTypeJson,
   contentTypeProto as grpcWebContentTypeProto,
   parseContentType as parseGrpcWebContentType,
-  trailerFlag,
-  trailerSerialize,
 } from "@connectrpc/connect/protocol-grpc-web";
 import type { Authenticate } from "../auth/authenticator.js";
 import type { Caller } from "../auth/caller.js";
+import { flat } from "../common/flat-string.js";
+import type { DomainError } from "../errors/domain-error.js";
 import {
   EventService,
   SubscribeRequestSchema,
   SubscribeResponseSchema,
 } from "../gen/im/v1/events_pb.js";
-import type { LiveEvent, LiveHub } from "../live/live-hub.js";
+import type { LiveEvent, LiveHub, LiveSink, LiveStreamHandle } from "../live/live-hub.js";
 import { streamOwner } from "../live/service.js";
 import type { Logger } from "../log/logger.js";
 import { noMeters, type TransportMeter } from "../metrics/meters.js";
+import { type CallGate, createCallGate } from "./call-gate.js";
 import { normalizeCodecError } from "./codec-errors.js";
 import { toConnectError } from "./error-mapper.js";
-import { bearerSig, sanitizeRequestId } from "./interceptors.js";
-import { writeHead } from "./protocol/write-error.js";
-import { requestTooLarge } from "./request-errors.js";
+import { sanitizeRequestId } from "./interceptors.js";
+import { ENVELOPE_HEADER_BYTES, type WireProtocol } from "./protocol/detect.js";
+import {
+  type NodeRequest,
+  type NodeResponse,
+  streamEnd,
+  writeError,
+  writeStreamError,
+} from "./protocol/write-error.js";
+import { requestBodyTimeout, requestTooLarge } from "./request-errors.js";
 
-type Request = http.IncomingMessage | http2.Http2ServerRequest;
-type Response = http.ServerResponse | http2.Http2ServerResponse;
+/** Handles an HTTP/1.1 request itself and returns true, or returns false to leave it to Connect. */
+export type RawRoute = (req: NodeRequest, res: NodeResponse) => boolean;
 
-/** Handles the request itself and returns true, or returns false to leave it to Connect. */
-export type RawRoute = (req: Request, res: Response) => boolean;
+/** The same for an HTTP/2 stream, before Node makes compatibility request/response objects for it. */
+export type StreamRoute = (
+  stream: http2.ServerHttp2Stream,
+  headers: http2.IncomingHttpHeaders,
+) => boolean;
+
+export interface RawRoutes {
+  request: RawRoute;
+  stream: StreamRoute;
+}
 
 export interface SubscribeWriterDeps {
-  hub: Pick<LiveHub, "batches">;
+  hub: Pick<LiveHub, "open" | "resume" | "close">;
   authenticate: Authenticate;
   logger: Logger;
   /** Aborted at shutdown: streams end cleanly (OK). */
   shutdown: AbortSignal;
-  /** Largest SubscribeRequest body accepted, enveloped. */
+  /** Largest SubscribeRequest message accepted (its envelope header comes on top). */
   maxRequestBytes: number;
+  /** How long the unwanted rest of a refused HTTP/1.1 body is read and dropped. */
+  rejectedBodyLingerMs: number;
+  /** How long the request body may take to arrive once the call is authenticated. */
+  requestBodyTimeoutMs: number;
   meter?: TransportMeter;
 
   /** Admission of an authenticated caller before the stream opens (the login rate limit). */
   admit?: (caller: Caller) => Promise<void>;
 }
 
-type Protocol = "grpc" | "grpc-web" | "connect";
-
-interface Wire {
-  protocol: Protocol;
-  binary: boolean;
-  /** Headers of the response: its content type and the request id. */
-  headers: Record<string, string>;
-}
-
 const PATH = `/${EventService.typeName}/${EventService.method.subscribe.name}`;
+const RPC = PATH.slice(1);
 const encoder = new TextEncoder();
+
+// The protocols the writer serves, one shared object each (a stream keeps a reference only).
+const GRPC: readonly WireProtocol[] = [true, false].map((binary) => ({
+  kind: "grpc",
+  binary,
+  enveloped: true,
+}));
+const GRPC_WEB: readonly WireProtocol[] = [true, false].map((binary) => ({
+  kind: "grpc-web",
+  binary,
+  text: false,
+  enveloped: true,
+}));
+const CONNECT: readonly WireProtocol[] = [true, false].map((binary) => ({
+  kind: "connect-stream",
+  binary,
+  enveloped: true,
+}));
+const pick = (all: readonly WireProtocol[], binary: boolean) => all[binary ? 0 : 1];
+
+const contentTypeOf = (p: WireProtocol): string => {
+  switch (p.kind) {
+    case "grpc":
+      return p.binary ? grpcContentTypeProto : grpcContentTypeJson;
+    case "grpc-web":
+      return p.binary ? grpcWebContentTypeProto : grpcWebContentTypeJson;
+    default:
+      return p.binary ? contentTypeStreamProto : contentTypeStreamJson;
+  }
+};
+const nameOf = (p: WireProtocol) => (p.kind === "connect-stream" ? "connect" : p.kind);
+
+/** What every stream of the writer shares. */
+interface WriterContext {
+  deps: SubscribeWriterDeps;
+  gate: CallGate;
+  meter: TransportMeter;
+  /** Streams not yet ended by the writer: shutdown ends them. */
+  calls: Set<LiveCall>;
+}
 
 /**
  * EventService.Subscribe on all three protocols, written by us: each live event
  * is framed once per codec (the bytes cached on the event) and the same bytes
- * are written to every stream; queued events go out in one write. Requests it
- * does not take (compressed, gRPC over HTTP/1.1, unknown content types) fall
- * through to the Connect implementation of the same RPC, which answers them.
+ * are written to every stream; queued events go out in one write. HTTP/2
+ * streams are served on Node's bare stream (no compatibility objects); an
+ * open stream is one LiveCall driven by the hub, with no task, closure,
+ * timer or logger of its own. Requests it does not take (compressed, gRPC
+ * over HTTP/1.1, unknown content types) fall through to the Connect
+ * implementation of the same RPC, which answers them.
  */
-export function createSubscribeWriter(deps: SubscribeWriterDeps): RawRoute {
-  // Every open stream listens for shutdown: thousands of listeners are expected.
-  setMaxListeners(0, deps.shutdown);
-  return (req, res) => {
-    if (req.method !== "POST" || pathOf(req) !== PATH) return false;
-    const wire = wireOf(req);
-    if (wire === undefined) return false;
-    serve(deps, wire, req, res).catch((err: unknown) => {
-      // Only a failure to write the end of the stream gets here: the connection is unusable.
-      deps.logger.warn("live stream: could not end the response", { err });
-      res.destroy();
-    });
-    return true;
+export function createSubscribeWriter(deps: SubscribeWriterDeps): RawRoutes {
+  const meter = deps.meter ?? noMeters;
+  const ctx: WriterContext = {
+    deps,
+    gate: createCallGate({ authenticate: deps.authenticate, logger: deps.logger, meter }),
+    meter,
+    calls: new Set(),
+  };
+  deps.shutdown.addEventListener("abort", () => {
+    for (const call of [...ctx.calls]) call.shutDown();
+  });
+  return {
+    stream(stream, headers) {
+      if (headers[":method"] !== "POST" || pathOf(headers[":path"]) !== PATH) return false;
+      const protocol = protocolOf(headers, true);
+      if (protocol === undefined) return false;
+      const call = new LiveCall(ctx, protocol, requestIdOf(headers), stream, undefined, undefined);
+      (stream as Carrier)[kCall] = call;
+      stream.on("close", onTransportClose);
+      // A reset by the client is an error event; the close that follows ends the call.
+      stream.on("error", ignore);
+      start(ctx, call, headers, stream);
+      return true;
+    },
+    request(req, res) {
+      // HTTP/2 streams went through the stream route (and were left to Connect there).
+      if (req.httpVersionMajor === 2) return false;
+      if (req.method !== "POST" || pathOf(req.url) !== PATH) return false;
+      const protocol = protocolOf(req.headers, false);
+      if (protocol === undefined) return false;
+      const h1req = req as http.IncomingMessage;
+      const h1res = res as http.ServerResponse;
+      const call = new LiveCall(ctx, protocol, requestIdOf(req.headers), undefined, h1req, h1res);
+      (h1res as Carrier)[kCall] = call;
+      h1res.on("close", onTransportClose);
+      start(ctx, call, req.headers, h1req);
+      return true;
+    },
   };
 }
 
-function wireOf(req: Request): Wire | undefined {
-  const ct = header(req, "content-type") ?? null;
+function start(
+  ctx: WriterContext,
+  call: LiveCall,
+  headers: http.IncomingHttpHeaders,
+  body: Readable,
+): void {
+  ctx.calls.add(call);
+  open(ctx, call, headers, body).catch((err: unknown) => {
+    // Only a failure to write the end of the stream gets here: the connection is unusable.
+    ctx.deps.logger.warn("live stream: could not end the response", { err });
+    call.destroy();
+  });
+}
+
+/** Checks the call, reads its request and hands the stream to the hub. */
+async function open(
+  ctx: WriterContext,
+  call: LiveCall,
+  headers: http.IncomingHttpHeaders,
+  body: Readable,
+): Promise<void> {
+  const { deps, gate } = ctx;
+  try {
+    const timeout =
+      call.protocol.kind === "connect-stream"
+        ? parseConnectTimeout(header(headers, "connect-timeout-ms"), Number.MAX_SAFE_INTEGER)
+        : parseGrpcTimeout(header(headers, "grpc-timeout"), Number.MAX_SAFE_INTEGER);
+    if (timeout.error !== undefined) throw timeout.error;
+    if (timeout.timeoutMs !== undefined) {
+      call.deadline = setTimeout(onDeadline, timeout.timeoutMs, call);
+    }
+    const declared = gate.declaredTooLarge(
+      header(headers, "content-length") ?? undefined,
+      call.protocol,
+      deps.maxRequestBytes,
+    );
+    if (declared !== undefined) throw declared;
+    // Authentication from the headers, before the body is read.
+    const caller = await gate.caller(header(headers, "authorization") ?? undefined);
+    if (caller instanceof ConnectError) throw caller;
+    await deps.admit?.(caller);
+    const maxBytes = deps.maxRequestBytes + ENVELOPE_HEADER_BYTES;
+    // Refused as the node handler refuses other RPCs' bodies, and counted alike.
+    const request = decodeRequest(
+      await readBody(body, maxBytes, deps.requestBodyTimeoutMs, {
+        tooLarge: () => gate.rejected(requestTooLarge(deps.maxRequestBytes, deps.logger)),
+        timedOut: () => gate.rejected(requestBodyTimeout(deps.requestBodyTimeoutMs, deps.logger)),
+      }),
+      call.protocol.binary,
+    );
+    call.bodyRead = true;
+    const owner = streamOwner(caller, request.deviceId, request.platform);
+    if (call.finished) return;
+    const handle = await deps.hub.open(owner, call);
+    if (call.finished) {
+      // Gone, past its deadline or shut down while opening.
+      deps.hub.close(handle);
+      return;
+    }
+    call.handle = handle;
+    if (call.resumeWhenOpen) deps.hub.resume(handle);
+    // A stream arriving while shutdown is under way gets Ready, then its clean end.
+    if (deps.shutdown.aborted) call.shutDown();
+  } catch (err) {
+    call.fail(err);
+  }
+}
+
+const kCall = Symbol("liveCall");
+type Carrier = { [kCall]?: LiveCall };
+
+// Listeners shared by every stream (`this` is the stream or response): no closure per stream.
+function onTransportClose(this: Carrier) {
+  this[kCall]?.gone();
+}
+function onTransportDrain(this: Carrier) {
+  this[kCall]?.drained();
+}
+function onDeadline(call: LiveCall) {
+  call.timedOut = true;
+  call.fail(undefined);
+}
+const ignore = () => {};
+
+/**
+ * One Subscribe call: the sink the hub writes its stream's events to, over a
+ * bare HTTP/2 stream or an HTTP/1.1 response.
+ */
+class LiveCall implements LiveSink {
+  handle: LiveStreamHandle | undefined = undefined;
+  deadline: NodeJS.Timeout | undefined = undefined;
+  timedOut = false;
+  bodyRead = false;
+  /** The writer has ended the call (or its transport is gone): nothing more is written. */
+  finished = false;
+  /** The transport drained before the hub's handle arrived. */
+  resumeWhenOpen = false;
+  readonly startedMs = performance.now();
+
+  constructor(
+    readonly ctx: WriterContext,
+    readonly protocol: WireProtocol,
+    readonly requestId: string,
+    readonly h2: http2.ServerHttp2Stream | undefined,
+    readonly req: http.IncomingMessage | undefined,
+    readonly res: http.ServerResponse | undefined,
+  ) {}
+
+  write(events: readonly LiveEvent[]): boolean {
+    if (this.finished) return true;
+    const bytes = batchBytes(events, this.protocol.binary);
+    let ok: boolean;
+    if (this.h2 !== undefined) {
+      if (this.h2.destroyed) return true;
+      if (!this.h2.headersSent) this.respond();
+      ok = this.h2.write(bytes);
+      if (!ok) this.h2.once("drain", onTransportDrain);
+    } else if (this.res !== undefined) {
+      if (!this.res.headersSent) this.respond();
+      ok = this.res.write(bytes);
+      if (!ok) this.res.once("drain", onTransportDrain);
+    } else {
+      return true;
+    }
+    this.ctx.meter.liveEventsWritten(events.length);
+    return ok;
+  }
+
+  /** The hub ended the stream. */
+  end(error: DomainError): void {
+    this.handle = undefined;
+    this.fail(error);
+  }
+
+  drained(): void {
+    if (this.handle !== undefined) this.ctx.deps.hub.resume(this.handle);
+    else this.resumeWhenOpen = true;
+  }
+
+  /** Ends the call with `err` (undefined after the deadline), in the protocol's error form. */
+  fail(err: unknown): void {
+    if (this.finished) return;
+    const { logger } = this.ctx.deps;
+    // Every error goes out with its ErrorDetail reason, as the Connect path's do.
+    const error = normalizeCodecError(
+      this.timedOut
+        ? new ConnectError("the operation timed out", Code.DeadlineExceeded)
+        : toConnectError(err, logger),
+    );
+    this.release();
+    this.finish(error);
+  }
+
+  /** Shutdown: a clean end. */
+  shutDown(): void {
+    if (this.finished) return;
+    this.release();
+    this.finish(undefined);
+  }
+
+  /** The client left (or the response is over). */
+  gone(): void {
+    if (this.finished) return;
+    this.release();
+    this.finished = true;
+    this.log(undefined);
+  }
+
+  destroy(): void {
+    this.h2?.destroy();
+    this.res?.destroy();
+  }
+
+  /** The hub and the writer forget the call. */
+  private release(): void {
+    clearTimeout(this.deadline);
+    this.ctx.calls.delete(this);
+    if (this.handle !== undefined) this.ctx.deps.hub.close(this.handle);
+    this.handle = undefined;
+  }
+
+  private respond(): void {
+    const headers = {
+      "content-type": contentTypeOf(this.protocol),
+      "x-request-id": this.requestId,
+    };
+    if (this.h2 !== undefined) {
+      this.h2.respond(
+        { ":status": 200, ...headers },
+        { waitForTrailers: this.protocol.kind === "grpc" },
+      );
+    } else {
+      this.res?.writeHead(200, headers);
+    }
+  }
+
+  /** Ends the response the way the protocol ends a stream: OK, or the error with its details. */
+  private finish(error: ConnectError | undefined): void {
+    this.finished = true;
+    this.log(error);
+    const { h2, res, req } = this;
+    if (h2 !== undefined) {
+      if (h2.destroyed || h2.closed) return;
+      if (!h2.headersSent) {
+        if (error !== undefined) {
+          writeStreamError(h2, this.protocol, error, {
+            bodyRead: this.bodyRead,
+            headers: { "x-request-id": this.requestId },
+          });
+          return;
+        }
+        this.respond();
+      }
+      const end = streamEnd(this.protocol, error);
+      if ("trailers" in end) {
+        h2.once("wantTrailers", () => h2.sendTrailers(end.trailers));
+        h2.end();
+      } else {
+        h2.end(end.frame);
+      }
+      return;
+    }
+    if (res === undefined || req === undefined || res.writableEnded || res.destroyed) return;
+    if (!res.headersSent) {
+      if (error !== undefined) {
+        res.setHeader("x-request-id", this.requestId);
+        writeError(req, res, this.protocol, error, {
+          lingerMs: this.ctx.deps.rejectedBodyLingerMs,
+        });
+        return;
+      }
+      this.respond();
+    }
+    const end = streamEnd(this.protocol, error);
+    // gRPC (trailers) is never served over HTTP/1.1.
+    res.end("frame" in end ? end.frame : undefined);
+  }
+
+  private log(error: ConnectError | undefined): void {
+    const fields = {
+      requestId: this.requestId,
+      rpc: RPC,
+      protocol: nameOf(this.protocol),
+      ms: Math.round(performance.now() - this.startedMs),
+      writer: "live",
+    };
+    if (error === undefined) this.ctx.deps.logger.debug("rpc ok", fields);
+    else this.ctx.deps.logger.info("rpc failed", { ...fields, code: error.code });
+  }
+}
+
+function protocolOf(headers: http.IncomingHttpHeaders, h2: boolean): WireProtocol | undefined {
+  const ct = header(headers, "content-type");
   const identity = (name: string) => {
-    const v = header(req, name);
-    return v === undefined || v === "identity";
+    const v = header(headers, name);
+    return v === null || v === "identity";
   };
   const grpc = parseGrpcContentType(ct);
   if (grpc !== undefined) {
     // gRPC needs HTTP/2 trailers; Connect answers gRPC over HTTP/1.1 with its error.
-    if (req.httpVersionMajor !== 2 || !identity("grpc-encoding")) return undefined;
-    const binary = grpc.binary;
-    return {
-      protocol: "grpc",
-      binary,
-      headers: { "content-type": binary ? grpcContentTypeProto : grpcContentTypeJson },
-    };
+    if (!h2 || !identity("grpc-encoding")) return undefined;
+    return pick(GRPC, grpc.binary);
   }
   const web = parseGrpcWebContentType(ct);
   if (web !== undefined) {
     if (web.text || !identity("grpc-encoding")) return undefined;
-    const binary = web.binary;
-    return {
-      protocol: "grpc-web",
-      binary,
-      headers: { "content-type": binary ? grpcWebContentTypeProto : grpcWebContentTypeJson },
-    };
+    return pick(GRPC_WEB, web.binary);
   }
   const connect = parseConnectContentType(ct);
   if (connect?.stream && identity("connect-content-encoding")) {
-    const binary = connect.binary;
-    return {
-      protocol: "connect",
-      binary,
-      headers: { "content-type": binary ? contentTypeStreamProto : contentTypeStreamJson },
-    };
+    return pick(CONNECT, connect.binary);
   }
   return undefined;
-}
-
-async function serve(deps: SubscribeWriterDeps, wire: Wire, req: Request, res: Response) {
-  // As the request-log interceptor does for Connect calls: a request id, one line per call.
-  const requestId = sanitizeRequestId(header(req, "x-request-id") ?? null) ?? randomUUID();
-  wire.headers["x-request-id"] = requestId;
-  const logger = deps.logger.child({ requestId, rpc: PATH.slice(1), protocol: wire.protocol });
-  const meter = deps.meter ?? noMeters;
-  const started = performance.now();
-  const abort = new AbortController();
-  let closed = false;
-  const gone = () => {
-    closed = true;
-    abort.abort();
-  };
-  res.once("close", gone);
-  const onShutdown = () => abort.abort();
-  deps.shutdown.addEventListener("abort", onShutdown);
-  // A stream arriving on a connection while shutdown is under way ends at once, cleanly.
-  if (deps.shutdown.aborted) abort.abort();
-  let deadline: NodeJS.Timeout | undefined;
-  let timedOut = false;
-  try {
-    const timeout =
-      wire.protocol === "connect"
-        ? parseConnectTimeout(header(req, "connect-timeout-ms") ?? null, Number.MAX_SAFE_INTEGER)
-        : parseGrpcTimeout(header(req, "grpc-timeout") ?? null, Number.MAX_SAFE_INTEGER);
-    if (timeout.error !== undefined) throw timeout.error;
-    if (timeout.timeoutMs !== undefined) {
-      deadline = setTimeout(() => {
-        timedOut = true;
-        abort.abort();
-      }, timeout.timeoutMs);
-    }
-    // Authentication from the headers, before the body is read.
-    const sig = bearerSig(header(req, "authorization"));
-    const caller = await deps.authenticate(sig);
-    await deps.admit?.(caller);
-    const request = await readRequest(req, wire, deps.maxRequestBytes, logger);
-    const owner = streamOwner(caller, request.deviceId, request.platform);
-    const stream = deps.hub.batches(owner, abort.signal);
-    for await (const batch of stream) {
-      if (!res.headersSent) writeHead(res, 200, wire.headers);
-      if (!write(res, batchBytes(batch, wire.binary))) await drained(res, abort.signal);
-      meter.liveEventsWritten(batch.length);
-      if (abort.signal.aborted) break;
-    }
-    if (timedOut) throw new ConnectError("the operation timed out", Code.DeadlineExceeded);
-    logger.debug("rpc ok", { ms: Math.round(performance.now() - started), writer: "live" });
-    if (!closed) finish(res, wire, undefined);
-  } catch (err) {
-    // Every error goes out with its ErrorDetail reason, as the Connect path's do.
-    const error = normalizeCodecError(
-      timedOut
-        ? new ConnectError("the operation timed out", Code.DeadlineExceeded)
-        : toConnectError(err, logger),
-    );
-    const ms = Math.round(performance.now() - started);
-    logger.info("rpc failed", { ms, code: error.code, writer: "live" });
-    if (!closed) finish(res, wire, error);
-  } finally {
-    clearTimeout(deadline);
-    res.off("close", gone);
-    deps.shutdown.removeEventListener("abort", onShutdown);
-  }
 }
 
 /** The batch as one buffer of frames; each event's frame is made once and cached on it. */
@@ -224,45 +472,56 @@ function frameOf(event: LiveEvent, binary: boolean): Uint8Array {
   return frame;
 }
 
-/** Ends the response the way the protocol ends a stream: OK, or the error with its details. */
-function finish(res: Response, wire: Wire, error: ConnectError | undefined) {
-  switch (wire.protocol) {
-    case "grpc": {
-      const trailer = headersToObject(setTrailerStatus(new Headers(), error));
-      if (!res.headersSent) {
-        // Trailers-only: the status travels in the headers.
-        writeHead(res, 200, { ...wire.headers, ...trailer });
-      } else {
-        res.addTrailers(trailer);
+/**
+ * The request body, refused past `maxBytes` (with `tooLarge()`) while it is
+ * read, or when it has not all arrived within `timeoutMs` (with `timedOut()`).
+ */
+function readBody(
+  body: Readable,
+  maxBytes: number,
+  timeoutMs: number,
+  refuse: { tooLarge: () => Error; timedOut: () => Error },
+): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const timer = setTimeout(() => {
+      done();
+      body.pause();
+      reject(refuse.timedOut());
+    }, timeoutMs);
+    const done = () => {
+      clearTimeout(timer);
+      body.off("data", onData);
+      body.off("end", onEnd);
+      body.off("close", onClose);
+    };
+    const onData = (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > maxBytes) {
+        done();
+        body.pause();
+        reject(refuse.tooLarge());
+        return;
       }
-      res.end();
-      return;
-    }
-    case "grpc-web": {
-      if (!res.headersSent) writeHead(res, 200, wire.headers);
-      const trailer = trailerSerialize(setTrailerStatus(new Headers(), error));
-      res.end(encodeEnvelope(trailerFlag, trailer));
-      return;
-    }
-    case "connect": {
-      if (!res.headersSent) writeHead(res, 200, wire.headers);
-      const json = JSON.stringify(endStreamToJson(new Headers(), error, undefined));
-      res.end(encodeEnvelope(endStreamFlag, encoder.encode(json)));
-      return;
-    }
-  }
+      chunks.push(chunk);
+    };
+    const onEnd = () => {
+      done();
+      resolve(Buffer.concat(chunks, size));
+    };
+    const onClose = () => {
+      done();
+      reject(new ConnectError("the client closed the stream", Code.Canceled));
+    };
+    body.on("data", onData);
+    body.on("end", onEnd);
+    body.on("close", onClose);
+  });
 }
 
-/** Reads the one enveloped SubscribeRequest, refusing more than `maxBytes`. */
-async function readRequest(req: Request, wire: Wire, maxBytes: number, logger: Logger) {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > maxBytes) throw requestTooLarge(maxBytes, logger);
-    chunks.push(chunk);
-  }
-  const body = Buffer.concat(chunks);
+/** The one enveloped SubscribeRequest of the body. */
+function decodeRequest(body: Buffer, binary: boolean) {
   const flags = body[0];
   const length = body.length >= 5 ? body.readUInt32BE(1) : -1;
   if (flags !== 0 || length !== body.length - 5) {
@@ -273,7 +532,7 @@ async function readRequest(req: Request, wire: Wire, maxBytes: number, logger: L
   }
   const data = body.subarray(5);
   try {
-    return wire.binary
+    return binary
       ? fromBinary(SubscribeRequestSchema, data)
       : fromJsonString(SubscribeRequestSchema, data.toString("utf8"));
   } catch (err) {
@@ -285,39 +544,17 @@ async function readRequest(req: Request, wire: Wire, maxBytes: number, logger: L
   }
 }
 
-// The union of the two response types has no callable write(); both take bytes.
-const write = (res: Response, bytes: Uint8Array): boolean =>
-  (res as http.ServerResponse).write(bytes);
+// Kept by the call for its whole life: flat, not randomUUID's rope.
+const requestIdOf = (headers: http.IncomingHttpHeaders) =>
+  sanitizeRequestId(header(headers, "x-request-id")) ?? flat(randomUUID());
 
-/** Resolves when the connection takes more, or the stream is aborted. */
-function drained(res: Response, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const done = () => {
-      res.off("drain", done);
-      signal.removeEventListener("abort", done);
-      resolve();
-    };
-    res.once("drain", done);
-    signal.addEventListener("abort", done);
-  });
+function header(headers: http.IncomingHttpHeaders, name: string): string | null {
+  const v = headers[name];
+  return (Array.isArray(v) ? v[0] : v) ?? null;
 }
 
-function header(req: Request, name: string): string | undefined {
-  const v = req.headers[name];
-  return Array.isArray(v) ? v[0] : v;
-}
-
-function pathOf(req: Request): string | undefined {
-  const url = req.url;
+function pathOf(url: string | undefined): string | undefined {
   if (url === undefined) return undefined;
   const q = url.indexOf("?");
   return q === -1 ? url : url.slice(0, q);
-}
-
-function headersToObject(h: Headers): Record<string, string> {
-  const out: Record<string, string> = {};
-  h.forEach((value, key) => {
-    out[key] = value;
-  });
-  return out;
 }

@@ -3,11 +3,12 @@ import { type JetStreamManager, jetstreamManager } from "@nats-io/jetstream";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import type { Bus } from "../../src/bus/bus.js";
-import { BusReplicasError } from "../../src/bus/errors.js";
+import { BusReplicasError, BusUnavailableError } from "../../src/bus/errors.js";
 import { openNatsBus } from "../../src/bus/nats-bus.js";
 import type { BusSettings } from "../../src/bus/registry.js";
 import { silentLogger } from "../../src/log/logger.js";
 import { type NatsCluster, startNatsCluster, testNatsUrl, uniqueName } from "../services/index.js";
+import { eventually as retried } from "../support/eventually.js";
 import { eventually, fastSettings } from "./bus-contract.js";
 
 const enc = (s: string) => new TextEncoder().encode(s);
@@ -44,6 +45,58 @@ describe("stream replicas on a single nats-server", () => {
     } finally {
       await nc.close();
     }
+  });
+});
+
+describe("KV bucket and counter replicas on a single nats-server", () => {
+  let nc: NatsConnection;
+  let jsm: JetStreamManager;
+  const buses: Bus[] = [];
+  beforeAll(async () => {
+    nc = await connect({ servers: testNatsUrl() });
+    jsm = await jetstreamManager(nc);
+  });
+  afterAll(async () => {
+    await Promise.all(buses.splice(0).map((b) => b.close()));
+    await nc?.close();
+  });
+  const open = async (namespace: string, streamReplicasOf: BusSettings["streamReplicasOf"]) => {
+    const bus = await openNatsBus({
+      url: testNatsUrl(),
+      namespace,
+      logger: silentLogger,
+      settings: { ...fastSettings, streamReplicasOf },
+    });
+    buses.push(bus);
+    return bus;
+  };
+  const replicasOf = async (stream: string) => (await jsm.streams.info(stream)).config.num_replicas;
+
+  it("keeps R1 at R1 and refuses R3, naming the class's setting, leaving bucket and stream as they were", async () => {
+    const ns = uniqueName("bus_kv_single");
+    const bucket = `KV_${ns}-presence`;
+    const counters = `${ns}-counters`;
+    const one = await open(ns, { kv: 1, counters: 1 });
+    await one.openKv("presence", { ttlMs: 60_000 });
+    expect(await one.counters.increment("send", "u1", 60_000, Date.now())).toBe(1);
+    expect([await replicasOf(bucket), await replicasOf(counters)]).toEqual([1, 1]);
+    const again = await open(ns, { kv: 1, counters: 1 });
+    await again.openKv("presence", { ttlMs: 60_000 });
+
+    // The counter stream is reconciled at start: R3 stops it.
+    const refused = await open(ns, { counters: 3 }).catch((err: unknown) => err);
+    expect(refused).toBeInstanceOf(BusReplicasError);
+    expect((refused as Error).message).toMatch(/NATS_STREAM_REPLICAS_COUNTERS.*single server/);
+
+    // A bucket is checked when opened, existing or new.
+    const kv3 = await open(ns, { kv: 3 });
+    for (const name of ["presence", "presence-new"]) {
+      const error = await kv3.openKv(name, { ttlMs: 60_000 }).catch((err: unknown) => err);
+      expect(error, name).toBeInstanceOf(BusReplicasError);
+      expect((error as Error).message).toMatch(/NATS_STREAM_REPLICAS_KV.*single server/);
+    }
+    expect([await replicasOf(bucket), await replicasOf(counters)]).toEqual([1, 1]);
+    await expect(jsm.streams.info(`KV_${ns}-presence-new`)).rejects.toThrow(/stream not found/);
   });
 });
 
@@ -101,6 +154,42 @@ describe("a three-server NATS cluster", () => {
     expect(error).toBeInstanceOf(BusReplicasError);
     expect((error as Error).message).toContain("3 server(s) are up");
     expect((await jsm.streams.info(stream)).config.num_replicas).toBe(3);
+  });
+
+  it("applies a replica change to KV buckets and the counter stream too, per class", async () => {
+    const ns = uniqueName("bus_kv_r");
+    const bucket = `KV_${ns}-presence`;
+    const counters = `${ns}-counters`;
+    const replicasOf = async (stream: string) =>
+      (await jsm.streams.info(stream)).config.num_replicas;
+    const use = async (replicas: number, of: BusSettings["streamReplicasOf"] = {}) => {
+      const bus = await open(ns, { streamReplicas: replicas, streamReplicasOf: of });
+      // Placing an R3 bucket on a loaded cluster can outlast the 1 s API timeout: try
+      // again (opening is idempotent); a refused replica count is not retried.
+      for (let attempt = 1; ; attempt++) {
+        try {
+          await bus.openKv("presence", { ttlMs: 60_000 });
+          break;
+        } catch (err) {
+          if (!(err instanceof BusUnavailableError) || attempt === 10) throw err;
+        }
+      }
+      // The first count after a scale-up can time out while the stream elects its leader.
+      await retried(() => bus.counters.increment("send", "u1", 60_000, Date.now()));
+    };
+    await use(1);
+    expect([await replicasOf(bucket), await replicasOf(counters)]).toEqual([1, 1]);
+    await use(3);
+    expect([await replicasOf(bucket), await replicasOf(counters)]).toEqual([3, 3]);
+    // Each has its own class setting over the default.
+    await use(3, { kv: 1 });
+    expect([await replicasOf(bucket), await replicasOf(counters)]).toEqual([1, 3]);
+    await use(1, { kv: 3, counters: 3 });
+    expect([await replicasOf(bucket), await replicasOf(counters)]).toEqual([3, 3]);
+    const error = await use(1, { kv: 5 }).catch((err: unknown) => err);
+    expect(error).toBeInstanceOf(BusReplicasError);
+    expect((error as Error).message).toMatch(/NATS_STREAM_REPLICAS_KV.*3 server\(s\) are up/);
+    expect(await replicasOf(bucket)).toBe(3);
   });
 
   it("keeps consuming when the consumer leader's server is killed -9, and recreates a deleted consumer", async () => {

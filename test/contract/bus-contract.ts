@@ -249,6 +249,50 @@ export function describeBusContract(name: string, makeBus: MakeBus, hooks: BusCo
         expect(deliveries).toHaveLength(2);
       });
 
+      it("does not redeliver an event whose running handler renews it; redelivers one past its renewal bound", async () => {
+        const bus = await open(uniqueName("bus_renew"));
+        // The renewed one runs on fanout (bound far off), the hung one on push (bound 1.5 ack waits).
+        const renewed: number[] = [];
+        const markers: string[] = [];
+        let releaseRenewed: () => void = () => {};
+        const renewedHeld = new Promise<void>((resolve) => {
+          releaseRenewed = resolve;
+        });
+        await bus.consume(
+          "fanout",
+          async (e) => {
+            if (e.msgId !== "renewed") {
+              markers.push(e.msgId ?? "");
+              return;
+            }
+            renewed.push(e.deliveryCount);
+            if (e.deliveryCount === 1) await renewedHeld;
+          },
+          { renewal: { maxMs: 60_000 } },
+        );
+        const hung: number[] = [];
+        await bus.consume(
+          "push",
+          (e) => {
+            hung.push(e.deliveryCount);
+            return e.deliveryCount === 1 ? new Promise<void>(() => {}) : Promise.resolve();
+          },
+          { renewal: { maxMs: 1_500 } },
+        );
+
+        await bus.publish(bus.registry.subjects.c2cMessage, enc("r"), { msgId: "renewed" });
+        await eventually("the renewed handler running", () => renewed.length === 1);
+        await bus.publish(bus.registry.subjects.pushJob, enc("h"), { msgId: "hung" });
+        // Past its bound plus an ack wait; the renewed handler has run since before it started.
+        await eventually("redelivery of the hung event", () => hung.length === 2, 15_000);
+        releaseRenewed();
+        // Redeliveries go ahead of new events: had "renewed" come again, it would precede this.
+        await bus.publish(bus.registry.subjects.c2cMessage, enc("m"), { msgId: "marker" });
+        await eventually("the marker", () => markers.length === 1);
+        expect(renewed).toEqual([1]);
+        expect(hung).toEqual([1, 2]);
+      });
+
       it("gives up on and logs an event whose handler hangs on every delivery", async () => {
         const { logger, records } = recordingLogger();
         const bus = await open(uniqueName("bus_wedged"), { settings: fastSettings, logger });
@@ -341,6 +385,23 @@ export function describeBusContract(name: string, makeBus: MakeBus, hooks: BusCo
         expect(otherUser.got).toEqual([]);
       });
 
+      it("reaches, once flushLive resolves, every subscription made before it: many callers at once", async () => {
+        const ns = uniqueName("bus_flush");
+        const a = await open(ns);
+        const b = await open(ns);
+        // As a wave of streams opens: each subscribes, then waits for its flush (no warm-up).
+        const users = Array.from({ length: 200 }, (_, i) => `flush${i}`);
+        const got = new Set<string>();
+        await Promise.all(
+          users.map(async (user) => {
+            a.subscribeLive(a.registry.liveUserSubject(user), (data) => got.add(dec(data)));
+            await a.flushLive();
+          }),
+        );
+        for (const user of users) b.publishLive(b.registry.liveUserSubject(user), enc(user));
+        await eventually("every subscription gets its event", () => got.size === users.length);
+      });
+
       it("stops delivering to a handler once unsubscribed, leaving others subscribed", async () => {
         const ns = uniqueName("bus_unsub");
         const a = await open(ns);
@@ -392,27 +453,28 @@ export function describeBusContract(name: string, makeBus: MakeBus, hooks: BusCo
         const durable = `${ns}-fanout`;
         const pushStream = `${ns}-push`;
         const pushDurable = `${ns}-push`;
+        const bcast = `${ns}-broadcast`; // stream and durable
 
         const first = await open(ns);
         expect(first.reconcileReport).toEqual({
-          streams: { [stream]: "created", [pushStream]: "created" },
-          consumers: { [durable]: "created", [pushDurable]: "created" },
+          streams: { [stream]: "created", [pushStream]: "created", [bcast]: "created" },
+          consumers: { [durable]: "created", [pushDurable]: "created", [bcast]: "created" },
         });
         expect(first.registry.streams.messages.name).toBe(stream);
         expect(first.registry.consumers.fanout.durable).toBe(durable);
 
         const same = await open(ns);
         expect(same.reconcileReport).toEqual({
-          streams: { [stream]: "unchanged", [pushStream]: "unchanged" },
-          consumers: { [durable]: "unchanged", [pushDurable]: "unchanged" },
+          streams: { [stream]: "unchanged", [pushStream]: "unchanged", [bcast]: "unchanged" },
+          consumers: { [durable]: "unchanged", [pushDurable]: "unchanged", [bcast]: "unchanged" },
         });
 
         const drifted = await open(ns, {
           settings: { ...fastSettings, ackWaitMs: 2_000, duplicateWindowMs: 60_000 },
         });
         expect(drifted.reconcileReport).toEqual({
-          streams: { [stream]: "updated", [pushStream]: "updated" },
-          consumers: { [durable]: "updated", [pushDurable]: "updated" },
+          streams: { [stream]: "updated", [pushStream]: "updated", [bcast]: "updated" },
+          consumers: { [durable]: "updated", [pushDurable]: "updated", [bcast]: "updated" },
         });
 
         // Client-side settings (backoff, concurrency) are not server state: no drift.
@@ -426,8 +488,8 @@ export function describeBusContract(name: string, makeBus: MakeBus, hooks: BusCo
           },
         });
         expect(clientOnly.reconcileReport).toEqual({
-          streams: { [stream]: "unchanged", [pushStream]: "unchanged" },
-          consumers: { [durable]: "unchanged", [pushDurable]: "unchanged" },
+          streams: { [stream]: "unchanged", [pushStream]: "unchanged", [bcast]: "unchanged" },
+          consumers: { [durable]: "unchanged", [pushDurable]: "unchanged", [bcast]: "unchanged" },
         });
       });
     });

@@ -1,3 +1,4 @@
+import { connect as connectTcp, createServer, type Socket } from "node:net";
 import { setTimeout as sleep } from "node:timers/promises";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { connect, nanos } from "@nats-io/transport-node";
@@ -16,7 +17,7 @@ import {
   testNatsUrl,
   uniqueName,
 } from "../services/index.js";
-import { describeBusContract, eventually, fastSettings } from "./bus-contract.js";
+import { describeBusContract, eventually, fastSettings, recordingLogger } from "./bus-contract.js";
 
 const enc = (s: string) => new TextEncoder().encode(s);
 
@@ -207,6 +208,39 @@ describe("nats backend", () => {
         expect(new Set(handled.map((e) => e.msgId))).toEqual(new Set(["before", "after"]));
       });
 
+      it("counts as connected after an outage only once the other nodes are back", async () => {
+        const server = await privateServer();
+        // The other node reaches the server through a gate that can hold its reconnect.
+        const gate = await tcpGate(server.url);
+        const namespace = uniqueName("bus_rejoin");
+        const a = recordingLogger();
+        const open = (url: string, logger = silentLogger) =>
+          openNatsBus({ url, namespace, logger, peerWaitCapMs: 120_000 });
+        const other = await open(gate.url);
+        buses.push(other);
+        const bus = await open(server.url, a.logger);
+        buses.push(bus);
+        const order: string[] = [];
+        bus.onConnectionChange((c) => order.push(`bus ${c}`));
+        other.onConnectionChange((c) => order.push(`other ${c}`));
+        await eventually("the other node seen", () =>
+          a.records.some((r) => r.msg === "bus: node seen"),
+        );
+
+        gate.hold();
+        await server.stop("SIGKILL");
+        await eventually("disconnect", () => !bus.isConnected() && !other.isConnected(), 15_000);
+        await server.restart();
+        const reconnected = () => a.records.some((r) => r.msg === "bus: reconnected to NATS");
+        await eventually("the NATS connection back", reconnected, 15_000);
+        expect(bus.isConnected()).toBe(false);
+
+        gate.open();
+        await eventually("connected", () => bus.isConnected(), 30_000);
+        expect(order.filter((e) => e.endsWith("true"))).toEqual(["other true", "bus true"]);
+        await gate.close();
+      });
+
       it("recreates its streams and resumes when the server comes back empty", async () => {
         const server = await privateServer();
         const bus = await openNatsBus({
@@ -261,4 +295,43 @@ async function deleteStreams(url: string, namespace: string): Promise<void> {
   } finally {
     await nc.close();
   }
+}
+
+/** A TCP relay to a nats-server whose new connections can be held back (refused). */
+async function tcpGate(target: string) {
+  const { hostname, port } = new URL(target);
+  let held = false;
+  const sockets = new Set<Socket>();
+  const relay = createServer((client) => {
+    if (held) {
+      client.destroy();
+      return;
+    }
+    const upstream = connectTcp(Number(port), hostname);
+    for (const s of [client, upstream]) {
+      sockets.add(s);
+      s.on("error", () => {});
+      s.on("close", () => {
+        sockets.delete(s);
+        client.destroy();
+        upstream.destroy();
+      });
+    }
+    client.pipe(upstream).pipe(client);
+  });
+  const relayPort = await freePort();
+  await new Promise<void>((resolve) => relay.listen(relayPort, "127.0.0.1", resolve));
+  return {
+    url: `nats://127.0.0.1:${relayPort}`,
+    hold() {
+      held = true;
+    },
+    open() {
+      held = false;
+    },
+    async close() {
+      for (const s of sockets) s.destroy();
+      await new Promise((resolve) => relay.close(resolve));
+    },
+  };
 }

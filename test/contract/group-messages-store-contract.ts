@@ -24,6 +24,7 @@ function record(
     unpublished: boolean;
     atUserIds: string[];
     atAll: boolean;
+    needReadReceipt: boolean;
   }> = {},
 ): GroupMessageRecord {
   const groupId = over.groupId ?? G;
@@ -39,6 +40,7 @@ function record(
       noUnread: over.noUnread ?? false,
       atUserIds: over.atUserIds ?? [],
       atAll: over.atAll ?? false,
+      needReadReceipt: over.needReadReceipt ?? false,
     }),
     dedupKey: over.dedupKey,
     unpublished: over.unpublished ?? false,
@@ -72,6 +74,9 @@ export function describeGroupMessageStoreContract(
       expect(await store.countGroupUnread(G, "alice", 1, 0)).toBe(2);
       expect(await store.countGroupUnread(G, "alice", 0, 1003)).toBe(1);
       expect(await store.countGroupUnread(G, "bob", 0, 0)).toBe(2);
+      // Seqs the owner deleted for themselves do not count.
+      expect(await store.countGroupUnread(G, "alice", 0, 0, [2, 6])).toBe(1);
+      expect(await store.countGroupUnread(G, "alice", 1, 0, [])).toBe(2);
       // A recalled message no longer counts.
       const tombstone = record(6, { from: "carol" }).message;
       tombstone.body = [];
@@ -97,6 +102,15 @@ export function describeGroupMessageStoreContract(
         all: true,
       });
       expect(await store.selectGroupMentions(G, "dave", 3, 0)).toEqual({ me: true, all: false });
+      // Mentions in messages the user deleted for themselves are gone.
+      expect(await store.selectGroupMentions(G, "alice", 0, 0, [1])).toEqual({
+        me: false,
+        all: true,
+      });
+      expect(await store.selectGroupMentions(G, "dave", 3, 0, [4])).toEqual({
+        me: false,
+        all: false,
+      });
       // Alice's own message 3 (@alice, @all) flags others, not her (above seq 2);
       // other groups do not count.
       expect(await store.selectGroupMentions(G, "bob", 0, 0)).toEqual({ me: false, all: true });
@@ -111,6 +125,29 @@ export function describeGroupMessageStoreContract(
       tombstone.recall = create(MessageRecallSchema, { recalledByUserId: "bob", recalledAtMs: 9n });
       expect(await store.recallMessage(tombstone)).toBe("recalled");
       expect(await store.selectGroupMentions(G, "alice", 0, 0)).toEqual({ me: false, all: false });
+    });
+
+    it("finds the receipt-requested messages of a seq range, not recalled, within time", async () => {
+      await store.insertMessage(record(1, { from: "bob", needReadReceipt: true }));
+      await store.insertMessage(record(2, { from: "bob" }));
+      await store.insertMessage(record(3, { from: "carol", needReadReceipt: true }));
+      await store.insertMessage(record(4, { from: "bob", needReadReceipt: true }));
+      await store.insertMessage(record(5, { from: "bob", needReadReceipt: true }));
+      await store.insertMessage(record(1, { groupId: "other", needReadReceipt: true }));
+      const found = (afterSeq: number, upToSeq: number, minTimeMs = 0) =>
+        store.selectReceiptRequests(G, { afterSeq, upToSeq, minTimeMs });
+      expect(await found(0, 4)).toEqual([
+        { seq: 1, messageKey: `${G}:1`, fromUserId: "bob" },
+        { seq: 3, messageKey: `${G}:3`, fromUserId: "carol" },
+        { seq: 4, messageKey: `${G}:4`, fromUserId: "bob" },
+      ]);
+      expect((await found(1, 3)).map((r) => r.seq)).toEqual([3]);
+      expect((await found(0, 9, 1004)).map((r) => r.seq)).toEqual([4, 5]);
+      const tombstone = record(4, { from: "bob", needReadReceipt: true }).message;
+      tombstone.body = [];
+      tombstone.recall = create(MessageRecallSchema, { recalledByUserId: "bob", recalledAtMs: 9n });
+      expect(await store.recallMessage(tombstone)).toBe("recalled");
+      expect((await found(0, 9)).map((r) => r.seq)).toEqual([1, 3, 5]);
     });
 
     it("deletes a group's messages and nothing else", async () => {

@@ -43,7 +43,8 @@ const group = (groupId: string, over: Partial<GroupRecord> = {}): GroupRecord =>
   ...over,
 });
 
-const member = (groupId: string, userId: string, over: Partial<GroupMemberRecord> = {}) => ({
+/** A plain member record (MEMBER, joined at 1000, nothing read). */
+export const member = (groupId: string, userId: string, over: Partial<GroupMemberRecord> = {}) => ({
   groupId,
   userId,
   role: GroupRole.MEMBER,
@@ -242,8 +243,14 @@ export function describeGroupStoreContract(make: () => Promise<GroupStores>): vo
         )?.nameCard,
       ).toBe("nc");
       expect(await s.groupMembers.updateMemberProfile("g", "x", { nameCard: "a" })).toBeUndefined();
-      expect(await s.groupMembers.updateMemberReadSeq("g", "u", 7)).toBe(7);
-      expect(await s.groupMembers.updateMemberReadSeq("g", "u", 3)).toBe(7);
+      expect(await s.groupMembers.updateMemberReadSeq("g", "u", 7)).toEqual({
+        before: 0,
+        after: 7,
+      });
+      expect(await s.groupMembers.updateMemberReadSeq("g", "u", 3)).toEqual({
+        before: 7,
+        after: 7,
+      });
       expect(await s.groupMembers.updateMemberReadSeq("g", "x", 3)).toBeUndefined();
       await s.groupMembers.updateMemberLastSend("g", "u", 4242);
       await s.groupMembers.updateMemberLastSend("g", "x", 4242);

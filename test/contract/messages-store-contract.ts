@@ -67,25 +67,28 @@ export function describeMessageStoreContract(makeStore: () => Promise<MessageSto
 
     it("allocates strictly increasing seqs per conversation, also concurrently", async () => {
       expect(await store.selectLastSeq(CONV)).toBe(0);
-      const got = await Promise.all(Array.from({ length: 20 }, () => store.allocateSeq(CONV)));
+      const got = await Promise.all(Array.from({ length: 20 }, () => store.allocateSeq(CONV, 1)));
       expect([...got].sort((a, b) => a - b)).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
-      expect(await store.allocateSeq("c2c:x:y")).toBe(1);
+      expect(await store.allocateSeq("c2c:x:y", 1)).toBe(1);
       expect(await store.selectLastSeq(CONV)).toBe(20);
     });
 
     it("allocates seq ranges for many conversations at once, never overlapping", async () => {
-      expect(await store.allocateSeq(CONV)).toBe(1);
+      expect(await store.allocateSeq(CONV, 1)).toBe(1);
       expect(
-        await store.allocateSeqRanges([
-          { conversationId: CONV, count: 3 },
-          { conversationId: "c2c:x:y", count: 2 },
-        ]),
+        await store.allocateSeqRanges(
+          [
+            { conversationId: CONV, count: 3 },
+            { conversationId: "c2c:x:y", count: 2 },
+          ],
+          1,
+        ),
       ).toEqual([2, 1]);
       // Concurrent batches and single allocations share one sequence.
       const got = await Promise.all([
-        store.allocateSeqRanges([{ conversationId: CONV, count: 4 }]),
-        store.allocateSeqRanges([{ conversationId: CONV, count: 2 }]),
-        store.allocateSeq(CONV).then((s) => [s]),
+        store.allocateSeqRanges([{ conversationId: CONV, count: 4 }], 1),
+        store.allocateSeqRanges([{ conversationId: CONV, count: 2 }], 1),
+        store.allocateSeq(CONV, 1).then((s) => [s]),
       ]);
       const taken = [
         ...Array.from({ length: 4 }, (_, i) => (got[0][0] as number) + i),
@@ -95,7 +98,7 @@ export function describeMessageStoreContract(makeStore: () => Promise<MessageSto
       expect(taken).toEqual([5, 6, 7, 8, 9, 10, 11]);
       expect(await store.selectLastSeq(CONV)).toBe(11);
       expect(await store.selectLastSeq("c2c:x:y")).toBe(2);
-      expect(await store.allocateSeqRanges([])).toEqual([]);
+      expect(await store.allocateSeqRanges([], 1)).toEqual([]);
     });
 
     it("claims a dedup key once per window, atomically, and releases it", async () => {
@@ -137,82 +140,6 @@ export function describeMessageStoreContract(makeStore: () => Promise<MessageSto
       expect(await store.claimDedupKeys([])).toEqual([]);
     });
 
-    it("keeps both updates of one entry in one call: the newer seq and the older update's last message", async () => {
-      const m = (seq: number) => record(seq).message;
-      const owners = Array.from({ length: 20 }, (_, i) => `pair${i}`);
-      // As the conversation-list writer merges them: a message, then a newer one without a last message.
-      await store.upsertConversations(
-        owners.flatMap((ownerUserId) => [
-          {
-            ownerUserId,
-            conversationId: CONV,
-            peerUserId: "x",
-            seq: 2,
-            lastMessage: m(2),
-            timeMs: 200,
-          },
-          {
-            ownerUserId,
-            conversationId: CONV,
-            peerUserId: "x",
-            seq: 3,
-            lastMessage: undefined,
-            timeMs: 300,
-          },
-        ]),
-      );
-      for (const owner of owners) {
-        const entry = await store.selectConversation(owner, CONV);
-        expect([entry?.lastSeq, entry?.lastMessage?.seq]).toEqual([3, 2n]);
-      }
-    });
-
-    it("upserts many conversation entries in one call, order-proof", async () => {
-      const m = (seq: number) => record(seq).message;
-      await store.upsertConversation({
-        ownerUserId: "bob",
-        conversationId: CONV,
-        peerUserId: "alice",
-        seq: 5,
-        lastMessage: m(5),
-        timeMs: 500,
-      });
-      await store.upsertConversations([
-        // Stale for bob: changes nothing.
-        {
-          ownerUserId: "bob",
-          conversationId: CONV,
-          peerUserId: "alice",
-          seq: 4,
-          lastMessage: m(4),
-          timeMs: 400,
-        },
-        {
-          ownerUserId: "alice",
-          conversationId: CONV,
-          peerUserId: "bob",
-          seq: 4,
-          lastMessage: m(4),
-          timeMs: 400,
-        },
-        {
-          ownerUserId: "carol",
-          conversationId: "c2c:carol:dave",
-          peerUserId: "dave",
-          seq: 1,
-          lastMessage: undefined,
-          timeMs: 100,
-        },
-      ]);
-      await store.upsertConversations([]);
-      const bob = await store.selectConversation("bob", CONV);
-      expect([bob?.lastSeq, bob?.lastMessage?.seq, bob?.updatedAtMs]).toEqual([5, 5n, 500]);
-      const alice = await store.selectConversation("alice", CONV);
-      expect([alice?.lastSeq, alice?.lastMessage?.seq, alice?.peerUserId]).toEqual([4, 4n, "bob"]);
-      const carol = await store.selectConversation("carol", "c2c:carol:dave");
-      expect([carol?.lastSeq, carol?.lastMessage, carol?.readSeq]).toEqual([1, undefined, 0]);
-    });
-
     it("round-trips the message", async () => {
       const r = record(3);
       r.message.cloudCustomData = "ccd";
@@ -238,102 +165,43 @@ export function describeMessageStoreContract(makeStore: () => Promise<MessageSto
       expect(await store.countUnread(CONV, "bob", 1, 0)).toBe(1);
       expect(await store.countUnread(CONV, "bob", 0, 5000)).toBe(1);
       expect(await store.countUnread(CONV, "alice", 0, 0)).toBe(1);
+      // Seqs the owner deleted for themselves do not count.
+      expect(await store.countUnread(CONV, "bob", 0, 0, [4, 7])).toBe(1);
+      expect(await store.countUnread(CONV, "bob", 0, 0, [1, 4])).toBe(0);
+      expect(await store.countUnread(CONV, "bob", 0, 0, [])).toBe(2);
       // A recalled message no longer counts.
       await store.recallMessage(recalled(record(1, { to: "bob" }).message));
       expect(await store.countUnread(CONV, "bob", 0, 0)).toBe(1);
     });
 
-    it("keeps of one message the latest version as the last message: edits in order, the recall for good", async () => {
-      const base = { ownerUserId: "bob", peerUserId: "alice", conversationId: CONV, timeMs: 200 };
-      const v = (version: number) => {
-        const m = record(2).message;
-        m.edit = create(MessageEditSchema, { version, editedAtMs: BigInt(7000 + version) });
-        return m;
-      };
-      const last = async () => (await store.selectConversation("bob", CONV))?.lastMessage;
-      await store.upsertConversation({ ...base, seq: 2, lastMessage: record(2).message });
-      await store.upsertConversation({ ...base, seq: 2, lastMessage: v(2) });
-      // A late (redelivered) earlier version changes nothing.
-      await store.upsertConversation({ ...base, seq: 2, lastMessage: v(1) });
-      await store.upsertConversation({ ...base, seq: 2, lastMessage: record(2).message });
-      expect((await last())?.edit?.version).toBe(2);
-      const tombstone = recalled(v(2));
-      await store.upsertConversation({ ...base, seq: 2, lastMessage: tombstone });
-      await store.upsertConversation({ ...base, seq: 2, lastMessage: v(3) });
-      expect(await last()).toEqual(tombstone);
-      // A newer message still takes its place.
-      await store.upsertConversation({
-        ...base,
-        seq: 3,
-        lastMessage: record(3).message,
-        timeMs: 300,
-      });
-      expect([(await last())?.seq, (await last())?.recall]).toEqual([3n, undefined]);
-      const entry = await store.selectConversation("bob", CONV);
-      expect([entry?.lastSeq, entry?.updatedAtMs]).toEqual([3, 300]);
-    });
-
-    it("upserts conversations idempotently and in seq order, listing by recency with a cursor", async () => {
-      const m = (seq: number) => record(seq).message;
-      const base = { ownerUserId: "bob", peerUserId: "alice" };
-      await store.upsertConversation({
-        ...base,
+    it("lists a conversation to both users from its first seq, by the time of its latest allocation, with a cursor", async () => {
+      expect(await store.allocateSeq(CONV, 200)).toBe(1);
+      const [alice] = await store.selectConversations("alice", undefined, 10);
+      expect(alice).toEqual({
+        ownerUserId: "alice",
         conversationId: CONV,
-        seq: 2,
-        lastMessage: m(2),
-        timeMs: 200,
-      });
-      // A stale (redelivered or out-of-order) update changes nothing.
-      await store.upsertConversation({
-        ...base,
-        conversationId: CONV,
-        seq: 1,
-        lastMessage: m(1),
-        timeMs: 100,
-      });
-      await store.upsertConversation({
-        ...base,
-        conversationId: CONV,
-        seq: 2,
-        lastMessage: m(2),
-        timeMs: 200,
-      });
-      let c = await store.selectConversation("bob", CONV);
-      expect([c?.lastSeq, c?.lastMessage?.seq, c?.updatedAtMs, c?.readSeq]).toEqual([
-        2,
-        2n,
-        200,
-        0,
-      ]);
-      // No last message: seq and time move, the last message stays.
-      await store.upsertConversation({
-        ...base,
-        conversationId: CONV,
-        seq: 3,
+        peerUserId: "bob",
+        lastSeq: 1,
         lastMessage: undefined,
-        timeMs: 300,
+        readSeq: 0,
+        updatedAtMs: 200,
       });
-      c = await store.selectConversation("bob", CONV);
-      expect([c?.lastSeq, c?.lastMessage?.seq]).toEqual([3, 2n]);
-
-      await store.upsertConversation({
-        ...base,
-        conversationId: "c2c:bob:carol",
-        peerUserId: "carol",
-        seq: 1,
-        lastMessage: undefined,
-        timeMs: 300,
-      });
-      await store.upsertConversation({
-        ...base,
-        conversationId: "c2c:bob:dave",
-        peerUserId: "dave",
-        seq: 1,
-        lastMessage: undefined,
-        timeMs: 50,
-      });
+      await store.allocateSeqRanges(
+        [
+          { conversationId: "c2c:bob:carol", count: 2 },
+          { conversationId: "c2c:bob:dave", count: 1 },
+        ],
+        50,
+      );
+      await store.allocateSeqRanges([{ conversationId: "c2c:bob:carol", count: 1 }], 300);
+      // An allocation stamped earlier (another node's clock) does not move it back.
+      await store.allocateSeq(CONV, 100);
       const all = await store.selectConversations("bob", undefined, 10);
-      expect(all.map((x) => x.conversationId)).toEqual([CONV, "c2c:bob:carol", "c2c:bob:dave"]);
+      expect(all.map((c) => [c.conversationId, c.peerUserId, c.lastSeq, c.updatedAtMs])).toEqual([
+        ["c2c:bob:carol", "carol", 3, 300],
+        [CONV, "alice", 2, 200],
+        ["c2c:bob:dave", "dave", 1, 50],
+      ]);
       const page1 = await store.selectConversations("bob", undefined, 2);
       const last = page1[1]!;
       const page2 = await store.selectConversations(
@@ -342,23 +210,56 @@ export function describeMessageStoreContract(makeStore: () => Promise<MessageSto
         2,
       );
       expect(page2.map((x) => x.conversationId)).toEqual(["c2c:bob:dave"]);
-      expect(await store.selectConversations("alice", undefined, 10)).toEqual([]);
-      expect(await store.selectConversation("alice", CONV)).toBeUndefined();
+      expect((await store.selectConversations("carol", undefined, 10)).length).toBe(1);
+      expect(await store.selectConversations("erin", undefined, 10)).toEqual([]);
     });
 
-    it("raises the read seq and never lowers it", async () => {
-      expect(await store.updateReadSeq("bob", CONV, "alice", 5)).toBe(5);
-      expect(await store.updateReadSeq("bob", CONV, "alice", 3)).toBe(5);
-      await store.upsertConversation({
-        ownerUserId: "bob",
-        conversationId: CONV,
-        peerUserId: "alice",
-        seq: 9,
-        lastMessage: undefined,
-        timeMs: 1,
-      });
-      expect(await store.updateReadSeq("bob", CONV, "alice", 8)).toBe(8);
-      expect((await store.selectConversation("bob", CONV))?.lastSeq).toBe(9);
+    it("shows as last message the newest stored one not sent with no_last_message, in its latest version", async () => {
+      const last = async () => (await store.selectConversations("bob", undefined, 1))[0];
+      await store.allocateSeqRanges([{ conversationId: CONV, count: 3 }], 100);
+      await store.insertMessage(record(1));
+      await store.insertMessage(record(2));
+      // Seq 3 taken, its message not stored (yet, or ever): the newest stored one shows.
+      expect([(await last())?.lastSeq, (await last())?.lastMessage]).toEqual([
+        3,
+        record(2).message,
+      ]);
+      await store.insertMessage({ ...record(3), noLastMessage: true });
+      expect((await last())?.lastMessage?.seq).toBe(2n);
+      const edited = record(2).message;
+      edited.edit = create(MessageEditSchema, { version: 1, editedAtMs: 7001n });
+      edited.body = [
+        {
+          $typeName: "im.v1.MessageElement",
+          element: { case: "text", value: { $typeName: "im.v1.TextElement", text: "m2 v1" } },
+        },
+      ];
+      expect(await store.editMessage(edited)).toBe("edited");
+      expect((await last())?.lastMessage).toEqual(edited);
+      const tombstone = recalled(edited);
+      expect(await store.recallMessage(tombstone)).toBe("recalled");
+      expect((await last())?.lastMessage).toEqual(tombstone);
+      await store.allocateSeq(CONV, 200);
+      await store.insertMessage(record(4));
+      expect([(await last())?.lastSeq, (await last())?.lastMessage]).toEqual([
+        4,
+        record(4).message,
+      ]);
+    });
+
+    it("raises the read seq and never lowers it; the list carries it", async () => {
+      expect(await store.selectReadSeq("bob", CONV)).toBe(0);
+      expect(await store.updateReadSeq("bob", CONV, 5)).toEqual({ before: 0, after: 5 });
+      expect(await store.updateReadSeq("bob", CONV, 3)).toEqual({ before: 5, after: 5 });
+      expect(await store.updateReadSeq("bob", CONV, 5)).toEqual({ before: 5, after: 5 });
+      await store.allocateSeqRanges([{ conversationId: CONV, count: 9 }], 100);
+      expect(await store.updateReadSeq("bob", CONV, 8)).toEqual({ before: 5, after: 8 });
+      expect(await store.selectReadSeq("bob", CONV)).toBe(8);
+      expect(await store.selectReadSeq("alice", CONV)).toBe(0);
+      const [bob] = await store.selectConversations("bob", undefined, 10);
+      expect([bob?.lastSeq, bob?.readSeq]).toEqual([9, 8]);
+      const [alice] = await store.selectConversations("alice", undefined, 10);
+      expect(alice?.readSeq).toBe(0);
     });
   });
 }

@@ -27,8 +27,8 @@ export function describePushTokenStoreContract(makeStore: () => Promise<PushToke
       await store.upsertPushRegistration("a", "phone", apns("aa02"), 3);
       const regs = await store.selectPushRegistrations(["a", "nobody"]);
       expect(regs.sort((x, y) => x.deviceId.localeCompare(y.deviceId))).toEqual([
-        { userId: "a", deviceId: "phone", target: apns("aa02"), badge: 0, updatedAtMs: 3 },
-        { userId: "a", deviceId: "tablet", target: fcm("f-1"), badge: 0, updatedAtMs: 2 },
+        { userId: "a", deviceId: "phone", target: apns("aa02"), updatedAtMs: 3 },
+        { userId: "a", deviceId: "tablet", target: fcm("f-1"), updatedAtMs: 2 },
       ]);
     });
 
@@ -68,7 +68,38 @@ export function describePushTokenStoreContract(makeStore: () => Promise<PushToke
         ]),
       );
       await store.upsertPushRegistration("a", "d1", apns("aa01"), 2);
-      expect((await store.selectPushRegistrations(["a"]))[0]?.badge).toBe(0);
+      expect(await store.selectBadges([{ userId: "a", deviceId: "d1" }])).toEqual(
+        new Map([[deviceKey("a", "d1"), 0]]),
+      );
+    });
+
+    it("forgets a device's badge with its registration, however it went", async () => {
+      await store.upsertPushRegistration("a", "d1", apns("aa01"), 1);
+      await store.upsertPushRegistration("a", "d2", fcm("f-2"), 1);
+      await store.upsertPushRegistration("a", "d3", fcm("f-3"), 1);
+      const all = ["d1", "d2", "d3"].map((deviceId) => ({ userId: "a", deviceId }));
+      await store.incrementBadges(all);
+      await store.incrementBadges(all);
+      expect(await store.selectBadges(all)).toEqual(
+        new Map(all.map((d) => [deviceKey(d.userId, d.deviceId), 2])),
+      );
+      await store.deletePushRegistration("a", "d1");
+      await store.deletePushToken("fcm", "f-2");
+      // d3's token moves to another user's device.
+      await store.upsertPushRegistration("b", "d9", fcm("f-3"), 2);
+      expect(await store.incrementBadges(all)).toEqual(new Map());
+      expect(await store.selectBadges(all)).toEqual(new Map());
+      await store.upsertPushRegistration("a", "d1", apns("aa01"), 3);
+      expect(await store.incrementBadges(all)).toEqual(new Map([[deviceKey("a", "d1"), 1]]));
+      // Many devices at once, each counted on its own.
+      const many = Array.from({ length: 40 }, (_, i) => ({ userId: `m${i}`, deviceId: "phone" }));
+      for (const d of many)
+        await store.upsertPushRegistration(d.userId, d.deviceId, fcm(`t-${d.userId}`), 4);
+      await store.updateBadge("m7", "phone", 10);
+      const bumped = await store.incrementBadges(many);
+      expect(bumped.size).toBe(40);
+      expect(bumped.get(deviceKey("m7", "phone"))).toBe(11);
+      expect([...bumped.values()].filter((b) => b === 1)).toHaveLength(39);
     });
 
     it("keeps one do-not-disturb window per user, replaced and removed", async () => {

@@ -8,12 +8,15 @@ import {
 } from "../../src/storage/storage.js";
 import { testMongoUrl, uniqueName } from "../services/index.js";
 import { describeAccountStoreContract } from "./accounts-store-contract.js";
+import { describeBroadcastStoreContract } from "./broadcast-store-contract.js";
 import { describeConversationMessageStoreContract } from "./conversation-messages-contract.js";
+import { describeDeletedForMeStoreContract } from "./deleted-for-me-store-contract.js";
 import { describeGroupMessageStoreContract, groupRecord } from "./group-messages-store-contract.js";
 import { describeGroupStoreContract } from "./group-store-contract.js";
 import { c2cRecord, describeMessageStoreContract } from "./messages-store-contract.js";
 import { describeProfileStoreContract } from "./profiles-store-contract.js";
 import { describePushTokenStoreContract } from "./push-store-contract.js";
+import { describeReceiptStoreContract } from "./receipts-store-contract.js";
 import { describeRelationStoreContract } from "./relations-store-contract.js";
 
 // One contract suite per storage port, run against every backend; the
@@ -36,8 +39,12 @@ describe("memory backend", () => {
   );
   describeGroupMessageStoreContract(async () => createMemoryStorage().groupMessages);
   describeMessageStoreContract(async () => createMemoryStorage().messages);
+  describeDeletedForMeStoreContract(async () => createMemoryStorage().deletedForMe);
   describeProfileStoreContract(async () => createMemoryStorage().profiles);
   describePushTokenStoreContract(async () => createMemoryStorage().pushTokens);
+  describeReceiptStoreContract(async () => createMemoryStorage().receipts);
+
+  describeBroadcastStoreContract(async () => createMemoryStorage());
   describeRelationStoreContract(async () => createMemoryStorage().relations);
 });
 
@@ -58,6 +65,35 @@ describe("mongodb backend", () => {
     describeAccountStoreContract(
       async () => (await fresh({ capabilities: mongoDbCapabilities })).accounts,
     );
+    // MongoDB's filters (shard-key fields beside _id) with FerretDB's non-atomic updates,
+    // whose in-process locks these stores' concurrency cases need.
+    const mongoFilters = { ...mongoDbCapabilities, atomicUpdates: false, bulkUpdates: false };
+    describe("group stores", () =>
+      describeGroupStoreContract(() => fresh({ capabilities: mongoFilters })));
+    describeDeletedForMeStoreContract(
+      async () => (await fresh({ capabilities: mongoFilters })).deletedForMe,
+    );
+    describeRelationStoreContract(
+      async () => (await fresh({ capabilities: mongoFilters })).relations,
+    );
+    // One message's reads and writes filter on its shard key (conversation or group, seq) too.
+    const withMongoFilters = async () => fresh({ capabilities: mongoFilters });
+    describeConversationMessageStoreContract(
+      "c2c",
+      async () => (await withMongoFilters()).messages,
+      c2c,
+    );
+    describeConversationMessageStoreContract(
+      "group",
+      async () => (await withMongoFilters()).groupMessages,
+      group,
+    );
+    // Read seqs of a list page and a message's readers: `$in` of ids with their owner.
+    describeMessageStoreContract(async () => (await withMongoFilters()).messages);
+    describeReceiptStoreContract(async () => (await withMongoFilters()).receipts);
+    describePushTokenStoreContract(
+      async () => (await fresh({ capabilities: mongoDbCapabilities })).pushTokens,
+    );
   });
   describe("group stores", () => describeGroupStoreContract(fresh));
   describeConversationMessageStoreContract("c2c", async () => (await fresh()).messages, c2c);
@@ -68,7 +104,11 @@ describe("mongodb backend", () => {
   );
   describeGroupMessageStoreContract(async () => (await fresh()).groupMessages);
   describeMessageStoreContract(async () => (await fresh()).messages);
+  describeDeletedForMeStoreContract(async () => (await fresh()).deletedForMe);
   describeProfileStoreContract(async () => (await fresh()).profiles);
   describePushTokenStoreContract(async () => (await fresh()).pushTokens);
+  describeReceiptStoreContract(async () => (await fresh()).receipts);
+
+  describeBroadcastStoreContract(fresh);
   describeRelationStoreContract(async () => (await fresh()).relations);
 });

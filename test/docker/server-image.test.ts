@@ -158,15 +158,18 @@ await describeWithDocker("the server's container image", () => {
     }
   });
 
-  it("runs from compose.yaml with the local override, same scenario, and `down -v` leaves nothing", async () => {
+  it("runs from compose.yaml with the local override on the host's network, same scenario, and `down -v` leaves nothing", async () => {
     const project = `imtest${process.pid}${Date.now().toString(36)}`;
-    const port = await freePort();
+    const [port, mongoPort, natsPort] = [await freePort(), await freePort(), await freePort()];
     const env = {
       IM_SERVER_IMAGE: IMAGE,
       IM_MONGO_IMAGE: process.env.IM_TEST_MONGO_IMAGE ?? "im-server-test/ferretdb:local",
       IM_NATS_IMAGE: process.env.IM_TEST_NATS_IMAGE ?? "im-server-test/nats-server:local",
-      // Published on loopback only; the services talk over the project's own network.
-      IM_PUBLISH: `127.0.0.1:${port}`,
+      // Every service on the host's network, each on its own loopback port
+      // (test/docker/compose.host-network.yaml): no network of the project's own.
+      IM_PORT: String(port),
+      IM_MONGO_PORT: String(mongoPort),
+      IM_NATS_PORT: String(natsPort),
       IM_TEST_OWNER: ownerValue(),
       APP_ID: String(TEST_APP_ID),
       APP_SECRET_KEY: TEST_SECRET_KEY,
@@ -175,16 +178,34 @@ await describeWithDocker("the server's container image", () => {
     const compose = (...args: string[]) =>
       ok(
         "docker-compose",
-        ["-p", project, "-f", "compose.yaml", "-f", "compose.local.yaml", ...args],
+        [
+          "-p",
+          project,
+          "-f",
+          "compose.yaml",
+          "-f",
+          "compose.local.yaml",
+          "-f",
+          "test/docker/compose.host-network.yaml",
+          ...args,
+        ],
         env,
       );
+    const networks = async () =>
+      (await ok("docker", ["network", "ls", "--format", "{{.Name}}"])).trim().split("\n").sort();
     const leftovers = async () => ({
       containers: (
         await ok("docker", ["ps", "-aq", "--filter", `label=com.docker.compose.project=${project}`])
       ).trim(),
       volumes: (await ok("docker", ["volume", "ls", "-q", "--filter", `name=${project}`])).trim(),
-      networks: (await ok("docker", ["network", "ls", "-q", "--filter", `name=${project}`])).trim(),
+      networks: await networks(),
     });
+    // The engine's own networks only (ours has no default bridge): nothing of ours among them.
+    const before = await networks();
+    expect(
+      before.every((n) => ["bridge", "host", "none"].includes(n)),
+      before.join(),
+    ).toBe(true);
     try {
       const started = Date.now();
       await compose("up", "-d", "--no-build");
@@ -194,11 +215,17 @@ await describeWithDocker("the server's container image", () => {
       await sendReceiveSync(baseUrl, "compose");
       const serverId = (await compose("ps", "-q", "server")).trim();
       await eventually(async () => expect(await healthOf(serverId)).toBe("healthy"), 90_000, 500);
+      // During the run: every container on the host's network, and no network added.
+      const ids = (await compose("ps", "-q")).trim().split("\n");
+      expect(ids).toHaveLength(3);
+      const modes = await ok("docker", ["inspect", "-f", "{{.HostConfig.NetworkMode}}", ...ids]);
+      expect(modes.trim().split("\n")).toEqual(["host", "host", "host"]);
+      expect(await networks()).toEqual(before);
       // Named volumes hold the data.
       expect((await leftovers()).volumes.split("\n")).toHaveLength(2);
     } finally {
       await compose("down", "-v", "--timeout", "30");
     }
-    expect(await leftovers()).toEqual({ containers: "", volumes: "", networks: "" });
+    expect(await leftovers()).toEqual({ containers: "", volumes: "", networks: before });
   });
 });

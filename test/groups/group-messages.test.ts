@@ -335,6 +335,13 @@ describe.each([
         bS.events.filter((e) => e.event.case === "groupRead").map((e) => e.event.value),
       ).toContainEqual(expect.objectContaining({ groupId, readSeq: r4.seq, unreadCount: 0 })),
     );
+    // The read that raised nothing told no device: by the time a later message
+    // arrives (published after it, in order), only the two rises did.
+    const r5 = await send(owner, groupId, "5");
+    await soon(() => expect(messagesOf(bS, groupId).map((m) => m.seq)).toContain(r5.seq));
+    expect(
+      bS.events.flatMap((e) => (e.event.case === "groupRead" ? [e.event.value.readSeq] : [])),
+    ).toEqual([1n, r4.seq]);
     const meeting = await createGroup(GroupType.MEETING, owner, [bob]);
     const unsupported = await failureOf(c.as(bob).markGroupRead({ groupId: meeting }));
     expect(unsupported.reason).toBe(ErrorReason.GROUP_TYPE_UNSUPPORTED);

@@ -8,23 +8,42 @@ import {
   toJsonString,
 } from "@bufbuild/protobuf";
 import { Health } from "../../src/gen/grpc/health/v1/health_pb.js";
+import { ServerReflection as ReflectionV1 } from "../../src/gen/grpc/reflection/v1/reflection_pb.js";
+import { ServerReflection as ReflectionV1Alpha } from "../../src/gen/grpc/reflection/v1alpha/reflection_pb.js";
 import { AccountService } from "../../src/gen/im/v1/account_pb.js";
+import { BroadcastService } from "../../src/gen/im/v1/broadcast_pb.js";
 import { EventService } from "../../src/gen/im/v1/events_pb.js";
 import { GroupService } from "../../src/gen/im/v1/group_pb.js";
+import { MessageLifecycleService } from "../../src/gen/im/v1/lifecycle_pb.js";
 import { MessageService } from "../../src/gen/im/v1/message_pb.js";
+import { PresenceService } from "../../src/gen/im/v1/presence_pb.js";
 import { ProfileService } from "../../src/gen/im/v1/profile_pb.js";
+import { PushService } from "../../src/gen/im/v1/push_pb.js";
+import { ReceiptService } from "../../src/gen/im/v1/receipts_pb.js";
 import { RelationService } from "../../src/gen/im/v1/relation_pb.js";
+import { TypingService } from "../../src/gen/im/v1/typing_pb.js";
 import type { Valid } from "./fuzz-mutations.js";
 
-/** Every service the server routes, from the generated descriptors. */
+/**
+ * Every service the server routes, from the generated descriptors (fuzz.test.ts checks
+ * this against the services the running server lists through reflection).
+ */
 export const SERVICES: readonly DescService[] = [
   AccountService,
+  BroadcastService,
   EventService,
   GroupService,
+  MessageLifecycleService,
   MessageService,
+  PresenceService,
   ProfileService,
+  PushService,
+  ReceiptService,
   RelationService,
+  TypingService,
   Health,
+  ReflectionV1,
+  ReflectionV1Alpha,
 ];
 
 /** The accounts and groups the valid requests refer to. */
@@ -69,6 +88,14 @@ function overrides(w: FuzzWorld): Record<string, Record<string, unknown>> {
     "im.v1.ProfileService.SetProfile": { profile: { nick: "fuzzer", gender: 1 } },
     "grpc.health.v1.Health.Check": { service: "" },
     "grpc.health.v1.Health.Watch": { service: "" },
+    // The caller's own device only: a Logout of anything else would end the fuzzing's sessions.
+    "im.v1.PresenceService.Logout": { deviceId: "fuzz-device" },
+    "grpc.reflection.v1.ServerReflection.ServerReflectionInfo": {
+      messageRequest: { case: "listServices", value: "" },
+    },
+    "grpc.reflection.v1alpha.ServerReflection.ServerReflectionInfo": {
+      messageRequest: { case: "listServices", value: "" },
+    },
   };
 }
 
@@ -123,7 +150,8 @@ export function fuzzTargets(w: FuzzWorld): FuzzTarget[] {
         valid: {
           binary: toBinary(method.input, msg),
           json: toJsonString(method.input, msg),
-          streaming: method.methodKind === "server_streaming",
+          // Reflection is bidi: sent as one request then the end of the stream, like the rest.
+          streaming: method.methodKind !== "unary",
         },
       };
     }),

@@ -1,11 +1,13 @@
 import { readFileSync } from "node:fs";
 import http2 from "node:http2";
-import { Code } from "@connectrpc/connect";
+import { Code, createClient } from "@connectrpc/connect";
+import { createGrpcTransport } from "@connectrpc/connect-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   Health,
   HealthCheckResponse_ServingStatus,
 } from "../../src/gen/grpc/health/v1/health_pb.js";
+import { ServerReflection } from "../../src/gen/grpc/reflection/v1/reflection_pb.js";
 import { AccountService } from "../../src/gen/im/v1/account_pb.js";
 import { ErrorReason } from "../../src/gen/im/v1/errors_pb.js";
 import { GroupService, GroupType } from "../../src/gen/im/v1/group_pb.js";
@@ -16,7 +18,7 @@ import { text } from "../support/elements.js";
 import { type ServerProcess, startServerProcess } from "../support/server-process.js";
 import { ADMIN } from "../support/test-app.js";
 import { createRng, MUTATIONS, type Mutation, mutate, type Rng } from "./fuzz-mutations.js";
-import { type FuzzTarget, type FuzzWorld, fuzzTargets } from "./fuzz-requests.js";
+import { type FuzzTarget, type FuzzWorld, fuzzTargets, SERVICES } from "./fuzz-requests.js";
 import { type RawOutcome, rawCall, type Wire } from "./raw-call.js";
 
 /**
@@ -111,6 +113,23 @@ describe("hostile input: fuzzing every RPC", () => {
   afterAll(async () => {
     clearInterval(sampler);
     await server?.kill("SIGTERM");
+  });
+
+  it("fuzzes every service the server lists", async () => {
+    const reflection = createClient(
+      ServerReflection,
+      createGrpcTransport({ baseUrl: server.baseUrl }),
+    );
+    async function* listServices() {
+      yield { messageRequest: { case: "listServices" as const, value: "" } };
+    }
+    const served: string[] = [];
+    for await (const res of reflection.serverReflectionInfo(listServices())) {
+      if (res.messageResponse.case === "listServicesResponse")
+        served.push(...res.messageResponse.value.service.map((s) => s.name));
+    }
+    expect(served.length).toBeGreaterThan(0);
+    expect(SERVICES.map((s) => s.typeName).sort()).toEqual(served.sort());
   });
 
   it(`answers ${CASES} mutated requests well-formed, with reasons, within bounded memory`, async () => {

@@ -9,7 +9,9 @@ import {
   HealthCheckResponse_ServingStatus as ServingStatus,
 } from "../../src/gen/grpc/health/v1/health_pb.js";
 import { AccountService } from "../../src/gen/im/v1/account_pb.js";
+import { createLogger } from "../../src/log/logger.js";
 import { clientAs, sigFor } from "../support/clients.js";
+import { eventually } from "../support/eventually.js";
 import { startServerProcess } from "../support/server-process.js";
 import { openStream } from "../support/streams.js";
 import { ADMIN, startTestApp } from "../support/test-app.js";
@@ -159,6 +161,92 @@ describe("HTTP/2 connections", () => {
   });
 });
 
+describe("open connections are capped", () => {
+  it("at MAX_CONNECTIONS evicts the oldest silent socket for a newcomer, and refuses one when all have spoken", async () => {
+    const lines: string[] = [];
+    const logger = createLogger({ level: "warn", write: (l) => lines.push(l) });
+    // A long first-byte deadline: only the cap can close the silent sockets below.
+    const a = await startTestApp(
+      { MAX_CONNECTIONS: "2", HEADERS_TIMEOUT_MS: "600000" },
+      { logger },
+    );
+    cleanups.push(() => a.close());
+    const port = Number(new URL(a.baseUrl).port);
+    const silentSocket = async (what: string) => {
+      const s = net.connect(port, "127.0.0.1");
+      cleanups.push(() => s.destroy());
+      s.on("error", () => {});
+      const closed = until(s, "close", 30_000, what);
+      closed.catch(() => {}); // awaited where expected; a hang guard otherwise
+      await until(s, "connect", 5000, "silent socket connected");
+      return { closed }; // not the promise itself: an async function would wait for it
+    };
+    /** An HTTP/2 client that has spoken; resolves once the server answered a health check on it. */
+    const speaker = async () => {
+      const session = http2.connect(a.baseUrl);
+      cleanups.push(() => session.destroy());
+      session.on("error", () => {});
+      const req = session.request({
+        ":method": "POST",
+        ":path": "/grpc.health.v1.Health/Check",
+        "content-type": "application/json",
+      });
+      req.end("{}");
+      const [headers] = (await until(req, "response", 10_000, "health answer")) as [
+        http2.IncomingHttpHeaders,
+      ];
+      req.resume();
+      expect(headers[":status"]).toBe(200);
+      return session;
+    };
+
+    const silent = await silentSocket("the silent socket evicted for a newcomer");
+    const first = await speaker();
+    // The cap is reached: the newcomer is served, the silent socket makes room for it.
+    const second = await speaker();
+    await silent.closed;
+    // Both open connections have spoken: a new one is closed at accept, and logged.
+    await (await silentSocket("a newcomer refused at accept")).closed;
+    expect(lines.join("")).toMatch(/connection limit reached/);
+    expect([first.closed || first.destroyed, second.closed || second.destroyed]).toEqual([
+      false,
+      false,
+    ]);
+  });
+});
+
+describe("HTTP/1.1 keep-alive connections", () => {
+  /** One health check over a raw keep-alive HTTP/1.1 connection; its answer's headers and the socket. */
+  const healthOverH1 = async (baseUrl: string) => {
+    const socket = net.connect(Number(new URL(baseUrl).port), "127.0.0.1");
+    cleanups.push(() => socket.destroy());
+    socket.on("error", () => {});
+    let received = "";
+    socket.on("data", (d: Buffer) => {
+      received += d;
+    });
+    const closed = until(socket, "close", 10_000, "keep-alive connection closed by the server");
+    closed.catch(() => {}); // awaited where expected
+    socket.write(
+      "POST /grpc.health.v1.Health/Check HTTP/1.1\r\nhost: x\r\nconnection: keep-alive\r\n" +
+        "content-type: application/json\r\ncontent-length: 2\r\n\r\n{}",
+    );
+    await eventually(async () => expect(received).toMatch(/\r\n\r\n\{.*\}/s), 10_000);
+    return { head: received.slice(0, received.indexOf("\r\n\r\n")).toLowerCase(), closed };
+  };
+
+  it("announce the idle timeout and are closed by the server after it", async () => {
+    // Node's own default is 5 s; ours is IDLE_TIMEOUT_MS (120 s), announced in Keep-Alive.
+    const byDefault = await healthOverH1((await app({})).baseUrl);
+    expect(byDefault.head).toMatch(/^http\/1\.1 200/);
+    expect(byDefault.head).toMatch(/\r\nkeep-alive: timeout=120\r?$/m);
+
+    const short = await healthOverH1((await app({ IDLE_TIMEOUT_MS: "300" })).baseUrl);
+    expect(short.head).toMatch(/^http\/1\.1 200/);
+    await short.closed;
+  });
+});
+
 describe("connection flood", () => {
   it("serves a new client while 20,000 idle sockets are held open", async () => {
     const server = await startServerProcess({});
@@ -252,5 +340,28 @@ describe("request errors carry their reason", () => {
       details?: { debug?: { reason?: string } }[];
     };
     expect(body.details?.[0]?.debug?.reason).toBe("ERROR_REASON_REQUEST_TIMEOUT");
+  });
+  it("answers a Subscribe whose body never completes with REQUEST_TIMEOUT (the live writer)", async () => {
+    const a = await app({ REQUEST_BODY_TIMEOUT_MS: "500" });
+    const req = http.request(`${a.baseUrl}/im.v1.EventService/Subscribe`, {
+      method: "POST",
+      headers: {
+        "content-type": "application/connect+json",
+        authorization: `Bearer ${sigFor("alice")}`,
+      },
+    });
+    req.on("error", () => {});
+    req.write(Uint8Array.of(0, 0, 0, 0, 100)); // an envelope header; its message never comes
+    const [res] = (await until(req, "response", 10_000, "answer")) as [http.IncomingMessage];
+    const chunks: Buffer[] = [];
+    for await (const c of res) chunks.push(c as Buffer);
+    // Connect streaming answers with its end-stream message (a 5-byte envelope header first).
+    const end = JSON.parse(Buffer.concat(chunks).subarray(5).toString()) as {
+      error?: { code?: string; details?: { debug?: { reason?: string } }[] };
+    };
+    expect([end.error?.code, end.error?.details?.[0]?.debug?.reason]).toEqual([
+      "deadline_exceeded",
+      "ERROR_REASON_REQUEST_TIMEOUT",
+    ]);
   });
 });

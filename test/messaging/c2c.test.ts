@@ -338,8 +338,10 @@ describe.each([
     expect(receipt.event.value).toMatchObject({ peerUserId: a, readSeq: 1n, unreadCount: 1 });
     await bPhone.waitFor((e) => e.event.case === "read");
     // Never goes backwards; 0 means "everything".
-    expect((await messages(b!).markRead({ peerUserId: a!, readSeq: 0n })).readSeq).toBe(3n);
+    const all = await messages(b!).markRead({ peerUserId: a!, readSeq: 0n });
+    expect([all.readSeq, all.unreadCount]).toEqual([3n, 0]);
     expect((await messages(b!).markRead({ peerUserId: a!, readSeq: 2n })).readSeq).toBe(3n);
+    expect((await messages(b!).markRead({ peerUserId: a!, readSeq: 0n })).readSeq).toBe(3n);
     const after = await messages(b!).listConversations({});
     expect(after.conversations.find((x) => x.peerUserId === a)?.unreadCount).toBe(0);
 
@@ -349,6 +351,14 @@ describe.each([
       page: { pageSize: 1, cursor: page1.page?.nextCursor },
     });
     expect(page2.conversations[0]?.peerUserId).toBe(a);
+    // Reads that raised nothing told no device: by the time a later message
+    // arrives (published after them, in order), only the two rises did.
+    await send(a!, { toUserId: b!, body: [text("a4")] });
+    await bLaptop.waitForMessages(5);
+    const reads = bLaptop.events.flatMap((e) =>
+      e.event.case === "read" ? [Number(e.event.value.readSeq)] : [],
+    );
+    expect(reads).toEqual([1, 3]);
     bPhone.close();
     bLaptop.close();
   });

@@ -15,6 +15,7 @@ import { text } from "../support/elements.js";
 import { eventually } from "../support/eventually.js";
 import { type OpenStream, openStream } from "../support/streams.js";
 import { ADMIN, startTestApp, type TestApp } from "../support/test-app.js";
+import { nodePairKit } from "./node-pair-kit.js";
 
 const WINDOW_MS = 120_000;
 
@@ -53,23 +54,8 @@ describe.each([
   let hook: TestServer;
   /** Added to the servers' clock: moves them past the recall window without waiting. */
   let skewMs = 0;
-  const streams: OpenStream[] = [];
-  let n = 0;
-  const users = async (count: number) => {
-    const ids = Array.from(
-      { length: count },
-      () => `r${++n}_${Math.random().toString(36).slice(2, 7)}`,
-    );
-    await clientAs(AccountService, a.baseUrl, ADMIN).importAccounts({
-      accounts: ids.map((userId) => ({ userId })),
-    });
-    return ids as [string, string, string, string];
-  };
-  const stream = async (userId: string) => {
-    const s = await openStream(b.baseUrl, userId);
-    streams.push(s);
-    return s;
-  };
+  const kit = nodePairKit("r");
+  const { users, stream, uniqueId } = kit;
   const lifecycle = (userId: string, app = a) =>
     clientAs(MessageLifecycleService, app.baseUrl, userId);
   const messages = (userId: string, app = b) => clientAs(MessageService, app.baseUrl, userId);
@@ -136,17 +122,13 @@ describe.each([
       res.end(JSON.stringify(reply));
     });
     const settings = { ...env(), WEBHOOK_URL: hook.url, WEBHOOK_SECRET: "s3cret" };
-    const clock = { clock: () => Date.now() + skewMs };
-    a = await startTestApp(settings, clock);
-    b = nodes === 2 ? await startTestApp(settings, clock) : a;
+    ({ a, b } = await kit.start(settings, nodes, () => Date.now() + skewMs));
   });
   afterEach(() => {
     skewMs = 0;
   });
   afterAll(async () => {
-    for (const s of streams) s.close();
-    await a?.close();
-    if (b !== a) await b?.close();
+    await kit.close();
     await hook?.close();
   });
 
@@ -263,7 +245,7 @@ describe.each([
 
   it("group: the sender within the window, owner and admins at any time as the type allows, members never; tips never", async () => {
     const [owner, admin, bob, carol] = await users(4);
-    const groupId = `rg-${++n}-${Math.random().toString(36).slice(2, 6)}`;
+    const groupId = uniqueId("rg");
     await groups(owner).createGroup({
       type: GroupType.PUBLIC,
       name: "g",
@@ -444,7 +426,7 @@ describe.each([
 
   it("group edit: members' devices get the new version; only the sender (or an app admin) edits", async () => {
     const [owner, bob, carol] = await users(3);
-    const groupId = `eg-${++n}-${Math.random().toString(36).slice(2, 6)}`;
+    const groupId = uniqueId("eg");
     await groups(owner).createGroup({
       type: GroupType.PUBLIC,
       name: "g",

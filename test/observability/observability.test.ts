@@ -111,8 +111,10 @@ describe("Prometheus metrics", () => {
 
     const after = await eventually(async () => {
       const s = await scrape();
-      // Fan-out and the after-send webhook finish after the ack: wait for them.
+      // Fan-out and the after-send webhook finish after the ack, and the consumer's
+      // ack goes out with a later turn's writes: wait for them.
       expect(sampleValue(s, "im_webhook_requests_total", { event: "c2c-after-send" })).toBe(1);
+      expect(sampleValue(s, "im_jetstream_consumer_ack_pending", { consumer: "fanout" })).toBe(0);
       return s;
     });
     const send = { service: "im.v1.MessageService", method: "SendMessage" };

@@ -1,6 +1,3 @@
-import { mkdtempSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AccountService } from "../../src/gen/im/v1/account_pb.js";
 import { GroupService, GroupType, MessageReceiveOption } from "../../src/gen/im/v1/group_pb.js";
@@ -14,6 +11,7 @@ import { everyElement, text } from "../support/elements.js";
 import { eventually } from "../support/eventually.js";
 import { type FakeApns, startFakeApns } from "../support/fake-apns.js";
 import { type FakeFcm, startFakeFcm } from "../support/fake-fcm.js";
+import { fakeProvidersEnv } from "../support/push.js";
 import { ADMIN, startTestApp, type TestApp } from "../support/test-app.js";
 
 const BUNDLE = "com.example.chat";
@@ -39,20 +37,9 @@ describe.each(BACKENDS)("offline push on %s", (_backend, backendEnv) => {
   let app: TestApp;
   beforeAll(async () => {
     [apns, fcm] = await Promise.all([startFakeApns({ topics: [BUNDLE] }), startFakeFcm()]);
-    const dir = mkdtempSync(join(tmpdir(), "push-test-"));
-    writeFileSync(join(dir, "apns.p8"), apns.signingKeyPem);
-    writeFileSync(join(dir, "ca.pem"), apns.caPem);
-    writeFileSync(join(dir, "fcm.json"), fcm.serviceAccountJson);
     app = await startTestApp({
       ...backendEnv(),
-      PUSH_APNS_KEY_FILE: join(dir, "apns.p8"),
-      PUSH_APNS_KEY_ID: apns.keyId,
-      PUSH_APNS_TEAM_ID: apns.teamId,
-      PUSH_APNS_PRODUCTION_URL: apns.url,
-      PUSH_APNS_SANDBOX_URL: apns.url,
-      PUSH_APNS_CA_FILE: join(dir, "ca.pem"),
-      PUSH_FCM_SERVICE_ACCOUNT_FILE: join(dir, "fcm.json"),
-      PUSH_FCM_URL: fcm.url,
+      ...fakeProvidersEnv(apns, fcm),
       PUSH_BACKOFF_MS: "5",
       PUSH_MAX_BACKOFF_MS: "20",
       PUSH_BATCH_SIZE: "2",

@@ -68,6 +68,27 @@ describe("server process", () => {
   );
 
   it(
+    "exits 1 naming the setting when KV buckets want more replicas than one nats-server holds",
+    async () => {
+      // Killed once listening: a server that started anyway fails the test, not hangs it.
+      const { code, out } = await runMain(
+        [],
+        {
+          PORT: "0",
+          NATS_URL: testNatsUrl(),
+          NATS_NAMESPACE: uniqueName("kv-r3"),
+          NATS_STREAM_REPLICAS_KV: "3",
+        },
+        50,
+      );
+      expect(out).toContain('"msg":"start-up failed"');
+      expect(out).toMatch(/wants 3 replicas \(NATS_STREAM_REPLICAS_KV or NATS_STREAM_REPLICAS\)/);
+      expect(code).toBe(1);
+    },
+    PROCESS_TEST_MS,
+  );
+
+  it(
     "exits 1 naming the cause when its port is taken after the bus consumers started",
     async () => {
       // Start-up fails at the last step; undoing the earlier ones (a NATS consumer still

@@ -41,6 +41,7 @@ const PUBLIC = [
   "grpc.reflection.v1.ServerReflection",
   "grpc.reflection.v1alpha.ServerReflection",
   "im.v1.AccountService",
+  "im.v1.BroadcastService",
   "im.v1.EventService",
   "im.v1.GroupService",
   "im.v1.MessageLifecycleService",
@@ -48,6 +49,7 @@ const PUBLIC = [
   "im.v1.PresenceService",
   "im.v1.ProfileService",
   "im.v1.PushService",
+  "im.v1.ReceiptService",
   "im.v1.RelationService",
   "im.v1.TypingService",
 ];
@@ -172,6 +174,7 @@ describe.each([
         "im/v1/profile.proto",
         "im/v1/relation.proto",
         "im/v1/typing.proto",
+        "im/v1/receipts.proto",
         "im/v1/elements.proto",
         "im/v1/paging.proto",
       ]),

@@ -201,8 +201,11 @@ describe.each(TRANSPORTS.map(([name, protocol, make], i) => ({ name, protocol, m
       const headers: Record<string, string> =
         protocol === "connect" ? { "connect-timeout-ms": "300" } : { "grpc-timeout": "300m" };
       const s = subscribe(make(app.baseUrl, sigFor("sender")), `deadline-${i}`, headers);
-      await s.waitFor((e) => e.event.case === "ready");
+      // Ready may or may not beat 300 ms on a loaded machine; either way the deadline ends it.
       expect((await s.ended)?.code).toBe(Code.DeadlineExceeded);
+      expect(s.events.every((e) => e.event.case === "ready" || e.event.case === "keepAlive")).toBe(
+        true,
+      );
     });
   },
 );

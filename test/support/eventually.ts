@@ -6,7 +6,7 @@
  */
 export async function eventually<T>(
   check: () => Promise<T>,
-  timeoutMs = 15_000,
+  timeoutMs = 30_000,
   everyMs = 50,
 ): Promise<T> {
   const deadline = Date.now() + timeoutMs;

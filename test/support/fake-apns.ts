@@ -14,6 +14,8 @@ export interface ApnsDelivery {
   headers: IncomingHttpHeaders;
   payload: { aps: Record<string, unknown>; [key: string]: unknown };
   jwt: { header: Record<string, unknown>; claims: Record<string, unknown> };
+  /** When the request was received (Date.now()). */
+  at: number;
 }
 
 /** A scripted answer, used once for the next request (to any token). */
@@ -39,6 +41,14 @@ export interface FakeApns {
   unregistered: Set<string>;
   /** Answers for the next requests, in order, before any other check passes. */
   script: ApnsScriptedAnswer[];
+  /**
+   * Once this many requests were accepted, further accepted ones are recorded
+   * in `delivered` (Apple has them) but not answered until `release()`: a
+   * provider that stalls, so a test can act while a node is mid-job.
+   */
+  holdAfter: number | undefined;
+  /** Answers every held request and stops holding. */
+  release(): void;
   close(): Promise<void>;
 }
 
@@ -76,7 +86,13 @@ export async function startFakeApns(options: {
   const keyId = "ABC123DEFG";
   const teamId = "DEF123GHIJ";
   const now = options.nowMs ?? Date.now;
+  const held: (() => void)[] = [];
   const fake: Omit<FakeApns, "url" | "close"> = {
+    holdAfter: undefined,
+    release() {
+      fake.holdAfter = undefined;
+      for (const answer of held.splice(0)) answer();
+    },
     caPem,
     signingKeyPem: privateKey.export({ type: "pkcs8", format: "pem" }).toString(),
     keyId,
@@ -101,6 +117,8 @@ export async function startFakeApns(options: {
       const path = String(headers[":path"] ?? "");
       const token = /^\/3\/device\/([^/?]+)$/.exec(path)?.[1] ?? "";
       const answer = (status: number, reason: string, extra: Record<string, string> = {}) => {
+        // The client may be gone (a killed server): nothing to answer then.
+        if (stream.destroyed || stream.closed) return;
         fake.answered.push({ token, status, reason });
         stream.respond({
           ":status": status,
@@ -156,21 +174,23 @@ export async function startFakeApns(options: {
         return answer(400, "BadRequest");
       }
       if (fake.unregistered.has(token)) return answer(410, "Unregistered");
-      fake.delivered.push({ token, headers, payload, jwt });
-      answer(200, "");
+      const hold = fake.holdAfter !== undefined && fake.delivered.length >= fake.holdAfter;
+      fake.delivered.push({ token, headers, payload, jwt, at: Date.now() });
+      if (hold) held.push(() => answer(200, ""));
+      else answer(200, "");
     });
   });
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   const { port } = server.address() as AddressInfo;
-  return {
-    ...fake,
+  // The same object the handlers read, so a test's `holdAfter` takes effect.
+  return Object.assign(fake, {
     url: `https://localhost:${port}`,
     close: () =>
       new Promise<void>((resolve) => {
         server.close(() => resolve());
         for (const s of open) s.destroy();
       }),
-  };
+  });
 }
 
 function verifyProviderToken(

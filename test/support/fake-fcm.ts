@@ -38,6 +38,14 @@ export interface FakeFcm {
   /** Tokens FCM reports as UNREGISTERED (404). */
   unregistered: Set<string>;
   script: FcmScriptedAnswer[];
+  /**
+   * Once this many messages were accepted, further accepted messages are
+   * recorded in `delivered` but not answered until `release()` (a provider
+   * that stalls, so a test can act while requests are in flight).
+   */
+  holdAfter: number | undefined;
+  /** Answers every held request and stops holding. */
+  release(): void;
   close(): Promise<void>;
 }
 
@@ -62,7 +70,13 @@ export async function startFakeFcm(options: { nowMs?: () => number } = {}): Prom
   const issued = new Set<string>();
   let tokenUrl = "";
   let sent = 0;
+  const held: (() => void)[] = [];
   const fake: Omit<FakeFcm, "url" | "tokenUrl" | "serviceAccountJson" | "close"> = {
+    holdAfter: undefined,
+    release() {
+      fake.holdAfter = undefined;
+      for (const answer of held.splice(0)) answer();
+    },
     projectId,
     delivered: [],
     answered: [],
@@ -216,9 +230,15 @@ export async function startFakeFcm(options: { nowMs?: () => number } = {}): Prom
     if (fake.unregistered.has(token)) {
       return answer(404, "NOT_FOUND", "UNREGISTERED", "Requested entity was not found.");
     }
+    const hold = fake.holdAfter !== undefined && fake.delivered.length >= fake.holdAfter;
     fake.delivered.push({ projectId: project, message });
-    fake.answered.push({ token, status: 200, errorCode: "" });
-    json(res, 200, { name: `projects/${projectId}/messages/0:${++sent}` });
+    const ok = () => {
+      fake.answered.push({ token, status: 200, errorCode: "" });
+      // The client may be gone (a killed server): nothing to answer then.
+      if (!res.destroyed) json(res, 200, { name: `projects/${projectId}/messages/0:${++sent}` });
+    };
+    if (hold) held.push(ok);
+    else ok();
   };
 
   const server = createServer((req, res) => {
@@ -249,8 +269,8 @@ export async function startFakeFcm(options: { nowMs?: () => number } = {}): Prom
     auth_uri: "https://accounts.google.com/o/oauth2/auth",
     token_uri: tokenUrl,
   });
-  return {
-    ...fake,
+  // The same object the handlers read, so a test's `holdAfter` takes effect.
+  return Object.assign(fake, {
     url,
     tokenUrl,
     serviceAccountJson,
@@ -259,5 +279,5 @@ export async function startFakeFcm(options: { nowMs?: () => number } = {}): Prom
         server.close(() => resolve());
         server.closeAllConnections();
       }),
-  };
+  });
 }

@@ -103,7 +103,7 @@ const RULES = {
     {
       name: "late deny",
       match: { command: before, text: "^late deny$" },
-      delayMs: 1900,
+      delayMs: 1500,
       action: "deny",
       code: 9,
       text: "late but in time",
@@ -560,7 +560,7 @@ describe.each([
       expect([retried.seq, retried.duplicate]).toEqual([1n, false]);
     });
 
-    it("with the default 2 s timeout, a deny after 1.9 s still denies", async () => {
+    it("with the default 2 s timeout, a deny after 1.5 s still denies (0.5 s of slack for a loaded machine)", async () => {
       const [a, b] = await users(app2s, 2);
       const { value: f, ms } = await timed(() =>
         failureOf(send(app2s, a, { toUserId: b, body: [text("late deny")] })),
@@ -572,7 +572,7 @@ describe.each([
         9,
         "late but in time",
       ]);
-      expect(ms).toBeGreaterThanOrEqual(1900);
+      expect(ms).toBeGreaterThanOrEqual(1500);
       expect(await history(app2s, b, a)).toHaveLength(0);
       const [event] = await waitForEvents(serve2s, before, a, b, 1);
       expect(event?.verdict).toBe("denied");

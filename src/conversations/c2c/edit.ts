@@ -26,10 +26,9 @@ export const c2cBeforeEditEvent = (
 });
 
 /** Both users' devices (every node) get the new version. */
-export function deliverC2cEdited(live: Pick<LiveHub, "publishToUser">, edited: Message): void {
+export function deliverC2cEdited(live: Pick<LiveHub, "publishToUsers">, edited: Message): void {
   const event = create(SubscribeResponseSchema, {
     event: { case: "edited", value: { message: { case: "c2cMessage", value: edited } } },
   });
-  live.publishToUser(edited.toUserId, event);
-  live.publishToUser(edited.fromUserId, event);
+  live.publishToUsers([edited.toUserId, edited.fromUserId], event);
 }

@@ -3,14 +3,14 @@ import { type C2cFanoutEvent, C2cFanoutEventSchema } from "../../gen/im/internal
 import type { MessageRecord } from "./store.js";
 
 /** The bus payload for a stored message: the message plus its fan-out flags. */
-export const encodeFanoutEvent = (r: MessageRecord): Uint8Array =>
+export const encodeFanoutEvent = (r: MessageRecord, liveSent: boolean): Uint8Array =>
   toBinary(
     C2cFanoutEventSchema,
     create(C2cFanoutEventSchema, {
       message: r.message,
       skipAfterSendWebhook: r.skipAfterSendWebhook,
       skipSyncToSender: r.skipSyncToSender,
-      noLastMessage: r.noLastMessage,
+      liveSent,
     }),
   );
 

@@ -22,25 +22,27 @@ import { tombstoneOf } from "../recall.js";
 import { checkAdminOptions, MAX_CLIENT_MESSAGE_ID_BYTES } from "../send-steps.js";
 import { bodyProblem, type MessageLimits, validateMessage } from "../validate-body.js";
 import { c2cConversationId } from "./conversation-id.js";
-import { createConversationListWriter } from "./conversation-list-writer.js";
 import { c2cBeforeEditEvent, deliverC2cEdited } from "./edit.js";
 import { decodeFanoutEvent, encodeFanoutEvent } from "./fanout-event.js";
-import { c2cAfterRecallEvent, c2cRecallAccess, deliverC2cRecalled } from "./recall.js";
+import {
+  c2cAfterRecallEvent,
+  c2cParticipantView,
+  c2cRecallAccess,
+  deliverC2cRecalled,
+} from "./recall.js";
 import type { C2CSendPolicy } from "./send-policy.js";
 import type { MessageRecord, MessageStore } from "./store.js";
 
 export interface C2cKindDeps {
   store: MessageStore;
   accounts: Pick<AccountStore, "selectExistingUserIds">;
-  live: Pick<LiveHub, "publishToUser">;
+  live: Pick<LiveHub, "publishToUsers">;
   policy: C2CSendPolicy;
   /** The bus subject of one-to-one fan-out events. */
   subject: string;
   clock: Clock;
   messageLimits: MessageLimits;
   dedupWindowMs: number;
-  /** Most conversation-list updates written in one batch. */
-  writeBatchMax: number;
 }
 
 export type C2cKind = ConversationKind<
@@ -55,37 +57,10 @@ export type C2cKind = ConversationKind<
  * ("c2c:<a>:<b>"), seqs from the conversation's own counter. Sender and
  * recipient must exist (an admin sending as itself is the system and needs no
  * account); the relationship chain may refuse or silently drop; both users'
- * devices get the message live and both conversation lists are updated.
+ * devices get the message live.
  */
 export function createC2cKind(deps: C2cKindDeps): C2cKind {
   const { store, clock } = deps;
-  const lists = createConversationListWriter({ store, maxBatch: deps.writeBatchMax });
-  /** Both users' conversation lists take the message (or a later version of it). */
-  const recordInLists = async (message: Message, event: { noLastMessage?: boolean }) => {
-    const seq = Number(message.seq);
-
-    const timeMs = Number(message.timeMs);
-    const lastMessage = event.noLastMessage ? undefined : message;
-    const { conversationId } = message;
-    await Promise.all([
-      lists.record({
-        ownerUserId: message.toUserId,
-        conversationId,
-        peerUserId: message.fromUserId,
-        seq,
-        lastMessage,
-        timeMs,
-      }),
-      lists.record({
-        ownerUserId: message.fromUserId,
-        conversationId,
-        peerUserId: message.toUserId,
-        seq,
-        lastMessage,
-        timeMs,
-      }),
-    ]);
-  };
   return {
     name: "c2c",
     subject: deps.subject,
@@ -153,8 +128,8 @@ export function createC2cKind(deps: C2cKindDeps): C2cKind {
       };
     },
 
-    allocateSeq: (conversationId) => store.allocateSeq(conversationId),
-    allocateSeqRanges: (requests) => store.allocateSeqRanges(requests),
+    allocateSeq: (conversationId, nowMs) => store.allocateSeq(conversationId, nowMs),
+    allocateSeqRanges: (requests, nowMs) => store.allocateSeqRanges(requests, nowMs),
     conversationIdOf: (m) => m.conversationId,
     toRecord: (message, { dedupKey, options }) => ({
       message,
@@ -177,32 +152,26 @@ export function createC2cKind(deps: C2cKindDeps): C2cKind {
 
     deliverLive(message, skipSyncToSender) {
       const event = create(SubscribeResponseSchema, { event: { case: "message", value: message } });
-      deps.live.publishToUser(message.toUserId, event);
-      if (!skipSyncToSender) deps.live.publishToUser(message.fromUserId, event);
+      // One encoding for both users.
+      deps.live.publishToUsers(
+        skipSyncToSender ? [message.toUserId] : [message.toUserId, message.fromUserId],
+        event,
+      );
     },
     pushJob: (message) =>
       storedMessagePushJob(message, { case: "users", value: { userIds: [message.toUserId] } }),
-    onFanout: (message, event) => recordInLists(message, event),
     afterSendEvent,
 
     conversationType: ConversationType.C2C,
     recallAccess: c2cRecallAccess,
+    participantView: (caller, conversationId) => c2cParticipantView(store, caller, conversationId),
     tombstoneOf: (message, recall) => tombstoneOf(MessageSchema, message, recall),
     deliverRecalled: (tombstone) => deliverC2cRecalled(deps.live, tombstone),
-    // The tombstone, or an edit's version, takes the message's place in the
-    // lists as the message does (its own fan-out may never have run: still in
-    // the outbox when recalled or edited); the lists rank a message's versions.
-    onRecallFanout(tombstone, event) {
-      return recordInLists(tombstone, event);
-    },
     afterRecallEvent: c2cAfterRecallEvent,
 
     editedOf: (message, content, edit) => editedOf(MessageSchema, message, content, edit),
     beforeEditEvent: c2cBeforeEditEvent,
     deliverEdited: (edited) => deliverC2cEdited(deps.live, edited),
-    onEditFanout(edited, event) {
-      return recordInLists(edited, event);
-    },
 
     encodeEvent: encodeFanoutEvent,
     decodeEvent: decodeFanoutEvent,

@@ -1,5 +1,5 @@
 import type { Caller } from "../../auth/caller.js";
-import { ErrorReason, permissionDenied } from "../../errors/domain-error.js";
+import { ErrorReason, notFound, permissionDenied } from "../../errors/domain-error.js";
 import { ConversationType } from "../../gen/im/v1/lifecycle_pb.js";
 import type { Message } from "../../gen/im/v1/message_pb.js";
 import type { LiveHub } from "../../live/live-hub.js";
@@ -7,6 +7,7 @@ import type { AfterRecallEvent } from "../../webhooks/index.js";
 import type { RecallAccess } from "../kind.js";
 import { messageNotFound, recalledEvent } from "../recall.js";
 import { c2cUsersOf } from "./conversation-id.js";
+import type { MessageStore } from "./store.js";
 
 /**
  * One-to-one recall: the sender recalls their own message (within the
@@ -33,11 +34,30 @@ export async function c2cRecallAccess(
   };
 }
 
+/**
+ * One of the two users' standing for deleting for themselves (app admins
+ * have no view of their own here); the conversation's latest seq.
+ */
+export async function c2cParticipantView(
+  store: Pick<MessageStore, "selectLastSeq">,
+  caller: Caller,
+  conversationId: string,
+): Promise<{ lastSeq: number }> {
+  if (!c2cUsersOf(conversationId)?.includes(caller.userId)) {
+    throw notFound(ErrorReason.MESSAGE_NOT_FOUND, "not a conversation of yours", {
+      field: "conversation_id",
+    });
+  }
+  return { lastSeq: await store.selectLastSeq(conversationId) };
+}
+
 /** Both users' devices (every node) learn of the recall. */
-export function deliverC2cRecalled(live: Pick<LiveHub, "publishToUser">, tombstone: Message): void {
+export function deliverC2cRecalled(
+  live: Pick<LiveHub, "publishToUsers">,
+  tombstone: Message,
+): void {
   const event = recalledEvent(ConversationType.C2C, tombstone.conversationId, tombstone);
-  live.publishToUser(tombstone.toUserId, event);
-  live.publishToUser(tombstone.fromUserId, event);
+  live.publishToUsers([tombstone.toUserId, tombstone.fromUserId], event);
 }
 
 export function c2cAfterRecallEvent(m: Message): AfterRecallEvent {

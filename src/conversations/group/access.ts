@@ -1,5 +1,5 @@
 import type { Caller } from "../../auth/caller.js";
-import { ErrorReason, notFound } from "../../errors/domain-error.js";
+import { ErrorReason, notFound, permissionDenied } from "../../errors/domain-error.js";
 import { GroupRole } from "../../gen/im/v1/group_pb.js";
 import { actorOf } from "../../groups/actor.js";
 import { assertGroupId } from "../../groups/group-id.js";
@@ -21,6 +21,23 @@ export interface GroupAccess {
   /** The membership of `userId` (the caller, or the user an admin sends as). */
   member: GroupMemberRecord | undefined;
   actor: Actor;
+}
+
+/**
+ * A member's standing for deleting for themselves: the group read fresh (its
+ * latest seq), NOT_GROUP_MEMBER for anyone not a member (app admins included:
+ * they have no view of their own to hide things from).
+ */
+export async function groupParticipantView(
+  deps: GroupAccessDeps,
+  caller: Caller,
+  groupId: string,
+): Promise<{ lastSeq: number }> {
+  const { group, member } = await loadGroupAccess(deps, caller, groupId);
+  if (member === undefined) {
+    throw permissionDenied(ErrorReason.NOT_GROUP_MEMBER, "you are not a member of this group");
+  }
+  return { lastSeq: group.lastSeq };
 }
 
 const groupNotFound = () =>

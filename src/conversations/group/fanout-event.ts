@@ -8,6 +8,7 @@ import type { GroupMessageRecord } from "./store.js";
 /** The bus payload of a group message: the message plus its fan-out flags. */
 export const encodeGroupFanoutEvent = (
   r: Pick<GroupMessageRecord, "message" | "skipAfterSendWebhook" | "skipSyncToSender">,
+  liveSent: boolean,
 ): Uint8Array =>
   toBinary(
     GroupFanoutEventSchema,
@@ -15,6 +16,7 @@ export const encodeGroupFanoutEvent = (
       message: r.message,
       skipAfterSendWebhook: r.skipAfterSendWebhook,
       skipSyncToSender: r.skipSyncToSender,
+      liveSent,
     }),
   );
 

@@ -9,19 +9,27 @@ import type {
 } from "../../gen/im/v1/group_pb.js";
 import { requireAllowed, typeUnsupported } from "../../groups/actor.js";
 import type { GroupConfig } from "../../groups/config.js";
+import { assertGroupId } from "../../groups/group-id.js";
 import type { GroupMemberRecord, GroupMemberStore, GroupRecord } from "../../groups/store.js";
 import type { LiveHub } from "../../live/live-hub.js";
-import { createHistoryPages } from "../history.js";
+import { type HiddenForMe, hiddenFor, unreadRangeOf } from "../deleted-for-me.js";
+import type { DeletedForMeStore } from "../deleted-for-me-store.js";
+import { createHistoryPages, viewWith } from "../history.js";
+import type { ReadObserver } from "../read-observer.js";
 import { type GroupAccessDeps, loadGroupAccess } from "./access.js";
 import type { GroupMessageStore } from "./store.js";
 
 export interface GroupHistoryDeps extends GroupAccessDeps {
   members: Pick<GroupMemberStore, "selectMember" | "updateMemberReadSeq">;
   messages: GroupMessageStore;
+  /** What each member deleted for themselves: their own history and unread leave it out. */
+  deletedForMe: Pick<DeletedForMeStore, "selectDeletedForMe">;
   live: Pick<LiveHub, "publishToUser">;
   config: GroupConfig;
   clock: Clock;
   retentionMs: number;
+  /** Told of members' reads (read receipts); none when unset. */
+  readObserver?: Pick<ReadObserver, "groupRead">;
 }
 
 /**
@@ -38,31 +46,54 @@ export function createGroupHistory(deps: GroupHistoryDeps) {
   });
   const { oldestVisible } = pages;
 
-  /** Others' messages that count toward unread, above both seqs, within retention. */
-  const unreadAfter = (groupId: string, userId: string, readSeq: number, hiddenUpTo: number) =>
-    messages.countGroupUnread(groupId, userId, Math.max(readSeq, hiddenUpTo), oldestVisible());
+  /**
+   * The range of a member's unread and mentions: above the read seq, the seqs
+   * hidden by the type and the member's own cleared seq, less their deletes.
+   */
+  const unreadRange = (readSeq: number, hiddenUpTo: number, hidden: HiddenForMe) =>
+    unreadRangeOf(hidden, Math.max(readSeq, hiddenUpTo));
+  /** Others' messages that count toward unread, within retention. */
+  const unreadAfter = (
+    groupId: string,
+    userId: string,
+    readSeq: number,
+    hiddenUpTo: number,
+    hidden: HiddenForMe,
+  ) => {
+    const { afterSeq, exceptSeqs } = unreadRange(readSeq, hiddenUpTo, hidden);
+    return messages.countGroupUnread(groupId, userId, afterSeq, oldestVisible(), exceptSeqs);
+  };
 
   /** The group, and the highest seq the caller may not see (0: none hidden). */
   const openHistory = async (caller: Caller, groupId: string) => {
-    const access = await loadGroupAccess(deps, caller, groupId);
+    assertGroupId(groupId);
+    // The caller's deleted-for-me marks are read alongside the access check, not after it.
+    const [access, hidden] = await Promise.all([
+      loadGroupAccess(deps, caller, groupId),
+      hiddenFor(deps.deletedForMe, caller.userId, groupId),
+    ]);
     requireAllowed(access.group, "readHistory", access.actor);
     const traits = config.traits[access.group.type];
     const hiddenUpTo =
       access.actor === "appAdmin" || traits.preJoinHistory ? 0 : (access.member?.joinSeq ?? 0);
-    return { ...access, hiddenUpTo };
+    return { ...access, hiddenUpTo, hidden };
   };
 
   return {
     /** Fills a gap: ascending by seq; `coveredUpToSeq` says how far the answer is complete. */
     async syncMessages(caller: Caller, req: SyncGroupMessagesRequest) {
-      const { group, hiddenUpTo } = await openHistory(caller, req.groupId);
-      return pages.sync(group.groupId, req, { hiddenUpTo, lastSeq: group.lastSeq });
+      const { group, hiddenUpTo, hidden } = await openHistory(caller, req.groupId);
+      return pages.sync(
+        group.groupId,
+        req,
+        viewWith(hidden, { hiddenUpTo, lastSeq: group.lastSeq }),
+      );
     },
 
     /** History newest first; the cursor carries the seq to continue below. */
     async listMessages(caller: Caller, req: ListGroupMessagesRequest) {
-      const { group, hiddenUpTo } = await openHistory(caller, req.groupId);
-      return pages.list(group.groupId, req, hiddenUpTo);
+      const { group, hiddenUpTo, hidden } = await openHistory(caller, req.groupId);
+      return pages.list(group.groupId, req, viewWith(hidden, { hiddenUpTo, lastSeq: 0 }));
     },
 
     /**
@@ -73,7 +104,8 @@ export function createGroupHistory(deps: GroupHistoryDeps) {
       const traits = config.traits[group.type];
       if (!traits.unreadCounts || member.readSeq >= group.lastSeq) return 0;
       const hiddenUpTo = traits.preJoinHistory ? 0 : member.joinSeq;
-      return unreadAfter(group.groupId, member.userId, member.readSeq, hiddenUpTo);
+      const hidden = await hiddenFor(deps.deletedForMe, member.userId, group.groupId);
+      return unreadAfter(group.groupId, member.userId, member.readSeq, hiddenUpTo, hidden);
     },
 
     /**
@@ -88,25 +120,42 @@ export function createGroupHistory(deps: GroupHistoryDeps) {
       const traits = config.traits[group.type];
       if (!traits.unreadCounts || member.readSeq >= group.lastSeq) return { me: false, all: false };
       const hiddenUpTo = traits.preJoinHistory ? 0 : member.joinSeq;
+      const hidden = await hiddenFor(deps.deletedForMe, member.userId, group.groupId);
+      const { afterSeq, exceptSeqs } = unreadRange(member.readSeq, hiddenUpTo, hidden);
       return messages.selectGroupMentions(
         group.groupId,
         member.userId,
-        Math.max(member.readSeq, hiddenUpTo),
+        afterSeq,
         oldestVisible(),
+        exceptSeqs,
       );
     },
 
-    /** Raises the caller's read seq (clamped to the latest) and tells all the caller's devices. */
+    /** Raises the caller's read seq (clamped to the latest); when it rose, tells all the caller's devices. */
     async markRead(caller: Caller, groupId: string, requestedSeq: number) {
-      const { group, member, hiddenUpTo } = await openHistory(caller, groupId);
+      const { group, member, hiddenUpTo, hidden } = await openHistory(caller, groupId);
       if (!config.traits[group.type].unreadCounts) throw typeUnsupported("read state");
       if (member === undefined) {
         throw permissionDenied(ErrorReason.NOT_GROUP_MEMBER, "you are not a member of this group");
       }
       const target = requestedSeq === 0 ? group.lastSeq : Math.min(requestedSeq, group.lastSeq);
-      const readSeq =
-        (await deps.members.updateMemberReadSeq(group.groupId, caller.userId, target)) ?? target;
-      const unreadCount = await unreadAfter(group.groupId, caller.userId, readSeq, hiddenUpTo);
+      const raised = await deps.members.updateMemberReadSeq(group.groupId, caller.userId, target);
+      const readSeq = raised?.after ?? target;
+      const [unreadCount] = await Promise.all([
+        // Read up to the latest (the usual MarkGroupRead): nothing to count.
+        readSeq >= group.lastSeq
+          ? 0
+          : unreadAfter(group.groupId, caller.userId, readSeq, hiddenUpTo, hidden),
+        // The member's cached read seq may lag: reads it covers again are idempotent.
+        deps.readObserver?.groupRead(
+          group,
+          caller.userId,
+          Math.max(member.readSeq, hiddenUpTo),
+          readSeq,
+        ),
+      ]);
+      // A read that raised nothing is no news to the caller's devices.
+      if (raised !== undefined && raised.after <= raised.before) return { readSeq, unreadCount };
       deps.live.publishToUser(
         caller.userId,
         create(SubscribeResponseSchema, {

@@ -5,6 +5,7 @@ import type { Clock } from "../../common/clock.js";
 import { enumFromRequest } from "../../common/proto-enum.js";
 import { assertUserId } from "../../common/user-id.js";
 import {
+  DomainError,
   ErrorReason,
   invalidField,
   notFound,
@@ -32,7 +33,7 @@ import type { ConversationKind } from "../kind.js";
 import { tombstoneOf } from "../recall.js";
 import { checkAdminOptions, MAX_CLIENT_MESSAGE_ID_BYTES } from "../send-steps.js";
 import { bodyProblem, type MessageLimits, validateMessage } from "../validate-body.js";
-import { type GroupAccessDeps, loadGroupAccess } from "./access.js";
+import { type GroupAccessDeps, groupParticipantView, loadGroupAccess } from "./access.js";
 import { groupAfterSendEvent } from "./after-send-event.js";
 import { groupDedupKey } from "./dedup-key.js";
 import { deliverGroupMessage } from "./delivery.js";
@@ -51,6 +52,8 @@ export interface GroupKindDeps extends GroupAccessDeps {
     "selectMember" | "selectMembers" | "selectMutes" | "updateMemberLastSend"
   >;
   accounts: Pick<AccountStore, "selectExistingUserIds">;
+  /** The group stores read fresh (`groups`/`members` may be the send path's caches). */
+  current: GroupAccessDeps;
   messages: GroupMessageStore;
   live: Pick<LiveHub, "publishToGroup">;
   limiter: GroupRateLimiter;
@@ -151,6 +154,16 @@ export function createGroupKind(deps: GroupKindDeps): GroupKind {
       const traits = config.traits[group.type];
       const onlineOnly = options?.onlineOnly ?? false;
       const stored = traits.storesHistory && !onlineOnly;
+      if (req.needReadReceipt && !(traits.readReceipts && stored)) {
+        throw new DomainError(
+          "failed-precondition",
+          ErrorReason.READ_RECEIPT_NOT_ALLOWED,
+          stored
+            ? "this group type does not allow read receipts"
+            : "an online-only message cannot ask for read receipts",
+          { field: "need_read_receipt" },
+        );
+      }
       return {
         kind: "send",
         draft: {
@@ -202,6 +215,7 @@ export function createGroupKind(deps: GroupKindDeps): GroupKind {
               noUnread: options?.noUnread ?? false,
               atUserIds: [...new Set(req.atUserIds)],
               atAll: req.atAll,
+              needReadReceipt: req.needReadReceipt,
             }),
         },
       };
@@ -242,6 +256,7 @@ export function createGroupKind(deps: GroupKindDeps): GroupKind {
 
     conversationType: ConversationType.GROUP,
     recallAccess: (caller, groupId) => groupRecallAccess(deps, caller, groupId),
+    participantView: (caller, groupId) => groupParticipantView(deps.current, caller, groupId),
     tombstoneOf: (message, recall) => tombstoneOf(GroupMessageSchema, message, recall),
     deliverRecalled: (tombstone) => deliverGroupRecalled(deps.live, tombstone),
     afterRecallEvent: groupAfterRecallEvent,

@@ -43,22 +43,87 @@ export function writeError(
 ): void {
   if (res.headersSent || res.writableEnded) return;
   if (protocol.kind === "grpc" && res instanceof http2.Http2ServerResponse) {
-    const headers: http2.OutgoingHttpHeaders = {
-      ":status": 200,
-      "content-type": protocol.binary ? "application/grpc+proto" : "application/grpc+json",
-    };
-    setTrailerStatus(new Headers(), error).forEach((value, key) => {
-      headers[key] = value;
-    });
-    res.stream.respond(headers, { endStream: true });
-    // Node resets with NO_ERROR only after the stream's own end is flushed.
-    if (!req.complete) closeStream(res.stream);
+    writeStreamError(res.stream, protocol, error, { bodyRead: req.complete });
     return;
   }
   const { status, contentType, body } = errorResponse(protocol, error);
   abandonRequestBody(req, res, options.lingerMs);
   writeHead(res, status, { "content-type": contentType, "content-length": body.byteLength });
   res.end(body);
+}
+
+/**
+ * `writeError` on a bare HTTP/2 stream (no compatibility request/response).
+ * `bodyRead`: the request body was read to its end; if not, the stream is
+ * reset with NO_ERROR once the answer is out, so the rest costs nothing.
+ * `headers` go out with the answer (e.g. x-request-id).
+ */
+export function writeStreamError(
+  stream: http2.ServerHttp2Stream,
+  protocol: WireProtocol,
+  error: ConnectError,
+  options: { bodyRead: boolean; headers?: Record<string, string> },
+): void {
+  if (stream.headersSent || stream.destroyed) return;
+  if (protocol.kind === "grpc") {
+    // Trailers-only: the status travels in the headers.
+    stream.respond(
+      {
+        ":status": 200,
+        "content-type": protocol.binary ? "application/grpc+proto" : "application/grpc+json",
+        ...options.headers,
+        ...trailerRecord(error),
+      },
+      { endStream: true },
+    );
+  } else {
+    const { status, contentType, body } = errorResponse(protocol, error);
+    stream.respond({
+      ":status": status,
+      "content-type": contentType,
+      "content-length": body.byteLength,
+      ...options.headers,
+    });
+    stream.end(body);
+  }
+  // Node resets with NO_ERROR only after the stream's own end is flushed.
+  if (!options.bodyRead) closeStream(stream);
+}
+
+/**
+ * How a stream whose headers are out ends, OK (`error` undefined) or with the
+ * error: gRPC in trailers, gRPC-Web in its trailer frame, Connect in its
+ * end-stream message. gRPC over HTTP/1.1 is not served.
+ */
+export function streamEnd(
+  protocol: WireProtocol,
+  error: ConnectError | undefined,
+): { trailers: Record<string, string> } | { frame: Uint8Array } {
+  switch (protocol.kind) {
+    case "grpc":
+      return { trailers: trailerRecord(error) };
+    case "grpc-web":
+      return { frame: grpcWebTrailerFrame(error) };
+    default:
+      return { frame: connectEndFrame(error) };
+  }
+}
+
+/** gRPC-Web's trailer frame carrying the status. */
+const grpcWebTrailerFrame = (error: ConnectError | undefined): Uint8Array =>
+  encodeEnvelope(trailerFlag, trailerSerialize(setTrailerStatus(new Headers(), error)));
+
+/** Connect streaming's end-stream message carrying the status. */
+const connectEndFrame = (error: ConnectError | undefined): Uint8Array =>
+  encodeEnvelope(endStreamFlag, endStream.serialize({ metadata: new Headers(), error }));
+
+/** gRPC's status trailers (grpc-status, grpc-message, grpc-status-details-bin). */
+function trailerRecord(error: ConnectError | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  setTrailerStatus(new Headers(), error).forEach((value, key) => {
+    out[key] = value;
+  });
+  return out;
 }
 
 function errorResponse(
@@ -77,21 +142,16 @@ function errorResponse(
       return {
         status: 200,
         contentType: `application/connect+${suffix}`,
-        body: encodeEnvelope(
-          endStreamFlag,
-          endStream.serialize({ metadata: new Headers(), error }),
-        ),
+        body: connectEndFrame(error),
       };
     case "grpc":
-    case "grpc-web": {
+    case "grpc-web":
       // gRPC over HTTP/1.1 cannot carry trailers: gRPC-Web's trailer frame is the closest.
-      const trailer = setTrailerStatus(new Headers(), error);
       return {
         status: 200,
         contentType: `application/grpc-web+${suffix}`,
-        body: encodeEnvelope(trailerFlag, trailerSerialize(trailer)),
+        body: grpcWebTrailerFrame(error),
       };
-    }
   }
 }
 

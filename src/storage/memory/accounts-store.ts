@@ -1,8 +1,14 @@
 import type { AccountRecord, AccountStore } from "../../accounts/store.js";
 
-export function createMemoryAccountStore(): AccountStore {
+/** The memory accounts, which can also list their ids (a broadcast to all users). */
+export interface MemoryAccountStore extends AccountStore {
+  userIds(): string[];
+}
+
+export function createMemoryAccountStore(): MemoryAccountStore {
   const accounts = new Map<string, AccountRecord>();
   return {
+    userIds: () => [...accounts.keys()],
     async upsertAccounts(inputs, nowMs) {
       const created: string[] = [];
       const updated: string[] = [];

@@ -95,8 +95,9 @@ export function createMemoryGroupMemberStore(): GroupMemberStore {
     async updateMemberReadSeq(groupId, userId, seq) {
       const m = byGroup.get(groupId)?.get(userId);
       if (m === undefined) return undefined;
-      m.readSeq = Math.max(m.readSeq, seq);
-      return m.readSeq;
+      const before = m.readSeq;
+      m.readSeq = Math.max(before, seq);
+      return { before, after: m.readSeq };
     },
     async updateMemberLastSend(groupId, userId, atMs) {
       const m = byGroup.get(groupId)?.get(userId);

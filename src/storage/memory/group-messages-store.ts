@@ -79,10 +79,11 @@ export function createMemoryGroupMessageStore(): GroupMessageStore {
         .slice(0, limit)
         .map(copyMessage);
     },
-    async countGroupUnread(groupId, owner, afterSeq, minTimeMs) {
+    async countGroupUnread(groupId, owner, afterSeq, minTimeMs, exceptSeqs = []) {
       return inGroup(groupId).filter(
         (r) =>
           seqOf(r) > afterSeq &&
+          !exceptSeqs.includes(seqOf(r)) &&
           timeOf(r) >= minTimeMs &&
           r.message.kind === GroupMessageKind.NORMAL &&
           !r.message.noUnread &&
@@ -90,10 +91,11 @@ export function createMemoryGroupMessageStore(): GroupMessageStore {
           r.message.fromUserId !== owner,
       ).length;
     },
-    async selectGroupMentions(groupId, userId, afterSeq, minTimeMs) {
+    async selectGroupMentions(groupId, userId, afterSeq, minTimeMs, exceptSeqs = []) {
       const unread = inGroup(groupId).filter(
         (r) =>
           seqOf(r) > afterSeq &&
+          !exceptSeqs.includes(seqOf(r)) &&
           timeOf(r) >= minTimeMs &&
           r.message.kind === GroupMessageKind.NORMAL &&
           r.message.recall === undefined &&
@@ -103,6 +105,24 @@ export function createMemoryGroupMessageStore(): GroupMessageStore {
         me: unread.some((r) => r.message.atUserIds.includes(userId)),
         all: unread.some((r) => r.message.atAll),
       };
+    },
+    async selectReceiptRequests(groupId, { afterSeq, upToSeq, minTimeMs }) {
+      return inGroup(groupId)
+        .filter(
+          (r) =>
+            seqOf(r) > afterSeq &&
+            seqOf(r) <= upToSeq &&
+            timeOf(r) >= minTimeMs &&
+            r.message.kind === GroupMessageKind.NORMAL &&
+            r.message.needReadReceipt &&
+            r.message.recall === undefined,
+        )
+        .sort((a, b) => seqOf(a) - seqOf(b))
+        .map((r) => ({
+          seq: seqOf(r),
+          messageKey: r.message.messageKey,
+          fromUserId: r.message.fromUserId,
+        }));
     },
     async deleteGroupMessages(groupId) {
       for (const r of inGroup(groupId)) {

@@ -1,9 +1,9 @@
 import { clone } from "@bufbuild/protobuf";
-import {
-  type ConversationRecord,
-  lastMessageRank,
-  type MessageRecord,
-  type MessageStore,
+import { c2cUsersOf } from "../../conversations/c2c/conversation-id.js";
+import type {
+  ConversationRecord,
+  MessageRecord,
+  MessageStore,
 } from "../../conversations/c2c/store.js";
 import { appendOneByOne, SeqTakenError } from "../../conversations/store.js";
 import { type Message, MessageSchema } from "../../gen/im/v1/message_pb.js";
@@ -12,12 +12,52 @@ import { createMemoryOutboxMarks } from "./outbox-marks.js";
 /** Single-process MessageStore; same semantics as MongoDB, nothing survives a restart. */
 export function createMemoryMessageStore(): MessageStore {
   const claims = new Map<string, number>();
-  const seqs = new Map<string, number>();
+  /** The counter of each conversation, and when it last moved (the lists' order). */
+  const seqs = new Map<string, { seq: number; updatedAtMs: number }>();
   // conversationId -> seq -> record; insertion order is seq order for a conversation.
   const messages = new Map<string, Map<number, MessageRecord>>();
   const byKey = new Map<string, MessageRecord>();
-  const conversations = new Map<string, ConversationRecord>();
+  const readSeqs = new Map<string, number>();
+  /** user -> their one-to-one conversations with a counter. */
+  const byUser = new Map<string, Set<string>>();
   const convKey = (owner: string, conversationId: string) => `${owner}\n${conversationId}`;
+  const take = (conversationId: string, count: number, nowMs: number): number => {
+    const counter = seqs.get(conversationId);
+    if (counter === undefined) {
+      for (const user of c2cUsersOf(conversationId) ?? []) {
+        const own = byUser.get(user) ?? new Set();
+        byUser.set(user, own.add(conversationId));
+      }
+    }
+    const first = (counter?.seq ?? 0) + 1;
+    seqs.set(conversationId, {
+      seq: first + count - 1,
+      updatedAtMs: Math.max(counter?.updatedAtMs ?? 0, nowMs),
+    });
+    return first;
+  };
+  /** The owner's view of a conversation with a counter, as MongoDB's adapter reads it. */
+  const viewOf = (owner: string, conversationId: string): ConversationRecord | undefined => {
+    const counter = seqs.get(conversationId);
+    const users = c2cUsersOf(conversationId);
+    if (counter === undefined || users === undefined || !users.includes(owner)) return undefined;
+    // The newest listed message: the highest seq not sent with no_last_message.
+    const stored = messages.get(conversationId);
+    let last: Message | undefined;
+    for (let seq = counter.seq; seq > 0 && last === undefined && stored !== undefined; seq--) {
+      const r = stored.get(seq);
+      if (r !== undefined && !r.noLastMessage) last = r.message;
+    }
+    return {
+      ownerUserId: owner,
+      conversationId,
+      peerUserId: users[0] === owner ? users[1] : users[0],
+      lastSeq: counter.seq,
+      lastMessage: last && clone(MessageSchema, last),
+      readSeq: readSeqs.get(convKey(owner, conversationId)) ?? 0,
+      updatedAtMs: counter.updatedAtMs,
+    };
+  };
   const copy = (r: MessageRecord): MessageRecord => ({
     ...r,
     message: clone(MessageSchema, r.message),
@@ -69,23 +109,14 @@ export function createMemoryMessageStore(): MessageStore {
       }
       return found && copy(found);
     },
-    async allocateSeqRanges(requests) {
-      return requests.map(({ conversationId, count }) => {
-        const first = (seqs.get(conversationId) ?? 0) + 1;
-        seqs.set(conversationId, first + count - 1);
-        return first;
-      });
+    async allocateSeqRanges(requests, nowMs) {
+      return requests.map(({ conversationId, count }) => take(conversationId, count, nowMs));
     },
-    async allocateSeq(conversationId) {
-      const seq = (seqs.get(conversationId) ?? 0) + 1;
-      seqs.set(conversationId, seq);
-      return seq;
+    async allocateSeq(conversationId, nowMs) {
+      return take(conversationId, 1, nowMs);
     },
     async selectLastSeq(conversationId) {
-      return seqs.get(conversationId) ?? 0;
-    },
-    async upsertConversations(updates) {
-      for (const u of updates) await this.upsertConversation(u);
+      return seqs.get(conversationId)?.seq ?? 0;
     },
     appendMessages(records) {
       return appendOneByOne(records, (r) => this.insertMessage(r));
@@ -133,66 +164,34 @@ export function createMemoryMessageStore(): MessageStore {
         .slice(0, limit)
         .map((m) => clone(MessageSchema, m));
     },
-    async countUnread(conversationId, owner, afterSeq, minTimeMs) {
+    async countUnread(conversationId, owner, afterSeq, minTimeMs, exceptSeqs = []) {
       return inConversation(conversationId).filter(
         ({ message: m }) =>
           m.toUserId === owner &&
+          !exceptSeqs.includes(Number(m.seq)) &&
           !m.noUnread &&
           m.recall === undefined &&
           m.seq > afterSeq &&
           Number(m.timeMs) >= minTimeMs,
       ).length;
     },
-    async upsertConversation(u) {
-      const key = convKey(u.ownerUserId, u.conversationId);
-      const existing = conversations.get(key);
-      // The same order as MongoDB's $max on (seq, rank, message).
-      const last = existing?.lastMessage;
-      const newer =
-        u.lastMessage !== undefined &&
-        (last === undefined ||
-          u.lastMessage.seq > last.seq ||
-          (u.lastMessage.seq === last.seq &&
-            lastMessageRank(u.lastMessage) > lastMessageRank(last)));
-      conversations.set(key, {
-        ownerUserId: u.ownerUserId,
-        conversationId: u.conversationId,
-        peerUserId: existing?.peerUserId ?? u.peerUserId,
-        lastSeq: Math.max(existing?.lastSeq ?? 0, u.seq),
-        lastMessage: newer && u.lastMessage ? clone(MessageSchema, u.lastMessage) : last,
-        readSeq: existing?.readSeq ?? 0,
-        updatedAtMs: Math.max(existing?.updatedAtMs ?? 0, u.timeMs),
-      });
-    },
     async selectConversations(owner, after, limit) {
-      return [...conversations.values()]
-        .filter((c) => c.ownerUserId === owner)
+      return [...(byUser.get(owner) ?? [])]
+        .map((conversationId) => viewOf(owner, conversationId))
+        .filter((c): c is ConversationRecord => c !== undefined)
         .sort(byRecency)
         .filter((c) => after === undefined || byRecency(c, { ...c, ...after }) > 0)
-        .slice(0, limit)
-        .map((c) => ({ ...c }));
+        .slice(0, limit);
     },
-    async selectConversation(owner, conversationId) {
-      const c = conversations.get(convKey(owner, conversationId));
-      return c && { ...c };
+    async selectReadSeq(owner, conversationId) {
+      return readSeqs.get(convKey(owner, conversationId)) ?? 0;
     },
-    async updateReadSeq(owner, conversationId, peerUserId, readSeq) {
+    async updateReadSeq(owner, conversationId, readSeq) {
       const key = convKey(owner, conversationId);
-      const existing = conversations.get(key);
-      if (existing === undefined) {
-        conversations.set(key, {
-          ownerUserId: owner,
-          conversationId,
-          peerUserId,
-          lastSeq: 0,
-          lastMessage: undefined,
-          readSeq,
-          updatedAtMs: 0,
-        });
-        return readSeq;
-      }
-      existing.readSeq = Math.max(existing.readSeq, readSeq);
-      return existing.readSeq;
+      const before = readSeqs.get(key) ?? 0;
+      const after = Math.max(before, readSeq);
+      readSeqs.set(key, after);
+      return { before, after };
     },
   };
 }

@@ -7,9 +7,12 @@ import {
 } from "../../push/store.js";
 
 export function createMemoryPushTokenStore(): PushTokenStore {
-  const byDevice = new Map<string, PushRegistration>();
+  const byDevice = new Map<string, PushRegistration & { badge: number }>();
   const quiet = new Map<string, DoNotDisturbWindow>();
-  const copy = (r: PushRegistration): PushRegistration => ({ ...r, target: { ...r.target } });
+  const copy = ({ badge: _, ...r }: PushRegistration & { badge: number }): PushRegistration => ({
+    ...r,
+    target: { ...r.target },
+  });
   const sameToken = (a: PushTarget, channel: string, token: string) =>
     a.channel === channel && a.token === token;
   return {
@@ -37,6 +40,15 @@ export function createMemoryPushTokenStore(): PushTokenStore {
     async selectPushRegistrations(userIds) {
       const wanted = new Set(userIds);
       return [...byDevice.values()].filter((r) => wanted.has(r.userId)).map(copy);
+    },
+    async selectBadges(devices) {
+      const out = new Map<string, number>();
+      for (const d of devices) {
+        const key = deviceKey(d.userId, d.deviceId);
+        const r = byDevice.get(key);
+        if (r !== undefined) out.set(key, r.badge);
+      }
+      return out;
     },
     async updateBadge(userId, deviceId, badge) {
       const r = byDevice.get(deviceKey(userId, deviceId));

@@ -2,6 +2,7 @@ import type { Db } from "mongodb";
 import type { AccountRecord, AccountStore } from "../../accounts/store.js";
 import type { MongoCapabilities } from "./capabilities.js";
 import { guard } from "./guard.js";
+import { insertEach } from "./outbox-collection.js";
 
 interface AccountDoc {
   _id: string;
@@ -13,7 +14,7 @@ interface AccountDoc {
 
 export async function createMongoAccountStore(
   db: Db,
-  capabilities: Pick<MongoCapabilities, "indexedIdIn">,
+  capabilities: Pick<MongoCapabilities, "indexedIdIn" | "bulkUpdates">,
 ): Promise<AccountStore> {
   // _id is the user id: uniqueness and point lookups need no extra index.
   // Shard key {_id: "hashed"} (docs/deployment.md, Shard keys).
@@ -22,6 +23,35 @@ export async function createMongoAccountStore(
     upsertAccounts: (inputs, nowMs) =>
       guard(async () => {
         if (inputs.length === 0) return { created: [], updated: [] };
+        // FerretDB v1 answers an upsert by scanning the collection (an import of
+        // 10,000 accounts took minutes); inserts are cheap there, so insert all
+        // and update only the ones that exist, one command each.
+        if (!capabilities.bulkUpdates) {
+          const outcomes = await insertEach(
+            accounts,
+            inputs.map((a) => ({
+              _id: a.userId,
+              nickname: a.nickname,
+              faceUrl: a.faceUrl,
+              createdAtMs: nowMs,
+            })),
+          );
+          const failed = outcomes.find((o) => typeof o === "object");
+          if (failed !== undefined) throw failed.error;
+          const existing = inputs.filter((_, i) => outcomes[i] === "duplicate");
+          await Promise.all(
+            existing.map((a) =>
+              accounts.updateOne(
+                { _id: a.userId },
+                { $set: { nickname: a.nickname, faceUrl: a.faceUrl } },
+              ),
+            ),
+          );
+          return {
+            created: inputs.filter((_, i) => outcomes[i] === "inserted").map((a) => a.userId),
+            updated: existing.map((a) => a.userId),
+          };
+        }
         const result = await accounts.bulkWrite(
           inputs.map((a) => ({
             updateOne: {

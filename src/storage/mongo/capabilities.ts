@@ -15,6 +15,13 @@ export interface MongoCapabilities {
    */
   indexedIdIn: boolean;
   /**
+   * `{_id: <value>, field: <value>, ...}` is answered from the _id index
+   * (MongoDB: yes; FerretDB v1: only an exact `{_id}` filter uses an index).
+   * With it the adapter adds the shard-key fields a document's `_id` is made
+   * of to its writes (`shardKeyFilter`), as a sharded cluster needs.
+   */
+  indexedIdWithFields: boolean;
+  /**
    * An `update` command with many statements (bulkWrite of updateOnes) runs in
    * about the time of its statements (MongoDB: yes; FerretDB v1: no, measured
    * here: 200 `$inc` upserts in one bulkWrite took over 2 minutes, against
@@ -22,6 +29,13 @@ export interface MongoCapabilities {
    * updates one command each, concurrently.
    */
   bulkUpdates: boolean;
+  /**
+   * An update finds its document from the _id index whatever the collection's size
+   * (MongoDB: yes; FerretDB v1: it scans the collection's table even for an exact
+   * `{_id}`, measured ~8 ms of its CPU per `$inc` at 5,000 documents). Without it the
+   * adapter spreads documents updated on a hot path over several small collections.
+   */
+  indexedUpdates: boolean;
   /** For logs: "mongodb" or "ferretdb". */
   server: "mongodb" | "ferretdb";
 }
@@ -30,7 +44,9 @@ export interface MongoCapabilities {
 export const mongoDbCapabilities: MongoCapabilities = {
   atomicUpdates: true,
   indexedIdIn: true,
+  indexedIdWithFields: true,
   bulkUpdates: true,
+  indexedUpdates: true,
   server: "mongodb",
 };
 
@@ -38,7 +54,14 @@ export const mongoDbCapabilities: MongoCapabilities = {
 export async function detectCapabilities(db: Db): Promise<MongoCapabilities> {
   const info = await db.admin().command({ buildInfo: 1 });
   if ("ferretdbVersion" in info) {
-    return { atomicUpdates: false, indexedIdIn: false, bulkUpdates: false, server: "ferretdb" };
+    return {
+      atomicUpdates: false,
+      indexedIdIn: false,
+      indexedIdWithFields: false,
+      bulkUpdates: false,
+      indexedUpdates: false,
+      server: "ferretdb",
+    };
   }
   return mongoDbCapabilities;
 }

@@ -5,9 +5,10 @@ import type { MongoCapabilities } from "./capabilities.js";
 import { fieldChangesToUpdate, fieldsFromDoc, fieldsToDoc } from "./group-store.js";
 import { DUPLICATE_KEY, guard } from "./guard.js";
 import { createKeyedMutex, guardExclusive } from "./keyed-mutex.js";
+import { createShardKeyFilter } from "./shard-keys.js";
 
 interface MemberDoc {
-  /** memberKey(groupId, userId): point lookups filter on _id alone, which FerretDB v1 indexes. */
+  /** memberKey(groupId, userId): point lookups filter on _id (FerretDB v1 indexes only that). */
   _id: string;
   groupId: string;
   userId: string;
@@ -43,6 +44,10 @@ export async function createMongoGroupMemberStore(
   ]);
   const project = { projection: { _id: 0 } } as const;
   const exclusive = createKeyedMutex(capabilities);
+  const byKey = createShardKeyFilter(capabilities);
+  // One member's reads and writes: by _id, plus the shard key on MongoDB.
+  const member = (groupId: string, userId: string) =>
+    byKey<MemberDoc>(memberKey(groupId, userId), { groupId, userId });
 
   return {
     insertMembers: (records) =>
@@ -65,16 +70,14 @@ export async function createMongoGroupMemberStore(
       }),
     selectMember: (groupId, userId) =>
       guard(async () => {
-        const doc = await members.findOne({ _id: memberKey(groupId, userId) }, project);
+        const doc = await members.findOne(member(groupId, userId), project);
         return doc === null ? undefined : toRecord(doc);
       }),
     selectMembers: (groupId, userIds) =>
       guard(async () => {
         if (userIds.length === 0) return [];
         const docs = await Promise.all(
-          [...new Set(userIds)].map((id) =>
-            members.findOne({ _id: memberKey(groupId, id) }, project),
-          ),
+          [...new Set(userIds)].map((id) => members.findOne(member(groupId, id), project)),
         );
         return docs.flatMap((d) => (d === null ? [] : [toRecord(d)]));
       }),
@@ -126,8 +129,7 @@ export async function createMongoGroupMemberStore(
     updateMemberRole: (groupId, userId, role) =>
       guard(
         async () =>
-          (await members.updateOne({ _id: memberKey(groupId, userId) }, { $set: { role } }))
-            .matchedCount === 1,
+          (await members.updateOne(member(groupId, userId), { $set: { role } })).matchedCount === 1,
       ),
     updateMemberProfile: (groupId, userId, patch) =>
       guard(async () => {
@@ -138,31 +140,28 @@ export async function createMongoGroupMemberStore(
         if (Object.keys(set).length > 0) update.$set = set;
         if (Object.keys(fields.unset).length > 0) update.$unset = fields.unset;
         if (Object.keys(update).length === 0) {
-          const doc = await members.findOne({ _id: memberKey(groupId, userId) }, project);
+          const doc = await members.findOne(member(groupId, userId), project);
           return doc === null ? undefined : toRecord(doc);
         }
         const doc = await exclusive(memberKey(groupId, userId), () =>
-          members.findOneAndUpdate({ _id: memberKey(groupId, userId) }, update, {
-            returnDocument: "after",
-          }),
+          members.findOneAndUpdate(member(groupId, userId), update, { returnDocument: "after" }),
         );
         return doc === null ? undefined : toRecord(doc);
       }),
     updateMemberReadSeq: (groupId, userId, seq) =>
       guardExclusive(exclusive, memberKey(groupId, userId), async () => {
         const doc = await members.findOneAndUpdate(
-          { _id: memberKey(groupId, userId) },
+          member(groupId, userId),
           { $max: { readSeq: seq } },
-          { returnDocument: "after" },
+          { returnDocument: "before" },
         );
-        return doc === null ? undefined : doc.readSeq;
+        return doc === null
+          ? undefined
+          : { before: doc.readSeq, after: Math.max(doc.readSeq, seq) };
       }),
     updateMemberLastSend: (groupId, userId, atMs) =>
       guard(async () => {
-        await members.updateOne(
-          { _id: memberKey(groupId, userId) },
-          { $set: { lastSendTimeMs: atMs } },
-        );
+        await members.updateOne(member(groupId, userId), { $set: { lastSendTimeMs: atMs } });
       }),
     upsertMutes: (groupId, userIds, untilMs) =>
       guard(async () => {

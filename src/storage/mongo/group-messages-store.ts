@@ -1,7 +1,7 @@
 import { fromJson, type JsonValue, toJson } from "@bufbuild/protobuf";
 import type { Db, Filter } from "mongodb";
 import type { GroupMessageRecord, GroupMessageStore } from "../../conversations/group/store.js";
-import { messageKeyOf, SeqTakenError } from "../../conversations/store.js";
+import { messageKeyOf, SeqTakenError, splitMessageKey } from "../../conversations/store.js";
 import {
   type GroupMessage,
   GroupMessageKind,
@@ -11,6 +11,8 @@ import type { MongoCapabilities } from "./capabilities.js";
 import { guard } from "./guard.js";
 import { createKeyedMutex } from "./keyed-mutex.js";
 import { appendResultOf, createOutboxCollection } from "./outbox-collection.js";
+import { seqsAbove } from "./seq-filter.js";
+import { createShardKeyFilter } from "./shard-keys.js";
 
 interface GroupMessageDoc {
   /** The message key, "<groupId>:<seq>". */
@@ -24,6 +26,8 @@ interface GroupMessageDoc {
   /** Who the message @-mentions, for "mentioned me / all" (absent on older documents). */
   atUserIds?: string[];
   atAll?: boolean;
+  /** The sender asked for read receipts (absent otherwise). */
+  needReadReceipt?: boolean;
   dedupKey: string | null;
   skipAfterSendWebhook: boolean;
   skipSyncToSender: boolean;
@@ -48,7 +52,7 @@ export interface MongoGroupMessageStoreOptions {
 export async function createMongoGroupMessageStore(
   db: Db,
   options: MongoGroupMessageStoreOptions,
-  capabilities: Pick<MongoCapabilities, "atomicUpdates">,
+  capabilities: Pick<MongoCapabilities, "atomicUpdates" | "indexedIdWithFields">,
 ): Promise<GroupMessageStore> {
   // Shard keys (docs/deployment.md, Shard keys): messages {groupId: 1, seq: 1}; the
   // outbox {_id: "hashed"}.
@@ -58,12 +62,22 @@ export async function createMongoGroupMessageStore(
     messages.createIndex({ groupId: 1, seq: 1 }, { unique: true }),
     messages.createIndex({ dedupKey: 1, timeMs: 1 }),
   ]);
+  const byKey = createShardKeyFilter(capabilities);
+  /** One message: by _id, plus the shard key on MongoDB. */
+  const messageOf = (key: string) => {
+    const k = splitMessageKey(key);
+    return byKey<GroupMessageDoc>(
+      key,
+      k === undefined ? {} : { groupId: k.conversationId, seq: k.seq },
+    );
+  };
   // Not a flag on each message: FerretDB would scan every group message to find them.
   const outbox = await createOutboxCollection(
     db,
     "group_message_outbox",
     messages,
     createKeyedMutex(capabilities),
+    messageOf,
   );
   // An extra where supported (FerretDB v1 does not expire documents).
   await messages.createIndex({ expireAt: 1 }, { expireAfterSeconds: 0 }).catch(() => {});
@@ -78,6 +92,7 @@ export async function createMongoGroupMessageStore(
     noUnread: r.message.noUnread,
     atUserIds: r.message.atUserIds,
     atAll: r.message.atAll,
+    ...(r.message.needReadReceipt ? { needReadReceipt: true } : {}),
     dedupKey: r.dedupKey ?? null,
     skipAfterSendWebhook: r.skipAfterSendWebhook,
     skipSyncToSender: r.skipSyncToSender,
@@ -118,7 +133,7 @@ export async function createMongoGroupMessageStore(
     markPublished: (keys) => guard(() => outbox.remove(keys)),
     selectMessage: (groupId, seq) =>
       guard(async () => {
-        const doc = await messages.findOne({ _id: messageKeyOf(groupId, seq) });
+        const doc = await messages.findOne(messageOf(messageKeyOf(groupId, seq)));
         return doc === null ? undefined : toRecord(doc, false);
       }),
     recallMessage: (tombstone) =>
@@ -155,11 +170,11 @@ export async function createMongoGroupMessageStore(
             .toArray()
         ).map((d) => decode(d.message)),
       ),
-    countGroupUnread: (groupId, owner, afterSeq, minTimeMs) =>
+    countGroupUnread: (groupId, owner, afterSeq, minTimeMs, exceptSeqs = []) =>
       guard(() =>
         messages.countDocuments({
           groupId,
-          seq: { $gt: afterSeq },
+          seq: seqsAbove(afterSeq, exceptSeqs),
           timeMs: { $gte: minTimeMs },
           kind: GroupMessageKind.NORMAL,
           noUnread: false,
@@ -167,11 +182,11 @@ export async function createMongoGroupMessageStore(
           fromUserId: { $ne: owner },
         }),
       ),
-    selectGroupMentions: (groupId, userId, afterSeq, minTimeMs) =>
+    selectGroupMentions: (groupId, userId, afterSeq, minTimeMs, exceptSeqs = []) =>
       guard(async () => {
         const unread = {
           groupId,
-          seq: { $gt: afterSeq },
+          seq: seqsAbove(afterSeq, exceptSeqs),
           timeMs: { $gte: minTimeMs },
           kind: GroupMessageKind.NORMAL,
           recalled: { $ne: true },
@@ -182,6 +197,25 @@ export async function createMongoGroupMessageStore(
         const [me, all] = await Promise.all([found({ atUserIds: userId }), found({ atAll: true })]);
         return { me: me !== null, all: all !== null };
       }),
+    selectReceiptRequests: (groupId, { afterSeq, upToSeq, minTimeMs }) =>
+      guard(async () =>
+        (
+          await messages
+            .find(
+              {
+                groupId,
+                seq: { $gt: afterSeq, $lte: upToSeq },
+                timeMs: { $gte: minTimeMs },
+                kind: GroupMessageKind.NORMAL,
+                needReadReceipt: true,
+                recalled: { $ne: true },
+              },
+              { projection: { _id: 1, seq: 1, fromUserId: 1 } },
+            )
+            .sort({ seq: 1 })
+            .toArray()
+        ).map((d) => ({ seq: d.seq, messageKey: d._id, fromUserId: d.fromUserId })),
+      ),
     deleteGroupMessages: (groupId) =>
       guard(async () => {
         await messages.deleteMany({ groupId });

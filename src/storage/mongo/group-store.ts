@@ -2,7 +2,7 @@ import { Binary, type Db, type UpdateFilter } from "mongodb";
 import type { ApplyJoinOption, GroupType } from "../../gen/im/v1/group_pb.js";
 import type { FieldChanges, FieldValues, GroupRecord, GroupStore } from "../../groups/store.js";
 import type { MongoCapabilities } from "./capabilities.js";
-import { DUPLICATE_KEY, guard } from "./guard.js";
+import { guard, isDuplicateKey } from "./guard.js";
 import { createKeyedMutex, guardExclusive } from "./keyed-mutex.js";
 
 interface GroupDoc {
@@ -41,7 +41,7 @@ export async function createMongoGroupStore(
           await groups.insertOne(toDoc(group));
           return true;
         } catch (err) {
-          if ((err as { code?: number }).code === DUPLICATE_KEY) return false;
+          if (isDuplicateKey(err)) return false;
           throw err;
         }
       }),

@@ -1,26 +1,37 @@
 import { fromJson, type JsonValue, toJson } from "@bufbuild/protobuf";
-import type { Db } from "mongodb";
-import {
-  type ConversationRecord,
-  type ConversationUpdate,
-  lastMessageRank,
-  type MessageRecord,
-  type MessageStore,
+import type { Collection, Db } from "mongodb";
+import { c2cUsersOf } from "../../conversations/c2c/conversation-id.js";
+import type {
+  ConversationRecord,
+  MessageRecord,
+  MessageStore,
 } from "../../conversations/c2c/store.js";
-import { type DedupClaim, messageKeyOf, SeqTakenError } from "../../conversations/store.js";
+import {
+  type DedupClaim,
+  messageKeyOf,
+  SeqTakenError,
+  splitMessageKey,
+} from "../../conversations/store.js";
 import { type Message, MessageSchema } from "../../gen/im/v1/message_pb.js";
 import type { MongoCapabilities } from "./capabilities.js";
-import { bulkWriteErrorsOf, guard, isDuplicateKey, isDuplicateWriteError } from "./guard.js";
+import { guard, isDuplicateKey } from "./guard.js";
 import { createKeyedMutex } from "./keyed-mutex.js";
 import { appendResultOf, createOutboxCollection, insertEach } from "./outbox-collection.js";
+import { seqsAbove } from "./seq-filter.js";
+import { createShardKeyFilter } from "./shard-keys.js";
 
 interface DedupDoc {
   _id: string;
   claimedAtMs: number;
 }
+/** A conversation's counter, which is also its entry in both users' lists. */
 interface SeqDoc {
   _id: string;
   seq: number;
+  /** The two users (absent on counters written before the lists read them: backfilled). */
+  members?: [string, string];
+  /** When a seq was last allocated: the lists' order. */
+  updatedAtMs?: number;
 }
 interface MessageDoc {
   _id: string;
@@ -42,19 +53,14 @@ interface MessageDoc {
   /** For a TTL index on real MongoDB; reads enforce retention regardless. */
   expireAt: Date;
 }
-interface ConversationDoc {
+/** One user's read seq in one conversation (fields of older versions may remain). */
+interface ReadDoc {
   _id: string;
   ownerUserId: string;
   conversationId: string;
-  peerUserId: string;
-  lastSeq: number;
-  /**
-   * seq, then rank (`lastMessageRank`): `$max` compares documents field by
-   * field, so the newest seq wins, and of one message its latest version.
-   */
-  last?: { seq: number; rank?: number; message: JsonValue };
   readSeq: number;
-  updatedAtMs: number;
+  /** Written by versions that kept a list entry per user; read once by the backfill. */
+  updatedAtMs?: number;
 }
 
 const decode = (json: JsonValue): Message =>
@@ -71,23 +77,27 @@ export async function createMongoMessageStore(
   capabilities: MongoCapabilities,
 ): Promise<MessageStore> {
   // Shard keys (docs/deployment.md, Shard keys): dedup claims, seqs and the outbox
-  // {_id: "hashed"}; messages {conversationId: 1, seq: 1}; conversation lists
+  // {_id: "hashed"}; messages {conversationId: 1, seq: 1}; read seqs
   // {ownerUserId: 1, conversationId: 1}.
   const dedup = db.collection<DedupDoc>("message_dedup");
   const seqs = db.collection<SeqDoc>("conversation_seqs");
   const messages = db.collection<MessageDoc>("messages");
-  const conversations = db.collection<ConversationDoc>("conversations");
+  const reads = db.collection<ReadDoc>("conversations");
   const exclusive = createKeyedMutex(capabilities);
-  const outbox = await createOutboxCollection(db, "message_outbox", messages, exclusive);
+  const byKey = createShardKeyFilter(capabilities);
+  /** One message: by _id, plus the shard key on MongoDB. */
+  const messageOf = (key: string) => byKey<MessageDoc>(key, splitMessageKey(key) ?? {});
+  const outbox = await createOutboxCollection(db, "message_outbox", messages, exclusive, messageOf);
   await Promise.all([
     messages.createIndex({ conversationId: 1, seq: 1 }, { unique: true }),
     messages.createIndex({ dedupKey: 1, timeMs: 1 }),
-    conversations.createIndex({ ownerUserId: 1, updatedAtMs: -1, conversationId: 1 }),
+    seqs.createIndex({ members: 1, updatedAtMs: -1, _id: 1 }),
     dedup.createIndex({ claimedAtMs: 1 }),
   ]);
   // TTL indexes are an extra on servers that support them (FerretDB v1 does not
   // expire documents); retention is always enforced on reads.
   await messages.createIndex({ expireAt: 1 }, { expireAfterSeconds: 0 }).catch(() => {});
+  await backfillMembers(seqs, reads);
 
   const toDoc = (r: MessageRecord): MessageDoc => ({
     _id: r.message.messageKey,
@@ -111,23 +121,66 @@ export async function createMongoMessageStore(
     skipSyncToSender: d.skipSyncToSender,
     noLastMessage: d.noLastMessage,
   });
-  const toConversation = (d: ConversationDoc): ConversationRecord => ({
-    ownerUserId: d.ownerUserId,
-    conversationId: d.conversationId,
-    peerUserId: d.peerUserId,
-    lastSeq: d.lastSeq,
-    lastMessage: d.last === undefined ? undefined : decode(d.last.message),
-    readSeq: d.readSeq,
-    updatedAtMs: d.updatedAtMs,
-  });
+  /** The newest message of the conversation up to `seq` that the lists show, in its latest version. */
+  const lastListed = async (conversationId: string, seq: number): Promise<Message | undefined> => {
+    // Nearly always the message of the counter's seq: one _id lookup.
+    const top = await messages.findOne(messageOf(messageKeyOf(conversationId, seq)));
+    if (top !== null && !top.noLastMessage) return decode(top.message);
+    const [below] = await messages
+      .find({ conversationId, seq: { $lt: seq }, noLastMessage: false })
+      .sort({ seq: -1 })
+      .limit(1)
+      .toArray();
+    return below && decode(below.message);
+  };
+  const readSeqsOf = async (
+    owner: string,
+    ids: readonly string[],
+  ): Promise<Map<string, number>> => {
+    const keys = ids.map((id) => convId(owner, id));
+    const docs = capabilities.indexedIdIn
+      ? await reads.find(byKey<ReadDoc>({ $in: keys }, { ownerUserId: owner })).toArray()
+      : (await Promise.all(keys.map((_id) => reads.findOne({ _id })))).filter((d) => d !== null);
+    return new Map(docs.map((d) => [d.conversationId, d.readSeq]));
+  };
+  const toConversations = async (owner: string, docs: SeqDoc[]): Promise<ConversationRecord[]> => {
+    const [readSeqs, lasts] = await Promise.all([
+      readSeqsOf(
+        owner,
+        docs.map((d) => d._id),
+      ),
+      Promise.all(docs.map((d) => lastListed(d._id, d.seq))),
+    ]);
+    return docs.map((d, i) => ({
+      ownerUserId: owner,
+      conversationId: d._id,
+      peerUserId: d.members?.find((m) => m !== owner) ?? owner,
+      lastSeq: d.seq,
+      lastMessage: lasts[i],
+      readSeq: readSeqs.get(d._id) ?? 0,
+      updatedAtMs: d.updatedAtMs ?? 0,
+    }));
+  };
   const convId = (owner: string, conversationId: string) => `${owner}|${conversationId}`;
-  /** `$inc` upsert of a conversation's counter, returning it after (run under its lock). */
-  const incrementCounter = async (conversationId: string, by: number): Promise<SeqDoc> => {
+  /**
+   * `$inc` upsert of a conversation's counter, returning it after (run under its
+   * lock). The same write moves the conversation up both users' lists.
+   */
+  const incrementCounter = async (
+    conversationId: string,
+    by: number,
+    nowMs: number,
+  ): Promise<SeqDoc> => {
+    const members = c2cUsersOf(conversationId);
     for (let attempt = 0; ; attempt++) {
       try {
         const doc = await seqs.findOneAndUpdate(
           { _id: conversationId },
-          { $inc: { seq: by } },
+          {
+            $inc: { seq: by },
+            $max: { updatedAtMs: nowMs },
+            ...(members === undefined ? {} : { $setOnInsert: { members } }),
+          },
           { upsert: true, returnDocument: "after" },
         );
         if (doc === null) throw new Error(`seq allocation returned nothing for ${conversationId}`);
@@ -156,95 +209,6 @@ export async function createMongoMessageStore(
       // Released between our insert and read: try again.
       if (current !== null) return { kind: "taken", claimedAtMs: current.claimedAtMs };
     }
-  };
-  /** Holds the keys' locks in sorted order (no deadlock between two batches). */
-  const exclusiveAll = <T>(keys: readonly string[], work: () => Promise<T>): Promise<T> => {
-    const [first, ...rest] = keys;
-    return first === undefined ? work() : exclusive(first, () => exclusiveAll(rest, work));
-  };
-  // $max makes each update order-proof and idempotent in one atomic _id-only
-  // write: a stale or repeated seq changes nothing.
-  const entryUpdate = (u: ConversationUpdate, jsonOf: (m: Message) => JsonValue) => ({
-    filter: { _id: convId(u.ownerUserId, u.conversationId) },
-    update: {
-      $max: {
-        lastSeq: u.seq,
-        updatedAtMs: u.timeMs,
-        ...(u.lastMessage
-          ? {
-              last: {
-                seq: u.seq,
-                rank: lastMessageRank(u.lastMessage),
-                message: jsonOf(u.lastMessage),
-              },
-            }
-          : {}),
-      },
-      $setOnInsert: {
-        ownerUserId: u.ownerUserId,
-        conversationId: u.conversationId,
-        peerUserId: u.peerUserId,
-        readSeq: 0,
-      },
-    },
-  });
-  const upsertEntry = async (o: ReturnType<typeof entryUpdate>): Promise<void> => {
-    try {
-      await conversations.updateOne(o.filter, o.update, { upsert: true });
-    } catch (err) {
-      // Two first updates raced to insert; the loser updates the winner's entry.
-      if (!isDuplicateKey(err)) throw err;
-      await conversations.updateOne(o.filter, o.update);
-    }
-  };
-  /** One unordered bulkWrite; entries that lost an insert race are updated again, one by one. */
-  const upsertEntries = async (updates: readonly ConversationUpdate[]): Promise<void> => {
-    if (updates.length === 0) return;
-    // A message is the last one of its sender's entry and its recipient's: encoded once.
-    const json = new Map<Message, JsonValue>();
-    const jsonOf = (m: Message) => {
-      let j = json.get(m);
-      if (j === undefined) {
-        j = toJson(MessageSchema, m);
-        json.set(m, j);
-      }
-      return j;
-    };
-    const ops = updates.map((u) => entryUpdate(u, jsonOf));
-    const keys = [...new Set(ops.map((o) => o.filter._id))].sort();
-    await exclusiveAll(keys, async () => {
-      if (!capabilities.bulkUpdates) {
-        // FerretDB's update is read-modify-write: two updates of one entry at
-        // once lose one (an older update's last message over a newer seq), so
-        // one entry's updates go one after the other.
-        const byEntry = new Map<string, (typeof ops)[number][]>();
-        for (const o of ops) {
-          const entryOps = byEntry.get(o.filter._id);
-          if (entryOps === undefined) byEntry.set(o.filter._id, [o]);
-          else entryOps.push(o);
-        }
-        await Promise.all(
-          [...byEntry.values()].map(async (entryOps) => {
-            for (const o of entryOps) await upsertEntry(o);
-          }),
-        );
-        return;
-      }
-      try {
-        await conversations.bulkWrite(
-          ops.map((o) => ({ updateOne: { ...o, upsert: true } })),
-          { ordered: false },
-        );
-      } catch (err) {
-        const failed = bulkWriteErrorsOf(err);
-        // Two first updates raced to insert; the loser updates the winner's entry.
-        if (!failed.every(isDuplicateWriteError)) throw err;
-        for (const e of failed) {
-          const o = ops[e.index];
-          if (o !== undefined) await conversations.updateOne(o.filter, o.update);
-        }
-      }
-    });
   };
 
   return {
@@ -280,12 +244,12 @@ export async function createMongoMessageStore(
         if (doc === null) return undefined;
         return toRecord(doc, await outbox.has(doc._id));
       }),
-    allocateSeq: (conversationId) =>
+    allocateSeq: (conversationId, nowMs) =>
       guard(
         async () =>
-          (await exclusive(conversationId, () => incrementCounter(conversationId, 1))).seq,
+          (await exclusive(conversationId, () => incrementCounter(conversationId, 1, nowMs))).seq,
       ),
-    allocateSeqRanges: (requests) =>
+    allocateSeqRanges: (requests, nowMs) =>
       guard(() =>
         // One atomic findAndModify per conversation, concurrently: a batch
         // with several sends to one conversation takes their seqs in one
@@ -296,7 +260,7 @@ export async function createMongoMessageStore(
         Promise.all(
           requests.map(async (r) => {
             const doc = await exclusive(r.conversationId, () =>
-              incrementCounter(r.conversationId, r.count),
+              incrementCounter(r.conversationId, r.count, nowMs),
             );
             return doc.seq - r.count + 1;
           }),
@@ -321,7 +285,7 @@ export async function createMongoMessageStore(
     markPublished: (keys) => guard(() => outbox.remove(keys)),
     selectMessage: (conversationId, seq) =>
       guard(async () => {
-        const doc = await messages.findOne({ _id: messageKeyOf(conversationId, seq) });
+        const doc = await messages.findOne(messageOf(messageKeyOf(conversationId, seq)));
         return doc === null ? undefined : toRecord(doc, false);
       }),
     recallMessage: (tombstone) =>
@@ -358,19 +322,17 @@ export async function createMongoMessageStore(
             .toArray()
         ).map((d) => decode(d.message)),
       ),
-    countUnread: (conversationId, owner, afterSeq, minTimeMs) =>
+    countUnread: (conversationId, owner, afterSeq, minTimeMs, exceptSeqs = []) =>
       guard(() =>
         messages.countDocuments({
           conversationId,
-          seq: { $gt: afterSeq },
+          seq: seqsAbove(afterSeq, exceptSeqs),
           toUserId: owner,
           noUnread: false,
           recalled: { $ne: true },
           timeMs: { $gte: minTimeMs },
         }),
       ),
-    upsertConversation: (u) => guard(() => upsertEntries([u])),
-    upsertConversations: (updates) => guard(() => upsertEntries(updates)),
     selectConversations: (owner, after, limit) =>
       guard(async () => {
         const position =
@@ -379,40 +341,67 @@ export async function createMongoMessageStore(
             : {
                 $or: [
                   { updatedAtMs: { $lt: after.updatedAtMs } },
-                  { updatedAtMs: after.updatedAtMs, conversationId: { $gt: after.conversationId } },
+                  { updatedAtMs: after.updatedAtMs, _id: { $gt: after.conversationId } },
                 ],
               };
-        const docs = await conversations
-          .find({ ownerUserId: owner, ...position })
-          .sort({ updatedAtMs: -1, conversationId: 1 })
+        const docs = await seqs
+          .find({ members: owner, ...position })
+          .sort({ updatedAtMs: -1, _id: 1 })
           .limit(limit)
           .toArray();
-        return docs.map(toConversation);
+        return toConversations(owner, docs);
       }),
-    selectConversation: (owner, conversationId) =>
-      guard(async () => {
-        const doc = await conversations.findOne({ _id: convId(owner, conversationId) });
-        return doc === null ? undefined : toConversation(doc);
-      }),
-    updateReadSeq: (owner, conversationId, peerUserId, readSeq) =>
+    selectReadSeq: (owner, conversationId) =>
+      guard(
+        async () =>
+          (
+            await reads.findOne(
+              byKey<ReadDoc>(convId(owner, conversationId), { ownerUserId: owner, conversationId }),
+            )
+          )?.readSeq ?? 0,
+      ),
+    updateReadSeq: (owner, conversationId, readSeq) =>
       guard(() =>
         exclusive(convId(owner, conversationId), async () => {
-          const doc = await conversations.findOneAndUpdate(
-            { _id: convId(owner, conversationId) },
-            {
-              $max: { readSeq },
-              $setOnInsert: {
-                ownerUserId: owner,
-                conversationId,
-                peerUserId,
-                lastSeq: 0,
-                updatedAtMs: 0,
-              },
-            },
-            { upsert: true, returnDocument: "after" },
+          const doc = await reads.findOneAndUpdate(
+            byKey<ReadDoc>(convId(owner, conversationId), { ownerUserId: owner, conversationId }),
+            { $max: { readSeq }, $setOnInsert: { ownerUserId: owner, conversationId } },
+            { upsert: true, returnDocument: "before" },
           );
-          return doc?.readSeq ?? readSeq;
+          const before = doc?.readSeq ?? 0;
+          return { before, after: Math.max(before, readSeq) };
         }),
       ),
   };
+}
+
+/**
+ * Counters written before the lists were read from them carry no members:
+ * sets them (and the time of the owners' former list entries) once, at start.
+ */
+async function backfillMembers(
+  seqs: Collection<SeqDoc>,
+  reads: Collection<ReadDoc>,
+): Promise<void> {
+  const bare = await seqs.find({ members: { $exists: false } }).toArray();
+  const pairs = bare.flatMap((d) => {
+    const members = c2cUsersOf(d._id);
+    return members === undefined ? [] : [{ id: d._id, members }];
+  });
+  if (pairs.length === 0) return;
+  const updatedAt = new Map<string, number>();
+  for (const r of await reads.find({ updatedAtMs: { $exists: true } }).toArray()) {
+    updatedAt.set(
+      r.conversationId,
+      Math.max(updatedAt.get(r.conversationId) ?? 0, r.updatedAtMs ?? 0),
+    );
+  }
+  await Promise.all(
+    pairs.map(({ id, members }) =>
+      seqs.updateOne(
+        { _id: id },
+        { $set: { members }, $max: { updatedAtMs: updatedAt.get(id) ?? 0 } },
+      ),
+    ),
+  );
 }

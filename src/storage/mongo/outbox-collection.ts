@@ -60,8 +60,11 @@ interface OutboxDoc {
 /**
  * A message collection with its transactional outbox: one entry per stored
  * message not yet known to be on the bus. Only pending entries live in the
- * outbox, so recovery reads a small collection, and every hot-path write
- * filters on _id alone (the one filter FerretDB v1 serves from an index).
+ * outbox, so recovery reads a small collection. Every write and read of one
+ * message filters on `pointOf(messageKey)`: its _id, plus on MongoDB the
+ * collection's shard key (conversation or group, and seq), so a sharded
+ * cluster sends it to one shard; on FerretDB v1 _id alone, the one filter it
+ * serves from an index.
  */
 export async function createOutboxCollection<
   D extends {
@@ -77,10 +80,11 @@ export async function createOutboxCollection<
   messages: Collection<D>,
   /** Serialises a recall and an edit of one message where updates are not atomic (FerretDB). */
   exclusive: KeyedMutex,
+  /** The filter of one message by its key (`createShardKeyFilter`). */
+  pointOf: (messageKey: string) => Filter<D>,
 ) {
   const outbox = db.collection<OutboxDoc>(name);
   await outbox.createIndex({ timeMs: 1 });
-  const byId = (id: string) => ({ _id: id }) as Filter<D>;
 
   const insertMessage = async (doc: D): Promise<boolean> => {
     try {
@@ -171,7 +175,7 @@ export async function createOutboxCollection<
         // A racing recall's entry: the update below decides which one recalled.
         if (!isDuplicateKey(err)) throw err;
       }
-      const filter = { _id: id, recalled: { $ne: true } } as Filter<D>;
+      const filter = { ...pointOf(id), recalled: { $ne: true } } as Filter<D>;
       const result = await exclusive(id, () => messages.updateOne(filter, { $set: update }));
       if (result.matchedCount === 1) {
         if (editVersion > 0) {
@@ -181,7 +185,7 @@ export async function createOutboxCollection<
         }
         return "recalled";
       }
-      if ((await messages.findOne(byId(id))) !== null) return "already-recalled";
+      if ((await messages.findOne(pointOf(id))) !== null) return "already-recalled";
       await outbox.deleteOne({ _id: recallKeyOf(id) });
       return "not-found";
     },
@@ -203,10 +207,14 @@ export async function createOutboxCollection<
         if (!isDuplicateKey(err)) throw err;
       }
       const atVersion = version === 1 ? { $exists: false } : version - 1;
-      const filter = { _id: id, recalled: { $ne: true }, editVersion: atVersion } as Filter<D>;
+      const filter = {
+        ...pointOf(id),
+        recalled: { $ne: true },
+        editVersion: atVersion,
+      } as Filter<D>;
       const result = await exclusive(id, () => messages.updateOne(filter, { $set: update }));
       if (result.matchedCount === 1) return "edited";
-      const doc = (await messages.findOne(byId(id))) as D | null;
+      const doc = (await messages.findOne(pointOf(id))) as D | null;
       // Not ours to keep: the entry of a lost race is the winner's only if it stored this version.
       if (doc === null || doc.recalled === true || (doc.editVersion ?? 0) < version) {
         await outbox.deleteOne({ _id: entry });
@@ -235,7 +243,7 @@ export async function createOutboxCollection<
       const found: D[] = [];
       for (const entry of entries) {
         const key = parseOutboxKey(entry._id);
-        const doc = (await messages.findOne(byId(key.messageKey))) as D | null;
+        const doc = (await messages.findOne(pointOf(key.messageKey))) as D | null;
         const orphan =
           doc === null ||
           (key.stage === "recall" && doc.recalled !== true) ||

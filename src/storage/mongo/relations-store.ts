@@ -7,7 +7,9 @@ import type {
   FriendRequestRecord,
   RelationStore,
 } from "../../relations/store.js";
+import type { MongoCapabilities } from "./capabilities.js";
 import { guard, isDuplicateKey } from "./guard.js";
+import { createShardKeyFilter } from "./shard-keys.js";
 
 // Pair documents use "<a>:<b>" as _id: user ids never contain ':', so the key is
 // unique and an insert of an existing pair fails instead of duplicating it.
@@ -34,7 +36,10 @@ interface BlockDoc extends BlockRecord {
 const upsertedIdSet = (upserted: Record<number, unknown>): Set<unknown> =>
   new Set(Object.values(upserted));
 
-export async function createMongoRelationStore(db: Db): Promise<RelationStore> {
+export async function createMongoRelationStore(
+  db: Db,
+  capabilities: Pick<MongoCapabilities, "indexedIdWithFields">,
+): Promise<RelationStore> {
   // Shard keys (docs/deployment.md, Shard keys): friends {ownerId: 1, friendId: 1},
   // requests {toUserId: 1, fromUserId: 1}, lists {ownerId: 1, name: 1}, blocks
   // {ownerId: 1, blockedId: 1}.
@@ -51,9 +56,13 @@ export async function createMongoRelationStore(db: Db): Promise<RelationStore> {
     blocks.createIndex({ ownerId: 1, blockedId: 1 }),
     blocks.createIndex({ blockedId: 1 }),
   ]);
+  // Pair documents are found by _id, plus their shard key on MongoDB.
+  const byKey = createShardKeyFilter(capabilities);
+  const friendsOf = (ownerId: string, ids: readonly string[]) =>
+    byKey<FriendDoc>({ $in: ids.map((id) => key(ownerId, id)) }, { ownerId });
 
   const selectFriendDocs = async (ownerId: string, friendIds: readonly string[]) =>
-    friends.find({ _id: { $in: friendIds.map((id) => key(ownerId, id)) } }).toArray();
+    friends.find(friendsOf(ownerId, friendIds)).toArray();
 
   return {
     insertFriends: (records) =>
@@ -63,7 +72,10 @@ export async function createMongoRelationStore(db: Db): Promise<RelationStore> {
         const result = await friends.bulkWrite(
           records.map((r) => ({
             updateOne: {
-              filter: { _id: key(r.ownerId, r.friendId) },
+              filter: byKey<FriendDoc>(key(r.ownerId, r.friendId), {
+                ownerId: r.ownerId,
+                friendId: r.friendId,
+              }),
               update: { $setOnInsert: toFriendDoc(r) },
               upsert: true,
             },
@@ -89,21 +101,24 @@ export async function createMongoRelationStore(db: Db): Promise<RelationStore> {
         if (Object.keys($set).length > 0) update.$set = $set;
         if (Object.keys($unset).length > 0) update.$unset = $unset;
         const _id = key(ownerId, friendId);
-        if (Object.keys(update).length > 0) await friends.updateOne({ _id }, update);
-        const doc = await friends.findOne({ _id });
+        if (Object.keys(update).length > 0)
+          await friends.updateOne(byKey<FriendDoc>(_id, { ownerId, friendId }), update);
+        const doc = await friends.findOne(byKey<FriendDoc>(_id, { ownerId, friendId }));
         return doc === null ? undefined : toFriendRecord(doc);
       }),
     deleteFriends: (pairs) =>
       guard(async () => {
         const ids = pairs.map((p) => key(p.ownerId, p.otherId));
         if (ids.length === 0) return [];
+        const ofOwners = (idIn: { $in: string[] }) =>
+          byKey<FriendDoc>(idIn, { ownerId: { $in: [...new Set(pairs.map((p) => p.ownerId))] } });
         const existing = new Set(
-          (await friends.find({ _id: { $in: ids } }, { projection: { _id: 1 } }).toArray()).map(
+          (await friends.find(ofOwners({ $in: ids }), { projection: { _id: 1 } }).toArray()).map(
             (d) => d._id,
           ),
         );
         if (existing.size === 0) return [];
-        await friends.deleteMany({ _id: { $in: [...existing] } });
+        await friends.deleteMany(ofOwners({ $in: [...existing] }));
         return pairs.filter((p) => existing.has(key(p.ownerId, p.otherId)));
       }),
     selectFriends: (ownerId, friendIds) =>
@@ -123,24 +138,22 @@ export async function createMongoRelationStore(db: Db): Promise<RelationStore> {
         const filter =
           ownerIds === undefined
             ? { friendId }
-            : { _id: { $in: ownerIds.map((o) => key(o, friendId)) } };
+            : byKey<FriendDoc>(
+                { $in: ownerIds.map((o) => key(o, friendId)) },
+                { ownerId: { $in: ownerIds }, friendId },
+              );
         const docs = await friends.find(filter, { projection: { ownerId: 1 } }).toArray();
         return docs.map((d) => d.ownerId);
       }),
     addFriendsToList: (ownerId, friendIds, listId) =>
       guard(async () => {
         if (friendIds.length === 0) return;
-        await friends.updateMany(
-          { _id: { $in: friendIds.map((id) => key(ownerId, id)) } },
-          { $addToSet: { listIds: listId } },
-        );
+        await friends.updateMany(friendsOf(ownerId, friendIds), { $addToSet: { listIds: listId } });
       }),
     removeFriendsFromList: (ownerId, friendIds, listId) =>
       guard(async () => {
         const filter =
-          friendIds === undefined
-            ? { ownerId, listIds: listId }
-            : { _id: { $in: friendIds.map((id) => key(ownerId, id)) } };
+          friendIds === undefined ? { ownerId, listIds: listId } : friendsOf(ownerId, friendIds);
         await friends.updateMany(filter, { $pull: { listIds: listId } });
       }),
     selectFriendListMembers: (ownerId) =>
@@ -160,7 +173,10 @@ export async function createMongoRelationStore(db: Db): Promise<RelationStore> {
     upsertFriendRequest: (record) =>
       guard(async () => {
         const result = await requests.replaceOne(
-          { _id: key(record.fromUserId, record.toUserId) },
+          byKey<RequestDoc>(key(record.fromUserId, record.toUserId), {
+            toUserId: record.toUserId,
+            fromUserId: record.fromUserId,
+          }),
           { ...record },
           { upsert: true },
         );
@@ -168,12 +184,16 @@ export async function createMongoRelationStore(db: Db): Promise<RelationStore> {
       }),
     selectFriendRequest: (from, to) =>
       guard(async () => {
-        const doc = await requests.findOne({ _id: key(from, to) });
+        const doc = await requests.findOne(
+          byKey<RequestDoc>(key(from, to), { toUserId: to, fromUserId: from }),
+        );
         return doc === null ? undefined : toRequestRecord(doc);
       }),
     deleteFriendRequest: (from, to) =>
       guard(async () => {
-        const doc = await requests.findOneAndDelete({ _id: key(from, to) });
+        const doc = await requests.findOneAndDelete(
+          byKey<RequestDoc>(key(from, to), { toUserId: to, fromUserId: from }),
+        );
         return doc === null ? undefined : toRequestRecord(doc);
       }),
     selectFriendRequests: (userId, direction) =>
@@ -230,7 +250,7 @@ export async function createMongoRelationStore(db: Db): Promise<RelationStore> {
         const result = await blocks.bulkWrite(
           blockedIds.map((id) => ({
             updateOne: {
-              filter: { _id: key(ownerId, id) },
+              filter: byKey<BlockDoc>(key(ownerId, id), { ownerId, blockedId: id }),
               update: { $setOnInsert: { ownerId, blockedId: id, blockedAtMs: nowMs } },
               upsert: true,
             },
@@ -244,7 +264,9 @@ export async function createMongoRelationStore(db: Db): Promise<RelationStore> {
       guard(async () => {
         const existing = await selectBlocked(ownerId, blockedIds);
         if (existing.size === 0) return [];
-        await blocks.deleteMany({ _id: { $in: [...existing].map((id) => key(ownerId, id)) } });
+        await blocks.deleteMany(
+          byKey<BlockDoc>({ $in: [...existing].map((id) => key(ownerId, id)) }, { ownerId }),
+        );
         return blockedIds.filter((id) => existing.has(id));
       }),
     selectBlocksPage: (ownerId, after, limit) =>
@@ -260,7 +282,10 @@ export async function createMongoRelationStore(db: Db): Promise<RelationStore> {
         if (ownerIds.length === 0) return new Set<string>();
         const docs = await blocks
           .find(
-            { _id: { $in: ownerIds.map((o) => key(o, blockedId)) } },
+            byKey<BlockDoc>(
+              { $in: ownerIds.map((o) => key(o, blockedId)) },
+              { ownerId: { $in: ownerIds }, blockedId },
+            ),
             { projection: { ownerId: 1 } },
           )
           .toArray();
@@ -274,10 +299,9 @@ export async function createMongoRelationStore(db: Db): Promise<RelationStore> {
   ): Promise<Set<string>> {
     if (blockedIds.length === 0) return new Set();
     const docs = await blocks
-      .find(
-        { _id: { $in: blockedIds.map((id) => key(ownerId, id)) } },
-        { projection: { blockedId: 1 } },
-      )
+      .find(byKey<BlockDoc>({ $in: blockedIds.map((id) => key(ownerId, id)) }, { ownerId }), {
+        projection: { blockedId: 1 },
+      })
       .toArray();
     return new Set(docs.map((d) => d.blockedId));
   }

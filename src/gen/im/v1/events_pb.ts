@@ -4,14 +4,18 @@
 
 import type { GenEnum, GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
 import { enumDesc, fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
+import type { MessageElement } from "./elements_pb.js";
+import { file_im_v1_elements } from "./elements_pb.js";
 import type { GroupMessage, GroupReadReceipt, JoinApplication } from "./group_pb.js";
 import { file_im_v1_group } from "./group_pb.js";
-import type { MessageEdited, MessageRecalled } from "./lifecycle_pb.js";
+import type { MessageDeleted, MessageEdited, MessageRecalled, MessagesDeletedForMe } from "./lifecycle_pb.js";
 import { file_im_v1_lifecycle } from "./lifecycle_pb.js";
-import type { Message as Message$1 } from "./message_pb.js";
+import type { Message as Message$1, OfflinePushInfo } from "./message_pb.js";
 import { file_im_v1_message } from "./message_pb.js";
 import type { ProfileChanged } from "./profile_pb.js";
 import { file_im_v1_profile } from "./profile_pb.js";
+import type { C2CReceiptChanged, GroupReceiptChanged } from "./receipts_pb.js";
+import { file_im_v1_receipts } from "./receipts_pb.js";
 import type { BlocklistChanged, FriendListsChanged, FriendRequestChanged, FriendsChanged } from "./relation_pb.js";
 import { file_im_v1_relation } from "./relation_pb.js";
 import type { TypingEvent } from "./typing_pb.js";
@@ -22,7 +26,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file im/v1/events.proto.
  */
 export const file_im_v1_events: GenFile = /*@__PURE__*/
-  fileDesc("ChJpbS92MS9ldmVudHMucHJvdG8SBWltLnYxIkgKEFN1YnNjcmliZVJlcXVlc3QSIQoIcGxhdGZvcm0YASABKA4yDy5pbS52MS5QbGF0Zm9ybRIRCglkZXZpY2VfaWQYAiABKAki6QYKEVN1YnNjcmliZVJlc3BvbnNlEh0KBXJlYWR5GAEgASgLMgwuaW0udjEuUmVhZHlIABImCgprZWVwX2FsaXZlGAIgASgLMhAuaW0udjEuS2VlcEFsaXZlSAASIQoHbWVzc2FnZRgDIAEoCzIOLmltLnYxLk1lc3NhZ2VIABIiCgRyZWFkGAQgASgLMhIuaW0udjEuUmVhZFJlY2VpcHRIABIwCg9wcm9maWxlX2NoYW5nZWQYFCABKAsyFS5pbS52MS5Qcm9maWxlQ2hhbmdlZEgAEj0KFmZyaWVuZF9yZXF1ZXN0X2NoYW5nZWQYFSABKAsyGy5pbS52MS5GcmllbmRSZXF1ZXN0Q2hhbmdlZEgAEjAKD2ZyaWVuZHNfY2hhbmdlZBgWIAEoCzIVLmltLnYxLkZyaWVuZHNDaGFuZ2VkSAASOQoUZnJpZW5kX2xpc3RzX2NoYW5nZWQYFyABKAsyGS5pbS52MS5GcmllbmRMaXN0c0NoYW5nZWRIABI0ChFibG9ja2xpc3RfY2hhbmdlZBgYIAEoCzIXLmltLnYxLkJsb2NrbGlzdENoYW5nZWRIABIsCg1ncm91cF9tZXNzYWdlGCggASgLMhMuaW0udjEuR3JvdXBNZXNzYWdlSAASLQoKZ3JvdXBfcmVhZBgpIAEoCzIXLmltLnYxLkdyb3VwUmVhZFJlY2VpcHRIABIyChBqb2luX2FwcGxpY2F0aW9uGCogASgLMhYuaW0udjEuSm9pbkFwcGxpY2F0aW9uSAASKgoIcmVjYWxsZWQYZCABKAsyFi5pbS52MS5NZXNzYWdlUmVjYWxsZWRIABImCgZlZGl0ZWQYZSABKAsyFC5pbS52MS5NZXNzYWdlRWRpdGVkSAASJAoGdHlwaW5nGHggASgLMhIuaW0udjEuVHlwaW5nRXZlbnRIABI3ChN1c2VyX3N0YXR1c19jaGFuZ2VkGFAgASgLMhguaW0udjEuVXNlclN0YXR1c0NoYW5nZWRIABIuCg5raWNrZWRfb2ZmbGluZRhRIAEoCzIULmltLnYxLktpY2tlZE9mZmxpbmVIABI1ChJvd25fZGV2aWNlX2NoYW5nZWQYUiABKAsyFy5pbS52MS5Pd25EZXZpY2VDaGFuZ2VkSABCBwoFZXZlbnQiPwoFUmVhZHkSFgoOc2VydmVyX3RpbWVfbXMYASABKAMSHgoWa2VlcF9hbGl2ZV9pbnRlcnZhbF9tcxgCIAEoDSIjCglLZWVwQWxpdmUSFgoOc2VydmVyX3RpbWVfbXMYASABKAMiZAoLUmVhZFJlY2VpcHQSFwoPY29udmVyc2F0aW9uX2lkGAEgASgJEhQKDHBlZXJfdXNlcl9pZBgCIAEoCRIQCghyZWFkX3NlcRgDIAEoBBIUCgx1bnJlYWRfY291bnQYBCABKA0ieQoMRGV2aWNlU3RhdHVzEhEKCWRldmljZV9pZBgBIAEoCRIhCghwbGF0Zm9ybRgCIAEoDjIPLmltLnYxLlBsYXRmb3JtEiEKBnN0YXR1cxgDIAEoDjIRLmltLnYxLlVzZXJTdGF0dXMSEAoIc2luY2VfbXMYBCABKAMifwoOVXNlclN0YXR1c0luZm8SDwoHdXNlcl9pZBgBIAEoCRIhCgZzdGF0dXMYAiABKA4yES5pbS52MS5Vc2VyU3RhdHVzEhMKC3N0YXR1c190ZXh0GAMgASgJEiQKB2RldmljZXMYBCADKAsyEy5pbS52MS5EZXZpY2VTdGF0dXMiSwoRVXNlclN0YXR1c0NoYW5nZWQSJQoGc3RhdHVzGAEgASgLMhUuaW0udjEuVXNlclN0YXR1c0luZm8SDwoHdGltZV9tcxgCIAEoAyJuCg1LaWNrZWRPZmZsaW5lEiEKBnJlYXNvbhgBIAEoDjIRLmltLnYxLktpY2tSZWFzb24SFAoMYnlfZGV2aWNlX2lkGAIgASgJEiQKC2J5X3BsYXRmb3JtGAMgASgOMg8uaW0udjEuUGxhdGZvcm0ifAoQT3duRGV2aWNlQ2hhbmdlZBIRCglkZXZpY2VfaWQYASABKAkSIQoIcGxhdGZvcm0YAiABKA4yDy5pbS52MS5QbGF0Zm9ybRIhCgZzdGF0dXMYAyABKA4yES5pbS52MS5Vc2VyU3RhdHVzEg8KB3RpbWVfbXMYBCABKAMq9QEKCFBsYXRmb3JtEhgKFFBMQVRGT1JNX1VOU1BFQ0lGSUVEEAASEAoMUExBVEZPUk1fSU9TEAESFAoQUExBVEZPUk1fQU5EUk9JRBACEhAKDFBMQVRGT1JNX1dFQhADEhQKEFBMQVRGT1JNX0RFU0tUT1AQBBITCg9QTEFURk9STV9TRVJWRVIQBRIRCg1QTEFURk9STV9JUEFEEAYSFAoQUExBVEZPUk1fV0lORE9XUxAHEhIKDlBMQVRGT1JNX01BQ09TEAgSEgoOUExBVEZPUk1fTElOVVgQCRIZChVQTEFURk9STV9NSU5JX1BST0dSQU0QCip3CgpVc2VyU3RhdHVzEhsKF1VTRVJfU1RBVFVTX1VOU1BFQ0lGSUVEEAASFwoTVVNFUl9TVEFUVVNfT0ZGTElORRABEhYKElVTRVJfU1RBVFVTX09OTElORRACEhsKF1VTRVJfU1RBVFVTX1BVU0hfT05MSU5FEAMqYQoKS2lja1JlYXNvbhIbChdLSUNLX1JFQVNPTl9VTlNQRUNJRklFRBAAEh8KG0tJQ0tfUkVBU09OX0xPR0lOX0VMU0VXSEVSRRABEhUKEUtJQ0tfUkVBU09OX0FETUlOEAIyUAoMRXZlbnRTZXJ2aWNlEkAKCVN1YnNjcmliZRIXLmltLnYxLlN1YnNjcmliZVJlcXVlc3QaGC5pbS52MS5TdWJzY3JpYmVSZXNwb25zZTABYgZwcm90bzM", [file_im_v1_group, file_im_v1_lifecycle, file_im_v1_message, file_im_v1_profile, file_im_v1_relation, file_im_v1_typing]);
+  fileDesc("ChJpbS92MS9ldmVudHMucHJvdG8SBWltLnYxIkgKEFN1YnNjcmliZVJlcXVlc3QSIQoIcGxhdGZvcm0YASABKA4yDy5pbS52MS5QbGF0Zm9ybRIRCglkZXZpY2VfaWQYAiABKAki4wgKEVN1YnNjcmliZVJlc3BvbnNlEh0KBXJlYWR5GAEgASgLMgwuaW0udjEuUmVhZHlIABImCgprZWVwX2FsaXZlGAIgASgLMhAuaW0udjEuS2VlcEFsaXZlSAASIQoHbWVzc2FnZRgDIAEoCzIOLmltLnYxLk1lc3NhZ2VIABIiCgRyZWFkGAQgASgLMhIuaW0udjEuUmVhZFJlY2VpcHRIABIwCg9wcm9maWxlX2NoYW5nZWQYFCABKAsyFS5pbS52MS5Qcm9maWxlQ2hhbmdlZEgAEj0KFmZyaWVuZF9yZXF1ZXN0X2NoYW5nZWQYFSABKAsyGy5pbS52MS5GcmllbmRSZXF1ZXN0Q2hhbmdlZEgAEjAKD2ZyaWVuZHNfY2hhbmdlZBgWIAEoCzIVLmltLnYxLkZyaWVuZHNDaGFuZ2VkSAASOQoUZnJpZW5kX2xpc3RzX2NoYW5nZWQYFyABKAsyGS5pbS52MS5GcmllbmRMaXN0c0NoYW5nZWRIABI0ChFibG9ja2xpc3RfY2hhbmdlZBgYIAEoCzIXLmltLnYxLkJsb2NrbGlzdENoYW5nZWRIABIsCg1ncm91cF9tZXNzYWdlGCggASgLMhMuaW0udjEuR3JvdXBNZXNzYWdlSAASLQoKZ3JvdXBfcmVhZBgpIAEoCzIXLmltLnYxLkdyb3VwUmVhZFJlY2VpcHRIABIyChBqb2luX2FwcGxpY2F0aW9uGCogASgLMhYuaW0udjEuSm9pbkFwcGxpY2F0aW9uSAASKgoIcmVjYWxsZWQYZCABKAsyFi5pbS52MS5NZXNzYWdlUmVjYWxsZWRIABImCgZlZGl0ZWQYZSABKAsyFC5pbS52MS5NZXNzYWdlRWRpdGVkSAASKQoHZGVsZXRlZBigASABKAsyFS5pbS52MS5NZXNzYWdlRGVsZXRlZEgAEjYKDmRlbGV0ZWRfZm9yX21lGKEBIAEoCzIbLmltLnYxLk1lc3NhZ2VzRGVsZXRlZEZvck1lSAASJAoGdHlwaW5nGHggASgLMhIuaW0udjEuVHlwaW5nRXZlbnRIABIwCgtjMmNfcmVjZWlwdBiqASABKAsyGC5pbS52MS5DMkNSZWNlaXB0Q2hhbmdlZEgAEjQKDWdyb3VwX3JlY2VpcHQYqwEgASgLMhouaW0udjEuR3JvdXBSZWNlaXB0Q2hhbmdlZEgAEjcKE3VzZXJfc3RhdHVzX2NoYW5nZWQYUCABKAsyGC5pbS52MS5Vc2VyU3RhdHVzQ2hhbmdlZEgAEi4KDmtpY2tlZF9vZmZsaW5lGFEgASgLMhQuaW0udjEuS2lja2VkT2ZmbGluZUgAEjUKEm93bl9kZXZpY2VfY2hhbmdlZBhSIAEoCzIXLmltLnYxLk93bkRldmljZUNoYW5nZWRIABItCglicm9hZGNhc3QYjAEgASgLMhcuaW0udjEuQnJvYWRjYXN0TWVzc2FnZUgAQgcKBWV2ZW50Ij8KBVJlYWR5EhYKDnNlcnZlcl90aW1lX21zGAEgASgDEh4KFmtlZXBfYWxpdmVfaW50ZXJ2YWxfbXMYAiABKA0iIwoJS2VlcEFsaXZlEhYKDnNlcnZlcl90aW1lX21zGAEgASgDImQKC1JlYWRSZWNlaXB0EhcKD2NvbnZlcnNhdGlvbl9pZBgBIAEoCRIUCgxwZWVyX3VzZXJfaWQYAiABKAkSEAoIcmVhZF9zZXEYAyABKAQSFAoMdW5yZWFkX2NvdW50GAQgASgNInkKDERldmljZVN0YXR1cxIRCglkZXZpY2VfaWQYASABKAkSIQoIcGxhdGZvcm0YAiABKA4yDy5pbS52MS5QbGF0Zm9ybRIhCgZzdGF0dXMYAyABKA4yES5pbS52MS5Vc2VyU3RhdHVzEhAKCHNpbmNlX21zGAQgASgDIn8KDlVzZXJTdGF0dXNJbmZvEg8KB3VzZXJfaWQYASABKAkSIQoGc3RhdHVzGAIgASgOMhEuaW0udjEuVXNlclN0YXR1cxITCgtzdGF0dXNfdGV4dBgDIAEoCRIkCgdkZXZpY2VzGAQgAygLMhMuaW0udjEuRGV2aWNlU3RhdHVzIksKEVVzZXJTdGF0dXNDaGFuZ2VkEiUKBnN0YXR1cxgBIAEoCzIVLmltLnYxLlVzZXJTdGF0dXNJbmZvEg8KB3RpbWVfbXMYAiABKAMibgoNS2lja2VkT2ZmbGluZRIhCgZyZWFzb24YASABKA4yES5pbS52MS5LaWNrUmVhc29uEhQKDGJ5X2RldmljZV9pZBgCIAEoCRIkCgtieV9wbGF0Zm9ybRgDIAEoDjIPLmltLnYxLlBsYXRmb3JtInwKEE93bkRldmljZUNoYW5nZWQSEQoJZGV2aWNlX2lkGAEgASgJEiEKCHBsYXRmb3JtGAIgASgOMg8uaW0udjEuUGxhdGZvcm0SIQoGc3RhdHVzGAMgASgOMhEuaW0udjEuVXNlclN0YXR1cxIPCgd0aW1lX21zGAQgASgDIowBChBCcm9hZGNhc3RNZXNzYWdlEg8KB3Rhc2tfaWQYASABKAkSIwoEYm9keRgCIAMoCzIVLmltLnYxLk1lc3NhZ2VFbGVtZW50EjEKEW9mZmxpbmVfcHVzaF9pbmZvGAMgASgLMhYuaW0udjEuT2ZmbGluZVB1c2hJbmZvEg8KB3RpbWVfbXMYBCABKAMq9QEKCFBsYXRmb3JtEhgKFFBMQVRGT1JNX1VOU1BFQ0lGSUVEEAASEAoMUExBVEZPUk1fSU9TEAESFAoQUExBVEZPUk1fQU5EUk9JRBACEhAKDFBMQVRGT1JNX1dFQhADEhQKEFBMQVRGT1JNX0RFU0tUT1AQBBITCg9QTEFURk9STV9TRVJWRVIQBRIRCg1QTEFURk9STV9JUEFEEAYSFAoQUExBVEZPUk1fV0lORE9XUxAHEhIKDlBMQVRGT1JNX01BQ09TEAgSEgoOUExBVEZPUk1fTElOVVgQCRIZChVQTEFURk9STV9NSU5JX1BST0dSQU0QCip3CgpVc2VyU3RhdHVzEhsKF1VTRVJfU1RBVFVTX1VOU1BFQ0lGSUVEEAASFwoTVVNFUl9TVEFUVVNfT0ZGTElORRABEhYKElVTRVJfU1RBVFVTX09OTElORRACEhsKF1VTRVJfU1RBVFVTX1BVU0hfT05MSU5FEAMqYQoKS2lja1JlYXNvbhIbChdLSUNLX1JFQVNPTl9VTlNQRUNJRklFRBAAEh8KG0tJQ0tfUkVBU09OX0xPR0lOX0VMU0VXSEVSRRABEhUKEUtJQ0tfUkVBU09OX0FETUlOEAIyUAoMRXZlbnRTZXJ2aWNlEkAKCVN1YnNjcmliZRIXLmltLnYxLlN1YnNjcmliZVJlcXVlc3QaGC5pbS52MS5TdWJzY3JpYmVSZXNwb25zZTABYgZwcm90bzM", [file_im_v1_elements, file_im_v1_group, file_im_v1_lifecycle, file_im_v1_message, file_im_v1_profile, file_im_v1_receipts, file_im_v1_relation, file_im_v1_typing]);
 
 /**
  * Request of EventService.Subscribe.
@@ -180,6 +184,24 @@ export type SubscribeResponse = Message<"im.v1.SubscribeResponse"> & {
     case: "edited";
   } | {
     /**
+     * A message of a one-to-one or group conversation of the caller was
+     * deleted for everyone by an app admin (160-169 are reserved for deletes).
+     *
+     * @generated from field: im.v1.MessageDeleted deleted = 160;
+     */
+    value: MessageDeleted;
+    case: "deleted";
+  } | {
+    /**
+     * The caller deleted messages of a conversation, or cleared it, for
+     * themselves (on any device): hide them on this device too.
+     *
+     * @generated from field: im.v1.MessagesDeletedForMe deleted_for_me = 161;
+     */
+    value: MessagesDeletedForMe;
+    case: "deletedForMe";
+  } | {
+    /**
      * The peer of a one-to-one conversation is typing or stopped (live only,
      * never stored; 120-139 are reserved for typing, mentions and moderation).
      *
@@ -187,6 +209,25 @@ export type SubscribeResponse = Message<"im.v1.SubscribeResponse"> & {
      */
     value: TypingEvent;
     case: "typing";
+  } | {
+    /**
+     * The peer of a one-to-one conversation received or read further: the
+     * caller's messages up to these seqs are delivered / read (170-179 are
+     * reserved for receipts).
+     *
+     * @generated from field: im.v1.C2CReceiptChanged c2c_receipt = 170;
+     */
+    value: C2CReceiptChanged;
+    case: "c2cReceipt";
+  } | {
+    /**
+     * More members read a group message the caller sent with
+     * need_read_receipt (coalesced per message, see GroupReceiptChanged).
+     *
+     * @generated from field: im.v1.GroupReceiptChanged group_receipt = 171;
+     */
+    value: GroupReceiptChanged;
+    case: "groupReceipt";
   } | {
     /**
      * A user whose status the caller follows changed status or status text
@@ -213,6 +254,15 @@ export type SubscribeResponse = Message<"im.v1.SubscribeResponse"> & {
      */
     value: OwnDeviceChanged;
     case: "ownDeviceChanged";
+  } | {
+    /**
+     * An administrator's broadcast (push to all, by tag or by attribute) that
+     * matched the caller (140-149 are reserved for push).
+     *
+     * @generated from field: im.v1.BroadcastMessage broadcast = 140;
+     */
+    value: BroadcastMessage;
+    case: "broadcast";
   } | { case: undefined; value?: undefined };
 };
 
@@ -502,6 +552,49 @@ export type OwnDeviceChanged = Message<"im.v1.OwnDeviceChanged"> & {
  */
 export const OwnDeviceChangedSchema: GenMessage<OwnDeviceChanged> = /*@__PURE__*/
   messageDesc(file_im_v1_events, 9);
+
+/**
+ * Live event: a broadcast reached the caller (BroadcastService.StartBroadcast).
+ * Live only, never stored: a device that is not online gets it as a push.
+ *
+ * @generated from message im.v1.BroadcastMessage
+ */
+export type BroadcastMessage = Message<"im.v1.BroadcastMessage"> & {
+  /**
+   * The broadcast task.
+   *
+   * @generated from field: string task_id = 1;
+   */
+  taskId: string;
+
+  /**
+   * What it says.
+   *
+   * @generated from field: repeated im.v1.MessageElement body = 2;
+   */
+  body: MessageElement[];
+
+  /**
+   * The push options it was sent with (title, desc, ext for the app).
+   *
+   * @generated from field: im.v1.OfflinePushInfo offline_push_info = 3;
+   */
+  offlinePushInfo?: OfflinePushInfo | undefined;
+
+  /**
+   * Server time the broadcast started, ms since the epoch.
+   *
+   * @generated from field: int64 time_ms = 4;
+   */
+  timeMs: bigint;
+};
+
+/**
+ * Describes the message im.v1.BroadcastMessage.
+ * Use `create(BroadcastMessageSchema)` to create a new message.
+ */
+export const BroadcastMessageSchema: GenMessage<BroadcastMessage> = /*@__PURE__*/
+  messageDesc(file_im_v1_events, 10);
 
 /**
  * Device platform. Mobile platforms (iOS, Android, iPad) stay PushOnline after

@@ -18,7 +18,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file im/v1/lifecycle.proto.
  */
 export const file_im_v1_lifecycle: GenFile = /*@__PURE__*/
-  fileDesc("ChVpbS92MS9saWZlY3ljbGUucHJvdG8SBWltLnYxInAKFFJlY2FsbE1lc3NhZ2VSZXF1ZXN0EjIKEWNvbnZlcnNhdGlvbl90eXBlGAEgASgOMhcuaW0udjEuQ29udmVyc2F0aW9uVHlwZRIXCg9jb252ZXJzYXRpb25faWQYAiABKAkSCwoDc2VxGAMgASgEIlcKFVJlY2FsbE1lc3NhZ2VSZXNwb25zZRIkCgZyZWNhbGwYASABKAsyFC5pbS52MS5NZXNzYWdlUmVjYWxsEhgKEGFscmVhZHlfcmVjYWxsZWQYAiABKAgirgEKEkVkaXRNZXNzYWdlUmVxdWVzdBIyChFjb252ZXJzYXRpb25fdHlwZRgBIAEoDjIXLmltLnYxLkNvbnZlcnNhdGlvblR5cGUSFwoPY29udmVyc2F0aW9uX2lkGAIgASgJEgsKA3NlcRgDIAEoBBIjCgRib2R5GAQgAygLMhUuaW0udjEuTWVzc2FnZUVsZW1lbnQSGQoRY2xvdWRfY3VzdG9tX2RhdGEYBSABKAkiSAoTRWRpdE1lc3NhZ2VSZXNwb25zZRIgCgRlZGl0GAEgASgLMhIuaW0udjEuTWVzc2FnZUVkaXQSDwoHYXBwbGllZBgCIAEoCCJvCg1NZXNzYWdlRWRpdGVkEiUKC2MyY19tZXNzYWdlGAEgASgLMg4uaW0udjEuTWVzc2FnZUgAEiwKDWdyb3VwX21lc3NhZ2UYAiABKAsyEy5pbS52MS5Hcm91cE1lc3NhZ2VIAEIJCgdtZXNzYWdlIrwBCg9NZXNzYWdlUmVjYWxsZWQSMgoRY29udmVyc2F0aW9uX3R5cGUYASABKA4yFy5pbS52MS5Db252ZXJzYXRpb25UeXBlEhcKD2NvbnZlcnNhdGlvbl9pZBgCIAEoCRILCgNzZXEYAyABKAQSEwoLbWVzc2FnZV9rZXkYBCABKAkSFAoMZnJvbV91c2VyX2lkGAUgASgJEiQKBnJlY2FsbBgGIAEoCzIULmltLnYxLk1lc3NhZ2VSZWNhbGwqbQoQQ29udmVyc2F0aW9uVHlwZRIhCh1DT05WRVJTQVRJT05fVFlQRV9VTlNQRUNJRklFRBAAEhkKFUNPTlZFUlNBVElPTl9UWVBFX0MyQxABEhsKF0NPTlZFUlNBVElPTl9UWVBFX0dST1VQEAIyqwEKF01lc3NhZ2VMaWZlY3ljbGVTZXJ2aWNlEkoKDVJlY2FsbE1lc3NhZ2USGy5pbS52MS5SZWNhbGxNZXNzYWdlUmVxdWVzdBocLmltLnYxLlJlY2FsbE1lc3NhZ2VSZXNwb25zZRJECgtFZGl0TWVzc2FnZRIZLmltLnYxLkVkaXRNZXNzYWdlUmVxdWVzdBoaLmltLnYxLkVkaXRNZXNzYWdlUmVzcG9uc2ViBnByb3RvMw", [file_im_v1_elements, file_im_v1_group, file_im_v1_message, file_im_v1_recall]);
+  fileDesc("ChVpbS92MS9saWZlY3ljbGUucHJvdG8SBWltLnYxInAKFFJlY2FsbE1lc3NhZ2VSZXF1ZXN0EjIKEWNvbnZlcnNhdGlvbl90eXBlGAEgASgOMhcuaW0udjEuQ29udmVyc2F0aW9uVHlwZRIXCg9jb252ZXJzYXRpb25faWQYAiABKAkSCwoDc2VxGAMgASgEIlcKFVJlY2FsbE1lc3NhZ2VSZXNwb25zZRIkCgZyZWNhbGwYASABKAsyFC5pbS52MS5NZXNzYWdlUmVjYWxsEhgKEGFscmVhZHlfcmVjYWxsZWQYAiABKAgirgEKEkVkaXRNZXNzYWdlUmVxdWVzdBIyChFjb252ZXJzYXRpb25fdHlwZRgBIAEoDjIXLmltLnYxLkNvbnZlcnNhdGlvblR5cGUSFwoPY29udmVyc2F0aW9uX2lkGAIgASgJEgsKA3NlcRgDIAEoBBIjCgRib2R5GAQgAygLMhUuaW0udjEuTWVzc2FnZUVsZW1lbnQSGQoRY2xvdWRfY3VzdG9tX2RhdGEYBSABKAkiSAoTRWRpdE1lc3NhZ2VSZXNwb25zZRIgCgRlZGl0GAEgASgLMhIuaW0udjEuTWVzc2FnZUVkaXQSDwoHYXBwbGllZBgCIAEoCCJyChVEZWxldGVNZXNzYWdlc1JlcXVlc3QSMgoRY29udmVyc2F0aW9uX3R5cGUYASABKA4yFy5pbS52MS5Db252ZXJzYXRpb25UeXBlEhcKD2NvbnZlcnNhdGlvbl9pZBgCIAEoCRIMCgRzZXFzGAMgAygEIkwKFkRlbGV0ZU1lc3NhZ2VzUmVzcG9uc2USFAoMZGVsZXRlZF9zZXFzGAEgAygEEhwKFGFscmVhZHlfZGVsZXRlZF9zZXFzGAIgAygEIncKGkRlbGV0ZU1lc3NhZ2VzRm9yTWVSZXF1ZXN0EjIKEWNvbnZlcnNhdGlvbl90eXBlGAEgASgOMhcuaW0udjEuQ29udmVyc2F0aW9uVHlwZRIXCg9jb252ZXJzYXRpb25faWQYAiABKAkSDAoEc2VxcxgDIAMoBCJKChtEZWxldGVNZXNzYWdlc0Zvck1lUmVzcG9uc2USKwoOZGVsZXRlZF9mb3JfbWUYASABKAsyEy5pbS52MS5EZWxldGVkRm9yTWUiegoYQ2xlYXJDb252ZXJzYXRpb25SZXF1ZXN0EjIKEWNvbnZlcnNhdGlvbl90eXBlGAEgASgOMhcuaW0udjEuQ29udmVyc2F0aW9uVHlwZRIXCg9jb252ZXJzYXRpb25faWQYAiABKAkSEQoJdXBfdG9fc2VxGAMgASgEIkgKGUNsZWFyQ29udmVyc2F0aW9uUmVzcG9uc2USKwoOZGVsZXRlZF9mb3JfbWUYASABKAsyEy5pbS52MS5EZWxldGVkRm9yTWUiNwoMRGVsZXRlZEZvck1lEhkKEWNsZWFyZWRfdXBfdG9fc2VxGAEgASgEEgwKBHNlcXMYAiADKAQivQEKDk1lc3NhZ2VEZWxldGVkEjIKEWNvbnZlcnNhdGlvbl90eXBlGAEgASgOMhcuaW0udjEuQ29udmVyc2F0aW9uVHlwZRIXCg9jb252ZXJzYXRpb25faWQYAiABKAkSCwoDc2VxGAMgASgEEhMKC21lc3NhZ2Vfa2V5GAQgASgJEhQKDGZyb21fdXNlcl9pZBgFIAEoCRImCghkZWxldGlvbhgGIAEoCzIULmltLnYxLk1lc3NhZ2VSZWNhbGwikAEKFE1lc3NhZ2VzRGVsZXRlZEZvck1lEjIKEWNvbnZlcnNhdGlvbl90eXBlGAEgASgOMhcuaW0udjEuQ29udmVyc2F0aW9uVHlwZRIXCg9jb252ZXJzYXRpb25faWQYAiABKAkSKwoOZGVsZXRlZF9mb3JfbWUYAyABKAsyEy5pbS52MS5EZWxldGVkRm9yTWUibwoNTWVzc2FnZUVkaXRlZBIlCgtjMmNfbWVzc2FnZRgBIAEoCzIOLmltLnYxLk1lc3NhZ2VIABIsCg1ncm91cF9tZXNzYWdlGAIgASgLMhMuaW0udjEuR3JvdXBNZXNzYWdlSABCCQoHbWVzc2FnZSK8AQoPTWVzc2FnZVJlY2FsbGVkEjIKEWNvbnZlcnNhdGlvbl90eXBlGAEgASgOMhcuaW0udjEuQ29udmVyc2F0aW9uVHlwZRIXCg9jb252ZXJzYXRpb25faWQYAiABKAkSCwoDc2VxGAMgASgEEhMKC21lc3NhZ2Vfa2V5GAQgASgJEhQKDGZyb21fdXNlcl9pZBgFIAEoCRIkCgZyZWNhbGwYBiABKAsyFC5pbS52MS5NZXNzYWdlUmVjYWxsKm0KEENvbnZlcnNhdGlvblR5cGUSIQodQ09OVkVSU0FUSU9OX1RZUEVfVU5TUEVDSUZJRUQQABIZChVDT05WRVJTQVRJT05fVFlQRV9DMkMQARIbChdDT05WRVJTQVRJT05fVFlQRV9HUk9VUBACMrADChdNZXNzYWdlTGlmZWN5Y2xlU2VydmljZRJKCg1SZWNhbGxNZXNzYWdlEhsuaW0udjEuUmVjYWxsTWVzc2FnZVJlcXVlc3QaHC5pbS52MS5SZWNhbGxNZXNzYWdlUmVzcG9uc2USRAoLRWRpdE1lc3NhZ2USGS5pbS52MS5FZGl0TWVzc2FnZVJlcXVlc3QaGi5pbS52MS5FZGl0TWVzc2FnZVJlc3BvbnNlEk0KDkRlbGV0ZU1lc3NhZ2VzEhwuaW0udjEuRGVsZXRlTWVzc2FnZXNSZXF1ZXN0Gh0uaW0udjEuRGVsZXRlTWVzc2FnZXNSZXNwb25zZRJcChNEZWxldGVNZXNzYWdlc0Zvck1lEiEuaW0udjEuRGVsZXRlTWVzc2FnZXNGb3JNZVJlcXVlc3QaIi5pbS52MS5EZWxldGVNZXNzYWdlc0Zvck1lUmVzcG9uc2USVgoRQ2xlYXJDb252ZXJzYXRpb24SHy5pbS52MS5DbGVhckNvbnZlcnNhdGlvblJlcXVlc3QaIC5pbS52MS5DbGVhckNvbnZlcnNhdGlvblJlc3BvbnNlYgZwcm90bzM", [file_im_v1_elements, file_im_v1_group, file_im_v1_message, file_im_v1_recall]);
 
 /**
  * Request of MessageLifecycleService.RecallMessage.
@@ -164,6 +164,310 @@ export const EditMessageResponseSchema: GenMessage<EditMessageResponse> = /*@__P
   messageDesc(file_im_v1_lifecycle, 3);
 
 /**
+ * Request of MessageLifecycleService.DeleteMessages.
+ *
+ * @generated from message im.v1.DeleteMessagesRequest
+ */
+export type DeleteMessagesRequest = Message<"im.v1.DeleteMessagesRequest"> & {
+  /**
+   * Kind of conversation.
+   *
+   * @generated from field: im.v1.ConversationType conversation_type = 1;
+   */
+  conversationType: ConversationType;
+
+  /**
+   * The conversation: "c2c:<a>:<b>" or the group id.
+   *
+   * @generated from field: string conversation_id = 2;
+   */
+  conversationId: string;
+
+  /**
+   * Seqs of the messages to delete: 1 to DELETE_BATCH_MAX, each at least 1
+   * and at most 2^53-1 (repeats count once).
+   *
+   * @generated from field: repeated uint64 seqs = 3;
+   */
+  seqs: bigint[];
+};
+
+/**
+ * Describes the message im.v1.DeleteMessagesRequest.
+ * Use `create(DeleteMessagesRequestSchema)` to create a new message.
+ */
+export const DeleteMessagesRequestSchema: GenMessage<DeleteMessagesRequest> = /*@__PURE__*/
+  messageDesc(file_im_v1_lifecycle, 4);
+
+/**
+ * Response of MessageLifecycleService.DeleteMessages.
+ *
+ * @generated from message im.v1.DeleteMessagesResponse
+ */
+export type DeleteMessagesResponse = Message<"im.v1.DeleteMessagesResponse"> & {
+  /**
+   * Seqs this call turned into tombstones, ascending.
+   *
+   * @generated from field: repeated uint64 deleted_seqs = 1;
+   */
+  deletedSeqs: bigint[];
+
+  /**
+   * Seqs that already were tombstones (deleted or recalled before), ascending:
+   * nothing changed for them.
+   *
+   * @generated from field: repeated uint64 already_deleted_seqs = 2;
+   */
+  alreadyDeletedSeqs: bigint[];
+};
+
+/**
+ * Describes the message im.v1.DeleteMessagesResponse.
+ * Use `create(DeleteMessagesResponseSchema)` to create a new message.
+ */
+export const DeleteMessagesResponseSchema: GenMessage<DeleteMessagesResponse> = /*@__PURE__*/
+  messageDesc(file_im_v1_lifecycle, 5);
+
+/**
+ * Request of MessageLifecycleService.DeleteMessagesForMe.
+ *
+ * @generated from message im.v1.DeleteMessagesForMeRequest
+ */
+export type DeleteMessagesForMeRequest = Message<"im.v1.DeleteMessagesForMeRequest"> & {
+  /**
+   * Kind of conversation.
+   *
+   * @generated from field: im.v1.ConversationType conversation_type = 1;
+   */
+  conversationType: ConversationType;
+
+  /**
+   * The conversation: "c2c:<a>:<b>" (one the caller is part of) or the id of
+   * a group the caller is a member of.
+   *
+   * @generated from field: string conversation_id = 2;
+   */
+  conversationId: string;
+
+  /**
+   * Seqs to hide from the caller: 1 to DELETE_BATCH_MAX, each from 1 to the
+   * conversation's latest seq.
+   *
+   * @generated from field: repeated uint64 seqs = 3;
+   */
+  seqs: bigint[];
+};
+
+/**
+ * Describes the message im.v1.DeleteMessagesForMeRequest.
+ * Use `create(DeleteMessagesForMeRequestSchema)` to create a new message.
+ */
+export const DeleteMessagesForMeRequestSchema: GenMessage<DeleteMessagesForMeRequest> = /*@__PURE__*/
+  messageDesc(file_im_v1_lifecycle, 6);
+
+/**
+ * Response of MessageLifecycleService.DeleteMessagesForMe.
+ *
+ * @generated from message im.v1.DeleteMessagesForMeResponse
+ */
+export type DeleteMessagesForMeResponse = Message<"im.v1.DeleteMessagesForMeResponse"> & {
+  /**
+   * The caller's marks in the conversation now.
+   *
+   * @generated from field: im.v1.DeletedForMe deleted_for_me = 1;
+   */
+  deletedForMe?: DeletedForMe | undefined;
+};
+
+/**
+ * Describes the message im.v1.DeleteMessagesForMeResponse.
+ * Use `create(DeleteMessagesForMeResponseSchema)` to create a new message.
+ */
+export const DeleteMessagesForMeResponseSchema: GenMessage<DeleteMessagesForMeResponse> = /*@__PURE__*/
+  messageDesc(file_im_v1_lifecycle, 7);
+
+/**
+ * Request of MessageLifecycleService.ClearConversation.
+ *
+ * @generated from message im.v1.ClearConversationRequest
+ */
+export type ClearConversationRequest = Message<"im.v1.ClearConversationRequest"> & {
+  /**
+   * Kind of conversation.
+   *
+   * @generated from field: im.v1.ConversationType conversation_type = 1;
+   */
+  conversationType: ConversationType;
+
+  /**
+   * The conversation, as in DeleteMessagesForMeRequest.
+   *
+   * @generated from field: string conversation_id = 2;
+   */
+  conversationId: string;
+
+  /**
+   * Hide every message up to and including this seq (0: the conversation's
+   * latest; above it: clamped to it).
+   *
+   * @generated from field: uint64 up_to_seq = 3;
+   */
+  upToSeq: bigint;
+};
+
+/**
+ * Describes the message im.v1.ClearConversationRequest.
+ * Use `create(ClearConversationRequestSchema)` to create a new message.
+ */
+export const ClearConversationRequestSchema: GenMessage<ClearConversationRequest> = /*@__PURE__*/
+  messageDesc(file_im_v1_lifecycle, 8);
+
+/**
+ * Response of MessageLifecycleService.ClearConversation.
+ *
+ * @generated from message im.v1.ClearConversationResponse
+ */
+export type ClearConversationResponse = Message<"im.v1.ClearConversationResponse"> & {
+  /**
+   * The caller's marks in the conversation now.
+   *
+   * @generated from field: im.v1.DeletedForMe deleted_for_me = 1;
+   */
+  deletedForMe?: DeletedForMe | undefined;
+};
+
+/**
+ * Describes the message im.v1.ClearConversationResponse.
+ * Use `create(ClearConversationResponseSchema)` to create a new message.
+ */
+export const ClearConversationResponseSchema: GenMessage<ClearConversationResponse> = /*@__PURE__*/
+  messageDesc(file_im_v1_lifecycle, 9);
+
+/**
+ * What one user deleted of one conversation for themselves.
+ *
+ * @generated from message im.v1.DeletedForMe
+ */
+export type DeletedForMe = Message<"im.v1.DeletedForMe"> & {
+  /**
+   * Every message up to and including this seq is hidden (0: none).
+   *
+   * @generated from field: uint64 cleared_up_to_seq = 1;
+   */
+  clearedUpToSeq: bigint;
+
+  /**
+   * Further hidden seqs, all above `cleared_up_to_seq`, ascending.
+   *
+   * @generated from field: repeated uint64 seqs = 2;
+   */
+  seqs: bigint[];
+};
+
+/**
+ * Describes the message im.v1.DeletedForMe.
+ * Use `create(DeletedForMeSchema)` to create a new message.
+ */
+export const DeletedForMeSchema: GenMessage<DeletedForMe> = /*@__PURE__*/
+  messageDesc(file_im_v1_lifecycle, 10);
+
+/**
+ * Event: an app admin deleted a message of one of the caller's conversations
+ * for everyone. Replace the message (conversation_id, seq) with a tombstone, as
+ * for MessageRecalled; a later message event for that seq is to be ignored.
+ * Delivered to every device of both users of a one-to-one conversation, and to
+ * every online member of a group.
+ *
+ * @generated from message im.v1.MessageDeleted
+ */
+export type MessageDeleted = Message<"im.v1.MessageDeleted"> & {
+  /**
+   * Kind of conversation.
+   *
+   * @generated from field: im.v1.ConversationType conversation_type = 1;
+   */
+  conversationType: ConversationType;
+
+  /**
+   * The conversation ("c2c:<a>:<b>" or the group id).
+   *
+   * @generated from field: string conversation_id = 2;
+   */
+  conversationId: string;
+
+  /**
+   * Seq of the deleted message.
+   *
+   * @generated from field: uint64 seq = 3;
+   */
+  seq: bigint;
+
+  /**
+   * Key of the deleted message ("<conversation_id>:<seq>").
+   *
+   * @generated from field: string message_key = 4;
+   */
+  messageKey: string;
+
+  /**
+   * Sender of the deleted message.
+   *
+   * @generated from field: string from_user_id = 5;
+   */
+  fromUserId: string;
+
+  /**
+   * Who deleted it and when (`deleted_for_everyone` set).
+   *
+   * @generated from field: im.v1.MessageRecall deletion = 6;
+   */
+  deletion?: MessageRecall | undefined;
+};
+
+/**
+ * Describes the message im.v1.MessageDeleted.
+ * Use `create(MessageDeletedSchema)` to create a new message.
+ */
+export const MessageDeletedSchema: GenMessage<MessageDeleted> = /*@__PURE__*/
+  messageDesc(file_im_v1_lifecycle, 11);
+
+/**
+ * Event: the caller deleted messages of a conversation for themselves, or
+ * cleared it (on this or another device). Hide them here too.
+ *
+ * @generated from message im.v1.MessagesDeletedForMe
+ */
+export type MessagesDeletedForMe = Message<"im.v1.MessagesDeletedForMe"> & {
+  /**
+   * Kind of conversation.
+   *
+   * @generated from field: im.v1.ConversationType conversation_type = 1;
+   */
+  conversationType: ConversationType;
+
+  /**
+   * The conversation ("c2c:<a>:<b>" or the group id).
+   *
+   * @generated from field: string conversation_id = 2;
+   */
+  conversationId: string;
+
+  /**
+   * The caller's marks in the conversation now (all of them, not only this change's).
+   *
+   * @generated from field: im.v1.DeletedForMe deleted_for_me = 3;
+   */
+  deletedForMe?: DeletedForMe | undefined;
+};
+
+/**
+ * Describes the message im.v1.MessagesDeletedForMe.
+ * Use `create(MessagesDeletedForMeSchema)` to create a new message.
+ */
+export const MessagesDeletedForMeSchema: GenMessage<MessagesDeletedForMe> = /*@__PURE__*/
+  messageDesc(file_im_v1_lifecycle, 12);
+
+/**
  * Event: a message of one of the caller's conversations was edited. Replace
  * the message at its seq with this version unless a higher edit version (or a
  * recall) is already known: events may arrive out of order.
@@ -200,7 +504,7 @@ export type MessageEdited = Message<"im.v1.MessageEdited"> & {
  * Use `create(MessageEditedSchema)` to create a new message.
  */
 export const MessageEditedSchema: GenMessage<MessageEdited> = /*@__PURE__*/
-  messageDesc(file_im_v1_lifecycle, 4);
+  messageDesc(file_im_v1_lifecycle, 13);
 
 /**
  * Event: a message of one of the caller's conversations was recalled. Replace
@@ -260,7 +564,7 @@ export type MessageRecalled = Message<"im.v1.MessageRecalled"> & {
  * Use `create(MessageRecalledSchema)` to create a new message.
  */
 export const MessageRecalledSchema: GenMessage<MessageRecalled> = /*@__PURE__*/
-  messageDesc(file_im_v1_lifecycle, 5);
+  messageDesc(file_im_v1_lifecycle, 14);
 
 /**
  * The kind of conversation a message belongs to.
@@ -298,7 +602,8 @@ export const ConversationTypeSchema: GenEnum<ConversationType> = /*@__PURE__*/
 
 /**
  * What happens to a message after it was sent, for one-to-one and group
- * messages alike: recall. Events reach devices through EventService.Subscribe.
+ * messages alike: recall, edit and delete. Events reach devices through
+ * EventService.Subscribe.
  *
  * @generated from service im.v1.MessageLifecycleService
  */
@@ -345,6 +650,56 @@ export const MessageLifecycleService: GenService<{
     methodKind: "unary";
     input: typeof EditMessageRequestSchema;
     output: typeof EditMessageResponseSchema;
+  },
+  /**
+   * Deletes messages of a conversation for everyone: each becomes the same
+   * tombstone as a recall, with `deleted_for_everyone` set (who deleted it and
+   * when) in history and sync; its seq stays, so clients see no gap. The
+   * conversation list's last message follows, it no longer counts toward
+   * unread, and every member's devices get a `deleted` event (through the
+   * outbox and fan-out, like a recall). No webhook fires.
+   *
+   * Only app admins may delete for everyone (the reference offers it through
+   * the server API only; group owners and admins recall instead):
+   * DELETE_NOT_ALLOWED otherwise. Group tips cannot be deleted
+   * (MESSAGE_NOT_RECALLABLE). All seqs are checked before anything changes: a
+   * seq without a message is MESSAGE_NOT_FOUND (field `seqs`). A message
+   * already deleted or recalled is left as it is (idempotent).
+   *
+   * @generated from rpc im.v1.MessageLifecycleService.DeleteMessages
+   */
+  deleteMessages: {
+    methodKind: "unary";
+    input: typeof DeleteMessagesRequestSchema;
+    output: typeof DeleteMessagesResponseSchema;
+  },
+  /**
+   * Deletes messages of a conversation for the caller only: their history,
+   * sync, conversation list (last message, unread count) and @-mention flags
+   * no longer show them; other members see no change. The caller's devices
+   * get a `deleted_for_me` event. Seqs above the conversation's latest are
+   * INVALID_FIELD; deleting a seq twice changes nothing. Each user keeps at
+   * most DELETED_FOR_ME_MAX deleted seqs per conversation above its cleared
+   * seq (DELETED_FOR_ME_FULL past that: clear instead).
+   *
+   * @generated from rpc im.v1.MessageLifecycleService.DeleteMessagesForMe
+   */
+  deleteMessagesForMe: {
+    methodKind: "unary";
+    input: typeof DeleteMessagesForMeRequestSchema;
+    output: typeof DeleteMessagesForMeResponseSchema;
+  },
+  /**
+   * Clears a conversation for the caller only, up to a seq (0: its latest):
+   * as DeleteMessagesForMe for every message up to it, stored as one mark.
+   * Later messages show as usual. Clearing never lowers the mark.
+   *
+   * @generated from rpc im.v1.MessageLifecycleService.ClearConversation
+   */
+  clearConversation: {
+    methodKind: "unary";
+    input: typeof ClearConversationRequestSchema;
+    output: typeof ClearConversationResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_im_v1_lifecycle, 0);

@@ -248,7 +248,10 @@ export const KickDeviceRequestSchema: GenMessage<KickDeviceRequest> = /*@__PURE_
  */
 export type KickDeviceResponse = Message<"im.v1.KickDeviceResponse"> & {
   /**
-   * False when the device was not signed in.
+   * Whether the presence record had the device signed in. The kick is carried
+   * out either way: a stream the device opened moments ago, whose login is not
+   * recorded yet, ends with KICKED_OFFLINE too (kick is idempotent, as the
+   * reference's kick is).
    *
    * @generated from field: bool kicked = 1;
    */

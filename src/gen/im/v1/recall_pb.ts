@@ -10,7 +10,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file im/v1/recall.proto.
  */
 export const file_im_v1_recall: GenFile = /*@__PURE__*/
-  fileDesc("ChJpbS92MS9yZWNhbGwucHJvdG8SBWltLnYxIkQKDU1lc3NhZ2VSZWNhbGwSGwoTcmVjYWxsZWRfYnlfdXNlcl9pZBgBIAEoCRIWCg5yZWNhbGxlZF9hdF9tcxgCIAEoAyJPCgtNZXNzYWdlRWRpdBIPCgd2ZXJzaW9uGAEgASgNEhQKDGVkaXRlZF9hdF9tcxgCIAEoAxIZChFlZGl0ZWRfYnlfdXNlcl9pZBgDIAEoCWIGcHJvdG8z");
+  fileDesc("ChJpbS92MS9yZWNhbGwucHJvdG8SBWltLnYxImIKDU1lc3NhZ2VSZWNhbGwSGwoTcmVjYWxsZWRfYnlfdXNlcl9pZBgBIAEoCRIWCg5yZWNhbGxlZF9hdF9tcxgCIAEoAxIcChRkZWxldGVkX2Zvcl9ldmVyeW9uZRgDIAEoCCJPCgtNZXNzYWdlRWRpdBIPCgd2ZXJzaW9uGAEgASgNEhQKDGVkaXRlZF9hdF9tcxgCIAEoAxIZChFlZGl0ZWRfYnlfdXNlcl9pZBgDIAEoCWIGcHJvdG8z");
 
 /**
  * A recalled message's tombstone: who recalled it and when. A message that
@@ -34,6 +34,16 @@ export type MessageRecall = Message<"im.v1.MessageRecall"> & {
    * @generated from field: int64 recalled_at_ms = 2;
    */
   recalledAtMs: bigint;
+
+  /**
+   * True: not a recall but an app admin's delete for everyone
+   * (MessageLifecycleService.DeleteMessages); `recalled_by_user_id` and
+   * `recalled_at_ms` are then who deleted it and when. The tombstone is the
+   * same; devices were told with a `deleted` event instead of `recalled`.
+   *
+   * @generated from field: bool deleted_for_everyone = 3;
+   */
+  deletedForEveryone: boolean;
 };
 
 /**

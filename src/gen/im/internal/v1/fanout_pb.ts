@@ -16,7 +16,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file im/internal/v1/fanout.proto.
  */
 export const file_im_internal_v1_fanout: GenFile = /*@__PURE__*/
-  fileDesc("ChtpbS9pbnRlcm5hbC92MS9mYW5vdXQucHJvdG8SDmltLmludGVybmFsLnYxIogBCg5DMmNGYW5vdXRFdmVudBIfCgdtZXNzYWdlGAEgASgLMg4uaW0udjEuTWVzc2FnZRIfChdza2lwX2FmdGVyX3NlbmRfd2ViaG9vaxgCIAEoCBIbChNza2lwX3N5bmNfdG9fc2VuZGVyGAMgASgIEhcKD25vX2xhc3RfbWVzc2FnZRgEIAEoCCJ2ChBHcm91cEZhbm91dEV2ZW50EiQKB21lc3NhZ2UYASABKAsyEy5pbS52MS5Hcm91cE1lc3NhZ2USHwoXc2tpcF9hZnRlcl9zZW5kX3dlYmhvb2sYAiABKAgSGwoTc2tpcF9zeW5jX3RvX3NlbmRlchgDIAEoCGIGcHJvdG8z", [file_im_v1_group, file_im_v1_message]);
+  fileDesc("ChtpbS9pbnRlcm5hbC92MS9mYW5vdXQucHJvdG8SDmltLmludGVybmFsLnYxIpkBCg5DMmNGYW5vdXRFdmVudBIfCgdtZXNzYWdlGAEgASgLMg4uaW0udjEuTWVzc2FnZRIfChdza2lwX2FmdGVyX3NlbmRfd2ViaG9vaxgCIAEoCBIbChNza2lwX3N5bmNfdG9fc2VuZGVyGAMgASgIEhEKCWxpdmVfc2VudBgFIAEoCEoECAQQBVIPbm9fbGFzdF9tZXNzYWdlIokBChBHcm91cEZhbm91dEV2ZW50EiQKB21lc3NhZ2UYASABKAsyEy5pbS52MS5Hcm91cE1lc3NhZ2USHwoXc2tpcF9hZnRlcl9zZW5kX3dlYmhvb2sYAiABKAgSGwoTc2tpcF9zeW5jX3RvX3NlbmRlchgDIAEoCBIRCglsaXZlX3NlbnQYBCABKAhiBnByb3RvMw", [file_im_v1_group, file_im_v1_message]);
 
 /**
  * A persisted one-to-one message on its way to fan-out.
@@ -46,11 +46,13 @@ export type C2cFanoutEvent = Message<"im.internal.v1.C2cFanoutEvent"> & {
   skipSyncToSender: boolean;
 
   /**
-   * Do not update the conversation's last message.
+   * The node that stored it delivered it live already, so fan-out skips live
+   * delivery. False when the outbox recovery republishes it: that node may have
+   * died before, and a repeated live event costs a client only a dropped duplicate.
    *
-   * @generated from field: bool no_last_message = 4;
+   * @generated from field: bool live_sent = 5;
    */
-  noLastMessage: boolean;
+  liveSent: boolean;
 };
 
 /**
@@ -88,6 +90,15 @@ export type GroupFanoutEvent = Message<"im.internal.v1.GroupFanoutEvent"> & {
    * @generated from field: bool skip_sync_to_sender = 3;
    */
   skipSyncToSender: boolean;
+
+  /**
+   * The node that stored it delivered it live already, so fan-out skips live
+   * delivery. False when the outbox recovery republishes it: that node may have
+   * died before, and a repeated live event costs a client only a dropped duplicate.
+   *
+   * @generated from field: bool live_sent = 4;
+   */
+  liveSent: boolean;
 };
 
 /**

@@ -16,7 +16,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file im/internal/v1/push.proto.
  */
 export const file_im_internal_v1_push: GenFile = /*@__PURE__*/
-  fileDesc("ChlpbS9pbnRlcm5hbC92MS9wdXNoLnByb3RvEg5pbS5pbnRlcm5hbC52MSL4AgoHUHVzaEpvYhITCgttZXNzYWdlX2tleRgBIAEoCRIUCgxmcm9tX3VzZXJfaWQYAiABKAkSDwoHdGltZV9tcxgDIAEoAxIjCgRib2R5GAQgAygLMhUuaW0udjEuTWVzc2FnZUVsZW1lbnQSMQoRb2ZmbGluZV9wdXNoX2luZm8YBSABKAsyFi5pbS52MS5PZmZsaW5lUHVzaEluZm8SKgoFdXNlcnMYBiABKAsyGS5pbS5pbnRlcm5hbC52MS5QdXNoVXNlcnNIABISCghncm91cF9pZBgHIAEoCUgAEhYKDmJhdGNoX2dyb3VwX2lkGAggASgJEhMKC2F0X3VzZXJfaWRzGAkgAygJEg4KBmF0X2FsbBgKIAEoCBIYCgtzZW5kZXJfbmljaxgLIAEoCUgBiAEBEhcKCmdyb3VwX25hbWUYDCABKAlIAogBAUIKCghhdWRpZW5jZUIOCgxfc2VuZGVyX25pY2tCDQoLX2dyb3VwX25hbWUiHQoJUHVzaFVzZXJzEhAKCHVzZXJfaWRzGAEgAygJYgZwcm90bzM", [file_im_v1_elements, file_im_v1_message]);
+  fileDesc("ChlpbS9pbnRlcm5hbC92MS9wdXNoLnByb3RvEg5pbS5pbnRlcm5hbC52MSL4AgoHUHVzaEpvYhITCgttZXNzYWdlX2tleRgBIAEoCRIUCgxmcm9tX3VzZXJfaWQYAiABKAkSDwoHdGltZV9tcxgDIAEoAxIjCgRib2R5GAQgAygLMhUuaW0udjEuTWVzc2FnZUVsZW1lbnQSMQoRb2ZmbGluZV9wdXNoX2luZm8YBSABKAsyFi5pbS52MS5PZmZsaW5lUHVzaEluZm8SKgoFdXNlcnMYBiABKAsyGS5pbS5pbnRlcm5hbC52MS5QdXNoVXNlcnNIABISCghncm91cF9pZBgHIAEoCUgAEhYKDmJhdGNoX2dyb3VwX2lkGAggASgJEhMKC2F0X3VzZXJfaWRzGAkgAygJEg4KBmF0X2FsbBgKIAEoCBIYCgtzZW5kZXJfbmljaxgLIAEoCUgBiAEBEhcKCmdyb3VwX25hbWUYDCABKAlIAogBAUIKCghhdWRpZW5jZUIOCgxfc2VuZGVyX25pY2tCDQoLX2dyb3VwX25hbWUiHQoJUHVzaFVzZXJzEhAKCHVzZXJfaWRzGAEgAygJIjgKDkJyb2FkY2FzdEJhdGNoEg8KB3Rhc2tfaWQYASABKAkSFQoNYWZ0ZXJfdXNlcl9pZBgCIAEoCWIGcHJvdG8z", [file_im_v1_elements, file_im_v1_message]);
 
 /**
  * A stored message whose recipients may need an offline push, on its way to
@@ -150,4 +150,34 @@ export type PushUsers = Message<"im.internal.v1.PushUsers"> & {
  */
 export const PushUsersSchema: GenMessage<PushUsers> = /*@__PURE__*/
   messageDesc(file_im_internal_v1_push, 1);
+
+/**
+ * One batch of a broadcast task, on its way to the broadcast work consumer.
+ * The batch that finishes publishes the next, so a task runs one batch at a
+ * time and a crash repeats at most the batch in progress.
+ *
+ * @generated from message im.internal.v1.BroadcastBatch
+ */
+export type BroadcastBatch = Message<"im.internal.v1.BroadcastBatch"> & {
+  /**
+   * The task.
+   *
+   * @generated from field: string task_id = 1;
+   */
+  taskId: string;
+
+  /**
+   * Users after this id (in id order) make the batch; empty: from the start.
+   *
+   * @generated from field: string after_user_id = 2;
+   */
+  afterUserId: string;
+};
+
+/**
+ * Describes the message im.internal.v1.BroadcastBatch.
+ * Use `create(BroadcastBatchSchema)` to create a new message.
+ */
+export const BroadcastBatchSchema: GenMessage<BroadcastBatch> = /*@__PURE__*/
+  messageDesc(file_im_internal_v1_push, 2);
 

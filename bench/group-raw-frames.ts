@@ -1,0 +1,86 @@
+import { type ChildProcess, fork } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import { createTransportPool } from "./clients.js";
+import type { GroupOptions } from "./group-options.js";
+import { type GroupPhaseContext, type GroupPhaseResult, runAtRate } from "./group-phase.js";
+import type { GroupSender } from "./group-sender.js";
+import type { BenchGroup } from "./group-setup.js";
+import type { GroupTracker } from "./group-tracker.js";
+import { openReceivers } from "./receivers.js";
+
+const SERVER_SCRIPT = fileURLToPath(new URL("./raw-frame-child.ts", import.meta.url));
+
+/**
+ * The raw pre-encoded-frame baseline of a group phase, in the same run: a bare
+ * node:http2 server (bench/raw-frame-child.ts, its own process) holding as many
+ * gRPC Subscribe streams over as many connections as the server's phase, writing
+ * each message as one frame made once to every stream. The same load generator,
+ * tracker, rate and window as the server's phase, so deliveries/s are comparable.
+ */
+export async function runRawFrames(
+  options: GroupOptions,
+  group: BenchGroup,
+  phase: { rate: number; log: (line: string) => void },
+): Promise<GroupPhaseResult> {
+  const child = fork(SERVER_SCRIPT, [], {
+    execArgv: ["--import", "tsx"],
+    stdio: ["ignore", "inherit", "inherit", "ipc"],
+  });
+  try {
+    const port = await new Promise<number>((resolve, reject) => {
+      child.once("message", (m) => resolve((m as { port: number }).port));
+      child.once("exit", (code) => reject(new Error(`raw frame server exited (${code})`)));
+    });
+    const baseUrl = `http://127.0.0.1:${port}`;
+    const size = group.memberIds.length;
+    phase.log(`[${size}] raw frames: ${size} streams over ${options.connections} connections`);
+    let current: GroupTracker | undefined;
+    const receivers = await openReceivers({
+      userIds: group.memberIds,
+      headersOf: () => ({}),
+      transports: createTransportPool(baseUrl, options.connections, "grpc"),
+      tracker: { delivered: (id) => current?.delivered(id) },
+      readyTimeoutMs: 300_000,
+    });
+    try {
+      const ctx: GroupPhaseContext = {
+        sender: rawSender(child, () => {
+          if (current === undefined) throw new Error("no phase is running");
+          return current;
+        }),
+        track: (tracker) => {
+          current = tracker;
+        },
+        pids: { server: child.pid, bench: process.pid },
+        serverPid: child.pid ?? 0,
+        log: phase.log,
+      };
+      return await runAtRate(ctx, group, {
+        label: `raw${size}`,
+        rate: phase.rate,
+        warmupSec: options.warmupSec,
+        durationSec: options.durationSec,
+        expected: size,
+        window: options.window,
+      });
+    } finally {
+      await receivers.close();
+    }
+  } finally {
+    child.kill();
+  }
+}
+
+/** "Sends" by asking the raw server to write the message to every stream; answered at once. */
+function rawSender(child: ChildProcess, tracker: () => GroupTracker): GroupSender {
+  let seq = 0n;
+  return {
+    async send({ groupId, id, expected }) {
+      const t = tracker();
+      t.sent(id, expected);
+      child.send({ groupId, id });
+      t.answered(id, ++seq);
+      return seq;
+    },
+  };
+}

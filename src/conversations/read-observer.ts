@@ -1,0 +1,26 @@
+import type { GroupRecord } from "../groups/store.js";
+
+/**
+ * Told when a user's progress in a conversation moves (the receipts
+ * component): awaited, so a read or sync answered is a receipt recorded.
+ */
+export interface ReadObserver {
+  /** `ownerUserId` read the one-to-one conversation with `peerUserId` up to `readSeq`. */
+  c2cRead(
+    ownerUserId: string,
+    peerUserId: string,
+    conversationId: string,
+    readSeq: number,
+  ): Promise<void>;
+  /** A device of `ownerUserId` synced the conversation up to `seq` (it holds those messages). */
+  c2cSynced(
+    ownerUserId: string,
+    peerUserId: string,
+    conversationId: string,
+    seq: number,
+  ): Promise<void>;
+  /** A member read the group from above `afterSeq` up to `readSeq`. */
+  groupRead(group: GroupRecord, userId: string, afterSeq: number, readSeq: number): Promise<void>;
+  /** The group's history is gone (disband): so is what was recorded of its reads. */
+  groupHistoryDeleted(groupId: string): Promise<void>;
+}

@@ -1,0 +1,237 @@
+import type { WindowCounters } from "../bus/window-counters.js";
+import type { Clock } from "../common/clock.js";
+import type { Logger } from "../log/logger.js";
+import { apnsPayload } from "./apns-payload.js";
+import type { ApnsSender } from "./apns-sender.js";
+import { inDoNotDisturb } from "./do-not-disturb.js";
+import { fcmMessage } from "./fcm-message.js";
+import type { FcmSender } from "./fcm-sender.js";
+import { createLimiter } from "./limiter.js";
+import type { SendOutcome } from "./provider.js";
+import type { PushContent } from "./push-text.js";
+import { type RetryPolicy, realSleep, type Sleep, sendWithRetry } from "./retry.js";
+import type { PushStats } from "./stats.js";
+import { deviceKey, type PushRegistration, type PushTokenStore } from "./store.js";
+
+export interface OfflinePushDeps {
+  store: PushTokenStore;
+  clock: Clock;
+  apns: ApnsSender | undefined;
+  fcm: FcmSender | undefined;
+  /** Notifications in flight at once per provider, in this process. */
+  concurrency: number;
+  retry: RetryPolicy;
+  stats: PushStats;
+  logger: Logger;
+  sleep?: Sleep;
+  /**
+   * Claims delivery keys for good and returns those this call won (the
+   * store's claimDeliveries): a device is pushed only under a won claim.
+   */
+  claimDeliveries(keys: readonly string[]): Promise<Set<string>>;
+  /** Pushes one user may get per window, cluster-wide; max 0: no limit. */
+  userRate: { max: number; windowMs: number };
+  counters: Pick<WindowCounters, "increment">;
+}
+
+/** The claim of one push: per job (message key or broadcast task) and device. */
+export const pushClaimKey = (scope: string, userId: string, deviceId: string): string =>
+  `${scope}/push/${userId}/${deviceId}`;
+
+/** What one offline push to a set of users needs. */
+export interface OfflinePushRequest {
+  userIds: readonly string[];
+  /** Devices a live stream reaches, by user (they get no push); asked only for users with a registration. */
+  live(userIds: readonly string[]): Promise<ReadonlyMap<string, readonly string[]>>;
+  /** The notification; called once, only when some device will get it. Undefined: none. */
+  content(): Promise<PushContent | undefined>;
+  /**
+   * Provider collapse key, and the scope of the claims: each device is
+   * claimed (per chunk of at most `concurrency` devices) before its push and
+   * pushed only if this call won the claim, so a redelivered job never pushes
+   * a device twice, and a crash leaves at most one chunk claimed but unsent.
+   */
+  collapseKey: string;
+  /** Told the outcome of each chunk once it is sent. */
+  chunkSent?(result: OfflinePushResult): Promise<void>;
+}
+
+export interface OfflinePushResult {
+  pushed: number;
+  /** Not delivered: provider errors, dead tokens, provider not configured. */
+  failed: number;
+}
+
+export interface OfflinePusher {
+  /** Pushes to each registered device of the users that no live stream reaches, outside do-not-disturb. */
+  push(request: OfflinePushRequest): Promise<OfflinePushResult>;
+}
+
+/**
+ * The offline push path every push job shares (message pushes, group batches,
+ * broadcasts): registrations, do-not-disturb, badges, provider sends with
+ * retries and per-provider concurrency, dead-token removal and stats.
+ */
+export function createOfflinePusher(deps: OfflinePushDeps): OfflinePusher {
+  const sleep = deps.sleep ?? realSleep;
+  const limiters = { apns: createLimiter(deps.concurrency), fcm: createLimiter(deps.concurrency) };
+
+  const deliver = async (
+    reg: PushRegistration,
+    content: PushContent,
+    badge: number | undefined,
+    collapseKey: string,
+  ): Promise<boolean> => {
+    const channel = reg.target.channel;
+    let send: (() => Promise<SendOutcome>) | undefined;
+    if (reg.target.channel === "apns" && deps.apns !== undefined) {
+      const { apns } = deps;
+      const request = {
+        token: reg.target.token,
+        environment: reg.target.environment,
+        topic: reg.target.bundleId,
+        payload: apnsPayload(content, badge),
+        collapseId: collapseKey,
+      };
+      send = () => apns.send(request);
+    } else if (reg.target.channel === "fcm" && deps.fcm !== undefined) {
+      const { fcm } = deps;
+      const token = reg.target.token;
+      const message = fcmMessage(content, collapseKey, badge);
+      send = () => fcm.send(token, message);
+    }
+    if (send === undefined) {
+      deps.stats.record(channel, "not-configured");
+      return false;
+    }
+    const { outcome } = await sendWithRetry(send, deps.retry, sleep);
+    if (outcome.kind === "sent") {
+      deps.stats.record(channel, "sent");
+      return true;
+    }
+    if (outcome.kind === "invalid-token") {
+      await deps.store.deletePushToken(channel, reg.target.token);
+      deps.stats.record(channel, "removed");
+      deps.logger.info("push: token removed", { channel, reason: outcome.reason });
+    } else {
+      deps.stats.record(channel, { failed: outcome.reason });
+      deps.logger.warn("push: not delivered", { channel, reason: outcome.reason });
+    }
+    return false;
+  };
+
+  const candidates = async (userIds: readonly string[]) => {
+    if (userIds.length === 0) return [];
+    const [all, quiet] = await Promise.all([
+      deps.store.selectPushRegistrations(userIds),
+      deps.store.selectDoNotDisturb(userIds),
+    ]);
+    const now = deps.clock();
+    return all.filter((r) => {
+      const window = quiet.get(r.userId);
+      return window === undefined || !inDoNotDisturb(window, now);
+    });
+  };
+
+  /** The limiter a device's push takes a slot of; undefined when its provider is not configured. */
+  const limiterOf = (reg: PushRegistration) => {
+    const channel = reg.target.channel;
+    return (channel === "apns" ? deps.apns : deps.fcm) === undefined
+      ? undefined
+      : limiters[channel];
+  };
+
+  /** Sends to devices that hold a limiter slot each (given back as each send ends). */
+  const sendAll = async (
+    devices: readonly PushRegistration[],
+    content: PushContent,
+    collapseKey: string,
+  ): Promise<OfflinePushResult> => {
+    let badges: Map<string, number>;
+    try {
+      badges = content.countsBadge
+        ? await deps.store.incrementBadges(
+            devices.map((r) => ({ userId: r.userId, deviceId: r.deviceId })),
+          )
+        : await deps.store.selectBadges(devices);
+    } catch (err) {
+      for (const r of devices) limiterOf(r)?.release();
+      throw err;
+    }
+    const sent = await Promise.all(
+      devices.map((r) =>
+        deliver(r, content, badges.get(deviceKey(r.userId, r.deviceId)), collapseKey).finally(() =>
+          limiterOf(r)?.release(),
+        ),
+      ),
+    );
+    const pushed = sent.filter(Boolean).length;
+    return { pushed, failed: sent.length - pushed };
+  };
+
+  /** Users past their push rate (each user counted once per push); fails open when the bus cannot count. */
+  const overRate = async (devices: readonly PushRegistration[]): Promise<Set<string>> => {
+    const { max, windowMs } = deps.userRate;
+    if (max === 0) return new Set();
+    const now = deps.clock();
+    const users = [...new Set(devices.map((r) => r.userId))];
+    const counts = await Promise.all(
+      users.map((id) =>
+        deps.counters.increment("push", id, windowMs, now).catch((err: unknown) => {
+          deps.logger.warn("push: rate not counted, sending anyway", { err });
+          return 0;
+        }),
+      ),
+    );
+    return new Set(users.filter((_, i) => (counts[i] ?? 0) > max));
+  };
+
+  return {
+    async push(request) {
+      const registered = await candidates(request.userIds);
+      if (registered.length === 0) return { pushed: 0, failed: 0 };
+      const live = await request.live([...new Set(registered.map((r) => r.userId))]);
+      const offline = registered.filter((r) => live.get(r.userId)?.includes(r.deviceId) !== true);
+      if (offline.length === 0) return { pushed: 0, failed: 0 };
+      const content = await request.content();
+      if (content === undefined) return { pushed: 0, failed: 0 };
+      const scope = request.collapseKey;
+      const limited = await overRate(offline);
+      const total = { pushed: 0, failed: 0 };
+      for (const r of offline) {
+        if (!limited.has(r.userId)) continue;
+        deps.stats.record(r.target.channel, { failed: "rate-limited" });
+        total.failed++;
+      }
+      const allowed = offline.filter((r) => !limited.has(r.userId));
+      for (let i = 0; i < allowed.length; i += deps.concurrency) {
+        const chunk = allowed.slice(i, i + deps.concurrency);
+        // Slots first, then claims: a claimed device is sent at once (after its
+        // badge write), not queued behind other jobs of this process, so a crash
+        // leaves claimed but unsent at most this chunk's devices whose requests
+        // had not gone out yet. Always APNs before FCM: no deadlock.
+        const slots = { apns: 0, fcm: 0 };
+        for (const r of chunk) if (limiterOf(r) !== undefined) slots[r.target.channel]++;
+        await limiters.apns.acquire(slots.apns);
+        await limiters.fcm.acquire(slots.fcm);
+        let won: Set<string>;
+        try {
+          won = await deps.claimDeliveries(
+            chunk.map((r) => pushClaimKey(scope, r.userId, r.deviceId)),
+          );
+        } catch (err) {
+          for (const r of chunk) limiterOf(r)?.release();
+          throw err;
+        }
+        const mine = chunk.filter((r) => won.has(pushClaimKey(scope, r.userId, r.deviceId)));
+        for (const r of chunk) if (!mine.includes(r)) limiterOf(r)?.release();
+        if (mine.length === 0) continue;
+        const r = await sendAll(mine, content, request.collapseKey);
+        total.pushed += r.pushed;
+        total.failed += r.failed;
+        await request.chunkSent?.(r);
+      }
+      return total;
+    },
+  };
+}
