@@ -12,9 +12,9 @@ import type { Logger } from "../log/logger.js";
 export interface NatsPeers {
   /**
    * Resolves once every node known before the outage answers the roll call, or
-   * `capMs` after the call; the nodes that never answered are returned.
+   * `capMs` after the call (the nodes that never answered are logged).
    */
-  rejoined(): Promise<string[]>;
+  rejoined(): Promise<void>;
   stop(): void;
 }
 
@@ -113,14 +113,14 @@ export function createNatsPeers(nc: NatsConnection, options: NatsPeersOptions): 
         const missing = [...expected].filter((id) => !answered.has(id));
         if (missing.length === 0 || stopped) {
           settle(answered);
-          return [];
+          return;
         }
         if (performance.now() - started >= options.capMs) {
           options.logger.warn("bus: nodes not back after the outage; going on without them", {
             missing: missing.length,
           });
           settle(answered);
-          return missing;
+          return;
         }
       }
     },
