@@ -17,7 +17,13 @@
  *     [--settle-ms 2000]                 (idle time between the last Ready and the GC and
  *                                         reading: V8 keeps the young generation it grew for the
  *                                         burst until its allocation rate has been low a while)
- *     [--gc regular|last-resort]         (the forced collection before each reading)
+ *     [--gc regular|last-resort]         (the forced collection before each reading; the RSS
+ *                                         before it, after --settle-ms, is printed too: what
+ *                                         the server gives back by itself, e.g. its idle
+ *                                         young-generation release after >= 10 s quiet)
+ *     [--gc-before same|last-resort]     (the collection before the reading that precedes the
+ *                                         opening; last-resort: from the smallest young
+ *                                         generation, whatever the account import grew)
  *     [--server-from src|dist|DIR]       (dist: the server as `npm start` runs it, compiled by
  *                                         `npm run build`, not through tsx; DIR: another build's
  *                                         dist/src, e.g. of the commit compared with; default src)
@@ -86,6 +92,13 @@ async function runServer() {
     gcFlavor === "last-resort"
       ? () => gcOf({ type: "major", flavor: "last-resort" })
       : () => gcOf();
+  // The reading before the opening: a last-resort collection there also shrinks the
+  // young generation the account import grew, so that a server which gives it back
+  // after the opening is not credited with memory the import took.
+  const gcBefore =
+    arg("gc-before", "same") === "last-resort"
+      ? () => gcOf({ type: "major", flavor: "last-resort" })
+      : gc;
   const bench = createBenchApp();
   const phases = [
     ["raw", "raw node:http2 (floor)", false],
@@ -129,11 +142,12 @@ async function runServer() {
 
   async function measure(phase: string, label: string, baseUrl: string, viaConnect: boolean) {
     if (gc === undefined) return;
-    gc();
+    gcBefore();
     await sleep(500);
-    gc();
+    gcBefore();
     const before = process.memoryUsage();
     const spacesBefore = v8.getHeapSpaceStatistics();
+    const newSpaceBefore = newSpaceCommitted();
     const mapsBefore = readRssByMapping(process.pid);
     // Written after the memory is read: a snapshot grows the heap it describes.
     if (snapshotPrefix !== "")
@@ -186,6 +200,9 @@ async function runServer() {
     }
     const openCpuMs = (cpu.user + cpu.system) / 1000 / streams;
     await sleep(settleMs);
+    // What the idle server holds by itself, before this bench forces a collection.
+    const unforced = process.memoryUsage();
+    const newSpaceUnforced = newSpaceCommitted();
     gc();
     await sleep(500);
     gc();
@@ -195,6 +212,13 @@ async function runServer() {
     if (snapshotPrefix !== "")
       v8.writeHeapSnapshot(`${snapshotPrefix}-${phase}-after.heapsnapshot`);
     const perStream = (a: number, b: number) => ((a - b) / 1024 / streams).toFixed(1);
+    const mb = (bytes: number) => (bytes / 1024 / 1024).toFixed(1);
+    console.log(
+      `  ${settleMs} ms after the last Ready, before the forced GC: RSS ${perStream(unforced.rss, before.rss)} KB per stream; ` +
+        `RSS / new space committed ${mb(before.rss)} / ${mb(newSpaceBefore)} MB before the opening, ` +
+        `${mb(unforced.rss)} / ${mb(newSpaceUnforced)} MB then, ` +
+        `${mb(after.rss)} / ${mb(newSpaceCommitted())} MB after the forced GC`,
+    );
     console.log(
       `${label}: ${streams} idle streams over ${connections} connections, open in ${openSec.toFixed(1)} s; ` +
         `after forced GC: RSS ${perStream(after.rss, before.rss)} KB, heap ${perStream(after.heapUsed, before.heapUsed)} KB ` +
@@ -226,6 +250,10 @@ async function runServer() {
     gc();
     await sleep(1000);
   }
+}
+
+function newSpaceCommitted(): number {
+  return v8.getHeapSpaceStatistics().find((s) => s.space_name === "new_space")?.space_size ?? 0;
 }
 
 async function runClient() {

@@ -11,6 +11,7 @@ import { createGroupsOf } from "./groups/groups-of.js";
 import { setupGroups } from "./groups/setup.js";
 import { setupLive } from "./live/setup.js";
 import type { Logger } from "./log/logger.js";
+import { startYoungGenerationRelease } from "./memory/start.js";
 import { setupMetrics } from "./metrics/setup.js";
 import { openKeywordFilter } from "./moderation/keyword-filter.js";
 
@@ -303,6 +304,8 @@ export async function startApp(
       worker.start();
       stops.push(() => worker.stop());
     }
+    const youngRelease = startYoungGenerationRelease(config.youngGenerationCheckMs, logger);
+    if (youngRelease !== undefined) stops.push(() => youngRelease.stop());
 
     const server = await startServer({
       routes(router) {

@@ -153,6 +153,12 @@ describe("flagsToEnv", () => {
       MONGO_URL: "mongodb://x",
     });
   });
+  it("checks for idle memory to give back every 5 s unless turned off", () => {
+    expect(readConfig({}).youngGenerationCheckMs).toBe(5000);
+    expect(readConfig({ YOUNG_GENERATION_CHECK_MS: "0" }).youngGenerationCheckMs).toBe(0);
+    expect(errorOf({ YOUNG_GENERATION_CHECK_MS: "-1" }).setting).toBe("YOUNG_GENERATION_CHECK_MS");
+  });
+
   it("rejects stray arguments and flags without values", () => {
     expect(() => flagsToEnv(["serve"])).toThrow(ConfigError);
     expect(() => flagsToEnv(["--port"])).toThrow(/flag needs a value/);

@@ -68,6 +68,11 @@ export interface Config {
   verifiedSigsMax: number;
   /** Accounts per import/delete/check call (reference: 100). */
   accountBatchMax: number;
+  /**
+   * How often an idle server checks whether to give back the young generation a
+   * burst grew (src/memory/young-generation-release.ts); 0: never.
+   */
+  youngGenerationCheckMs: number;
   /** Group type defaults and limits (GROUP_*), see src/groups/config.ts. */
   groups: GroupConfig;
   /** Profiles (see src/profiles). */
@@ -194,6 +199,10 @@ export function readConfig(env: Env): Config {
       max: 10_000_000,
     }),
     accountBatchMax: intSetting(env, "ACCOUNT_BATCH_MAX", 100, { min: 1, max: 10_000 }),
+    youngGenerationCheckMs: intSetting(env, "YOUNG_GENERATION_CHECK_MS", 5000, {
+      min: 0,
+      max: 600_000,
+    }),
     lookupCache: {
       ttlMs: intSetting(env, "LOOKUP_CACHE_TTL_MS", 60_000, { min: 0, max: 3_600_000 }),
       maxEntries: intSetting(env, "LOOKUP_CACHE_MAX_ENTRIES", 100_000, { min: 1, max: 10_000_000 }),
