@@ -26,6 +26,9 @@ export function testConfig(env: Record<string, string> = {}): Config {
     // Counted (the path runs) but out of reach: tests send faster than people do.
     // test/rate-limits sets real limits.
     ...UNREACHED_RATE_LIMITS,
+    // Many apps share a test process: one idle release each would pause it for
+    // all of them. Server processes (test/faults, test/server) keep the default.
+    YOUNG_GENERATION_CHECK_MS: "0",
     ...env,
   });
 }
