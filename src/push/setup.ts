@@ -10,6 +10,7 @@ import type { GroupMemberStore, GroupStore } from "../groups/store.js";
 import type { LiveHub } from "../live/live-hub.js";
 import type { Logger } from "../log/logger.js";
 import { createApnsSender } from "./apns-sender.js";
+import { type BadgeSync, createBadgeSync } from "./badge-sync.js";
 import { createBroadcastService } from "./broadcast-service.js";
 import type { BroadcastStore } from "./broadcast-store.js";
 import { createBroadcastHandler, encodeBroadcastBatch } from "./broadcast-worker.js";
@@ -38,6 +39,8 @@ export interface PushSetupDeps {
   nicknameOf(userId: string): Promise<string>;
   /** Which devices a live stream reaches on any node (presence). */
   reachableLive: ReachableLive;
+  /** A user's total unread (conversations): what the badge restarts from. */
+  unreadTotal(userId: string): Promise<number>;
   bus: Pick<Bus, "publish" | "registry" | "counters">;
   config: PushConfig;
   clock: Clock;
@@ -58,6 +61,8 @@ export interface PushComponent extends Component {
   hasRegistration(userId: string, deviceId: string): Promise<boolean>;
   /** For presence: a device that logged out or was kicked gets no more pushes. */
   unbind(userId: string, deviceId: string): Promise<void>;
+  /** For presence (a device away) and reads: the badge set to the total unread. */
+  badges: BadgeSync;
 }
 
 /** Push: PushService (device registrations) and the offline push work consumer. */
@@ -112,6 +117,12 @@ export function setupPush(deps: PushSetupDeps): PushComponent {
       logger: deps.logger,
     }),
     stats,
+    badges: createBadgeSync({
+      store: deps.store,
+      unreadTotal: deps.unreadTotal,
+      reachableLive: deps.reachableLive,
+      logger: deps.logger,
+    }),
     hasRegistration: async (userId, deviceId) =>
       (await deps.store.selectPushRegistrations([userId])).some((r) => r.deviceId === deviceId),
     unbind: async (userId, deviceId) => {
