@@ -180,6 +180,7 @@ export async function startApp(
       groups: storage.groups,
       members: storage.groupMembers,
       nicknameOf: profiles.nicknameOf,
+      countsUnread: (type) => config.groups.traits[type].unreadCounts,
       // Presence is set up below; the push consumer asks it only once messages flow.
       reachableLive: (userIds) => presence.presence.onlineDevices(userIds),
       // Conversations are set up below; the total is asked only once devices come and go.

@@ -5,6 +5,7 @@ import { createPeriodicWorker } from "../common/periodic-worker.js";
 import type { MessageLimits } from "../conversations/validate-body.js";
 import type { BroadcastBatch, PushJob } from "../gen/im/internal/v1/push_pb.js";
 import { BroadcastService } from "../gen/im/v1/broadcast_pb.js";
+import type { GroupType } from "../gen/im/v1/group_pb.js";
 import { PushService } from "../gen/im/v1/push_pb.js";
 import type { GroupMemberStore, GroupStore } from "../groups/store.js";
 import type { LiveHub } from "../live/live-hub.js";
@@ -37,6 +38,8 @@ export interface PushSetupDeps {
   groups: Pick<GroupStore, "selectGroup">;
   members: Pick<GroupMemberStore, "selectMembersPage">;
   nicknameOf(userId: string): Promise<string>;
+  /** Whether a group type keeps unread counts (group config traits). */
+  countsUnread(type: GroupType): boolean;
   /** Which devices a live stream reaches on any node (presence). */
   reachableLive: ReachableLive;
   /** A user's total unread (conversations): what the badge restarts from. */
@@ -104,6 +107,7 @@ export function setupPush(deps: PushSetupDeps): PushComponent {
       pusher,
       publishJob,
       batchSize: config.batchSize,
+      countsUnread: deps.countsUnread,
     }),
     broadcastHandler: createBroadcastHandler({
       store: deps.broadcasts,
