@@ -92,11 +92,13 @@ export interface PresenceDeps {
   /** Users who have `userId` as a friend (followers too when friendsAutoSubscribe is on). */
   friendsOf?(userId: string): Promise<string[]>;
   /**
-   * A mobile device's stream ended without a sign-out, noticed on this node (its
-   * stream ended here, or this node reaped a dead one's): it is PushOnline if it
-   * has a push registration (the push badge restarts from the unread total).
-   * Awaited before the change is announced, so whoever hears of it sees its
-   * effect; a failure is logged and changes nothing of presence.
+   * A mobile device's stream ended on this node without a sign-out: it is
+   * PushOnline if it has a push registration (the push badge restarts from the
+   * unread total). Awaited before the change is announced, so whoever hears of
+   * it sees its effect; a failure is logged and changes nothing of presence.
+   * Not told for the devices of a dead node the reaper takes over: their apps
+   * were in the foreground and reconnect, and a whole node's users at once
+   * would hold the reaper up.
    */
   deviceAway?(userId: string, deviceId: string): Promise<void>;
 }
@@ -781,7 +783,6 @@ export function createPresence(deps: PresenceDeps): Presence {
           reason: "HEARTBEAT_TIMEOUT",
           atMs: now,
         });
-        await tellAway(userId, id, d.platform);
       }
       if (written) {
         await announce(userId, before, after, { assumeAlive: deadId });

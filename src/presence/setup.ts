@@ -25,7 +25,7 @@ export interface PresenceSetupDeps {
   webhooks: { notifyStateChange(event: StateChangeEvent): void };
   /** Defaults to "every mobile device" until the push component answers it. */
   hasPushRegistration?: (userId: string, deviceId: string, platform: Platform) => Promise<boolean>;
-  /** A mobile device turned away on this node (see PresenceDeps.deviceAway); none when unset. */
+  /** A mobile device's stream ended here without a sign-out (see PresenceDeps.deviceAway); none when unset. */
   deviceAway?: (userId: string, deviceId: string) => Promise<void>;
 }
 
