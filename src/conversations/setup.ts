@@ -282,7 +282,7 @@ export function setupConversations(deps: ConversationsSetupDeps): ConversationsC
       c2cRecentUnread: c2cHistory.recentUnread,
       members: storage.groupMembers,
       groups: storage.groups,
-      groupUnreadOf: groupHistory.unreadOf,
+      groupUnreadOfMany: groupHistory.unreadOfMany,
     }),
     services: [
       (router) => router.service(MessageService, createMessageService(c2c, c2cHistory)),

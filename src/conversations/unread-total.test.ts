@@ -28,10 +28,14 @@ function fixture() {
     groups: {
       selectGroups: async (ids: readonly string[]) => groups.filter((g) => ids.includes(g.groupId)),
     },
-    groupUnreadOf: async (g: GroupRecord, m: GroupMemberRecord) => {
-      asked.counted.push(g.groupId);
-      return g.lastSeq - m.readSeq;
-    },
+    groupUnreadOfMany: async (
+      _userId: string,
+      of: readonly { group: GroupRecord; member: GroupMemberRecord }[],
+    ) =>
+      of.map(({ group, member }) => {
+        asked.counted.push(group.groupId);
+        return group.lastSeq - member.readSeq;
+      }),
   };
   return { deps, asked };
 }

@@ -97,6 +97,12 @@ export function setupPush(deps: PushSetupDeps): PushComponent {
     userRate: config.userRate,
     counters: bus.counters,
   });
+  const badges = createBadgeSync({
+    store: deps.store,
+    unreadTotal: deps.unreadTotal,
+    reachableLive: deps.reachableLive,
+    logger: deps.logger,
+  });
   return {
     enqueue: (job) => publishJob(job, `push:${job.messageKey}`),
     jobHandler: createPushJobHandler({
@@ -121,12 +127,7 @@ export function setupPush(deps: PushSetupDeps): PushComponent {
       logger: deps.logger,
     }),
     stats,
-    badges: createBadgeSync({
-      store: deps.store,
-      unreadTotal: deps.unreadTotal,
-      reachableLive: deps.reachableLive,
-      logger: deps.logger,
-    }),
+    badges,
     hasRegistration: async (userId, deviceId) =>
       (await deps.store.selectPushRegistrations([userId])).some((r) => r.deviceId === deviceId),
     unbind: async (userId, deviceId) => {
@@ -158,6 +159,8 @@ export function setupPush(deps: PushSetupDeps): PushComponent {
       }),
     ],
     stop: async () => {
+      // Badge updates after reads run in the background: done before storage closes.
+      await badges.settled();
       await apns?.close();
     },
   };

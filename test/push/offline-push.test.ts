@@ -6,6 +6,7 @@ import { ConversationType, MessageLifecycleService } from "../../src/gen/im/v1/l
 import { MessageService } from "../../src/gen/im/v1/message_pb.js";
 import { ProfileService } from "../../src/gen/im/v1/profile_pb.js";
 import { ApnsEnvironment, PushService } from "../../src/gen/im/v1/push_pb.js";
+import { deviceKey } from "../../src/push/store.js";
 import { openLive } from "../relations/harness.js";
 import { testMongoUrl, testNatsUrl, uniqueName } from "../services/index.js";
 import { clientAs, sigFor } from "../support/clients.js";
@@ -182,14 +183,22 @@ describe.each(BACKENDS)("offline push on %s", (_backend, backendEnv) => {
     await eventually(async () => expect(apnsTo(phone)).toHaveLength(1));
     expect(apnsTo(phone)[0]!.payload.aps).toMatchObject({ badge: 5 });
 
-    // Bob reads alice on his desktop: the phone's badge drops to the group's 2.
+    // Bob reads alice on his desktop: the phone's badge drops to the group's 2
+    // (set in the background: the read does not wait for it).
+    const badge = async () =>
+      (await app.storage.pushTokens.selectBadges([{ userId: bob!, deviceId: "iphone" }])).get(
+        deviceKey(bob!, "iphone"),
+      );
+    expect(await badge()).toBe(5);
     await clientAs(MessageService, app.baseUrl, bob!).markRead({ peerUserId: alice! });
+    await eventually(async () => expect(await badge()).toBe(2));
     await groups(carol!).sendGroupMessage({ groupId, body: [text("six")] });
     await eventually(async () => expect(apnsTo(phone)).toHaveLength(2));
     expect(apnsTo(phone)[1]!.payload.aps).toMatchObject({ badge: 3 });
 
     // And reads the group: nothing is unread, the next push says 1.
     await groups(bob!).markGroupRead({ groupId });
+    await eventually(async () => expect(await badge()).toBe(0));
     await send(alice!, bob!, "seven");
     await eventually(async () => expect(apnsTo(phone)).toHaveLength(3));
     expect(apnsTo(phone)[2]!.payload.aps).toMatchObject({ badge: 1 });

@@ -124,7 +124,7 @@ export function createHistory(deps: HistoryDeps) {
      * counts it (conversations read to their latest cost no count).
      */
     async recentUnread(owner: string, limit: number): Promise<number[]> {
-      const records = (await store.selectConversations(owner, undefined, limit)).filter(
+      const records = (await store.selectConversationSeqs(owner, limit)).filter(
         (r) => r.readSeq < r.lastSeq,
       );
       if (records.length === 0) return [];
