@@ -5,6 +5,7 @@ import { setupLookupCaches } from "./caches/setup.js";
 import { type Clock, systemClock } from "./common/clock.js";
 import { type Component, mergeBusHandlers } from "./common/component.js";
 import type { Config } from "./config/config.js";
+import { withReadListeners } from "./conversations/read-observer.js";
 import { setupConversations } from "./conversations/setup.js";
 import { generateGroupId } from "./groups/group-id.js";
 import { createGroupsOf } from "./groups/groups-of.js";
@@ -17,6 +18,7 @@ import { openKeywordFilter } from "./moderation/keyword-filter.js";
 
 import { setupPresence } from "./presence/setup.js";
 import { setupProfiles } from "./profiles/setup.js";
+import { badgeReadListener } from "./push/badge-sync.js";
 import { setupPush } from "./push/setup.js";
 
 import { rateLimitInterceptor } from "./rate-limits/interceptor.js";
@@ -179,8 +181,11 @@ export async function startApp(
       groups: storage.groups,
       members: storage.groupMembers,
       nicknameOf: profiles.nicknameOf,
+      countsUnread: (type) => config.groups.traits[type].unreadCounts,
       // Presence is set up below; the push consumer asks it only once messages flow.
       reachableLive: (userIds) => presence.presence.onlineDevices(userIds),
+      // Conversations are set up below; the total is asked only once devices come and go.
+      unreadTotal: (userId) => conversations.unreadTotal(userId),
       bus,
       config: config.push,
       clock,
@@ -228,7 +233,10 @@ export async function startApp(
       // No provider configured: no push work at all (fan-out publishes no jobs).
       ...(pushing ? { enqueuePush: push.enqueue } : {}),
       ...(keywords === undefined ? {} : { keywords }),
-      readObserver: receipts.observer,
+      // The badge follows reads only when something is pushed at all.
+      readObserver: pushing
+        ? withReadListeners(receipts.observer, badgeReadListener(push.badges))
+        : receipts.observer,
     });
     const groups = setupGroups({
       groups: groupStores.groups,
@@ -254,6 +262,7 @@ export async function startApp(
       friendsOf: (userId) => storage.relations.selectFriendOwners(userId),
       webhooks,
       hasPushRegistration: push.hasRegistration,
+      ...(pushing ? { deviceAway: push.badges.deviceAway } : {}),
     });
     presence.presence.onSessionEnded((e) => {
       push.unbind(e.userId, e.deviceId).catch((err: unknown) => {

@@ -46,6 +46,7 @@ import type { ReadObserver } from "./read-observer.js";
 import { createRecaller } from "./recall.js";
 import { createRecoveryLease } from "./recovery-lease.js";
 import type { StoredMessage } from "./store.js";
+import { createUnreadTotal, type UnreadTotal } from "./unread-total.js";
 
 export interface ConversationsSetupDeps {
   storage: {
@@ -102,6 +103,8 @@ export interface GroupMessagingApi {
 
 export interface ConversationsComponent extends Component {
   group: GroupMessagingApi;
+  /** A user's total unread over their recent conversations and groups (the push badge). */
+  unreadTotal: UnreadTotal;
   /** Publishes not yet confirmed by the bus, per kind (a metrics sample). */
   outboxInFlight(): Record<string, number>;
   /** Per kind, messages (of any node) unpublished past the stale age, awaiting recovery. */
@@ -275,6 +278,12 @@ export function setupConversations(deps: ConversationsSetupDeps): ConversationsC
       unreadOf: groupHistory.unreadOf,
       mentionsOf: groupHistory.mentionsOf,
     },
+    unreadTotal: createUnreadTotal({
+      c2cRecentUnread: c2cHistory.recentUnread,
+      members: storage.groupMembers,
+      groups: storage.groups,
+      groupUnreadOfMany: groupHistory.unreadOfMany,
+    }),
     services: [
       (router) => router.service(MessageService, createMessageService(c2c, c2cHistory)),
       (router) =>

@@ -62,6 +62,7 @@ async function node(
     users?: (kv: Kv) => Kv;
     /** Wraps the subscriptions bucket. */
     subs?: (kv: Kv) => Kv;
+    deviceAway?: (userId: string, deviceId: string) => Promise<void>;
   } = {},
 ): Promise<Node> {
   const bus = createMemoryBus({ clock, logger: silentLogger, hub: shared });
@@ -90,6 +91,7 @@ async function node(
     nodeId: name,
     hasPushRegistration: push,
     ...(extra.friendsOf === undefined ? {} : { friendsOf: extra.friendsOf }),
+    ...(extra.deviceAway === undefined ? {} : { deviceAway: extra.deviceAway }),
   });
   hub.observeSessions(presence.sessions);
   // start() also sets timers; at these periods they never fire within a test.
@@ -346,6 +348,51 @@ describe("presence across nodes", () => {
     ]);
     expect(await desk.ended).toMatchObject({ reason: ErrorReason.LOGGED_OUT });
     expect((await statusOf(a.presence, "u"))?.status).toBe(UserStatus.OFFLINE);
+  });
+
+  it("tells the device-away hook of mobile devices whose stream ends here, before the user's devices hear", async () => {
+    const shared = createMemoryHub();
+    const away: string[] = [];
+    let hookRan: () => void = () => {};
+    const hook = async (userId: string, deviceId: string) => {
+      away.push(`${userId}/${deviceId}`);
+      // Held until the test lets it go: the change is announced only after it.
+      await new Promise<void>((r) => {
+        hookRan = r;
+      });
+    };
+    const a = await node(shared, "a", defaultHasPushRegistration, { deviceAway: hook });
+    const b = await node(shared, "b", defaultHasPushRegistration, { deviceAway: hook });
+    const desk = await device(a, "u", "desk", Platform.WEB);
+    const phone = await device(a, "u", "phone", Platform.IOS);
+    phone.close();
+    await eventually(async () => expect(away).toEqual(["u/phone"]));
+    const told = () =>
+      desk.events.filter(
+        (e) =>
+          e.event.case === "ownDeviceChanged" &&
+          e.event.value.deviceId === "phone" &&
+          e.event.value.status === UserStatus.PUSH_ONLINE,
+      );
+    expect(told()).toHaveLength(0);
+    hookRan();
+    await eventually(async () => expect(told()).toHaveLength(1));
+
+    // Not for a sign-out, nor for a desktop that leaves.
+    const tablet = await device(a, "u", "tablet", Platform.IPAD);
+    await a.presence.logout("u", "tablet");
+    await tablet.ended;
+    desk.close();
+    await a.presence.settled();
+    expect(away).toEqual(["u/phone"]);
+
+    // Nor for a phone of a node that died (it reconnects; the reaper is not held up).
+    await device(a, "v", "v-phone", Platform.ANDROID);
+    now += HEARTBEAT;
+    await b.presence.refreshOnce();
+    await b.presence.reapOnce();
+    expect((await statusOf(b.presence, "v"))?.status).toBe(UserStatus.PUSH_ONLINE);
+    expect(away).toEqual(["u/phone"]);
   });
 
   it("a stream that ends before its login write lands does not stay Online", async () => {

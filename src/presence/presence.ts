@@ -91,6 +91,16 @@ export interface PresenceDeps {
   hasPushRegistration(userId: string, deviceId: string, platform: Platform): Promise<boolean>;
   /** Users who have `userId` as a friend (followers too when friendsAutoSubscribe is on). */
   friendsOf?(userId: string): Promise<string[]>;
+  /**
+   * A mobile device's stream ended on this node without a sign-out: it is
+   * PushOnline if it has a push registration (the push badge restarts from the
+   * unread total). Awaited before the change is announced, so whoever hears of
+   * it sees its effect; a failure is logged and changes nothing of presence.
+   * Not told for the devices of a dead node the reaper takes over: their apps
+   * were in the foreground and reconnect, and a whole node's users at once
+   * would hold the reaper up.
+   */
+  deviceAway?(userId: string, deviceId: string): Promise<void>;
 }
 
 /** Until the push component answers: mobile devices have a push registration. */
@@ -197,6 +207,14 @@ export function createPresence(deps: PresenceDeps): Presence {
       } catch (err) {
         logger.warn("session-ended listener threw", { err });
       }
+    }
+  };
+  const tellAway = async (userId: string, deviceId: string, platform: Platform) => {
+    if (deps.deviceAway === undefined || !isMobile(platform)) return;
+    try {
+      await deps.deviceAway(userId, deviceId);
+    } catch (err) {
+      logger.warn("presence: device-away listener failed", { userId, deviceId, err });
     }
   };
   const emitChange = (e: StateChange) => {
@@ -547,6 +565,7 @@ export function createPresence(deps: PresenceDeps): Presence {
                   reason === undefined ? "STREAM_CLOSED" : ErrorReason[reason],
                 ];
         emitChange({ userId, deviceId, platform, action, reason: why, atMs: now });
+        if (!signedOut) await tellAway(userId, deviceId, platform);
         await announce(userId, before, after);
         if (!signedOut) await lapseLater(userId, [[deviceId, owner]], now);
       }

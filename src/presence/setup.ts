@@ -25,6 +25,8 @@ export interface PresenceSetupDeps {
   webhooks: { notifyStateChange(event: StateChangeEvent): void };
   /** Defaults to "every mobile device" until the push component answers it. */
   hasPushRegistration?: (userId: string, deviceId: string, platform: Platform) => Promise<boolean>;
+  /** A mobile device's stream ended here without a sign-out (see PresenceDeps.deviceAway); none when unset. */
+  deviceAway?: (userId: string, deviceId: string) => Promise<void>;
 }
 
 export interface PresenceComponent extends Component {
@@ -51,6 +53,7 @@ export async function setupPresence(deps: PresenceSetupDeps): Promise<PresenceCo
     nodeId: randomUUID(),
     hasPushRegistration: deps.hasPushRegistration ?? defaultHasPushRegistration,
     friendsOf: deps.friendsOf,
+    ...(deps.deviceAway === undefined ? {} : { deviceAway: deps.deviceAway }),
   });
   presence.onStateChange((change) => deps.webhooks.notifyStateChange(stateChangeEvent(change)));
   deps.hub.observeSessions(presence.sessions);

@@ -41,9 +41,15 @@ export const pushClaimKey = (scope: string, userId: string, deviceId: string): s
 /** What one offline push to a set of users needs. */
 export interface OfflinePushRequest {
   userIds: readonly string[];
+  /**
+   * Message pushes: users the message does not notify (receive option) whose
+   * badges still count it, and `userIds` in do-not-disturb likewise: it is
+   * unread all the same. Their devices are claimed like pushed ones, never pushed.
+   */
+  badgeOnly?: { userIds: readonly string[]; inDoNotDisturb: boolean };
   /** Devices a live stream reaches, by user (they get no push); asked only for users with a registration. */
   live(userIds: readonly string[]): Promise<ReadonlyMap<string, readonly string[]>>;
-  /** The notification; called once, only when some device will get it. Undefined: none. */
+  /** The notification; called once, only when some device will get it or count it. Undefined: none. */
   content(): Promise<PushContent | undefined>;
   /**
    * Provider collapse key, and the scope of the claims: each device is
@@ -120,17 +126,36 @@ export function createOfflinePusher(deps: OfflinePushDeps): OfflinePusher {
     return false;
   };
 
-  const candidates = async (userIds: readonly string[]) => {
-    if (userIds.length === 0) return [];
-    const [all, quiet] = await Promise.all([
-      deps.store.selectPushRegistrations(userIds),
-      deps.store.selectDoNotDisturb(userIds),
+  /** Devices to push (`loud`), and devices whose badge only counts the message (`quiet`). */
+  const candidates = async (request: OfflinePushRequest) => {
+    const { userIds, badgeOnly } = request;
+    const silent = badgeOnly?.userIds ?? [];
+    if (userIds.length === 0 && silent.length === 0) return { loud: [], quiet: [] };
+    const [all, windows] = await Promise.all([
+      deps.store.selectPushRegistrations([...userIds, ...silent]),
+      userIds.length === 0 ? new Map() : deps.store.selectDoNotDisturb(userIds),
     ]);
     const now = deps.clock();
-    return all.filter((r) => {
-      const window = quiet.get(r.userId);
-      return window === undefined || !inDoNotDisturb(window, now);
-    });
+    const silentSet = new Set(silent);
+    const loud: PushRegistration[] = [];
+    const quiet: PushRegistration[] = [];
+    for (const r of all) {
+      const window = windows.get(r.userId);
+      if (silentSet.has(r.userId)) quiet.push(r);
+      else if (window === undefined || !inDoNotDisturb(window, now)) loud.push(r);
+      else if (badgeOnly?.inDoNotDisturb === true) quiet.push(r);
+    }
+    return { loud, quiet };
+  };
+
+  /** Counts the message on devices it does not push (claimed, so a redelivered job counts once). */
+  const countQuiet = async (devices: readonly PushRegistration[], scope: string) => {
+    if (devices.length === 0) return;
+    const won = await deps.claimDeliveries(
+      devices.map((r) => pushClaimKey(scope, r.userId, r.deviceId)),
+    );
+    const mine = devices.filter((r) => won.has(pushClaimKey(scope, r.userId, r.deviceId)));
+    if (mine.length > 0) await deps.store.incrementBadges(mine);
   };
 
   /** The limiter a device's push takes a slot of; undefined when its provider is not configured. */
@@ -188,14 +213,18 @@ export function createOfflinePusher(deps: OfflinePushDeps): OfflinePusher {
 
   return {
     async push(request) {
-      const registered = await candidates(request.userIds);
+      const { loud, quiet } = await candidates(request);
+      const registered = [...loud, ...quiet];
       if (registered.length === 0) return { pushed: 0, failed: 0 };
       const live = await request.live([...new Set(registered.map((r) => r.userId))]);
-      const offline = registered.filter((r) => live.get(r.userId)?.includes(r.deviceId) !== true);
-      if (offline.length === 0) return { pushed: 0, failed: 0 };
+      const notLive = (r: PushRegistration) => live.get(r.userId)?.includes(r.deviceId) !== true;
+      const offline = loud.filter(notLive);
+      const uncounted = quiet.filter(notLive);
+      if (offline.length === 0 && uncounted.length === 0) return { pushed: 0, failed: 0 };
       const content = await request.content();
       if (content === undefined) return { pushed: 0, failed: 0 };
       const scope = request.collapseKey;
+      if (content.countsBadge) await countQuiet(uncounted, scope);
       const limited = await overRate(offline);
       const total = { pushed: 0, failed: 0 };
       for (const r of offline) {

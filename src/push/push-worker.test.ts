@@ -19,6 +19,7 @@ import type { ApnsRequest } from "./apns-sender.js";
 import { createOfflinePusher } from "./offline-push.js";
 import { createPushJobHandler, encodePushJob } from "./push-worker.js";
 import { createPushStats } from "./stats.js";
+import { deviceKey } from "./store.js";
 
 const { ACCEPT_NOT_NOTIFY, ACCEPT_NOT_NOTIFY_EXCEPT_AT, DISCARD } = MessageReceiveOption;
 
@@ -71,6 +72,7 @@ async function world(
       queue.push(job);
     },
     batchSize: 2,
+    countsUnread: (type) => type !== GroupType.MEETING,
   });
   await groups.insertGroup({
     groupId: "g",
@@ -197,6 +199,38 @@ describe("push worker decisions", () => {
     // A redelivered batch finds its devices claimed; the redelivered group job
     // republishes batches with the same ids (deduplicated by JetStream, not here).
     expect(await pushGroupMessage({ atAll: true }, 2)).toEqual(["ann", "bob", "cy"]);
+  });
+
+  it("counts the message on the badges of members it does not notify or who are in quiet hours, once", async () => {
+    const { store, pushGroupMessage } = await world(
+      {
+        notify: 0,
+        quiet: ACCEPT_NOT_NOTIFY,
+        exceptAt: ACCEPT_NOT_NOTIFY_EXCEPT_AT,
+        discard: DISCARD,
+        resting: 0,
+        streaming: ACCEPT_NOT_NOTIFY,
+      },
+      { streaming: ["phone"] },
+    );
+    await store.upsertDoNotDisturb("resting", { startMinute: 5, endMinute: 5, timeZone: "" });
+    // Every job delivered twice (a crash): each device is counted once all the same.
+    expect(await pushGroupMessage({}, 2)).toEqual(["notify"]);
+    const badges = async () => {
+      const users = ["notify", "quiet", "exceptAt", "discard", "resting", "streaming", "owner"];
+      const got = await store.selectBadges(users.map((userId) => ({ userId, deviceId: "phone" })));
+      return Object.fromEntries(users.map((u) => [u, got.get(deviceKey(u, "phone"))]));
+    };
+    // Not DISCARD (they take no messages), not a live device, not the sender.
+    expect(await badges()).toEqual({
+      notify: 1,
+      quiet: 1,
+      exceptAt: 1,
+      discard: 0,
+      resting: 1,
+      streaming: 0,
+      owner: 0,
+    });
   });
 
   it("pushes a user at most PUSH_USER_RATE_MAX times per window", async () => {

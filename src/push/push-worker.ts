@@ -1,7 +1,12 @@
 import { clone, create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { type EventHandler, PoisonEventError } from "../bus/index.js";
-import { type PushJob, PushJobSchema, PushUsersSchema } from "../gen/im/internal/v1/push_pb.js";
-import { GroupType } from "../gen/im/v1/group_pb.js";
+import {
+  type PushJob,
+  PushJobSchema,
+  type PushUsers,
+  PushUsersSchema,
+} from "../gen/im/internal/v1/push_pb.js";
+import { GroupType, MessageReceiveOption } from "../gen/im/v1/group_pb.js";
 import type { GroupMemberStore, GroupStore } from "../groups/store.js";
 import type { OfflinePusher } from "./offline-push.js";
 import { receiveOptionNotifies, renderPush } from "./push-text.js";
@@ -17,6 +22,8 @@ export interface PushWorkerDeps {
   /** Publishes a job to the push consumer (a group's batches) with a dedup id. */
   publishJob(job: PushJob, msgId: string): Promise<void>;
   batchSize: number;
+  /** Whether a group type keeps unread counts (only then do quiet members' badges count its messages). */
+  countsUnread(type: GroupType): boolean;
 }
 
 export const encodePushJob = (job: PushJob): Uint8Array => toBinary(PushJobSchema, job);
@@ -35,21 +42,32 @@ export function createPushJobHandler(deps: PushWorkerDeps): EventHandler {
     // AVChatRoom never pushes (its members are the room's live audience).
     if (group === undefined || group.type === GroupType.AV_CHAT_ROOM) return;
     const mentioned = new Set(job.atUserIds);
+    const countsUnread = deps.countsUnread(group.type);
     const senderNick = await deps.nicknameOf(job.fromUserId);
     let after = "";
     for (;;) {
       const page = await deps.members.selectMembersPage(groupId, after, deps.batchSize);
       if (page.length === 0) return;
-      const userIds = page
-        .filter(
-          (m) =>
-            m.userId !== job.fromUserId &&
-            receiveOptionNotifies(m.receiveOption, job.atAll || mentioned.has(m.userId)),
-        )
-        .map((m) => m.userId);
-      if (userIds.length > 0) {
+      const userIds: string[] = [];
+      // Not notified, still unread: their badges count it (DISCARD members' do not,
+      // nor anyone's in types without unread).
+      const badgeOnlyUserIds: string[] = [];
+      for (const m of page) {
+        if (m.userId === job.fromUserId || m.receiveOption === MessageReceiveOption.DISCARD) {
+          continue;
+        }
+        if (receiveOptionNotifies(m.receiveOption, job.atAll || mentioned.has(m.userId))) {
+          userIds.push(m.userId);
+        } else if (countsUnread) {
+          badgeOnlyUserIds.push(m.userId);
+        }
+      }
+      if (userIds.length > 0 || badgeOnlyUserIds.length > 0) {
         const batch = clone(PushJobSchema, job);
-        batch.audience = { case: "users", value: create(PushUsersSchema, { userIds }) };
+        batch.audience = {
+          case: "users",
+          value: create(PushUsersSchema, { userIds, badgeOnlyUserIds }),
+        };
         batch.batchGroupId = groupId;
         batch.senderNick = senderNick;
         batch.groupName = group.name;
@@ -61,9 +79,11 @@ export function createPushJobHandler(deps: PushWorkerDeps): EventHandler {
     }
   };
 
-  const pushToUsers = async (job: PushJob, userIds: readonly string[]) => {
+  const pushToUsers = async (job: PushJob, users: PushUsers) => {
     await deps.pusher.push({
-      userIds: userIds.filter((id) => id !== job.fromUserId),
+      userIds: users.userIds.filter((id) => id !== job.fromUserId),
+      // A message is unread in quiet hours too: the badge counts it.
+      badgeOnly: { userIds: users.badgeOnlyUserIds, inDoNotDisturb: true },
       live: deps.reachableLive,
       collapseKey: job.messageKey,
       content: async () => {
@@ -93,7 +113,7 @@ export function createPushJobHandler(deps: PushWorkerDeps): EventHandler {
     }
     const audience = job.audience;
     if (audience.case === "groupId") await expandGroup(job, audience.value);
-    else if (audience.case === "users") await pushToUsers(job, audience.value.userIds);
+    else if (audience.case === "users") await pushToUsers(job, audience.value);
     else throw new PoisonEventError("push job without an audience");
   };
 }

@@ -5,11 +5,13 @@ import { createPeriodicWorker } from "../common/periodic-worker.js";
 import type { MessageLimits } from "../conversations/validate-body.js";
 import type { BroadcastBatch, PushJob } from "../gen/im/internal/v1/push_pb.js";
 import { BroadcastService } from "../gen/im/v1/broadcast_pb.js";
+import type { GroupType } from "../gen/im/v1/group_pb.js";
 import { PushService } from "../gen/im/v1/push_pb.js";
 import type { GroupMemberStore, GroupStore } from "../groups/store.js";
 import type { LiveHub } from "../live/live-hub.js";
 import type { Logger } from "../log/logger.js";
 import { createApnsSender } from "./apns-sender.js";
+import { type BadgeSync, createBadgeSync } from "./badge-sync.js";
 import { createBroadcastService } from "./broadcast-service.js";
 import type { BroadcastStore } from "./broadcast-store.js";
 import { createBroadcastHandler, encodeBroadcastBatch } from "./broadcast-worker.js";
@@ -36,8 +38,12 @@ export interface PushSetupDeps {
   groups: Pick<GroupStore, "selectGroup">;
   members: Pick<GroupMemberStore, "selectMembersPage">;
   nicknameOf(userId: string): Promise<string>;
+  /** Whether a group type keeps unread counts (group config traits). */
+  countsUnread(type: GroupType): boolean;
   /** Which devices a live stream reaches on any node (presence). */
   reachableLive: ReachableLive;
+  /** A user's total unread (conversations): what the badge restarts from. */
+  unreadTotal(userId: string): Promise<number>;
   bus: Pick<Bus, "publish" | "registry" | "counters">;
   config: PushConfig;
   clock: Clock;
@@ -58,6 +64,8 @@ export interface PushComponent extends Component {
   hasRegistration(userId: string, deviceId: string): Promise<boolean>;
   /** For presence: a device that logged out or was kicked gets no more pushes. */
   unbind(userId: string, deviceId: string): Promise<void>;
+  /** For presence (a device away) and reads: the badge set to the total unread. */
+  badges: BadgeSync;
 }
 
 /** Push: PushService (device registrations) and the offline push work consumer. */
@@ -89,6 +97,12 @@ export function setupPush(deps: PushSetupDeps): PushComponent {
     userRate: config.userRate,
     counters: bus.counters,
   });
+  const badges = createBadgeSync({
+    store: deps.store,
+    unreadTotal: deps.unreadTotal,
+    reachableLive: deps.reachableLive,
+    logger: deps.logger,
+  });
   return {
     enqueue: (job) => publishJob(job, `push:${job.messageKey}`),
     jobHandler: createPushJobHandler({
@@ -99,6 +113,7 @@ export function setupPush(deps: PushSetupDeps): PushComponent {
       pusher,
       publishJob,
       batchSize: config.batchSize,
+      countsUnread: deps.countsUnread,
     }),
     broadcastHandler: createBroadcastHandler({
       store: deps.broadcasts,
@@ -112,6 +127,7 @@ export function setupPush(deps: PushSetupDeps): PushComponent {
       logger: deps.logger,
     }),
     stats,
+    badges,
     hasRegistration: async (userId, deviceId) =>
       (await deps.store.selectPushRegistrations([userId])).some((r) => r.deviceId === deviceId),
     unbind: async (userId, deviceId) => {
@@ -143,6 +159,8 @@ export function setupPush(deps: PushSetupDeps): PushComponent {
       }),
     ],
     stop: async () => {
+      // Badge updates after reads run in the background: done before storage closes.
+      await badges.settled();
       await apns?.close();
     },
   };

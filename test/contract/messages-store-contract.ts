@@ -261,5 +261,22 @@ export function describeMessageStoreContract(makeStore: () => Promise<MessageSto
       const [alice] = await store.selectConversations("alice", undefined, 10);
       expect(alice?.readSeq).toBe(0);
     });
+
+    it("gives the seqs of the most recent conversations as the list has them, without last messages", async () => {
+      await store.allocateSeqRanges([{ conversationId: CONV, count: 4 }], 100);
+      await store.allocateSeqRanges([{ conversationId: "c2c:bob:carol", count: 2 }], 300);
+      await store.allocateSeqRanges([{ conversationId: "c2c:bob:dave", count: 1 }], 200);
+      await store.updateReadSeq("bob", CONV, 3);
+      await store.updateReadSeq("bob", "c2c:bob:carol", 2);
+      expect(await store.selectConversationSeqs("bob", 10)).toEqual([
+        { conversationId: "c2c:bob:carol", lastSeq: 2, readSeq: 2 },
+        { conversationId: "c2c:bob:dave", lastSeq: 1, readSeq: 0 },
+        { conversationId: CONV, lastSeq: 4, readSeq: 3 },
+      ]);
+      expect((await store.selectConversationSeqs("bob", 2)).map((c) => c.conversationId)).toEqual(
+        (await store.selectConversations("bob", undefined, 2)).map((c) => c.conversationId),
+      );
+      expect(await store.selectConversationSeqs("erin", 10)).toEqual([]);
+    });
   });
 }

@@ -1,17 +1,21 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AccountService } from "../../src/gen/im/v1/account_pb.js";
+import { Platform, UserStatus } from "../../src/gen/im/v1/events_pb.js";
 import { GroupService, GroupType, MessageReceiveOption } from "../../src/gen/im/v1/group_pb.js";
+import { ConversationType, MessageLifecycleService } from "../../src/gen/im/v1/lifecycle_pb.js";
 import { MessageService } from "../../src/gen/im/v1/message_pb.js";
 import { ProfileService } from "../../src/gen/im/v1/profile_pb.js";
 import { ApnsEnvironment, PushService } from "../../src/gen/im/v1/push_pb.js";
+import { deviceKey } from "../../src/push/store.js";
 import { openLive } from "../relations/harness.js";
 import { testMongoUrl, testNatsUrl, uniqueName } from "../services/index.js";
-import { clientAs } from "../support/clients.js";
+import { clientAs, sigFor } from "../support/clients.js";
 import { everyElement, text } from "../support/elements.js";
 import { eventually } from "../support/eventually.js";
 import { type FakeApns, startFakeApns } from "../support/fake-apns.js";
 import { type FakeFcm, startFakeFcm } from "../support/fake-fcm.js";
 import { fakeProvidersEnv } from "../support/push.js";
+import { openStream } from "../support/streams.js";
 import { ADMIN, startTestApp, type TestApp } from "../support/test-app.js";
 
 const BUNDLE = "com.example.chat";
@@ -129,6 +133,76 @@ describe.each(BACKENDS)("offline push on %s", (_backend, backendEnv) => {
       aps: { alert: { title: "T", body: "custom line" }, badge: 8, sound: "default" },
       ext: '{"k":1}',
     });
+  });
+
+  it("sets the badge to the total unread when the phone goes to the background and after reads", async () => {
+    const [alice, carol, bob] = await users(3);
+    const groupId = `badge${++serial}`;
+    const groups = (u: string) => clientAs(GroupService, app.baseUrl, u);
+    await groups(carol!).createGroup({
+      groupId,
+      type: GroupType.WORK,
+      name: "Crew",
+      memberUserIds: [bob!],
+    });
+    const phone = await registerApns(bob!, "iphone");
+    const open = (deviceId: string, platform: Platform) =>
+      openStream(app.baseUrl, bob!, deviceId, "connect-h2", sigFor(bob!), platform);
+    const iphone = await open("iphone", Platform.IOS);
+    const desk = await open("desk", Platform.WEB);
+    // Unread in two conversations that pushes nothing (no push job at all):
+    // only the total can put them on the badge.
+    const quiet = { offlinePushInfo: { disabled: true } };
+    await send(alice!, bob!, "one", quiet);
+    await send(alice!, bob!, "two", quiet);
+    // One bob deleted for himself is not unread (the conversation's own rule).
+    const gone = await send(alice!, bob!, "deleted", quiet);
+    await clientAs(MessageLifecycleService, app.baseUrl, bob!).deleteMessagesForMe({
+      conversationType: ConversationType.C2C,
+      conversationId: gone.conversationId,
+      seqs: [gone.seq],
+    });
+    for (const body of ["three", "four"]) {
+      await groups(carol!).sendGroupMessage({ groupId, body: [text(body)], ...quiet });
+    }
+    // The phone was Online for these: it got them live, not pushed.
+    await iphone.waitFor(
+      () => iphone.events.filter((e) => e.event.case === "groupMessage").length === 2,
+    );
+
+    // The phone goes to the background: PushOnline (it has a registration).
+    // Its badge is set before the change is told to bob's other devices.
+    iphone.close();
+    await desk.waitFor(
+      (e) =>
+        e.event.case === "ownDeviceChanged" &&
+        e.event.value.deviceId === "iphone" &&
+        e.event.value.status === UserStatus.PUSH_ONLINE,
+    );
+    await send(alice!, bob!, "five");
+    await eventually(async () => expect(apnsTo(phone)).toHaveLength(1));
+    expect(apnsTo(phone)[0]!.payload.aps).toMatchObject({ badge: 5 });
+
+    // Bob reads alice on his desktop: the phone's badge drops to the group's 2
+    // (set in the background: the read does not wait for it).
+    const badge = async () =>
+      (await app.storage.pushTokens.selectBadges([{ userId: bob!, deviceId: "iphone" }])).get(
+        deviceKey(bob!, "iphone"),
+      );
+    expect(await badge()).toBe(5);
+    await clientAs(MessageService, app.baseUrl, bob!).markRead({ peerUserId: alice! });
+    await eventually(async () => expect(await badge()).toBe(2));
+    await groups(carol!).sendGroupMessage({ groupId, body: [text("six")] });
+    await eventually(async () => expect(apnsTo(phone)).toHaveLength(2));
+    expect(apnsTo(phone)[1]!.payload.aps).toMatchObject({ badge: 3 });
+
+    // And reads the group: nothing is unread, the next push says 1.
+    await groups(bob!).markGroupRead({ groupId });
+    await eventually(async () => expect(await badge()).toBe(0));
+    await send(alice!, bob!, "seven");
+    await eventually(async () => expect(apnsTo(phone)).toHaveLength(3));
+    expect(apnsTo(phone)[2]!.payload.aps).toMatchObject({ badge: 1 });
+    desk.close();
   });
 
   it("uses the profile nickname and the group name, and honours receive options and the group type's default", async () => {

@@ -119,6 +119,26 @@ export function createHistory(deps: HistoryDeps) {
       return { conversations, nextCursor };
     },
 
+    /**
+     * Unread of the owner's `limit` most recent conversations, as the list
+     * counts it (conversations read to their latest cost no count).
+     */
+    async recentUnread(owner: string, limit: number): Promise<number[]> {
+      const records = (await store.selectConversationSeqs(owner, limit)).filter(
+        (r) => r.readSeq < r.lastSeq,
+      );
+      if (records.length === 0) return [];
+      const marks = await deps.deletedForMe.selectDeletedForMeMany(
+        owner,
+        records.map((r) => r.conversationId),
+      );
+      return Promise.all(
+        records.map((r) =>
+          unreadOf(r.conversationId, owner, r.readSeq, hiddenOf(marks.get(r.conversationId))),
+        ),
+      );
+    },
+
     /** Fills a gap: ascending by seq; `coveredUpToSeq` says how far the answer is complete. */
     async syncMessages(owner: string, req: SyncMessagesRequest) {
       const conversationId = conversationWith(owner, req.peerUserId);

@@ -75,6 +75,14 @@ export interface MessageStore extends ClaimStore, ConversationMessageStore<Messa
     after: { updatedAtMs: number; conversationId: string } | undefined,
     limit: number,
   ): Promise<ConversationRecord[]>;
+  /**
+   * The seqs of the owner's `limit` most recent conversations (selectConversations'
+   * first page) without their last messages: what counting unread needs.
+   */
+  selectConversationSeqs(
+    ownerUserId: string,
+    limit: number,
+  ): Promise<{ conversationId: string; lastSeq: number; readSeq: number }[]>;
   /** The owner's read seq in the conversation; 0 if none. */
   selectReadSeq(ownerUserId: string, conversationId: string): Promise<number>;
   /**

@@ -12,7 +12,7 @@ import type { GroupConfig } from "../../groups/config.js";
 import { assertGroupId } from "../../groups/group-id.js";
 import type { GroupMemberRecord, GroupMemberStore, GroupRecord } from "../../groups/store.js";
 import type { LiveHub } from "../../live/live-hub.js";
-import { type HiddenForMe, hiddenFor, unreadRangeOf } from "../deleted-for-me.js";
+import { type HiddenForMe, hiddenFor, hiddenOf, unreadRangeOf } from "../deleted-for-me.js";
 import type { DeletedForMeStore } from "../deleted-for-me-store.js";
 import { createHistoryPages, viewWith } from "../history.js";
 import type { ReadObserver } from "../read-observer.js";
@@ -23,7 +23,7 @@ export interface GroupHistoryDeps extends GroupAccessDeps {
   members: Pick<GroupMemberStore, "selectMember" | "updateMemberReadSeq">;
   messages: GroupMessageStore;
   /** What each member deleted for themselves: their own history and unread leave it out. */
-  deletedForMe: Pick<DeletedForMeStore, "selectDeletedForMe">;
+  deletedForMe: Pick<DeletedForMeStore, "selectDeletedForMe" | "selectDeletedForMeMany">;
   live: Pick<LiveHub, "publishToUser">;
   config: GroupConfig;
   clock: Clock;
@@ -64,6 +64,15 @@ export function createGroupHistory(deps: GroupHistoryDeps) {
     return messages.countGroupUnread(groupId, userId, afterSeq, oldestVisible(), exceptSeqs);
   };
 
+  /** Whether the member may have unread: the type counts it and they have not read the latest. */
+  const hasUnread = (group: GroupRecord, member: GroupMemberRecord) =>
+    config.traits[group.type].unreadCounts && member.readSeq < group.lastSeq;
+  /** The member's unread (hasUnread holds), less what they deleted for themselves. */
+  const countUnread = (group: GroupRecord, member: GroupMemberRecord, hidden: HiddenForMe) => {
+    const hiddenUpTo = config.traits[group.type].preJoinHistory ? 0 : member.joinSeq;
+    return unreadAfter(group.groupId, member.userId, member.readSeq, hiddenUpTo, hidden);
+  };
+
   /** The group, and the highest seq the caller may not see (0: none hidden). */
   const openHistory = async (caller: Caller, groupId: string) => {
     assertGroupId(groupId);
@@ -101,11 +110,34 @@ export function createGroupHistory(deps: GroupHistoryDeps) {
      * unread counts, and without a store read when the member has read the latest.
      */
     async unreadOf(group: GroupRecord, member: GroupMemberRecord): Promise<number> {
-      const traits = config.traits[group.type];
-      if (!traits.unreadCounts || member.readSeq >= group.lastSeq) return 0;
-      const hiddenUpTo = traits.preJoinHistory ? 0 : member.joinSeq;
-      const hidden = await hiddenFor(deps.deletedForMe, member.userId, group.groupId);
-      return unreadAfter(group.groupId, member.userId, member.readSeq, hiddenUpTo, hidden);
+      if (!hasUnread(group, member)) return 0;
+      return countUnread(
+        group,
+        member,
+        await hiddenFor(deps.deletedForMe, member.userId, group.groupId),
+      );
+    },
+
+    /** unreadOf of one user in many groups, their deleted-for-me marks read at once. */
+    async unreadOfMany(
+      userId: string,
+      of: readonly { group: GroupRecord; member: GroupMemberRecord }[],
+    ): Promise<number[]> {
+      const counted = of.filter(({ group, member }) => hasUnread(group, member));
+      const marks =
+        counted.length === 0
+          ? new Map()
+          : await deps.deletedForMe.selectDeletedForMeMany(
+              userId,
+              counted.map(({ group }) => group.groupId),
+            );
+      return Promise.all(
+        of.map(({ group, member }) =>
+          hasUnread(group, member)
+            ? countUnread(group, member, hiddenOf(marks.get(group.groupId)))
+            : 0,
+        ),
+      );
     },
 
     /**

@@ -183,6 +183,13 @@ export function createMemoryMessageStore(): MessageStore {
         .filter((c) => after === undefined || byRecency(c, { ...c, ...after }) > 0)
         .slice(0, limit);
     },
+    async selectConversationSeqs(owner, limit) {
+      return (await this.selectConversations(owner, undefined, limit)).map((c) => ({
+        conversationId: c.conversationId,
+        lastSeq: c.lastSeq,
+        readSeq: c.readSeq,
+      }));
+    },
     async selectReadSeq(owner, conversationId) {
       return readSeqs.get(convKey(owner, conversationId)) ?? 0;
     },

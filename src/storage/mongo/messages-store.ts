@@ -351,6 +351,24 @@ export async function createMongoMessageStore(
           .toArray();
         return toConversations(owner, docs);
       }),
+    selectConversationSeqs: (owner, limit) =>
+      guard(async () => {
+        // selectConversations' first page, without a last-message read per conversation.
+        const docs = await seqs
+          .find({ members: owner })
+          .sort({ updatedAtMs: -1, _id: 1 })
+          .limit(limit)
+          .toArray();
+        const readSeqs = await readSeqsOf(
+          owner,
+          docs.map((d) => d._id),
+        );
+        return docs.map((d) => ({
+          conversationId: d._id,
+          lastSeq: d.seq,
+          readSeq: readSeqs.get(d._id) ?? 0,
+        }));
+      }),
     selectReadSeq: (owner, conversationId) =>
       guard(
         async () =>

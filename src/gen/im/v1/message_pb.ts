@@ -92,7 +92,8 @@ export type ApnsPushInfo = Message$1<"im.v1.ApnsPushInfo"> & {
   sound: string;
 
   /**
-   * BadgeMode 1: this message does not raise the badge count.
+   * BadgeMode 1: this message does not raise the badge count (the next reset
+   * to the total unread counts it all the same).
    *
    * @generated from field: bool no_badge = 2;
    */

@@ -482,7 +482,10 @@ export const PushService: GenService<{
   },
   /**
    * The device's unread count as the app knows it (the reference reports it
-   * when the app goes to the background); later pushes count up from it.
+   * when the app goes to the background); later pushes count up from it. The
+   * server also sets each registered device's badge to the user's total unread
+   * (bounded: see docs/api.md) when a device goes to the background and when
+   * the user reads while a registered device is not online.
    *
    * @generated from rpc im.v1.PushService.SetPushBadge
    */

@@ -16,7 +16,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file im/internal/v1/push.proto.
  */
 export const file_im_internal_v1_push: GenFile = /*@__PURE__*/
-  fileDesc("ChlpbS9pbnRlcm5hbC92MS9wdXNoLnByb3RvEg5pbS5pbnRlcm5hbC52MSL4AgoHUHVzaEpvYhITCgttZXNzYWdlX2tleRgBIAEoCRIUCgxmcm9tX3VzZXJfaWQYAiABKAkSDwoHdGltZV9tcxgDIAEoAxIjCgRib2R5GAQgAygLMhUuaW0udjEuTWVzc2FnZUVsZW1lbnQSMQoRb2ZmbGluZV9wdXNoX2luZm8YBSABKAsyFi5pbS52MS5PZmZsaW5lUHVzaEluZm8SKgoFdXNlcnMYBiABKAsyGS5pbS5pbnRlcm5hbC52MS5QdXNoVXNlcnNIABISCghncm91cF9pZBgHIAEoCUgAEhYKDmJhdGNoX2dyb3VwX2lkGAggASgJEhMKC2F0X3VzZXJfaWRzGAkgAygJEg4KBmF0X2FsbBgKIAEoCBIYCgtzZW5kZXJfbmljaxgLIAEoCUgBiAEBEhcKCmdyb3VwX25hbWUYDCABKAlIAogBAUIKCghhdWRpZW5jZUIOCgxfc2VuZGVyX25pY2tCDQoLX2dyb3VwX25hbWUiHQoJUHVzaFVzZXJzEhAKCHVzZXJfaWRzGAEgAygJIjgKDkJyb2FkY2FzdEJhdGNoEg8KB3Rhc2tfaWQYASABKAkSFQoNYWZ0ZXJfdXNlcl9pZBgCIAEoCWIGcHJvdG8z", [file_im_v1_elements, file_im_v1_message]);
+  fileDesc("ChlpbS9pbnRlcm5hbC92MS9wdXNoLnByb3RvEg5pbS5pbnRlcm5hbC52MSL4AgoHUHVzaEpvYhITCgttZXNzYWdlX2tleRgBIAEoCRIUCgxmcm9tX3VzZXJfaWQYAiABKAkSDwoHdGltZV9tcxgDIAEoAxIjCgRib2R5GAQgAygLMhUuaW0udjEuTWVzc2FnZUVsZW1lbnQSMQoRb2ZmbGluZV9wdXNoX2luZm8YBSABKAsyFi5pbS52MS5PZmZsaW5lUHVzaEluZm8SKgoFdXNlcnMYBiABKAsyGS5pbS5pbnRlcm5hbC52MS5QdXNoVXNlcnNIABISCghncm91cF9pZBgHIAEoCUgAEhYKDmJhdGNoX2dyb3VwX2lkGAggASgJEhMKC2F0X3VzZXJfaWRzGAkgAygJEg4KBmF0X2FsbBgKIAEoCBIYCgtzZW5kZXJfbmljaxgLIAEoCUgBiAEBEhcKCmdyb3VwX25hbWUYDCABKAlIAogBAUIKCghhdWRpZW5jZUIOCgxfc2VuZGVyX25pY2tCDQoLX2dyb3VwX25hbWUiOwoJUHVzaFVzZXJzEhAKCHVzZXJfaWRzGAEgAygJEhwKE2JhZGdlX29ubHlfdXNlcl9pZHMYhAcgAygJIjgKDkJyb2FkY2FzdEJhdGNoEg8KB3Rhc2tfaWQYASABKAkSFQoNYWZ0ZXJfdXNlcl9pZBgCIAEoCWIGcHJvdG8z", [file_im_v1_elements, file_im_v1_message]);
 
 /**
  * A stored message whose recipients may need an offline push, on its way to
@@ -142,6 +142,15 @@ export type PushUsers = Message<"im.internal.v1.PushUsers"> & {
    * @generated from field: repeated string user_ids = 1;
    */
   userIds: string[];
+
+  /**
+   * Users whose receive option lets the message not notify them (a group's
+   * ACCEPT_NOT_NOTIFY members): no push, but it is unread, so their devices'
+   * badges count it.
+   *
+   * @generated from field: repeated string badge_only_user_ids = 900;
+   */
+  badgeOnlyUserIds: string[];
 };
 
 /**
