@@ -235,9 +235,15 @@ describe("nats backend", () => {
         await eventually("the NATS connection back", reconnected, 15_000);
         expect(bus.isConnected()).toBe(false);
 
+        // Which of the two tells "true" first is a race of their roll calls; what
+        // counts is that this node turned connected only after the other came back.
+        order.push("gate open");
         gate.open();
         await eventually("connected", () => bus.isConnected(), 30_000);
-        expect(order.filter((e) => e.endsWith("true"))).toEqual(["other true", "bus true"]);
+        expect(order.filter((e) => e === "gate open" || e === "bus true")).toEqual([
+          "gate open",
+          "bus true",
+        ]);
         await gate.close();
       });
 
