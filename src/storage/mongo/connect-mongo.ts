@@ -1,4 +1,5 @@
 import { type Db, MongoClient, type W } from "mongodb";
+import { retryingBusyCommands } from "./busy-retry.js";
 import { detectCapabilities, type MongoCapabilities } from "./capabilities.js";
 import {
   countCommands,
@@ -98,7 +99,7 @@ export async function connectMongo(
   if (options.observeCommand !== undefined) observeCommands(client, options.observeCommand);
   try {
     await client.connect();
-    const db = client.db(database);
+    const db = retryingBusyCommands(client.db(database));
     await db.command({ ping: 1 });
     reachable = true;
     return {

@@ -20,32 +20,16 @@ export const isUnreachable = (err: unknown): boolean =>
     isUnreachable(err.errorResponse as unknown));
 
 /**
- * FerretDB's SQLite backend answers a write that found the database locked by
- * another connection with SQLITE_BUSY instead of waiting for it; the operation
- * was rolled back, so it may run again. (MongoDB never says this.)
- */
-const isBusy = (err: unknown): boolean =>
-  err instanceof MongoServerError && /SQLITE_BUSY|database is locked/.test(err.message);
-/** Tries of an operation that found the SQLite database locked, with backoff between. */
-const BUSY_TRIES = 5;
-const BUSY_BACKOFF_MS = 10;
-
-/**
  * Runs a store operation, turning "cannot reach MongoDB" into the domain's
- * STORAGE_UNAVAILABLE so callers answer Unavailable instead of Internal, and
- * running again what FerretDB refused for a locked database.
+ * STORAGE_UNAVAILABLE so callers answer Unavailable instead of Internal.
+ * (FerretDB's busy refusals are retried per command, in busy-retry.ts: a whole
+ * operation run again would repeat the writes that had already applied.)
  */
 export async function guard<T>(op: () => Promise<T>): Promise<T> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await op();
-    } catch (err) {
-      if (isBusy(err) && attempt < BUSY_TRIES) {
-        await new Promise((r) => setTimeout(r, BUSY_BACKOFF_MS * 2 ** attempt * Math.random()));
-        continue;
-      }
-      throw isUnreachable(err) ? storageUnavailable(err) : err;
-    }
+  try {
+    return await op();
+  } catch (err) {
+    throw isUnreachable(err) ? storageUnavailable(err) : err;
   }
 }
 

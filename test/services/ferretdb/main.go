@@ -26,9 +26,11 @@ func main() {
 	}
 
 	f, err := ferretdb.New(&ferretdb.Config{
-		Listener:  ferretdb.ListenerConfig{TCP: *addr},
-		Handler:   "sqlite",
-		SQLiteURL: "file:" + *dir + "/",
+		Listener: ferretdb.ListenerConfig{TCP: *addr},
+		Handler:  "sqlite",
+		// Write transactions take the lock when they begin and wait for it (busy_timeout)
+		// instead of failing with SQLITE_BUSY when they upgrade from a read.
+		SQLiteURL: "file:" + *dir + "/?_txlock=immediate",
 	})
 	if err != nil {
 		log.Fatal(err)
