@@ -1,9 +1,9 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import type { GroupMessagePriority } from "../src/gen/im/v1/group_pb.js";
 import type { GroupSender } from "./group-sender.js";
-import { sendAtRate } from "./group-sender.js";
 import type { BenchGroup } from "./group-setup.js";
 import { createGroupTracker, type GroupTracker, type GroupTrackerResult } from "./group-tracker.js";
+import { openLoop } from "./open-loop.js";
 import { createCpuMeter, readCpuSeconds, sampleRss } from "./proc-stats.js";
 
 /** What every group phase runs against: one server, one sender, streams already open. */
@@ -88,11 +88,14 @@ export async function runAtRate(
     const windowTimer = warmupMs > 0 ? setTimeout(openWindow, warmupMs) : undefined;
     if (warmupMs === 0) openWindow();
     try {
-      const { maxBacklog } = await sendAtRate({
-        rate: options.rate,
-        durationMs: warmupMs + durationMs,
-        maxOutstanding: options.window,
-        sendOne: async (n) => {
+      const startedAt = performance.now();
+      const { maxBacklog } = await openLoop(
+        options.rate,
+        options.window,
+        Number.MAX_SAFE_INTEGER,
+        startedAt,
+        startedAt + warmupMs + durationMs,
+        async (n) => {
           const id = `${options.label}.${n}`;
           const seq = await ctx.sender.send({
             groupId: group.groupId,
@@ -103,7 +106,7 @@ export async function runAtRate(
           options.onSent?.(id, n, seq);
           if (seq !== undefined && seq > 0n) await tracker.whenComplete(id, COMPLETE_TIMEOUT_MS);
         },
-      });
+      );
       return maxBacklog;
     } finally {
       clearTimeout(windowTimer);

@@ -1,4 +1,3 @@
-import { setTimeout as sleep } from "node:timers/promises";
 import { create } from "@bufbuild/protobuf";
 import { type Client, Code, ConnectError, createClient, type Transport } from "@connectrpc/connect";
 import { type MessageElement, MessageElementSchema } from "../src/gen/im/v1/elements_pb.js";
@@ -53,38 +52,4 @@ export function createGroupSender(options: {
       }
     },
   };
-}
-
-/**
- * Open loop: sends start on schedule at `rate`/s for `durationMs` whatever the
- * answers (a late tick catches up), so latency is measured at that load. At most
- * `maxOutstanding` in flight; the largest backlog held back is returned.
- */
-export async function sendAtRate(options: {
-  rate: number;
-  durationMs: number;
-  maxOutstanding: number;
-  sendOne: (n: number) => Promise<unknown>;
-}): Promise<{ issued: number; maxBacklog: number }> {
-  const startedAt = performance.now();
-  const endAt = startedAt + options.durationMs;
-  let issued = 0;
-  let maxBacklog = 0;
-  const outstanding = new Set<Promise<unknown>>();
-  for (;;) {
-    const now = performance.now();
-    if (now >= endAt) break;
-    const due = Math.floor(((now - startedAt) * options.rate) / 1000) - issued;
-    let started = 0;
-    while (started < due && outstanding.size < options.maxOutstanding) {
-      const p: Promise<unknown> = options.sendOne(issued).finally(() => outstanding.delete(p));
-      outstanding.add(p);
-      issued++;
-      started++;
-    }
-    maxBacklog = Math.max(maxBacklog, due - started);
-    await sleep(1);
-  }
-  await Promise.all(outstanding);
-  return { issued, maxBacklog };
 }

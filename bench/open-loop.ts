@@ -15,7 +15,6 @@ export async function openLoop(
   op: (index: number) => Promise<void>,
 ): Promise<{ maxBacklog: number }> {
   let issued = 0;
-  let inFlight = 0;
   let maxBacklog = 0;
   const outstanding = new Set<Promise<void>>();
   for (;;) {
@@ -24,13 +23,9 @@ export async function openLoop(
     // Starts due by now, from the schedule: a late tick catches up instead of lowering the rate.
     const due = Math.floor(((now - startedAt) * rate) / 1000) - issued;
     let started = 0;
-    while (started < due && inFlight < concurrency) {
-      const p = op(issued % count).finally(() => {
-        inFlight--;
-        outstanding.delete(p);
-      });
+    while (started < due && outstanding.size < concurrency) {
+      const p: Promise<void> = op(issued % count).finally(() => outstanding.delete(p));
       outstanding.add(p);
-      inFlight++;
       issued++;
       started++;
     }

@@ -9,6 +9,7 @@ import { PresenceService } from "../src/gen/im/v1/presence_pb.js";
 import { freePort } from "../test/services/local-process.js";
 import { importAccounts } from "./accounts.js";
 import { authHeader, createBenchApp } from "./clients.js";
+import { parseFlags, UsageError } from "./flags.js";
 import { createLatencyRecorder, type LatencyRecorder, round, roundSummary } from "./latency.js";
 import { createCpuMeter, readCpuSeconds } from "./proc-stats.js";
 import { measureRawKv } from "./raw-kv.js";
@@ -32,7 +33,7 @@ export const PRESENCE_USAGE = `presence options:
   --cpu-prof DIR    write a V8 CPU profile of each server process to DIR
 `;
 
-interface Options {
+export interface PresenceOptions {
   users: number;
   followers: number;
   per: number;
@@ -43,30 +44,33 @@ interface Options {
   cpuProfDir: string | undefined;
 }
 
-function parseOptions(args: readonly string[]): Options {
-  const num = (name: string, fallback: number) => {
-    const i = args.indexOf(`--${name}`);
-    const v = i === -1 ? fallback : Number(args[i + 1]);
-    if (!Number.isInteger(v) || v < 1) throw new Error(`--${name}: a positive integer`);
-    return v;
-  };
+export function parsePresenceOptions(argv: string[]): PresenceOptions {
+  const { values, num } = parseFlags(argv, [
+    "users",
+    "followers",
+    "per",
+    "rate",
+    "streams-per-connection",
+    "store",
+    "rounds",
+    "cpu-prof",
+  ]);
+  const count = (name: string, fallback: number) =>
+    Math.floor(num(name, fallback, 1, Number.MAX_SAFE_INTEGER));
+  const store = values.get("store") ?? "mongodb";
+  if (store !== "mongodb" && store !== "memory") {
+    throw new UsageError(`--store must be mongodb or memory, got "${store}"`);
+  }
   return {
-    users: num("users", 10_000),
-    followers: num("followers", 100),
-    per: num("per", 2),
-    rate: num("rate", 200),
-    streamsPerConnection: num("streams-per-connection", 100),
-    store: storeOption(args),
-    rounds: num("rounds", 1),
-    cpuProfDir: args.includes("--cpu-prof") ? args[args.indexOf("--cpu-prof") + 1] : undefined,
+    users: count("users", 10_000),
+    followers: count("followers", 100),
+    per: count("per", 2),
+    rate: count("rate", 200),
+    streamsPerConnection: count("streams-per-connection", 100),
+    store,
+    rounds: count("rounds", 1),
+    cpuProfDir: values.get("cpu-prof"),
   };
-}
-
-function storeOption(args: readonly string[]): "mongodb" | "memory" {
-  const i = args.indexOf("--store");
-  const v = i === -1 ? "mongodb" : args[i + 1];
-  if (v !== "mongodb" && v !== "memory") throw new Error("--store: mongodb or memory");
-  return v;
 }
 
 export interface PresenceBenchContext {
@@ -109,10 +113,9 @@ interface PhaseFigures {
  * and the load generator's own CPU.
  */
 export async function runPresenceBench(
-  args: readonly string[],
+  options: PresenceOptions,
   ctx: PresenceBenchContext,
 ): Promise<{ json: Record<string, unknown>; summary: string }> {
-  const options = parseOptions(args);
   const { users, followers, per } = options;
   if ((users * per) % followers !== 0 || (users * per) / followers > 200) {
     throw new Error("users * per / followers must be a whole number of at most 200 (the cap)");

@@ -6,6 +6,7 @@ import { ReceiptService } from "../src/gen/im/v1/receipts_pb.js";
 import type { StoreCommandCounts } from "../src/storage/storage.js";
 import { freePort } from "../test/services/local-process.js";
 import { authHeader, createBenchApp, createTransportPool } from "./clients.js";
+import { parseFlags, UsageError } from "./flags.js";
 import { createBenchGroup, GROUP_BENCH_SERVER_ENV, SETUP_BATCH, userIdsOf } from "./group-setup.js";
 import { readCpuSeconds } from "./proc-stats.js";
 import { startServerProcess } from "./server-process.js";
@@ -41,16 +42,29 @@ interface PhaseResult {
   byCommand: Record<string, number>;
 }
 
-export async function runReadReceipts(args: readonly string[]): Promise<void> {
-  const arg = (name: string, fallback: number) => {
-    const i = args.indexOf(`--${name}`);
-    return i === -1 ? fallback : Number(args[i + 1]);
+export interface ReadReceiptsOptions {
+  members: number;
+  withinMs: number;
+  windowMs: number;
+  onMongo: boolean;
+}
+
+export function parseReadReceiptsOptions(argv: string[]): ReadReceiptsOptions {
+  const { values, num } = parseFlags(argv, ["members", "within-sec", "window-ms", "store"]);
+  const store = values.get("store") ?? "ferretdb";
+  if (store !== "ferretdb" && store !== "memory") {
+    throw new UsageError(`--store must be ferretdb or memory, got "${store}"`);
+  }
+  return {
+    members: Math.floor(num("members", 10_000, 1, 1_000_000)),
+    withinMs: num("within-sec", 10, 0.001, 3600) * 1000,
+    windowMs: Math.floor(num("window-ms", 500, 0, 600_000)),
+    onMongo: store === "ferretdb",
   };
-  const members = arg("members", 10_000);
-  const withinMs = arg("within-sec", 10) * 1000;
-  const windowMs = arg("window-ms", 500);
-  const storeAt = args.indexOf("--store");
-  const onMongo = (storeAt === -1 ? "ferretdb" : args[storeAt + 1]) !== "memory";
+}
+
+export async function runReadReceipts(options: ReadReceiptsOptions): Promise<void> {
+  const { members, withinMs, windowMs, onMongo } = options;
   const log = (line: string) => process.stderr.write(`bench read-receipts: ${line}\n`);
 
   const app = createBenchApp();

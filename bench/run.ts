@@ -6,9 +6,9 @@ import { UsageError } from "./flags.js";
 import { runGroup } from "./group.js";
 import { GROUP_USAGE, parseGroupOptions } from "./group-options.js";
 import { runKeywords } from "./keywords.js";
-import { PRESENCE_USAGE, runPresenceBench } from "./presence.js";
+import { PRESENCE_USAGE, parsePresenceOptions, runPresenceBench } from "./presence.js";
 import { runPushBench } from "./push.js";
-import { READ_RECEIPTS_USAGE, runReadReceipts } from "./read-receipts.js";
+import { parseReadReceiptsOptions, READ_RECEIPTS_USAGE, runReadReceipts } from "./read-receipts.js";
 
 /**
  * `npm run bench -- <scenario> [options]`. Prints one JSON line on stdout and a
@@ -98,9 +98,14 @@ async function main(): Promise<void> {
     );
   }
   // Set-up, two phases of users/rate seconds per round, their drains.
-  if (scenario === "presence") return bounded(3600, () => runPresenceBench(rest, deps));
+  if (scenario === "presence") {
+    const options = parsed(parsePresenceOptions, PRESENCE_USAGE, rest);
+    return bounded(3600, () => runPresenceBench(options, deps));
+  }
   if (scenario === "push") return runPushBench(rest);
-  if (scenario === "read-receipts") return runReadReceipts(rest);
+  if (scenario === "read-receipts") {
+    return runReadReceipts(parsed(parseReadReceiptsOptions, READ_RECEIPTS_USAGE, rest));
+  }
   if (scenario === "keywords") return runKeywords();
   process.stderr.write(scenario === undefined ? USAGE : `unknown scenario "${scenario}"\n${USAGE}`);
   process.exit(2);

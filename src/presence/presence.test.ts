@@ -280,20 +280,29 @@ describe("presence across nodes", () => {
     await eventually(async () =>
       expect(told()).toEqual([UserStatus.ONLINE, UserStatus.PUSH_ONLINE]),
     );
+    // A later event to fan (another of its devices signing in) shows delivery caught up.
+    const caughtUp = async (deviceId: string, platform: Platform) => {
+      await device(b, "fan", deviceId, platform);
+      await eventually(async () =>
+        expect(
+          fan.events.some(
+            (e) => e.event.case === "ownDeviceChanged" && e.event.value.deviceId === deviceId,
+          ),
+        ).toBe(true),
+      );
+    };
     // A reaper pass within the period tells nothing.
     now += config.pushOnlineMs - 1;
     await a.presence.reapOnce();
     await b.presence.reapOnce();
+    await caughtUp("fan-win", Platform.WINDOWS);
+    expect(told()).toEqual([UserStatus.ONLINE, UserStatus.PUSH_ONLINE]);
     // Past the period (and its filing slot): the next pass on some node tells it, once.
     now += 2 * Math.ceil(config.pushOnlineMs / 1000) + 1;
     await Promise.all([a.presence.reapOnce(), b.presence.reapOnce()]);
     await a.presence.reapOnce();
     await b.presence.reapOnce();
-    // A later event to fan shows delivery caught up.
-    await device(b, "fan", "fan-mac", Platform.MACOS);
-    await eventually(async () =>
-      expect(fan.events.some((e) => e.event.case === "ownDeviceChanged")).toBe(true),
-    );
+    await caughtUp("fan-mac", Platform.MACOS);
     expect(told()).toEqual([UserStatus.ONLINE, UserStatus.PUSH_ONLINE, UserStatus.OFFLINE]);
     expect((await statusOf(b.presence, "roamer"))?.status).toBe(UserStatus.OFFLINE);
     // No state-change webhook: the reference's callback has no such event (the disconnect was told).

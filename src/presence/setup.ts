@@ -53,7 +53,7 @@ export async function setupPresence(deps: PresenceSetupDeps): Promise<PresenceCo
     nodeId: randomUUID(),
     hasPushRegistration: deps.hasPushRegistration ?? defaultHasPushRegistration,
     friendsOf: deps.friendsOf,
-    ...(deps.deviceAway === undefined ? {} : { deviceAway: deps.deviceAway }),
+    deviceAway: deps.deviceAway,
   });
   presence.onStateChange((change) => deps.webhooks.notifyStateChange(stateChangeEvent(change)));
   deps.hub.observeSessions(presence.sessions);

@@ -68,16 +68,11 @@ describe("mongodb backend", () => {
     // MongoDB's filters (shard-key fields beside _id) with FerretDB's non-atomic updates,
     // whose in-process locks these stores' concurrency cases need.
     const mongoFilters = { ...mongoDbCapabilities, atomicUpdates: false, bulkUpdates: false };
-    describe("group stores", () =>
-      describeGroupStoreContract(() => fresh({ capabilities: mongoFilters })));
-    describeDeletedForMeStoreContract(
-      async () => (await fresh({ capabilities: mongoFilters })).deletedForMe,
-    );
-    describeRelationStoreContract(
-      async () => (await fresh({ capabilities: mongoFilters })).relations,
-    );
-    // One message's reads and writes filter on its shard key (conversation or group, seq) too.
     const withMongoFilters = async () => fresh({ capabilities: mongoFilters });
+    describe("group stores", () => describeGroupStoreContract(withMongoFilters));
+    describeDeletedForMeStoreContract(async () => (await withMongoFilters()).deletedForMe);
+    describeRelationStoreContract(async () => (await withMongoFilters()).relations);
+    // One message's reads and writes filter on its shard key (conversation or group, seq) too.
     describeConversationMessageStoreContract(
       "c2c",
       async () => (await withMongoFilters()).messages,
