@@ -39,6 +39,7 @@ import { type CallGate, createCallGate } from "./call-gate.js";
 import { normalizeCodecError } from "./codec-errors.js";
 import { toConnectError } from "./error-mapper.js";
 import { sanitizeRequestId } from "./interceptors.js";
+import type { StreamHandler } from "./listen.js";
 import { ENVELOPE_HEADER_BYTES, type WireProtocol } from "./protocol/detect.js";
 import {
   type NodeRequest,
@@ -49,18 +50,14 @@ import {
 } from "./protocol/write-error.js";
 import { requestBodyTimeout, requestTooLarge } from "./request-errors.js";
 
-/** Handles an HTTP/1.1 request itself and returns true, or returns false to leave it to Connect. */
-export type RawRoute = (req: NodeRequest, res: NodeResponse) => boolean;
-
-/** The same for an HTTP/2 stream, before Node makes compatibility request/response objects for it. */
-export type StreamRoute = (
-  stream: http2.ServerHttp2Stream,
-  headers: http2.IncomingHttpHeaders,
-) => boolean;
-
+/**
+ * A writer the server tries before Connect: each route handles the request (or the
+ * HTTP/2 stream, before Node makes compatibility objects for it) and returns true,
+ * or returns false to leave it to Connect.
+ */
 export interface RawRoutes {
-  request: RawRoute;
-  stream: StreamRoute;
+  request: (req: NodeRequest, res: NodeResponse) => boolean;
+  stream: StreamHandler;
 }
 
 export interface SubscribeWriterDeps {
@@ -217,6 +214,8 @@ async function open(
     const caller = await gate.caller(header(headers, "authorization") ?? undefined);
     if (caller instanceof ConnectError) throw caller;
     await deps.admit?.(caller);
+    // Gone or past its deadline meanwhile: a closed body would never end, only time out.
+    if (call.finished) return;
     const maxBytes = deps.maxRequestBytes + ENVELOPE_HEADER_BYTES;
     // Refused as the node handler refuses other RPCs' bodies, and counted alike.
     const request = decodeRequest(
