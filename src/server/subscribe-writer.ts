@@ -78,6 +78,8 @@ export interface SubscribeWriterDeps {
   admit?: (caller: Caller) => Promise<void>;
 }
 
+/** The longest delay setTimeout takes (2^31 - 1 ms); a longer one fires at once. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
 const PATH = `/${EventService.typeName}/${EventService.method.subscribe.name}`;
 const RPC = PATH.slice(1);
 const encoder = new TextEncoder();
@@ -201,7 +203,8 @@ async function open(
         ? parseConnectTimeout(header(headers, "connect-timeout-ms"), Number.MAX_SAFE_INTEGER)
         : parseGrpcTimeout(header(headers, "grpc-timeout"), Number.MAX_SAFE_INTEGER);
     if (timeout.error !== undefined) throw timeout.error;
-    if (timeout.timeoutMs !== undefined) {
+    // A deadline past the longest timer (~24.8 days) is none: Node would fire it in 1 ms.
+    if (timeout.timeoutMs !== undefined && timeout.timeoutMs <= MAX_TIMER_MS) {
       call.deadline = setTimeout(onDeadline, timeout.timeoutMs, call);
     }
     const declared = gate.declaredTooLarge(
