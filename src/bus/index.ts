@@ -26,8 +26,6 @@ export {
   MAX_STREAM_REPLICAS,
   type ReplicaClass,
   replicaClasses,
-  type StreamKey,
-  streamKeys,
 } from "./registry.js";
 export { routeBySubject } from "./route-by-subject.js";
 export { MAX_COUNTER_WINDOW_MS, type WindowCounters } from "./window-counters.js";

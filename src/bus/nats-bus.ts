@@ -281,7 +281,9 @@ export async function openNatsBus(options: NatsBusOptions): Promise<Bus> {
     async flushLive() {
       writes.flush();
       // While disconnected a flush would wait for the reconnect; subscriptions are re-sent then.
-      if (closed || !connected || nc.isClosed()) return;
+      // Not `connected`: NATS is back while the other nodes are awaited, and a stream
+      // opening meanwhile needs its subscription confirmed as much as any other.
+      if (closed || !natsUp || nc.isClosed()) return;
       // Streams opening together (a reconnect wave) share one PING: it is sent
       // after the turn, so after the subscriptions of every caller that joins it.
       liveFlush ??= new Promise<void>((resolve) => {

@@ -1,4 +1,5 @@
 import { ErrorReason, invalidArgument } from "../errors/domain-error.js";
+import { assertBatch } from "./batch.js";
 
 const USER_ID = /^[A-Za-z0-9_-]{1,32}$/;
 
@@ -17,20 +18,7 @@ export function assertUserId(id: string, field: string): void {
 
 /** Validates a batch of user ids: non-empty, at most `max`, each valid. Returns them de-duplicated. */
 export function assertUserIdBatch(ids: readonly string[], field: string, max: number): string[] {
-  if (ids.length === 0) {
-    throw invalidArgument(ErrorReason.INVALID_FIELD, `${field}: at least one user id is required`, {
-      field,
-    });
-  }
-  if (ids.length > max) {
-    throw invalidArgument(
-      ErrorReason.TOO_MANY_ITEMS,
-      `${field}: at most ${max} user ids per call`,
-      {
-        field,
-      },
-    );
-  }
+  assertBatch(ids, field, max, "user id");
   for (const [i, id] of ids.entries()) assertUserId(id, `${field}[${i}]`);
   return [...new Set(ids)];
 }

@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { BroadcastService } from "../gen/im/v1/broadcast_pb.js";
 import { EventService } from "../gen/im/v1/events_pb.js";
 import { PresenceService } from "../gen/im/v1/presence_pb.js";
 import { requestMaxBytesOf } from "./request-limits.js";
@@ -14,5 +15,19 @@ describe("requestMaxBytesOf", () => {
     }
     expect(requestMaxBytesOf(logout, limits)).toBe(limits.requestMaxBytes);
     expect(requestMaxBytesOf(EventService.method.subscribe, limits)).toBe(limits.requestMaxBytes);
+  });
+
+  it("gives broadcast's user-label batches the batch limit (BROADCAST_USERS_PER_REQUEST_MAX ids may exceed the ordinary one)", () => {
+    const m = BroadcastService.method;
+    for (const rpc of [
+      m.addUserTags,
+      m.removeUserTags,
+      m.setUserAttributes,
+      m.removeUserAttributes,
+      m.getUserLabels,
+    ]) {
+      expect(requestMaxBytesOf(rpc, limits), rpc.name).toBe(limits.batchRequestMaxBytes);
+    }
+    expect(requestMaxBytesOf(m.startBroadcast, limits)).toBe(limits.requestMaxBytes);
   });
 });

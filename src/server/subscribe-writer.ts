@@ -39,6 +39,7 @@ import { type CallGate, createCallGate } from "./call-gate.js";
 import { normalizeCodecError } from "./codec-errors.js";
 import { toConnectError } from "./error-mapper.js";
 import { sanitizeRequestId } from "./interceptors.js";
+import type { StreamHandler } from "./listen.js";
 import { ENVELOPE_HEADER_BYTES, type WireProtocol } from "./protocol/detect.js";
 import {
   type NodeRequest,
@@ -49,18 +50,14 @@ import {
 } from "./protocol/write-error.js";
 import { requestBodyTimeout, requestTooLarge } from "./request-errors.js";
 
-/** Handles an HTTP/1.1 request itself and returns true, or returns false to leave it to Connect. */
-export type RawRoute = (req: NodeRequest, res: NodeResponse) => boolean;
-
-/** The same for an HTTP/2 stream, before Node makes compatibility request/response objects for it. */
-export type StreamRoute = (
-  stream: http2.ServerHttp2Stream,
-  headers: http2.IncomingHttpHeaders,
-) => boolean;
-
+/**
+ * A writer the server tries before Connect: each route handles the request (or the
+ * HTTP/2 stream, before Node makes compatibility objects for it) and returns true,
+ * or returns false to leave it to Connect.
+ */
 export interface RawRoutes {
-  request: RawRoute;
-  stream: StreamRoute;
+  request: (req: NodeRequest, res: NodeResponse) => boolean;
+  stream: StreamHandler;
 }
 
 export interface SubscribeWriterDeps {
@@ -81,6 +78,8 @@ export interface SubscribeWriterDeps {
   admit?: (caller: Caller) => Promise<void>;
 }
 
+/** The longest delay setTimeout takes (2^31 - 1 ms); a longer one fires at once. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
 const PATH = `/${EventService.typeName}/${EventService.method.subscribe.name}`;
 const RPC = PATH.slice(1);
 const encoder = new TextEncoder();
@@ -204,7 +203,8 @@ async function open(
         ? parseConnectTimeout(header(headers, "connect-timeout-ms"), Number.MAX_SAFE_INTEGER)
         : parseGrpcTimeout(header(headers, "grpc-timeout"), Number.MAX_SAFE_INTEGER);
     if (timeout.error !== undefined) throw timeout.error;
-    if (timeout.timeoutMs !== undefined) {
+    // A deadline past the longest timer (~24.8 days) is none: Node would fire it in 1 ms.
+    if (timeout.timeoutMs !== undefined && timeout.timeoutMs <= MAX_TIMER_MS) {
       call.deadline = setTimeout(onDeadline, timeout.timeoutMs, call);
     }
     const declared = gate.declaredTooLarge(
@@ -217,6 +217,8 @@ async function open(
     const caller = await gate.caller(header(headers, "authorization") ?? undefined);
     if (caller instanceof ConnectError) throw caller;
     await deps.admit?.(caller);
+    // Gone or past its deadline meanwhile: a closed body would never end, only time out.
+    if (call.finished) return;
     const maxBytes = deps.maxRequestBytes + ENVELOPE_HEADER_BYTES;
     // Refused as the node handler refuses other RPCs' bodies, and counted alike.
     const request = decodeRequest(

@@ -94,10 +94,15 @@ function subscribe(
   transport: Transport,
   deviceId: string,
   headers: Record<string, string> = {},
+  signal?: AbortSignal,
 ): Stream {
   const events: SubscribeResponse[] = [];
   const waiters = new Set<() => void>();
-  const call = createClient(EventService, transport).subscribe({ deviceId }, { headers });
+  let done = false;
+  const call = createClient(EventService, transport).subscribe(
+    { deviceId },
+    { headers, ...(signal === undefined ? {} : { signal }) },
+  );
   const ended = (async () => {
     try {
       for await (const e of call) {
@@ -108,13 +113,11 @@ function subscribe(
     } catch (err) {
       return ConnectError.from(err);
     } finally {
+      // Done before the waiters look: one waiting for an event that never came fails now.
+      done = true;
       for (const w of waiters) w();
     }
   })();
-  let done = false;
-  void ended.then(() => {
-    done = true;
-  });
   return {
     events,
     ended,
@@ -206,6 +209,24 @@ describe.each(TRANSPORTS.map(([name, protocol, make], i) => ({ name, protocol, m
       expect(s.events.every((e) => e.event.case === "ready" || e.event.case === "keepAlive")).toBe(
         true,
       );
+    });
+
+    it("keeps a stream whose deadline is past the longest timer open (Node would fire that timer at once)", async () => {
+      const headers: Record<string, string> =
+        protocol === "connect"
+          ? { "connect-timeout-ms": "9999999999" }
+          : { "grpc-timeout": "99999999H" };
+      const leave = new AbortController();
+      const s = subscribe(
+        make(app.baseUrl, sigFor("sender")),
+        `far-deadline-${i}`,
+        headers,
+        leave.signal,
+      );
+      // A keep-alive (every 200 ms) comes only to a stream still open after Ready.
+      await s.waitFor((e) => e.event.case === "keepAlive");
+      leave.abort();
+      expect((await s.ended)?.code).toBe(Code.Canceled);
     });
   },
 );
