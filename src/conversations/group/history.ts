@@ -189,11 +189,12 @@ export function createGroupHistory(deps: GroupHistoryDeps) {
         readSeq >= group.lastSeq
           ? 0
           : unreadAfter(group.groupId, caller.userId, readSeq, hiddenUpTo, hidden),
-        // The member's cached read seq may lag: reads it covers again are idempotent.
+        // From the read seq the update replaced: concurrent reads of one member
+        // (two devices, two nodes) then record disjoint ranges, not overlapping ones.
         deps.readObserver?.groupRead(
           group,
           caller.userId,
-          Math.max(member.readSeq, hiddenUpTo),
+          Math.max(raised?.before ?? member.readSeq, hiddenUpTo),
           readSeq,
         ),
       ]);
