@@ -249,6 +249,19 @@ describe.each([
     expect([g?.unreadCount, g?.mentionedMe]).toEqual([1, false]);
   });
 
+  it("one-to-one, for me: deleting the last message lists the one before that updates lists, not a no_last_message one", async () => {
+    const [alice, bob] = await users(2);
+    const listed = await sendC2c(alice, bob, "listed");
+    await messages(alice, a).sendMessage({
+      toUserId: bob,
+      body: [text("silent")],
+      options: { noLastMessage: true },
+    });
+    const last = await sendC2c(alice, bob, "last");
+    await deleteForMe(bob, C2C, last.conversationId, [last.seq]);
+    expect((await conversationOf(bob))?.lastMessage?.seq).toBe(listed.seq);
+  });
+
   it("one-to-one, for me: only my history, sync, list and unread change; my devices are told; clear hides all up to now", async () => {
     const [alice, bob, carol] = await users(3);
     const bobDevice = await stream(bob);
