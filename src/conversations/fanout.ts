@@ -43,12 +43,11 @@ export function deliverLiveOf<M extends SequencedMessage>(
 /**
  * Handles one stored message of a kind from the bus's shared work consumer, on
  * whichever process gets it: live delivery to the recipients on every node
- * (unless the storing node did it, see `Outbox.publish`), the kind's own fan-out work (conversation lists), the offline push work
+ * (unless the storing node did it, see `Outbox.publish`), the offline push work
  * (a job for the push consumer), then the after-send webhook. A recalled
- * message's tombstone takes the same path to its `recalled` event, the kind's
- * recall work and the after-recall webhook. Delivery is at-least-once, so every
- * step is idempotent (conversation updates ignore stale seqs; clients drop
- * events whose (conversation, seq) they have).
+ * message's tombstone takes the same path to its `recalled` event and the
+ * after-recall webhook. Delivery is at-least-once, so every step is idempotent
+ * (clients drop events whose (conversation, seq) they have).
  */
 export function createFanoutHandler<
   Req,

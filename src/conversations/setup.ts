@@ -9,12 +9,7 @@ import { MessageService } from "../gen/im/v1/message_pb.js";
 import type { GroupConfig } from "../groups/config.js";
 import type { TipStorer } from "../groups/notifier.js";
 import type { GroupMessagingHandlers } from "../groups/service.js";
-import type {
-  GroupMemberRecord,
-  GroupMemberStore,
-  GroupRecord,
-  GroupStore,
-} from "../groups/store.js";
+import type { GroupMemberStore, GroupStore } from "../groups/store.js";
 import type { LiveHub } from "../live/live-hub.js";
 import type { Logger } from "../log/logger.js";
 import type { MessageMeter } from "../metrics/meters.js";
@@ -31,7 +26,7 @@ import { createDeleter } from "./delete.js";
 import type { DeletedForMeStore } from "./deleted-for-me-store.js";
 import { createEditor, type EditableMessage } from "./edit.js";
 import { createFanoutHandler, type FanoutDeps } from "./fanout.js";
-import { createGroupHistory } from "./group/history.js";
+import { createGroupHistory, type GroupReadState, type MemberOf } from "./group/history.js";
 import { createGroupKind } from "./group/kind.js";
 import { createGroupRateLimiter } from "./group/rate-limiter.js";
 import { createSendGroupSystemMessage } from "./group/send-system-message.js";
@@ -96,9 +91,8 @@ export interface GroupMessagingApi {
   handlers: GroupMessagingHandlers;
   storeTip: TipStorer;
   deleteHistory(groupId: string): Promise<void>;
-  unreadOf(group: GroupRecord, member: GroupMemberRecord): Promise<number>;
-  /** Whether an unread message @-mentions the member, or everyone. */
-  mentionsOf(group: GroupRecord, member: GroupMemberRecord): Promise<{ me: boolean; all: boolean }>;
+  /** A user's unread counts and mentions in many groups (a joined-groups page). */
+  readStatesOf(userId: string, of: readonly MemberOf[]): Promise<GroupReadState[]>;
 }
 
 export interface ConversationsComponent extends Component {
@@ -275,8 +269,7 @@ export function setupConversations(deps: ConversationsSetupDeps): ConversationsC
         await storage.deletedForMe.deleteDeletedForMe(groupId);
         await deps.readObserver?.groupHistoryDeleted(groupId);
       },
-      unreadOf: groupHistory.unreadOf,
-      mentionsOf: groupHistory.mentionsOf,
+      readStatesOf: groupHistory.readStatesOf,
     },
     unreadTotal: createUnreadTotal({
       c2cRecentUnread: c2cHistory.recentUnread,

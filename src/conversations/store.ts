@@ -64,8 +64,6 @@ export function parseOutboxKey(key: string): { messageKey: string } & OutboxKeyS
     ? { messageKey, stage: "recall" }
     : { messageKey, stage: "edit", version: Number(m[3]) };
 }
-/** The message key of an outbox key (a message's, its recall's or an edit's). */
-export const messageKeyOfOutboxKey = (key: string): string => parseOutboxKey(key).messageKey;
 /**
  * The outbox key a record is published under: its recall's once it is a
  * tombstone, else its latest edit's once edited.

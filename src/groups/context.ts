@@ -1,6 +1,7 @@
 import type { AccountStore } from "../accounts/store.js";
 import type { Caller } from "../auth/caller.js";
 import type { Clock } from "../common/clock.js";
+import type { GroupReadState, MemberOf } from "../conversations/group/history.js";
 import { ErrorReason, notFound } from "../errors/domain-error.js";
 import type { GroupType } from "../gen/im/v1/group_pb.js";
 import type { Logger } from "../log/logger.js";
@@ -30,13 +31,11 @@ export interface GroupsDeps {
   logger: Logger;
   /** Deletes a disbanded group's stored messages (group messaging), so a new group may reuse the id. */
   deleteHistory?: (groupId: string) => Promise<void>;
-  /** A member's unread count (group messaging), as MarkGroupRead answers it. */
-  unreadOf: (group: GroupRecord, member: GroupMemberRecord) => Promise<number>;
-  /** Whether an unread message @-mentions the member, or everyone (group messaging). */
-  mentionsOf?: (
-    group: GroupRecord,
-    member: GroupMemberRecord,
-  ) => Promise<{ me: boolean; all: boolean }>;
+  /**
+   * A user's unread counts (as MarkGroupRead answers them) and whether an unread
+   * message @-mentions them or everyone, in many groups (group messaging).
+   */
+  readStatesOf: (userId: string, of: readonly MemberOf[]) => Promise<GroupReadState[]>;
   /** Generates a group id for a type; injected so tests can force collisions. */
   newGroupId: (type: GroupType) => string;
 }

@@ -280,26 +280,23 @@ export function createLifecycle(ctx: GroupContext) {
           if (until !== undefined) mutes.set(m.groupId, until);
         }),
       );
-      const joined = await Promise.all(
-        memberships.map(async (m) => {
-          const g = records.get(m.groupId);
-          // A membership can outlive a group being disbanded by moments; skip it.
-          if (g === undefined || isHidden(g, m)) return undefined;
-          const actor = roleActor(m.role);
-          const [unreadCount, mentions] = await Promise.all([
-            deps.unreadOf(g, m),
-            deps.mentionsOf?.(g, m),
-          ]);
-          return create(JoinedGroupSchema, {
-            group: groupToProto(g, actor, config),
-            self: memberToProto(m, mutes.get(m.groupId) ?? 0, actor, config),
-            unreadCount,
-            mentionedMe: mentions?.me ?? false,
-            mentionedAll: mentions?.all ?? false,
-          });
-        }),
-      );
-      const groups = joined.filter((g) => g !== undefined);
+      const shown = memberships.flatMap((member) => {
+        const group = records.get(member.groupId);
+        // A membership can outlive a group being disbanded by moments; skip it.
+        return group === undefined || isHidden(group, member) ? [] : [{ group, member }];
+      });
+      const states = await deps.readStatesOf(userId, shown);
+      const groups = shown.map(({ group: g, member: m }, i) => {
+        const actor = roleActor(m.role);
+        const state = states[i];
+        return create(JoinedGroupSchema, {
+          group: groupToProto(g, actor, config),
+          self: memberToProto(m, mutes.get(m.groupId) ?? 0, actor, config),
+          unreadCount: state?.unreadCount ?? 0,
+          mentionedMe: state?.me ?? false,
+          mentionedAll: state?.all ?? false,
+        });
+      });
       const last = memberships.at(-1);
       return {
         groups,

@@ -49,8 +49,7 @@ export function setupGroups(deps: GroupsSetupDeps): Component {
     logger: deps.logger,
     newGroupId: deps.newGroupId,
     deleteHistory: messaging.deleteHistory,
-    unreadOf: messaging.unreadOf,
-    mentionsOf: messaging.mentionsOf,
+    readStatesOf: messaging.readStatesOf,
   });
   return {
     services: [

@@ -247,6 +247,21 @@ export function describeMessageStoreContract(makeStore: () => Promise<MessageSto
       ]);
     });
 
+    it("gives a reader who hides seqs the newest listed message they do not hide", async () => {
+      const listed = (aboveSeq: number, exceptSeqs: number[]) =>
+        store.selectLastListed(CONV, { aboveSeq, exceptSeqs });
+      await store.allocateSeqRanges([{ conversationId: CONV, count: 5 }], 100);
+      for (const seq of [1, 2, 4, 5]) await store.insertMessage(record(seq));
+      await store.insertMessage({ ...record(3), noLastMessage: true });
+      expect(await listed(0, [])).toEqual(record(5).message);
+      // Below the hidden 4 and 5, seq 3 was sent with no_last_message: 2 shows.
+      expect(await listed(0, [4, 5])).toEqual(record(2).message);
+      expect(await listed(2, [4, 5])).toBeUndefined();
+      expect(await store.selectLastListed("c2c:x:y", { aboveSeq: 0, exceptSeqs: [] })).toBe(
+        undefined,
+      );
+    });
+
     it("raises the read seq and never lowers it; the list carries it", async () => {
       expect(await store.selectReadSeq("bob", CONV)).toBe(0);
       expect(await store.updateReadSeq("bob", CONV, 5)).toEqual({ before: 0, after: 5 });

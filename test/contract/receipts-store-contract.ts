@@ -69,11 +69,18 @@ export function describeReceiptStoreContract(makeStore: () => Promise<ReceiptSto
     });
 
     it("deletes a group's reads and nothing else", async () => {
-      await store.insertGroupReads([read("g:1", "u1"), read("g:2", "u1"), read("h:1", "u1")]);
+      await store.insertGroupReads([
+        read("g:1", "u1"),
+        read("g:2", "u1"),
+        read("h:1", "u1"),
+        // Group "g:x" (custom ids may hold ":"): its keys start like g's.
+        read("g:x:1", "u1"),
+      ]);
       await store.deleteGroupReads("g");
       expect(await store.countGroupReads("g:1")).toBe(0);
       expect(await store.countGroupReads("g:2")).toBe(0);
       expect(await store.countGroupReads("h:1")).toBe(1);
+      expect(await store.countGroupReads("g:x:1")).toBe(1);
       // Read again after the delete: recorded afresh.
       expect(await store.insertGroupReads([read("g:1", "u1")])).toBe(1);
     });

@@ -62,39 +62,50 @@ async function withStreamDeaf<T>(during: () => Promise<T>): Promise<T> {
 
 const liveSeqs = (device: OpenStream) => device.messages().map((m) => Number(m.seq));
 
+/** The stream's last seq now (a baseline for `fannedOutBeyond`). */
+const streamLastSeq = async () => (await jsm.streams.info(stream)).state.last_seq;
+
+/**
+ * Waits until the stream holds a message past `baseline` and the fan-out
+ * consumer has acked every message of the stream (the lists no longer show it:
+ * they are read from the stored messages, with or without fan-out).
+ */
+async function fannedOutBeyond(baseline: number) {
+  await eventually(async () => {
+    const last = await streamLastSeq();
+    expect(last).toBeGreaterThan(baseline);
+    const fanout = await jsm.consumers.info(stream, `${ns}-fanout`);
+    expect(fanout.ack_floor.stream_seq).toBeGreaterThanOrEqual(last);
+  }, 30_000);
+}
+
 it("delivers a one-to-one message live while JetStream refuses it, then fans it out once back", async () => {
   const bob = await openStream(nodeB.baseUrl, "bob");
   devices.push(bob);
   const alice = clientAs(MessageService, nodeA.baseUrl, "alice");
-  const sent = await withStreamDeaf(async () => {
+  const before = await streamLastSeq();
+  await withStreamDeaf(async () => {
     const sent = await alice.sendMessage({ toUserId: "bob", body: [text("during")] });
     await bob.waitFor((e) => e.event.case === "message" && e.event.value.seq === sent.seq, 30_000);
-    return sent;
+    // Nothing reached the stream meanwhile.
+    expect(await streamLastSeq()).toBe(before);
   });
-  // Republished by the outbox once the stream listens again: the lists follow.
-  const bobMessages = clientAs(MessageService, nodeB.baseUrl, "bob");
-  await eventually(async () => {
-    const { conversations } = await bobMessages.listConversations({});
-    expect(conversations[0]?.lastMessage?.seq).toBe(sent.seq);
-  }, 30_000);
+  // Republished by the outbox once the stream listens again, and fanned out.
+  await fannedOutBeyond(before);
 });
 
 it("delivers each message once in steady state (fan-out skips what the storing node sent)", async () => {
   const bob = await openStream(nodeB.baseUrl, "bob");
   devices.push(bob);
   const alice = clientAs(MessageService, nodeA.baseUrl, "alice");
+  const before = await streamLastSeq();
   const seqs: number[] = [];
   for (let i = 0; i < 5; i++) {
     seqs.push(Number((await alice.sendMessage({ toUserId: "bob", body: [text(`m${i}`)] })).seq));
   }
-  const last = seqs.at(-1) ?? 0;
-  // The fan-out of the last message has run once its list entry shows it; a
-  // duplicate live event from it would have been published before that write.
-  const bobMessages = clientAs(MessageService, nodeB.baseUrl, "bob");
-  await eventually(async () => {
-    const { conversations } = await bobMessages.listConversations({});
-    expect(Number(conversations[0]?.lastMessage?.seq)).toBe(last);
-  }, 30_000);
+  // Every fan-out has run once the consumer acked it; a duplicate live event
+  // from one would have been published before its ack.
+  await fannedOutBeyond(before + seqs.length - 1);
   // A message sent after that reaches bob's device behind any such duplicate.
   const marker = await alice.sendMessage({ toUserId: "bob", body: [text("marker")] });
   await bob.waitFor((e) => e.event.case === "message" && e.event.value.seq === marker.seq, 30_000);

@@ -56,26 +56,18 @@ export function createHistory(deps: HistoryDeps) {
   };
   /**
    * The list's last message as the owner sees it: the stored one unless they
-   * deleted it for themselves, then the latest they did not (one read).
+   * deleted it for themselves, then the newest listed one they did not (one read).
    */
   const lastVisible = async (
     conversationId: string,
     last: Message | undefined,
     hidden: HiddenForMe,
-    minTime: number,
   ): Promise<Message | undefined> => {
     if (last === undefined || !isHiddenForMe(hidden, Number(last.seq))) return last;
-    const newest = await store.selectMessagesBefore(
-      conversationId,
-      {
-        aboveSeq: hidden.clearedUpToSeq,
-        beforeSeq: 0,
-        minTimeMs: minTime,
-        maxTimeMs: deps.clock(),
-      },
-      hidden.deletedSeqs.length + 1,
-    );
-    return newest.find((m) => !isHiddenForMe(hidden, Number(m.seq)));
+    return store.selectLastListed(conversationId, {
+      aboveSeq: hidden.clearedUpToSeq,
+      exceptSeqs: hidden.deletedSeqs,
+    });
   };
   const conversationWith = (owner: string, peer: string) => {
     assertUserId(peer, "peer_user_id");
@@ -99,7 +91,7 @@ export function createHistory(deps: HistoryDeps) {
       const conversations: Conversation[] = await Promise.all(
         records.map(async (r) => {
           const hidden = hiddenOf(marks.get(r.conversationId));
-          const last = await lastVisible(r.conversationId, r.lastMessage, hidden, minTime);
+          const last = await lastVisible(r.conversationId, r.lastMessage, hidden);
           return create(ConversationSchema, {
             conversationId: r.conversationId,
             peerUserId: r.peerUserId,

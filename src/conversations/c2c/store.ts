@@ -83,6 +83,15 @@ export interface MessageStore extends ClaimStore, ConversationMessageStore<Messa
     ownerUserId: string,
     limit: number,
   ): Promise<{ conversationId: string; lastSeq: number; readSeq: number }[]>;
+  /**
+   * The list's last message for a reader who hides some seqs: the stored message
+   * of highest seq above `aboveSeq`, none of `exceptSeqs`, not sent with
+   * no_last_message, in its latest version; undefined if none (one query).
+   */
+  selectLastListed(
+    conversationId: string,
+    hidden: { aboveSeq: number; exceptSeqs: readonly number[] },
+  ): Promise<Message | undefined>;
   /** The owner's read seq in the conversation; 0 if none. */
   selectReadSeq(ownerUserId: string, conversationId: string): Promise<number>;
   /**

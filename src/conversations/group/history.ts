@@ -13,11 +13,24 @@ import { assertGroupId } from "../../groups/group-id.js";
 import type { GroupMemberRecord, GroupMemberStore, GroupRecord } from "../../groups/store.js";
 import type { LiveHub } from "../../live/live-hub.js";
 import { type HiddenForMe, hiddenFor, hiddenOf, unreadRangeOf } from "../deleted-for-me.js";
-import type { DeletedForMeStore } from "../deleted-for-me-store.js";
+import type { DeletedForMeRecord, DeletedForMeStore } from "../deleted-for-me-store.js";
 import { createHistoryPages, viewWith } from "../history.js";
 import type { ReadObserver } from "../read-observer.js";
 import { type GroupAccessDeps, loadGroupAccess } from "./access.js";
 import type { GroupMessageStore } from "./store.js";
+
+/** One group of a user and their membership in it. */
+export interface MemberOf {
+  group: GroupRecord;
+  member: GroupMemberRecord;
+}
+
+/** A member's unread count and whether an unread message mentions them or everyone. */
+export interface GroupReadState {
+  unreadCount: number;
+  me: boolean;
+  all: boolean;
+}
 
 export interface GroupHistoryDeps extends GroupAccessDeps {
   members: Pick<GroupMemberStore, "selectMember" | "updateMemberReadSeq">;
@@ -67,10 +80,21 @@ export function createGroupHistory(deps: GroupHistoryDeps) {
   /** Whether the member may have unread: the type counts it and they have not read the latest. */
   const hasUnread = (group: GroupRecord, member: GroupMemberRecord) =>
     config.traits[group.type].unreadCounts && member.readSeq < group.lastSeq;
+  /** Seqs up to this are not the member's to read (joined later, no pre-join history). */
+  const hiddenUpToOf = (group: GroupRecord, member: GroupMemberRecord) =>
+    config.traits[group.type].preJoinHistory ? 0 : member.joinSeq;
   /** The member's unread (hasUnread holds), less what they deleted for themselves. */
-  const countUnread = (group: GroupRecord, member: GroupMemberRecord, hidden: HiddenForMe) => {
-    const hiddenUpTo = config.traits[group.type].preJoinHistory ? 0 : member.joinSeq;
-    return unreadAfter(group.groupId, member.userId, member.readSeq, hiddenUpTo, hidden);
+  const countUnread = (group: GroupRecord, member: GroupMemberRecord, hidden: HiddenForMe) =>
+    unreadAfter(group.groupId, member.userId, member.readSeq, hiddenUpToOf(group, member), hidden);
+  /** The user's deleted-for-me marks in the groups of `of` where they may have unread (one read). */
+  const marksOf = async (userId: string, of: readonly MemberOf[]) => {
+    const counted = of.filter(({ group, member }) => hasUnread(group, member));
+    return counted.length === 0
+      ? new Map<string, DeletedForMeRecord>()
+      : deps.deletedForMe.selectDeletedForMeMany(
+          userId,
+          counted.map(({ group }) => group.groupId),
+        );
   };
 
   /** The group, and the highest seq the caller may not see (0: none hidden). */
@@ -105,32 +129,9 @@ export function createGroupHistory(deps: GroupHistoryDeps) {
       return pages.list(group.groupId, req, viewWith(hidden, { hiddenUpTo, lastSeq: 0 }));
     },
 
-    /**
-     * A member's unread count as MarkGroupRead answers it: 0 for types without
-     * unread counts, and without a store read when the member has read the latest.
-     */
-    async unreadOf(group: GroupRecord, member: GroupMemberRecord): Promise<number> {
-      if (!hasUnread(group, member)) return 0;
-      return countUnread(
-        group,
-        member,
-        await hiddenFor(deps.deletedForMe, member.userId, group.groupId),
-      );
-    },
-
-    /** unreadOf of one user in many groups, their deleted-for-me marks read at once. */
-    async unreadOfMany(
-      userId: string,
-      of: readonly { group: GroupRecord; member: GroupMemberRecord }[],
-    ): Promise<number[]> {
-      const counted = of.filter(({ group, member }) => hasUnread(group, member));
-      const marks =
-        counted.length === 0
-          ? new Map()
-          : await deps.deletedForMe.selectDeletedForMeMany(
-              userId,
-              counted.map(({ group }) => group.groupId),
-            );
+    /** Unread counts of one user in many groups (the unread total), as readStatesOf counts them. */
+    async unreadOfMany(userId: string, of: readonly MemberOf[]): Promise<number[]> {
+      const marks = await marksOf(userId, of);
       return Promise.all(
         of.map(({ group, member }) =>
           hasUnread(group, member)
@@ -141,25 +142,35 @@ export function createGroupHistory(deps: GroupHistoryDeps) {
     },
 
     /**
-     * "Mentioned me / mentioned all": an unread message of someone else
-     * @-mentions the member or everyone. Cleared by reading past it; false for
-     * types without unread counts (they have no read state to clear it).
+     * A member's unread count (as MarkGroupRead answers it) and "mentioned me /
+     * mentioned all" (an unread message of someone else @-mentions the member or
+     * everyone; cleared by reading past it), in many groups of one user (a
+     * joined-groups page): their deleted-for-me marks read at once, no store
+     * read for a group read to the latest or of a type without unread counts.
      */
-    async mentionsOf(
-      group: GroupRecord,
-      member: GroupMemberRecord,
-    ): Promise<{ me: boolean; all: boolean }> {
-      const traits = config.traits[group.type];
-      if (!traits.unreadCounts || member.readSeq >= group.lastSeq) return { me: false, all: false };
-      const hiddenUpTo = traits.preJoinHistory ? 0 : member.joinSeq;
-      const hidden = await hiddenFor(deps.deletedForMe, member.userId, group.groupId);
-      const { afterSeq, exceptSeqs } = unreadRange(member.readSeq, hiddenUpTo, hidden);
-      return messages.selectGroupMentions(
-        group.groupId,
-        member.userId,
-        afterSeq,
-        oldestVisible(),
-        exceptSeqs,
+    async readStatesOf(userId: string, of: readonly MemberOf[]): Promise<GroupReadState[]> {
+      const marks = await marksOf(userId, of);
+      return Promise.all(
+        of.map(async ({ group, member }) => {
+          if (!hasUnread(group, member)) return { unreadCount: 0, me: false, all: false };
+          const hidden = hiddenOf(marks.get(group.groupId));
+          const { afterSeq, exceptSeqs } = unreadRange(
+            member.readSeq,
+            hiddenUpToOf(group, member),
+            hidden,
+          );
+          const [unreadCount, mentions] = await Promise.all([
+            countUnread(group, member, hidden),
+            messages.selectGroupMentions(
+              group.groupId,
+              member.userId,
+              afterSeq,
+              oldestVisible(),
+              exceptSeqs,
+            ),
+          ]);
+          return { unreadCount, ...mentions };
+        }),
       );
     },
 
@@ -178,11 +189,12 @@ export function createGroupHistory(deps: GroupHistoryDeps) {
         readSeq >= group.lastSeq
           ? 0
           : unreadAfter(group.groupId, caller.userId, readSeq, hiddenUpTo, hidden),
-        // The member's cached read seq may lag: reads it covers again are idempotent.
+        // From the read seq the update replaced: concurrent reads of one member
+        // (two devices, two nodes) then record disjoint ranges, not overlapping ones.
         deps.readObserver?.groupRead(
           group,
           caller.userId,
-          Math.max(member.readSeq, hiddenUpTo),
+          Math.max(raised?.before ?? member.readSeq, hiddenUpTo),
           readSeq,
         ),
       ]);

@@ -190,6 +190,16 @@ export function createMemoryMessageStore(): MessageStore {
         readSeq: c.readSeq,
       }));
     },
+    async selectLastListed(conversationId, { aboveSeq, exceptSeqs }) {
+      const except = new Set(exceptSeqs);
+      let newest: MessageRecord | undefined;
+      for (const r of messages.get(conversationId)?.values() ?? []) {
+        const seq = Number(r.message.seq);
+        if (seq <= aboveSeq || except.has(seq) || r.noLastMessage) continue;
+        if (newest === undefined || seq > Number(newest.message.seq)) newest = r;
+      }
+      return newest && clone(MessageSchema, newest.message);
+    },
     async selectReadSeq(owner, conversationId) {
       return readSeqs.get(convKey(owner, conversationId)) ?? 0;
     },

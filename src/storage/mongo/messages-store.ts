@@ -369,6 +369,15 @@ export async function createMongoMessageStore(
           readSeq: readSeqs.get(d._id) ?? 0,
         }));
       }),
+    selectLastListed: (conversationId, { aboveSeq, exceptSeqs }) =>
+      guard(async () => {
+        const [newest] = await messages
+          .find({ conversationId, seq: seqsAbove(aboveSeq, exceptSeqs), noLastMessage: false })
+          .sort({ seq: -1 })
+          .limit(1)
+          .toArray();
+        return newest && decode(newest.message);
+      }),
     selectReadSeq: (owner, conversationId) =>
       guard(
         async () =>

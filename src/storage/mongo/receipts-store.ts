@@ -104,7 +104,9 @@ export async function createMongoReceiptStore(
       }),
     deleteGroupReads: (groupId) =>
       guard(async () => {
-        await reads.deleteMany({ groupId });
+        // The group's keys are one _id range (on MongoDB an index scan, not a collection
+        // scan); groupId drops another group's whose id extends this one with ":".
+        await reads.deleteMany({ _id: { $gt: `${groupId}:`, $lt: `${groupId};` }, groupId });
       }),
   };
 }
