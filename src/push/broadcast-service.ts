@@ -19,7 +19,7 @@ import { BroadcastMessageSchema } from "../gen/im/v1/events_pb.js";
 import type { BroadcastStore, BroadcastTaskRecord } from "./broadcast-store.js";
 import { broadcastBatchMsgId } from "./broadcast-worker.js";
 import type { BroadcastSettings } from "./config.js";
-import type { AudienceFilter } from "./labels.js";
+import { type AudienceFilter, noLabels } from "./labels.js";
 import { bodyPushText } from "./push-text.js";
 import { assertLabel, updateLabels } from "./user-labels.js";
 
@@ -41,7 +41,7 @@ const STATES = {
   cancelled: BroadcastState.CANCELLED,
 } as const;
 
-export const taskToProto = (t: BroadcastTaskRecord): BroadcastTask =>
+const taskToProto = (t: BroadcastTaskRecord): BroadcastTask =>
   create(BroadcastTaskSchema, {
     taskId: t.taskId,
     state: STATES[t.state],
@@ -162,11 +162,10 @@ export function createBroadcastService(
       const ids = assertUserIdBatch(req.userIds, "user_ids", settings.usersPerRequestMax);
       const found = await deps.store.selectUserLabels(ids);
       return {
-        users: ids.map((userId) => ({
-          userId,
-          tags: found.get(userId)?.tags ?? [],
-          attributes: found.get(userId)?.attributes ?? {},
-        })),
+        users: ids.map((userId) => {
+          const { tags, attributes } = found.get(userId) ?? noLabels();
+          return { userId, tags, attributes };
+        }),
       };
     },
     async startBroadcast(req, ctx) {
