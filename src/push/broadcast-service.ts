@@ -144,6 +144,8 @@ export function createBroadcastService(
     },
     async removeUserAttributes(req, ctx) {
       requireAdmin(ctx);
+      // Bounded like removeUserTags' tags: none (all of them) or at most a user's worth.
+      if (req.keys.length > 0) assertBatch(req.keys, "keys", settings.attributesPerUserMax);
       for (const [i, k] of req.keys.entries()) {
         assertLabel(k, `keys[${i}]`, settings.attributeMaxBytes);
       }

@@ -134,6 +134,10 @@ describe("user tags and attributes", () => {
       admin.setUserAttributes({ userIds: ["ann"], attributes: attrs }),
     );
     expect(tooManyAttrs.reason).toBe(ErrorReason.TOO_MANY_USER_ATTRIBUTES);
+    const tooManyKeys = await failureOf(
+      admin.removeUserAttributes({ userIds: ["ann"], keys: [...Object.keys(attrs), "k10"] }),
+    );
+    expect([tooManyKeys.reason, tooManyKeys.field]).toEqual([ErrorReason.TOO_MANY_ITEMS, "keys"]);
     const noAccount = await failureOf(admin.addUserTags({ userIds: ["ghost"], tags: ["vip"] }));
     expect(noAccount.reason).toBe(ErrorReason.USER_NOT_FOUND);
     const notAdmin = await failureOf(
