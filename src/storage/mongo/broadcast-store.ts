@@ -1,5 +1,11 @@
 import { randomUUID } from "node:crypto";
-import type { Collection, Db, Filter, OptionalUnlessRequiredId } from "mongodb";
+import {
+  Binary,
+  type Collection,
+  type Db,
+  type Filter,
+  type OptionalUnlessRequiredId,
+} from "mongodb";
 import type {
   BroadcastCounts,
   BroadcastState,
@@ -22,7 +28,7 @@ interface LabelsDoc {
 interface TaskDoc {
   _id: string;
   filter: AudienceFilter;
-  content: Uint8Array;
+  content: Binary;
   state: BroadcastState;
   cursor: string;
   counts: BroadcastCounts;
@@ -55,10 +61,7 @@ function labelsFilter(filter: AudienceFilter): Filter<LabelsDoc> {
 const toTask = (d: TaskDoc): BroadcastTaskRecord => ({
   taskId: d._id,
   filter: d.filter,
-  // The driver hands back BSON Binary; domain code wants bytes.
-  content: new Uint8Array(
-    (d.content as unknown as { buffer: Uint8Array }).buffer ?? (d.content as Uint8Array),
-  ),
+  content: new Uint8Array(d.content.value()),
   state: d.state,
   cursor: d.cursor,
   counts: { ...d.counts },
@@ -163,7 +166,7 @@ export async function createMongoBroadcastStore(db: Db): Promise<BroadcastStore>
         await tasks.insertOne({
           _id: task.taskId,
           filter: task.filter,
-          content: task.content,
+          content: new Binary(task.content),
           state: "running",
           cursor: "",
           counts: { targeted: 0, onlineDelivered: 0, pushed: 0, failed: 0 },
