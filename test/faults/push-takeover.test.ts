@@ -56,7 +56,10 @@ describe("a node killed mid push job", () => {
 
     // Every request the victim makes is held by its provider: it dies mid-job.
     victimApns.holdAfter = 0;
-    const victim = await startServerProcess({ ...shared, ...fakeProvidersEnv(victimApns) });
+    const victim = await startServerProcess({
+      ...shared,
+      ...fakeProvidersEnv({ apns: victimApns }),
+    });
     cleanups.push(() => victim.kill());
     const admin = clientAs(AccountService, victim.baseUrl, ADMIN);
     const accounts = ["sender", ...members].map((userId) => ({ userId }));
@@ -89,7 +92,7 @@ describe("a node killed mid push job", () => {
 
     // The victim has a full chunk at its provider, unanswered, and its other jobs wait behind it.
     await eventually(async () => expect(victimApns.delivered).toHaveLength(CHUNK), 60_000);
-    const heir = await startServerProcess({ ...shared, ...fakeProvidersEnv(heirApns) });
+    const heir = await startServerProcess({ ...shared, ...fakeProvidersEnv({ apns: heirApns }) });
     cleanups.push(() => heir.kill());
     await victim.kill("SIGKILL");
     const killedAt = Date.now();
