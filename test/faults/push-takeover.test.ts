@@ -22,12 +22,11 @@ const MEMBERS = 100;
 /** Notifications a node sends at once (PUSH_CONCURRENCY): the victim holds one such chunk at the kill. */
 const CHUNK = 8;
 
-/** Settings of a node pushing to `apns` (each node has its own fake, so the test knows who pushed). */
-
 const tokenOf = (i: number) => (i + 1).toString(16).padStart(64, "0");
 
 describe("a node killed mid push job", () => {
   it("is taken over by another node: every device gets exactly one push", async () => {
+    // Each node has its own fake, so the test knows who pushed.
     const [victimApns, heirApns] = await Promise.all([
       startFakeApns({ topics: [BUNDLE] }),
       startFakeApns({ topics: [BUNDLE] }),
