@@ -148,13 +148,17 @@ export function createOfflinePusher(deps: OfflinePushDeps): OfflinePusher {
     return { loud, quiet };
   };
 
+  /** The devices whose claim (in `scope`) this call won. */
+  const claimed = async (devices: readonly PushRegistration[], scope: string) => {
+    const keys = devices.map((r) => pushClaimKey(scope, r.userId, r.deviceId));
+    const won = await deps.claimDeliveries(keys);
+    return devices.filter((_, i) => won.has(keys[i] ?? ""));
+  };
+
   /** Counts the message on devices it does not push (claimed, so a redelivered job counts once). */
   const countQuiet = async (devices: readonly PushRegistration[], scope: string) => {
     if (devices.length === 0) return;
-    const won = await deps.claimDeliveries(
-      devices.map((r) => pushClaimKey(scope, r.userId, r.deviceId)),
-    );
-    const mine = devices.filter((r) => won.has(pushClaimKey(scope, r.userId, r.deviceId)));
+    const mine = await claimed(devices, scope);
     if (mine.length > 0) await deps.store.incrementBadges(mine);
   };
 
@@ -243,17 +247,15 @@ export function createOfflinePusher(deps: OfflinePushDeps): OfflinePusher {
         for (const r of chunk) if (limiterOf(r) !== undefined) slots[r.target.channel]++;
         await limiters.apns.acquire(slots.apns);
         await limiters.fcm.acquire(slots.fcm);
-        let won: Set<string>;
+        let mine: PushRegistration[];
         try {
-          won = await deps.claimDeliveries(
-            chunk.map((r) => pushClaimKey(scope, r.userId, r.deviceId)),
-          );
+          mine = await claimed(chunk, scope);
         } catch (err) {
           for (const r of chunk) limiterOf(r)?.release();
           throw err;
         }
-        const mine = chunk.filter((r) => won.has(pushClaimKey(scope, r.userId, r.deviceId)));
-        for (const r of chunk) if (!mine.includes(r)) limiterOf(r)?.release();
+        const sending = new Set(mine);
+        for (const r of chunk) if (!sending.has(r)) limiterOf(r)?.release();
         if (mine.length === 0) continue;
         const r = await sendAll(mine, content, request.collapseKey);
         total.pushed += r.pushed;
