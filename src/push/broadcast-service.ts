@@ -32,7 +32,6 @@ export interface BroadcastServiceDeps {
   /** Publishes a task's first batch. */
   publishBatch(batch: BroadcastBatch, msgId: string): Promise<void>;
   clock: Clock;
-  newTaskId?: () => string;
 }
 
 const STATES = {
@@ -182,7 +181,7 @@ export function createBroadcastService(
         { body: req.body, cloudCustomData: "", offlinePushInfo: req.offlinePushInfo },
         deps.messageLimits,
       );
-      const taskId = (deps.newTaskId ?? randomUUID)();
+      const taskId = randomUUID();
       const createdAtMs = deps.clock();
       const content = toBinary(
         BroadcastMessageSchema,
