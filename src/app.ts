@@ -297,8 +297,12 @@ export async function startApp(
       });
       stops.push(() => pushJobs.stop());
     }
-    // Broadcasts reach online users live even when no provider is configured.
-    const broadcastBatches = await bus.consume("broadcast", push.broadcastHandler);
+    // Broadcasts reach online users live even when no provider is configured. A batch
+    // (its pushes and pacing) renews its ack wait like a push job, so a slow provider
+    // does not get it redelivered while it runs.
+    const broadcastBatches = await bus.consume("broadcast", push.broadcastHandler, {
+      renewal: { maxMs: config.push.jobMaxMs },
+    });
     stops.push(() => broadcastBatches.stop());
     metrics?.sample({
       openStreams: live.hub.openStreams,

@@ -19,7 +19,7 @@ import { BroadcastMessageSchema } from "../gen/im/v1/events_pb.js";
 import type { BroadcastStore, BroadcastTaskRecord } from "./broadcast-store.js";
 import { broadcastBatchMsgId } from "./broadcast-worker.js";
 import type { BroadcastSettings } from "./config.js";
-import type { AudienceFilter } from "./labels.js";
+import { type AudienceFilter, noLabels } from "./labels.js";
 import { bodyPushText } from "./push-text.js";
 import { assertLabel, updateLabels } from "./user-labels.js";
 
@@ -32,7 +32,6 @@ export interface BroadcastServiceDeps {
   /** Publishes a task's first batch. */
   publishBatch(batch: BroadcastBatch, msgId: string): Promise<void>;
   clock: Clock;
-  newTaskId?: () => string;
 }
 
 const STATES = {
@@ -41,7 +40,7 @@ const STATES = {
   cancelled: BroadcastState.CANCELLED,
 } as const;
 
-export const taskToProto = (t: BroadcastTaskRecord): BroadcastTask =>
+const taskToProto = (t: BroadcastTaskRecord): BroadcastTask =>
   create(BroadcastTaskSchema, {
     taskId: t.taskId,
     state: STATES[t.state],
@@ -144,6 +143,8 @@ export function createBroadcastService(
     },
     async removeUserAttributes(req, ctx) {
       requireAdmin(ctx);
+      // Bounded like removeUserTags' tags: none (all of them) or at most a user's worth.
+      if (req.keys.length > 0) assertBatch(req.keys, "keys", settings.attributesPerUserMax);
       for (const [i, k] of req.keys.entries()) {
         assertLabel(k, `keys[${i}]`, settings.attributeMaxBytes);
       }
@@ -162,11 +163,10 @@ export function createBroadcastService(
       const ids = assertUserIdBatch(req.userIds, "user_ids", settings.usersPerRequestMax);
       const found = await deps.store.selectUserLabels(ids);
       return {
-        users: ids.map((userId) => ({
-          userId,
-          tags: found.get(userId)?.tags ?? [],
-          attributes: found.get(userId)?.attributes ?? {},
-        })),
+        users: ids.map((userId) => {
+          const { tags, attributes } = found.get(userId) ?? noLabels();
+          return { userId, tags, attributes };
+        }),
       };
     },
     async startBroadcast(req, ctx) {
@@ -181,7 +181,7 @@ export function createBroadcastService(
         { body: req.body, cloudCustomData: "", offlinePushInfo: req.offlinePushInfo },
         deps.messageLimits,
       );
-      const taskId = (deps.newTaskId ?? randomUUID)();
+      const taskId = randomUUID();
       const createdAtMs = deps.clock();
       const content = toBinary(
         BroadcastMessageSchema,

@@ -4,7 +4,6 @@ import type { Clock } from "../common/clock.js";
 import { type BroadcastBatch, BroadcastBatchSchema } from "../gen/im/internal/v1/push_pb.js";
 import { BroadcastMessageSchema, SubscribeResponseSchema } from "../gen/im/v1/events_pb.js";
 import type { LiveHub } from "../live/live-hub.js";
-import type { Logger } from "../log/logger.js";
 import type { BroadcastStore } from "./broadcast-store.js";
 import type { BroadcastSettings } from "./config.js";
 import type { OfflinePusher } from "./offline-push.js";
@@ -23,7 +22,6 @@ export interface BroadcastWorkerDeps {
   settings: Pick<BroadcastSettings, "batchSize" | "usersPerSecond">;
   clock: Clock;
   sleep: Sleep;
-  logger: Logger;
 }
 
 export const encodeBroadcastBatch = (batch: BroadcastBatch): Uint8Array =>

@@ -70,7 +70,7 @@ export interface OfflinePushResult {
 
 export interface OfflinePusher {
   /** Pushes to each registered device of the users that no live stream reaches, outside do-not-disturb. */
-  push(request: OfflinePushRequest): Promise<OfflinePushResult>;
+  push(request: OfflinePushRequest): Promise<void>;
 }
 
 /**
@@ -148,13 +148,17 @@ export function createOfflinePusher(deps: OfflinePushDeps): OfflinePusher {
     return { loud, quiet };
   };
 
+  /** The devices whose claim (in `scope`) this call won. */
+  const claimed = async (devices: readonly PushRegistration[], scope: string) => {
+    const keys = devices.map((r) => pushClaimKey(scope, r.userId, r.deviceId));
+    const won = await deps.claimDeliveries(keys);
+    return devices.filter((_, i) => won.has(keys[i] ?? ""));
+  };
+
   /** Counts the message on devices it does not push (claimed, so a redelivered job counts once). */
   const countQuiet = async (devices: readonly PushRegistration[], scope: string) => {
     if (devices.length === 0) return;
-    const won = await deps.claimDeliveries(
-      devices.map((r) => pushClaimKey(scope, r.userId, r.deviceId)),
-    );
-    const mine = devices.filter((r) => won.has(pushClaimKey(scope, r.userId, r.deviceId)));
+    const mine = await claimed(devices, scope);
     if (mine.length > 0) await deps.store.incrementBadges(mine);
   };
 
@@ -215,24 +219,22 @@ export function createOfflinePusher(deps: OfflinePushDeps): OfflinePusher {
     async push(request) {
       const { loud, quiet } = await candidates(request);
       const registered = [...loud, ...quiet];
-      if (registered.length === 0) return { pushed: 0, failed: 0 };
+      if (registered.length === 0) return;
       const live = await request.live([...new Set(registered.map((r) => r.userId))]);
       const notLive = (r: PushRegistration) => live.get(r.userId)?.includes(r.deviceId) !== true;
       const offline = loud.filter(notLive);
       const uncounted = quiet.filter(notLive);
-      if (offline.length === 0 && uncounted.length === 0) return { pushed: 0, failed: 0 };
+      if (offline.length === 0 && uncounted.length === 0) return;
       const content = await request.content();
-      if (content === undefined) return { pushed: 0, failed: 0 };
+      if (content === undefined) return;
       const scope = request.collapseKey;
       if (content.countsBadge) await countQuiet(uncounted, scope);
       const limited = await overRate(offline);
-      const total = { pushed: 0, failed: 0 };
+      const allowed: PushRegistration[] = [];
       for (const r of offline) {
-        if (!limited.has(r.userId)) continue;
-        deps.stats.record(r.target.channel, { failed: "rate-limited" });
-        total.failed++;
+        if (limited.has(r.userId)) deps.stats.record(r.target.channel, { failed: "rate-limited" });
+        else allowed.push(r);
       }
-      const allowed = offline.filter((r) => !limited.has(r.userId));
       for (let i = 0; i < allowed.length; i += deps.concurrency) {
         const chunk = allowed.slice(i, i + deps.concurrency);
         // Slots first, then claims: a claimed device is sent at once (after its
@@ -243,24 +245,19 @@ export function createOfflinePusher(deps: OfflinePushDeps): OfflinePusher {
         for (const r of chunk) if (limiterOf(r) !== undefined) slots[r.target.channel]++;
         await limiters.apns.acquire(slots.apns);
         await limiters.fcm.acquire(slots.fcm);
-        let won: Set<string>;
+        let mine: PushRegistration[];
         try {
-          won = await deps.claimDeliveries(
-            chunk.map((r) => pushClaimKey(scope, r.userId, r.deviceId)),
-          );
+          mine = await claimed(chunk, scope);
         } catch (err) {
           for (const r of chunk) limiterOf(r)?.release();
           throw err;
         }
-        const mine = chunk.filter((r) => won.has(pushClaimKey(scope, r.userId, r.deviceId)));
-        for (const r of chunk) if (!mine.includes(r)) limiterOf(r)?.release();
+        const sending = new Set(mine);
+        for (const r of chunk) if (!sending.has(r)) limiterOf(r)?.release();
         if (mine.length === 0) continue;
-        const r = await sendAll(mine, content, request.collapseKey);
-        total.pushed += r.pushed;
-        total.failed += r.failed;
-        await request.chunkSent?.(r);
+        const sent = await sendAll(mine, content, request.collapseKey);
+        await request.chunkSent?.(sent);
       }
-      return total;
     },
   };
 }

@@ -124,7 +124,6 @@ export function setupPush(deps: PushSetupDeps): PushComponent {
       settings: config.broadcast,
       clock,
       sleep,
-      logger: deps.logger,
     }),
     stats,
     badges,

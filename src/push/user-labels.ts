@@ -1,7 +1,7 @@
 import { DomainError, ErrorReason, invalidField } from "../errors/domain-error.js";
 import type { BroadcastStore } from "./broadcast-store.js";
 import type { BroadcastSettings } from "./config.js";
-import type { UserLabels } from "./labels.js";
+import { noLabels, type UserLabels } from "./labels.js";
 
 /** Label limits (reference limits as config). */
 export type LabelLimits = Pick<
@@ -42,7 +42,7 @@ export async function updateLabels(
   const found = await store.selectUserLabels(userIds);
   const planned = userIds.map((userId) => {
     const current = found.get(userId);
-    return { userId, current, next: apply(userId, current ?? { tags: [], attributes: {} }) };
+    return { userId, current, next: apply(userId, current ?? noLabels()) };
   });
   const fresh = planned.filter((p) => p.current === undefined);
   const inserted = await store.insertUserLabels(
@@ -62,7 +62,7 @@ export async function updateLabels(
       }
       const current = (await store.selectUserLabels([p.userId])).get(p.userId);
       version = current?.version ?? 0;
-      next = apply(p.userId, current ?? { tags: [], attributes: {} });
+      next = apply(p.userId, current ?? noLabels());
     }
   }
 }

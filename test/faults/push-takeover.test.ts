@@ -22,12 +22,11 @@ const MEMBERS = 100;
 /** Notifications a node sends at once (PUSH_CONCURRENCY): the victim holds one such chunk at the kill. */
 const CHUNK = 8;
 
-/** Settings of a node pushing to `apns` (each node has its own fake, so the test knows who pushed). */
-
 const tokenOf = (i: number) => (i + 1).toString(16).padStart(64, "0");
 
 describe("a node killed mid push job", () => {
   it("is taken over by another node: every device gets exactly one push", async () => {
+    // Each node has its own fake, so the test knows who pushed.
     const [victimApns, heirApns] = await Promise.all([
       startFakeApns({ topics: [BUNDLE] }),
       startFakeApns({ topics: [BUNDLE] }),
@@ -56,7 +55,10 @@ describe("a node killed mid push job", () => {
 
     // Every request the victim makes is held by its provider: it dies mid-job.
     victimApns.holdAfter = 0;
-    const victim = await startServerProcess({ ...shared, ...fakeProvidersEnv(victimApns) });
+    const victim = await startServerProcess({
+      ...shared,
+      ...fakeProvidersEnv({ apns: victimApns }),
+    });
     cleanups.push(() => victim.kill());
     const admin = clientAs(AccountService, victim.baseUrl, ADMIN);
     const accounts = ["sender", ...members].map((userId) => ({ userId }));
@@ -89,7 +91,7 @@ describe("a node killed mid push job", () => {
 
     // The victim has a full chunk at its provider, unanswered, and its other jobs wait behind it.
     await eventually(async () => expect(victimApns.delivered).toHaveLength(CHUNK), 60_000);
-    const heir = await startServerProcess({ ...shared, ...fakeProvidersEnv(heirApns) });
+    const heir = await startServerProcess({ ...shared, ...fakeProvidersEnv({ apns: heirApns }) });
     cleanups.push(() => heir.kill());
     await victim.kill("SIGKILL");
     const killedAt = Date.now();

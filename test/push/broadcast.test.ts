@@ -1,6 +1,3 @@
-import { mkdtempSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { AccountService } from "../../src/gen/im/v1/account_pb.js";
 import { BroadcastService, BroadcastState } from "../../src/gen/im/v1/broadcast_pb.js";
@@ -13,7 +10,7 @@ import { clientAs, failureOf } from "../support/clients.js";
 import { text } from "../support/elements.js";
 import { eventually } from "../support/eventually.js";
 import { type FakeFcm, startFakeFcm } from "../support/fake-fcm.js";
-import { consumerIdle } from "../support/push.js";
+import { consumerIdle, fakeProvidersEnv } from "../support/push.js";
 import { startServerProcess } from "../support/server-process.js";
 import { type OpenStream, openStream } from "../support/streams.js";
 import { ADMIN, startTestApp } from "../support/test-app.js";
@@ -26,26 +23,22 @@ afterEach(async () => {
 /** Pushes per claimed chunk (PUSH_CONCURRENCY): the registrations below are laid out in whole chunks. */
 const CHUNK = 10;
 
-async function world(extra: Record<string, string> = {}) {
+async function world() {
   const fcm = await startFakeFcm();
   cleanups.push(() => fcm.close());
-  const dir = mkdtempSync(join(tmpdir(), "broadcast-test-"));
-  writeFileSync(join(dir, "fcm.json"), fcm.serviceAccountJson);
   const namespace = uniqueName("bcast");
   const env = {
     MONGO_URL: testMongoUrl(),
     MONGO_DATABASE: uniqueName("bcast"),
     NATS_URL: testNatsUrl(),
     NATS_NAMESPACE: namespace,
-    PUSH_FCM_SERVICE_ACCOUNT_FILE: join(dir, "fcm.json"),
-    PUSH_FCM_URL: fcm.url,
+    ...fakeProvidersEnv({ fcm }),
     PUSH_CONCURRENCY: String(CHUNK),
     // A held request must not time out and be retried (that would be a second delivery).
     PUSH_MAX_ATTEMPTS: "1",
     PUSH_REQUEST_TIMEOUT_MS: "120000",
     BROADCAST_BATCH_SIZE: "1000",
     BROADCAST_USERS_PER_SECOND: "1000000",
-    ...extra,
   };
   return { fcm, env, namespace };
 }
@@ -134,6 +127,10 @@ describe("user tags and attributes", () => {
       admin.setUserAttributes({ userIds: ["ann"], attributes: attrs }),
     );
     expect(tooManyAttrs.reason).toBe(ErrorReason.TOO_MANY_USER_ATTRIBUTES);
+    const tooManyKeys = await failureOf(
+      admin.removeUserAttributes({ userIds: ["ann"], keys: [...Object.keys(attrs), "k10"] }),
+    );
+    expect([tooManyKeys.reason, tooManyKeys.field]).toEqual([ErrorReason.TOO_MANY_ITEMS, "keys"]);
     const noAccount = await failureOf(admin.addUserTags({ userIds: ["ghost"], tags: ["vip"] }));
     expect(noAccount.reason).toBe(ErrorReason.USER_NOT_FOUND);
     const notAdmin = await failureOf(

@@ -43,7 +43,7 @@ describe.each(BACKENDS)("offline push on %s", (_backend, backendEnv) => {
     [apns, fcm] = await Promise.all([startFakeApns({ topics: [BUNDLE] }), startFakeFcm()]);
     app = await startTestApp({
       ...backendEnv(),
-      ...fakeProvidersEnv(apns, fcm),
+      ...fakeProvidersEnv({ apns, fcm }),
       PUSH_BACKOFF_MS: "5",
       PUSH_MAX_BACKOFF_MS: "20",
       PUSH_BATCH_SIZE: "2",

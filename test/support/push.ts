@@ -27,19 +27,26 @@ export async function consumerIdle(natsUrl: string, stream: string, durable: str
   }
 }
 
-/** Server settings that send pushes to the fakes (key files written to a temp dir). */
-export function fakeProvidersEnv(apns: FakeApns, fcm?: FakeFcm): Record<string, string> {
+/** Server settings that send pushes to the given fakes (key files written to a temp dir). */
+export function fakeProvidersEnv(providers: {
+  apns?: FakeApns;
+  fcm?: FakeFcm;
+}): Record<string, string> {
+  const { apns, fcm } = providers;
   const dir = mkdtempSync(join(tmpdir(), "push-providers-"));
-  writeFileSync(join(dir, "apns.p8"), apns.signingKeyPem);
-  writeFileSync(join(dir, "ca.pem"), apns.caPem);
-  const env: Record<string, string> = {
-    PUSH_APNS_KEY_FILE: join(dir, "apns.p8"),
-    PUSH_APNS_KEY_ID: apns.keyId,
-    PUSH_APNS_TEAM_ID: apns.teamId,
-    PUSH_APNS_PRODUCTION_URL: apns.url,
-    PUSH_APNS_SANDBOX_URL: apns.url,
-    PUSH_APNS_CA_FILE: join(dir, "ca.pem"),
-  };
+  const env: Record<string, string> = {};
+  if (apns !== undefined) {
+    writeFileSync(join(dir, "apns.p8"), apns.signingKeyPem);
+    writeFileSync(join(dir, "ca.pem"), apns.caPem);
+    Object.assign(env, {
+      PUSH_APNS_KEY_FILE: join(dir, "apns.p8"),
+      PUSH_APNS_KEY_ID: apns.keyId,
+      PUSH_APNS_TEAM_ID: apns.teamId,
+      PUSH_APNS_PRODUCTION_URL: apns.url,
+      PUSH_APNS_SANDBOX_URL: apns.url,
+      PUSH_APNS_CA_FILE: join(dir, "ca.pem"),
+    });
+  }
   if (fcm !== undefined) {
     writeFileSync(join(dir, "fcm.json"), fcm.serviceAccountJson);
     env.PUSH_FCM_SERVICE_ACCOUNT_FILE = join(dir, "fcm.json");

@@ -1,12 +1,18 @@
 import { randomUUID } from "node:crypto";
-import type { Db, Filter } from "mongodb";
+import {
+  Binary,
+  type Collection,
+  type Db,
+  type Filter,
+  type OptionalUnlessRequiredId,
+} from "mongodb";
 import type {
   BroadcastCounts,
   BroadcastState,
   BroadcastStore,
   BroadcastTaskRecord,
 } from "../../push/broadcast-store.js";
-import type { AudienceFilter, UserLabels } from "../../push/labels.js";
+import type { AudienceFilter } from "../../push/labels.js";
 import { bulkWriteErrorsOf, guard, isDuplicateKey, isDuplicateWriteError } from "./guard.js";
 
 interface LabelsDoc {
@@ -22,7 +28,7 @@ interface LabelsDoc {
 interface TaskDoc {
   _id: string;
   filter: AudienceFilter;
-  content: Uint8Array;
+  content: Binary;
   state: BroadcastState;
   cursor: string;
   counts: BroadcastCounts;
@@ -35,7 +41,7 @@ const INSERT_CHUNK = 100;
 interface ClaimDoc {
   _id: string;
   /** Which claim call wrote it, to tell its own inserts from earlier ones. */
-  by: string;
+  by?: string;
   atMs: number;
 }
 
@@ -55,16 +61,47 @@ function labelsFilter(filter: AudienceFilter): Filter<LabelsDoc> {
 const toTask = (d: TaskDoc): BroadcastTaskRecord => ({
   taskId: d._id,
   filter: d.filter,
-  // The driver hands back BSON Binary; domain code wants bytes.
-  content: new Uint8Array(
-    (d.content as unknown as { buffer: Uint8Array }).buffer ?? (d.content as Uint8Array),
-  ),
+  content: new Uint8Array(d.content.value()),
   state: d.state,
   cursor: d.cursor,
   counts: { ...d.counts },
   createdAtMs: d.createdAtMs,
   finishedAtMs: d.finishedAtMs,
 });
+
+/**
+ * Inserts documents whose _id is not taken yet and returns the _ids this call
+ * stored (taken ones are left out), in unordered bulk writes of at most 100: a
+ * larger one holds FerretDB's single SQLite writer long enough to starve other
+ * clients (monitor timeouts under load). After a duplicate, which documents
+ * are this call's is read back by `by` (the driver's error positions are not
+ * trusted on FerretDB).
+ */
+async function insertOwn<D extends { _id: string; by?: string }>(
+  collection: Collection<D>,
+  docs: readonly Omit<D, "by">[],
+): Promise<Set<string>> {
+  const stored = new Set<string>();
+  for (let i = 0; i < docs.length; i += INSERT_CHUNK) {
+    const chunk = docs.slice(i, i + INSERT_CHUNK);
+    const by = randomUUID();
+    try {
+      await collection.insertMany(
+        chunk.map((d) => ({ ...d, by }) as OptionalUnlessRequiredId<D>),
+        { ordered: false },
+      );
+      for (const d of chunk) stored.add(d._id);
+      continue;
+    } catch (err) {
+      if (!bulkWriteErrorsOf(err).every(isDuplicateWriteError)) throw err;
+    }
+    const mine = await collection
+      .find({ _id: { $in: chunk.map((d) => d._id) }, by } as Filter<D>, { projection: { _id: 1 } })
+      .toArray();
+    for (const d of mine) stored.add(d._id);
+  }
+  return stored;
+}
 
 export async function createMongoBroadcastStore(db: Db): Promise<BroadcastStore> {
   const labels = db.collection<LabelsDoc>("user_labels");
@@ -74,49 +111,6 @@ export async function createMongoBroadcastStore(db: Db): Promise<BroadcastStore>
   const claims = db.collection<ClaimDoc>("push_claims");
   await guard(() => labels.createIndex({ tags: 1 }));
   await guard(() => claims.createIndex({ atMs: 1 }));
-  const insertLabelsOnce = async (
-    entries: readonly { userId: string; labels: UserLabels }[],
-  ): Promise<string[]> => {
-    const by = randomUUID();
-    try {
-      await labels.insertMany(
-        entries.map((e) => ({
-          _id: e.userId,
-          tags: e.labels.tags,
-          attrs: e.labels.attributes,
-          version: 1,
-          by,
-        })),
-        { ordered: false },
-      );
-      return entries.map((e) => e.userId);
-    } catch (err) {
-      if (!bulkWriteErrorsOf(err).every(isDuplicateWriteError)) throw err;
-    }
-    // Some had labels already: read back which ones this call wrote.
-    const mine = await labels
-      .find({ _id: { $in: entries.map((e) => e.userId) }, by }, { projection: { _id: 1 } })
-      .toArray();
-    return mine.map((d) => d._id);
-  };
-  const claimOnce = async (keys: readonly string[], atMs: number): Promise<string[]> => {
-    const by = randomUUID();
-    try {
-      await claims.insertMany(
-        keys.map((_id) => ({ _id, by, atMs })),
-        { ordered: false },
-      );
-      return [...keys];
-    } catch (err) {
-      if (!bulkWriteErrorsOf(err).every(isDuplicateWriteError)) throw err;
-    }
-    // Some were claimed before: read back which ones this call wrote (the
-    // driver's error positions are not trusted on FerretDB).
-    const mine = await claims
-      .find({ _id: { $in: [...keys] }, by }, { projection: { _id: 1 } })
-      .toArray();
-    return mine.map((d) => d._id);
-  };
   return {
     selectUserLabels: (userIds) =>
       guard(async () => {
@@ -144,17 +138,17 @@ export async function createMongoBroadcastStore(db: Db): Promise<BroadcastStore>
         return r.modifiedCount === 1;
       }),
     insertUserLabels: (entries) =>
-      guard(async () => {
-        const stored = new Set<string>();
-        // Bulk writes of at most 100: a larger one holds FerretDB's single SQLite
-        // writer long enough to starve other clients (monitor timeouts under load).
-        for (let i = 0; i < entries.length; i += INSERT_CHUNK) {
-          for (const id of await insertLabelsOnce(entries.slice(i, i + INSERT_CHUNK))) {
-            stored.add(id);
-          }
-        }
-        return stored;
-      }),
+      guard(() =>
+        insertOwn(
+          labels,
+          entries.map((e) => ({
+            _id: e.userId,
+            tags: e.labels.tags,
+            attrs: e.labels.attributes,
+            version: 1,
+          })),
+        ),
+      ),
     selectAudiencePage: (filter, afterUserId, limit) =>
       guard(async () => {
         const source = filter.kind === "all" ? accounts : labels;
@@ -172,7 +166,7 @@ export async function createMongoBroadcastStore(db: Db): Promise<BroadcastStore>
         await tasks.insertOne({
           _id: task.taskId,
           filter: task.filter,
-          content: task.content,
+          content: new Binary(task.content),
           state: "running",
           cursor: "",
           counts: { targeted: 0, onlineDelivered: 0, pushed: 0, failed: 0 },
@@ -220,13 +214,12 @@ export async function createMongoBroadcastStore(db: Db): Promise<BroadcastStore>
         return d === null ? undefined : toTask(d);
       }),
     claimDeliveries: (keys, nowMs) =>
-      guard(async () => {
-        const won = new Set<string>();
-        for (let i = 0; i < keys.length; i += INSERT_CHUNK) {
-          for (const key of await claimOnce(keys.slice(i, i + INSERT_CHUNK), nowMs)) won.add(key);
-        }
-        return won;
-      }),
+      guard(() =>
+        insertOwn(
+          claims,
+          keys.map((_id) => ({ _id, atMs: nowMs })),
+        ),
+      ),
     deleteClaimsBefore: (beforeMs) =>
       guard(async () => {
         await claims.deleteMany({ atMs: { $lt: beforeMs } });

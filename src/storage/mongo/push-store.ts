@@ -70,7 +70,9 @@ export async function createMongoPushTokenStore(
     const groups = new Map<Collection<BadgeDoc>, string[]>();
     for (const id of ids) {
       const c = badgesOf(id);
-      groups.set(c, [...(groups.get(c) ?? []), id]);
+      const group = groups.get(c);
+      if (group === undefined) groups.set(c, [id]);
+      else group.push(id);
     }
     return groups;
   };

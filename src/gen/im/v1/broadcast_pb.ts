@@ -73,7 +73,7 @@ export type RemoveUserTagsRequest = Message<"im.v1.RemoveUserTagsRequest"> & {
   userIds: string[];
 
   /**
-   * Tags to remove; empty: all of them.
+   * Tags to remove (at most BROADCAST_TAGS_PER_USER_MAX); empty: all of them.
    *
    * @generated from field: repeated string tags = 2;
    */
@@ -159,7 +159,8 @@ export type RemoveUserAttributesRequest = Message<"im.v1.RemoveUserAttributesReq
   userIds: string[];
 
   /**
-   * Attribute keys to remove; empty: all of them.
+   * Attribute keys to remove (at most BROADCAST_ATTRIBUTES_PER_USER_MAX);
+   * empty: all of them.
    *
    * @generated from field: repeated string keys = 2;
    */
