@@ -23,6 +23,7 @@ import { type NatsConsumerHandle, startNatsConsumer } from "./nats-consumer.js";
 import { openNatsKv } from "./nats-kv.js";
 import { createNatsPeers } from "./nats-peers.js";
 import { reconcileNats } from "./nats-reconcile.js";
+import { retrySetup } from "./nats-setup-retry.js";
 import { createNatsWindowCounters, reconcileCounterStream } from "./nats-window-counters.js";
 import { type BusSettings, createBusRegistry } from "./registry.js";
 import { assertLiteralSubject } from "./subject.js";
@@ -56,6 +57,11 @@ export interface NatsBusOptions {
   name?: string;
   /** Bound on waiting for the other nodes after an outage (see nats-peers.ts). Default 5000 ms. */
   peerWaitCapMs?: number;
+  /**
+   * How long start-up retries a JetStream set-up that timed out or was answered "temporarily
+   * unavailable" (a cluster electing its leaders). Default 30000 ms.
+   */
+  setupBudgetMs?: number;
 }
 
 /**
@@ -111,13 +117,16 @@ export async function openNatsBus(options: NatsBusOptions): Promise<Bus> {
     return report;
   };
 
+  const setupRetry = { budgetMs: options.setupBudgetMs ?? 30_000, logger };
   let js: JetStreamClient;
   let jsm: JetStreamManager;
   let reconcileReport: Bus["reconcileReport"];
   try {
-    jsm = await jetstreamManager(nc, { timeout: publishTimeoutMs });
+    ({ jsm, reconcileReport } = await retrySetup(async () => {
+      const manager = await jetstreamManager(nc, { timeout: publishTimeoutMs });
+      return { jsm: manager, reconcileReport: await reconcile(manager) };
+    }, setupRetry));
     js = jsm.jetstream();
-    reconcileReport = await reconcile(jsm);
   } catch (err) {
     await nc.close().catch(() => undefined);
     if (err instanceof BusReplicasError) throw err;

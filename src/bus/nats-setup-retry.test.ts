@@ -1,0 +1,45 @@
+import { JetStreamApiError } from "@nats-io/jetstream";
+import { TimeoutError } from "@nats-io/transport-node";
+import { describe, expect, it } from "vitest";
+import { silentLogger } from "../log/logger.js";
+import { retrySetup } from "./nats-setup-retry.js";
+
+const unavailable = () =>
+  new JetStreamApiError({ code: 503, err_code: 10008, description: "temporarily unavailable" });
+
+/** A set-up failing with the given errors in turn, then answering "ok". */
+function failingWith(...errors: Error[]) {
+  const calls = { count: 0 };
+  const setUp = async () => {
+    const err = errors[calls.count++];
+    if (err !== undefined) throw err;
+    return "ok";
+  };
+  return { calls, setUp };
+}
+
+describe("JetStream set-up at start", () => {
+  it("tries again after a timeout or a 503 until it succeeds", async () => {
+    const { calls, setUp } = failingWith(new TimeoutError(), unavailable(), new TimeoutError());
+    const options = { budgetMs: 10_000, waitMs: 1, logger: silentLogger };
+    await expect(retrySetup(setUp, options)).resolves.toBe("ok");
+    expect(calls.count).toBe(4);
+  });
+
+  it("gives up at once on a final error", async () => {
+    const notFound = new JetStreamApiError({ code: 404, err_code: 10059, description: "no" });
+    const { calls, setUp } = failingWith(notFound);
+    const options = { budgetMs: 10_000, waitMs: 1, logger: silentLogger };
+    await expect(retrySetup(setUp, options)).rejects.toBe(notFound);
+    expect(calls.count).toBe(1);
+  });
+
+  it("gives up with the last error once its budget is spent", async () => {
+    const errors = Array.from({ length: 1_000 }, () => new TimeoutError());
+    const { calls, setUp } = failingWith(...errors);
+    const options = { budgetMs: 50, waitMs: 10, logger: silentLogger };
+    await expect(retrySetup(setUp, options)).rejects.toBeInstanceOf(TimeoutError);
+    expect(calls.count).toBeGreaterThan(1);
+    expect(calls.count).toBeLessThan(1_000);
+  });
+});
