@@ -20,6 +20,7 @@ export const RPC_RATE_CLASSES: ReadonlyMap<string, RateClass> = new Map<string, 
   [path(MessageService, MessageService.method.listConversations), "history"],
   [path(GroupService, GroupService.method.syncGroupMessages), "history"],
   [path(GroupService, GroupService.method.listGroupMessages), "history"],
+  [path(ReceiptService, ReceiptService.method.getC2CReceipts), "history"],
   [path(ReceiptService, ReceiptService.method.getGroupReceipts), "history"],
   [path(ReceiptService, ReceiptService.method.listGroupReaders), "history"],
   // Login: opening a device's live stream.

@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import { BroadcastService } from "../gen/im/v1/broadcast_pb.js";
 import { EventService } from "../gen/im/v1/events_pb.js";
 import { PresenceService } from "../gen/im/v1/presence_pb.js";
+import { ReceiptService } from "../gen/im/v1/receipts_pb.js";
 import { requestMaxBytesOf } from "./request-limits.js";
 
 const limits = { requestMaxBytes: 64 * 1024, batchRequestMaxBytes: 1024 * 1024 };
@@ -29,5 +30,11 @@ describe("requestMaxBytesOf", () => {
       expect(requestMaxBytesOf(rpc, limits), rpc.name).toBe(limits.batchRequestMaxBytes);
     }
     expect(requestMaxBytesOf(m.startBroadcast, limits)).toBe(limits.requestMaxBytes);
+  });
+
+  it("gives AckDelivered the batch limit (RECEIPT_ACK_MAX acks, up to 10,000, may exceed the ordinary one)", () => {
+    const m = ReceiptService.method;
+    expect(requestMaxBytesOf(m.ackDelivered, limits)).toBe(limits.batchRequestMaxBytes);
+    expect(requestMaxBytesOf(m.getC2CReceipts, limits)).toBe(limits.requestMaxBytes);
   });
 });

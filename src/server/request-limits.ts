@@ -4,7 +4,8 @@ import type { TransportLimits } from "../config/transport-limits.js";
 /**
  * RPCs whose request is a batch (up to ACCOUNT_/PROFILE_/RELATION_BATCH_MAX
  * users with their fields, a group's initial members, up to PRESENCE_QUERY_MAX /
- * PRESENCE_SUBSCRIPTIONS_MAX / BROADCAST_USERS_PER_REQUEST_MAX user ids): they get the batch
+ * PRESENCE_SUBSCRIPTIONS_MAX / BROADCAST_USERS_PER_REQUEST_MAX user ids, up to RECEIPT_ACK_MAX
+ * acks): they get the batch
  * limit, every other RPC the ordinary one.
  */
 const BATCH_RPCS = new Set([
@@ -35,6 +36,7 @@ const BATCH_RPCS = new Set([
   "im.v1.BroadcastService.SetUserAttributes",
   "im.v1.BroadcastService.RemoveUserAttributes",
   "im.v1.BroadcastService.GetUserLabels",
+  "im.v1.ReceiptService.AckDelivered",
 ]);
 
 /** The most bytes a request of `method` may have, compressed or decompressed. */

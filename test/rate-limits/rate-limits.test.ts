@@ -4,6 +4,7 @@ import { AccountService } from "../../src/gen/im/v1/account_pb.js";
 import { ErrorDetailSchema, ErrorReason } from "../../src/gen/im/v1/errors_pb.js";
 import { GroupService, GroupType } from "../../src/gen/im/v1/group_pb.js";
 import { MessageService } from "../../src/gen/im/v1/message_pb.js";
+import { ReceiptService } from "../../src/gen/im/v1/receipts_pb.js";
 import { testMongoUrl, testNatsUrl, uniqueName } from "../services/index.js";
 import { clientAs, failureOf } from "../support/clients.js";
 import { text } from "../support/elements.js";
@@ -110,6 +111,18 @@ describe.each([
       reason: ErrorReason.RATE_LIMITED,
     });
     expect(retryAfterOf(limited.err)).toBeGreaterThan(0);
+  });
+
+  it("counts one-to-one receipt queries as history queries", async () => {
+    const [a, b] = await users(2);
+    const receipts = clientAs(ReceiptService, app.baseUrl, a);
+    await receipts.getC2CReceipts({ peerUserId: b });
+    await messages(a).listMessages({ peerUserId: b });
+    const limited = await failureOf(receipts.getC2CReceipts({ peerUserId: b }));
+    expect(limited).toMatchObject({
+      code: Code.ResourceExhausted,
+      reason: ErrorReason.RATE_LIMITED,
+    });
   });
 
   it("limits logins (opening live streams) and group join/leave", async () => {
