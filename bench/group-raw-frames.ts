@@ -3,10 +3,10 @@ import { fileURLToPath } from "node:url";
 import { createTransportPool } from "./clients.js";
 import type { GroupOptions } from "./group-options.js";
 import { type GroupPhaseContext, type GroupPhaseResult, runAtRate } from "./group-phase.js";
+import { openGroupReceivers } from "./group-receivers.js";
 import type { GroupSender } from "./group-sender.js";
 import type { BenchGroup } from "./group-setup.js";
 import type { GroupTracker } from "./group-tracker.js";
-import { openReceivers } from "./receivers.js";
 
 const SERVER_SCRIPT = fileURLToPath(new URL("./raw-frame-child.ts", import.meta.url));
 
@@ -35,12 +35,12 @@ export async function runRawFrames(
     const size = group.memberIds.length;
     phase.log(`[${size}] raw frames: ${size} streams over ${options.connections} connections`);
     let current: GroupTracker | undefined;
-    const receivers = await openReceivers({
+    const receivers = await openGroupReceivers(options, {
+      baseUrl,
       userIds: group.memberIds,
       headersOf: () => ({}),
-      transports: createTransportPool(baseUrl, options.connections, "grpc"),
-      tracker: { delivered: (id) => current?.delivered(id) },
-      readyTimeoutMs: 300_000,
+      tracker: { delivered: (id, at) => current?.delivered(id, at) },
+      transports: () => createTransportPool(baseUrl, options.connections, "grpc"),
     });
     try {
       const ctx: GroupPhaseContext = {
@@ -51,7 +51,7 @@ export async function runRawFrames(
         track: (tracker) => {
           current = tracker;
         },
-        pids: { server: child.pid, bench: process.pid },
+        pids: { server: child.pid, bench: process.pid, receiver: receivers.pid },
         serverPid: child.pid ?? 0,
         log: phase.log,
       };

@@ -83,6 +83,7 @@ export function reportGroup(
     config: {
       members: options.members,
       subscribe: options.subscribe,
+      receiver: options.receiver,
       durationSec: options.durationSec,
       warmupSec: options.warmupSec,
       paced: options.pacedMessages,
@@ -222,7 +223,7 @@ function summaryLines(
   targets: Target[],
 ): string[] {
   const lines = [
-    `group${options.store === "memory" ? " (in-memory store)" : ""}: ${r.streams} live streams over ${r.connections} HTTP/2 connections, ${r.accounts} accounts (set-up ${round(r.setupSec)} s, streams open in ${round(r.streamsOpenSec)} s)`,
+    `group${options.store === "memory" ? " (in-memory store)" : ""}: ${r.streams} live streams over ${r.connections} HTTP/2 connections (${options.receiver} receiver), ${r.accounts} accounts (set-up ${round(r.setupSec)} s, streams open in ${round(r.streamsOpenSec)} s)`,
   ];
   const cpuOf = (p: GroupPhaseResult) =>
     Object.entries(p.cpuPct)

@@ -15,6 +15,7 @@ import {
   settle,
 } from "./group-phase.js";
 import { runRawFrames } from "./group-raw-frames.js";
+import { openGroupReceivers } from "./group-receivers.js";
 import { type GroupReport, type GroupRunResult, reportGroup } from "./group-report.js";
 import { createGroupSender } from "./group-sender.js";
 import {
@@ -29,7 +30,6 @@ import type { GroupTracker } from "./group-tracker.js";
 import { runWork } from "./group-work.js";
 import { readPeakRssKb, sampleRss } from "./proc-stats.js";
 import { measureRawBaseline } from "./raw-baseline.js";
-import { openReceivers } from "./receivers.js";
 import { startServerProcess } from "./server-process.js";
 import { startStack } from "./stack.js";
 
@@ -155,12 +155,12 @@ async function runAgainst(
   log(`opening ${online.length} live streams over ${options.connections} HTTP/2 connections`);
   let current: GroupTracker | undefined;
   const streamsStarted = performance.now();
-  const receivers = await openReceivers({
+  const receivers = await openGroupReceivers(options, {
+    baseUrl: env.baseUrl,
     userIds: online,
     headersOf,
-    transports: streamTransports,
-    tracker: { delivered: (id) => current?.delivered(id) },
-    readyTimeoutMs: 300_000,
+    tracker: { delivered: (id, at) => current?.delivered(id, at) },
+    transports: () => streamTransports,
   });
   const streamsOpenSec = (performance.now() - streamsStarted) / 1000;
 
@@ -200,7 +200,7 @@ async function runAgainst(
       track: (tracker) => {
         current = tracker;
       },
-      pids: env.pids,
+      pids: { ...env.pids, receiver: receivers.pid },
       serverPid: env.pids.server ?? 0,
       log,
     };
