@@ -9,12 +9,11 @@ import { runDrop } from "./group-drop.js";
 import { type GroupOptions, rateFor } from "./group-options.js";
 import {
   type GroupPhaseContext,
-  type GroupPhaseResult,
   runAtRate,
   runPaced,
   settle,
 } from "./group-phase.js";
-import { runRawFrames } from "./group-raw-frames.js";
+import { type RawFramesRun, runRawFrames } from "./group-raw-frames.js";
 import { openGroupReceivers } from "./group-receivers.js";
 import { type GroupReport, type GroupRunResult, reportGroup } from "./group-report.js";
 import { createGroupSender } from "./group-sender.js";
@@ -88,11 +87,11 @@ export async function runGroup(
         },
       });
       const peakKb = readPeakRssKb(server.pid);
-      const rawFrames: GroupPhaseResult[] = [];
+      const rawFrames: RawFramesRun[] = [];
       if (options.rawFrames) {
         for (const g of result.groups) {
           rawFrames.push(await runRawFrames(options, g.group, { rate: g.rate, log }));
-          const x = rawFrames.at(-1)?.result;
+          const x = rawFrames.at(-1)?.loaded.result;
           log(
             `[${g.group.memberIds.length}] raw frames: ${Math.round(x?.deliveriesPerSec ?? 0)} deliveries/s`,
           );

@@ -22,51 +22,52 @@ const (
 // classify reads just enough of a SubscribeResponse: whether it is Ready, or a
 // one-to-one / group message and then its client message id (the bench's
 // tracking id). Nothing else is decoded.
-func classify(msg []byte) (event, string) {
+// The id aliases msg: the caller copies it only if it keeps it.
+func classify(msg []byte) (event, []byte) {
 	for len(msg) > 0 {
 		num, typ, n := protowire.ConsumeTag(msg)
 		if n < 0 {
-			return eventOther, ""
+			return eventOther, nil
 		}
 		msg = msg[n:]
 		if typ == protowire.BytesType && (num == fieldReady || num == fieldMessage || num == fieldGroupMessage) {
 			inner, m := protowire.ConsumeBytes(msg)
 			if m < 0 {
-				return eventOther, ""
+				return eventOther, nil
 			}
 			if num == fieldReady {
-				return eventReady, ""
+				return eventReady, nil
 			}
 			return eventDelivery, clientMessageID(inner)
 		}
 		m := protowire.ConsumeFieldValue(num, typ, msg)
 		if m < 0 {
-			return eventOther, ""
+			return eventOther, nil
 		}
 		msg = msg[m:]
 	}
-	return eventOther, ""
+	return eventOther, nil
 }
 
-func clientMessageID(msg []byte) string {
+func clientMessageID(msg []byte) []byte {
 	for len(msg) > 0 {
 		num, typ, n := protowire.ConsumeTag(msg)
 		if n < 0 {
-			return ""
+			return nil
 		}
 		msg = msg[n:]
 		if num == fieldClientMessageID && typ == protowire.BytesType {
 			v, m := protowire.ConsumeBytes(msg)
 			if m < 0 {
-				return ""
+				return nil
 			}
-			return string(v)
+			return v
 		}
 		m := protowire.ConsumeFieldValue(num, typ, msg)
 		if m < 0 {
-			return ""
+			return nil
 		}
 		msg = msg[m:]
 	}
-	return ""
+	return nil
 }

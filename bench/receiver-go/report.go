@@ -47,13 +47,14 @@ func newReport(w io.Writer) *report {
 	return &report{tallies: map[string]*tally{}, w: bufio.NewWriterSize(w, 1<<16)}
 }
 
-func (r *report) delivered(id string, at int64) {
+func (r *report) delivered(id []byte, at int64) {
 	r.mu.Lock()
-	t := r.tallies[id]
+	// Looked up without a copy; copied once per id per flush.
+	t := r.tallies[string(id)]
 	if t == nil {
 		t = &tally{first: at}
-		r.tallies[id] = t
-		r.order = append(r.order, id)
+		r.tallies[string(id)] = t
+		r.order = append(r.order, string(id))
 	}
 	t.count++
 	t.last = at
