@@ -7,12 +7,7 @@ import type { PhaseContext } from "./c2c-phase.js";
 import { authHeader, createBenchApp, createTransportPool } from "./clients.js";
 import { runDrop } from "./group-drop.js";
 import { type GroupOptions, rateFor } from "./group-options.js";
-import {
-  type GroupPhaseContext,
-  runAtRate,
-  runPaced,
-  settle,
-} from "./group-phase.js";
+import { type GroupPhaseContext, runAtRate, runPaced, settle } from "./group-phase.js";
 import { type RawFramesRun, runRawFrames } from "./group-raw-frames.js";
 import { openGroupReceivers } from "./group-receivers.js";
 import { type GroupReport, type GroupRunResult, reportGroup } from "./group-report.js";
