@@ -39,6 +39,12 @@ export interface GroupOptions {
   subscribe: "writer" | "connect";
   /** After the server's phases, the raw pre-encoded-frame baseline of each all-online group. */
   rawFrames: boolean;
+  /**
+   * What holds the all-online members' streams (server and raw-frame phases alike):
+   * connect-node clients in the bench's process, or bench/receiver-go, a Go process
+   * costing a fraction of the server it measures.
+   */
+  receiver: "node" | "go";
 }
 
 export const GROUP_USAGE = `usage: npm run bench -- group [options]
@@ -73,6 +79,9 @@ export const GROUP_USAGE = `usage: npm run bench -- group [options]
                       load again against a bare node:http2 server writing one pre-encoded
                       frame per message to the same number of streams and connections
                       (the runtime's ceiling; ratio = server / raw); off skips it
+  --receiver R        node (default): the members' streams are connect-node clients in
+                      the bench's process; go: bench/receiver-go (built on first use),
+                      raw HTTP/2 framing in its own process, whose CPU is reported apart
 ${SERVER_ENV_USAGE}`;
 
 /** The issue's throughput target, offered where the frequency limit allows. */
@@ -105,6 +114,7 @@ export function parseGroupOptions(argv: string[]): GroupOptions {
     "cpu-prof",
     "subscribe",
     "raw-frames",
+    "receiver",
   ]);
 
   // Bounded so a typo cannot start tens of thousands of streams or an hour-long run.
@@ -129,8 +139,17 @@ export function parseGroupOptions(argv: string[]): GroupOptions {
   if (rawFrames !== "on" && rawFrames !== "off") {
     throw new UsageError(`--raw-frames must be on or off, got "${rawFrames}"`);
   }
+  const receiver = flags.get("receiver") ?? "node";
+  if (receiver !== "node" && receiver !== "go") {
+    throw new UsageError(`--receiver must be node or go, got "${receiver}"`);
+  }
+  // Connect's path is reached by gzip-compressed requests, which the Go receiver does not make.
+  if (receiver === "go" && subscribe === "connect") {
+    throw new UsageError("--receiver go needs --subscribe writer");
+  }
   return {
     subscribe,
+    receiver,
     rawFrames: rawFrames === "on",
     members,
     durationSec: num("duration", 10, 1, 300),

@@ -2,26 +2,38 @@ import { type ChildProcess, fork } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { createTransportPool } from "./clients.js";
 import type { GroupOptions } from "./group-options.js";
-import { type GroupPhaseContext, type GroupPhaseResult, runAtRate } from "./group-phase.js";
+import {
+  type GroupPhaseContext,
+  type GroupPhaseResult,
+  runAtRate,
+  runPaced,
+} from "./group-phase.js";
+import { openGroupReceivers } from "./group-receivers.js";
 import type { GroupSender } from "./group-sender.js";
 import type { BenchGroup } from "./group-setup.js";
 import type { GroupTracker } from "./group-tracker.js";
-import { openReceivers } from "./receivers.js";
 
 const SERVER_SCRIPT = fileURLToPath(new URL("./raw-frame-child.ts", import.meta.url));
+
+/** The raw baseline's unloaded probe and fixed-rate load, as the server's phases. */
+export interface RawFramesRun {
+  paced: GroupPhaseResult;
+  loaded: GroupPhaseResult;
+}
 
 /**
  * The raw pre-encoded-frame baseline of a group phase, in the same run: a bare
  * node:http2 server (bench/raw-frame-child.ts, its own process) holding as many
  * gRPC Subscribe streams over as many connections as the server's phase, writing
  * each message as one frame made once to every stream. The same load generator,
- * tracker, rate and window as the server's phase, so deliveries/s are comparable.
+ * tracker, rate and window as the server's phase, so deliveries/s are comparable;
+ * its unloaded probe is the floor of send->last member for these receivers.
  */
 export async function runRawFrames(
   options: GroupOptions,
   group: BenchGroup,
   phase: { rate: number; log: (line: string) => void },
-): Promise<GroupPhaseResult> {
+): Promise<RawFramesRun> {
   const child = fork(SERVER_SCRIPT, [], {
     execArgv: ["--import", "tsx"],
     stdio: ["ignore", "inherit", "inherit", "ipc"],
@@ -35,12 +47,12 @@ export async function runRawFrames(
     const size = group.memberIds.length;
     phase.log(`[${size}] raw frames: ${size} streams over ${options.connections} connections`);
     let current: GroupTracker | undefined;
-    const receivers = await openReceivers({
+    const receivers = await openGroupReceivers(options, {
+      baseUrl,
       userIds: group.memberIds,
       headersOf: () => ({}),
-      transports: createTransportPool(baseUrl, options.connections, "grpc"),
-      tracker: { delivered: (id) => current?.delivered(id) },
-      readyTimeoutMs: 300_000,
+      tracker: { delivered: (id, at) => current?.delivered(id, at) },
+      transports: () => createTransportPool(baseUrl, options.connections, "grpc"),
     });
     try {
       const ctx: GroupPhaseContext = {
@@ -51,11 +63,16 @@ export async function runRawFrames(
         track: (tracker) => {
           current = tracker;
         },
-        pids: { server: child.pid, bench: process.pid },
+        pids: { server: child.pid, bench: process.pid, receiver: receivers.pid },
         serverPid: child.pid ?? 0,
         log: phase.log,
       };
-      return await runAtRate(ctx, group, {
+      const paced = await runPaced(ctx, group, {
+        label: `rawp${size}`,
+        messages: options.pacedMessages,
+        expected: size,
+      });
+      const loaded = await runAtRate(ctx, group, {
         label: `raw${size}`,
         rate: phase.rate,
         warmupSec: options.warmupSec,
@@ -63,6 +80,7 @@ export async function runRawFrames(
         expected: size,
         window: options.window,
       });
+      return { paced, loaded };
     } finally {
       await receivers.close();
     }

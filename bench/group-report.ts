@@ -2,6 +2,7 @@ import { cpus, loadavg } from "node:os";
 import type { DropResult } from "./group-drop.js";
 import type { GroupOptions } from "./group-options.js";
 import type { GroupPhaseResult } from "./group-phase.js";
+import type { RawFramesRun } from "./group-raw-frames.js";
 import type { BenchGroup } from "./group-setup.js";
 import type { CatchUp, WorkResult } from "./group-work.js";
 import { type LatencySummary, round, roundSummary } from "./latency.js";
@@ -23,7 +24,7 @@ export interface GroupRunResult {
   serverRssMaxMb: number;
   serverRssPeakMb: number | undefined;
   /** The raw pre-encoded-frame baseline of each of `groups` (same index), if run. */
-  rawFrames: GroupPhaseResult[];
+  rawFrames: RawFramesRun[];
 }
 
 export interface GroupReport {
@@ -51,7 +52,9 @@ export function reportGroup(
       type: TYPE_NAMES[g.group.type] ?? String(g.group.type),
       paced: pacedJson(g.paced),
       loaded: { rate: g.rate, ...loadedJson(g.loaded) },
-      ...(frames === undefined ? {} : { rawFrames: loadedJson(frames) }),
+      ...(frames === undefined
+        ? {}
+        : { rawFrames: { paced: pacedJson(frames.paced), ...loadedJson(frames.loaded) } }),
       ratios: {
         deliveriesVsRawPublish: round(
           g.loaded.result.deliveriesPerSec / raw.jetstreamPublishPerSec,
@@ -61,7 +64,7 @@ export function reportGroup(
           ? {}
           : {
               deliveriesVsRawFrames: round(
-                g.loaded.result.deliveriesPerSec / frames.result.deliveriesPerSec,
+                g.loaded.result.deliveriesPerSec / frames.loaded.result.deliveriesPerSec,
                 2,
               ),
             }),
@@ -83,6 +86,7 @@ export function reportGroup(
     config: {
       members: options.members,
       subscribe: options.subscribe,
+      receiver: options.receiver,
       durationSec: options.durationSec,
       warmupSec: options.warmupSec,
       paced: options.pacedMessages,
@@ -222,7 +226,7 @@ function summaryLines(
   targets: Target[],
 ): string[] {
   const lines = [
-    `group${options.store === "memory" ? " (in-memory store)" : ""}: ${r.streams} live streams over ${r.connections} HTTP/2 connections, ${r.accounts} accounts (set-up ${round(r.setupSec)} s, streams open in ${round(r.streamsOpenSec)} s)`,
+    `group${options.store === "memory" ? " (in-memory store)" : ""}: ${r.streams} live streams over ${r.connections} HTTP/2 connections (${options.receiver} receiver), ${r.accounts} accounts (set-up ${round(r.setupSec)} s, streams open in ${round(r.streamsOpenSec)} s)`,
   ];
   const cpuOf = (p: GroupPhaseResult) =>
     Object.entries(p.cpuPct)
@@ -242,9 +246,9 @@ function summaryLines(
       `    server RSS max ${round(g.loaded.serverRssMaxMb)} MB; CPU (% of a core) ${cpu}`,
     );
     if (frames !== undefined) {
-      const f = frames.result;
+      const f = frames.loaded.result;
       lines.push(
-        `    raw frames        ${round(f.deliveriesPerSec)} deliveries/s, ${round(f.sent / f.windowSec, 1)} msg/s sent; send->last ${lat(f.sendToLastMs)}; CPU (% of a core) ${cpuOf(frames)}`,
+        `    raw frames        unloaded send->last ${lat(frames.paced.result.sendToLastMs)}; ${round(f.deliveriesPerSec)} deliveries/s, ${round(f.sent / f.windowSec, 1)} msg/s sent; send->last ${lat(f.sendToLastMs)}; CPU (% of a core) ${cpuOf(frames.loaded)}`,
         `    server / raw      ${round(x.deliveriesPerSec / f.deliveriesPerSec, 2)}x (a ratio only where both sent below the asked rate, i.e. both saturated)`,
       );
     }

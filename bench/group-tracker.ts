@@ -12,8 +12,8 @@ export interface GroupTracker {
   /** The server stored it (seq > 0) or dropped it under frequency control (seq 0). */
   answered(id: string, seq: bigint): void;
   failed(id: string, code: string): void;
-  /** One live delivery of the message to one stream. */
-  delivered(id: string): void;
+  /** One live delivery of the message to one stream, read at `at` (performance.now()). */
+  delivered(id: string, at?: number): void;
   /** Resolves when every expected member has the message, or false after `timeoutMs`. */
   whenComplete(id: string, timeoutMs: number): Promise<boolean>;
   /** Starts the measurement window: sends and deliveries inside it count. */
@@ -118,13 +118,14 @@ export function createGroupTracker(): GroupTracker {
       }
       wake(e);
     },
-    delivered(id) {
+    delivered(id, at) {
       const e = entries.get(id);
       if (e === undefined) {
         foreign++;
         return;
       }
-      const now = performance.now();
+      // A receiver in another process stamps the read itself; its report comes later.
+      const now = at ?? performance.now();
       if (inWindow(now)) {
         deliveriesInWindow++;
         const second = Math.floor((now - windowStart) / 1000);

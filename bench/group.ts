@@ -7,14 +7,9 @@ import type { PhaseContext } from "./c2c-phase.js";
 import { authHeader, createBenchApp, createTransportPool } from "./clients.js";
 import { runDrop } from "./group-drop.js";
 import { type GroupOptions, rateFor } from "./group-options.js";
-import {
-  type GroupPhaseContext,
-  type GroupPhaseResult,
-  runAtRate,
-  runPaced,
-  settle,
-} from "./group-phase.js";
-import { runRawFrames } from "./group-raw-frames.js";
+import { type GroupPhaseContext, runAtRate, runPaced, settle } from "./group-phase.js";
+import { type RawFramesRun, runRawFrames } from "./group-raw-frames.js";
+import { openGroupReceivers } from "./group-receivers.js";
 import { type GroupReport, type GroupRunResult, reportGroup } from "./group-report.js";
 import { createGroupSender } from "./group-sender.js";
 import {
@@ -29,7 +24,6 @@ import type { GroupTracker } from "./group-tracker.js";
 import { runWork } from "./group-work.js";
 import { readPeakRssKb, sampleRss } from "./proc-stats.js";
 import { measureRawBaseline } from "./raw-baseline.js";
-import { openReceivers } from "./receivers.js";
 import { startServerProcess } from "./server-process.js";
 import { startStack } from "./stack.js";
 
@@ -88,11 +82,11 @@ export async function runGroup(
         },
       });
       const peakKb = readPeakRssKb(server.pid);
-      const rawFrames: GroupPhaseResult[] = [];
+      const rawFrames: RawFramesRun[] = [];
       if (options.rawFrames) {
         for (const g of result.groups) {
           rawFrames.push(await runRawFrames(options, g.group, { rate: g.rate, log }));
-          const x = rawFrames.at(-1)?.result;
+          const x = rawFrames.at(-1)?.loaded.result;
           log(
             `[${g.group.memberIds.length}] raw frames: ${Math.round(x?.deliveriesPerSec ?? 0)} deliveries/s`,
           );
@@ -155,12 +149,12 @@ async function runAgainst(
   log(`opening ${online.length} live streams over ${options.connections} HTTP/2 connections`);
   let current: GroupTracker | undefined;
   const streamsStarted = performance.now();
-  const receivers = await openReceivers({
+  const receivers = await openGroupReceivers(options, {
+    baseUrl: env.baseUrl,
     userIds: online,
     headersOf,
-    transports: streamTransports,
-    tracker: { delivered: (id) => current?.delivered(id) },
-    readyTimeoutMs: 300_000,
+    tracker: { delivered: (id, at) => current?.delivered(id, at) },
+    transports: () => streamTransports,
   });
   const streamsOpenSec = (performance.now() - streamsStarted) / 1000;
 
@@ -200,7 +194,7 @@ async function runAgainst(
       track: (tracker) => {
         current = tracker;
       },
-      pids: env.pids,
+      pids: { ...env.pids, receiver: receivers.pid },
       serverPid: env.pids.server ?? 0,
       log,
     };
