@@ -74,6 +74,7 @@ async function open(hub: LiveHub, userId: string): Promise<Reader> {
 function twoNodes(
   memberships: Map<string, FollowedGroup[]>,
   groupsOf?: (userId: string) => Promise<readonly FollowedGroup[]>,
+  wakeTurnMs?: number,
 ) {
   const busHub = createMemoryHub();
   const node = () =>
@@ -86,6 +87,7 @@ function twoNodes(
       maxStreamsPerUser: 10_000,
       authorityCheckMs: 1000,
       groupsOf: groupsOf ?? (async (userId) => memberships.get(userId) ?? []),
+      ...(wakeTurnMs === undefined ? {} : { wakeTurnMs }),
     });
   return [node(), node()] as const;
 }
@@ -181,8 +183,12 @@ describe("live hub group delivery", () => {
 
   it("wakes a big group's streams over several event-loop turns, so other I/O is not starved", async () => {
     const userIds = Array.from({ length: 1000 }, (_, i) => `u${i}`);
+    // A zero budget: each turn wakes one clock check's worth of streams (a real turn
+    // would fit these 1,000 in-process streams in its 15 ms).
     const [a, b] = twoNodes(
       new Map(userIds.map((id) => [id, [{ groupId: "big", discarding: false }]])),
+      undefined,
+      0,
     );
     const readers: Reader[] = [];
     for (const id of userIds) readers.push(await open(b, id));

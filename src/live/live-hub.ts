@@ -51,6 +51,8 @@ export interface LiveHubDeps {
    * on this node. Without it no stream receives group traffic.
    */
   groupsOf?: (userId: string) => Promise<readonly FollowedGroup[]>;
+  /** The most time one event-loop turn spends waking streams (default WAKE_TURN_MS). */
+  wakeTurnMs?: number;
 }
 
 export interface GroupPublishOptions {
@@ -241,14 +243,19 @@ export function createLiveHub(deps: LiveHubDeps): LiveHub {
   // Waking thousands of streams at once would run all their writes in one
   // unbroken chain of microtasks, and every other request (a send waiting for
   // its store replies) would wait behind a 10,000-member delivery. Streams are
-  // woken WAKE_BATCH at a time, one batch per event-loop turn, so I/O runs between.
+  // woken for at most WAKE_TURN_MS per event-loop turn, so I/O runs between. A
+  // time bound, not a count: a fixed 256 per turn spread one 10,000-member message
+  // over ~40 turns (each with its own poll and socket flushes): p50 626 ms to its
+  // last member, against 202-240 ms with 15 ms turns (bench/README.md).
   const toWake = new Set<DeviceStream>();
+  const wakeTurnMs = deps.wakeTurnMs ?? WAKE_TURN_MS;
   const wakeBatch = () => {
+    const until = performance.now() + wakeTurnMs;
     let woken = 0;
     for (const stream of toWake) {
       toWake.delete(stream);
       step(stream);
-      if (++woken === WAKE_BATCH) break;
+      if (++woken % WAKE_CLOCK_EVERY === 0 && performance.now() >= until) break;
     }
     if (toWake.size > 0) setImmediate(wakeBatch);
   };
@@ -844,8 +851,10 @@ export function createLiveHub(deps: LiveHubDeps): LiveHub {
   };
 }
 
-/** Streams woken per event-loop turn. */
-const WAKE_BATCH = 256;
+/** The most time one event-loop turn spends waking streams. */
+const WAKE_TURN_MS = 15;
+/** Streams woken between two reads of the clock. */
+const WAKE_CLOCK_EVERY = 64;
 
 /** Keep-alive timer ticks per keep-alive interval: a quiet stream's keep-alive comes 7/8 to 1 interval after its last write. */
 const KEEPALIVE_TICKS = 8;
