@@ -223,7 +223,7 @@ async function open(
     const maxBytes = deps.maxRequestBytes + ENVELOPE_HEADER_BYTES;
     // Refused as the node handler refuses other RPCs' bodies, and counted alike.
     const request = decodeRequest(
-      await readBody(body, maxBytes, deps.requestBodyTimeoutMs, {
+      await readBody(body, maxBytes, deps.requestBodyTimeoutMs, call, {
         tooLarge: () => gate.rejected(requestTooLarge(deps.maxRequestBytes, deps.logger)),
         timedOut: () => gate.rejected(requestBodyTimeout(deps.requestBodyTimeoutMs, deps.logger)),
       }),
@@ -267,8 +267,9 @@ const ignore = () => {};
  * One Subscribe call: the sink the hub writes its stream's events to, over a
  * bare HTTP/2 stream or an HTTP/1.1 response.
  */
-class LiveCall implements LiveSink {
+class LiveCall implements LiveSink, BodyRead {
   handle: LiveStreamHandle | undefined = undefined;
+  cancelRead: (() => void) | undefined = undefined;
   deadline: NodeJS.Timeout | undefined = undefined;
   timedOut = false;
   bodyRead = false;
@@ -341,6 +342,8 @@ class LiveCall implements LiveSink {
 
   /** The client left (or the response is over). */
   gone(): void {
+    // Also after an error was written mid-body: the read ends with the transport.
+    this.cancelRead?.();
     if (this.finished) return;
     this.release();
     this.finished = true;
@@ -484,14 +487,23 @@ function frameOf(event: LiveEvent, binary: boolean): Uint8Array {
   return frame;
 }
 
+/** A body being read: `cancelRead` is set meanwhile, and called when its transport closes. */
+interface BodyRead {
+  cancelRead: (() => void) | undefined;
+}
+
 /**
  * The request body, refused past `maxBytes` (with `tooLarge()`) while it is
  * read, or when it has not all arrived within `timeoutMs` (with `timedOut()`).
+ * A close of the transport is told through `read.cancelRead` (the call hears
+ * of it already): a 'close' listener of its own would grow the stream's
+ * listener array past two slots for the stream's whole life.
  */
 function readBody(
   body: Readable,
   maxBytes: number,
   timeoutMs: number,
+  read: BodyRead,
   refuse: { tooLarge: () => Error; timedOut: () => Error },
 ): Promise<Buffer> {
   return new Promise((resolve, reject) => {
@@ -506,7 +518,7 @@ function readBody(
       clearTimeout(timer);
       body.off("data", onData);
       body.off("end", onEnd);
-      body.off("close", onClose);
+      read.cancelRead = undefined;
     };
     const onData = (chunk: Buffer) => {
       size += chunk.length;
@@ -522,13 +534,12 @@ function readBody(
       done();
       resolve(Buffer.concat(chunks, size));
     };
-    const onClose = () => {
+    read.cancelRead = () => {
       done();
       reject(new ConnectError("the client closed the stream", Code.Canceled));
     };
     body.on("data", onData);
     body.on("end", onEnd);
-    body.on("close", onClose);
   });
 }
 
