@@ -65,10 +65,7 @@ async function serve() {
   const listener = await listen({
     handler: (req, res) => {
       bodies.push(req as http.IncomingMessage);
-      if (!writer.request(req, res)) {
-        res.writeHead(404);
-        res.end();
-      }
+      if (!writer.request(req, res)) (res as http.ServerResponse).writeHead(404).end();
     },
     streamHandler: (stream, headers) => {
       bodies.push(stream);
