@@ -268,7 +268,7 @@ export function createLiveHub(deps: LiveHubDeps): LiveHub {
     if (stream.phase === "ending") {
       stream.phase = "done";
       if (stream.drainBeforeEnd && stream.events.length > 0) stream.sink.write(stream.events);
-      stream.events = [];
+      stream.events = NO_EVENTS;
       const error = stream.endedWith ?? streamOverflowError();
       sessions?.closed(stream.owner, stream.id, error);
       stream.sink.end(error);
@@ -276,7 +276,7 @@ export function createLiveHub(deps: LiveHubDeps): LiveHub {
     }
     if (stream.phase !== "live" || stream.blocked || stream.events.length === 0) return;
     const batch = stream.events;
-    stream.events = [];
+    stream.events = NO_EVENTS;
     stream.lastWriteTick = tick;
     if (!stream.sink.write(batch)) stream.blocked = true;
   };
@@ -284,11 +284,11 @@ export function createLiveHub(deps: LiveHubDeps): LiveHub {
     if (stream.events.length >= deps.maxQueuedEvents) {
       // Too far behind: it leaves the registry at once, so nothing more queues up for
       // a reader that may never read again.
-      stream.events = [];
+      stream.events = NO_EVENTS;
       end(stream, streamOverflowError());
       return;
     }
-    stream.events.push(event);
+    queueEvent(stream, event);
     // Busy or opening: it takes the event when it writes next.
     if (stream.phase === "live" && !stream.blocked && stream.events.length === 1) schedule(stream);
   };
@@ -311,7 +311,7 @@ export function createLiveHub(deps: LiveHubDeps): LiveHub {
         if (stream.phase !== "live" || stream.blocked || stream.events.length > 0) continue;
         if (tick - stream.lastWriteTick < KEEPALIVE_TICKS) continue;
         event ??= ownEvent(keepAlive(clock()));
-        stream.events.push(event);
+        queueEvent(stream, event);
         schedule(stream);
       }
     }
@@ -450,7 +450,7 @@ export function createLiveHub(deps: LiveHubDeps): LiveHub {
       openedAtMs: previous === undefined ? now : Math.max(now, previous.openedAtMs + 1),
       sink,
       phase: "opening",
-      events: [],
+      events: NO_EVENTS,
       blocked: false,
       lastWriteTick: tick,
       endedWith: undefined,
@@ -608,7 +608,7 @@ export function createLiveHub(deps: LiveHubDeps): LiveHub {
     if (msg.event.length > 0) {
       const event = decodeEvent(msg.event, { userId: msg.userId });
       if (event !== undefined) {
-        stream.events.push(event);
+        queueEvent(stream, event);
         stream.drainBeforeEnd = true;
       }
     }
@@ -733,7 +733,7 @@ export function createLiveHub(deps: LiveHubDeps): LiveHub {
     if (stream.phase === "done") return;
     const endedWith = stream.phase === "ending" ? stream.endedWith : undefined;
     stream.phase = "done";
-    stream.events = [];
+    stream.events = NO_EVENTS;
     toWake.delete(stream);
     release(stream);
     sessions?.closed(stream.owner, stream.id, endedWith);
@@ -862,6 +862,16 @@ export function createLiveHub(deps: LiveHubDeps): LiveHub {
     },
   };
 }
+
+/**
+ * The queue of a stream with nothing queued, shared (frozen: a push would throw):
+ * an idle stream holds no empty array of its own (32 B each).
+ */
+const NO_EVENTS = Object.freeze([]) as unknown as LiveEvent[];
+const queueEvent = (stream: DeviceStream, event: LiveEvent) => {
+  if (stream.events === NO_EVENTS) stream.events = [event];
+  else stream.events.push(event);
+};
 
 /** Streams woken per event-loop turn. */
 const WAKE_BATCH = 256;
