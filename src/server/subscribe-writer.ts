@@ -84,6 +84,11 @@ const MAX_TIMER_MS = 2 ** 31 - 1;
 const PATH = `/${EventService.typeName}/${EventService.method.subscribe.name}`;
 const RPC = PATH.slice(1);
 const encoder = new TextEncoder();
+/** respond() takes raw header arrays from Node 24.7 (nodejs/node#59455); before, an object. */
+const RAW_RESPOND = (() => {
+  const [major = 0, minor = 0] = process.versions.node.split(".").map(Number);
+  return major > 24 || (major === 24 && minor >= 7);
+})();
 
 // The protocols the writer serves, one shared object each (a stream keeps a reference only).
 const GRPC: readonly WireProtocol[] = [true, false].map((binary) => ({
@@ -365,7 +370,12 @@ class LiveCall implements LiveSink, BodyRead {
 
   private respond(): void {
     const contentType = contentTypeOf(this.protocol);
-    if (this.h2 !== undefined) {
+    if (this.h2 !== undefined && !RAW_RESPOND) {
+      this.h2.respond(
+        { ":status": 200, "content-type": contentType, "x-request-id": this.requestId },
+        { waitForTrailers: this.protocol.kind === "grpc" },
+      );
+    } else if (this.h2 !== undefined) {
       // Raw header pairs: Node keeps what respond() got for the stream's life, and a
       // headers object is a ~250 B dictionary there. `date` is in it already: Node
       // would push its own, growing the array's store from 8 slots to 25.
