@@ -15,7 +15,10 @@ import { eventually } from "../support/eventually.js";
 // the writer's body read must end with the transport (it hears of the close
 // through the call, not a listener of its own), leaving nothing behind — no
 // listener or timer holding the closed stream until the body timeout, nothing
-// in the hub — and the server serves the next Subscribe as usual.
+// in the hub — and the server serves the next Subscribe as usual. Without the
+// call's cancel the HTTP/1.1 case fails (the read holds the request until the
+// body timeout); over HTTP/2 Node itself ends a closed stream's readable side,
+// so those cases guard the freeing rather than the cancel.
 
 const cleanups: (() => unknown)[] = [];
 afterEach(async () => {
