@@ -1,4 +1,4 @@
-import { createSecretKey } from "node:crypto";
+import { createSecretKey, hash } from "node:crypto";
 import {
   checkUserSigSignature,
   checkUserSigTime,
@@ -24,8 +24,8 @@ export interface VerifiedSigs {
 /**
  * Clients send the same UserSig on every call; inflating, parsing and the HMAC
  * cost more server CPU than an empty call. A sig's signature check never
- * changes its answer, so a passed one is kept (by the sig's exact text) and only
- * the time checks run again; an expired sig leaves the cache. Failures are not
+ * changes its answer, so a passed one is kept (by the SHA-256 of its exact text)
+ * and only the time checks run again; an expired sig leaves the cache. Failures are not
  * kept: made-up sigs cannot fill it. Revocation is the account's business
  * (sigsInvalidBeforeMs), checked on every call by the authenticator.
  */
@@ -34,10 +34,14 @@ export function createVerifiedSigs(options: VerifiedSigsOptions): VerifiedSigs {
   const secretKey = createSecretKey(Buffer.from(options.secretKey));
   const verified = new Map<string, UserSigClaims>();
   const verify = (sig: string, nowSec: number): UserSigResult => {
-    const known = verified.get(sig);
+    // Keyed by the sig's digest: a 32-byte string where the sig's text is ~200 B,
+    // kept per user with a stream open; finding another text with the same key
+    // would take a SHA-256 second preimage.
+    const key = hash("sha256", sig, "binary");
+    const known = verified.get(key);
     if (known !== undefined) {
       const result = checkUserSigTime(known, nowSec, maxSkewSec);
-      if (!result.ok && result.failure === "SIG_EXPIRED") verified.delete(sig);
+      if (!result.ok && result.failure === "SIG_EXPIRED") verified.delete(key);
       return result;
     }
     const checked = checkUserSigSignature(sig, appId, secretKey);
@@ -49,9 +53,7 @@ export function createVerifiedSigs(options: VerifiedSigsOptions): VerifiedSigs {
         const oldest = verified.keys().next().value;
         if (oldest !== undefined) verified.delete(oldest);
       }
-      // The sig arrives as a slice of the request's header value (kept whole, in
-      // native memory, by the slice): the cache keeps a copy of its own.
-      verified.set(Buffer.from(sig).toString(), checked.claims);
+      verified.set(key, checked.claims);
     }
     return result;
   };

@@ -23,6 +23,14 @@ import {
   SubscribeResponseSchema,
 } from "../gen/im/v1/events_pb.js";
 import type { Logger } from "../log/logger.js";
+import {
+  type DeviceSlots,
+  deviceCount,
+  deviceDelete,
+  deviceGet,
+  deviceSet,
+  deviceStreams,
+} from "./device-slots.js";
 
 /** A group a user's streams follow, and whether the user discards its messages. */
 export interface FollowedGroup {
@@ -219,9 +227,8 @@ interface RecentRevocation {
   receivedAtMs: number;
 }
 
-interface UserEntry {
-  /** This node's streams of the user, by device id. */
-  devices: Map<string, DeviceStream>;
+/** A user on this node; its streams by device id are the DeviceSlots (src/live/device-slots.ts). */
+interface UserEntry extends DeviceSlots<DeviceStream> {
   unsubscribe: () => void;
   /** Groups whose traffic this node feeds to the user's devices (made at the first). */
   groups: Set<string> | undefined;
@@ -268,7 +275,7 @@ export function createLiveHub(deps: LiveHubDeps): LiveHub {
     if (stream.phase === "ending") {
       stream.phase = "done";
       if (stream.drainBeforeEnd && stream.events.length > 0) stream.sink.write(stream.events);
-      stream.events = [];
+      stream.events = NO_EVENTS;
       const error = stream.endedWith ?? streamOverflowError();
       sessions?.closed(stream.owner, stream.id, error);
       stream.sink.end(error);
@@ -276,7 +283,7 @@ export function createLiveHub(deps: LiveHubDeps): LiveHub {
     }
     if (stream.phase !== "live" || stream.blocked || stream.events.length === 0) return;
     const batch = stream.events;
-    stream.events = [];
+    stream.events = NO_EVENTS;
     stream.lastWriteTick = tick;
     if (!stream.sink.write(batch)) stream.blocked = true;
   };
@@ -284,11 +291,11 @@ export function createLiveHub(deps: LiveHubDeps): LiveHub {
     if (stream.events.length >= deps.maxQueuedEvents) {
       // Too far behind: it leaves the registry at once, so nothing more queues up for
       // a reader that may never read again.
-      stream.events = [];
+      stream.events = NO_EVENTS;
       end(stream, streamOverflowError());
       return;
     }
-    stream.events.push(event);
+    queueEvent(stream, event);
     // Busy or opening: it takes the event when it writes next.
     if (stream.phase === "live" && !stream.blocked && stream.events.length === 1) schedule(stream);
   };
@@ -307,11 +314,11 @@ export function createLiveHub(deps: LiveHubDeps): LiveHub {
     }
     let event: LiveEvent | undefined;
     for (const entry of users.values()) {
-      for (const stream of entry.devices.values()) {
+      for (const stream of deviceStreams(entry)) {
         if (stream.phase !== "live" || stream.blocked || stream.events.length > 0) continue;
         if (tick - stream.lastWriteTick < KEEPALIVE_TICKS) continue;
         event ??= ownEvent(keepAlive(clock()));
-        stream.events.push(event);
+        queueEvent(stream, event);
         schedule(stream);
       }
     }
@@ -343,7 +350,7 @@ export function createLiveHub(deps: LiveHubDeps): LiveHub {
       event.message.event.case === "ownDeviceChanged"
         ? event.message.event.value.deviceId
         : undefined;
-    for (const device of entry.devices.values()) {
+    for (const device of deviceStreams(entry)) {
       if (device.owner.deviceId !== about) enqueue(device, event);
     }
   };
@@ -375,7 +382,7 @@ export function createLiveHub(deps: LiveHubDeps): LiveHub {
     if (!sigExpired(nextExpiryMs, now)) return;
     let next = Number.POSITIVE_INFINITY;
     for (const entry of users.values()) {
-      for (const stream of entry.devices.values()) {
+      for (const stream of deviceStreams(entry)) {
         const expiresAt = stream.owner.sigExpiresAtMs;
         if (sigExpired(expiresAt, now)) end(stream, sigExpiredError());
         else next = Math.min(next, expiresAt);
@@ -414,11 +421,11 @@ export function createLiveHub(deps: LiveHubDeps): LiveHub {
       throw revocationError(revoked.deleted);
     }
     let entry = users.get(userId);
-    const previous = entry?.devices.get(deviceId);
+    const previous = entry === undefined ? undefined : deviceGet(entry, deviceId);
     if (
       entry !== undefined &&
       previous === undefined &&
-      entry.devices.size >= deps.maxStreamsPerUser
+      deviceCount(entry) >= deps.maxStreamsPerUser
     ) {
       throw new DomainError(
         "resource-exhausted",
@@ -432,7 +439,13 @@ export function createLiveHub(deps: LiveHubDeps): LiveHub {
       const subject = flat(bus.registry.liveUserSubject(userId));
       userOfSubject.set(subject, userId);
       const unsubscribe = bus.subscribeLive(subject, onUserEvent);
-      entry = { devices: new Map(), unsubscribe, groups: undefined, changesDuringRead: undefined };
+      entry = {
+        one: undefined,
+        many: undefined,
+        unsubscribe,
+        groups: undefined,
+        changesDuringRead: undefined,
+      };
       users.set(userId, entry);
     }
     const stream: DeviceStream = {
@@ -444,13 +457,13 @@ export function createLiveHub(deps: LiveHubDeps): LiveHub {
       openedAtMs: previous === undefined ? now : Math.max(now, previous.openedAtMs + 1),
       sink,
       phase: "opening",
-      events: [],
+      events: NO_EVENTS,
       blocked: false,
       lastWriteTick: tick,
       endedWith: undefined,
       drainBeforeEnd: false,
     };
-    entry.devices.set(deviceId, stream);
+    deviceSet(entry, stream);
     // The successor is registered first, so the end releases nothing: the
     // user's entry (and its groups) stays.
     if (previous !== undefined) end(previous, streamReplacedError());
@@ -485,9 +498,9 @@ export function createLiveHub(deps: LiveHubDeps): LiveHub {
   const release = (stream: DeviceStream) => {
     const { userId, deviceId } = stream.owner;
     const entry = users.get(userId);
-    if (entry === undefined || entry.devices.get(deviceId) !== stream) return;
-    entry.devices.delete(deviceId);
-    if (entry.devices.size === 0) {
+    if (entry === undefined || deviceGet(entry, deviceId) !== stream) return;
+    deviceDelete(entry, deviceId);
+    if (deviceCount(entry) === 0) {
       entry.unsubscribe();
       userOfSubject.delete(bus.registry.liveUserSubject(userId));
       for (const groupId of [...(entry.groups ?? [])]) unfollow(groupId, userId);
@@ -543,7 +556,9 @@ export function createLiveHub(deps: LiveHubDeps): LiveHub {
     const except = new Set(envelope.exceptUserIds);
     for (const [userId, discarding] of members) {
       if (except.has(userId) || (discarding && envelope.skipDiscarding)) continue;
-      for (const device of users.get(userId)?.devices.values() ?? []) enqueue(device, event);
+      const entry = users.get(userId);
+      if (entry === undefined) continue;
+      for (const device of deviceStreams(entry)) enqueue(device, event);
     }
   });
 
@@ -572,7 +587,8 @@ export function createLiveHub(deps: LiveHubDeps): LiveHub {
       logger.warn("undecodable device stream claim dropped", { err });
       return;
     }
-    const mine = users.get(claim.userId)?.devices.get(claim.deviceId);
+    const claimant = users.get(claim.userId);
+    const mine = claimant === undefined ? undefined : deviceGet(claimant, claim.deviceId);
     if (mine === undefined || mine.id === claim.streamId) return;
     const claimedAt = Number(claim.openedAtMs);
     if (
@@ -592,13 +608,14 @@ export function createLiveHub(deps: LiveHubDeps): LiveHub {
       logger.warn("undecodable session end dropped", { err });
       return;
     }
-    const stream = users.get(msg.userId)?.devices.get(msg.deviceId);
+    const entry = users.get(msg.userId);
+    const stream = entry === undefined ? undefined : deviceGet(entry, msg.deviceId);
     if (stream === undefined || (msg.streamId !== "" && msg.streamId !== stream.id)) return;
     if (stream.endedWith !== undefined || stream.phase === "done") return;
     if (msg.event.length > 0) {
       const event = decodeEvent(msg.event, { userId: msg.userId });
       if (event !== undefined) {
-        stream.events.push(event);
+        queueEvent(stream, event);
         stream.drainBeforeEnd = true;
       }
     }
@@ -623,7 +640,9 @@ export function createLiveHub(deps: LiveHubDeps): LiveHub {
         deleted: change.deleted || (earlier?.deleted ?? false),
         receivedAtMs: now,
       });
-      for (const stream of users.get(userId)?.devices.values() ?? []) {
+      const entry = users.get(userId);
+      if (entry === undefined) continue;
+      for (const stream of deviceStreams(entry)) {
         // A deleted account ends every stream, even one whose sig claims a later issue time.
         if (change.deleted || sigRevoked(stream.owner.sigIssuedAtMs, beforeMs)) {
           end(stream, revocationError(change.deleted));
@@ -721,7 +740,7 @@ export function createLiveHub(deps: LiveHubDeps): LiveHub {
     if (stream.phase === "done") return;
     const endedWith = stream.phase === "ending" ? stream.endedWith : undefined;
     stream.phase = "done";
-    stream.events = [];
+    stream.events = NO_EVENTS;
     toWake.delete(stream);
     release(stream);
     sessions?.closed(stream.owner, stream.id, endedWith);
@@ -845,11 +864,21 @@ export function createLiveHub(deps: LiveHubDeps): LiveHub {
     close,
     openStreams: () => {
       let n = 0;
-      for (const entry of users.values()) n += entry.devices.size;
+      for (const entry of users.values()) n += deviceCount(entry);
       return n;
     },
   };
 }
+
+/**
+ * The queue of a stream with nothing queued, shared (frozen: a push would throw):
+ * an idle stream holds no empty array of its own (32 B each).
+ */
+const NO_EVENTS = Object.freeze([]) as unknown as LiveEvent[];
+const queueEvent = (stream: DeviceStream, event: LiveEvent) => {
+  if (stream.events === NO_EVENTS) stream.events = [event];
+  else stream.events.push(event);
+};
 
 /** The most time one event-loop turn spends waking streams. */
 const WAKE_TURN_MS = 15;

@@ -1,6 +1,11 @@
 import type http2 from "node:http2";
 import type { Logger } from "../log/logger.js";
 
+export interface H2SessionWatch {
+  /** The session's streams not yet closed. */
+  readonly openStreams: number;
+}
+
 /**
  * Keeps an HTTP/2 connection honest: closed (GOAWAY) once no stream has been
  * open for `idleTimeoutMs` — a Subscribe stream keeps it open however quiet —
@@ -9,25 +14,37 @@ import type { Logger } from "../log/logger.js";
  */
 export function watchH2Session(
   session: http2.ServerHttp2Session,
-  options: { idleTimeoutMs: number; pingIntervalMs: number; logger: Logger },
-): void {
-  let openStreams = 0;
+  options: {
+    idleTimeoutMs: number;
+    pingIntervalMs: number;
+    logger: Logger;
+    /** Called when the session's last open stream has closed. */
+    onStreamsClosed?: () => void;
+  },
+): H2SessionWatch {
+  const watch = { openStreams: 0 };
   let idleTimer: NodeJS.Timeout | undefined;
   const armIdle = () => {
     clearTimeout(idleTimer);
     idleTimer = setTimeout(() => {
-      if (openStreams === 0 && !session.closed) session.close();
+      if (watch.openStreams === 0 && !session.closed) session.close();
     }, options.idleTimeoutMs);
     idleTimer.unref();
   };
   armIdle();
+  // One listener per session, shared by its streams: `once` would make a wrapper
+  // (and this a closure) per stream, ~160 B each for the stream's whole life.
+  const onStreamClose = () => {
+    watch.openStreams--;
+    if (watch.openStreams > 0) return;
+    armIdle();
+    options.onStreamsClosed?.();
+  };
   session.on("stream", (stream) => {
-    openStreams++;
+    watch.openStreams++;
     clearTimeout(idleTimer);
-    stream.once("close", () => {
-      openStreams--;
-      if (openStreams === 0) armIdle();
-    });
+    // "close" comes once per stream.
+    stream.on("close", onStreamClose);
   });
 
   let awaitingPong = false;
@@ -52,4 +69,5 @@ export function watchH2Session(
     clearTimeout(idleTimer);
     clearInterval(pinger);
   });
+  return watch;
 }

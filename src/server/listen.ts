@@ -5,7 +5,7 @@ import net from "node:net";
 import type { TransportLimits } from "../config/transport-limits.js";
 import type { Logger } from "../log/logger.js";
 import { createConnectionGate } from "./connection-gate.js";
-import { watchH2Session } from "./h2-session-watch.js";
+import { type H2SessionWatch, watchH2Session } from "./h2-session-watch.js";
 
 type Handler = (
   req: http.IncomingMessage | http2.Http2ServerRequest,
@@ -78,30 +78,31 @@ function routeStreamsFirst(
  */
 export async function listen(options: ListenOptions): Promise<Listener> {
   const { logger } = options;
+  // Requests through the handler (HTTP/1.1, and HTTP/2 streams left to Connect);
+  // HTTP/2 streams are counted by their session's watch, so a stream served by
+  // the stream handler costs no listener of its own for this.
   let inFlight = 0;
   let onIdle: (() => void) | undefined;
+  const sessions = new Map<http2.ServerHttp2Session, H2SessionWatch>();
+  const idle = () => {
+    if (inFlight > 0) return false;
+    for (const watch of sessions.values()) if (watch.openStreams > 0) return false;
+    return true;
+  };
+  const checkIdle = () => {
+    if (onIdle !== undefined && idle()) onIdle();
+  };
   const settled = () => {
     inFlight--;
-    if (inFlight === 0) onIdle?.();
+    checkIdle();
   };
   const handler: Handler = (req, res) => {
     inFlight++;
     res.once("close", settled);
     options.handler(req, res);
   };
-  const streamHandler = options.streamHandler;
-  const takeStream: StreamHandler | undefined =
-    streamHandler &&
-    ((stream, headers) => {
-      if (!streamHandler(stream, headers)) return false;
-      inFlight++;
-      // "close" comes once; `on` spares the wrapper `once` makes per stream.
-      stream.on("close", settled);
-      return true;
-    });
 
   const { limits } = options;
-  const sessions = new Set<http2.ServerHttp2Session>();
   const gate = createConnectionGate({
     maxConnections: limits.maxConnections,
     firstByteTimeoutMs: limits.headersTimeoutMs,
@@ -164,14 +165,18 @@ export async function listen(options: ListenOptions): Promise<Listener> {
       });
     });
   }
-  if (takeStream !== undefined) routeStreamsFirst(h2, takeStream);
+  if (options.streamHandler !== undefined) routeStreamsFirst(h2, options.streamHandler);
   h2.on("session", (session: http2.ServerHttp2Session) => {
-    sessions.add(session);
-    session.once("close", () => sessions.delete(session));
-    watchH2Session(session, {
+    const watch = watchH2Session(session, {
       idleTimeoutMs: limits.idleTimeoutMs,
       pingIntervalMs: limits.h2PingIntervalMs,
       logger,
+      onStreamsClosed: checkIdle,
+    });
+    sessions.set(session, watch);
+    session.once("close", () => {
+      sessions.delete(session);
+      checkIdle();
     });
   });
 
@@ -193,13 +198,13 @@ export async function listen(options: ListenOptions): Promise<Listener> {
       h1?.close(() => {});
     },
     closeGracefully() {
-      for (const session of sessions) session.close();
+      for (const session of sessions.keys()) session.close();
       h1?.closeIdleConnections();
       // HTTP/1.1 keep-alive connections close once their current response ends.
       h1?.on("request", (_req, res) => res.setHeader("connection", "close"));
     },
     drained: (timeoutMs) =>
-      inFlight === 0
+      idle()
         ? Promise.resolve(true)
         : new Promise((resolve) => {
             const timer = setTimeout(() => resolve(false), timeoutMs);
@@ -209,7 +214,7 @@ export async function listen(options: ListenOptions): Promise<Listener> {
             };
           }),
     destroyAll() {
-      for (const session of sessions) session.destroy();
+      for (const session of [...sessions.keys()]) session.destroy();
       for (const socket of gate.sockets()) socket.destroy();
     },
   };

@@ -25,6 +25,7 @@ import {
 import type { Authenticate } from "../auth/authenticator.js";
 import type { Caller } from "../auth/caller.js";
 import { flat } from "../common/flat-string.js";
+import { httpDate } from "../common/http-date.js";
 import type { DomainError } from "../errors/domain-error.js";
 import {
   EventService,
@@ -83,6 +84,11 @@ const MAX_TIMER_MS = 2 ** 31 - 1;
 const PATH = `/${EventService.typeName}/${EventService.method.subscribe.name}`;
 const RPC = PATH.slice(1);
 const encoder = new TextEncoder();
+/** respond() takes raw header arrays from Node 24.7 (nodejs/node#59455); before, an object. */
+const RAW_RESPOND = (() => {
+  const [major = 0, minor = 0] = process.versions.node.split(".").map(Number);
+  return major > 24 || (major === 24 && minor >= 7);
+})();
 
 // The protocols the writer serves, one shared object each (a stream keeps a reference only).
 const GRPC: readonly WireProtocol[] = [true, false].map((binary) => ({
@@ -222,7 +228,7 @@ async function open(
     const maxBytes = deps.maxRequestBytes + ENVELOPE_HEADER_BYTES;
     // Refused as the node handler refuses other RPCs' bodies, and counted alike.
     const request = decodeRequest(
-      await readBody(body, maxBytes, deps.requestBodyTimeoutMs, {
+      await readBody(body, maxBytes, deps.requestBodyTimeoutMs, call, {
         tooLarge: () => gate.rejected(requestTooLarge(deps.maxRequestBytes, deps.logger)),
         timedOut: () => gate.rejected(requestBodyTimeout(deps.requestBodyTimeoutMs, deps.logger)),
       }),
@@ -266,8 +272,9 @@ const ignore = () => {};
  * One Subscribe call: the sink the hub writes its stream's events to, over a
  * bare HTTP/2 stream or an HTTP/1.1 response.
  */
-class LiveCall implements LiveSink {
+class LiveCall implements LiveSink, BodyRead {
   handle: LiveStreamHandle | undefined = undefined;
+  cancelRead: (() => void) | undefined = undefined;
   deadline: NodeJS.Timeout | undefined = undefined;
   timedOut = false;
   bodyRead = false;
@@ -340,6 +347,8 @@ class LiveCall implements LiveSink {
 
   /** The client left (or the response is over). */
   gone(): void {
+    // Also after an error was written mid-body: the read ends with the transport.
+    this.cancelRead?.();
     if (this.finished) return;
     this.release();
     this.finished = true;
@@ -360,17 +369,31 @@ class LiveCall implements LiveSink {
   }
 
   private respond(): void {
-    const headers = {
-      "content-type": contentTypeOf(this.protocol),
-      "x-request-id": this.requestId,
-    };
-    if (this.h2 !== undefined) {
+    const contentType = contentTypeOf(this.protocol);
+    if (this.h2 !== undefined && !RAW_RESPOND) {
       this.h2.respond(
-        { ":status": 200, ...headers },
+        { ":status": 200, "content-type": contentType, "x-request-id": this.requestId },
+        { waitForTrailers: this.protocol.kind === "grpc" },
+      );
+    } else if (this.h2 !== undefined) {
+      // Raw header pairs: Node keeps what respond() got for the stream's life, and a
+      // headers object is a ~250 B dictionary there. `date` is in it already: Node
+      // would push its own, growing the array's store from 8 slots to 25.
+      this.h2.respond(
+        [
+          ":status",
+          "200",
+          "content-type",
+          contentType,
+          "x-request-id",
+          this.requestId,
+          "date",
+          httpDate(),
+        ],
         { waitForTrailers: this.protocol.kind === "grpc" },
       );
     } else {
-      this.res?.writeHead(200, headers);
+      this.res?.writeHead(200, { "content-type": contentType, "x-request-id": this.requestId });
     }
   }
 
@@ -474,14 +497,23 @@ function frameOf(event: LiveEvent, binary: boolean): Uint8Array {
   return frame;
 }
 
+/** A body being read: `cancelRead` is set meanwhile, and called when its transport closes. */
+interface BodyRead {
+  cancelRead: (() => void) | undefined;
+}
+
 /**
  * The request body, refused past `maxBytes` (with `tooLarge()`) while it is
  * read, or when it has not all arrived within `timeoutMs` (with `timedOut()`).
+ * A close of the transport is told through `read.cancelRead` (the call hears
+ * of it already): a 'close' listener of its own would grow the stream's
+ * listener array past two slots for the stream's whole life.
  */
 function readBody(
   body: Readable,
   maxBytes: number,
   timeoutMs: number,
+  read: BodyRead,
   refuse: { tooLarge: () => Error; timedOut: () => Error },
 ): Promise<Buffer> {
   return new Promise((resolve, reject) => {
@@ -496,7 +528,7 @@ function readBody(
       clearTimeout(timer);
       body.off("data", onData);
       body.off("end", onEnd);
-      body.off("close", onClose);
+      read.cancelRead = undefined;
     };
     const onData = (chunk: Buffer) => {
       size += chunk.length;
@@ -512,13 +544,12 @@ function readBody(
       done();
       resolve(Buffer.concat(chunks, size));
     };
-    const onClose = () => {
+    read.cancelRead = () => {
       done();
       reject(new ConnectError("the client closed the stream", Code.Canceled));
     };
     body.on("data", onData);
     body.on("end", onEnd);
-    body.on("close", onClose);
   });
 }
 
