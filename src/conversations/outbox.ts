@@ -333,18 +333,8 @@ export function createOutbox<R>(deps: OutboxDeps<R>): Outbox<R> {
       // needs no stream leader (a cluster election pauses JetStream for seconds)
       // and reaches devices sooner. The event says so, and fan-out skips it.
       source.deliverLive(record);
-      const connection = disconnects;
-      const failed = (err: unknown) => {
-        // Failed because the connection went (even if another is up by now): the
-        // live event written on it may have died with it, so it is delivered again
-        // (a client drops a duplicate). Failed on the same connection (no stream
-        // leader): it went out.
-        keep(record, disconnects === connection && bus.isConnected());
-        logger.debug("publish failed; the outbox will retry", {
-          key: source.keyOf(record),
-          err,
-        });
-      };
+      // Fan-out with nothing else to do: the server's confirmation of the live
+      // event is enough to clear the mark.
       if (deps.fanoutWork?.needed(record) === false) {
         track(
           confirmLive(record).then((confirmed) => {
@@ -359,12 +349,28 @@ export function createOutbox<R>(deps: OutboxDeps<R>): Outbox<R> {
         );
         return;
       }
+      const connection = disconnects;
       const published = tracing.span(
         `publish ${subject}`,
         () => publishRecord(record, true, tracing.enabled ? tracing.headers() : undefined),
         { kind: "producer", attributes: { "messaging.system": "nats" } },
       );
-      track(published.then(() => {}, failed));
+      track(
+        published.then(
+          () => {},
+          (err: unknown) => {
+            // Failed because the connection went (even if another is up by now): the
+            // live event written on it may have died with it, so it is delivered again
+            // (a client drops a duplicate). Failed on the same connection (no stream
+            // leader): it went out.
+            keep(record, disconnects === connection && bus.isConnected());
+            logger.debug("publish failed; the outbox will retry", {
+              key: source.keyOf(record),
+              err,
+            });
+          },
+        ),
+      );
     },
     recover,
     inFlight: () => publishing,
