@@ -115,11 +115,13 @@ export interface Bus {
 
   /**
    * Resolves once the bus server has registered every live subscription made so
-   * far, so live events published from any process after it reach them. Never
+   * far, so live events published from any process after it reach them, and has
+   * taken every live event this process published before the call. Never
    * rejects: while disconnected it resolves at once (subscriptions are re-sent on
-   * reconnect).
+   * reconnect). True when the server confirmed it; false when it could not (down,
+   * closed, or the connection went meanwhile: live events written on it may be lost).
    */
-  flushLive(): Promise<void>;
+  flushLive(): Promise<boolean>;
 
   /**
    * Opens (creating it if missing) the KV bucket `name` of this namespace. Rejects with

@@ -117,8 +117,8 @@ export function createMemoryBus(options: MemoryBusOptions): Bus {
       hub.publishLive(subject, payload.slice());
     },
 
-    // In-process subscriptions take effect immediately.
-    flushLive: async () => {},
+    // In-process subscriptions and live events take effect immediately.
+    flushLive: async () => !closed,
 
     subscribeLive(subject, handler) {
       if (closed) throw new BusUnavailableError("bus is closed");

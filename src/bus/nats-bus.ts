@@ -139,7 +139,7 @@ export async function openNatsBus(options: NatsBusOptions): Promise<Bus> {
   let connected = true;
   let closed = false;
   /** The round trip the flushLive calls of this turn share (see flushLive). */
-  let liveFlush: Promise<void> | undefined;
+  let liveFlush: Promise<boolean> | undefined;
   const listeners = new Set<(connected: boolean) => void>();
   const consumers = new Set<NatsConsumerHandle>();
   const liveSubs = new Set<Subscription>();
@@ -288,21 +288,36 @@ export async function openNatsBus(options: NatsBusOptions): Promise<Bus> {
     },
 
     async flushLive() {
-      writes.flush();
       // While disconnected a flush would wait for the reconnect; subscriptions are re-sent then.
       // Not `connected`: NATS is back while the other nodes are awaited, and a stream
       // opening meanwhile needs its subscription confirmed as much as any other.
-      if (closed || !natsUp || nc.isClosed()) return;
-      // Streams opening together (a reconnect wave) share one PING: it is sent
-      // after the turn, so after the subscriptions of every caller that joins it.
-      liveFlush ??= new Promise<void>((resolve) => {
-        setImmediate(() => {
-          liveFlush = undefined;
-          if (nc.isClosed()) resolve();
-          else nc.flush().then(resolve, () => resolve());
-        });
+      if (closed || !natsUp || nc.isClosed()) {
+        writes.flush();
+        return false;
+      }
+      // Streams opening together (a reconnect wave) and the outbox's live events of
+      // a turn share one PING: it is the turn's last write, so after the
+      // subscriptions and live publishes of every caller that joins it, and in the
+      // same socket write as them. Its PONG confirms them all; nats.js rejects it
+      // when the connection goes first.
+      liveFlush ??= new Promise<boolean>((resolve) => {
+        writes.deferLast(
+          () => {
+            liveFlush = undefined;
+            if (nc.isClosed()) resolve(false);
+            else
+              nc.flush().then(
+                () => resolve(true),
+                () => resolve(false),
+              );
+          },
+          () => {
+            liveFlush = undefined;
+            resolve(false);
+          },
+        );
       });
-      await liveFlush;
+      return liveFlush;
     },
 
     subscribeLive(subject, handler) {

@@ -16,6 +16,18 @@ describe("turn writes", () => {
     expect(done).toEqual(["a", "b", "c"]);
   });
 
+  it("issues a deferLast write after every write of its turn, also those deferred after it", async () => {
+    const done: string[] = [];
+    const writes = createTurnWrites(() => {});
+    writes.defer(() => done.push("a"));
+    writes.deferLast(() => done.push("ping"));
+    writes.defer(() => done.push("b"));
+    await nextTurn();
+    writes.defer(() => done.push("c"));
+    await nextTurn();
+    expect(done).toEqual(["a", "b", "ping", "c"]);
+  });
+
   it("flush issues them at once, and a write that throws stops none of the others", async () => {
     const done: string[] = [];
     const errors: unknown[] = [];

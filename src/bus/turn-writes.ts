@@ -23,6 +23,12 @@ export interface TurnWrites {
    * write comes by then: for writes whose timing nobody waits on.
    */
   deferLazy(write: () => void, onError?: (err: unknown) => void): void;
+  /**
+   * Runs `write` at the end of this turn after every write deferred in it, also
+   * those deferred after this call (a flush's PING that must follow them all and
+   * share their socket write).
+   */
+  deferLast(write: () => void, onError?: (err: unknown) => void): void;
   /** Runs the deferred writes now (before a flush or close of the connection). */
   flush(): void;
 }
@@ -48,7 +54,9 @@ export function createTurnWrites(
 ): TurnWrites {
   const lazyMs = options.lazyMs ?? 20;
   const timers = options.timers ?? nodeTimers;
-  let queue: { write: () => void; onError: ((err: unknown) => void) | undefined }[] = [];
+  type Write = { write: () => void; onError: ((err: unknown) => void) | undefined };
+  let queue: Write[] = [];
+  let last: Write[] = [];
   let scheduled: NodeJS.Immediate | undefined;
   /** Armed while only lazy writes are queued. */
   let lazyTimer: unknown;
@@ -57,8 +65,9 @@ export function createTurnWrites(
     scheduled = undefined;
     if (lazyTimer !== undefined) timers.clear(lazyTimer);
     lazyTimer = undefined;
-    const writes = queue;
+    const writes = last.length === 0 ? queue : [...queue, ...last];
     queue = [];
+    last = [];
     for (const { write, onError: failed } of writes) {
       try {
         write();
@@ -75,6 +84,10 @@ export function createTurnWrites(
     deferLazy(write, failed) {
       queue.push({ write, onError: failed });
       if (scheduled === undefined) lazyTimer ??= timers.set(flush, lazyMs);
+    },
+    deferLast(write, failed) {
+      last.push({ write, onError: failed });
+      scheduled ??= setImmediate(flush);
     },
     flush,
   };

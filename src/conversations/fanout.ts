@@ -6,10 +6,11 @@ import { type MessageMeter, noMeters } from "../metrics/meters.js";
 import { noTracing, type Tracing } from "../tracing/tracing.js";
 import type { WebhookClient } from "../webhooks/index.js";
 import type { ConversationKind, FanoutEvent } from "./kind.js";
+import type { FanoutWork } from "./outbox.js";
 import type { SequencedMessage, StoredMessage } from "./store.js";
 
 export interface FanoutDeps {
-  webhooks: Pick<WebhookClient, "afterSend" | "afterRecall">;
+  webhooks: Pick<WebhookClient, "afterSend" | "afterRecall" | "isEnabled">;
   logger: Logger;
   /** Fan-out count and lag; off by default. */
   meter?: Pick<MessageMeter, "messageFannedOut">;
@@ -38,6 +39,42 @@ export function deliverLiveOf<M extends SequencedMessage>(
   if (message.recall !== undefined) kind.deliverRecalled(message);
   else if (message.edit !== undefined) kind.deliverEdited(message);
   else kind.deliverLive(message, skipSyncToSender);
+}
+
+/**
+ * What fan-out of a kind's record would do beyond live delivery, decided from
+ * what is configured, as `createFanoutHandler` does it: a message's push job
+ * (push enabled and the kind pushes) and after-send webhook; a recall's
+ * after-recall webhook (not for a delete for everyone); an edit: nothing. With
+ * none, the outbox skips the bus round trip (see `Outbox.publish`). Group
+ * messages are the same: their members' live delivery is the kind's
+ * `deliverLive`, done by the storing node; fan-out adds nothing per member.
+ */
+export function fanoutWorkOf<M extends SequencedMessage, R extends StoredMessage<M>>(
+  kind: Pick<ConversationKind<unknown, M, R, unknown>, "name" | "webhookEvents" | "pushJob">,
+  deps: Pick<FanoutDeps, "webhooks" | "meter" | "clock" | "enqueuePush">,
+): FanoutWork<R> {
+  const { webhooks } = deps;
+  const meter = deps.meter ?? noMeters;
+  const clock = deps.clock ?? systemClock;
+  // A push job per message when pushing at all: deciding whether this one pushes
+  // would cost what building its job costs, so any message counts as work.
+  const pushes = deps.enqueuePush !== undefined && kind.pushJob !== undefined;
+  return {
+    needed({ message, skipAfterSendWebhook }) {
+      if (message.recall !== undefined) {
+        return (
+          !message.recall.deletedForEveryone && webhooks.isEnabled(kind.webhookEvents.afterRecall)
+        );
+      }
+      if (message.edit !== undefined) return false;
+      return pushes || (!skipAfterSendWebhook && webhooks.isEnabled(kind.webhookEvents.afterSend));
+    },
+    doneLive({ message }) {
+      if (message.recall !== undefined || message.edit !== undefined) return;
+      meter.messageFannedOut(kind.name, (clock() - Number(message.timeMs)) / 1000);
+    },
+  };
 }
 
 /**

@@ -9,6 +9,7 @@ import type {
   AfterSendEvent,
   BeforeSendEvent,
   BodyValidator,
+  WebhookEventName,
 } from "../webhooks/index.js";
 import type { ConversationMessageStore, SequencedMessage, StoredMessage } from "./store.js";
 
@@ -89,6 +90,8 @@ export interface ConversationKind<
   dedupWindowMs: number;
   /** Where its messages are stored. */
   store: ConversationMessageStore<M, R>;
+  /** Its after-send and after-recall webhook events (fan-out asks whether they are enabled). */
+  webhookEvents: { afterSend: WebhookEventName; afterRecall: WebhookEventName };
 
   /** Validation, authorisation and policy: a draft to send, or the answer already decided. */
   prepare(caller: Caller, req: Req): Promise<Prepared<M, Res>>;

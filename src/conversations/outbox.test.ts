@@ -4,7 +4,13 @@ import { recordingLogger } from "../../test/contract/bus-contract.js";
 import { eventually } from "../../test/support/eventually.js";
 import { MessageRecallSchema } from "../gen/im/v1/recall_pb.js";
 import { silentLogger } from "../log/logger.js";
-import { createOutbox, type Outbox, type OutboxSource } from "./outbox.js";
+import {
+  createOutbox,
+  type FanoutWork,
+  type Outbox,
+  type OutboxDeps,
+  type OutboxSource,
+} from "./outbox.js";
 import { outboxKeyOf, type SequencedMessage, type StoredMessage } from "./store.js";
 
 type Rec = StoredMessage<SequencedMessage>;
@@ -28,6 +34,12 @@ function testBus() {
   const bus = {
     connected: true,
     failPublishes: false,
+    /** What flushLive answers (while connected): whether the server confirmed the live events. */
+    confirmsLive: true,
+    /** Set: flushLive waits for it. */
+    flushGate: undefined as Promise<void> | undefined,
+    /** flushLive's answers and the marks cleared, in order. */
+    log: [] as string[],
     published: [] as { key: string; liveSent: boolean }[],
     /** Keys on the bus already (JetStream's duplicate window): a publish of one is a duplicate. */
     onBus: new Set<string>(),
@@ -41,6 +53,12 @@ function testBus() {
       return () => {
         listeners.delete(listener);
       };
+    },
+    async flushLive() {
+      await bus.flushGate;
+      const confirmed = bus.connected && bus.confirmsLive;
+      bus.log.push(`flushLive ${confirmed}`);
+      return confirmed;
     },
     async publish(_subject: string, data: Uint8Array, options?: { msgId?: string }) {
       if (bus.failPublishes || !bus.connected) throw new Error("bus down");
@@ -86,6 +104,7 @@ function outbox(
   bus: ReturnType<typeof testBus>,
   source: OutboxSource<Rec>,
   holds: () => boolean = () => true,
+  more: Partial<OutboxDeps<Rec>> = {},
 ) {
   const o = createOutbox({
     source,
@@ -95,6 +114,7 @@ function outbox(
     intervalMs: 60_000,
     staleMs: 0,
     recoveryLease: { holds: async () => holds() },
+    ...more,
   });
   outboxes.push(o);
   return o;
@@ -272,5 +292,96 @@ describe("outbox", () => {
     await o.recover();
     expect(bus.published.map((p) => p.key)).toEqual(["c:1"]);
     expect(live).toEqual(["c:1", "c:1"]);
+  });
+});
+
+describe("outbox, when fan-out has no work beyond live delivery", () => {
+  /** Fan-out work for the given seqs only; records the live-only fan-outs. */
+  const workFor = (...seqs: number[]) => {
+    const doneLive: string[] = [];
+    const work: FanoutWork<Rec> = {
+      needed: (r) => seqs.includes(Number(r.message.seq)),
+      doneLive: (r) => doneLive.push(r.message.messageKey),
+    };
+    return { work, doneLive };
+  };
+  /** The source, its mark clearing logged in `bus.log`. */
+  const loggedSource = (bus: ReturnType<typeof testBus>, stored: Rec[]) => {
+    const { source, live } = testSource(stored);
+    const logged: OutboxSource<Rec> = {
+      ...source,
+      markPublished: async (keys) => {
+        bus.log.push(`marked ${keys.join(",")}`);
+        await source.markPublished(keys);
+      },
+    };
+    return { source: logged, live };
+  };
+
+  it("does not publish it: clears the mark once flushLive confirmed the live event", async () => {
+    const bus = testBus();
+    const record = message(1);
+    const { source, live } = loggedSource(bus, [record]);
+    const { work, doneLive } = workFor();
+    const o = outbox(bus, source, () => true, { fanoutWork: work });
+    o.publish(record);
+    expect(live).toEqual(["c:1"]);
+    await o.stop();
+    expect(bus.published).toEqual([]);
+    expect(bus.log).toEqual(["flushLive true", "marked c:1"]);
+    expect([record.unpublished, doneLive]).toEqual([false, ["c:1"]]);
+  });
+
+  it("publishes, live_sent, the records whose fan-out has work", async () => {
+    const bus = testBus();
+    const records = [message(1), message(2)];
+    const { source, live } = loggedSource(bus, records);
+    const { work, doneLive } = workFor(2);
+    const o = outbox(bus, source, () => true, { fanoutWork: work });
+    for (const r of records) o.publish(r);
+    await o.stop();
+    expect(live).toEqual(["c:1", "c:2"]);
+    expect(bus.published).toEqual([{ key: "c:2", liveSent: true }]);
+    expect([records.map((r) => r.unpublished), doneLive]).toEqual([[false, false], ["c:1"]]);
+  });
+
+  it("leaves the mark when flushLive cannot confirm, then delivers live again and publishes", async () => {
+    const bus = testBus();
+    const record = message(1);
+    const { source, live } = loggedSource(bus, [record]);
+    const { logger, records } = recordingLogger();
+    const { work, doneLive } = workFor();
+    const o = outbox(bus, source, () => false, { fanoutWork: work, logger });
+    bus.confirmsLive = false; // e.g. the connection went after the live event was written
+    o.publish(record);
+    await eventually(async () =>
+      expect(records.some((r) => r.msg === "live event not confirmed; the outbox will retry")).toBe(
+        true,
+      ),
+    );
+    expect([record.unpublished, bus.published, doneLive]).toEqual([true, [], []]);
+    bus.confirmsLive = true;
+    await o.recover();
+    expect(live).toEqual(["c:1", "c:1"]);
+    expect(bus.published).toEqual([{ key: "c:1", liveSent: true }]);
+    await o.stop();
+    expect(record.unpublished).toBe(false);
+  });
+
+  it("leaves a record whose node died before the confirmation to the store pass, published not live-sent", async () => {
+    const bus = testBus();
+    const record = message(1);
+    const stored = [record];
+    let release = () => {};
+    bus.flushGate = new Promise((r) => (release = r));
+    const dying = outbox(bus, testSource(stored).source, () => false, {
+      fanoutWork: workFor().work,
+    });
+    dying.publish(record); // its live event is never confirmed: the node is gone
+    const other = testBus();
+    const survivor = outbox(other, testSource(stored).source, () => true);
+    expect(await survivor.recover()).toBe(1);
+    expect(other.published).toEqual([{ key: "c:1", liveSent: false }]);
+    release(); // lets the dead node's outbox stop after the test
   });
 });

@@ -54,9 +54,20 @@ export function outboxSourceOf<M extends SequencedMessage, R extends StoredMessa
   };
 }
 
+/**
+ * Whether a record's fan-out has work beyond the live delivery its storing node
+ * does (webhooks, push): see `fanoutWorkOf`. Without any, the live delivery,
+ * once the bus server confirmed it, is the whole fan-out.
+ */
+export interface FanoutWork<R> {
+  needed(record: R): boolean;
+  /** The record's fan-out was its confirmed live delivery alone (metered as fanned out). */
+  doneLive(record: R): void;
+}
+
 export interface OutboxDeps<R> {
   source: OutboxSource<R>;
-  bus: Pick<Bus, "publish" | "isConnected" | "onConnectionChange">;
+  bus: Pick<Bus, "publish" | "flushLive" | "isConnected" | "onConnectionChange">;
   clock: Clock;
   logger: Logger;
   /** How often recovery looks for unpublished messages. */
@@ -70,6 +81,8 @@ export interface OutboxDeps<R> {
   recoveryLease?: RecoveryLease;
   /** A producer span per publish, its context carried in the event's headers; off by default. */
   tracing?: Tracing;
+  /** Unset: every record is published to the bus for fan-out. */
+  fanoutWork?: FanoutWork<R>;
 }
 
 /**
@@ -80,11 +93,17 @@ export interface OutboxDeps<R> {
  * so each is republished by one node only. Whatever a crash left marked, the
  * store pass of one node (the recovery lease holder) publishes later, so every
  * acked message is fanned out at least once.
+ *
+ * A record delivered live whose fan-out has nothing else to do (`FanoutWork`)
+ * is not published: once the bus server confirms its live event, the mark is
+ * cleared. A crash before that leaves the mark to the store pass, which
+ * publishes it (not delivered live), so fan-out delivers it.
  */
 export interface Outbox<R> {
   /**
    * Delivers a just-stored message live at once, then publishes it to the bus in
-   * the background; never throws. While the bus is down, recovery does both later.
+   * the background (or, with no fan-out work, awaits the live event's
+   * confirmation); never throws. While the bus is down, recovery does both later.
    */
   publish(record: R): void;
   /** One pass: this node's own unpublished messages, then (lease holder) the store's stale ones; returns how many it published. */
@@ -177,6 +196,29 @@ export function createOutbox<R>(deps: OutboxDeps<R>): Outbox<R> {
     }
     markPublished(key);
     return duplicate;
+  };
+  /**
+   * Clears the mark once the bus server confirmed the live event: a PING per turn
+   * (shared by every record and stream of it) instead of a JetStream publish, its
+   * fan-out delivery and ack per record. False: not confirmed.
+   */
+  const confirmLive = async (record: R): Promise<boolean> => {
+    const key = source.keyOf(record);
+    publishing++;
+    unmarked.add(key);
+    let confirmed: boolean;
+    try {
+      confirmed = await bus.flushLive();
+    } finally {
+      publishing--;
+    }
+    if (!confirmed) {
+      unmarked.delete(key);
+      return false;
+    }
+    markPublished(key);
+    deps.fanoutWork?.doneLive(record);
+    return true;
   };
   const logRepublished = (record: R, by: "own" | "store", duplicate: boolean) =>
     logger.debug(duplicate ? "outbox mark of a message already on the bus" : "outbox republished", {
@@ -291,6 +333,22 @@ export function createOutbox<R>(deps: OutboxDeps<R>): Outbox<R> {
       // needs no stream leader (a cluster election pauses JetStream for seconds)
       // and reaches devices sooner. The event says so, and fan-out skips it.
       source.deliverLive(record);
+      // Fan-out with nothing else to do: the server's confirmation of the live
+      // event is enough to clear the mark.
+      if (deps.fanoutWork?.needed(record) === false) {
+        track(
+          confirmLive(record).then((confirmed) => {
+            if (confirmed) return;
+            // Unconfirmed: the live event may be lost (flushLive sees the connection
+            // go before the outbox hears of it), so it is delivered again.
+            keep(record, false);
+            logger.debug("live event not confirmed; the outbox will retry", {
+              key: source.keyOf(record),
+            });
+          }),
+        );
+        return;
+      }
       const connection = disconnects;
       const published = tracing.span(
         `publish ${subject}`,

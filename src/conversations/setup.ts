@@ -25,7 +25,7 @@ import { createClaimSweeper, createSendClaims } from "./claims.js";
 import { createDeleter } from "./delete.js";
 import type { DeletedForMeStore } from "./deleted-for-me-store.js";
 import { createEditor, type EditableMessage } from "./edit.js";
-import { createFanoutHandler, type FanoutDeps } from "./fanout.js";
+import { createFanoutHandler, type FanoutDeps, fanoutWorkOf } from "./fanout.js";
 import { createGroupHistory, type GroupReadState, type MemberOf } from "./group/history.js";
 import { createGroupKind } from "./group/kind.js";
 import { createGroupRateLimiter } from "./group/rate-limiter.js";
@@ -61,7 +61,10 @@ export interface ConversationsSetupDeps {
   groupSendStores?: { groups: GroupStore; members: GroupMemberStore };
   /** Who may message whom one-to-one (the relationship chain's policy). */
   c2cPolicy: C2CSendPolicy;
-  bus: Pick<Bus, "publish" | "isConnected" | "onConnectionChange" | "openKv" | "registry">;
+  bus: Pick<
+    Bus,
+    "publish" | "flushLive" | "isConnected" | "onConnectionChange" | "openKv" | "registry"
+  >;
   live: LiveHub;
   webhooks: WebhookClient;
   settings: MessagingSettings;
@@ -150,6 +153,13 @@ export function setupConversations(deps: ConversationsSetupDeps): ConversationsC
     kind: ConversationKind<Req, M, R, Res>,
   ) => {
     claims.keepFor(kind.dedupWindowMs);
+    const fanout: FanoutDeps = {
+      webhooks,
+      logger,
+      clock,
+      ...observe,
+      ...(deps.enqueuePush === undefined ? {} : { enqueuePush: deps.enqueuePush }),
+    };
     const outbox = createOutbox({
       source: outboxSourceOf(kind),
       bus,
@@ -159,16 +169,13 @@ export function setupConversations(deps: ConversationsSetupDeps): ConversationsC
       staleMs: settings.outboxStaleMs,
       recoveryLease,
       ...observe,
+      // Decided from what is configured: without webhooks or push, a confirmed
+      // live delivery is the whole fan-out and the bus round trip is skipped.
+      fanoutWork: fanoutWorkOf(kind, fanout),
     });
     outboxes[kind.name] = outbox;
     workers.push({ name: `${kind.name}-outbox`, start: outbox.start, stop: outbox.stop });
-    busHandlers[kind.subject] = createFanoutHandler(kind, {
-      webhooks,
-      logger,
-      clock,
-      ...observe,
-      ...(deps.enqueuePush === undefined ? {} : { enqueuePush: deps.enqueuePush }),
-    });
+    busHandlers[kind.subject] = createFanoutHandler(kind, fanout);
     const recaller = createRecaller(kind, {
       outbox,
       clock,

@@ -402,6 +402,21 @@ export function describeBusContract(name: string, makeBus: MakeBus, hooks: BusCo
         await eventually("every subscription gets its event", () => got.size === users.length);
       });
 
+      it("confirms with flushLive the live events published before it; false once closed", async () => {
+        const ns = uniqueName("bus_flush_live");
+        const a = await open(ns);
+        const b = await open(ns);
+        const subject = b.registry.liveUserSubject("confirmed");
+        const got: string[] = [];
+        b.subscribeLive(subject, (data) => got.push(dec(data)));
+        expect(await b.flushLive()).toBe(true);
+        for (const n of ["1", "2", "3"]) a.publishLive(subject, enc(n));
+        expect(await a.flushLive()).toBe(true);
+        await eventually("the confirmed events arrive", () => got.length === 3);
+        await a.close();
+        expect(await a.flushLive()).toBe(false);
+      });
+
       it("stops delivering to a handler once unsubscribed, leaving others subscribed", async () => {
         const ns = uniqueName("bus_unsub");
         const a = await open(ns);

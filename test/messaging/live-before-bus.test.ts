@@ -4,6 +4,7 @@ import { afterAll, beforeAll, expect, it } from "vitest";
 import { AccountService } from "../../src/gen/im/v1/account_pb.js";
 import { GroupMessageKind, GroupType } from "../../src/gen/im/v1/group_pb.js";
 import { MessageService } from "../../src/gen/im/v1/message_pb.js";
+import { startTestServer, type TestServer } from "../../src/webhooks/test-server.js";
 import { groupClients, openGroupStream } from "../groups/support.js";
 import { testMongoUrl, testNatsUrl, uniqueName } from "../services/index.js";
 import { clientAs } from "../support/clients.js";
@@ -16,6 +17,8 @@ import { ADMIN, startTestApp, type TestApp } from "../support/test-app.js";
 // devices get messages while the messages stream takes no publishes (as during a
 // cluster's leader election), and the fan-out the outbox republishes later still
 // runs. Two nodes on FerretDB + nats-server: sends through A, devices on B.
+// The after-send webhook is on, so fan-out has work and every message goes
+// through JetStream (without any, see live-only-fanout.test.ts).
 
 const ns = uniqueName("livefirst");
 const stream = `${ns}-messages`;
@@ -25,9 +28,16 @@ let nc: NatsConnection;
 let jsm: JetStreamManager;
 let subjects: string[];
 const devices: { close(): void }[] = [];
+let hook: TestServer;
 
 beforeAll(async () => {
+  hook = await startTestServer((_req, res) => {
+    res.writeHead(200, { "content-type": "application/json" }).end("{}");
+  });
   const env = {
+    WEBHOOK_URL: hook.url,
+    WEBHOOK_SECRET: "s3cret",
+    WEBHOOK_EVENTS: "c2c-after-send,group-after-send",
     MONGO_URL: testMongoUrl(),
     MONGO_DATABASE: ns,
     NATS_URL: testNatsUrl(),
@@ -47,6 +57,7 @@ afterAll(async () => {
   for (const d of devices) d.close();
   await nc?.close();
   await Promise.all([nodeA?.close(), nodeB?.close()]);
+  await hook?.close();
 });
 
 /** Runs `during` while the messages stream listens on no subject of ours (publishes fail). */

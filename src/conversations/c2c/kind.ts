@@ -66,6 +66,7 @@ export function createC2cKind(deps: C2cKindDeps): C2cKind {
     subject: deps.subject,
     dedupWindowMs: deps.dedupWindowMs,
     store,
+    webhookEvents: { afterSend: "c2c-after-send", afterRecall: "c2c-after-recall" },
 
     async prepare(caller, req) {
       const options = req.options;

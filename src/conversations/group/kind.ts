@@ -129,6 +129,7 @@ export function createGroupKind(deps: GroupKindDeps): GroupKind {
     subject: deps.subject,
     dedupWindowMs: config.duplicateWindowMs,
     store: deps.messages,
+    webhookEvents: { afterSend: "group-after-send", afterRecall: "group-after-recall" },
 
     async prepare(caller, req) {
       const options = req.options;
