@@ -349,7 +349,12 @@ export async function openNatsBus(options: NatsBusOptions): Promise<Bus> {
         nc,
         registry.kvBucketName(name),
         options,
-        { replicas: registry.kvReplicas, cluster: natsClusterOf(nc), logger },
+        {
+          replicas: registry.kvReplicas,
+          cluster: natsClusterOf(nc),
+          logger,
+          setupBudgetMs: setupRetry.budgetMs,
+        },
         publishTimeoutMs,
       );
     },

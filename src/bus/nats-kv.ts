@@ -8,32 +8,37 @@ import { assertKvKey, type Kv, type KvBucketOptions } from "./kv.js";
 import type { NatsCluster } from "./nats-cluster.js";
 import { infoOrNull } from "./nats-reconcile.js";
 import { checkReplicaChange, checkReplicas, placed } from "./nats-replicas.js";
+import { retrySetup } from "./nats-setup-retry.js";
 
 /** How many copies of the bucket JetStream keeps, checked against the cluster. */
 export interface KvReplicas {
   replicas: number;
   cluster: NatsCluster;
   logger: Logger;
+  /** How long a set-up that timed out or was answered 503 is tried again (see retrySetup). */
+  setupBudgetMs: number;
 }
 
 export async function openNatsKv(
   nc: NatsConnection,
   bucket: string,
   { ttlMs }: KvBucketOptions,
-  { replicas, cluster, logger }: KvReplicas,
+  { replicas, cluster, logger, setupBudgetMs }: KvReplicas,
   timeoutMs: number,
 ): Promise<Kv> {
   let kv: KV;
   const stream = `KV_${bucket}`;
   const target = { name: stream, replicas, replicaClass: "kv" as const };
-  try {
+  // Idempotent (an existing bucket is opened and compared), so retried while a
+  // just-started cluster elects its leaders, as the start-up reconcile is.
+  const setUp = async (): Promise<KV> => {
     const jsm = await jetstreamManager(nc, { timeout: timeoutMs });
     // A replica count the cluster cannot hold is refused before anything is written
     // (a standalone server would take R3 on update and keep one copy).
     const before = await infoOrNull(() => jsm.streams.info(stream));
     if (before === null) checkReplicas(target, cluster);
     else checkReplicaChange(target, before.config.num_replicas, cluster, logger);
-    kv = await placed(target, cluster, () =>
+    const opened = await placed(target, cluster, () =>
       new Kvm(nc).create(bucket, { ttl: ttlMs, history: 1, replicas, timeout: timeoutMs }),
     );
     // Kvm.create opens an existing bucket as it is: a changed TTL or replica count is
@@ -53,6 +58,10 @@ export async function openNatsKv(
         }),
       );
     }
+    return opened;
+  };
+  try {
+    kv = await retrySetup(setUp, { budgetMs: setupBudgetMs, logger });
   } catch (err) {
     // A configuration error, not an outage: start-up stops with it as it is.
     if (err instanceof BusReplicasError) throw err;
