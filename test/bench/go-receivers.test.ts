@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { importAccounts } from "../../bench/accounts.js";
 import { goReceiverBinary } from "../../bench/go-receiver-build.js";
 import { openGoReceivers } from "../../bench/go-receivers.js";
+import { GroupService, GroupType } from "../../src/gen/im/v1/group_pb.js";
 import { MessageService } from "../../src/gen/im/v1/message_pb.js";
 import { clientAs, sigFor, transportFor } from "../support/clients.js";
 import { text } from "../support/elements.js";
@@ -31,6 +32,11 @@ describe("bench/receiver-go", () => {
       "grx_alice",
       ...bobs,
     ]);
+    // The group bench's own case: one group message read by every member's stream,
+    // which the receiver batches into one id with a count.
+    const groups = clientAs(GroupService, server.baseUrl, "grx_alice");
+    const groupId = "grx_group";
+    await groups.createGroup({ type: GroupType.PUBLIC, name: "g", groupId, memberUserIds: bobs });
     const got: { id: string; at: number }[] = [];
     const receivers = await openGoReceivers({
       baseUrl: server.baseUrl,
@@ -47,8 +53,12 @@ describe("bench/receiver-go", () => {
       for (const bob of bobs) {
         await alice.sendMessage({ toUserId: bob, body: [text("hi")], clientMessageId: `m-${bob}` });
       }
+      await groups.sendGroupMessage({ groupId, body: [text("all")], clientMessageId: "g-all" });
       await eventually(async () => {
-        expect(got.map((d) => d.id).sort()).toEqual(bobs.map((b) => `m-${b}`));
+        expect(got.map((d) => d.id).sort()).toEqual([
+          ...bobs.map(() => "g-all"),
+          ...bobs.map((b) => `m-${b}`),
+        ]);
       });
       const reportedBy = performance.now();
       for (const d of got) {
