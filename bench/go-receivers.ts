@@ -5,7 +5,7 @@ import { create, toBinary } from "@bufbuild/protobuf";
 import { encodeEnvelope } from "@connectrpc/connect/protocol";
 import { EventService, Platform, SubscribeRequestSchema } from "../src/gen/im/v1/events_pb.js";
 import { goReceiverBinary } from "./go-receiver-build.js";
-import type { Receivers } from "./receivers.js";
+import { type Receivers, readyWithin } from "./receivers.js";
 
 /** Streams opened at once, as bench/receivers.ts does. */
 const WAVE = 500;
@@ -103,22 +103,11 @@ export async function openGoReceivers(options: {
     await exited.catch(() => {});
     clearTimeout(timer);
   };
-  let timer: NodeJS.Timeout | undefined;
   try {
-    await Promise.race([
-      ready,
-      new Promise((_, reject) => {
-        timer = setTimeout(
-          () => reject(new Error(`receiver streams not ready within ${options.readyTimeoutMs} ms`)),
-          options.readyTimeoutMs,
-        );
-      }),
-    ]);
+    await readyWithin(ready, options.readyTimeoutMs);
   } catch (err) {
     await close();
     throw err;
-  } finally {
-    clearTimeout(timer);
   }
   return {
     pid: child.pid ?? 0,

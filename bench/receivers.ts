@@ -83,22 +83,11 @@ export async function openReceivers(options: {
     }
   })();
 
-  let timer: NodeJS.Timeout | undefined;
   try {
-    await Promise.race([
-      opened,
-      new Promise((_, reject) => {
-        timer = setTimeout(
-          () => reject(new Error(`receiver streams not ready within ${options.readyTimeoutMs} ms`)),
-          options.readyTimeoutMs,
-        );
-      }),
-    ]);
+    await readyWithin(opened, options.readyTimeoutMs);
   } catch (err) {
     abort.abort();
     throw err;
-  } finally {
-    clearTimeout(timer);
   }
 
   return {
@@ -108,4 +97,25 @@ export async function openReceivers(options: {
       await Promise.all(ended);
     },
   };
+}
+
+/**
+ * Resolves with `ready`, or rejects once `timeoutMs` passed first; the timer is
+ * cleared either way. Shared by the in-process and the Go receivers.
+ */
+export async function readyWithin(ready: Promise<unknown>, timeoutMs: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    await Promise.race([
+      ready,
+      new Promise((_, reject) => {
+        timer = setTimeout(
+          () => reject(new Error(`receiver streams not ready within ${timeoutMs} ms`)),
+          timeoutMs,
+        );
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
