@@ -75,6 +75,7 @@ export function parseC2cOptions(argv: string[]): C2cOptions {
       "store",
       "baseline",
       "cpu-prof",
+      "server-env",
     ],
     ["webhook"],
   );

@@ -54,6 +54,7 @@ export function parseClusterOptions(argv: string[]): ClusterOptions {
     "warmup",
     "baseline",
     "connections",
+    "server-env",
   ]);
   const durationSec = num("duration", 20, 1, 600);
   const replicas = Math.floor(num("replicas", 3, 1, 3));

@@ -18,7 +18,9 @@ export interface Flags {
 
 /**
  * The options of one bench scenario: `known` take a value, `bools` none,
- * `--server-env` repeats, `--help` throws UsageError(""); anything else is a usage error.
+ * `--server-env` repeats (only where `known` lists it: a scenario that starts no
+ * server from it must not take it silently), `--help` throws UsageError("");
+ * anything else is a usage error.
  */
 export function parseFlags(
   argv: readonly string[],
@@ -39,7 +41,7 @@ export function parseFlags(
     }
     const value = inline ?? argv[++i];
     if (value === undefined) throw new UsageError(`--${name} needs a value`);
-    if (name === "server-env") {
+    if (name === "server-env" && known.includes("server-env")) {
       const problem = addServerEnv(value, serverEnv);
       if (problem !== undefined) throw new UsageError(problem);
       continue;

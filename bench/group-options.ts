@@ -115,6 +115,7 @@ export function parseGroupOptions(argv: string[]): GroupOptions {
     "subscribe",
     "raw-frames",
     "receiver",
+    "server-env",
   ]);
 
   // Bounded so a typo cannot start tens of thousands of streams or an hour-long run.
