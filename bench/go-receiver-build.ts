@@ -3,7 +3,7 @@ import { delimiter, dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
 /** bench/receiver-go: the Go module of the cheap receiver. */
-export const GO_RECEIVER_DIR = join(dirname(fileURLToPath(import.meta.url)), "receiver-go");
+const GO_RECEIVER_DIR = join(dirname(fileURLToPath(import.meta.url)), "receiver-go");
 
 let built: Promise<string> | undefined;
 

@@ -1,12 +1,8 @@
 import type { Transport } from "@connectrpc/connect";
 import { openGoReceivers } from "./go-receivers.js";
 import type { GroupOptions } from "./group-options.js";
+import type { GroupTracker } from "./group-tracker.js";
 import { openReceivers, type Receivers } from "./receivers.js";
-
-/** Where the group bench's streams report deliveries; `at` is when the receiver read one. */
-export interface GroupDeliveries {
-  delivered(id: string, at?: number): void;
-}
 
 /**
  * The all-online members' live streams, held as --receiver says: connect-node
@@ -20,7 +16,8 @@ export async function openGroupReceivers(
     baseUrl: string;
     userIds: string[];
     headersOf: (userId: string) => Record<string, string>;
-    tracker: GroupDeliveries;
+    /** `at`: when the receiver read the delivery (given by the Go receiver). */
+    tracker: Pick<GroupTracker, "delivered">;
     /** The node receivers' connections (made only if used). */
     transports: () => Transport[];
   },
