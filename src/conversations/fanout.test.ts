@@ -1,8 +1,10 @@
 import { create } from "@bufbuild/protobuf";
 import { describe, expect, it } from "vitest";
 import { MessageEditSchema, MessageRecallSchema } from "../gen/im/v1/recall_pb.js";
+import { silentLogger } from "../log/logger.js";
 import type { WebhookEventName } from "../webhooks/index.js";
-import { fanoutWorkOf } from "./fanout.js";
+import { createFanoutHandler, fanoutWorkOf } from "./fanout.js";
+import type { ConversationKind } from "./kind.js";
 import type { SequencedMessage, StoredMessage } from "./store.js";
 
 type Rec = StoredMessage<SequencedMessage>;
@@ -66,5 +68,64 @@ describe("fanoutWorkOf", () => {
     work.doneLive(record({ timeMs: 1000n }));
     work.doneLive(recalled());
     expect(fanned).toEqual([["c2c", 0.5]]);
+  });
+
+  it("agrees with the fan-out handler: no work needed exactly when the handler would call no webhook and enqueue no push", async () => {
+    const records = [record(), record({}, true), recalled(), recalled(true), edited];
+    const configs: [WebhookEventName[], boolean][] = [
+      [[], false],
+      [[], true],
+      [["c2c-after-send"], false],
+      [["c2c-after-recall"], false],
+      [["c2c-after-send", "c2c-after-recall"], true],
+    ];
+    for (const [enabled, pushing] of configs) {
+      for (const r of records) {
+        // What the handler does beyond live delivery (a disabled webhook is a no-op in the client).
+        const work: string[] = [];
+        const webhooks = {
+          isEnabled: (name: WebhookEventName) => enabled.includes(name),
+          afterSend: () => enabled.includes("c2c-after-send") && work.push("afterSend"),
+          afterRecall: () => enabled.includes("c2c-after-recall") && work.push("afterRecall"),
+        };
+        const deps = {
+          webhooks,
+          logger: silentLogger,
+          ...(pushing ? { enqueuePush: async () => void work.push("push") } : {}),
+        };
+        const pushingKind = { ...kind, pushJob: () => ({}) };
+        const handlerKind = {
+          ...pushingKind,
+          decodeEvent: () => ({
+            message: r.message,
+            liveSent: true,
+            skipSyncToSender: false,
+            skipAfterSendWebhook: r.skipAfterSendWebhook,
+          }),
+          afterSendEvent: () => ({}),
+          afterRecallEvent: () => ({}),
+        } as unknown as ConversationKind<unknown, SequencedMessage, Rec, unknown>;
+        await createFanoutHandler(
+          handlerKind,
+          deps,
+        )({
+          subject: "s",
+          data: new Uint8Array(),
+          msgId: undefined,
+          streamSeq: 1,
+          deliveryCount: 1,
+        });
+        const needed = fanoutWorkOf(
+          pushingKind as unknown as ConversationKind<unknown, SequencedMessage, Rec, unknown>,
+          deps,
+        ).needed(r);
+        expect({ enabled, pushing, message: r.message, needed }).toEqual({
+          enabled,
+          pushing,
+          message: r.message,
+          needed: work.length > 0,
+        });
+      }
+    }
   });
 });

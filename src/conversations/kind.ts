@@ -90,8 +90,14 @@ export interface ConversationKind<
   dedupWindowMs: number;
   /** Where its messages are stored. */
   store: ConversationMessageStore<M, R>;
-  /** Its after-send and after-recall webhook events (fan-out asks whether they are enabled). */
-  webhookEvents: { afterSend: WebhookEventName; afterRecall: WebhookEventName };
+  /**
+   * Its after-send and after-recall webhook events (fan-out asks whether they are
+   * enabled); typed to those two families, so no other event's name fits.
+   */
+  webhookEvents: {
+    afterSend: Extract<WebhookEventName, `${string}-after-send`>;
+    afterRecall: Extract<WebhookEventName, `${string}-after-recall`>;
+  };
 
   /** Validation, authorisation and policy: a draft to send, or the answer already decided. */
   prepare(caller: Caller, req: Req): Promise<Prepared<M, Res>>;

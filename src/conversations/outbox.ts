@@ -173,6 +173,30 @@ export function createOutbox<R>(deps: OutboxDeps<R>): Outbox<R> {
     inFlight.add(p);
     void p.finally(() => inFlight.delete(p));
   };
+  /**
+   * Runs `step` for an own record (its outbox key), the key in flight meanwhile (not
+   * stale to the store pass), then clears its mark if `done` says the step did its fan-out.
+   */
+  const clearingMark = async <T>(
+    key: string,
+    step: () => Promise<T>,
+    done: (result: T) => boolean,
+  ): Promise<T> => {
+    publishing++;
+    unmarked.add(key);
+    let result: T;
+    try {
+      result = await step();
+    } catch (err) {
+      unmarked.delete(key);
+      throw err;
+    } finally {
+      publishing--;
+    }
+    if (done(result)) markPublished(key);
+    else unmarked.delete(key);
+    return result;
+  };
   /** Publishes and clears the mark; true when the bus had it already (another node's publish). */
   const publishRecord = async (
     record: R,
@@ -180,21 +204,15 @@ export function createOutbox<R>(deps: OutboxDeps<R>): Outbox<R> {
     headers?: Readonly<Record<string, string>>,
   ): Promise<boolean> => {
     const key = source.keyOf(record);
-    publishing++;
-    unmarked.add(key);
-    let duplicate: boolean;
-    try {
-      ({ duplicate } = await bus.publish(subject, source.encode(record, liveSent), {
-        msgId: key,
-        ...(headers === undefined ? {} : { headers }),
-      }));
-    } catch (err) {
-      unmarked.delete(key);
-      throw err;
-    } finally {
-      publishing--;
-    }
-    markPublished(key);
+    const { duplicate } = await clearingMark(
+      key,
+      () =>
+        bus.publish(subject, source.encode(record, liveSent), {
+          msgId: key,
+          ...(headers === undefined ? {} : { headers }),
+        }),
+      () => true,
+    );
     return duplicate;
   };
   /**
@@ -203,22 +221,13 @@ export function createOutbox<R>(deps: OutboxDeps<R>): Outbox<R> {
    * fan-out delivery and ack per record. False: not confirmed.
    */
   const confirmLive = async (record: R): Promise<boolean> => {
-    const key = source.keyOf(record);
-    publishing++;
-    unmarked.add(key);
-    let confirmed: boolean;
-    try {
-      confirmed = await bus.flushLive();
-    } finally {
-      publishing--;
-    }
-    if (!confirmed) {
-      unmarked.delete(key);
-      return false;
-    }
-    markPublished(key);
-    deps.fanoutWork?.doneLive(record);
-    return true;
+    const confirmed = await clearingMark(
+      source.keyOf(record),
+      () => bus.flushLive(),
+      (ok) => ok,
+    );
+    if (confirmed) deps.fanoutWork?.doneLive(record);
+    return confirmed;
   };
   const logRepublished = (record: R, by: "own" | "store", duplicate: boolean) =>
     logger.debug(duplicate ? "outbox mark of a message already on the bus" : "outbox republished", {

@@ -1,10 +1,7 @@
 import { afterAll, beforeAll, expect, it } from "vitest";
-import { MessageService } from "../../src/gen/im/v1/message_pb.js";
 import { startTestServer, type TestServer } from "../../src/webhooks/test-server.js";
-import { clientAs } from "../support/clients.js";
-import { text } from "../support/elements.js";
 import { eventually } from "../support/eventually.js";
-import { type OpenStream, openStream } from "../support/streams.js";
+import type { OpenStream } from "../support/streams.js";
 import { startTwoNodes, type TwoNodes } from "./two-nodes.js";
 
 // Live delivery is done by the node that stored the message, before JetStream:
@@ -63,13 +60,14 @@ async function fannedOutBeyond(baseline: number) {
 }
 
 it("delivers a one-to-one message live while JetStream refuses it, then fans it out once back", async () => {
-  const bob = await openStream(world.nodeB.baseUrl, "bob");
-  world.devices.push(bob);
-  const alice = clientAs(MessageService, world.nodeA.baseUrl, "alice");
+  const { bob, send } = await world.bobOnB();
   const before = await world.streamLastSeq();
   await withStreamDeaf(async () => {
-    const sent = await alice.sendMessage({ toUserId: "bob", body: [text("during")] });
-    await bob.waitFor((e) => e.event.case === "message" && e.event.value.seq === sent.seq, 30_000);
+    const seq = await send("during");
+    await bob.waitFor(
+      (e) => e.event.case === "message" && Number(e.event.value.seq) === seq,
+      30_000,
+    );
     // Nothing reached the stream meanwhile.
     expect(await world.streamLastSeq()).toBe(before);
   });
@@ -78,24 +76,19 @@ it("delivers a one-to-one message live while JetStream refuses it, then fans it 
 });
 
 it("delivers each message once in steady state (fan-out skips what the storing node sent)", async () => {
-  const bob = await openStream(world.nodeB.baseUrl, "bob");
-  world.devices.push(bob);
-  const alice = clientAs(MessageService, world.nodeA.baseUrl, "alice");
+  const { bob, send, sendSeveral } = await world.bobOnB();
   const before = await world.streamLastSeq();
-  const seqs: number[] = [];
-  for (let i = 0; i < 5; i++) {
-    seqs.push(Number((await alice.sendMessage({ toUserId: "bob", body: [text(`m${i}`)] })).seq));
-  }
+  const seqs = await sendSeveral(5);
   // Every fan-out has run once the consumer acked it; a duplicate live event
   // from one would have been published before its ack.
   await fannedOutBeyond(before + seqs.length - 1);
   // A message sent after that reaches bob's device behind any such duplicate.
-  const marker = await alice.sendMessage({ toUserId: "bob", body: [text("marker")] });
-  await bob.waitFor((e) => e.event.case === "message" && e.event.value.seq === marker.seq, 30_000);
-  expect(liveSeqs(bob).filter((seq) => seq >= (seqs[0] ?? 0))).toEqual([
-    ...seqs,
-    Number(marker.seq),
-  ]);
+  const marker = await send("marker");
+  await bob.waitFor(
+    (e) => e.event.case === "message" && Number(e.event.value.seq) === marker,
+    30_000,
+  );
+  expect(liveSeqs(bob).filter((seq) => seq >= (seqs[0] ?? 0))).toEqual([...seqs, marker]);
 });
 
 it("delivers a group message live while JetStream refuses it", async () => {

@@ -1,9 +1,5 @@
 import { afterAll, beforeAll, expect, it } from "vitest";
-import { MessageService } from "../../src/gen/im/v1/message_pb.js";
-import { clientAs } from "../support/clients.js";
-import { text } from "../support/elements.js";
 import { eventually } from "../support/eventually.js";
-import { openStream } from "../support/streams.js";
 import { startTwoNodes, type TwoNodes } from "./two-nodes.js";
 
 // With no after-send webhook and no push provider, fan-out of a message the
@@ -23,14 +19,9 @@ const unpublished = async () =>
   (await world.nodeA.storage.groupMessages.countUnpublished(Date.now() + 60_000));
 
 it("delivers one-to-one messages once, live, and clears their marks without JetStream", async () => {
-  const bob = await openStream(world.nodeB.baseUrl, "bob");
-  world.devices.push(bob);
-  const alice = clientAs(MessageService, world.nodeA.baseUrl, "alice");
+  const { bob, sendSeveral } = await world.bobOnB();
   const before = await world.streamLastSeq();
-  const seqs: number[] = [];
-  for (let i = 0; i < 5; i++) {
-    seqs.push(Number((await alice.sendMessage({ toUserId: "bob", body: [text(`m${i}`)] })).seq));
-  }
+  const seqs = await sendSeveral(5);
   await eventually(async () => expect(await unpublished()).toBe(0), 30_000);
   // Marks cleared, not republished by the store pass: nothing reached the stream.
   expect(await world.streamLastSeq()).toBe(before);

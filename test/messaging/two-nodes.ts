@@ -2,10 +2,12 @@ import { type JetStreamManager, jetstreamManager } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
 import { AccountService } from "../../src/gen/im/v1/account_pb.js";
 import { GroupMessageKind, GroupType } from "../../src/gen/im/v1/group_pb.js";
+import { MessageService } from "../../src/gen/im/v1/message_pb.js";
 import { groupClients, openGroupStream } from "../groups/support.js";
 import { testMongoUrl, testNatsUrl, uniqueName } from "../services/index.js";
 import { clientAs } from "../support/clients.js";
 import { text } from "../support/elements.js";
+import { type OpenStream, openStream } from "../support/streams.js";
 import { ADMIN, startTestApp, type TestApp } from "../support/test-app.js";
 
 /**
@@ -24,6 +26,14 @@ export interface TwoNodes {
   devices: { close(): void }[];
   /** The messages stream's last seq now. */
   streamLastSeq(): Promise<number>;
+  /** Bob's device streaming from node B, and alice's messages to him sent through node A. */
+  bobOnB(): Promise<{
+    bob: OpenStream;
+    /** Sends `body` as alice to bob; its seq. */
+    send(body: string): Promise<number>;
+    /** Sends `count` messages one after another; their seqs. */
+    sendSeveral(count: number): Promise<number[]>;
+  }>;
   /** A community group of gowner and gmember, gmember's device streaming from node B. */
   groupWithMemberOnB(groupId: string): Promise<{
     /** Sends `body` as gowner through node A and waits until gmember's device has it live. */
@@ -62,6 +72,22 @@ export async function startTwoNodes(
     jsm,
     devices,
     streamLastSeq: async () => (await jsm.streams.info(stream)).state.last_seq,
+    async bobOnB() {
+      const bob = await openStream(nodeB.baseUrl, "bob");
+      devices.push(bob);
+      const alice = clientAs(MessageService, nodeA.baseUrl, "alice");
+      const send = async (body: string) =>
+        Number((await alice.sendMessage({ toUserId: "bob", body: [text(body)] })).seq);
+      return {
+        bob,
+        send,
+        async sendSeveral(count) {
+          const seqs: number[] = [];
+          for (let i = 0; i < count; i++) seqs.push(await send(`m${i}`));
+          return seqs;
+        },
+      };
+    },
     async groupWithMemberOnB(groupId) {
       const groups = await groupClients(nodeA, ["gowner", "gmember"]);
       const owner = groups.as("gowner");
