@@ -368,6 +368,36 @@ describe("outbox, when fan-out has no work beyond live delivery", () => {
     expect(record.unpublished).toBe(false);
   });
 
+  it("counts a confirmation across a reconnect as none: the live event is delivered again", async () => {
+    const bus = testBus();
+    const record = message(1);
+    const { source, live } = loggedSource(bus, [record]);
+    const { logger, records } = recordingLogger();
+    const { work, doneLive } = workFor();
+    const o = outbox(bus, source, () => false, { fanoutWork: work, logger });
+    let release = () => {};
+    bus.flushGate = new Promise((resolve) => {
+      release = resolve;
+    });
+    o.publish(record);
+    // The connection goes and comes back before the PONG: it answers for what was
+    // re-sent, not for the other nodes' subscriptions at the time.
+    bus.setConnected(false);
+    bus.setConnected(true);
+    release();
+    await eventually(async () =>
+      expect(records.some((r) => r.msg === "live event not confirmed; the outbox will retry")).toBe(
+        true,
+      ),
+    );
+    expect([record.unpublished, doneLive]).toEqual([true, []]);
+    bus.flushGate = undefined;
+    await o.recover();
+    expect(live).toEqual(["c:1", "c:1"]);
+    await o.stop();
+    expect(record.unpublished).toBe(false);
+  });
+
   it("leaves a record whose node died before the confirmation to the store pass, published not live-sent", async () => {
     const bus = testBus();
     const record = message(1);

@@ -221,9 +221,13 @@ export function createOutbox<R>(deps: OutboxDeps<R>): Outbox<R> {
    * fan-out delivery and ack per record. False: not confirmed.
    */
   const confirmLive = async (record: R): Promise<boolean> => {
+    const connection = disconnects;
+    // A PONG after a reconnect confirms what was re-sent to the server, not that the
+    // other nodes had resubscribed by then: as on the publish path, a connection lost
+    // meanwhile counts as unconfirmed, and the event is delivered again.
     const confirmed = await clearingMark(
       source.keyOf(record),
-      () => bus.flushLive(),
+      async () => (await bus.flushLive()) && disconnects === connection,
       (ok) => ok,
     );
     if (confirmed) deps.fanoutWork?.doneLive(record);
