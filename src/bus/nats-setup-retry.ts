@@ -8,7 +8,7 @@ import type { Logger } from "../log/logger.js";
  * answers while it elects its meta leader or forms a stream's R3 group. Anything else
  * (no JetStream, a refused setting) is final.
  */
-export const isTransientSetupError = (err: unknown): boolean =>
+const isTransientSetupError = (err: unknown): boolean =>
   err instanceof TimeoutError || (err instanceof JetStreamApiError && err.status === 503);
 
 /**
