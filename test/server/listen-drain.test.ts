@@ -28,7 +28,10 @@ describe("a graceful drain", () => {
   it("waits for a stream the stream handler took, and answers once it ends", async () => {
     const taken = deferred<http2.ServerHttp2Stream>();
     const listener: Listener = await listen({
-      handler: (_req, res) => res.writeHead(404).end(),
+      handler: (_req, res) => {
+        res.statusCode = 404;
+        res.end();
+      },
       streamHandler: (stream) => {
         stream.respond({ ":status": 200 });
         taken.resolve(stream);
