@@ -1,5 +1,6 @@
 import http2 from "node:http2";
 import { afterEach, describe, expect, it } from "vitest";
+import { readTransportLimits } from "../../src/config/transport-limits.js";
 import { silentLogger } from "../../src/log/logger.js";
 import { type Listener, listen } from "../../src/server/listen.js";
 import { deferred } from "../support/deferred.js";
@@ -14,15 +15,7 @@ afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
 
-const limits = {
-  headersTimeoutMs: 10_000,
-  requestBodyTimeoutMs: 10_000,
-  rejectedBodyLingerMs: 0,
-  idleTimeoutMs: 60_000,
-  h2PingIntervalMs: 60_000,
-  h2MaxConcurrentStreams: 100,
-  maxConnections: 100,
-};
+const limits = readTransportLimits({}, 12 * 1024);
 
 describe("a graceful drain", () => {
   it("waits for a stream the stream handler took, and answers once it ends", async () => {
