@@ -57,11 +57,6 @@ export interface NatsBusOptions {
   name?: string;
   /** Bound on waiting for the other nodes after an outage (see nats-peers.ts). Default 5000 ms. */
   peerWaitCapMs?: number;
-  /**
-   * How long start-up retries a JetStream set-up that timed out or was answered "temporarily
-   * unavailable" (a cluster electing its leaders). Default 30000 ms.
-   */
-  setupBudgetMs?: number;
 }
 
 /**
@@ -117,7 +112,6 @@ export async function openNatsBus(options: NatsBusOptions): Promise<Bus> {
     return report;
   };
 
-  const setupRetry = { budgetMs: options.setupBudgetMs ?? 30_000, logger };
   let js: JetStreamClient;
   let jsm: JetStreamManager;
   let reconcileReport: Bus["reconcileReport"];
@@ -125,7 +119,7 @@ export async function openNatsBus(options: NatsBusOptions): Promise<Bus> {
     ({ jsm, reconcileReport } = await retrySetup(async () => {
       const manager = await jetstreamManager(nc, { timeout: publishTimeoutMs });
       return { jsm: manager, reconcileReport: await reconcile(manager) };
-    }, setupRetry));
+    }, logger));
     js = jsm.jetstream();
   } catch (err) {
     await nc.close().catch(() => undefined);
@@ -349,12 +343,7 @@ export async function openNatsBus(options: NatsBusOptions): Promise<Bus> {
         nc,
         registry.kvBucketName(name),
         options,
-        {
-          replicas: registry.kvReplicas,
-          cluster: natsClusterOf(nc),
-          logger,
-          setupBudgetMs: setupRetry.budgetMs,
-        },
+        { replicas: registry.kvReplicas, cluster: natsClusterOf(nc), logger },
         publishTimeoutMs,
       );
     },

@@ -15,15 +15,13 @@ export interface KvReplicas {
   replicas: number;
   cluster: NatsCluster;
   logger: Logger;
-  /** How long a set-up that timed out or was answered 503 is tried again (see retrySetup). */
-  setupBudgetMs: number;
 }
 
 export async function openNatsKv(
   nc: NatsConnection,
   bucket: string,
   { ttlMs }: KvBucketOptions,
-  { replicas, cluster, logger, setupBudgetMs }: KvReplicas,
+  { replicas, cluster, logger }: KvReplicas,
   timeoutMs: number,
 ): Promise<Kv> {
   let kv: KV;
@@ -61,7 +59,7 @@ export async function openNatsKv(
     return opened;
   };
   try {
-    kv = await retrySetup(setUp, { budgetMs: setupBudgetMs, logger });
+    kv = await retrySetup(setUp, logger);
   } catch (err) {
     // A configuration error, not an outage: start-up stops with it as it is.
     if (err instanceof BusReplicasError) throw err;

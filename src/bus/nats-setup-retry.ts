@@ -8,25 +8,30 @@ import type { Logger } from "../log/logger.js";
  * answers while it elects its meta leader or forms a stream's R3 group. Anything else
  * (no JetStream, a refused setting) is final.
  */
-export const isTransientSetupError = (err: unknown): boolean =>
+const isTransientSetupError = (err: unknown): boolean =>
   err instanceof TimeoutError || (err instanceof JetStreamApiError && err.status === 503);
 
+/** How long a set-up is tried again, by default: a just-started cluster's elections. */
+const SETUP_BUDGET_MS = 30_000;
+
 /**
- * Runs `setUp` until it succeeds, a final error, or `budgetMs` has passed since the first
- * try; the set-up must be idempotent (reconciling is: it compares before it changes).
+ * Runs `setUp` until it succeeds, a final error, or `budgetMs` (default 30 s) has passed
+ * since the first try; the set-up must be idempotent (reconciling is: it compares before
+ * it changes).
  */
 export async function retrySetup<T>(
   setUp: () => Promise<T>,
-  options: { budgetMs: number; logger: Logger; waitMs?: number },
+  logger: Logger,
+  timing: { budgetMs?: number; waitMs?: number } = {},
 ): Promise<T> {
-  const deadline = performance.now() + options.budgetMs;
-  const waitMs = options.waitMs ?? 500;
+  const deadline = performance.now() + (timing.budgetMs ?? SETUP_BUDGET_MS);
+  const waitMs = timing.waitMs ?? 500;
   for (let attempt = 1; ; attempt++) {
     try {
       return await setUp();
     } catch (err) {
       if (!isTransientSetupError(err) || performance.now() + waitMs >= deadline) throw err;
-      options.logger.warn("bus: JetStream set-up not answered yet; trying again", {
+      logger.warn("bus: JetStream set-up not answered yet; trying again", {
         attempt,
         err,
       });

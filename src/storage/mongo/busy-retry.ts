@@ -15,7 +15,7 @@ import {
  * operation: its earlier commands already applied). The test services run
  * FerretDB with `_txlock=immediate`, where writers wait instead.
  */
-export const isBusy = (err: unknown): boolean =>
+const isBusy = (err: unknown): boolean =>
   err instanceof MongoServerError &&
   !(err instanceof MongoBulkWriteError) &&
   /SQLITE_BUSY|database is locked/.test(err.message);

@@ -99,13 +99,17 @@ export async function connectMongo(
   if (options.observeCommand !== undefined) observeCommands(client, options.observeCommand);
   try {
     await client.connect();
-    const db = retryingBusyCommands(client.db(database));
+    const db = client.db(database);
     await db.command({ ping: 1 });
     reachable = true;
+    const capabilities = await detectCapabilities(db);
+    // Only FerretDB answers SQLITE_BUSY: on MongoDB every command of the send path
+    // would pass through the retrying proxy (a closure and an extra await each) for nothing.
+    if (capabilities.server === "ferretdb") retryingBusyCommands(db);
     return {
       client,
       db,
-      capabilities: await detectCapabilities(db),
+      capabilities,
       commandCounts,
       isReachable: () => reachable,
       onReachabilityChange(listener) {
