@@ -345,15 +345,35 @@ describe("outbox, when fan-out has no work beyond live delivery", () => {
     expect([records.map((r) => r.unpublished), doneLive]).toEqual([[false, false], ["c:1"]]);
   });
 
-  it("leaves the mark when flushLive cannot confirm, then delivers live again and publishes", async () => {
+  /** Publishes with the confirmation failing in one way. */
+  type Unconfirmed = (bus: ReturnType<typeof testBus>, publish: () => void) => void;
+  const cannotConfirm: Unconfirmed = (bus, publish) => {
+    bus.confirmsLive = false; // e.g. the connection went after the live event was written
+    publish();
+  };
+  const acrossReconnect: Unconfirmed = (bus, publish) => {
+    let release = () => {};
+    bus.flushGate = new Promise((resolve) => {
+      release = resolve;
+    });
+    publish();
+    // The PONG then answers for what was re-sent, not for the other nodes'
+    // subscriptions at the time.
+    bus.setConnected(false);
+    bus.setConnected(true);
+    release();
+  };
+  it.each([
+    ["flushLive cannot confirm", cannotConfirm],
+    ["the confirmation came across a reconnect", acrossReconnect],
+  ])("leaves the mark when %s, then delivers live again and publishes", async (_, unconfirmed) => {
     const bus = testBus();
     const record = message(1);
     const { source, live } = loggedSource(bus, [record]);
     const { logger, records } = recordingLogger();
     const { work, doneLive } = workFor();
     const o = outbox(bus, source, () => false, { fanoutWork: work, logger });
-    bus.confirmsLive = false; // e.g. the connection went after the live event was written
-    o.publish(record);
+    unconfirmed(bus, () => o.publish(record));
     await eventually(async () =>
       expect(records.some((r) => r.msg === "live event not confirmed; the outbox will retry")).toBe(
         true,
@@ -361,39 +381,10 @@ describe("outbox, when fan-out has no work beyond live delivery", () => {
     );
     expect([record.unpublished, bus.published, doneLive]).toEqual([true, [], []]);
     bus.confirmsLive = true;
-    await o.recover();
-    expect(live).toEqual(["c:1", "c:1"]);
-    expect(bus.published).toEqual([{ key: "c:1", liveSent: true }]);
-    await o.stop();
-    expect(record.unpublished).toBe(false);
-  });
-
-  it("counts a confirmation across a reconnect as none: the live event is delivered again", async () => {
-    const bus = testBus();
-    const record = message(1);
-    const { source, live } = loggedSource(bus, [record]);
-    const { logger, records } = recordingLogger();
-    const { work, doneLive } = workFor();
-    const o = outbox(bus, source, () => false, { fanoutWork: work, logger });
-    let release = () => {};
-    bus.flushGate = new Promise((resolve) => {
-      release = resolve;
-    });
-    o.publish(record);
-    // The connection goes and comes back before the PONG: it answers for what was
-    // re-sent, not for the other nodes' subscriptions at the time.
-    bus.setConnected(false);
-    bus.setConnected(true);
-    release();
-    await eventually(async () =>
-      expect(records.some((r) => r.msg === "live event not confirmed; the outbox will retry")).toBe(
-        true,
-      ),
-    );
-    expect([record.unpublished, doneLive]).toEqual([true, []]);
     bus.flushGate = undefined;
     await o.recover();
     expect(live).toEqual(["c:1", "c:1"]);
+    expect(bus.published).toEqual([{ key: "c:1", liveSent: true }]);
     await o.stop();
     expect(record.unpublished).toBe(false);
   });
